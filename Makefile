@@ -1,0 +1,51 @@
+# Every target creates the virtualenv and installs the project first (make install).
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+APP    ?= examples.echo.app
+
+.PHONY: install run test test-fast lint format bench browser clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,dev,chat]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: the whole cluster (register, gateway, workers) on loopback, default ports
+run: install
+	$(VENV)/bin/gw up --app $(APP)
+
+## make browser: Debian's Chromium for the browser tests (needs root; skipped otherwise)
+browser:
+	@if command -v chromium >/dev/null 2>&1; then \
+		echo "chromium: $$(chromium --version 2>/dev/null)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| echo "chromium could not be installed: browser tests will be skipped"; \
+	else \
+		echo "chromium is missing and cannot be installed here: browser tests will be skipped"; \
+	fi
+
+## make test: every test (unit, cluster, chat, browser)
+test: install browser
+	$(PY) -m pytest -ra
+
+test-fast: install
+	$(PY) -m pytest -ra -m "not browser" -x
+
+lint: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

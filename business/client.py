@@ -1,0 +1,151 @@
+"""External push client (GatewayWorker's GatewayClient), async and sync.
+
+For programs outside the cluster, typically a web backend::
+
+    # asyncio (aiohttp, FastAPI...)
+    async with AsyncGatewayClient("127.0.0.1:1236") as gw:
+        gw.send_to_group(100, {"action_type": "new_msg", ...})
+        online = await gw.get_client_id_count_by_group(100)
+
+    # synchronous (Flask, Django...): an event loop runs in a background thread
+    gw = GatewayClient("127.0.0.1:1236")
+    gw.send_to_uid("10086", "hello")
+    print(gw.get_all_client_id_count())
+    gw.close()
+
+It offers every API call but the "current client" ones. It asks the registers for
+the gateways, then talks to each gateway directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import os
+import threading
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from common.config import Security, Timing
+from common.protocol import Role
+
+from .api import GatewayAPI
+from .cluster import Cluster
+
+
+def _registers(register: str | Iterable[str]) -> tuple[str, ...]:
+    if isinstance(register, str):
+        return tuple(a.strip() for a in register.split(",") if a.strip())
+    return tuple(register)
+
+
+class AsyncGatewayClient(GatewayAPI):
+    """The Gateway API for an asyncio program."""
+
+    def __init__(
+        self,
+        register: str | Iterable[str] = "127.0.0.1:1236",
+        *,
+        secret: str | None = None,
+        timeout: float = 5.0,
+        timing: Timing | None = None,
+        name: str = "push-client",
+    ) -> None:
+        super().__init__(None, timeout)
+        self.registers = _registers(register)
+        self._security = Security(secret=secret)
+        self._timing = timing or Timing()
+        self._name = f"{name}-{os.getpid()}"
+
+    async def start(self) -> None:
+        """Connect and wait (up to ``timeout``) for the registers' gateway list."""
+        cluster = Cluster(
+            self.registers, role=Role.CLIENT, name=self._name,
+            timing=self._timing, security=self._security,
+        )  # fmt: skip
+        self._bind(cluster)
+        await cluster.start(wait=self.query_timeout)
+
+    async def close(self) -> None:
+        """Flush what was sent and disconnect."""
+        if self._cluster is not None:
+            cluster, self._cluster = self._cluster, None
+            await asyncio.sleep(0)  # let queued batches leave
+            await cluster.close()
+
+    async def __aenter__(self) -> AsyncGatewayClient:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @property
+    def gateways(self) -> list[str]:
+        """Internal addresses of the gateways currently known."""
+        return sorted(self.cluster.links)
+
+
+class GatewayClient:
+    """The Gateway API for synchronous code: every call blocks until done.
+
+    Sends return once queued (in order); queries return the answer. Thread-safe.
+    """
+
+    def __init__(self, register: str | Iterable[str] = "127.0.0.1:1236", **options: Any) -> None:
+        self._client = AsyncGatewayClient(register, **options)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="gw-client", daemon=True)
+        self._thread.start()
+        self._run(self._client.start())
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._client, name)
+        if not callable(target) or name.startswith("_"):
+            return target
+
+        if inspect.iscoroutinefunction(target):
+
+            @functools.wraps(target)
+            def blocking(*args: Any, **kwargs: Any) -> Any:
+                return self._run(target(*args, **kwargs))
+
+            return blocking
+
+        @functools.wraps(target)
+        def queued(*args: Any, **kwargs: Any) -> Any:
+            async def call() -> Any:
+                return target(*args, **kwargs)
+
+            return self._run(call())
+
+        return queued
+
+    @property
+    def gateways(self) -> list[str]:
+        return self._run(self._gateways())  # type: ignore[no-any-return]
+
+    async def _gateways(self) -> list[str]:
+        return self._client.gateways
+
+    def close(self) -> None:
+        """Flush, disconnect and stop the background loop (idempotent)."""
+        if self._loop.is_closed():
+            return
+        self._run(self._client.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def __enter__(self) -> GatewayClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

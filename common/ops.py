@@ -1,0 +1,133 @@
+"""Where each API call goes and how the answers of several gateways combine.
+
+"one" calls go only to the gateway that owns the client_id in ``args[0]`` (decoded
+from the id, no lookup); "all" calls go to every gateway. A query sent to several
+gateways is answered by each, and the caller merges the answers with the op's
+:class:`Merge`. Pure: used by workers and push clients, tested without sockets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from .protocol import Op
+
+
+class Merge(Enum):
+    """How per-gateway answers become one."""
+
+    SUM = "sum"  # counts
+    ANY = "any"  # 0/1 flags
+    FIRST = "first"  # single-gateway answers
+    CONCAT = "concat"  # lists of client_ids: disjoint across gateways
+    UNION = "union"  # lists of uids / group ids: may repeat across gateways
+    COUNT_UNION = "count_union"  # distinct count: gateways send the lists
+    DICT = "dict"  # {client_id: session}: disjoint
+    DICT_ANY = "dict_any"  # {uid: 0/1}
+    DICT_SUM = "dict_sum"  # {group: count}
+    DICT_CONCAT = "dict_concat"  # {key: [client_id, ...]}
+    DICT_UNION = "dict_union"  # {group: [uid, ...]}
+    DICT_COUNT_UNION = "dict_count_union"  # {group: distinct uid count}
+    STATUS = "status"  # {gateway address: status}
+
+
+@dataclass(frozen=True, slots=True)
+class OpSpec:
+    """Routing of one op: to the client's gateway only, or to every gateway."""
+
+    one: bool
+    merge: Merge | None = None  # None: a command, no reply
+
+
+_ONE, _ALL = True, False
+SPECS: dict[Op, OpSpec] = {
+    Op.SEND_TO_ALL: OpSpec(_ALL),
+    Op.SEND_TO_CLIENT: OpSpec(_ONE),
+    Op.CLOSE_CLIENT: OpSpec(_ONE),
+    Op.DESTROY_CLIENT: OpSpec(_ONE),
+    Op.BIND_UID: OpSpec(_ONE),
+    Op.UNBIND_UID: OpSpec(_ONE),
+    Op.SEND_TO_UID: OpSpec(_ALL),
+    Op.JOIN_GROUP: OpSpec(_ONE),
+    Op.LEAVE_GROUP: OpSpec(_ONE),
+    Op.UNGROUP: OpSpec(_ALL),
+    Op.SEND_TO_GROUP: OpSpec(_ALL),
+    Op.SET_SESSION: OpSpec(_ONE),
+    Op.UPDATE_SESSION: OpSpec(_ONE),
+    Op.IS_ONLINE: OpSpec(_ONE, Merge.FIRST),
+    Op.IS_UID_ONLINE: OpSpec(_ALL, Merge.ANY),
+    Op.GET_CLIENT_ID_BY_UID: OpSpec(_ALL, Merge.CONCAT),
+    Op.GET_UID_BY_CLIENT_ID: OpSpec(_ONE, Merge.FIRST),
+    Op.GET_CLIENT_ID_COUNT_BY_GROUP: OpSpec(_ALL, Merge.SUM),
+    Op.GET_ALL_CLIENT_ID_COUNT: OpSpec(_ALL, Merge.SUM),
+    Op.GET_CLIENT_ID_LIST_BY_GROUP: OpSpec(_ALL, Merge.CONCAT),
+    Op.GET_ALL_CLIENT_ID_LIST: OpSpec(_ALL, Merge.CONCAT),
+    Op.GET_UID_LIST_BY_GROUP: OpSpec(_ALL, Merge.UNION),
+    Op.GET_UID_COUNT_BY_GROUP: OpSpec(_ALL, Merge.COUNT_UNION),
+    Op.GET_ALL_UID_LIST: OpSpec(_ALL, Merge.UNION),
+    Op.GET_ALL_UID_COUNT: OpSpec(_ALL, Merge.COUNT_UNION),
+    Op.GET_ALL_GROUP_ID_LIST: OpSpec(_ALL, Merge.UNION),
+    Op.GET_ALL_GROUP_UID_LIST: OpSpec(_ALL, Merge.DICT_UNION),
+    Op.GET_ALL_GROUP_CLIENT_ID_LIST: OpSpec(_ALL, Merge.DICT_CONCAT),
+    Op.GET_ALL_GROUP_UID_COUNT: OpSpec(_ALL, Merge.DICT_COUNT_UNION),
+    Op.GET_ALL_GROUP_CLIENT_ID_COUNT: OpSpec(_ALL, Merge.DICT_SUM),
+    Op.GET_CLIENT_SESSIONS_BY_GROUP: OpSpec(_ALL, Merge.DICT),
+    Op.GET_ALL_CLIENT_SESSIONS: OpSpec(_ALL, Merge.DICT),
+    Op.GET_SESSION: OpSpec(_ONE, Merge.FIRST),
+    Op.IS_UIDS_ONLINE: OpSpec(_ALL, Merge.DICT_ANY),
+    Op.BATCH_GET_CLIENT_ID_BY_UID: OpSpec(_ALL, Merge.DICT_CONCAT),
+    Op.BATCH_GET_CLIENT_ID_COUNT_BY_GROUP: OpSpec(_ALL, Merge.DICT_SUM),
+    Op.GET_STATUS: OpSpec(_ALL, Merge.STATUS),
+}
+
+
+def _dict_of(answers: Iterable[Any], combine: Callable[[Any, Any], Any]) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    for answer in answers:
+        for key, value in answer.items():
+            out[key] = combine(out[key], value) if key in out else value
+    return out
+
+
+def _union(lists: Iterable[Iterable[Any]]) -> list[Any]:
+    return list(dict.fromkeys(item for items in lists for item in items))
+
+
+def merge(kind: Merge, answers: dict[str, Any]) -> Any:
+    """Combine the answers of the gateways that replied (address -> answer)."""
+    values = list(answers.values())
+    if kind is Merge.SUM:
+        return sum(values)
+    if kind is Merge.ANY:
+        return int(any(values))
+    if kind is Merge.FIRST:
+        return values[0] if values else None
+    if kind is Merge.CONCAT:
+        return [item for items in values for item in items]
+    if kind is Merge.UNION:
+        return _union(values)
+    if kind is Merge.COUNT_UNION:
+        return len(_union(values))
+    if kind is Merge.DICT:
+        return _dict_of(values, lambda a, b: b)
+    if kind is Merge.DICT_ANY:
+        return _dict_of(values, lambda a, b: int(bool(a or b)))
+    if kind is Merge.DICT_SUM:
+        return _dict_of(values, lambda a, b: a + b)
+    if kind is Merge.DICT_CONCAT:
+        return _dict_of(values, lambda a, b: a + b)
+    if kind is Merge.DICT_UNION:
+        return _dict_of(values, lambda a, b: _union((a, b)))
+    if kind is Merge.DICT_COUNT_UNION:
+        return {k: len(v) for k, v in merge(Merge.DICT_UNION, answers).items()}
+    if kind is Merge.STATUS:
+        return dict(answers)
+    raise AssertionError(kind)  # pragma: no cover - every Merge is handled above
+
+
+def empty(kind: Merge) -> Any:
+    """The answer when no gateway was asked (an empty cluster)."""
+    return merge(kind, {})

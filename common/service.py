@@ -1,0 +1,147 @@
+"""Lifecycle shared by every role: start / serve_forever / close / wait_closed.
+
+A service's background loops run in one :class:`asyncio.TaskGroup`, so a loop that
+crashes brings the service down with its traceback instead of vanishing. ``close()``
+is synchronous and idempotent; the shutdown itself (tell peers, close clients, wait
+for in-flight work) runs in ``_shutdown`` before the loops are cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from types import TracebackType
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+READY_PREFIX = "GW-READY "
+
+
+class Service:
+    """Base class: subclasses implement ``_start``, ``_loops``, ``_shutdown``, ``info``."""
+
+    role = "service"
+
+    def __init__(self) -> None:
+        self._close_requested: asyncio.Event | None = None
+        self._main: asyncio.Task[None] | None = None
+        self._loop_tasks: list[asyncio.Task[Any]] = []
+
+    # -- to implement ---------------------------------------------------------------
+    async def _start(self) -> None:
+        """Bind and connect; return once ready to serve."""
+
+    def _loops(self) -> list[Coroutine[Any, Any, None]]:
+        """Background coroutines run until close."""
+        return []
+
+    async def _shutdown(self) -> None:
+        """Graceful part of closing, before the loops are cancelled."""
+
+    def _release(self) -> None:
+        """Free sockets and contexts (sync, after the loops are gone)."""
+
+    def info(self) -> dict[str, Any]:
+        """What the ready line reports (the addresses actually bound)."""
+        return {}
+
+    # -- lifecycle ------------------------------------------------------------------
+    async def start(self) -> None:
+        """Bind, connect and start serving; returns when ready."""
+        self._close_requested = asyncio.Event()
+        try:
+            await self._start()
+        except BaseException:
+            self._release()
+            raise
+        self._main = asyncio.create_task(self._run(), name=f"{self.role}-main")
+
+    async def _run(self) -> None:
+        assert self._close_requested is not None
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._loop_tasks = [group.create_task(c) for c in self._loops()]
+                await self._close_requested.wait()
+                try:
+                    await self._shutdown()
+                finally:
+                    for task in self._loop_tasks:
+                        task.cancel()
+        finally:
+            self._release()
+
+    async def serve_forever(self) -> None:
+        """Run until :meth:`close` (or a crash of a background loop)."""
+        if self._main is None:
+            await self.start()
+        await self.wait_closed()
+
+    def close(self) -> None:
+        """Ask the service to stop; safe to call many times and from signal handlers."""
+        if self._close_requested is not None:
+            self._close_requested.set()
+
+    async def wait_closed(self) -> None:
+        """Wait until the service has stopped; re-raise what crashed it."""
+        if self._main is not None:
+            await asyncio.shield(self._main)
+
+    async def __aenter__(self) -> Service:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+        await self.wait_closed()
+
+
+def print_ready(role: str, info: dict[str, Any]) -> None:
+    """The one machine-readable line a process prints on stdout once it serves."""
+    sys.stdout.write(READY_PREFIX + json.dumps({"role": role, **info}) + "\n")
+    sys.stdout.flush()
+
+
+async def run_until_signal(service: Service) -> None:
+    """Start ``service``, print the ready line, stop gracefully on SIGTERM/SIGINT.
+
+    A second SIGINT exits at once.
+    """
+    loop = asyncio.get_running_loop()
+    interrupted = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal interrupted
+        if signum == signal.SIGINT:
+            interrupted += 1
+            if interrupted > 1:
+                log.warning("second interrupt: exiting now")
+                raise SystemExit(130)
+        log.info("%s: %s received, stopping", service.role, signal.Signals(signum).name)
+        service.close()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    await service.start()
+    print_ready(service.role, service.info())
+    await service.wait_closed()
+    log.info("%s: stopped", service.role)
+
+
+def run(service: Service) -> None:
+    """Run a service in a fresh event loop (uvloop when installed)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        asyncio.run(run_until_signal(service))
+    else:
+        uvloop.run(run_until_signal(service))

@@ -1,0 +1,175 @@
+"""Runs role processes: starts them, restarts a crashed one, stops them in order.
+
+Each child is this same CLI with ``--count 1``; it prints its own ready line, which
+the supervisor reads before it starts the next stage (register, then gateways, then
+workers) and before printing the combined ready line. SIGTERM/SIGINT stop the
+children newest stage first (workers, gateways, register) and wait for them; SIGHUP
+restarts the workers one at a time, each replacement ready before the old one stops
+(GatewayWorker's ``reload``): clients stay connected throughout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from .service import READY_PREFIX, print_ready
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT = float(os.environ.get("GW_READY_TIMEOUT", "30"))
+
+
+@dataclass
+class Child:
+    """One supervised process."""
+
+    name: str
+    argv: list[str]
+    stage: int
+    proc: asyncio.subprocess.Process | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    restarts: int = 0
+    retiring: bool = False
+
+
+class Supervisor:
+    """Starts ``stages`` of children in order; keeps them running until stopped."""
+
+    def __init__(self, role: str) -> None:
+        self.role = role
+        self.children: list[Child] = []
+        self._stopping = False
+        self._watchers: set[asyncio.Task[None]] = set()
+        self._stopped = asyncio.Event()
+
+    async def spawn(self, child: Child) -> dict[str, Any]:
+        """Start a child and return its ready info (raise if it dies or times out)."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "common.cli", *child.argv,
+            stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        child.proc = proc
+        assert proc.stdout is not None
+        try:
+            info = await asyncio.wait_for(self._read_ready(proc.stdout), READY_TIMEOUT)
+        except (TimeoutError, EOFError) as exc:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise RuntimeError(
+                f"{child.name} did not become ready (exit code {proc.returncode})"
+            ) from exc
+        child.info = info
+        task = asyncio.get_running_loop().create_task(self._watch(child, proc))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+        return info
+
+    @staticmethod
+    async def _read_ready(stream: asyncio.StreamReader) -> dict[str, Any]:
+        while True:
+            line = await stream.readline()
+            if not line:
+                raise EOFError
+            text = line.decode(errors="replace")
+            if text.startswith(READY_PREFIX):
+                info: dict[str, Any] = json.loads(text[len(READY_PREFIX) :])
+                return info
+            sys.stdout.write(text)
+
+    async def _watch(self, child: Child, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        async for line in proc.stdout:  # keep the pipe drained; pass output through
+            sys.stdout.write(line.decode(errors="replace"))
+        code = await proc.wait()
+        if self._stopping or child.retiring or child.proc is not proc:
+            return
+        child.restarts += 1
+        delay = min(0.1 * 2 ** min(child.restarts, 6), 5.0)
+        log.warning("%s (pid %d) exited with %s; restarting in %.1fs", child.name, proc.pid,
+                    code, delay)  # fmt: skip
+        await asyncio.sleep(delay)
+        if self._stopping:
+            return
+        try:
+            await self.spawn(child)
+            log.info("%s restarted as pid %d", child.name, child.proc.pid if child.proc else 0)
+        except RuntimeError as exc:
+            log.error("%s", exc)
+
+    async def start(self, stages: list[list[Child]]) -> None:
+        for stage in stages:
+            for child in stage:
+                self.children.append(child)
+            await asyncio.gather(*(self.spawn(child) for child in stage))
+
+    async def reload(self, stage: int) -> None:
+        """Replace the children of ``stage`` one at a time, each new one ready first."""
+        for old in [c for c in self.children if c.stage == stage]:
+            if self._stopping:
+                return
+            new = Child(old.name, old.argv, old.stage)
+            await self.spawn(new)
+            old.retiring = True
+            self.children[self.children.index(old)] = new
+            await self._terminate([old])
+            log.info("reloaded %s: pid %s", new.name, new.proc.pid if new.proc else "?")
+
+    async def _terminate(self, children: list[Child], timeout: float = 20.0) -> bool:
+        procs = [c.proc for c in children if c.proc is not None and c.proc.returncode is None]
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        clean = True
+        for proc in procs:
+            try:
+                code = await asyncio.wait_for(proc.wait(), timeout)
+                clean &= code == 0
+            except TimeoutError:
+                log.warning("pid %d ignored SIGTERM for %gs: killing it", proc.pid, timeout)
+                proc.kill()
+                await proc.wait()
+                clean = False
+        return clean
+
+    async def stop(self) -> bool:
+        """Stop every child, last stage first; True if all exited cleanly."""
+        self._stopping = True
+        clean = True
+        for stage in sorted({c.stage for c in self.children}, reverse=True):
+            clean &= await self._terminate([c for c in self.children if c.stage == stage])
+        for task in list(self._watchers):
+            task.cancel()
+        return clean
+
+    def processes(self) -> list[dict[str, Any]]:
+        return [{"name": c.name, **c.info} for c in self.children]
+
+    async def run(self, stages: list[list[Child]], reload_stage: int | None = None) -> int:
+        """Start everything, print the ready line, serve until a signal; exit code."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        if reload_stage is not None:
+            loop.add_signal_handler(
+                signal.SIGHUP, lambda: loop.create_task(self.reload(reload_stage))
+            )
+        try:
+            await self.start(stages)
+        except RuntimeError as exc:
+            log.error("%s", exc)
+            await self.stop()
+            return 1
+        print_ready(self.role, {"pid": os.getpid(), "processes": self.processes()})
+        await stop.wait()
+        log.info("stopping %d processes", len(self.children))
+        return 0 if await self.stop() else 1

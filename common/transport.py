@@ -1,0 +1,224 @@
+"""pyzmq helpers shared by every role: security, batched sends, monitors.
+
+Security: with a secret, every internal socket uses ZeroMQ's CURVE mechanism. The
+server key pair and the (shared) client key pair are derived from the secret, so a
+peer without it can neither complete the handshake nor read the traffic, and a ZAP
+handler additionally checks that the client key is the derived one.
+
+Batching: :class:`Outbox` collects the frames queued for each peer during one pass
+of the event loop and sends them as one multipart message, without awaiting per
+frame; :func:`drain` reads every message already queued after the first one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import zmq
+import zmq.asyncio
+from zmq.auth.asyncio import AsyncioAuthenticator
+from zmq.utils import z85
+from zmq.utils.monitor import parse_monitor_message
+
+from .config import Security
+
+log = logging.getLogger(__name__)
+
+ZAP_DOMAIN = "gw"
+_HANDSHAKE_FAILED = (
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+)
+
+
+def _derive(secret: str, label: str) -> tuple[bytes, bytes]:
+    """A CURVE (public, secret) pair in Z85, derived from the shared secret."""
+    raw = hashlib.pbkdf2_hmac("sha256", secret.encode(), f"gw-curve-{label}".encode(), 10_000)
+    secret_key = z85.encode(raw)
+    return zmq.curve_public(secret_key), secret_key
+
+
+class Keys:
+    """The derived key pairs for one secret."""
+
+    def __init__(self, secret: str) -> None:
+        self.server_public, self.server_secret = _derive(secret, "server")
+        self.client_public, self.client_secret = _derive(secret, "client")
+
+
+class _Credentials:
+    def __init__(self, keys: Keys) -> None:
+        self._client_key = keys.client_public
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        if key == self._client_key:
+            return True
+        log.warning("refused an internal peer: its CURVE key is not derived from our --secret")
+        return False
+
+
+class Transport:
+    """One ZeroMQ context per process, with the security settings applied to sockets."""
+
+    def __init__(self, security: Security) -> None:
+        self.context = zmq.asyncio.Context()
+        self.security = security
+        self._keys = Keys(security.secret) if security.secret else None
+        self._auth: AsyncioAuthenticator | None = None
+
+    def socket(self, kind: int, *, server: bool) -> zmq.asyncio.Socket:
+        """A socket with sane options; ``server`` for the side that binds."""
+        sock = self.context.socket(kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDHWM, 1_000_000)
+        sock.setsockopt(zmq.RCVHWM, 1_000_000)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
+        sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+        if self._keys is not None:
+            if server:
+                self._start_auth()
+                sock.curve_server = True
+                sock.curve_secretkey = self._keys.server_secret
+                sock.zap_domain = ZAP_DOMAIN.encode()
+            else:
+                sock.curve_serverkey = self._keys.server_public
+                sock.curve_publickey = self._keys.client_public
+                sock.curve_secretkey = self._keys.client_secret
+        return sock
+
+    def _start_auth(self) -> None:
+        if self._auth is None and self._keys is not None:
+            self._auth = AsyncioAuthenticator(self.context, log=log)
+            self._auth.start()
+            self._auth.configure_curve_callback(ZAP_DOMAIN, _Credentials(self._keys))
+
+    def close(self) -> None:
+        """Stop the authenticator and destroy the context (idempotent)."""
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+        if not self.context.closed:
+            self.context.destroy(linger=0)
+
+
+class Outbox:
+    """Batches frames per destination and sends each batch as one multipart message.
+
+    For a ROUTER socket the destination is the peer's identity; for a DEALER it is
+    ``None``. ``on_unreachable(identity)`` is called when a ROUTER (with
+    ROUTER_MANDATORY) finds that peer gone: the caller's cue that it died.
+    """
+
+    def __init__(
+        self,
+        sock: zmq.asyncio.Socket,
+        on_unreachable: Callable[[bytes], None] | None = None,
+    ) -> None:
+        self._sock = sock
+        self._sync = zmq.Socket.shadow(sock.underlying)
+        self._on_unreachable = on_unreachable
+        self._pending: dict[bytes | None, list[bytes]] = {}
+        self._backlog: list[list[bytes]] = []
+        self._scheduled = False
+        self._blocked = False
+        self.sent_messages = 0
+
+    def send(self, frame: bytes, to: bytes | None = None) -> None:
+        """Queue one encoded frame; it leaves at the end of this loop pass."""
+        parts = self._pending.get(to)
+        if parts is None:
+            self._pending[to] = parts = [] if to is None else [to]
+        parts.append(frame)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send everything queued now (also called by the loop)."""
+        self._scheduled = False
+        pending, self._pending = self._pending, {}
+        for to, parts in pending.items():
+            if self._blocked:
+                self._backlog.append(parts)
+                continue
+            self._send_now(to, parts)
+
+    def _send_now(self, to: bytes | None, parts: list[bytes]) -> None:
+        try:
+            self._sync.send_multipart(parts, zmq.NOBLOCK)
+            self.sent_messages += 1
+        except zmq.Again:
+            # High-water mark: hold this and later batches, in order, until it drains.
+            self._blocked = True
+            self._backlog.append(parts)
+            asyncio.get_running_loop().create_task(self._drain_backlog())
+        except zmq.ZMQError as exc:
+            if exc.errno == zmq.EHOSTUNREACH and to is not None:
+                if self._on_unreachable is not None:
+                    self._on_unreachable(to)
+            elif exc.errno != zmq.ENOTSOCK:
+                log.warning("internal send failed: %s", exc)
+
+    async def _drain_backlog(self) -> None:
+        try:
+            while self._backlog:
+                parts = self._backlog.pop(0)
+                await self._sock.send_multipart(parts)
+                self.sent_messages += 1
+        except zmq.ZMQError as exc:
+            log.warning("internal send failed: %s (%d batches dropped)", exc, len(self._backlog))
+            self._backlog.clear()
+        finally:
+            self._blocked = False
+
+
+async def drain(sock: zmq.asyncio.Socket) -> AsyncIterator[list[bytes]]:
+    """Yield messages: await the first, then take every one already queued."""
+    shadow = zmq.Socket.shadow(sock.underlying)
+    while True:
+        yield await sock.recv_multipart()
+        while True:
+            try:
+                msg = shadow.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            yield msg
+
+
+async def watch(
+    sock: zmq.asyncio.Socket, events: int, callback: Callable[[int, str], None]
+) -> None:
+    """Call ``callback(event, endpoint)`` for socket events until cancelled."""
+    monitor = sock.get_monitor_socket(events | _HANDSHAKE_FAILED)
+    try:
+        while True:
+            message = parse_monitor_message(await monitor.recv_multipart())
+            event, endpoint = message["event"], message["endpoint"].decode(errors="replace")
+            if event & _HANDSHAKE_FAILED:
+                log.error(
+                    "internal link %s: security handshake failed; the peer's --secret "
+                    "differs from ours (or one side has none)",
+                    endpoint,
+                )
+            callback(event, endpoint)
+    except (asyncio.CancelledError, zmq.ZMQError):
+        pass
+    finally:
+        try:
+            sock.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        monitor.close(linger=0)
+
+
+def describe(value: Any) -> str:
+    """Short repr for logs."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

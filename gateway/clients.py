@@ -1,0 +1,227 @@
+"""The gateway's index of its clients: session, uid and groups (pure, no I/O).
+
+Group ids and uids are compared as strings, as in GatewayWorker (PHP array keys):
+``100`` and ``"100"`` name the same group. ``0``, ``"0"``, ``""`` and ``None`` are
+not valid ids, as in the original. A uid may have many connections; a connection
+has at most one uid and any number of groups; an empty group vanishes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from common.exceptions import InvalidArgument
+from common.ids import name_key as key
+from common.protocol import Op, pack_session
+
+
+@dataclass(slots=True, eq=False)
+class Client:
+    """One connection's state. ``conn`` is the I/O layer's connection object."""
+
+    client_id: str
+    remote: str
+    conn: Any = None
+    session: dict[Any, Any] = field(default_factory=dict)
+    uid: str | None = None
+    groups: set[str] = field(default_factory=set)
+    worker: bytes | None = None  # sticky worker, None until the first event
+    idle_ticks: int = 0  # heartbeat ticks since the client last sent anything
+    open: bool = False  # handshake done: messages can be written
+    early: list[str | bytes] = field(default_factory=list)  # sent before open
+    _packed: bytes | None = None
+
+    def packed_session(self) -> bytes:
+        """The session, msgpack-encoded once per change."""
+        if self._packed is None:
+            self._packed = pack_session(self.session)
+        return self._packed
+
+    def session_changed(self) -> None:
+        self._packed = None
+
+
+class ClientIndex:
+    """Every client of one gateway, by id, uid and group."""
+
+    def __init__(self) -> None:
+        self.clients: dict[str, Client] = {}
+        self.uids: dict[str, set[str]] = {}
+        self.groups: dict[str, set[str]] = {}
+        self._queries: dict[Op, Callable[..., Any]] = {
+            Op.IS_ONLINE: lambda cid: int(cid in self.clients),
+            Op.IS_UID_ONLINE: lambda uid: int(key(uid, "uid") in self.uids),
+            Op.GET_CLIENT_ID_BY_UID: lambda uid: sorted(self.uids.get(key(uid, "uid"), ())),
+            Op.GET_UID_BY_CLIENT_ID: self._uid_of,
+            Op.GET_CLIENT_ID_COUNT_BY_GROUP: lambda g: len(self.groups.get(key(g), ())),
+            Op.GET_ALL_CLIENT_ID_COUNT: lambda: len(self.clients),
+            Op.GET_CLIENT_ID_LIST_BY_GROUP: lambda g: sorted(self.groups.get(key(g), ())),
+            Op.GET_ALL_CLIENT_ID_LIST: lambda: list(self.clients),
+            Op.GET_UID_LIST_BY_GROUP: self._uids_in,
+            Op.GET_UID_COUNT_BY_GROUP: self._uids_in,
+            Op.GET_ALL_UID_LIST: lambda: list(self.uids),
+            Op.GET_ALL_UID_COUNT: lambda: list(self.uids),
+            Op.GET_ALL_GROUP_ID_LIST: lambda: list(self.groups),
+            Op.GET_ALL_GROUP_UID_LIST: self._group_uids,
+            Op.GET_ALL_GROUP_UID_COUNT: self._group_uids,
+            Op.GET_ALL_GROUP_CLIENT_ID_LIST: lambda: {g: sorted(m) for g, m in self.groups.items()},
+            Op.GET_ALL_GROUP_CLIENT_ID_COUNT: lambda: {g: len(m) for g, m in self.groups.items()},
+            Op.GET_CLIENT_SESSIONS_BY_GROUP: lambda g: self._sessions(self.groups.get(key(g), ())),
+            Op.GET_ALL_CLIENT_SESSIONS: lambda: self._sessions(self.clients),
+            Op.GET_SESSION: self._session_of,
+            Op.IS_UIDS_ONLINE: lambda uids: {str(u): int(str(u) in self.uids) for u in uids},
+            Op.BATCH_GET_CLIENT_ID_BY_UID: lambda uids: {
+                str(u): sorted(self.uids.get(str(u), ())) for u in uids
+            },
+            Op.BATCH_GET_CLIENT_ID_COUNT_BY_GROUP: lambda groups: {
+                str(g): len(self.groups.get(str(g), ())) for g in groups
+            },
+        }  # fmt: skip
+
+    # -- membership -----------------------------------------------------------------
+    def add(self, client: Client) -> None:
+        self.clients[client.client_id] = client
+
+    def get(self, client_id: str) -> Client | None:
+        return self.clients.get(client_id)
+
+    def remove(self, client_id: str) -> Client | None:
+        """Forget a client: unbind its uid and leave its groups."""
+        client = self.clients.pop(client_id, None)
+        if client is None:
+            return None
+        if client.uid is not None:
+            self._discard(self.uids, client.uid, client_id)
+        for group in client.groups:
+            self._discard(self.groups, group, client_id)
+        return client
+
+    @staticmethod
+    def _discard(table: dict[str, set[str]], name: str, client_id: str) -> None:
+        members = table.get(name)
+        if members is not None:
+            members.discard(client_id)
+            if not members:
+                del table[name]
+
+    def bind_uid(self, client_id: str, uid: Any) -> bool:
+        """Bind (rebinding moves the connection from its previous uid)."""
+        uid = key(uid, "uid")
+        client = self.clients.get(client_id)
+        if client is None:
+            return False
+        if client.uid is not None and client.uid != uid:
+            self._discard(self.uids, client.uid, client_id)
+        client.uid = uid
+        self.uids.setdefault(uid, set()).add(client_id)
+        return True
+
+    def unbind_uid(self, client_id: str, uid: Any) -> bool:
+        uid = key(uid, "uid")
+        client = self.clients.get(client_id)
+        if client is None or client.uid != uid:
+            return False
+        client.uid = None
+        self._discard(self.uids, uid, client_id)
+        return True
+
+    def join_group(self, client_id: str, group: Any) -> bool:
+        group = key(group)
+        client = self.clients.get(client_id)
+        if client is None:
+            return False
+        client.groups.add(group)
+        self.groups.setdefault(group, set()).add(client_id)
+        return True
+
+    def leave_group(self, client_id: str, group: Any) -> bool:
+        group = key(group)
+        client = self.clients.get(client_id)
+        if client is None or group not in client.groups:
+            return False
+        client.groups.discard(group)
+        self._discard(self.groups, group, client_id)
+        return True
+
+    def ungroup(self, group: Any) -> int:
+        """Dissolve a group; returns how many members it had here."""
+        members = self.groups.pop(key(group), set())
+        for client_id in members:
+            self.clients[client_id].groups.discard(str(group))
+        return len(members)
+
+    # -- sessions -------------------------------------------------------------------
+    def set_session(self, client_id: str, session: dict[Any, Any]) -> bool:
+        client = self.clients.get(client_id)
+        if client is None:
+            return False
+        client.session = dict(session)
+        client.session_changed()
+        return True
+
+    def update_session(
+        self, client_id: str, values: dict[Any, Any], deleted: Iterable[Any] = ()
+    ) -> bool:
+        """Merge keys into a session (and delete some): last writer wins per key."""
+        client = self.clients.get(client_id)
+        if client is None:
+            return False
+        client.session.update(values)
+        for name in deleted:
+            client.session.pop(name, None)
+        client.session_changed()
+        return True
+
+    # -- targets of sends -----------------------------------------------------------
+    def all_targets(
+        self, client_ids: Iterable[str] | None, exclude: Iterable[str] | None
+    ) -> list[Client]:
+        if client_ids is None:
+            chosen: Iterable[Client] = self.clients.values()
+        else:
+            chosen = filter(None, map(self.clients.get, client_ids))
+        if exclude:
+            skip = set(exclude)
+            return [c for c in chosen if c.client_id not in skip]
+        return list(chosen)
+
+    def uid_targets(self, uids: Iterable[Any]) -> list[Client]:
+        ids = {cid for uid in uids for cid in self.uids.get(str(uid), ())}
+        return [self.clients[cid] for cid in ids]
+
+    def group_targets(self, groups: Iterable[Any], exclude: Iterable[str] | None) -> list[Client]:
+        ids = {cid for group in groups for cid in self.groups.get(str(group), ())}
+        if exclude:
+            ids.difference_update(exclude)
+        return [self.clients[cid] for cid in ids]
+
+    # -- queries --------------------------------------------------------------------
+    def query(self, op: Op, args: list[Any]) -> Any:
+        """Answer a query for this gateway's clients; raise for unknown ops or bad args."""
+        handler = self._queries.get(op)
+        if handler is None:
+            raise InvalidArgument(f"{op.name} is not a query this gateway answers")
+        return handler(*args)
+
+    def _uid_of(self, client_id: str) -> str | None:
+        client = self.clients.get(client_id)
+        return None if client is None else client.uid
+
+    def _session_of(self, client_id: str) -> dict[Any, Any] | None:
+        client = self.clients.get(client_id)
+        return None if client is None else client.session
+
+    def _uids_in(self, group: Any) -> list[str]:
+        members = self.groups.get(key(group), ())
+        return list({u for cid in members if (u := self.clients[cid].uid) is not None})
+
+    def _group_uids(self) -> dict[str, list[str]]:
+        return {
+            g: list({u for cid in m if (u := self.clients[cid].uid) is not None})
+            for g, m in self.groups.items()
+        }
+
+    def _sessions(self, ids: Iterable[str]) -> dict[str, dict[Any, Any]]:
+        return {cid: self.clients[cid].session for cid in ids}

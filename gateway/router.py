@@ -1,0 +1,141 @@
+"""Which worker handles which client, and which events are still unacknowledged.
+
+Pure state, driven by the gateway's I/O. Routing is sticky per client: the first
+event of a client picks a worker (fewest clients, or random), later events follow
+it while that worker lives, so one client's events are handled in order. Every
+event sent is kept until acknowledged; when a worker is gone its unacknowledged
+events come back, in order, to be routed again. With no worker at all, events wait
+in a bounded queue.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .clients import Client
+
+# (client, kind, payload): what is needed to build the event again
+PendingEvent = tuple[Client, int, Any]
+
+
+@dataclass(slots=True)
+class Worker:
+    identity: bytes
+    name: str
+    pid: int
+    seen: float
+    clients: int = 0
+    leaving: bool = False
+    unacked: dict[int, PendingEvent] = field(default_factory=dict)
+    handled: int = 0
+
+
+def least_clients(candidates: list[Worker]) -> Worker:
+    return min(candidates, key=lambda w: (w.clients, len(w.unacked)))
+
+
+def random_worker(candidates: list[Worker]) -> Worker:
+    return random.choice(candidates)
+
+
+ROUTERS: dict[str, Callable[[list[Worker]], Worker]] = {
+    "least": least_clients,
+    "random": random_worker,
+}
+
+
+class WorkerPool:
+    """The workers connected to one gateway."""
+
+    def __init__(self, policy: str = "least", max_pending: int = 10_000) -> None:
+        self._choose = ROUTERS[policy]
+        self.workers: dict[bytes, Worker] = {}
+        self.pending: deque[PendingEvent] = deque()
+        self.max_pending = max_pending
+        self._seq = 0
+
+    # -- workers --------------------------------------------------------------------
+    def hello(self, identity: bytes, name: str, pid: int, now: float) -> bool:
+        """A worker's hello or heartbeat; True if it is new."""
+        worker = self.workers.get(identity)
+        if worker is None:
+            self.workers[identity] = Worker(identity, name, pid, now)
+            return True
+        worker.seen = now
+        return False
+
+    def bye(self, identity: bytes) -> None:
+        """A worker stopping: no new clients go to it."""
+        worker = self.workers.get(identity)
+        if worker is not None:
+            worker.leaving = True
+
+    def remove(self, identity: bytes) -> list[PendingEvent]:
+        """Forget a dead worker; return its unacknowledged events in order."""
+        worker = self.workers.pop(identity, None)
+        if worker is None:
+            return []
+        return [worker.unacked[seq] for seq in sorted(worker.unacked)]
+
+    def silent(self, now: float, timeout: float) -> list[bytes]:
+        """Workers not heard from for ``timeout``."""
+        return [i for i, w in self.workers.items() if now - w.seen > timeout]
+
+    def live(self) -> list[Worker]:
+        return [w for w in self.workers.values() if not w.leaving]
+
+    # -- routing --------------------------------------------------------------------
+    def pick(self, client: Client) -> Worker | None:
+        """The worker for this client's next event (sticky), or None if there is none."""
+        current = self.workers.get(client.worker) if client.worker is not None else None
+        if current is not None and not (current.leaving and not current.unacked):
+            return current
+        candidates = self.live()
+        if not candidates:
+            return None
+        chosen = self._choose(candidates)
+        if current is not None:
+            current.clients -= 1
+        chosen.clients += 1
+        client.worker = chosen.identity
+        return chosen
+
+    def release(self, client: Client) -> None:
+        """The client is gone for good (after its close event was sent)."""
+        worker = self.workers.get(client.worker) if client.worker is not None else None
+        if worker is not None:
+            worker.clients -= 1
+        client.worker = None
+
+    def track(self, worker: Worker, event: PendingEvent) -> int:
+        """Number an event sent to ``worker`` and keep it until acknowledged."""
+        self._seq += 1
+        worker.unacked[self._seq] = event
+        return self._seq
+
+    def ack(self, identity: bytes, seq: int) -> PendingEvent | None:
+        worker = self.workers.get(identity)
+        if worker is None:
+            return None
+        worker.handled += 1
+        return worker.unacked.pop(seq, None)
+
+    def unacked(self) -> int:
+        return sum(len(w.unacked) for w in self.workers.values())
+
+    # -- waiting room ---------------------------------------------------------------
+    def hold(self, event: PendingEvent) -> bool:
+        """Queue an event while no worker is connected; False if the queue is full."""
+        if len(self.pending) >= self.max_pending:
+            return False
+        self.pending.append(event)
+        return True
+
+    def take_pending(self) -> list[PendingEvent]:
+        events = list(self.pending)
+        self.pending.clear()
+        return events

@@ -1,0 +1,523 @@
+"""The gateway's I/O: a WebSocket server for clients, a ROUTER socket for workers.
+
+Client side (websockets): every connection gets a client_id when its HTTP upgrade
+request arrives (``on_connect``), its request data once the handshake is done
+(``on_websocket_connect``), then one event per message and a close event when the
+connection is lost, whoever closed it.
+
+Worker side (ZeroMQ ROUTER, ROUTER_MANDATORY): workers and push clients say Hello
+(repeated as a heartbeat) and send Commands, Queries and Acks in batches; the
+gateway answers with Welcome, Events and Replies. A worker is dead when a send to
+it is refused, when it stops heartbeating, or on a disconnect that a probe confirms;
+its unacknowledged events are routed again at once. Clients never notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+
+import zmq
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from common import ids, protocol
+from common.config import GatewayConfig, split_address
+from common.exceptions import GatewayError, ProtocolError
+from common.protocol import EventKind, Op, Role
+from common.service import Service
+from common.transport import Outbox, Transport, describe, drain, watch
+
+from .clients import Client, ClientIndex
+from .router import PendingEvent, Worker, WorkerPool
+
+log = logging.getLogger(__name__)
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_POLICY = 1008
+
+
+class _Connection(ServerConnection):
+    """A websockets connection that tells the gateway when it is lost."""
+
+    gateway: GatewayServer
+    client: Client | None = None
+    request_data: dict[str, Any] | None = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.client is not None:
+            self.gateway._on_connection_lost(self.client)
+
+
+def request_data(conn: ServerConnection, request: Request, gateway: GatewayServer) -> dict[str, Any]:
+    """What ``on_websocket_connect`` receives: path, query, headers, cookies, server."""
+    from http.cookies import SimpleCookie
+    from urllib.parse import parse_qsl, urlsplit
+
+    url = urlsplit(request.path)
+    headers = {name: value for name, value in request.headers.raw_items()}
+    cookies: dict[str, str] = {}
+    for raw in request.headers.get_all("Cookie"):
+        parsed: SimpleCookie = SimpleCookie()
+        try:
+            parsed.load(raw)
+        except Exception:  # a bad cookie header must not cost the connection
+            continue
+        cookies.update({k: morsel.value for k, morsel in parsed.items()})
+    remote_ip, remote_port = (conn.remote_address or ("", 0))[:2]
+    server = {
+        "REMOTE_ADDR": remote_ip,
+        "REMOTE_PORT": remote_port,
+        "REQUEST_URI": request.path,
+        "QUERY_STRING": url.query,
+        "GATEWAY_ADDR": gateway.internal_address,
+        "GATEWAY_PORT": gateway.public_port,
+        "GATEWAY_CLIENT_ID": conn.client.client_id if isinstance(conn, _Connection) and conn.client else "",
+    }
+    for name, value in headers.items():
+        server["HTTP_" + name.upper().replace("-", "_")] = value
+    return {
+        "path": url.path,
+        "query": dict(parse_qsl(url.query, keep_blank_values=True)),
+        "headers": headers,
+        "cookies": cookies,
+        "server": server,
+    }
+
+
+class GatewayServer(Service):
+    """One gateway process."""
+
+    role = "gateway"
+
+    def __init__(self, config: GatewayConfig, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.config = config
+        self._clock = clock
+        self.index = ClientIndex()
+        self.pool = WorkerPool(config.router, config.max_pending_events)
+        self.epoch = ids.new_epoch()
+        self._counter = 0
+        self._transport: Transport | None = None
+        self._router: Any = None
+        self._outbox: Outbox | None = None
+        self._registers: list[tuple[Any, Outbox]] = []
+        self._ws: Server | None = None
+        self._peers: dict[bytes, float] = {}  # push clients: identity -> last hello
+        self.internal_address = ""
+        self.public_address = ""
+        self.public_port = 0
+        self.stats = {"connections": 0, "messages_in": 0, "messages_out": 0, "closed_slow": 0,
+                      "events_redelivered": 0, "bad_frames": 0, "refused_no_worker": 0}  # fmt: skip
+        self._commands: dict[Op, Callable[..., None]] = {
+            Op.SEND_TO_ALL: self._send_to_all,
+            Op.SEND_TO_CLIENT: self._send_to_client,
+            Op.CLOSE_CLIENT: self._close_client,
+            Op.DESTROY_CLIENT: self._destroy_client,
+            Op.BIND_UID: self.index.bind_uid,
+            Op.UNBIND_UID: self.index.unbind_uid,
+            Op.SEND_TO_UID: self._send_to_uid,
+            Op.JOIN_GROUP: self.index.join_group,
+            Op.LEAVE_GROUP: self.index.leave_group,
+            Op.UNGROUP: self.index.ungroup,
+            Op.SEND_TO_GROUP: self._send_to_group,
+            Op.SET_SESSION: self.index.set_session,
+            Op.UPDATE_SESSION: self.index.update_session,
+        }
+
+    # -- lifecycle ------------------------------------------------------------------
+    async def _start(self) -> None:
+        cfg = self.config
+        self.config.security.check_bind(cfg.lan_ip, "the gateway's internal port")
+        self._transport = Transport(cfg.security)
+        self._router = self._transport.socket(zmq.ROUTER, server=True)
+        self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        if cfg.start_port == 0:
+            port = self._router.bind_to_random_port(f"tcp://{cfg.lan_ip}")
+        else:
+            port = cfg.start_port + cfg.process_index
+            self._router.bind(f"tcp://{cfg.lan_ip}:{port}")
+        self.internal_address = f"tcp://{cfg.lan_ip}:{port}"
+        self._outbox = Outbox(self._router, on_unreachable=self._on_worker_unreachable)
+
+        host, ws_port = split_address(cfg.listen)
+        connection_class = type("Connection", (_Connection,), {"gateway": self})
+        self._ws = await serve(
+            self._handle,
+            host,
+            ws_port,
+            process_request=self._process_request,
+            create_connection=connection_class,
+            max_size=cfg.max_message_size,
+            ping_interval=cfg.ws_ping_interval,
+            ping_timeout=cfg.ws_ping_timeout,
+            compression="deflate" if cfg.compression else None,
+            max_queue=16,
+            reuse_port=ws_port != 0 and hasattr(socket, "SO_REUSEPORT"),
+            server_header=None,
+        )
+        bound = next(iter(self._ws.sockets)).getsockname()
+        self.public_port = bound[1]
+        self.public_address = f"{host}:{self.public_port}"
+        for address in cfg.registers:
+            sock = self._transport.socket(zmq.DEALER, server=False)
+            sock.connect(f"tcp://{address.removeprefix('tcp://')}")
+            self._registers.append((sock, Outbox(sock)))
+        self._announce()
+        log.info(
+            "gateway %s (epoch %08x) serving ws://%s",
+            self.internal_address, self.epoch, self.public_address,
+        )  # fmt: skip
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "websocket": self.public_address,
+            "internal": self.internal_address,
+            "epoch": f"{self.epoch:08x}",
+            "pid": os.getpid(),
+        }
+
+    def _loops(self) -> list[Coroutine[Any, Any, None]]:
+        loops = [self._receive(), self._heartbeat(), self._watch_workers()]
+        loops += [self._drain_register(sock) for sock, _ in self._registers]
+        if self.config.ping_interval > 0:
+            loops.append(self._ping_clients())
+        return loops
+
+    async def _shutdown(self) -> None:
+        # Stop accepting, leave the register, close clients (their close events go
+        # to the workers), then give the workers a moment to acknowledge.
+        for _, outbox in self._registers:
+            outbox.send(protocol.encode(protocol.Goodbye(self.internal_address)))
+            outbox.flush()
+        count = len(self.index.clients)
+        if self._ws is not None:
+            self._ws.close(close_connections=True)
+            try:
+                await asyncio.wait_for(self._ws.wait_closed(), 5)
+            except TimeoutError:
+                log.warning("some clients did not finish their closing handshake")
+        deadline = self._clock() + 2.0
+        while self.pool.unacked() and self.pool.live() and self._clock() < deadline:
+            await asyncio.sleep(0.02)
+        log.info(
+            "gateway %s stopped: %d clients closed, %d events unacknowledged",
+            self.internal_address, count, self.pool.unacked(),
+        )  # fmt: skip
+
+    def _release(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    # -- clients --------------------------------------------------------------------
+    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        if request.path == "/healthz":
+            return conn.respond(http.HTTPStatus.OK, "ok\n")
+        self._counter += 1
+        ip, _ = split_address(self.internal_address)
+        _, port = split_address(self.internal_address)
+        client_id = ids.encode(ip, port, self.epoch, self._counter)
+        remote = "%s:%s" % tuple((conn.remote_address or ("?", 0))[:2])
+        client = Client(client_id, remote, conn)
+        assert isinstance(conn, _Connection)
+        conn.client = client
+        conn.request_data = request_data(conn, request, self)
+        self.index.add(client)
+        self.stats["connections"] += 1
+        self._dispatch(client, EventKind.CONNECT, None)
+        return None
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        assert isinstance(conn, _Connection) and conn.client is not None
+        client = conn.client
+        client.open = True
+        if client.early:
+            early, client.early = client.early, []
+            for message in early:
+                broadcast([conn], message)
+        self._dispatch(client, EventKind.WS_CONNECT, conn.request_data)
+        try:
+            async for message in conn:
+                client.idle_ticks = 0
+                self.stats["messages_in"] += 1
+                self._dispatch(client, EventKind.MESSAGE, message)
+        except ConnectionClosed:
+            pass
+        if conn.close_code not in (None, 1000, 1001):
+            log.info(
+                "client %s (%s) closed: %s %s",
+                client.client_id, client.remote, conn.close_code, conn.close_reason,
+            )  # fmt: skip
+
+    def _on_connection_lost(self, client: Client) -> None:
+        if self.index.remove(client.client_id) is not None:
+            self._dispatch(client, EventKind.CLOSE, None)
+
+    def _deliver(self, clients: Iterable[Client], message: Any) -> None:
+        """Write one message to many clients; the frame is built once per client."""
+        if not isinstance(message, str | bytes):
+            log.warning("dropped a send of %s: not str or bytes", describe(message))
+            return
+        ready = []
+        for client in clients:
+            if client.open:
+                ready.append(client.conn)
+            else:
+                client.early.append(message)
+        if not ready:
+            return
+        broadcast(ready, message)
+        self.stats["messages_out"] += len(ready)
+        limit = self.config.max_send_buffer
+        for conn in ready:
+            transport = conn.transport
+            if transport is not None and transport.get_write_buffer_size() > limit:
+                self._close_slow(conn)
+
+    def _close_slow(self, conn: ServerConnection) -> None:
+        client = conn.client if isinstance(conn, _Connection) else None
+        log.warning(
+            "client %s reads too slowly (> %d bytes queued): closing it",
+            client.client_id if client else "?", self.config.max_send_buffer,
+        )  # fmt: skip
+        self.stats["closed_slow"] += 1
+        conn.transport.abort()
+
+    # -- events to workers ----------------------------------------------------------
+    def _dispatch(self, client: Client, kind: int, payload: Any, redelivered: bool = False) -> None:
+        worker = self.pool.pick(client)
+        if worker is None:
+            if not self.pool.hold((client, kind, payload)):
+                self.stats["refused_no_worker"] += 1
+                log.warning("no business worker and %d events waiting: closing %s",
+                            self.pool.max_pending, client.client_id)  # fmt: skip
+                if client.conn is not None and kind != EventKind.CLOSE:
+                    self._close_later(client.conn, CLOSE_TRY_AGAIN_LATER, "no business worker")
+            return
+        self._send_event(worker, (client, kind, payload), redelivered)
+        if kind == EventKind.CLOSE:
+            self.pool.release(client)
+
+    def _send_event(self, worker: Worker, event: PendingEvent, redelivered: bool) -> None:
+        assert self._outbox is not None
+        client, kind, payload = event
+        seq = self.pool.track(worker, event)
+        frame = protocol.Event(
+            seq, EventKind(kind), client.client_id, client.remote,
+            client.packed_session(), payload, redelivered,
+        )  # fmt: skip
+        self._outbox.send(protocol.encode(frame), to=worker.identity)
+
+    def _reroute(self, events: list[PendingEvent], redelivered: bool) -> None:
+        for client, kind, payload in events:
+            if client.worker is not None and client.worker not in self.pool.workers:
+                client.worker = None
+            if redelivered:
+                self.stats["events_redelivered"] += 1
+            self._dispatch(client, kind, payload, redelivered)
+
+    def _on_worker_unreachable(self, identity: bytes) -> None:
+        if identity in self.pool.workers:
+            self._worker_gone(identity, "its connection is gone")
+        self._peers.pop(identity, None)
+
+    def _worker_gone(self, identity: bytes, why: str) -> None:
+        worker = self.pool.workers.get(identity)
+        lost = self.pool.remove(identity)
+        if worker is not None:
+            log.warning(
+                "worker %s (pid %d) left: %s; re-routing %d unacknowledged events",
+                worker.name, worker.pid, why, len(lost),
+            )  # fmt: skip
+        self._reroute(lost, redelivered=True)
+
+    # -- frames from workers --------------------------------------------------------
+    async def _receive(self) -> None:
+        async for parts in drain(self._router):
+            identity = parts[0]
+            for data in parts[1:]:
+                try:
+                    frame = protocol.decode(data)
+                except ProtocolError as exc:
+                    self.stats["bad_frames"] += 1
+                    log.warning("dropped a frame from %s: %s", identity.hex(), exc)
+                    continue
+                try:
+                    self._on_frame(identity, frame)
+                except (GatewayError, TypeError, ValueError, KeyError) as exc:
+                    self.stats["bad_frames"] += 1
+                    log.warning("refused %s from %s: %s", describe(frame), identity.hex(), exc)
+
+    def _on_frame(self, identity: bytes, frame: protocol.Frame) -> None:
+        if isinstance(frame, protocol.Ack):
+            self._on_ack(identity, frame)
+        elif isinstance(frame, protocol.Command):
+            self._commands[frame.op](*frame.args)
+        elif isinstance(frame, protocol.Query):
+            self._on_query(identity, frame)
+        elif isinstance(frame, protocol.Hello):
+            self._on_hello(identity, frame)
+        elif isinstance(frame, protocol.Bye):
+            self.pool.bye(identity)
+        else:
+            raise ProtocolError(f"unexpected {type(frame).__name__}")
+
+    def _on_hello(self, identity: bytes, hello: protocol.Hello) -> None:
+        now = self._clock()
+        if hello.role is Role.WORKER:
+            if not self.pool.hello(identity, hello.name, hello.pid, now):
+                return
+            log.info("worker %s (pid %d) connected", hello.name, hello.pid)
+        else:
+            new = identity not in self._peers
+            self._peers[identity] = now
+            if not new:
+                return
+        assert self._outbox is not None
+        welcome = protocol.Welcome(self.internal_address, self.epoch, self.public_address)
+        self._outbox.send(protocol.encode(welcome), to=identity)
+        if hello.role is Role.WORKER and self.pool.pending:
+            self._reroute(self.pool.take_pending(), redelivered=False)
+
+    def _on_ack(self, identity: bytes, ack: protocol.Ack) -> None:
+        event = self.pool.ack(identity, ack.seq)
+        if event is None or (not ack.session_set and not ack.session_del):
+            return
+        # Writes of on_close are not stored: the client is gone from the index.
+        self.index.update_session(ack.client_id, ack.session_set or {}, ack.session_del or ())
+
+    def _on_query(self, identity: bytes, query: protocol.Query) -> None:
+        assert self._outbox is not None
+        try:
+            if query.op is Op.GET_STATUS:
+                value: Any = self.status()
+            else:
+                value = self.index.query(query.op, query.args)
+            reply = protocol.Reply(query.request_id, True, value)
+        except (GatewayError, TypeError, ValueError) as exc:
+            reply = protocol.Reply(query.request_id, False, f"{type(exc).__name__}: {exc}")
+        self._outbox.send(protocol.encode(reply), to=identity)
+
+    # -- commands -------------------------------------------------------------------
+    def _send_to_all(self, message: Any, client_ids: list[str] | None = None,
+                     exclude: list[str] | None = None) -> None:  # fmt: skip
+        self._deliver(self.index.all_targets(client_ids, exclude), message)
+
+    def _send_to_client(self, client_id: str, message: Any) -> None:
+        client = self.index.get(client_id)
+        if client is not None:
+            self._deliver((client,), message)
+
+    def _send_to_uid(self, uids: list[Any], message: Any) -> None:
+        self._deliver(self.index.uid_targets(uids), message)
+
+    def _send_to_group(self, groups: list[Any], message: Any,
+                       exclude: list[str] | None = None) -> None:  # fmt: skip
+        self._deliver(self.index.group_targets(groups, exclude), message)
+
+    def _close_client(self, client_id: str, message: Any = None) -> None:
+        client = self.index.get(client_id)
+        if client is None:
+            return
+        if message is not None:
+            self._deliver((client,), message)
+        self._close_later(client.conn, 1000, "")
+
+    def _destroy_client(self, client_id: str) -> None:
+        client = self.index.get(client_id)
+        if client is not None and client.conn.transport is not None:
+            client.conn.transport.abort()
+
+    def _close_later(self, conn: ServerConnection, code: int, reason: str) -> None:
+        asyncio.get_running_loop().create_task(conn.close(code, reason))
+
+    # -- periodic -------------------------------------------------------------------
+    def _announce(self) -> None:
+        frame = protocol.encode(
+            protocol.Announce(self.internal_address, self.public_address, self.epoch)
+        )
+        for _, outbox in self._registers:
+            outbox.send(frame)
+
+    async def _heartbeat(self) -> None:
+        timing = self.config.timing
+        while True:
+            await asyncio.sleep(timing.heartbeat)
+            self._announce()
+            now = self._clock()
+            for identity in self.pool.silent(now, timing.timeout):
+                self._worker_gone(identity, f"silent for {timing.timeout:g}s")
+            for identity in [i for i, seen in self._peers.items() if now - seen > timing.timeout]:
+                del self._peers[identity]
+
+    async def _drain_register(self, sock: Any) -> None:
+        # The register never talks to gateways; keep the socket's queue empty anyway.
+        async for _ in drain(sock):
+            pass
+
+    async def _watch_workers(self) -> None:
+        def on_event(event: int, endpoint: str) -> None:
+            if event & zmq.EVENT_DISCONNECTED and self.pool.workers:
+                self._probe_workers()
+
+        await watch(self._router, zmq.EVENT_DISCONNECTED, on_event)
+
+    def _probe_workers(self) -> None:
+        """Send every worker a Welcome: a refused send names the one that is gone."""
+        assert self._outbox is not None
+        welcome = protocol.encode(
+            protocol.Welcome(self.internal_address, self.epoch, self.public_address)
+        )
+        for identity in list(self.pool.workers):
+            self._outbox.send(welcome, to=identity)
+
+    async def _ping_clients(self) -> None:
+        cfg = self.config
+        ping = cfg.ping_data or None
+        while True:
+            await asyncio.sleep(cfg.ping_interval)
+            idle: list[Client] = []
+            for client in list(self.index.clients.values()):
+                if not client.open:
+                    continue
+                if 0 < cfg.ping_not_response_limit <= client.idle_ticks:
+                    log.info("client %s silent for %d ticks: closing", client.client_id,
+                             client.idle_ticks)  # fmt: skip
+                    client.conn.transport.abort()
+                    continue
+                client.idle_ticks += 1
+                idle.append(client)
+            if ping is not None and idle:
+                self._deliver(idle, ping)
+
+    # -- status ---------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """What ``gw status`` shows for this gateway."""
+        rss = 0
+        try:
+            with open("/proc/self/statm") as statm:
+                rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            pass
+        return {
+            "pid": os.getpid(),
+            "websocket": self.public_address,
+            "clients": len(self.index.clients),
+            "uids": len(self.index.uids),
+            "groups": len(self.index.groups),
+            "workers": {w.name: {"clients": w.clients, "unacked": len(w.unacked),
+                                 "handled": w.handled} for w in self.pool.workers.values()},
+            "pending_events": len(self.pool.pending),
+            "rss_bytes": rss,
+            **self.stats,
+        }  # fmt: skip

@@ -1,0 +1,1 @@
+"""The register: service discovery for gateways. Holds no client state."""

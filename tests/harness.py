@@ -1,0 +1,175 @@
+"""Start real ``gw`` processes on loopback and talk to them.
+
+Every process binds port 0; its ready line tells the ports it got. Timeouts are
+multiples of ``UNIT`` seconds, scaled by the environment variable GW_TEST_SCALE.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+UNIT = float(os.environ.get("GW_TEST_SCALE", "1"))
+READY_PREFIX = "GW-READY "
+# Fast internal heartbeats so that failure detection happens within a test's time.
+FAST = ["--heartbeat", "0.2", "--log-level", "debug"]
+
+
+class GwProcess:
+    """One ``gw`` subcommand running as a child process."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.args = list(args)
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
+            prefix="gw-", suffix=".log", delete=False
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "common.cli", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            text=True,
+        )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self.stdout: list[str] = []
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
+        self.info: dict[str, Any] = {}
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.stdout.append(line)
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def wait_ready(self, timeout: float = 20 * UNIT) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError(f"gw {self.args[0]} not ready:\n{self.logs()}") from None
+            if line is None:
+                raise RuntimeError(
+                    f"gw {self.args[0]} exited ({self.proc.wait()}) before ready:\n{self.logs()}"
+                )
+            if line.startswith(READY_PREFIX):
+                self.info = json.loads(line[len(READY_PREFIX) :])
+                return self.info
+
+    def logs(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def wait_log(self, text: str, timeout: float = 10 * UNIT) -> str:
+        """Wait until ``text`` appears in the process's log; return the log."""
+        deadline = time.monotonic() + timeout
+        while True:
+            logs = self.logs()
+            if text in logs:
+                return logs
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{text!r} never logged by gw {self.args[0]}:\n{logs[-4000:]}")
+            time.sleep(0.02)
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(5 * UNIT)
+
+    def stop(self, timeout: float = 20 * UNIT) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"gw {self.args[0]} ignored SIGTERM:\n{self.logs()}") from None
+        self._pump_thread.join(5 * UNIT)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.log.close()
+        return self.proc.returncode
+
+
+class Cluster:
+    """Processes started for one test; all stopped (and checked) at teardown."""
+
+    def __init__(self) -> None:
+        self.processes: list[GwProcess] = []
+
+    def start(self, *args: str, ready: bool = True, env: dict[str, str] | None = None) -> GwProcess:
+        process = GwProcess(*args, env=env)
+        self.processes.append(process)
+        if ready:
+            process.wait_ready()
+        return process
+
+    def register(self, *extra: str) -> GwProcess:
+        return self.start("register", "--listen", "127.0.0.1:0", *FAST, *extra)
+
+    def gateway(self, register: GwProcess | str, *extra: str) -> GwProcess:
+        address = register if isinstance(register, str) else register.info["listen"]
+        return self.start(
+            "gateway", "--listen", "127.0.0.1:0", "--start-port", "0",
+            "--register", address, "--ws-ping-interval", "0", *FAST, *extra,
+        )  # fmt: skip
+
+    def worker(self, register: GwProcess | str, app: str, *extra: str, count: int = 1) -> GwProcess:
+        address = register if isinstance(register, str) else register.info["listen"]
+        return self.start(
+            "worker", "--app", app, "--register", address, "--count", str(count), *FAST, *extra
+        )
+
+    def stop_all(self) -> dict[str, int]:
+        """Stop in reverse order of start; return {args[0]+index: exit code}."""
+        codes = {}
+        for index, process in reversed(list(enumerate(self.processes))):
+            running = process.proc.poll() is None
+            code = process.stop()
+            if running:
+                codes[f"{process.args[0]}{index}"] = code
+        return codes
+
+
+def ws_url(gateway: GwProcess, path: str = "/") -> str:
+    return f"ws://{gateway.info['websocket']}{path}"
+
+
+def eventually(check: Callable[[], Any], timeout: float = 10 * UNIT, interval: float = 0.02) -> Any:
+    """Poll a condition that has no event to wait on (e.g. another process's state)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition never held: {check}")
+        time.sleep(interval)
+
+
+@contextmanager
+def cluster() -> Iterator[Cluster]:
+    c = Cluster()
+    try:
+        yield c
+    finally:
+        c.stop_all()
