@@ -60,6 +60,7 @@ class Context:
     gateway_public: str  # gateway WebSocket address
     link: Link = field(repr=False)
     closing: bool = False  # on_close: session writes are not stored
+    redelivered: bool = False  # sent again after the worker that had it died
 
 
 _current: ContextVar[Context | None] = ContextVar("gw_current_client", default=None)

@@ -151,8 +151,9 @@ class Worker(Service):
                 snapshot.pop(name, None)
         closing = event.kind is EventKind.CLOSE
         context = Context(
-            event.client_id, session, event.remote, link.address, link.public, link, closing
-        )
+            event.client_id, session, event.remote, link.address, link.public, link, closing,
+            event.redelivered,
+        )  # fmt: skip
         token = _current.set(context)
         try:
             await self._call(event)

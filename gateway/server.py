@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
@@ -117,7 +118,9 @@ class GatewayServer(Service):
         self.public_address = ""
         self.public_port = 0
         self.stats = {"connections": 0, "messages_in": 0, "messages_out": 0, "closed_slow": 0,
-                      "events_redelivered": 0, "bad_frames": 0, "refused_no_worker": 0}  # fmt: skip
+                      "events_redelivered": 0, "bad_frames": 0, "refused_no_worker": 0,
+                      "commands": 0, "queries": 0}  # fmt: skip
+        self.commands_by_op: Counter[str] = Counter()
         self._commands: dict[Op, Callable[..., None]] = {
             Op.SEND_TO_ALL: self._send_to_all,
             Op.SEND_TO_CLIENT: self._send_to_client,
@@ -362,6 +365,8 @@ class GatewayServer(Service):
         if isinstance(frame, protocol.Ack):
             self._on_ack(identity, frame)
         elif isinstance(frame, protocol.Command):
+            self.stats["commands"] += 1
+            self.commands_by_op[frame.op.name] += 1
             self._commands[frame.op](*frame.args)
         elif isinstance(frame, protocol.Query):
             self._on_query(identity, frame)
@@ -398,6 +403,7 @@ class GatewayServer(Service):
 
     def _on_query(self, identity: bytes, query: protocol.Query) -> None:
         assert self._outbox is not None
+        self.stats["queries"] += 1
         try:
             if query.op is Op.GET_STATUS:
                 value: Any = self.status()
@@ -519,5 +525,6 @@ class GatewayServer(Service):
                                  "handled": w.handled} for w in self.pool.workers.values()},
             "pending_events": len(self.pool.pending),
             "rss_bytes": rss,
+            "commands_by_op": dict(self.commands_by_op),
             **self.stats,
         }  # fmt: skip

@@ -66,6 +66,13 @@ async def on_message(client_id: str, message: str | bytes) -> None:
         return
     if "crash" in request:
         raise RuntimeError("handler crash requested by the test")
+    if "hang_if_pid" in request:
+        if request["hang_if_pid"] == os.getpid():
+            api.send_to_current_client(json.dumps({"hanging": os.getpid()}))
+            await _hang_forever()
+        api.send_to_current_client(json.dumps(
+            {"pid": os.getpid(), "redelivered": api.current.redelivered}))  # fmt: skip
+        return
     if "pid" in request:
         api.send_to_current_client(json.dumps({"pid": os.getpid()}))
         return
@@ -83,3 +90,9 @@ async def on_message(client_id: str, message: str | bytes) -> None:
 
 def on_close(client_id: str) -> None:
     _observe("close", client_id, session=api.session)
+
+
+async def _hang_forever() -> None:
+    import asyncio
+
+    await asyncio.Event().wait()

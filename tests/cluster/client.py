@@ -1,0 +1,76 @@
+"""A WebSocket test client for the probe app (tests/cluster/apps/probe.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.harness import UNIT, GwProcess, ws_url
+
+
+class Probe:
+    """A connected client: knows its client_id and reads JSON frames."""
+
+    def __init__(self, ws: ClientConnection, client_id: str, info: dict[str, Any]) -> None:
+        self.ws = ws
+        self.client_id = client_id
+        self.info = info
+        self._held: deque[Any] = deque()  # frames read past while waiting for a reply
+
+    @classmethod
+    async def open(cls, gateway: GwProcess, path: str = "/", **kwargs: Any) -> Probe:
+        ws = await connect(ws_url(gateway, path), **kwargs)
+        welcome = json.loads(await asyncio.wait_for(ws.recv(), 10 * UNIT))
+        info = json.loads(await asyncio.wait_for(ws.recv(), 10 * UNIT))
+        return cls(ws, welcome["welcome"], info.get("ws_connect", info))
+
+    async def recv(self, timeout: float = 10 * UNIT) -> Any:
+        if self._held:
+            return self._held.popleft()
+        return await asyncio.wait_for(self.ws.recv(), timeout)
+
+    async def json(self, timeout: float = 10 * UNIT) -> Any:
+        return json.loads(await self.recv(timeout))
+
+    async def send(self, request: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(request))
+
+    async def call(self, name: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Have the worker call ``api.name(*args, **kwargs)``; return its reply."""
+        await self.send({"call": name, "args": list(args), "kwargs": kwargs})
+        while True:
+            frame = await asyncio.wait_for(self.ws.recv(), 10 * UNIT)
+            try:
+                reply = json.loads(frame)
+            except (ValueError, TypeError):
+                reply = None
+            if isinstance(reply, dict) and ("result" in reply or "error" in reply):
+                return reply
+            self._held.append(frame)
+
+    async def result(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        reply = await self.call(name, *args, **kwargs)
+        assert "error" not in reply, reply
+        assert reply["missing"] == [], reply
+        return reply["result"]
+
+    async def barrier(self, sender: Probe) -> list[Any]:
+        """Everything this client receives before a marker sent by ``sender``'s worker.
+
+        Commands from one worker to one gateway arrive in order, so a message that
+        was going to arrive would come before the marker.
+        """
+        marker = f"marker-{id(self)}-{asyncio.get_running_loop().time()}"
+        await sender.send({"call": "send_to_client", "args": [self.client_id, marker],
+                           "reply": False})  # fmt: skip
+        seen = []
+        while (message := await self.recv()) != marker:
+            seen.append(message)
+        return seen
+
+    async def close(self) -> None:
+        await self.ws.close()
