@@ -25,6 +25,7 @@ from .exceptions import ClientIdError, InvalidArgument
 
 _LAYOUT = struct.Struct(">4sHII")
 ID_LENGTH = _LAYOUT.size * 2
+_HEX_DIGITS = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +62,15 @@ def encode(ip: str, port: int, epoch: int, counter: int) -> str:
 
 def decode(client_id: str) -> ClientId:
     """Split a client_id; raise :class:`ClientIdError` if it is not one of ours."""
-    if not isinstance(client_id, str) or len(client_id) != ID_LENGTH:
+    # Check the digits first: bytes.fromhex() skips whitespace (a short buffer for
+    # unpack) and accepts upper case (an id that no gateway's index would hold).
+    if (
+        not isinstance(client_id, str)
+        or len(client_id) != ID_LENGTH
+        or not _HEX_DIGITS.issuperset(client_id)
+    ):
         raise ClientIdError(f"not a client_id: {client_id!r}")
-    try:
-        raw = bytes.fromhex(client_id)
-    except ValueError:
-        raise ClientIdError(f"not a client_id: {client_id!r}") from None
+    raw = bytes.fromhex(client_id)
     packed_ip, port, epoch, counter = _LAYOUT.unpack(raw)
     return ClientId(str(ipaddress.IPv4Address(packed_ip)), port, epoch, counter)
 

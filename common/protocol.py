@@ -287,9 +287,10 @@ def decode(data: bytes) -> Frame:
     if not isinstance(items, list) or len(items) < 2:
         raise ProtocolError("a frame is an array [version, kind, ...]")
     version, kind, *values = items
-    if version != VERSION:
+    # type() and not isinstance(): msgpack's true/false and 1.0 equal 1 in Python
+    if type(version) is not int or version != VERSION:
         raise ProtocolError(f"frame version {version!r}, this process speaks {VERSION}")
-    cls = _CLASSES.get(kind) if isinstance(kind, int) else None
+    cls = _CLASSES.get(kind) if type(kind) is int else None
     if cls is None:
         raise ProtocolError(f"unknown frame kind {kind!r}")
     if len(values) != len(_FIELD_NAMES[cls]):
@@ -298,6 +299,8 @@ def decode(data: bytes) -> Frame:
         )
     for index, enum in _ENUMS_OF[cls]:
         try:
+            if type(values[index]) is not int:
+                raise ValueError
             values[index] = enum(values[index])
         except ValueError:
             raise ProtocolError(f"{cls.__name__}: bad {enum.__name__} {values[index]!r}") from None

@@ -1,0 +1,87 @@
+"""The external push client (GatewayWorker's GatewayClient), async and sync."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from business import AsyncGatewayClient, GatewayClient
+from common.exceptions import InvalidArgument, NotRunning, QueryTimeout
+from tests.cluster.client import Probe
+from tests.harness import Cluster
+
+APP = "tests.cluster.apps.probe"
+
+
+async def test_async_client_pushes_and_queries(gw: Cluster) -> None:
+    register = gw.register()
+    gw1, gw2 = gw.gateway(register), gw.gateway(register)
+    gw.worker(register, APP)
+    a, b = await Probe.open(gw1), await Probe.open(gw2)
+    await a.call("join_group", a.client_id, 100)
+    await a.call("join_group", b.client_id, 100)
+    await a.call("bind_uid", b.client_id, "10086")
+    async with AsyncGatewayClient(register.info["listen"], timeout=5) as client:
+        assert client.gateways == sorted([gw1.info["internal"], gw2.info["internal"]])
+        client.send_to_group(100, {"action_type": "new_msg", "content": "你好"})
+        assert await a.json() == {"action_type": "new_msg", "content": "你好"}
+        assert await b.json() == {"action_type": "new_msg", "content": "你好"}
+        client.send_to_uid("10086", "private")
+        assert await b.recv() == "private"
+        client.send_to_client(a.client_id, "direct")
+        assert await a.recv() == "direct"
+        count = await client.get_client_id_count_by_group(100)
+        assert count == 2 and count.complete and count.missing == ()
+        assert await client.is_online(b.client_id) == 1
+        assert await client.get_uid_by_client_id(b.client_id) == "10086"
+        with pytest.raises(InvalidArgument):
+            client.join_group(a.client_id, 0)
+        # no "current client" outside a worker's handler
+        assert not hasattr(client, "send_to_current_client")
+    with pytest.raises(NotRunning):
+        client.send_to_all("after close")
+    await a.close()
+    await b.close()
+
+
+async def test_single_gateway_query_times_out_clearly(gw: Cluster) -> None:
+    register = gw.register()
+    gateway = gw.gateway(register)
+    gw.worker(register, APP)
+    probe = await Probe.open(gateway)
+    gateway.signal(19)  # SIGSTOP: the gateway stops answering
+    try:
+        async with AsyncGatewayClient(register.info["listen"], timeout=0.3) as client:
+            with pytest.raises(QueryTimeout, match="did not answer"):
+                await client.is_online(probe.client_id)
+            count = await client.get_all_client_id_count()
+            assert count == 0 and count.missing == (gateway.info["internal"],)
+    finally:
+        gateway.signal(18)  # SIGCONT
+    assert await probe.result("get_all_client_id_count") == 1
+    await probe.close()
+
+
+def test_sync_client_from_plain_code(gw: Cluster) -> None:
+    register = gw.register()
+    gateway = gw.gateway(register)
+    gw.worker(register, APP)
+
+    async def connect_probe() -> Probe:
+        return await Probe.open(gateway)
+
+    loop = asyncio.new_event_loop()
+    try:
+        probe = loop.run_until_complete(connect_probe())
+        with GatewayClient(register.info["listen"]) as client:
+            assert client.get_all_client_id_count() == 1
+            client.send_to_all("from flask")
+            assert loop.run_until_complete(probe.recv()) == "from flask"
+            client.update_session(probe.client_id, {"seen": True})
+            assert client.get_session(probe.client_id)["seen"] is True
+            with pytest.raises(InvalidArgument):
+                client.send_to_group("", "x")
+        loop.run_until_complete(probe.close())
+    finally:
+        loop.close()
