@@ -150,8 +150,10 @@ class Cluster:
         return codes
 
 
-def ws_url(gateway: GwProcess, path: str = "/") -> str:
-    return f"ws://{gateway.info['websocket']}{path}"
+def ws_url(gateway: GwProcess | str, path: str = "/") -> str:
+    """The WebSocket URL of a gateway process (or of a ``host:port``)."""
+    address = gateway if isinstance(gateway, str) else gateway.info["websocket"]
+    return f"ws://{address}{path}"
 
 
 def eventually(check: Callable[[], Any], timeout: float = 10 * UNIT, interval: float = 0.02) -> Any:

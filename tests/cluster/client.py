@@ -22,7 +22,7 @@ class Probe:
         self._held: deque[Any] = deque()  # frames read past while waiting for a reply
 
     @classmethod
-    async def open(cls, gateway: GwProcess, path: str = "/", **kwargs: Any) -> Probe:
+    async def open(cls, gateway: GwProcess | str, path: str = "/", **kwargs: Any) -> Probe:
         ws = await connect(ws_url(gateway, path), **kwargs)
         welcome = json.loads(await asyncio.wait_for(ws.recv(), 10 * UNIT))
         info = json.loads(await asyncio.wait_for(ws.recv(), 10 * UNIT))

@@ -1,0 +1,89 @@
+"""The gw command: gw up, environment variables, rolling reload, status."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+from tests.cluster.client import Probe
+from tests.harness import ROOT, UNIT, Cluster, GwProcess
+
+APP = "tests.cluster.apps.probe"
+
+
+def up(gw: Cluster, *extra: str, env: dict[str, str] | None = None) -> GwProcess:
+    return gw.start(
+        "up", "--app", APP, "--register-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0",
+        "--start-port", "0", "--heartbeat", "0.2", *extra, env=env,
+    )  # fmt: skip
+
+
+def by_role(process: GwProcess, role: str) -> list[dict]:
+    return [p for p in process.info["processes"] if p["role"] == role]
+
+
+async def test_gw_up_runs_the_whole_cluster(gw: Cluster) -> None:
+    cluster = up(gw, "--workers", "2", "--gateways", "2")
+    assert len(by_role(cluster, "register")) == 1
+    gateways = by_role(cluster, "gateway")
+    assert len(gateways) == 2 and len(by_role(cluster, "worker")) == 2
+    # the two gateway processes share one WebSocket port (SO_REUSEPORT)
+    assert gateways[0]["websocket"] == gateways[1]["websocket"]
+    assert gateways[0]["internal"] != gateways[1]["internal"]
+    probe = await Probe.open(gateways[0]["websocket"])
+    assert await probe.result("get_all_client_id_count") == 1
+    await probe.close()
+
+
+async def test_options_come_from_environment_variables(gw: Cluster) -> None:
+    register = gw.register()
+    env = {"GW_REGISTER": register.info["listen"], "GW_LISTEN": "127.0.0.1:0",
+           "GW_START_PORT": "0", "GW_PING_DATA": "env-ping", "GW_PING_INTERVAL": "0.1"}  # fmt: skip
+    gateway = gw.start("gateway", "--heartbeat", "0.2", env=env)
+    gw.start("worker", "--app", APP, "--heartbeat", "0.2", env=env)
+    probe = await Probe.open(gateway)
+    assert await probe.recv() == "env-ping"
+    await probe.close()
+
+
+async def test_sighup_reloads_workers_one_by_one_clients_stay(gw: Cluster) -> None:
+    register = gw.register()
+    gateway = gw.gateway(register)
+    workers = gw.worker(register, APP, count=2)
+    old = {p["pid"] for p in workers.info["processes"]}
+    probe = await Probe.open(gateway)
+    workers.signal(signal.SIGHUP)
+    logs = workers.wait_log("reloaded worker-1")
+    assert "reloaded worker-0" in logs
+    for _ in range(3):
+        await probe.send({"pid": True})
+        assert (await probe.json())["pid"] not in old
+    await probe.close()
+
+
+async def test_status_reports_every_gateway(gw: Cluster) -> None:
+    register = gw.register()
+    gateway = gw.gateway(register)
+    gw.worker(register, APP)
+    probe = await Probe.open(gateway)
+    result = subprocess.run(
+        [sys.executable, "-m", "common.cli", "status", "--register", register.info["listen"]],
+        cwd=ROOT, capture_output=True, text=True, timeout=30 * UNIT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["missing"] == []
+    (only,) = status["gateways"].values()
+    assert only["clients"] == 1 and len(only["workers"]) == 1 and only["rss_bytes"] > 0
+    await probe.close()
+
+
+def test_bad_app_is_a_clear_error() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "common.cli", "worker", "--app", "no.such.module", "--single"],
+        cwd=ROOT, capture_output=True, text=True, timeout=30 * UNIT,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "cannot import app 'no.such.module'" in result.stderr
