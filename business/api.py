@@ -99,10 +99,7 @@ class GatewayAPI:
         assert spec.merge is not None
         cluster = self.cluster
         wait = self.query_timeout if timeout is None else timeout
-        if spec.one:
-            addresses = [ids.gateway_of(args[0])]
-        else:
-            addresses = list(cluster.links)
+        addresses = [ids.gateway_of(args[0])] if spec.one else list(cluster.links)
         answers, missing, error = await cluster.query(op, list(args), addresses, wait)
         if error is not None:
             raise InvalidArgument(error)
@@ -212,8 +209,12 @@ class GatewayAPI:
     async def get_client_id_by_uid(self, uid: str | int, *, timeout: float | None = None) -> Any:
         return await self._ask(Op.GET_CLIENT_ID_BY_UID, ids.name_key(uid, "uid"), timeout=timeout)
 
-    async def get_client_id_count_by_group(self, group: Any, *, timeout: float | None = None) -> Any:
-        return await self._ask(Op.GET_CLIENT_ID_COUNT_BY_GROUP, ids.name_key(group), timeout=timeout)
+    async def get_client_id_count_by_group(
+        self, group: Any, *, timeout: float | None = None
+    ) -> Any:
+        return await self._ask(
+            Op.GET_CLIENT_ID_COUNT_BY_GROUP, ids.name_key(group), timeout=timeout
+        )
 
     async def get_client_id_list_by_group(self, group: Any, *, timeout: float | None = None) -> Any:
         return await self._ask(Op.GET_CLIENT_ID_LIST_BY_GROUP, ids.name_key(group), timeout=timeout)
@@ -224,8 +225,12 @@ class GatewayAPI:
     async def get_uid_count_by_group(self, group: Any, *, timeout: float | None = None) -> Any:
         return await self._ask(Op.GET_UID_COUNT_BY_GROUP, ids.name_key(group), timeout=timeout)
 
-    async def get_client_sessions_by_group(self, group: Any, *, timeout: float | None = None) -> Any:
-        return await self._ask(Op.GET_CLIENT_SESSIONS_BY_GROUP, ids.name_key(group), timeout=timeout)
+    async def get_client_sessions_by_group(
+        self, group: Any, *, timeout: float | None = None
+    ) -> Any:
+        return await self._ask(
+            Op.GET_CLIENT_SESSIONS_BY_GROUP, ids.name_key(group), timeout=timeout
+        )
 
     async def get_all_client_id_count(self, *, timeout: float | None = None) -> Any:
         return await self._ask(Op.GET_ALL_CLIENT_ID_COUNT, timeout=timeout)
@@ -309,7 +314,9 @@ class WorkerAPI(GatewayAPI):
 
     def send_to_current_client(self, message: Message, raw: bool = False) -> None:
         context = self.current
-        context.link.send(Command(Op.SEND_TO_CLIENT, [context.client_id, encode_message(message, raw)]))
+        context.link.send(
+            Command(Op.SEND_TO_CLIENT, [context.client_id, encode_message(message, raw)])
+        )
 
     def close_current_client(self, message: Message | None = None) -> None:
         self.close_client(self.current.client_id, message)

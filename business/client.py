@@ -99,7 +99,9 @@ class GatewayClient:
     def __init__(self, register: str | Iterable[str] = "127.0.0.1:1236", **options: Any) -> None:
         self._client = AsyncGatewayClient(register, **options)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="gw-client", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="gw-client", daemon=True
+        )
         self._thread.start()
         self._run(self._client.start())
 

@@ -88,5 +88,3 @@ def load(path: str) -> App:
         except AttributeError:
             raise ConfigError(f"{module_name!r} has no {attribute!r}") from None
     return from_module(module)
-
-

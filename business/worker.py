@@ -90,10 +90,12 @@ class Worker(Service):
         assert self.cluster is not None
         self.cluster.say_bye()
         if self._running:
-            done, pending = await asyncio.wait(self._running, timeout=self.config.stop_timeout)
+            _, pending = await asyncio.wait(self._running, timeout=self.config.stop_timeout)
             if pending:
-                log.warning("%d handlers still running after %gs: cancelled (their events "
-                            "will be redelivered)", len(pending), self.config.stop_timeout)  # fmt: skip
+                log.warning(
+                    "%d handlers still running after %gs: cancelled (their events will be "
+                    "redelivered)", len(pending), self.config.stop_timeout,
+                )  # fmt: skip
                 for task in pending:
                     task.cancel()
         try:

@@ -131,7 +131,8 @@ def _gateway_options(func: Any) -> Any:
         click.option("--lan-ip", envvar="GW_LAN_IP", default="127.0.0.1", show_default=True,
                      help="Internal IPv4 address workers reach this gateway on."),
         click.option("--start-port", envvar="GW_START_PORT", type=int, default=2900,
-                     show_default=True, help="Internal port of process 0 (+1 per process; 0: any)."),
+                     show_default=True,
+                     help="Internal port of process 0 (+1 per process; 0: any free port)."),
         click.option("--ping-interval", envvar="GW_PING_INTERVAL", type=float, default=0.0,
                      show_default=True, help="Application heartbeat tick (s); 0 disables it."),
         click.option("--ping-not-response-limit", envvar="GW_PING_NOT_RESPONSE_LIMIT", type=int,
@@ -158,7 +159,9 @@ def _gateway_options(func: Any) -> Any:
     return func
 
 
-def _gateway_config(params: dict[str, Any], registers: tuple[str, ...], index: int) -> GatewayConfig:
+def _gateway_config(
+    params: dict[str, Any], registers: tuple[str, ...], index: int
+) -> GatewayConfig:
     ws_ping = params["ws_ping_interval"] or None
     return GatewayConfig(
         listen=params["listen"],
@@ -181,6 +184,18 @@ def _gateway_config(params: dict[str, Any], registers: tuple[str, ...], index: i
     )
 
 
+def _with_command(command: str, values: dict[str, str]) -> list[str]:
+    """Split an extra command; ``python`` means this interpreter (the virtualenv's)."""
+    import shlex
+
+    argv = shlex.split(command)
+    for name, value in values.items():  # str.replace: the command may hold other braces
+        argv = [part.replace("{" + name + "}", value) for part in argv]
+    if argv and argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    return argv
+
+
 def _reserve_port(listen: str) -> str:
     """For several gateway processes on port 0: pick one free port they all share."""
     import socket
@@ -195,13 +210,26 @@ def _reserve_port(listen: str) -> str:
 
 @main.command()
 @_gateway_options
-@click.option("--register", "registers", envvar="GW_REGISTER", default="127.0.0.1:1236",
-              show_default=True, callback=_addresses, help="Register address(es), comma-separated.")
-@click.option("--count", envvar="GW_GATEWAY_COUNT", type=int, default=1, show_default=True,
-              help="Gateway processes (sharing the WebSocket port).")
+@click.option(
+    "--register",
+    "registers",
+    envvar="GW_REGISTER",
+    default="127.0.0.1:1236",
+    show_default=True,
+    callback=_addresses,
+    help="Register address(es), comma-separated.",
+)
+@click.option(
+    "--count",
+    envvar="GW_GATEWAY_COUNT",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Gateway processes (sharing the WebSocket port).",
+)
 @click.option("--process-index", type=int, default=0, hidden=True)
 @_common
-def gateway(registers: tuple[str, ...], count: int, process_index: int, **params: Any) -> None:  # fmt: skip
+def gateway(registers: tuple[str, ...], count: int, process_index: int, **params: Any) -> None:
     """Run gateway process(es): WebSocket clients in, events out to workers."""
     _setup(params["log_level"])
     if count == 1:
@@ -213,12 +241,12 @@ def gateway(registers: tuple[str, ...], count: int, process_index: int, **params
             raise click.ClickException(str(exc)) from None
         _run(GatewayServer(config))
         return
-    from .supervisor import Child, Supervisor
+    from .supervisor import Child, Supervisor, gw_command
 
     params["listen"] = _reserve_port(params["listen"])
-    base = _child_args({**params, "register": registers}) + ["--count", "1"]
+    base = [*_child_args({**params, "register": registers}), "--count", "1"]
     children = [
-        Child(f"gateway-{i}", ["gateway", *base, "--process-index", str(i)], 0)
+        Child(f"gateway-{i}", gw_command("gateway", *base, "--process-index", str(i)), 0)
         for i in range(count)
     ]
     sys.exit(asyncio.run(Supervisor("gateway").run([children])))
@@ -226,15 +254,40 @@ def gateway(registers: tuple[str, ...], count: int, process_index: int, **params
 
 @main.command()
 @click.option("--app", envvar="GW_APP", required=True, help="App module: PACKAGE.MODULE.")
-@click.option("--register", "registers", envvar="GW_REGISTER", default="127.0.0.1:1236",
-              show_default=True, callback=_addresses, help="Register address(es), comma-separated.")
-@click.option("--count", envvar="GW_WORKER_COUNT", type=int, default=1, show_default=True,
-              help="Worker processes, restarted if they crash (SIGHUP: rolling reload).")
+@click.option(
+    "--register",
+    "registers",
+    envvar="GW_REGISTER",
+    default="127.0.0.1:1236",
+    show_default=True,
+    callback=_addresses,
+    help="Register address(es), comma-separated.",
+)
+@click.option(
+    "--count",
+    envvar="GW_WORKER_COUNT",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Worker processes, restarted if they crash (SIGHUP: rolling reload).",
+)
 @click.option("--name", envvar="GW_WORKER_NAME", default="worker", show_default=True)
-@click.option("--max-concurrency", envvar="GW_MAX_CONCURRENCY", type=int, default=1000,
-              show_default=True, help="Events handled at once per process.")
-@click.option("--query-timeout", envvar="GW_QUERY_TIMEOUT", type=float, default=5.0,
-              show_default=True, help="Default deadline of API queries (s).")
+@click.option(
+    "--max-concurrency",
+    envvar="GW_MAX_CONCURRENCY",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="Events handled at once per process.",
+)
+@click.option(
+    "--query-timeout",
+    envvar="GW_QUERY_TIMEOUT",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Default deadline of API queries (s).",
+)
 @click.option("--supervised/--single", default=True, hidden=True)
 @_common
 def worker(app: str, registers: tuple[str, ...], count: int, name: str, max_concurrency: int,
@@ -257,29 +310,45 @@ def worker(app: str, registers: tuple[str, ...], count: int, name: str, max_conc
             raise click.ClickException(str(exc)) from None
         _run(Worker(config, loaded))
         return
-    from .supervisor import Child, Supervisor
+    from .supervisor import Child, Supervisor, gw_command
 
     base = _child_args(
         {"app": app, "register": registers, "name": name, "max_concurrency": max_concurrency,
          "query_timeout": query_timeout, **params}
-    ) + ["--single"]  # fmt: skip
-    children = [Child(f"worker-{i}", ["worker", *base], 0) for i in range(count)]
+    )  # fmt: skip
+    children = [Child(f"worker-{i}", gw_command("worker", *base, "--single"), 0)
+                for i in range(count)]  # fmt: skip
     sys.exit(asyncio.run(Supervisor("worker").run([children], reload_stage=0)))
 
 
 @main.command()
-@click.option("--app", envvar="GW_APP", default="examples.echo.app", show_default=True,
-              help="App module: PACKAGE.MODULE.")
-@click.option("--register-listen", envvar="GW_REGISTER_LISTEN", default="127.0.0.1:1236",
-              show_default=True)
+@click.option(
+    "--app",
+    envvar="GW_APP",
+    default="examples.echo.app",
+    show_default=True,
+    help="App module: PACKAGE.MODULE.",
+)
+@click.option(
+    "--register-listen", envvar="GW_REGISTER_LISTEN", default="127.0.0.1:1236", show_default=True
+)
 @_gateway_options
 @click.option("--gateways", envvar="GW_GATEWAY_COUNT", type=int, default=1, show_default=True)
 @click.option("--workers", envvar="GW_WORKER_COUNT", type=int, default=2, show_default=True)
+@click.option(
+    "--with",
+    "with_commands",
+    multiple=True,
+    metavar="COMMAND",
+    help="Also run COMMAND (once the cluster is up) under the supervisor; it must "
+    "print a GW-READY line. {register}, {websocket} and {secret} are replaced.",
+)
 @_common
-def up(app: str, register_listen: str, gateways: int, workers: int, **params: Any) -> None:
+def up(app: str, register_listen: str, gateways: int, workers: int,
+       with_commands: tuple[str, ...], **params: Any) -> None:  # fmt: skip
     """Register + gateway(s) + workers in one command (development, ``make run``)."""
     _setup(params["log_level"])
-    from .supervisor import Child, Supervisor
+    from .supervisor import Child, Supervisor, gw_command
 
     common = _child_args(
         {k: params[k] for k in ("secret", "insecure", "heartbeat", "peer_timeout", "log_level")}
@@ -289,7 +358,7 @@ def up(app: str, register_listen: str, gateways: int, workers: int, **params: An
 
     async def run() -> int:
         supervisor = Supervisor("up")
-        reg = Child("register", ["register", "--listen", register_listen, *common], 0)
+        reg = Child("register", gw_command("register", "--listen", register_listen, *common), 0)
         supervisor.children.append(reg)
         try:
             info = await supervisor.spawn(reg)
@@ -299,23 +368,32 @@ def up(app: str, register_listen: str, gateways: int, workers: int, **params: An
         address = info["listen"]
         listen = _reserve_port(params["listen"]) if gateways > 1 else params["listen"]
         gws = [
-            Child(f"gateway-{i}", ["gateway", "--listen", listen, "--register", address,
-                                   *gateway_args, *common, "--process-index", str(i)], 1)
+            Child(f"gateway-{i}", gw_command("gateway", "--listen", listen, "--register", address,
+                                             *gateway_args, *common, "--process-index", str(i)), 1)
             for i in range(gateways)
         ]  # fmt: skip
         wks = [
-            Child(f"worker-{i}", ["worker", "--app", app, "--register", address, *common,
-                                  "--single"], 2)
+            Child(f"worker-{i}", gw_command("worker", "--app", app, "--register", address,
+                                            *common, "--single"), 2)
             for i in range(workers)
         ]  # fmt: skip
-        return await supervisor.run([gws, wks], reload_stage=2)
+        values = {"register": address, "websocket": listen, "secret": params["secret"] or ""}
+        extras = [Child(f"with-{i}", _with_command(command, values), 3)
+                  for i, command in enumerate(with_commands)]  # fmt: skip
+        return await supervisor.run([gws, wks, extras], reload_stage=2)
 
     sys.exit(asyncio.run(run()))
 
 
 @main.command()
-@click.option("--register", "registers", envvar="GW_REGISTER", default="127.0.0.1:1236",
-              show_default=True, callback=_addresses)
+@click.option(
+    "--register",
+    "registers",
+    envvar="GW_REGISTER",
+    default="127.0.0.1:1236",
+    show_default=True,
+    callback=_addresses,
+)
 @click.option("--secret", envvar="GW_SECRET", default=None)
 @click.option("--timeout", type=float, default=3.0, show_default=True)
 def status(registers: tuple[str, ...], secret: str | None, timeout: float) -> None:

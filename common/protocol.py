@@ -264,9 +264,7 @@ _FIELD_NAMES: dict[type[Frame], tuple[str, ...]] = {
     cls: tuple(f.name for f in fields(cls)) for cls in _CLASSES.values()
 }
 _ENUMS_OF: dict[type[Frame], tuple[tuple[int, type[IntEnum]], ...]] = {
-    cls: tuple(
-        (i, _ENUM_FIELDS[name]) for i, name in enumerate(names) if name in _ENUM_FIELDS
-    )
+    cls: tuple((i, _ENUM_FIELDS[name]) for i, name in enumerate(names) if name in _ENUM_FIELDS)
     for cls, names in _FIELD_NAMES.items()
 }
 _packb = msgpack.Packer(use_bin_type=True, autoreset=True).pack

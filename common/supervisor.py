@@ -27,12 +27,17 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT = float(os.environ.get("GW_READY_TIMEOUT", "30"))
 
 
+def gw_command(*args: str) -> list[str]:
+    """The command line of a ``gw`` subcommand in this interpreter."""
+    return [sys.executable, "-m", "common.cli", *args]
+
+
 @dataclass
 class Child:
-    """One supervised process."""
+    """One supervised process: ``command`` prints a ready line once it serves."""
 
     name: str
-    argv: list[str]
+    command: list[str]
     stage: int
     proc: asyncio.subprocess.Process | None = None
     info: dict[str, Any] = field(default_factory=dict)
@@ -53,9 +58,8 @@ class Supervisor:
     async def spawn(self, child: Child) -> dict[str, Any]:
         """Start a child and return its ready info (raise if it dies or times out)."""
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "common.cli", *child.argv,
-            stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
+            *child.command, stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL
+        )
         child.proc = proc
         assert proc.stdout is not None
         try:
@@ -116,7 +120,7 @@ class Supervisor:
         for old in [c for c in self.children if c.stage == stage]:
             if self._stopping:
                 return
-            new = Child(old.name, old.argv, old.stage)
+            new = Child(old.name, old.command, old.stage)
             await self.spawn(new)
             old.retiring = True
             self.children[self.children.index(old)] = new

@@ -13,6 +13,7 @@ frame; :func:`drain` reads every message already queued after the first one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -122,7 +123,7 @@ class Outbox:
         on_unreachable: Callable[[bytes], None] | None = None,
     ) -> None:
         self._sock = sock
-        self._sync = zmq.Socket.shadow(sock.underlying)
+        self._sync: zmq.Socket[bytes] = zmq.Socket.shadow(sock.underlying)
         self._on_unreachable = on_unreachable
         self._pending: dict[bytes | None, list[bytes]] = {}
         self._backlog: list[list[bytes]] = []
@@ -181,7 +182,7 @@ class Outbox:
 
 async def drain(sock: zmq.asyncio.Socket) -> AsyncIterator[list[bytes]]:
     """Yield messages: await the first, then take every one already queued."""
-    shadow = zmq.Socket.shadow(sock.underlying)
+    shadow: zmq.Socket[bytes] = zmq.Socket.shadow(sock.underlying)
     while True:
         yield await sock.recv_multipart()
         while True:
@@ -211,10 +212,8 @@ async def watch(
     except (asyncio.CancelledError, zmq.ZMQError):
         pass
     finally:
-        try:
+        with contextlib.suppress(zmq.ZMQError):
             sock.disable_monitor()
-        except zmq.ZMQError:
-            pass
         monitor.close(linger=0)
 
 

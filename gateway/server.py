@@ -15,6 +15,7 @@ its unacknowledged events are routed again at once. Clients never notice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import logging
 import os
@@ -59,7 +60,9 @@ class _Connection(ServerConnection):
             self.gateway._on_connection_lost(self.client)
 
 
-def request_data(conn: ServerConnection, request: Request, gateway: GatewayServer) -> dict[str, Any]:
+def request_data(
+    conn: ServerConnection, request: Request, gateway: GatewayServer
+) -> dict[str, Any]:
     """What ``on_websocket_connect`` receives: path, query, headers, cookies, server."""
     from http.cookies import SimpleCookie
     from urllib.parse import parse_qsl, urlsplit
@@ -82,7 +85,9 @@ def request_data(conn: ServerConnection, request: Request, gateway: GatewayServe
         "QUERY_STRING": url.query,
         "GATEWAY_ADDR": gateway.internal_address,
         "GATEWAY_PORT": gateway.public_port,
-        "GATEWAY_CLIENT_ID": conn.client.client_id if isinstance(conn, _Connection) and conn.client else "",
+        "GATEWAY_CLIENT_ID": conn.client.client_id
+        if isinstance(conn, _Connection) and conn.client
+        else "",
     }
     for name, value in headers.items():
         server["HTTP_" + name.upper().replace("-", "_")] = value
@@ -114,6 +119,7 @@ class GatewayServer(Service):
         self._registers: list[tuple[Any, Outbox]] = []
         self._ws: Server | None = None
         self._peers: dict[bytes, float] = {}  # push clients: identity -> last hello
+        self._drained: asyncio.Event | None = None  # set when the last ack arrives
         self.internal_address = ""
         self.public_address = ""
         self.public_port = 0
@@ -121,7 +127,7 @@ class GatewayServer(Service):
                       "events_redelivered": 0, "bad_frames": 0, "refused_no_worker": 0,
                       "commands": 0, "queries": 0}  # fmt: skip
         self.commands_by_op: Counter[str] = Counter()
-        self._commands: dict[Op, Callable[..., None]] = {
+        self._commands: dict[Op, Callable[..., object]] = {
             Op.SEND_TO_ALL: self._send_to_all,
             Op.SEND_TO_CLIENT: self._send_to_client,
             Op.CLOSE_CLIENT: self._close_client,
@@ -209,9 +215,10 @@ class GatewayServer(Service):
                 await asyncio.wait_for(self._ws.wait_closed(), 5)
             except TimeoutError:
                 log.warning("some clients did not finish their closing handshake")
-        deadline = self._clock() + 2.0
-        while self.pool.unacked() and self.pool.live() and self._clock() < deadline:
-            await asyncio.sleep(0.02)
+        if self.pool.unacked() and self.pool.live():
+            self._drained = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), 2.0)
         log.info(
             "gateway %s stopped: %d clients closed, %d events unacknowledged",
             self.internal_address, count, self.pool.unacked(),
@@ -230,7 +237,8 @@ class GatewayServer(Service):
         ip, _ = split_address(self.internal_address)
         _, port = split_address(self.internal_address)
         client_id = ids.encode(ip, port, self.epoch, self._counter)
-        remote = "%s:%s" % tuple((conn.remote_address or ("?", 0))[:2])
+        peer = conn.remote_address or ("?", 0)
+        remote = f"{peer[0]}:{peer[1]}"
         client = Client(client_id, remote, conn)
         assert isinstance(conn, _Connection)
         conn.client = client
@@ -396,6 +404,8 @@ class GatewayServer(Service):
 
     def _on_ack(self, identity: bytes, ack: protocol.Ack) -> None:
         event = self.pool.ack(identity, ack.seq)
+        if self._drained is not None and not self.pool.unacked():
+            self._drained.set()
         if event is None or (not ack.session_set and not ack.session_del):
             return
         # Writes of on_close are not stored: the client is gone from the index.

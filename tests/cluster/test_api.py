@@ -203,7 +203,11 @@ async def test_sessions_set_update_get(topo: Topology) -> None:
     await t.a1.call("set_session", t.b1.client_id, {"name": "b", "n": 1})
     assert await t.a1.result("get_session", t.b1.client_id) == {"name": "b", "n": 1}
     await t.a1.call("update_session", t.b1.client_id, {"n": 2, "extra": [1, 2]})
-    assert await t.a1.result("get_session", t.b1.client_id) == {"name": "b", "n": 2, "extra": [1, 2]}
+    assert await t.a1.result("get_session", t.b1.client_id) == {
+        "name": "b",
+        "n": 2,
+        "extra": [1, 2],
+    }
     await t.b1.send({"get_session": True})
     seen = (await t.b1.json())["session"]
     assert seen["name"] == "b" and seen["n"] == 2  # the handler sees the gateway's copy
@@ -276,7 +280,8 @@ async def test_request_data_reaches_on_websocket_connect(gw: Cluster) -> None:
     gateway = gw.gateway(register)
     gw.worker(register, APP)
     probe = await Probe.open(
-        gateway, "/chat?room=100&name=%E4%B8%AD",
+        gateway,
+        "/chat?room=100&name=%E4%B8%AD",
         additional_headers={"Cookie": "token=abc; lang=zh", "X-Forwarded-For": "203.0.113.9"},
         user_agent_header="probe-agent/1.0",
     )

@@ -87,3 +87,18 @@ def test_bad_app_is_a_clear_error() -> None:
     )  # fmt: skip
     assert result.returncode != 0
     assert "cannot import app 'no.such.module'" in result.stderr
+
+
+EXTRA = (
+    "import json, signal, sys, threading; "
+    "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0)); "
+    "print('GW-READY ' + json.dumps({'role': 'extra', 'register': sys.argv[1]}), flush=True); "
+    "threading.Event().wait()"
+)
+
+
+def test_gw_up_runs_extra_commands_with_the_cluster_addresses(gw: Cluster) -> None:
+    cluster = up(gw, "--workers", "1", "--with", f'python -c "{EXTRA}" {{register}}')
+    (extra,) = by_role(cluster, "extra")
+    (register,) = by_role(cluster, "register")
+    assert extra["register"] == register["listen"]

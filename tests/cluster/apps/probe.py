@@ -77,7 +77,9 @@ async def on_message(client_id: str, message: str | bytes) -> None:
         api.send_to_current_client(json.dumps({"pid": os.getpid()}))
         return
     try:
-        result = getattr(api, request["call"])(*request.get("args", []), **request.get("kwargs", {}))
+        result = getattr(api, request["call"])(
+            *request.get("args", []), **request.get("kwargs", {})
+        )
         if inspect.isawaitable(result):
             result = await result
     except Exception as exc:
