@@ -193,3 +193,18 @@ async def test_healthz_and_plain_http(gw: Cluster) -> None:
     with pytest.raises(InvalidStatus) as refused:
         await connect(ws_url(gateway, "/healthz"))
     assert refused.value.response.status_code == 200
+
+
+async def test_events_wait_for_a_worker_up_to_a_bound(gw: Cluster) -> None:
+    register = gw.register()
+    gateway = gw.gateway(register, "--max-pending-events", "4")
+    # connect + websocket-connect + 2 messages = 4 events held; the 5th overflows
+    ws = await connect(ws_url(gateway))
+    await ws.send(json.dumps({"pid": True}))
+    await ws.send(json.dumps({"pid": True}))
+    await ws.send(json.dumps({"pid": True}))
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(ws.recv(), 10 * UNIT)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+    assert closed.value.rcvd.reason == "no business worker"
+    gateway.wait_log("no business worker and 4 events waiting")
