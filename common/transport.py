@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 import zmq
 import zmq.asyncio
@@ -115,6 +116,11 @@ class Outbox:
     For a ROUTER socket the destination is the peer's identity; for a DEALER it is
     ``None``. ``on_unreachable(identity)`` is called when a ROUTER (with
     ROUTER_MANDATORY) finds that peer gone: the caller's cue that it died.
+
+    Sends go through pyzmq's asyncio socket without being awaited: it sends at once
+    when it can (and re-arms any pending receive, which a send on a shadow socket
+    would not: ZeroMQ's file descriptor is edge-triggered), and otherwise queues the
+    batch behind earlier ones, in order, until the high-water mark clears.
     """
 
     def __init__(
@@ -123,12 +129,9 @@ class Outbox:
         on_unreachable: Callable[[bytes], None] | None = None,
     ) -> None:
         self._sock = sock
-        self._sync: zmq.Socket[bytes] = zmq.Socket.shadow(sock.underlying)
         self._on_unreachable = on_unreachable
         self._pending: dict[bytes | None, list[bytes]] = {}
-        self._backlog: list[list[bytes]] = []
         self._scheduled = False
-        self._blocked = False
         self.sent_messages = 0
 
     def send(self, frame: bytes, to: bytes | None = None) -> None:
@@ -146,38 +149,26 @@ class Outbox:
         self._scheduled = False
         pending, self._pending = self._pending, {}
         for to, parts in pending.items():
-            if self._blocked:
-                self._backlog.append(parts)
-                continue
-            self._send_now(to, parts)
-
-    def _send_now(self, to: bytes | None, parts: list[bytes]) -> None:
-        try:
-            self._sync.send_multipart(parts, zmq.NOBLOCK)
+            if self._sock.closed:
+                return
+            future = cast("asyncio.Future[Any]", self._sock.send_multipart(parts))
             self.sent_messages += 1
-        except zmq.Again:
-            # High-water mark: hold this and later batches, in order, until it drains.
-            self._blocked = True
-            self._backlog.append(parts)
-            asyncio.get_running_loop().create_task(self._drain_backlog())
-        except zmq.ZMQError as exc:
-            if exc.errno == zmq.EHOSTUNREACH and to is not None:
-                if self._on_unreachable is not None:
-                    self._on_unreachable(to)
-            elif exc.errno != zmq.ENOTSOCK:
-                log.warning("internal send failed: %s", exc)
+            if future.done():
+                self._sent(to, future)
+            else:
+                future.add_done_callback(functools.partial(self._sent, to))
 
-    async def _drain_backlog(self) -> None:
-        try:
-            while self._backlog:
-                parts = self._backlog.pop(0)
-                await self._sock.send_multipart(parts)
-                self.sent_messages += 1
-        except zmq.ZMQError as exc:
-            log.warning("internal send failed: %s (%d batches dropped)", exc, len(self._backlog))
-            self._backlog.clear()
-        finally:
-            self._blocked = False
+    def _sent(self, to: bytes | None, future: asyncio.Future[Any]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is None:
+            return
+        if isinstance(exc, zmq.ZMQError) and exc.errno == zmq.EHOSTUNREACH:
+            if to is not None and self._on_unreachable is not None:
+                self._on_unreachable(to)
+        elif not (isinstance(exc, zmq.ZMQError) and exc.errno == zmq.ENOTSOCK):
+            log.warning("internal send failed: %s", exc)
 
 
 async def drain(sock: zmq.asyncio.Socket) -> AsyncIterator[list[bytes]]:

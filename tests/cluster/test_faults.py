@@ -27,14 +27,13 @@ def free_port() -> int:
 async def test_worker_started_after_the_gateway(gw: Cluster) -> None:
     register = gw.register()
     gateway = gw.gateway(register)
-    ws = await connect(ws_url(gateway))  # no worker yet: the client is not dropped
-    await ws.send(json.dumps({"pid": True}))
-    gw.worker(register, APP)
-    welcome = json.loads(await asyncio.wait_for(ws.recv(), 10 * UNIT))
-    assert "welcome" in welcome
-    assert "ws_connect" in json.loads(await ws.recv())
-    assert "pid" in json.loads(await ws.recv())  # the held message was not lost
-    await ws.close()
+    async with connect(ws_url(gateway)) as ws:  # no worker yet: the client is not dropped
+        await ws.send(json.dumps({"pid": True}))
+        gw.worker(register, APP)
+        welcome = json.loads(await asyncio.wait_for(ws.recv(), 10 * UNIT))
+        assert "welcome" in welcome
+        assert "ws_connect" in json.loads(await ws.recv())
+        assert "pid" in json.loads(await ws.recv())  # the held message was not lost
 
 
 async def test_worker_killed_with_sigkill_clients_stay_and_events_go_elsewhere(
@@ -199,12 +198,11 @@ async def test_events_wait_for_a_worker_up_to_a_bound(gw: Cluster) -> None:
     register = gw.register()
     gateway = gw.gateway(register, "--max-pending-events", "4")
     # connect + websocket-connect + 2 messages = 4 events held; the 5th overflows
-    ws = await connect(ws_url(gateway))
-    await ws.send(json.dumps({"pid": True}))
-    await ws.send(json.dumps({"pid": True}))
-    await ws.send(json.dumps({"pid": True}))
-    with pytest.raises(ConnectionClosed) as closed:
-        await asyncio.wait_for(ws.recv(), 10 * UNIT)
+    async with connect(ws_url(gateway)) as ws:
+        for _ in range(3):
+            await ws.send(json.dumps({"pid": True}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10 * UNIT)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
     assert closed.value.rcvd.reason == "no business worker"
     gateway.wait_log("no business worker and 4 events waiting")
