@@ -34,8 +34,17 @@ _Queued = tuple[Link, protocol.Event]
 def session_patch(
     before: dict[Any, Any], after: dict[Any, Any]
 ) -> tuple[dict[Any, Any] | None, list[Any] | None]:
-    """The keys set (new or changed) and deleted between two session states."""
-    changed = {k: v for k, v in after.items() if k not in before or before[k] != v}
+    """The keys set (new or changed) and deleted between two session states.
+
+    Values are compared by their msgpack encoding, so ``1`` -> ``True`` or ``1.0``
+    (equal in Python, different on the wire) counts as a change.
+    """
+    pack = protocol.pack_session
+    changed = {
+        k: v
+        for k, v in after.items()
+        if k not in before or before[k] != v or pack({0: before[k]}) != pack({0: v})
+    }
     deleted = [k for k in before if k not in after]
     return changed or None, deleted or None
 
@@ -166,7 +175,10 @@ class Worker(Service):
                           event.client_id)  # fmt: skip
         finally:
             _current.reset(token)
-        changed, deleted = (None, None) if closing else session_patch(before, session)
+        if closing or protocol.pack_session(session) == protocol.pack_session(before):
+            changed, deleted = None, None  # the common case: one encode each, no diff
+        else:
+            changed, deleted = session_patch(before, session)
         link.send(protocol.Ack(event.seq, event.client_id, changed, deleted))
         return changed, deleted
 

@@ -29,6 +29,7 @@ class Client:
     groups: set[str] = field(default_factory=set)
     worker: bytes | None = None  # sticky worker, None until the first event
     idle_ticks: int = 0  # heartbeat ticks since the client last sent anything
+    inflight: int = 0  # events sent to its worker and not yet acknowledged
     open: bool = False  # handshake done: messages can be written
     early: list[str | bytes] = field(default_factory=list)  # sent before open
     _packed: bytes | None = None

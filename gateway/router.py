@@ -79,7 +79,10 @@ class WorkerPool:
         worker = self.workers.pop(identity, None)
         if worker is None:
             return []
-        return [worker.unacked[seq] for seq in sorted(worker.unacked)]
+        events = [worker.unacked[seq] for seq in sorted(worker.unacked)]
+        for client, _, _ in events:
+            client.inflight -= 1
+        return events
 
     def silent(self, now: float, timeout: float) -> list[bytes]:
         """Workers not heard from for ``timeout``."""
@@ -92,7 +95,9 @@ class WorkerPool:
     def pick(self, client: Client) -> Worker | None:
         """The worker for this client's next event (sticky), or None if there is none."""
         current = self.workers.get(client.worker) if client.worker is not None else None
-        if current is not None and not (current.leaving and not current.unacked):
+        # A leaving worker keeps a client only while it still holds that client's
+        # events, so that the client's order is kept; then the client moves on.
+        if current is not None and (not current.leaving or client.inflight):
             return current
         candidates = self.live()
         if not candidates:
@@ -115,6 +120,7 @@ class WorkerPool:
         """Number an event sent to ``worker`` and keep it until acknowledged."""
         self._seq += 1
         worker.unacked[self._seq] = event
+        event[0].inflight += 1
         return self._seq
 
     def ack(self, identity: bytes, seq: int) -> PendingEvent | None:
@@ -122,7 +128,10 @@ class WorkerPool:
         if worker is None:
             return None
         worker.handled += 1
-        return worker.unacked.pop(seq, None)
+        event = worker.unacked.pop(seq, None)
+        if event is not None:
+            event[0].inflight -= 1
+        return event
 
     def unacked(self) -> int:
         return sum(len(w.unacked) for w in self.workers.values())
