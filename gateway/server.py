@@ -28,7 +28,9 @@ from typing import Any
 import zmq
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from common import ids, protocol
 from common.config import GatewayConfig, split_address
@@ -275,25 +277,39 @@ class GatewayServer(Service):
             self._dispatch(client, EventKind.CLOSE, None)
 
     def _deliver(self, clients: Iterable[Client], message: Any) -> None:
-        """Write one message to many clients; the frame is built once per client."""
-        if not isinstance(message, str | bytes):
+        """Write one message to many clients, framing it once.
+
+        Server frames are not masked, so every client without a compression extension
+        gets the very same bytes: they are built once and written to each transport
+        directly (websockets flushes its own frames at once, so order is kept).
+        """
+        if isinstance(message, str):
+            payload, opcode = message.encode(), Opcode.TEXT
+        elif isinstance(message, bytes):
+            payload, opcode = message, Opcode.BINARY
+        else:
             log.warning("dropped a send of %s: not str or bytes", describe(message))
             return
-        ready = []
-        for client in clients:
-            if client.open:
-                ready.append(client.conn)
-            else:
-                client.early.append(message)
-        if not ready:
-            return
-        broadcast(ready, message)
-        self.stats["messages_out"] += len(ready)
+        frame: bytes | None = None
         limit = self.config.max_send_buffer
-        for conn in ready:
-            transport = conn.transport
-            if transport is not None and transport.get_write_buffer_size() > limit:
+        sent = 0
+        for client in clients:
+            if not client.open:
+                client.early.append(message)
+                continue
+            conn = client.conn
+            if conn.protocol.state is not State.OPEN:
+                continue
+            if conn.protocol.extensions:  # per-connection compression state
+                broadcast([conn], message)
+            else:
+                if frame is None:
+                    frame = Frame(opcode, payload).serialize(mask=False)
+                conn.transport.write(frame)
+            sent += 1
+            if conn.transport.get_write_buffer_size() > limit:
                 self._close_slow(conn)
+        self.stats["messages_out"] += sent
 
     def _close_slow(self, conn: ServerConnection) -> None:
         client = conn.client if isinstance(conn, _Connection) else None
