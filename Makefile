@@ -3,7 +3,8 @@ VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-APP    ?= examples.echo.app
+APP    ?= examples.chat.app
+WEB    ?= python -m examples.chat.web --listen 127.0.0.1:8080 --register {register} --ws-url ws://{websocket}
 
 .PHONY: install run test test-fast lint format bench browser clean
 
@@ -15,17 +16,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run: the whole cluster (register, gateway, workers) on loopback, default ports
+## make run: the whole cluster (register, gateway, 2 workers) with the chat on loopback:
+## WebSocket ws://127.0.0.1:8783, web page http://127.0.0.1:8080/, SQLite in data/
+## (another app: make run APP=examples.echo.app WEB=)
 run: install
-	$(VENV)/bin/gw up --app $(APP)
+	$(VENV)/bin/gw up --app $(APP) $(if $(WEB),--with "$(WEB)")
 
-## make browser: Debian's Chromium for the browser tests (needs root; skipped otherwise)
+## make browser: Debian's Chromium (+ a CJK font) for the browser tests (needs root)
 browser:
 	@if command -v chromium >/dev/null 2>&1; then \
 		echo "chromium: $$(chromium --version 2>/dev/null)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing Debian's chromium for the browser tests..."; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium fonts-wqy-microhei >/dev/null) \
 			|| echo "chromium could not be installed: browser tests will be skipped"; \
 	else \
 		echo "chromium is missing and cannot be installed here: browser tests will be skipped"; \

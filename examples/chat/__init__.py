@@ -1,0 +1,1 @@
+"""The chat application: worker app, web backend, web page and storage."""

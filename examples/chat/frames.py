@@ -1,0 +1,118 @@
+"""What the web backend accepts and pushes (design document 000), as pure functions.
+
+The page posts ``{action_type, group_id, content, msgtype}`` (plus ``to_user_id``
+for a private message); :func:`parse_send` checks it. The backend adds the
+logged-in user's nickname and avatar and pushes to the room's group (or to the two
+users of a private message)::
+
+    {"action_type": "new_user_login", "uid": "2", "username": "...", "photo": "...",
+     "group_id": 100}
+    {"action_type": "new_msg", "msgtype": 0, "uid": "2", "photo": "...",
+     "username": "...", "content": "...", "group_id": 100, "to_user_id": null,
+     "msg_id": 7, "time": 1702100000.0}
+
+The document's fields come first; ``group_id``, ``to_user_id``, ``msg_id`` and
+``time`` are added so that a page in several conversations can file each message.
+History items have the same shape as ``new_msg`` frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .db import Message, User
+
+MAX_TEXT = 1000  # characters of a text message
+MSGTYPES = {0: "text", 1: "image", 2: "video", 3: "voice"}
+MEDIA_PREFIXES = ("https://", "http://", "/uploads/")
+
+
+class BadRequest(Exception):
+    """A request the backend refuses; ``code`` goes into the JSON reply."""
+
+    def __init__(self, msg: str, code: int = 400, status: int = 400) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.code = code
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    action_type: str  # "login" | "send_msg"
+    group_id: int  # 0 for a private message
+    msgtype: int
+    content: str
+    to_user_id: int | None
+
+
+def _integer(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise BadRequest(f"{name} must be an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value)
+    raise BadRequest(f"{name} must be an integer")
+
+
+def parse_send(body: Any) -> Send:
+    """Check a POST body of the send endpoint; :class:`BadRequest` if it is not usable."""
+    if not isinstance(body, dict):
+        raise BadRequest("请求数据结构无法被解析")
+    action = body.get("action_type")
+    if action not in ("login", "send_msg"):
+        raise BadRequest("action_type must be login or send_msg")
+    raw_to = body.get("to_user_id")
+    to_user_id = None if raw_to in (None, "", 0, "0") else _integer(raw_to, "to_user_id")
+    group_id = _integer(body.get("group_id") or 0, "group_id")
+    if action == "login":
+        if not group_id:
+            raise BadRequest("group_id is required")
+        return Send(action, group_id, 0, "", None)
+    if to_user_id is None and not group_id:
+        raise BadRequest("a message needs a group_id or a to_user_id")
+    if to_user_id is not None:
+        group_id = 0
+    msgtype = _integer(body.get("msgtype", 0), "msgtype")
+    if msgtype not in MSGTYPES:
+        raise BadRequest("msgtype must be 0 (text), 1 (image), 2 (video) or 3 (voice)")
+    content = body.get("content")
+    if not isinstance(content, str) or not content.strip():
+        raise BadRequest("消息内容是必须的")
+    if msgtype == 0 and len(content) > MAX_TEXT:
+        raise BadRequest(f"消息内容最大支持{MAX_TEXT}个字符")
+    if msgtype and (not content.startswith(MEDIA_PREFIXES) or any(c in content for c in "\"'<> ")):
+        raise BadRequest("media content must be an http(s) URL or an uploaded file")
+    return Send(action, group_id, msgtype, content, to_user_id)
+
+
+def new_user_login(user: User, group_id: int) -> dict[str, Any]:
+    return {
+        "action_type": "new_user_login",
+        "username": user.nickname,
+        "photo": user.avatar,
+        "uid": str(user.id),
+        "group_id": group_id,
+    }
+
+
+def new_msg(message: Message) -> dict[str, Any]:
+    return {
+        "action_type": "new_msg",
+        "msgtype": message.msgtype,
+        "uid": str(message.from_uid),
+        "photo": message.photo,
+        "username": message.username,
+        "content": message.content,
+        "group_id": message.room_id,
+        "to_user_id": None if message.to_uid is None else str(message.to_uid),
+        "msg_id": message.id,
+        "time": message.created_at,
+    }
+
+
+def result(data: Any = None, msg: str = "success", code: int = 0) -> dict[str, Any]:
+    """The backend's JSON reply (the document's ``$this->res``)."""
+    return {"code": code, "msg": msg, "data": data}

@@ -1,0 +1,66 @@
+"""Uploaded files (avatars, images, video, voice): checked, named, saved, served.
+
+Files are saved under the upload folder with a random name and an extension taken
+from a fixed list (never the client's name), and served from ``/uploads/``. SVG
+and HTML are not accepted: they could carry scripts into the page's origin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+
+from aiohttp import BodyPartReader
+
+from .frames import BadRequest
+
+MAX_UPLOAD = 8 << 20  # bytes
+MAX_AVATAR = 1 << 20
+EXTENSIONS: dict[int, dict[str, str]] = {  # msgtype -> content type -> extension
+    1: {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp"},
+    2: {"video/mp4": ".mp4", "video/webm": ".webm", "video/ogg": ".ogv"},
+    3: {"audio/mpeg": ".mp3", "audio/ogg": ".ogg", "audio/wav": ".wav", "audio/x-wav": ".wav",
+        "audio/webm": ".webm", "audio/mp4": ".m4a", "audio/aac": ".aac"},
+}  # fmt: skip
+_BY_SUFFIX = {
+    ext: (msgtype, ctype) for msgtype, m in EXTENSIONS.items() for ctype, ext in m.items()
+}
+_BY_SUFFIX[".jpeg"] = (1, "image/jpeg")
+
+
+def kind_of(content_type: str | None, filename: str | None) -> tuple[int, str]:
+    """(msgtype, extension) of an upload, by content type, else by file name."""
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    for msgtype, types in EXTENSIONS.items():
+        if ctype in types:
+            return msgtype, types[ctype]
+    suffix = Path(filename or "").suffix.lower()
+    if suffix in _BY_SUFFIX:
+        msgtype, ctype = _BY_SUFFIX[suffix]
+        return msgtype, EXTENSIONS[msgtype][ctype]
+    raise BadRequest(f"unsupported file type {ctype or suffix or '?'}")
+
+
+def _write(folder: Path, name: str, data: bytes) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+
+
+async def save(part: BodyPartReader, folder: Path, limit: int = MAX_UPLOAD) -> tuple[int, str]:
+    """Read one multipart file (at most ``limit`` bytes) and save it in ``folder``.
+
+    Returns (msgtype, URL path). The body is gathered in memory (it is bounded), then
+    written by a thread so that the event loop never waits on the disk.
+    """
+    msgtype, extension = kind_of(part.headers.get("Content-Type"), part.filename)
+    data = bytearray()
+    while chunk := await part.read_chunk(64 << 10):
+        data += chunk
+        if len(data) > limit:
+            raise BadRequest(f"file larger than {limit >> 20} MB", status=413)
+    if not data:
+        raise BadRequest("empty file")
+    name = secrets.token_hex(12) + extension
+    await asyncio.to_thread(_write, folder, name, bytes(data))
+    return msgtype, f"/uploads/{name}"

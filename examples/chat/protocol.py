@@ -1,0 +1,207 @@
+"""The chat's WebSocket protocol (design document 001), as pure functions: no I/O.
+
+A client frame is a JSON object::
+
+    {"event": "join" | "speak", "mode": 1 (private) | 2 (group),
+     "group_id": 100 (0 for private), "from_user_id": "10086",
+     "from_username": "阿克苏", "to_user_id": "10000", "content": "你好",
+     "from_avatar": "/static/avatars/1.svg"}          # optional
+
+Every reply is ``{"code": int, "msg": str, "data": ...}`` (the document's
+``broadcast_json``; ``data`` defaults to ``[]``, the PHP empty array).
+
+:func:`parse` turns a frame into a :class:`Request` or raises :class:`Rejected`
+with the reply to send before closing. Validation follows the document's
+``MessageFormatValidate`` rules in order and stops at the first failure, with the
+document's own error texts; ``from_avatar`` is optional (the document's own client
+examples omit it) and defaults to :data:`DEFAULT_AVATAR`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+MAX_CONTENT = 128  # characters (the validator's max:128 counts with mb_strlen)
+DEFAULT_AVATAR = "/static/avatars/default.svg"
+
+INVALID_JSON = "无效的json数据"
+NOT_AN_OBJECT = "请求数据结构无法被解析"
+DEFAULT_INVALID = "default invalid"
+TO_USER_REQUIRED = "接受用户to_user_id是必须的"
+# MessageFormatValidate::$message, plus ThinkPHP's default text for "number"
+MODE_REQUIRED = "消息模式是必须的"
+MODE_IN = "消息模式只能是1或2"
+GROUP_REQUIRED = "群组group_id是必须的"
+GROUP_NUMBER = "group_id必须是数字"
+USER_ID_REQUIRED = "用户id是必须的"
+USERNAME_REQUIRED = "用户名必须填写"
+CONTENT_REQUIRED = "消息内容是必须的"
+CONTENT_MAX = "消息内容最大支持128个字符"
+
+
+class Rejected(Exception):
+    """A frame refused before any business logic: reply, then close the connection."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.reply = reply(400, message)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A valid client frame. ``original`` is the decoded object, echoed as ``data``."""
+
+    original: dict[str, Any]
+    event: Any  # anything but "join" / "speak" is answered "default invalid"
+    mode: int
+    group_id: str  # digits; "0" for private
+    from_user_id: str
+    from_username: str
+    from_avatar: str
+
+
+def reply(code: int, msg: str, data: Any = None) -> dict[str, Any]:
+    """The document's ``broadcast_json(code, msg, data = [])``."""
+    return {"code": code, "msg": msg, "data": [] if data is None else data}
+
+
+def _present(value: Any) -> bool:
+    """ThinkPHP's ``require``: set, and not null / "" / empty array."""
+    return value is not None and value != "" and value != [] and value != {}
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _check(message: dict[str, Any]) -> str | None:
+    """The first validation error of a decoded object, or None."""
+    mode = message.get("mode")
+    if not _present(mode):
+        return MODE_REQUIRED
+    if not _scalar(mode) or str(mode) not in ("1", "2"):
+        return MODE_IN
+    group_id = message.get("group_id")
+    if not _present(group_id):
+        return GROUP_REQUIRED
+    if not _scalar(group_id) or not str(group_id).isascii() or not str(group_id).isdigit():
+        return GROUP_NUMBER
+    if not _present(message.get("from_user_id")) or not _scalar(message["from_user_id"]):
+        return USER_ID_REQUIRED
+    if not _present(message.get("from_username")) or not _scalar(message["from_username"]):
+        return USERNAME_REQUIRED
+    content = message.get("content")
+    if not _present(content) or not _scalar(content):
+        return CONTENT_REQUIRED
+    if len(str(content)) > MAX_CONTENT:
+        return CONTENT_MAX
+    return None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # PHP's json_decode refuses NaN/Infinity
+
+
+def parse(frame: str | bytes) -> Request:
+    """Decode and validate one client frame; :class:`Rejected` if it must be refused."""
+    try:
+        text = frame.decode("utf-8") if isinstance(frame, bytes) else frame
+        message = json.loads(text, parse_constant=_reject_constant)
+    except ValueError:  # includes JSONDecodeError and UnicodeDecodeError
+        raise Rejected(INVALID_JSON) from None
+    if not isinstance(message, dict):
+        raise Rejected(NOT_AN_OBJECT)
+    error = _check(message)
+    if error is not None:
+        raise Rejected(error)
+    avatar = message.get("from_avatar")
+    return Request(
+        original=message,
+        event=message.get("event"),
+        mode=int(str(message["mode"])),
+        group_id=group_key(message["group_id"]),
+        from_user_id=str(message["from_user_id"]),
+        from_username=str(message["from_username"]),
+        from_avatar=avatar if isinstance(avatar, str) and avatar else DEFAULT_AVATAR,
+    )
+
+
+def recipient(request: Request) -> str | None:
+    """``to_user_id`` of a private ``speak`` as a uid, or None if it is missing."""
+    value = request.original.get("to_user_id")
+    return str(value) if _present(value) and _scalar(value) else None
+
+
+def private_text(request: Request) -> str:
+    """``<from_username>[单聊对]<to_user_id>[说]:<content>``"""
+    original = request.original
+    return f"{original['from_username']}[单聊对]{original['to_user_id']}[说]:{original['content']}"
+
+
+def group_text(request: Request) -> str:
+    """``<from_username>[群聊说]:<content>``"""
+    return f"{request.original['from_username']}[群聊说]:{request.original['content']}"
+
+
+def group_key(group_id: Any) -> str:
+    """The cluster's name of a validated group id: ``100``, ``"100"``, ``"0100"`` -> ``"100"``."""
+    return str(int(str(group_id)))
+
+
+def leave_notice(client_id: str, session: dict[Any, Any]) -> dict[str, Any] | None:
+    """What on_close tells the client's group, or None if it had joined none."""
+    group_id = session.get("group_id")
+    if group_id in (None, "", 0, "0"):
+        return None
+    return reply(0, "close", {
+        "event": "leave",
+        "group_id": group_id,
+        "client_id": client_id,
+        "content": "leaving group",
+        "from_user_id": session.get("from_user_id", ""),
+        "from_username": session.get("from_username", ""),
+    })  # fmt: skip
+
+
+def client_ip(server: dict[str, Any]) -> str:
+    """The first address of X-Forwarded-For if it is an IP address, else the peer's."""
+    forwarded = str(server.get("HTTP_X_FORWARDED_FOR") or "")
+    first = forwarded.split(",")[0].strip()
+    try:
+        return str(ipaddress.ip_address(first))
+    except ValueError:
+        return str(server.get("REMOTE_ADDR") or "")
+
+
+# Later rules win, as in the document's get_client_browser (Chrome's UA also says Safari).
+_BROWSERS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), name)
+    for pattern, name in (
+        (r"Safari/([^\s]+)", "Safari"),
+        (r"MSIE\s([^\s|;]+)", "Internet Explorer"),
+        (r"Trident/.*rv:([^\s|;)]+)", "Internet Explorer"),
+        (r"Opera[\s|/]([^\s]+)", "Opera"),
+        (r"Firefox/([^\s]+)", "FireFox"),
+        (r"Lynx/([^\s]+)", "Lynx"),
+        (r"Chrome/([^\s]+)", "Chrome"),
+        (r"OPR/([^\s]+)", "Opera"),
+        (r"Edg/([^\s]+)", "Edge"),
+        (r"MicroMessenger/([^\s]+)", "微信浏览器"),
+    )
+)
+
+
+def browser(user_agent: str | None) -> str:
+    """``"Name|version"`` from a User-Agent (the document's format); ``"未知"`` if unknown."""
+    if not user_agent:
+        return "未知"
+    found = "未知"
+    for pattern, name in _BROWSERS:
+        match = pattern.search(user_agent)
+        if match:
+            found = f"{name}|{match.group(1)}"
+    return found

@@ -1,0 +1,145 @@
+"""The chat's web backend (design document 000): page, API, SQLite, push client.
+
+::
+
+    python -m examples.chat.web --listen 127.0.0.1:8080 --register 127.0.0.1:1236 \\
+        --db data/chat.sqlite3 --ws-url ws://127.0.0.1:8783 [--secret S]
+
+Prints one line ``GW-READY {"role": "web", "listen": "HOST:PORT"}`` on stdout once
+serving (with the real port when given port 0), logs to stderr, and exits 0 on
+SIGTERM or SIGINT. Uploads go to an ``uploads`` folder next to the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import click
+from aiohttp import web
+
+from business import AsyncGatewayClient
+
+from .db import AsyncStore
+from .routes import PUSH, SETTINGS, STATIC, STORE, Settings, errors, routes
+
+log = logging.getLogger("chat.web")
+CLIENT_MAX_SIZE = 10 << 20  # bytes of a request body (uploads)
+
+
+def make_app(db: Path, register: str, ws_url: str, secret: str | None = None) -> web.Application:
+    """The aiohttp application; the store and the push client open on startup."""
+    app = web.Application(middlewares=[errors], client_max_size=CLIENT_MAX_SIZE)
+    uploads = db.parent / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    app[SETTINGS] = Settings(ws_url=ws_url, uploads=uploads)
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        store = AsyncStore(db)
+        await store.open()
+        app[STORE] = store
+        push = AsyncGatewayClient(register, secret=secret, name="chat-web")
+        await push.start()
+        app[PUSH] = push
+        try:
+            yield
+        finally:
+            await push.close()
+            await store.close()
+
+    app.cleanup_ctx.append(resources)
+    app.add_routes(routes)
+    app.router.add_static("/static", STATIC)
+    app.router.add_static("/uploads", uploads)
+    return app
+
+
+def _split(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter(f"{listen!r} is not HOST:PORT")
+    return host, int(port)
+
+
+async def serve(app: web.Application, host: str, port: int) -> None:
+    """Serve until SIGTERM/SIGINT; print the ready line once listening."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runner = web.AppRunner(app, access_log=log)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0]
+        address = f"{bound[0]}:{bound[1]}"
+        log.info("chat web on http://%s/", address)
+        print("GW-READY " + json.dumps({"role": "web", "listen": address}), flush=True)
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await runner.cleanup()
+
+
+@click.command()
+@click.option(
+    "--listen",
+    default="127.0.0.1:8080",
+    show_default=True,
+    envvar="CHAT_LISTEN",
+    help="HTTP address (port 0: any free port).",
+)
+@click.option(
+    "--register",
+    default="127.0.0.1:1236",
+    show_default=True,
+    envvar="GW_REGISTER",
+    help="Register address(es) of the cluster, comma-separated.",
+)
+@click.option(
+    "--db",
+    "db_path",
+    default="data/chat.sqlite3",
+    show_default=True,
+    envvar="CHAT_DB",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite file (created with its folder).",
+)
+@click.option(
+    "--ws-url",
+    default="ws://127.0.0.1:8783",
+    show_default=True,
+    envvar="CHAT_WS_URL",
+    help="Gateway WebSocket URL the page connects to.",
+)
+@click.option("--secret", default=None, envvar="GW_SECRET", help="The cluster's shared secret.")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    envvar="CHAT_LOG_LEVEL",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def main(listen: str, register: str, db_path: Path, ws_url: str, secret: str | None,
+         log_level: str) -> None:  # fmt: skip
+    """Run the chat's web backend."""
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+        stream=sys.stderr,
+    )
+    host, port = _split(listen)
+    try:
+        asyncio.run(serve(make_app(db_path, register, ws_url, secret), host, port))
+    except OSError as exc:
+        raise click.ClickException(f"web: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()

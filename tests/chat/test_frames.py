@@ -1,0 +1,76 @@
+"""What the web backend accepts and pushes (examples/chat/frames.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from examples.chat import frames
+from examples.chat.db import Message, User
+from examples.chat.frames import BadRequest, Send, parse_send
+
+
+def test_the_documents_send_body():
+    body = {"action_type": "send_msg", "group_id": 100, "content": "2222", "msgtype": 0}
+    assert parse_send(body) == Send("send_msg", 100, 0, "2222", None)
+    image = {**body, "group_id": "100", "msgtype": "1", "content": "/uploads/a.png"}
+    assert parse_send(image) == Send("send_msg", 100, 1, "/uploads/a.png", None)
+
+
+def test_login_needs_a_room():
+    assert parse_send({"action_type": "login", "group_id": 100}) == Send("login", 100, 0, "", None)
+    with pytest.raises(BadRequest):
+        parse_send({"action_type": "login"})
+
+
+def test_private_message_has_no_room():
+    send = parse_send({"action_type": "send_msg", "group_id": 100, "to_user_id": "7",
+                       "content": "hi", "msgtype": 0})  # fmt: skip
+    assert (send.group_id, send.to_user_id) == (0, 7)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        {"action_type": "dance", "group_id": 100},
+        {"action_type": "send_msg", "content": "no target", "msgtype": 0},
+        {"action_type": "send_msg", "group_id": "x", "content": "a", "msgtype": 0},
+        {"action_type": "send_msg", "group_id": 100, "content": "a", "msgtype": 4},
+        {"action_type": "send_msg", "group_id": 100, "content": "a", "msgtype": True},
+        {"action_type": "send_msg", "group_id": 100, "content": "   ", "msgtype": 0},
+        {"action_type": "send_msg", "group_id": 100, "content": 5, "msgtype": 0},
+        {"action_type": "send_msg", "group_id": 100, "content": "x" * 1001, "msgtype": 0},
+        {
+            "action_type": "send_msg",
+            "group_id": 100,
+            "content": "javascript:alert(1)",
+            "msgtype": 1,
+        },
+        {
+            "action_type": "send_msg",
+            "group_id": 100,
+            "content": '/uploads/a.png" onerror=x',
+            "msgtype": 1,
+        },
+    ],
+)
+def test_refused(body):
+    with pytest.raises(BadRequest):
+        parse_send(body)
+
+
+def test_longest_text_passes():
+    assert parse_send({"action_type": "send_msg", "group_id": 1, "content": "字" * 1000,
+                       "msgtype": 0}).content == "字" * 1000  # fmt: skip
+
+
+def test_pushed_frames():
+    user = User(2, "南京⌘陆小凤", "/p.jpeg")
+    assert frames.new_user_login(user, 100) == {"action_type": "new_user_login",
+        "username": "南京⌘陆小凤", "photo": "/p.jpeg", "uid": "2", "group_id": 100}  # fmt: skip
+    message = Message(7, 100, 2, None, 0, "2222", 1.5, "南京⌘陆小凤", "/p.jpeg")
+    assert frames.new_msg(message) == {"action_type": "new_msg", "msgtype": 0, "uid": "2",
+        "photo": "/p.jpeg", "username": "南京⌘陆小凤", "content": "2222", "group_id": 100,
+        "to_user_id": None, "msg_id": 7, "time": 1.5}  # fmt: skip
+    private = Message(8, 0, 2, 3, 1, "/uploads/a.png", 2.0, "南京⌘陆小凤", "/p.jpeg")
+    assert frames.new_msg(private)["to_user_id"] == "3"

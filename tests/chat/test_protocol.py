@@ -1,0 +1,137 @@
+"""The chat protocol's pure rules (examples/chat/protocol.py): no sockets, no loop."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from examples.chat import protocol
+from examples.chat.protocol import Rejected, parse
+from tests.harness import ROOT
+
+GOOD = {
+    "event": "join", "mode": 1, "group_id": 0, "from_user_id": "10086",
+    "from_username": "开源技术小栈", "to_user_id": "10000", "content": "Hi, 开源技术小栈",
+}  # fmt: skip
+
+
+def rejection(frame) -> str:
+    with pytest.raises(Rejected) as caught:
+        parse(frame)
+    assert caught.value.reply["code"] == 400 and caught.value.reply["data"] == []
+    return caught.value.reply["msg"]
+
+
+def test_the_documents_request_json_parses_without_an_avatar():
+    request = parse(protocol.json.dumps(GOOD))
+    assert request.original == GOOD
+    assert (request.event, request.mode, request.group_id) == ("join", 1, "0")
+    assert (request.from_user_id, request.from_username) == ("10086", "开源技术小栈")
+    assert request.from_avatar == protocol.DEFAULT_AVATAR
+
+
+def test_avatar_numbers_and_strings():
+    request = parse(protocol.json.dumps({**GOOD, "mode": "2", "group_id": "0100",
+                                         "from_user_id": 7, "from_avatar": "/a.png"}))  # fmt: skip
+    assert (request.mode, request.group_id, request.from_user_id) == (2, "100", "7")
+    assert request.from_avatar == "/a.png"
+
+
+@pytest.mark.parametrize("frame", ["", "{", "{'a':1}", "[1,]", '{"a": Infinity}', b"\xc3\x28"])
+def test_invalid_json(frame):
+    assert rejection(frame) == protocol.INVALID_JSON
+
+
+@pytest.mark.parametrize("frame", ["[]", "[1]", "1", '"x"', "null", "false"])
+def test_not_an_object(frame):
+    assert rejection(frame) == protocol.NOT_AN_OBJECT
+
+
+@pytest.mark.parametrize(
+    ("change", "msg"),
+    [
+        ({"mode": True}, protocol.MODE_IN),
+        ({"mode": 0}, protocol.MODE_IN),
+        ({"mode": [1]}, protocol.MODE_IN),
+        ({"group_id": "1.5"}, protocol.GROUP_NUMBER),
+        ({"group_id": "１００"}, protocol.GROUP_NUMBER),  # full-width digits
+        ({"group_id": []}, protocol.GROUP_REQUIRED),
+        ({"from_user_id": {"a": 1}}, protocol.USER_ID_REQUIRED),
+        ({"from_username": ""}, protocol.USERNAME_REQUIRED),
+        ({"content": ["x"]}, protocol.CONTENT_REQUIRED),
+        ({"content": "😀" * 129}, protocol.CONTENT_MAX),
+    ],
+)
+def test_validation_messages(change, msg):
+    assert rejection(protocol.json.dumps({**GOOD, **change})) == msg
+
+
+def test_content_limit_counts_characters():
+    assert parse(protocol.json.dumps({**GOOD, "content": "😀" * 128})).original["content"]
+    assert parse(protocol.json.dumps({**GOOD, "content": 12345})).original["content"] == 12345
+
+
+def test_texts():
+    request = parse(protocol.json.dumps({**GOOD, "event": "speak"}))
+    assert protocol.private_text(request) == "开源技术小栈[单聊对]10000[说]:Hi, 开源技术小栈"
+    assert protocol.group_text(request) == "开源技术小栈[群聊说]:Hi, 开源技术小栈"
+    assert protocol.recipient(request) == "10000"
+    assert protocol.recipient(parse(protocol.json.dumps({**GOOD, "to_user_id": ""}))) is None
+
+
+def test_leave_notice():
+    session = {"group_id": 100, "from_user_id": "2023", "from_username": "無尘"}
+    assert protocol.leave_notice("c1", session) == {"code": 0, "msg": "close", "data": {
+        "event": "leave", "group_id": 100, "client_id": "c1", "content": "leaving group",
+        "from_user_id": "2023", "from_username": "無尘"}}  # fmt: skip
+    for group in (None, "", 0, "0"):
+        assert protocol.leave_notice("c1", {**session, "group_id": group}) is None
+    assert protocol.leave_notice("c1", {}) is None
+
+
+@pytest.mark.parametrize(
+    ("server", "ip"),
+    [
+        ({"REMOTE_ADDR": "127.0.0.1"}, "127.0.0.1"),
+        ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "1.2.3.4, 10.0.0.1"}, "1.2.3.4"),
+        ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": " 2001:db8::1 "}, "2001:db8::1"),
+        ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "evil, 1.2.3.4"}, "127.0.0.1"),
+    ],
+)
+def test_client_ip(server, ip):
+    assert protocol.client_ip(server) == ip
+
+
+@pytest.mark.parametrize(
+    ("agent", "name"),
+    [
+        (None, "未知"),
+        ("curl/8.0", "未知"),
+        ("Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0", "FireFox|121.0"),
+        ("Mozilla/5.0 AppleWebKit/537.36 Chrome/120.0.0.0 Safari/537.36", "Chrome|120.0.0.0"),
+        (
+            "Mozilla/5.0 AppleWebKit/537.36 Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.61",
+            "Edge|120.0.2210.61",
+        ),
+        (
+            "Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148 Safari/604.1",
+            "Safari|604.1",
+        ),
+        ("Mozilla/5.0 Chrome/107.0 Safari/537.36 MicroMessenger/8.0.43", "微信浏览器|8.0.43"),
+    ],
+)
+def test_browser(agent, name):
+    assert protocol.browser(agent) == name
+
+
+def test_protocol_loads_no_network_library():
+    code = (
+        "import sys, examples.chat.protocol; "
+        "print(sorted({'zmq', 'websockets', 'aiohttp'} & set(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
