@@ -139,7 +139,7 @@ class Cluster:
             if not pending.future.done():
                 pending.future.set_result(pending.answers)
         self.links.clear()
-        self.transport.close()
+        self.transport.close(linger=1.0)  # acks and sends just queued still leave
 
     # -- registers ------------------------------------------------------------------
     async def _read_register(self, index: int, sock: Any) -> None:

@@ -101,13 +101,16 @@ class Transport:
             self._auth.start()
             self._auth.configure_curve_callback(ZAP_DOMAIN, _Credentials(self._keys))
 
-    def close(self) -> None:
-        """Stop the authenticator and destroy the context (idempotent)."""
+    def close(self, linger: float = 0.0) -> None:
+        """Stop the authenticator and destroy the context (idempotent).
+
+        ``linger``: seconds that frames still queued may take to leave.
+        """
         if self._auth is not None:
             self._auth.stop()
             self._auth = None
         if not self.context.closed:
-            self.context.destroy(linger=0)
+            self.context.destroy(linger=int(linger * 1000))
 
 
 class Outbox:

@@ -122,6 +122,7 @@ class GatewayServer(Service):
         self._ws: Server | None = None
         self._peers: dict[bytes, float] = {}  # push clients: identity -> last hello
         self._drained: asyncio.Event | None = None  # set when the last ack arrives
+        self._leaving = False
         self.internal_address = ""
         self.public_address = ""
         self.public_port = 0
@@ -205,11 +206,9 @@ class GatewayServer(Service):
         return loops
 
     async def _shutdown(self) -> None:
-        # Stop accepting, leave the register, close clients (their close events go
-        # to the workers), then give the workers a moment to acknowledge.
-        for _, outbox in self._registers:
-            outbox.send(protocol.encode(protocol.Goodbye(self.internal_address)))
-            outbox.flush()
+        # Stop accepting and close the clients with 1001; their close events go to the
+        # workers, which must still reach us: only once they have acknowledged them
+        # (or after a grace period) do we leave the register.
         count = len(self.index.clients)
         if self._ws is not None:
             self._ws.close(close_connections=True)
@@ -221,14 +220,19 @@ class GatewayServer(Service):
             self._drained = asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), 2.0)
+        self._leaving = True  # no more announces: the register must not re-add us
+        for _, outbox in self._registers:
+            outbox.send(protocol.encode(protocol.Goodbye(self.internal_address)))
+            outbox.flush()
         log.info(
-            "gateway %s stopped: %d clients closed, %d events unacknowledged",
-            self.internal_address, count, self.pool.unacked(),
+            "gateway %s stopped: %d clients closed, %d events unacknowledged, %d never "
+            "handled (no worker)", self.internal_address, count, self.pool.unacked(),
+            len(self.pool.pending),
         )  # fmt: skip
 
     def _release(self) -> None:
         if self._transport is not None:
-            self._transport.close()
+            self._transport.close(linger=0.5)  # let the Goodbye leave
             self._transport = None
 
     # -- clients --------------------------------------------------------------------
@@ -475,6 +479,8 @@ class GatewayServer(Service):
 
     # -- periodic -------------------------------------------------------------------
     def _announce(self) -> None:
+        if self._leaving:
+            return
         frame = protocol.encode(
             protocol.Announce(self.internal_address, self.public_address, self.epoch)
         )

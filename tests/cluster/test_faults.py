@@ -115,13 +115,16 @@ async def test_gateway_that_goes_away_leaves_the_cluster(gw: Cluster) -> None:
 async def test_gateway_stopping_gracefully_says_goodbye(gw: Cluster) -> None:
     register = gw.register()
     gw1, gw2 = gw.gateway(register), gw.gateway(register)
-    gw.worker(register, APP)
+    worker = gw.worker(register, APP)
     b = await Probe.open(gw2)
-    assert gw2.stop() == 0
+    # stop in a thread: the client must keep reading to answer the closing handshake
+    stopping = asyncio.create_task(asyncio.to_thread(gw2.stop))
     with pytest.raises(ConnectionClosed) as closed:
         await b.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert await stopping == 0
     register.wait_log(f"gateway {gw2.info['internal']} left")
+    worker.wait_log(f"gateway {gw2.info['internal']} left the cluster")
     a = await Probe.open(gw1)
     assert await a.result("get_all_client_id_count") == 1
     await a.close()
@@ -206,3 +209,16 @@ async def test_events_wait_for_a_worker_up_to_a_bound(gw: Cluster) -> None:
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
     assert closed.value.rcvd.reason == "no business worker"
     gateway.wait_log("no business worker and 4 events waiting")
+
+
+async def test_two_registers_either_one_is_enough(gw: Cluster) -> None:
+    first, second = gw.register(), gw.register()
+    both = f"{first.info['listen']},{second.info['listen']}"
+    gateway = gw.gateway(both)
+    first.wait_log("joined")
+    second.wait_log("joined")
+    first.kill()
+    late = gw.worker(both, APP)  # finds the gateway through the surviving register
+    late.wait_log("linked to gateway")
+    probe = await Probe.open(gateway)
+    assert await probe.result("get_all_client_id_count") == 1
