@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 APP    ?= examples.chat.app
 WEB    ?= python -m examples.chat.web --listen 127.0.0.1:8080 --register {register} --ws-url ws://{websocket}
 
-.PHONY: install run test test-fast lint format bench browser clean
+.PHONY: install run test test-fast lint format bench bench-quick browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,14 @@ lint: install
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+## make bench: the cluster and a single-process websockets baseline under the same load,
+## one table with ratios (several minutes; bench-quick: about a minute). See docs/benchmarks.md
+bench: install
+	$(PY) -m bench
+
+bench-quick: install
+	$(PY) -m bench --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,118 @@
+"""``python -m bench``: run the scenarios against the cluster and the baseline, print
+one table (see docs/benchmarks.md for what each figure means).
+
+    python -m bench                      # everything, ~8 minutes on 2 cores
+    python -m bench --quick              # smaller and shorter: a smoke run (< 1 minute)
+    python -m bench --scenarios S1,S3    # only these
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from dataclasses import asdict, replace
+
+import click
+
+from .report import Row, table
+from .scenarios import Settings, capacity, everyone, fanout, idle_and_connect, private
+
+ALL = ("S1", "S2", "S3", "S4", "S5", "S6")
+
+
+def _scenarios(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    chosen = tuple(s.strip().upper() for s in value.split(",") if s.strip())
+    unknown = [s for s in chosen if s not in ALL]
+    if unknown:
+        raise click.BadParameter(f"unknown {', '.join(unknown)}; choose among {', '.join(ALL)}")
+    return chosen
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    import websockets
+    import zmq
+
+    return (
+        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+        f"websockets {websockets.__version__}, pyzmq {zmq.__version__} "
+        f"(libzmq {zmq.zmq_version()}); {platform.system()} {platform.release()}"
+    )
+
+
+@click.command()
+@click.option("--quick", is_flag=True, help="Small counts, 2 s phases: a smoke run.")
+@click.option(
+    "--scenarios",
+    default=",".join(ALL),
+    show_default=True,
+    callback=_scenarios,
+    help="Comma-separated subset of S1..S6.",
+)
+@click.option("--procs", type=int, default=2, show_default=True, help="Load-generator processes.")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Business-worker processes in the cluster.",
+)
+@click.option("--duration", type=float, default=None, help="Seconds per traffic phase.")
+@click.option("--no-capacity", is_flag=True, help="Skip the 20,000-connection check of S1.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the rows as JSON here.",
+)
+def main(quick: bool, scenarios: tuple[str, ...], procs: int, workers: int,
+         duration: float | None, no_capacity: bool, json_path: str | None) -> None:  # fmt: skip
+    """Benchmark the cluster side by side with a single-process websockets server."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    cfg = Settings.quick(procs, workers) if quick else Settings(procs, workers)
+    if duration is not None:
+        cfg = replace(cfg, duration=duration)
+    needed = max(cfg.clients, cfg.capacity, cfg.everyone) // max(procs, 1) + 100
+    if hard < needed:
+        click.echo(f"warning: open-file limit {hard} may be too low", err=True)
+    started = time.monotonic()
+    rows: list[Row] = []
+    if "S1" in scenarios or "S2" in scenarios:
+        rows += idle_and_connect(cfg, "S1" in scenarios, "S2" in scenarios)
+        if "S1" in scenarios and not no_capacity:
+            rows += capacity(cfg)
+    if "S3" in scenarios:
+        rows += private(cfg)
+    if "S4" in scenarios:
+        rows += fanout(cfg)
+    if "S5" in scenarios:
+        rows += everyone(cfg)
+    if "S6" in scenarios:
+        from .routing import routing
+
+        rows += routing(procs)
+    elapsed = time.monotonic() - started
+    click.echo()
+    click.echo(f"machine: {machine()}")
+    click.echo(f"settings: {asdict(cfg)}; run took {elapsed:.0f}s")
+    click.echo(table(rows))
+    if json_path:
+        with open(json_path, "w") as out:
+            json.dump([{k: getattr(r, k) for k in ("scenario", "metric", "cluster", "baseline",
+                                                   "ratio", "target", "verdict")}
+                       for r in rows], out, indent=1)  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())

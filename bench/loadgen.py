@@ -1,0 +1,296 @@
+"""Load-generator processes: asyncio (uvloop) clients, driven over a pipe.
+
+The runner starts several processes (:class:`LoadGen`); each owns the clients whose
+global index ``c`` satisfies ``c % procs == index`` and obeys commands:
+
+``connect``  open and join every client (``concurrency`` handshakes at a time);
+             returns the time from TCP connect to the join reply, per client.
+``phase``    send for ``duration`` seconds, then wait until nothing arrived for
+             ``quiet`` seconds; returns frames received, messages sent (by target,
+             so that the runner computes how many frames were expected), latencies.
+``close``    close every client and exit.
+
+A message's ``content`` is 64 bytes carrying the send timestamp (``CLOCK_MONOTONIC``,
+the same clock in every process of the machine), the sender's index and a sequence
+number; receivers find it in the reply without parsing the JSON. Kinds of phase:
+
+- ``pingpong`` (S3): even clients send to their odd partner's uid; the partner echoes
+  the content back; the round trip is measured by the sender.
+- ``group`` (S4), ``all`` (S5): senders speak to their group / to everyone; every
+  receiver measures the one-way latency.
+
+``closed`` phases keep ``window`` messages in flight per sender (a sender sends the
+next when its own message comes back); otherwise senders share ``rate`` messages/s,
+stamped with their *scheduled* time so that a late sender shows as latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import resource
+import time
+from array import array
+from collections import Counter
+from multiprocessing.connection import Connection
+from typing import Any
+
+from . import chat
+from .wsclient import Client
+
+SENDER, RESPONDER, LISTENER = 1, 2, 0
+_MARK = b"#T"
+_FILL = "{}"  # placeholder for the content in a message template
+
+
+def content(ts_ns: int, sender: int, seq: int) -> bytes:
+    """64 bytes: ``#T<ts:19>S<sender:8>Q<seq:10>`` padded with dots."""
+    return (b"#T%019dS%08dQ%010d" % (ts_ns, sender, seq)).ljust(64, b".")
+
+
+def _template(text: str) -> tuple[bytes, bytes]:
+    prefix, _, suffix = text.partition(_FILL)
+    return prefix.encode(), suffix.encode()
+
+
+class LoadProcess:
+    """One load-generator process."""
+
+    def __init__(self, conn: Connection, index: int, procs: int, spec: dict[str, Any]) -> None:
+        self.conn = conn
+        self.spec = spec
+        self.mine = range(index, spec["n"], procs)
+        self.clients: dict[int, Client] = {}
+        self._reset()
+
+    def _reset(self) -> None:
+        self.received = 0
+        self.unexpected = 0
+        self.last_rx = 0
+        self.lat = array("q")
+        self.sent: Counter[str] = Counter()
+        self.seq = 0
+        self.sending = False
+        self.closed_loop = False
+        self.target = ""
+
+    # -- commands -------------------------------------------------------------------
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            command, args = await loop.run_in_executor(None, self.conn.recv)
+            cpu = time.process_time()
+            if command == "connect":
+                result = await self.connect()
+            elif command == "phase":
+                result = await self.phase(**args)
+            elif command == "close":
+                result = await self.close()
+            else:
+                raise ValueError(command)
+            result["cpu"] = time.process_time() - cpu
+            result["dropped"] = sum(1 for c in self.clients.values() if c.transport is None)
+            self.conn.send(result)
+            if command == "close":
+                return
+
+    async def connect(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        spec = self.spec
+        urls, groups, by_uid = spec["urls"], spec["groups"], spec["join"] == "uid"
+        slots = asyncio.Semaphore(spec.get("concurrency", 100))
+        durations = array("q")
+        failures: Counter[str] = Counter()
+
+        async def one(c: int) -> None:
+            host, port = urls[c % len(urls)]
+            join = chat.message(
+                "join", chat.PRIVATE if by_uid else chat.GROUP, group_id=c % groups + 1,
+                from_user_id=f"u{c}", content="hello",
+            ).encode()  # fmt: skip
+            async with slots:
+                start = time.monotonic_ns()
+                try:
+                    _, client = await loop.create_connection(
+                        lambda: Client(host, port, self.on_frame, spec["compression"], c),
+                        host, port,
+                    )  # fmt: skip
+                    await asyncio.wait_for(client.handshake, 60)
+                    client.joined = loop.create_future()
+                    client.send(join)
+                    joined = await asyncio.wait_for(client.joined, 60)
+                except Exception as exc:  # counted and reported, never hidden
+                    failures[type(exc).__name__] += 1
+                    return
+            durations.append((joined - start) // 1000)
+            self.clients[c] = client
+
+        start = time.monotonic()
+        await asyncio.gather(*(one(c) for c in self.mine))
+        return {
+            "ok": len(self.clients), "failures": dict(failures),
+            "durations_us": durations.tobytes(), "wall": time.monotonic() - start,
+        }  # fmt: skip
+
+    async def phase(
+        self, kind: str, senders: list[int], duration: float, closed: bool = True,
+        window: int = 1, rate: float = 0.0, quiet: float = 0.5,
+    ) -> dict[str, Any]:  # fmt: skip
+        self._reset()
+        mine = [self.clients[c] for c in senders if c in self.clients]
+        self._prepare(kind, mine)
+        self.closed_loop, self.sending = closed, True
+        start = time.monotonic_ns()
+        if closed:
+            for client in mine:
+                for _ in range(window):
+                    self.send_one(client)
+            await asyncio.sleep(duration)
+        elif mine:
+            share = rate * len(mine) / len(senders)
+            await self._tick(mine, share, start, duration)
+        else:
+            await asyncio.sleep(duration)
+        self.sending = False
+        deadline = time.monotonic_ns() + 15_000_000_000
+        while time.monotonic_ns() < deadline:
+            await asyncio.sleep(quiet / 5)
+            if time.monotonic_ns() - max(self.last_rx, start) > quiet * 1e9:
+                break
+        return {
+            "received": self.received, "unexpected": self.unexpected, "sent": dict(self.sent),
+            "lat_us": self.lat.tobytes(), "start_ns": start, "last_rx_ns": self.last_rx,
+        }  # fmt: skip
+
+    async def close(self) -> dict[str, Any]:
+        for client in self.clients.values():
+            client.close()
+        waiting = [c.closed for c in self.clients.values()]
+        if waiting:
+            await asyncio.wait(waiting, timeout=10)
+            for client in self.clients.values():
+                client.abort()
+        return {"closed": len(waiting)}
+
+    # -- traffic --------------------------------------------------------------------
+    def _prepare(self, kind: str, senders: list[Client]) -> None:
+        by_uid = kind == "pingpong"
+        for client in self.clients.values():
+            c = client.index
+            client.role = LISTENER
+            if by_uid:
+                partner = c + 1 if c % 2 == 0 else c - 1
+                client.role = SENDER if c % 2 == 0 else RESPONDER
+                text = chat.message("speak", chat.PRIVATE, from_user_id=f"u{c}",
+                                    to_user_id=f"u{partner}", content=_FILL)  # fmt: skip
+                self.target = "pingpong"
+            else:
+                group = c % self.spec["groups"] + 1
+                mode = chat.GROUP if kind == "group" else chat.ALL
+                text = chat.message("speak", mode, group_id=group, from_user_id=f"u{c}",
+                                    content=_FILL)  # fmt: skip
+                client.peer = str(group) if kind == "group" else "all"
+            client.template = _template(text)
+        if not by_uid:
+            for client in senders:
+                client.role = SENDER
+
+    def send_one(self, client: Client, ts: int = 0) -> None:
+        self.seq += 1
+        prefix, suffix = client.template
+        client.send(prefix + content(ts or time.monotonic_ns(), client.index, self.seq) + suffix)
+        self.sent[self.target or client.peer] += 1
+
+    async def _tick(self, senders: list[Client], rate: float, start: int, duration: float) -> None:
+        interval = 1e9 / rate
+        end = start + int(duration * 1e9)
+        k = 0
+        while True:
+            now = time.monotonic_ns()
+            if now >= end:
+                return
+            due = int((now - start) / interval) + 1
+            while k < due:
+                self.send_one(senders[k % len(senders)], start + int(k * interval))
+                k += 1
+            await asyncio.sleep(0.002)
+
+    def on_frame(self, client: Client, data: bytes) -> None:
+        joined = client.joined
+        now = time.monotonic_ns()
+        if joined is not None and not joined.done():
+            joined.set_result(now)  # the first frame is the join reply
+            return
+        self.received += 1
+        self.last_rx = now
+        i = data.find(_MARK)
+        if i < 0:
+            self.unexpected += 1
+            return
+        role = client.role
+        if role == RESPONDER:
+            prefix, suffix = client.template
+            client.send(prefix + data[i : i + 64] + suffix)
+            return
+        self.lat.append((now - int(data[i + 2 : i + 21])) // 1000)
+        if (
+            role == SENDER
+            and self.closed_loop
+            and self.sending
+            and int(data[i + 22 : i + 30]) == client.index
+        ):
+            self.send_one(client)
+
+
+def _main(conn: Connection, index: int, procs: int, spec: dict[str, Any]) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    process = LoadProcess(conn, index, procs, spec)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        asyncio.run(process.serve())
+    else:
+        uvloop.run(process.serve())
+
+
+class LoadGen:
+    """The runner's handle on the load-generator processes."""
+
+    def __init__(self, spec: dict[str, Any], procs: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.processes: list[Any] = []
+        for index in range(procs):
+            parent, child = ctx.Pipe()
+            process = ctx.Process(target=_main, args=(child, index, procs, spec), daemon=True)
+            process.start()
+            self.pipes.append(parent)
+            self.processes.append(process)
+
+    def ask(self, command: str, args: dict[str, Any] | None = None,
+            timeout: float = 600) -> list[dict[str, Any]]:  # fmt: skip
+        """Send a command to every process; return their results."""
+        for pipe in self.pipes:
+            pipe.send((command, args or {}))
+        results = []
+        for pipe in self.pipes:
+            if not pipe.poll(timeout):
+                raise TimeoutError(f"load generator did not finish {command!r} in {timeout}s")
+            results.append(pipe.recv())
+        return results
+
+    def close(self) -> None:
+        try:
+            self.ask("close", timeout=60)
+        finally:
+            for process in self.processes:
+                process.join(10)
+                if process.is_alive():
+                    process.kill()
+
+    def __enter__(self) -> LoadGen:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,327 @@
+"""S1..S6: each runs its load against the cluster and the baseline, returns rows.
+
+The headline of a traffic scenario is **server CPU microseconds per delivered frame**:
+the utime+stime of every server process during the phase (from /proc), divided by
+the frames the clients received. Throughput and latency are reported beside it; on
+two cores they depend on how much CPU the load generator takes (reported too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from array import array
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .loadgen import LoadGen
+from .report import Row, percentile
+from .servers import Baseline, ClusterUnderTest, Server
+
+
+@dataclass(frozen=True)
+class Settings:
+    procs: int = 2  # load-generator processes
+    workers: int = 1  # business-worker processes of the cluster
+    duration: float = 8.0  # seconds of traffic per phase
+    idle: float = 10.0  # seconds of the idle measurement (S1)
+    clients: int = 10_000  # S1/S2
+    capacity: int = 20_000  # S1 capacity check, 2 gateways
+    fanout: int = 1_000  # S4 clients (in 10 groups)
+    everyone: int = 5_000  # S5 clients
+    pairs: int = 100  # S3 pairs
+    concurrency: int = 50  # handshakes in flight per load-generator process
+
+    @classmethod
+    def quick(cls, procs: int = 2, workers: int = 1) -> Settings:
+        return cls(procs, workers, duration=1.5, idle=1.0, clients=500, capacity=1_000,
+                   fanout=500, everyone=1_000, pairs=50)  # fmt: skip
+
+
+@dataclass
+class Phase:
+    """Merged results of one phase over every load-generator process."""
+
+    received: int
+    sent: Counter[str]
+    lat: list[int]  # ascending, microseconds
+    span: float  # seconds from the first send to the last frame received
+    server_cpu: float  # seconds
+    loadgen_cpu: float  # seconds
+    dropped: int
+    unexpected: int
+
+    def per_frame_us(self) -> float | None:
+        return self.server_cpu / self.received * 1e6 if self.received else None
+
+    def rate(self, count: int | None = None) -> float:
+        return (self.received if count is None else count) / self.span if self.span else 0.0
+
+    def p(self, q: float, scale: float = 1e-3) -> float | None:
+        value = percentile(self.lat, q)
+        return None if value is None else value * scale  # ms by default
+
+    def loadgen_percent(self) -> float:
+        return self.loadgen_cpu / self.span * 100 if self.span else 0.0
+
+
+def run_phase(server: Server, load: LoadGen, **phase: Any) -> Phase:
+    cpu = server.cpu()
+    results = load.ask("phase", phase)
+    server_cpu = server.cpu() - cpu
+    lat = array("q")
+    sent: Counter[str] = Counter()
+    for result in results:
+        lat.frombytes(result["lat_us"])
+        sent.update(result["sent"])
+    start = min(r["start_ns"] for r in results)
+    last = max(r["last_rx_ns"] for r in results)
+    return Phase(
+        received=sum(r["received"] for r in results), sent=sent, lat=sorted(lat),
+        span=max(0.0, (last - start) / 1e9), server_cpu=server_cpu,
+        loadgen_cpu=sum(r["cpu"] for r in results), dropped=sum(r["dropped"] for r in results),
+        unexpected=sum(r["unexpected"] for r in results),
+    )  # fmt: skip
+
+
+def _spec(server: Server, n: int, groups: int, join: str, compression: bool = False,
+          concurrency: int = 50) -> dict[str, Any]:  # fmt: skip
+    return {"urls": server.urls, "n": n, "groups": groups, "join": join,
+            "compression": compression, "concurrency": concurrency}  # fmt: skip
+
+
+def _connect(server: Server, load: LoadGen, n: int) -> dict[str, Any]:
+    cpu, start = server.cpu(), time.monotonic()
+    results = load.ask("connect")
+    wall = time.monotonic() - start
+    durations = array("q")
+    failures: Counter[str] = Counter()
+    for result in results:
+        durations.frombytes(result["durations_us"])
+        failures.update(result["failures"])
+    ok = sum(r["ok"] for r in results)
+    return {
+        "ok": ok, "failed": n - ok, "failures": dict(failures), "rate": ok / wall,
+        "durations": sorted(durations),
+        "cpu_per_client_us": (server.cpu() - cpu) / max(ok, 1) * 1e6,
+        "loadgen_cpu": sum(r["cpu"] for r in results), "wall": wall,
+    }  # fmt: skip
+
+
+def _servers(cfg: Settings, gateways: int = 1, compression: bool = False,
+             workers: int | None = None) -> list[Callable[[], Server]]:  # fmt: skip
+    w = cfg.workers if workers is None else workers
+    return [
+        lambda: ClusterUnderTest(gateways=gateways, workers=w, compression=compression),
+        lambda: Baseline(compression=compression),
+    ]
+
+
+def _log(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+# -- S1 idle capacity, S2 connect+join ----------------------------------------------
+def idle_and_connect(cfg: Settings, s1: bool, s2: bool) -> list[Row]:
+    """S2 is the connect phase of S1: N clients connect and join a group, then idle."""
+    found: dict[tuple[str, bool], dict[str, Any]] = {}
+    for compression in [False, True] if s1 else [False]:
+        for factory in _servers(cfg, compression=compression):
+            with factory() as server:
+                _log(f"S1/S2 {server.name}: {cfg.clients} clients, compression "
+                     f"{'on' if compression else 'off'}")  # fmt: skip
+                rss = server.gateway_rss()
+                spec = _spec(server, cfg.clients, 100, "group", compression, cfg.concurrency)
+                with LoadGen(spec, cfg.procs) as load:
+                    result = _connect(server, load, cfg.clients)
+                    cpu = server.cpu()
+                    time.sleep(cfg.idle)
+                    result["idle_cpu_pct"] = (server.cpu() - cpu) / cfg.idle * 100
+                    result["rss_per_conn"] = (server.gateway_rss() - rss) / max(result["ok"], 1)
+                    result["dropped"] = sum(r["dropped"] for r in load.ask("phase", {
+                        "kind": "group", "senders": [], "duration": 0, "quiet": 0.1}))  # fmt: skip
+                found[(server.name, compression)] = result
+    rows = []
+    c, b = found[("cluster", False)], found[("baseline", False)]
+    if s1:
+        cz, bz = found[("cluster", True)], found[("baseline", True)]
+        rows += [
+            Row("S1 idle", f"gateway RSS per connection, KB ({cfg.clients} conns, deflate off)",
+                c["rss_per_conn"] / 1024, b["rss_per_conn"] / 1024, "<= 10 KB",
+                lambda v, r: v <= 10),
+            Row("S1 idle", "gateway RSS per connection, KB (deflate on)",
+                cz["rss_per_conn"] / 1024, bz["rss_per_conn"] / 1024, "(off by default)"),
+            Row("S1 idle", "server CPU while idle, % of a core", c["idle_cpu_pct"],
+                b["idle_cpu_pct"], digits=2),
+            Row("S1 idle", "connections lost while idle (off + on)",
+                c["dropped"] + cz["dropped"], b["dropped"] + bz["dropped"], "0",
+                lambda v, r: v == 0, 0),
+        ]  # fmt: skip
+    if s2:
+        rows += [
+            Row("S2 connect", f"clients connected+joined /s ({cfg.concurrency}/process in flight)",
+                c["rate"], b["rate"], digits=0),
+            Row("S2 connect", "time to joined p50, ms", percentile(c["durations"], 50) / 1e3,
+                percentile(b["durations"], 50) / 1e3, digits=2),
+            Row("S2 connect", "time to joined p99, ms", percentile(c["durations"], 99) / 1e3,
+                percentile(b["durations"], 99) / 1e3, digits=2),
+            Row("S2 connect", "server CPU per joined client, us", c["cpu_per_client_us"],
+                b["cpu_per_client_us"], digits=0),
+            Row("S2 connect", "failed connects", c["failed"], b["failed"], "0",
+                lambda v, r: v == 0, 0),
+            Row("S2 connect", "load-gen CPU, % of a core", c["loadgen_cpu"] / c["wall"] * 100,
+                b["loadgen_cpu"] / b["wall"] * 100, digits=0),
+        ]  # fmt: skip
+    return rows
+
+
+def capacity(cfg: Settings) -> list[Row]:
+    """The 20,000-connection target: 2 gateway processes, held for ``idle`` seconds."""
+    with ClusterUnderTest(gateways=2, workers=cfg.workers) as server:
+        _log(f"S1 capacity: {cfg.capacity} clients on 2 gateways")
+        rss = server.gateway_rss()
+        spec = _spec(server, cfg.capacity, 100, "group", False, cfg.concurrency)
+        with LoadGen(spec, cfg.procs) as load:
+            result = _connect(server, load, cfg.capacity)
+            time.sleep(cfg.idle)
+            held = asyncio.run(server.status())  # type: ignore[attr-defined]
+            clients = sum(s["clients"] for s in held.values())
+            per_conn = (server.gateway_rss() - rss) / max(result["ok"], 1) / 1024
+    return [
+        Row(
+            "S1 capacity",
+            f"connections held by 2 gateways (of {cfg.capacity})",
+            clients,
+            None,
+            f"{cfg.capacity}",
+            lambda v, r: v >= cfg.capacity,
+            0,
+        ),
+        Row(
+            "S1 capacity",
+            "gateway RSS per connection, KB",
+            per_conn,
+            None,
+            "<= 10 KB",
+            lambda v, r: v <= 10,
+        ),
+        Row("S1 capacity", "connect+join /s, 2 gateways", result["rate"], None, digits=0),
+    ]
+
+
+# -- S3 private round trips ----------------------------------------------------------
+def private(cfg: Settings) -> list[Row]:
+    found: dict[str, tuple[Phase, Phase]] = {}
+    n = cfg.pairs * 2
+    initiators = list(range(0, n, 2))
+    for factory in _servers(cfg):
+        with factory() as server:
+            _log(f"S3 {server.name}: {cfg.pairs} pairs ping-pong")
+            with LoadGen(_spec(server, n, 1, "uid"), cfg.procs) as load:
+                _connect(server, load, n)
+                closed = run_phase(server, load, kind="pingpong", senders=initiators,
+                                   duration=cfg.duration)  # fmt: skip
+                half = closed.rate(len(closed.lat)) / 2
+                _log(f"S3 {server.name}: open loop at {half:.0f} round trips/s")
+                paced = run_phase(server, load, kind="pingpong", senders=initiators,
+                                  duration=cfg.duration, closed=False, rate=half)  # fmt: skip
+            found[server.name] = (closed, paced)
+    (cc, cp), (bc, bp) = found["cluster"], found["baseline"]
+
+    def loss(p: Phase) -> float:
+        return 2 * p.sent["pingpong"] - p.received
+
+    return [
+        Row("S3 private", "round trips/s, closed loop (saturation)", cc.rate(len(cc.lat)),
+            bc.rate(len(bc.lat)), digits=0),
+        Row("S3 private", "server CPU per message, us (saturation)", cc.per_frame_us(),
+            bc.per_frame_us(), "<= 25 us", lambda v, r: v <= 25),
+        Row("S3 private", "round trip p50 / p99 at saturation, ms", cc.p(50), bc.p(50), digits=2),
+        Row("S3 private", "  p99", cc.p(99), bc.p(99), digits=2),
+        Row("S3 private", "round trips/s at half saturation (open loop)", cp.rate(len(cp.lat)),
+            bp.rate(len(bp.lat)), digits=0),
+        Row("S3 private", "server CPU per message, us (half rate)", cp.per_frame_us(),
+            bp.per_frame_us(), "<= 25 us", lambda v, r: v <= 25),
+        Row("S3 private", "round trip p50 at half rate, ms", cp.p(50), bp.p(50), digits=2),
+        Row("S3 private", "round trip p99 at half rate, ms", cp.p(99), bp.p(99), "< 10 ms",
+            lambda v, r: v < 10, 2),
+        Row("S3 private", "lost messages (both phases)", loss(cc) + loss(cp),
+            loss(bc) + loss(bp), "0", lambda v, r: v == 0, 0),
+        Row("S3 private", "load-gen CPU, % of a core (saturation)", cc.loadgen_percent(),
+            bc.loadgen_percent(), digits=0),
+    ]  # fmt: skip
+
+
+# -- S4 group fan-out ----------------------------------------------------------------
+def fanout(cfg: Settings) -> list[Row]:
+    groups = 10
+    size = cfg.fanout // groups
+    senders = list(range(2 * groups))  # two per group (c % groups + 1 is c's group)
+    found: dict[str, tuple[Phase, Phase]] = {}
+    for factory in _servers(cfg):
+        with factory() as server:
+            _log(f"S4 {server.name}: {cfg.fanout} clients in {groups} groups")
+            with LoadGen(_spec(server, cfg.fanout, groups, "group"), cfg.procs) as load:
+                _connect(server, load, cfg.fanout)
+                closed = run_phase(server, load, kind="group", senders=senders,
+                                   duration=cfg.duration)  # fmt: skip
+                rate = sum(closed.sent.values()) / closed.span / 2 if closed.span else 10.0
+                _log(f"S4 {server.name}: fixed rate {rate:.0f} messages/s")
+                paced = run_phase(server, load, kind="group", senders=senders,
+                                  duration=cfg.duration, closed=False, rate=rate)  # fmt: skip
+            found[server.name] = (closed, paced)
+    (cc, cp), (bc, bp) = found["cluster"], found["baseline"]
+
+    def loss(p: Phase) -> float:
+        return sum(p.sent.values()) * size - p.received
+
+    return [
+        Row("S4 fan-out", "delivered frames/s, closed loop (max)", cc.rate(), bc.rate(), digits=0),
+        Row("S4 fan-out", "server CPU per delivered frame, us (max)", cc.per_frame_us(),
+            bc.per_frame_us(), "<= 4 us and <= 0.6x",
+            lambda v, r: v <= 4 and r is not None and r <= 0.6, 2),
+        Row("S4 fan-out", "latency p50 / p99 at max, ms", cc.p(50), bc.p(50), digits=2),
+        Row("S4 fan-out", "  p99", cc.p(99), bc.p(99), digits=2),
+        Row("S4 fan-out", "delivered frames/s, fixed rate (half of max)", cp.rate(), bp.rate(),
+            digits=0),
+        Row("S4 fan-out", "server CPU per delivered frame, us (fixed)", cp.per_frame_us(),
+            bp.per_frame_us(), "<= 4 us and <= 0.6x",
+            lambda v, r: v <= 4 and r is not None and r <= 0.6, 2),
+        Row("S4 fan-out", "latency p50 at fixed rate, ms", cp.p(50), bp.p(50), digits=2),
+        Row("S4 fan-out", "latency p99 at fixed rate, ms", cp.p(99), bp.p(99), digits=2),
+        Row("S4 fan-out", "lost frames (both phases)", loss(cc) + loss(cp), loss(bc) + loss(bp),
+            "0", lambda v, r: v == 0, 0),
+        Row("S4 fan-out", "load-gen CPU, % of a core (max)", cc.loadgen_percent(),
+            bc.loadgen_percent(), digits=0),
+    ]  # fmt: skip
+
+
+# -- S5 send_to_all ------------------------------------------------------------------
+def everyone(cfg: Settings) -> list[Row]:
+    found: dict[str, Phase] = {}
+    for factory in _servers(cfg):
+        with factory() as server:
+            _log(f"S5 {server.name}: send_to_all to {cfg.everyone} clients")
+            with LoadGen(_spec(server, cfg.everyone, 1, "group", False, cfg.concurrency),
+                         cfg.procs) as load:  # fmt: skip
+                _connect(server, load, cfg.everyone)
+                found[server.name] = run_phase(server, load, kind="all", senders=[0],
+                                               duration=cfg.duration, window=2)  # fmt: skip
+    c, b = found["cluster"], found["baseline"]
+
+    def loss(p: Phase) -> float:
+        return p.sent["all"] * cfg.everyone - p.received
+
+    return [
+        Row("S5 send_to_all", f"delivered frames/s ({cfg.everyone} clients, 2 in flight)",
+            c.rate(), b.rate(), digits=0),
+        Row("S5 send_to_all", "server CPU per delivered frame, us", c.per_frame_us(),
+            b.per_frame_us(), "<= 4 us", lambda v, r: v <= 4, 2),
+        Row("S5 send_to_all", "latency p50, ms", c.p(50), b.p(50), digits=1),
+        Row("S5 send_to_all", "latency p99, ms", c.p(99), b.p(99), digits=1),
+        Row("S5 send_to_all", "lost frames", loss(c), loss(b), "0", lambda v, r: v == 0, 0),
+        Row("S5 send_to_all", "load-gen CPU, % of a core", c.loadgen_percent(),
+            b.loadgen_percent(), digits=0),
+    ]  # fmt: skip
