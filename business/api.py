@@ -23,7 +23,7 @@ from typing import Any
 
 from common import ids, ops
 from common.exceptions import InvalidArgument, NotRunning, QueryTimeout
-from common.protocol import Command, Op
+from common.protocol import Command, Op, encode
 
 from .cluster import Cluster, Link
 from .results import with_missing
@@ -90,9 +90,9 @@ class GatewayAPI:
         self.cluster.link(address).send(Command(op, [client_id, *args]))
 
     def _all(self, op: Op, *args: Any) -> None:
-        frame = Command(op, list(args))
+        data = encode(Command(op, list(args)))  # once, whatever the number of gateways
         for link in list(self.cluster.links.values()):
-            link.send(frame)
+            link.outbox.send(data)
 
     async def _ask(self, op: Op, *args: Any, timeout: float | None = None) -> Any:
         spec = ops.SPECS[op]

@@ -26,6 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from common.exceptions import ConfigError
+from common.protocol import EventKind
 
 Handler = Callable[..., Any]
 CALLBACKS = (
@@ -58,6 +59,24 @@ class App:
     on_websocket_connect: Handler | None = None
     on_close: Handler | None = None
     on_worker_stop: Handler | None = None
+
+    @property
+    def sync_kinds(self) -> frozenset[EventKind]:
+        """Client events whose handler is a plain function (or absent): run inline."""
+        kinds = {
+            EventKind.CONNECT: self.on_connect,
+            EventKind.WS_CONNECT: self.on_websocket_connect,
+            EventKind.MESSAGE: self.on_message,
+            EventKind.CLOSE: self.on_close,
+        }
+        return frozenset(k for k, h in kinds.items() if h is None or not _is_async(h))
+
+
+def _is_async(handler: Handler) -> bool:
+    # a coroutine function, or an object whose class defines ``async def __call__``
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        vars(type(handler)).get("__call__")
+    )
 
 
 def from_module(module: ModuleType | Any) -> App:

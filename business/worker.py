@@ -10,10 +10,12 @@ dead worker never acknowledged are re-sent by the gateway to another worker.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 from collections import deque
 from collections.abc import Coroutine
+from contextvars import Token
 from typing import Any
 
 from common import protocol
@@ -29,6 +31,7 @@ from .cluster import Cluster, Link
 log = logging.getLogger(__name__)
 
 _Queued = tuple[Link, protocol.Event]
+_Carried = tuple[dict[Any, Any], set[Any]]  # session keys set / deleted by earlier events
 
 
 def session_patch(
@@ -67,6 +70,7 @@ class Worker(Service):
         self._slots = asyncio.Semaphore(config.max_concurrency)
         self.handled = 0
         self.failed = 0
+        self._sync_kinds = self.app.sync_kinds
 
     async def _start(self) -> None:
         name = f"{self.config.name}-{os.getpid()}"
@@ -118,6 +122,11 @@ class Worker(Service):
     # -- events ---------------------------------------------------------------------
     def _on_event(self, link: Link, event: protocol.Event) -> None:
         queue = self._queues.get(event.client_id)
+        if queue is None and self._is_sync(event.kind):
+            # Nothing of this client is pending and its handler is a plain function:
+            # run it right here, with no task (the common case of a chat message).
+            self._handle_inline(link, event)
+            return
         if queue is None:
             self._queues[event.client_id] = queue = deque()
             task = asyncio.get_running_loop().create_task(self._run_client(event.client_id, queue))
@@ -125,71 +134,114 @@ class Worker(Service):
             task.add_done_callback(self._running.discard)
         queue.append((link, event))
 
+    def _is_sync(self, kind: EventKind) -> bool:
+        return kind in self._sync_kinds
+
     async def _run_client(self, client_id: str, queue: deque[_Queued]) -> None:
         # Session changes of an event are applied to the next ones already queued:
         # the gateway took their snapshot before it saw this event's acknowledgement.
-        carried_set: dict[Any, Any] = {}
-        carried_del: set[Any] = set()
+        carried: _Carried = ({}, set())
         try:
             while queue:
                 link, event = queue[0]
                 async with self._slots:
-                    patch = await self._handle(link, event, carried_set, carried_del)
+                    context, baseline, token = self._begin(link, event, carried)
+                    try:
+                        await self._call(event)
+                        self.handled += 1
+                    except Exception:
+                        self._failed(event)
+                    finally:
+                        _current.reset(token)
+                    self._finish(link, event, context, baseline, carried)
                 queue.popleft()
-                if patch[0]:
-                    carried_set.update(patch[0])
-                    carried_del.difference_update(patch[0])
-                if patch[1]:
-                    carried_del.update(patch[1])
-                    for name in patch[1]:
-                        carried_set.pop(name, None)
         finally:
             del self._queues[client_id]
 
-    async def _handle(
-        self, link: Link, event: protocol.Event, carried_set: dict[Any, Any], carried_del: set[Any]
-    ) -> tuple[dict[Any, Any] | None, list[Any] | None]:
+    def _handle_inline(self, link: Link, event: protocol.Event) -> None:
+        context, baseline, token = self._begin(link, event, None)
         try:
-            session = protocol.unpack_session(event.session)
-            before = protocol.unpack_session(event.session)
+            result = self._handler_args(event)
+            if result is not None:
+                outcome = result[0](*result[1:])
+                if inspect.isawaitable(outcome):  # a plain function returned a coroutine
+                    task = asyncio.ensure_future(outcome)
+                    self._running.add(task)
+                    task.add_done_callback(self._running.discard)
+            self.handled += 1
+        except Exception:
+            self._failed(event)
+        finally:
+            _current.reset(token)
+        self._finish(link, event, context, baseline, None)
+
+    def _begin(
+        self, link: Link, event: protocol.Event, carried: _Carried | None
+    ) -> tuple[Context, bytes, Token[Context | None]]:
+        """Decode the session (once) and make this client the current one."""
+        baseline = event.session
+        try:
+            session = protocol.unpack_session(baseline)
         except ProtocolError as exc:
             log.warning("event for %s has a bad session (%s): using an empty one",
                         event.client_id, exc)  # fmt: skip
-            session, before = {}, {}
-        for snapshot in (session, before):
-            snapshot.update(carried_set)
-            for name in carried_del:
-                snapshot.pop(name, None)
-        closing = event.kind is EventKind.CLOSE
+            session, baseline = {}, protocol.pack_session({})
+        if carried is not None and (carried[0] or carried[1]):
+            session.update(carried[0])
+            for name in carried[1]:
+                session.pop(name, None)
+            baseline = protocol.pack_session(session)
         context = Context(
-            event.client_id, session, event.remote, link.address, link.public, link, closing,
-            event.redelivered,
+            event.client_id, session, event.remote, link.address, link.public, link,
+            event.kind is EventKind.CLOSE, event.redelivered,
         )  # fmt: skip
-        token = _current.set(context)
-        try:
-            await self._call(event)
-            self.handled += 1
-        except Exception:
-            self.failed += 1
-            log.exception("%s handler failed for client %s", event.kind.name.lower(),
-                          event.client_id)  # fmt: skip
-        finally:
-            _current.reset(token)
-        if closing or protocol.pack_session(session) == protocol.pack_session(before):
-            changed, deleted = None, None  # the common case: one encode each, no diff
-        else:
-            changed, deleted = session_patch(before, session)
+        return context, baseline, _current.set(context)
+
+    def _finish(
+        self,
+        link: Link,
+        event: protocol.Event,
+        context: Context,
+        baseline: bytes,
+        carried: _Carried | None,
+    ) -> None:
+        """Acknowledge the event with the session keys the handler set or deleted."""
+        changed = deleted = None
+        if not context.closing:
+            after = protocol.pack_session(context.session)
+            if after != baseline:  # decode the old state only when something changed
+                changed, deleted = session_patch(protocol.unpack_session(baseline), context.session)
         link.send(protocol.Ack(event.seq, event.client_id, changed, deleted))
-        return changed, deleted
+        if carried is not None:
+            if changed:
+                carried[0].update(changed)
+                carried[1].difference_update(changed)
+            if deleted:
+                carried[1].update(deleted)
+                for name in deleted:
+                    carried[0].pop(name, None)
+
+    def _failed(self, event: protocol.Event) -> None:
+        self.failed += 1
+        log.exception("%s handler failed for client %s", event.kind.name.lower(), event.client_id)
+
+    def _handler_args(self, event: protocol.Event) -> tuple[Any, ...] | None:
+        """The handler of an event and its arguments, or None if the app has none."""
+        app, client_id, kind = self.app, event.client_id, event.kind
+        if kind is EventKind.MESSAGE:
+            return (app.on_message, client_id, event.payload)
+        handler = {
+            EventKind.CONNECT: app.on_connect,
+            EventKind.WS_CONNECT: app.on_websocket_connect,
+            EventKind.CLOSE: app.on_close,
+        }[kind]
+        if handler is None:
+            return None
+        if kind is EventKind.WS_CONNECT:
+            return (handler, client_id, event.payload)
+        return (handler, client_id)
 
     async def _call(self, event: protocol.Event) -> None:
-        app, client_id = self.app, event.client_id
-        kind = event.kind
-        if kind is EventKind.MESSAGE:
-            await handlers.call(app.on_message, client_id, event.payload)
-        elif kind is EventKind.CONNECT:
-            await handlers.call(app.on_connect, client_id)
-        elif kind is EventKind.WS_CONNECT:
-            await handlers.call(app.on_websocket_connect, client_id, event.payload)
-        elif kind is EventKind.CLOSE:
-            await handlers.call(app.on_close, client_id)
+        call = self._handler_args(event)
+        if call is not None:
+            await handlers.call(*call)

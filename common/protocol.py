@@ -267,6 +267,9 @@ _ENUMS_OF: dict[type[Frame], tuple[tuple[int, type[IntEnum]], ...]] = {
     cls: tuple((i, _ENUM_FIELDS[name]) for i, name in enumerate(names) if name in _ENUM_FIELDS)
     for cls, names in _FIELD_NAMES.items()
 }
+_MEMBERS: dict[type[IntEnum], dict[int, IntEnum]] = {
+    enum: {member.value: member for member in enum} for enum in _ENUM_FIELDS.values()
+}
 _packb = msgpack.Packer(use_bin_type=True, autoreset=True).pack
 
 
@@ -296,12 +299,11 @@ def decode(data: bytes) -> Frame:
             f"{cls.__name__} takes {len(_FIELD_NAMES[cls])} fields, got {len(values)}"
         )
     for index, enum in _ENUMS_OF[cls]:
-        try:
-            if type(values[index]) is not int:
-                raise ValueError
-            values[index] = enum(values[index])
-        except ValueError:
-            raise ProtocolError(f"{cls.__name__}: bad {enum.__name__} {values[index]!r}") from None
+        # a dict lookup, not enum(value): decode is on every hot path
+        member = _MEMBERS[enum].get(values[index]) if type(values[index]) is int else None
+        if member is None:
+            raise ProtocolError(f"{cls.__name__}: bad {enum.__name__} {values[index]!r}")
+        values[index] = member
     return cls(*values)
 
 

@@ -31,6 +31,7 @@ class Client:
     idle_ticks: int = 0  # heartbeat ticks since the client last sent anything
     inflight: int = 0  # events sent to its worker and not yet acknowledged
     open: bool = False  # handshake done: messages can be written
+    plain: bool = True  # no compression extension: shared frame bytes can be written
     early: list[str | bytes] = field(default_factory=list)  # sent before open
     _packed: bytes | None = None
 
@@ -193,6 +194,10 @@ class ClientIndex:
         return [self.clients[cid] for cid in ids]
 
     def group_targets(self, groups: Iterable[Any], exclude: Iterable[str] | None) -> list[Client]:
+        groups = list(groups)
+        if len(groups) == 1 and not exclude:  # the common case: no set to build
+            clients = self.clients
+            return [clients[cid] for cid in self.groups.get(str(groups[0]), ())]
         ids = {cid for group in groups for cid in self.groups.get(str(group), ())}
         if exclude:
             ids.difference_update(exclude)

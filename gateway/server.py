@@ -40,6 +40,7 @@ from common.service import Service
 from common.transport import Outbox, Transport, describe, drain, watch
 
 from .clients import Client, ClientIndex
+from .connection import Connection, request_data
 from .router import PendingEvent, Worker, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -47,59 +48,6 @@ log = logging.getLogger(__name__)
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_POLICY = 1008
-
-
-class _Connection(ServerConnection):
-    """A websockets connection that tells the gateway when it is lost."""
-
-    gateway: GatewayServer
-    client: Client | None = None
-    request_data: dict[str, Any] | None = None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        if self.client is not None:
-            self.gateway._on_connection_lost(self.client)
-
-
-def request_data(
-    conn: ServerConnection, request: Request, gateway: GatewayServer
-) -> dict[str, Any]:
-    """What ``on_websocket_connect`` receives: path, query, headers, cookies, server."""
-    from http.cookies import SimpleCookie
-    from urllib.parse import parse_qsl, urlsplit
-
-    url = urlsplit(request.path)
-    headers = {name: value for name, value in request.headers.raw_items()}
-    cookies: dict[str, str] = {}
-    for raw in request.headers.get_all("Cookie"):
-        parsed: SimpleCookie = SimpleCookie()
-        try:
-            parsed.load(raw)
-        except Exception:  # a bad cookie header must not cost the connection
-            continue
-        cookies.update({k: morsel.value for k, morsel in parsed.items()})
-    remote_ip, remote_port = (conn.remote_address or ("", 0))[:2]
-    server = {
-        "REMOTE_ADDR": remote_ip,
-        "REMOTE_PORT": remote_port,
-        "REQUEST_URI": request.path,
-        "QUERY_STRING": url.query,
-        "GATEWAY_ADDR": gateway.internal_address,
-        "GATEWAY_PORT": gateway.public_port,
-        "GATEWAY_CLIENT_ID": conn.client.client_id
-        if isinstance(conn, _Connection) and conn.client
-        else "",
-    }
-    for name, value in headers.items():
-        server["HTTP_" + name.upper().replace("-", "_")] = value
-    return {
-        "path": url.path,
-        "query": dict(parse_qsl(url.query, keep_blank_values=True)),
-        "headers": headers,
-        "cookies": cookies,
-        "server": server,
-    }
 
 
 class GatewayServer(Service):
@@ -124,6 +72,9 @@ class GatewayServer(Service):
         self._drained: asyncio.Event | None = None  # set when the last ack arrives
         self._leaving = False
         self.internal_address = ""
+        self._internal = ("", 0)
+        self._out: dict[Connection, list[Any]] = {}  # frames queued per connection
+        self._out_scheduled = False
         self.public_address = ""
         self.public_port = 0
         self.stats = {"connections": 0, "messages_in": 0, "messages_out": 0, "closed_slow": 0,
@@ -159,10 +110,11 @@ class GatewayServer(Service):
             port = cfg.start_port + cfg.process_index
             self._router.bind(f"tcp://{cfg.lan_ip}:{port}")
         self.internal_address = f"tcp://{cfg.lan_ip}:{port}"
+        self._internal = (cfg.lan_ip, port)
         self._outbox = Outbox(self._router, on_unreachable=self._on_worker_unreachable)
 
         host, ws_port = split_address(cfg.listen)
-        connection_class = type("Connection", (_Connection,), {"gateway": self})
+        connection_class = type("GatewayConnection", (Connection,), {"gateway": self})
         self._ws = await serve(
             self._handle,
             host,
@@ -170,12 +122,13 @@ class GatewayServer(Service):
             process_request=self._process_request,
             create_connection=connection_class,
             max_size=cfg.max_message_size,
-            ping_interval=cfg.ws_ping_interval,
-            ping_timeout=cfg.ws_ping_timeout,
+            ping_interval=None,  # one keepalive sweep for all (see _ws_keepalive)
+            ping_timeout=None,
             compression="deflate" if cfg.compression else None,
             max_queue=16,
             reuse_port=ws_port != 0 and hasattr(socket, "SO_REUSEPORT"),
             server_header=None,
+            backlog=4096,  # bursts of handshakes: asyncio's default of 100 drops SYNs
         )
         bound = next(iter(self._ws.sockets)).getsockname()
         self.public_port = bound[1]
@@ -203,6 +156,8 @@ class GatewayServer(Service):
         loops += [self._drain_register(sock) for sock, _ in self._registers]
         if self.config.ping_interval > 0:
             loops.append(self._ping_clients())
+        if self.config.ws_ping_interval:
+            loops.append(self._ws_keepalive())
         return loops
 
     async def _shutdown(self) -> None:
@@ -240,13 +195,12 @@ class GatewayServer(Service):
         if request.path == "/healthz":
             return conn.respond(http.HTTPStatus.OK, "ok\n")
         self._counter += 1
-        ip, _ = split_address(self.internal_address)
-        _, port = split_address(self.internal_address)
+        ip, port = self._internal
         client_id = ids.encode(ip, port, self.epoch, self._counter)
         peer = conn.remote_address or ("?", 0)
         remote = f"{peer[0]}:{peer[1]}"
         client = Client(client_id, remote, conn)
-        assert isinstance(conn, _Connection)
+        assert isinstance(conn, Connection)
         conn.client = client
         conn.request_data = request_data(conn, request, self)
         self.index.add(client)
@@ -255,19 +209,14 @@ class GatewayServer(Service):
         return None
 
     async def _handle(self, conn: ServerConnection) -> None:
-        assert isinstance(conn, _Connection) and conn.client is not None
+        # Complete messages arrive through Connection.process_event; this task only
+        # sees fragmented ones (websockets' assembler) and waits for the end.
+        assert isinstance(conn, Connection) and conn.client is not None
         client = conn.client
-        client.open = True
-        if client.early:
-            early, client.early = client.early, []
-            for message in early:
-                broadcast([conn], message)
-        self._dispatch(client, EventKind.WS_CONNECT, conn.request_data)
+        self._opened(client)
         try:
             async for message in conn:
-                client.idle_ticks = 0
-                self.stats["messages_in"] += 1
-                self._dispatch(client, EventKind.MESSAGE, message)
+                self._on_message(client, message)
         except ConnectionClosed:
             pass
         if conn.close_code not in (None, 1000, 1001):
@@ -276,16 +225,39 @@ class GatewayServer(Service):
                 client.client_id, client.remote, conn.close_code, conn.close_reason,
             )  # fmt: skip
 
+    def _opened(self, client: Client) -> None:
+        """The handshake is done: flush what was sent early, report websocket-connect."""
+        if client.open:
+            return
+        client.open = True
+        conn = client.conn
+        client.plain = not conn.protocol.extensions
+        if client.early:
+            early, client.early = client.early, []
+            for message in early:
+                broadcast([conn], message)
+        data, conn.request_data = conn.request_data, None
+        self._dispatch(client, EventKind.WS_CONNECT, data)
+
+    def _on_message(self, client: Client, message: str | bytes) -> None:
+        if not client.open:  # a frame may beat the handler task to _opened
+            self._opened(client)
+        client.idle_ticks = 0
+        self.stats["messages_in"] += 1
+        self._dispatch(client, EventKind.MESSAGE, message)
+
     def _on_connection_lost(self, client: Client) -> None:
         if self.index.remove(client.client_id) is not None:
             self._dispatch(client, EventKind.CLOSE, None)
 
     def _deliver(self, clients: Iterable[Client], message: Any) -> None:
-        """Write one message to many clients, framing it once.
+        """Queue one message for many clients; it is framed once.
 
         Server frames are not masked, so every client without a compression extension
-        gets the very same bytes: they are built once and written to each transport
-        directly (websockets flushes its own frames at once, so order is kept).
+        gets the very same bytes. Frames are queued per connection and written at the
+        end of this loop pass, one write per connection for a whole batch of commands
+        (websockets writes its own control frames at once; closes run as later tasks,
+        so order is kept).
         """
         if isinstance(message, str):
             payload, opcode = message.encode(), Opcode.TEXT
@@ -295,28 +267,46 @@ class GatewayServer(Service):
             log.warning("dropped a send of %s: not str or bytes", describe(message))
             return
         frame: bytes | None = None
-        limit = self.config.max_send_buffer
+        out = self._out
         sent = 0
         for client in clients:
             if not client.open:
                 client.early.append(message)
                 continue
-            conn = client.conn
-            if conn.protocol.state is not State.OPEN:
-                continue
-            if conn.protocol.extensions:  # per-connection compression state
-                broadcast([conn], message)
-            else:
+            if client.plain:
                 if frame is None:
                     frame = Frame(opcode, payload).serialize(mask=False)
-                conn.transport.write(frame)
+                item: Any = frame
+            else:  # per-connection compression state: websockets frames it
+                item = message
+            queued = out.get(client.conn)
+            if queued is None:
+                out[client.conn] = [item]
+            else:
+                queued.append(item)
             sent += 1
+        self.stats["messages_out"] += sent
+        if sent and not self._out_scheduled:
+            self._out_scheduled = True
+            asyncio.get_running_loop().call_soon(self._write_out)
+
+    def _write_out(self) -> None:
+        self._out_scheduled = False
+        out, self._out = self._out, {}
+        limit = self.config.max_send_buffer
+        for conn, items in out.items():
+            if conn.protocol.state is not State.OPEN:
+                continue
+            if conn.protocol.extensions:
+                for message in items:
+                    broadcast([conn], message)
+            else:
+                conn.transport.write(items[0] if len(items) == 1 else b"".join(items))
             if conn.transport.get_write_buffer_size() > limit:
                 self._close_slow(conn)
-        self.stats["messages_out"] += sent
 
     def _close_slow(self, conn: ServerConnection) -> None:
-        client = conn.client if isinstance(conn, _Connection) else None
+        client = conn.client if isinstance(conn, Connection) else None
         log.warning(
             "client %s reads too slowly (> %d bytes queued): closing it",
             client.client_id if client else "?", self.config.max_send_buffer,
@@ -537,6 +527,24 @@ class GatewayServer(Service):
                 idle.append(client)
             if ping is not None and idle:
                 self._deliver(idle, ping)
+
+    async def _ws_keepalive(self) -> None:
+        """WebSocket ping/pong for every client from one task (not one per client)."""
+        interval = self.config.ws_ping_interval or 20.0
+        timeout = self.config.ws_ping_timeout or interval
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval)
+            now = loop.time()
+            for client in list(self.index.clients.values()):
+                conn = client.conn
+                if not client.open:
+                    continue
+                if conn.ping_sent and now - conn.ping_sent > timeout:
+                    log.info("client %s: no pong for %gs, closing", client.client_id, timeout)
+                    conn.transport.abort()
+                elif not conn.ping_sent:
+                    conn.ping_now(now)
 
     # -- status ---------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -130,7 +130,7 @@ class Cluster:
         address = register if isinstance(register, str) else register.info["listen"]
         return self.start(
             "gateway", "--listen", "127.0.0.1:0", "--start-port", "0",
-            "--register", address, "--ws-ping-interval", "0", *FAST, *extra,
+            "--register", address, *FAST, "--ws-ping-interval", "0", *extra,
         )  # fmt: skip
 
     def worker(self, register: GwProcess | str, app: str, *extra: str, count: int = 1) -> GwProcess:
