@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.cluster.client import Probe
-from tests.harness import Cluster, GwProcess
+from tests.harness import FAST, Cluster, GwProcess, ws_url
 
 APP = "tests.cluster.apps.probe"
 
@@ -310,3 +312,44 @@ async def test_on_close_sees_the_session(gw: Cluster) -> None:
     assert event["event"] == "close" and event["client_id"] == leaver.client_id
     assert event["session"]["nick"] == "z" and event["session"]["path"] == "/leaving"
     await observer.close()
+
+
+async def test_close_and_destroy_current_client(topo: Topology) -> None:
+    await topo.a1.send({"call": "close_current_client", "args": ["bye now"], "reply": False})
+    assert await topo.a1.recv() == "bye now"
+    with pytest.raises(ConnectionClosed) as closed:
+        await topo.a1.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+    await topo.b1.send({"call": "destroy_current_client", "reply": False})
+    with pytest.raises(ConnectionClosed) as destroyed:
+        await topo.b1.recv()
+    assert destroyed.value.rcvd is None
+    assert await topo.a2.result("get_all_client_id_count") == 1
+
+
+async def test_on_websocket_connect_can_refuse_a_client(gw: Cluster) -> None:
+    register = gw.register()
+    gateway = gw.gateway(register)
+    gw.worker(register, APP)
+    async with connect(ws_url(gateway, "/?reject=1")) as ws:
+        assert "welcome" in json.loads(await ws.recv())
+        assert json.loads(await ws.recv()) == {"rejected": True}
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1000
+
+
+async def test_worker_start_and_stop_callbacks(gw: Cluster, tmp_path: Path) -> None:
+    stopped = tmp_path / "stopped.txt"
+    register = gw.register()
+    gateway = gw.gateway(register)
+    worker = gw.start(
+        "worker", "--app", APP, "--register", register.info["listen"], "--single",
+        *FAST, env={"PROBE_STOP_FILE": str(stopped)},
+    )  # fmt: skip
+    probe = await Probe.open(gateway)
+    await probe.send({"started": True})
+    assert await probe.json() == {"started": worker.info["pid"]}
+    await probe.close()
+    assert worker.stop() == 0
+    assert stopped.read_text().startswith(f"stopped {worker.info['pid']} after ")

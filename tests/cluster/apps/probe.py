@@ -25,7 +25,14 @@ def _observe(event: str, client_id: str, **extra: Any) -> None:
 
 
 def on_worker_start(worker: Any) -> None:
-    STATE["started"] = True
+    STATE["started"] = os.getpid()
+
+
+def on_worker_stop(worker: Any) -> None:
+    path = os.environ.get("PROBE_STOP_FILE")
+    if path:
+        with open(path, "a") as log:
+            log.write(f"stopped {os.getpid()} after {worker.handled} events\n")
 
 
 def on_connect(client_id: str) -> None:
@@ -72,6 +79,9 @@ async def on_message(client_id: str, message: str | bytes) -> None:
             await _hang_forever()
         api.send_to_current_client(json.dumps(
             {"pid": os.getpid(), "redelivered": api.current.redelivered}))  # fmt: skip
+        return
+    if "started" in request:
+        api.send_to_current_client(json.dumps({"started": STATE.get("started")}))
         return
     if "pid" in request:
         api.send_to_current_client(json.dumps({"pid": os.getpid()}))
