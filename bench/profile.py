@@ -12,8 +12,10 @@ printed at the end (load it in speedscope.app or flamegraph.pl).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from collections import Counter
@@ -50,7 +52,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--procs", type=int, default=2)
     args = parser.parse_args()
-    spy = shutil.which("py-spy")
+    # the virtualenv's bin folder may not be on PATH (make bench runs .venv/bin/python)
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=os.path.dirname(sys.executable))
     if spy is None:
         raise SystemExit("py-spy is not installed (pip install py-spy)")
     with tempfile.NamedTemporaryFile(prefix="bench-profile-", suffix=".txt", delete=False) as f:

@@ -16,10 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.protocol import EventKind
+
 from .clients import Client
 
 # (client, kind, payload): what is needed to build the event again
-PendingEvent = tuple[Client, int, Any]
+PendingEvent = tuple[Client, EventKind, Any]
 
 
 @dataclass(slots=True)

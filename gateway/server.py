@@ -315,7 +315,9 @@ class GatewayServer(Service):
         conn.transport.abort()
 
     # -- events to workers ----------------------------------------------------------
-    def _dispatch(self, client: Client, kind: int, payload: Any, redelivered: bool = False) -> None:
+    def _dispatch(
+        self, client: Client, kind: EventKind, payload: Any, redelivered: bool = False
+    ) -> None:
         worker = self.pool.pick(client)
         if worker is None:
             if not self.pool.hold((client, kind, payload)):
@@ -334,7 +336,7 @@ class GatewayServer(Service):
         client, kind, payload = event
         seq = self.pool.track(worker, event)
         frame = protocol.Event(
-            seq, EventKind(kind), client.client_id, client.remote,
+            seq, kind, client.client_id, client.remote,
             client.packed_session(), payload, redelivered,
         )  # fmt: skip
         self._outbox.send(protocol.encode(frame), to=worker.identity)
