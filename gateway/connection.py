@@ -1,10 +1,13 @@
 """The gateway's WebSocket connection: websockets' ServerConnection, on a fast path.
 
-A complete (single-frame) message is handed to the gateway straight from the
-protocol callback: no per-message queue, task switch or ``await``. A fragmented
-message goes through websockets' own assembler and the connection's handler task;
-once a connection has sent one, all its later messages take that path too, so a
-client's messages are never reordered.
+Every message is handed to the gateway straight from the protocol callback: no
+per-message queue, task switch or ``await``, and no assembler (fragments are joined
+here; websockets' parser already enforces ``max_size`` on the whole message). The
+connection's handler task only waits for the end.
+
+Memory matters at 10,000+ connections: attributes are all set in ``__init__`` (an
+attribute added later turns the instance's shared-key dict into a full one), and
+the handshake's request and response are dropped once the connection is open.
 
 Keepalive is one sweep over all connections (see ``GatewayServer``) rather than a
 task per connection: :meth:`Connection.ping_now` sends a ping frame and
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
@@ -29,43 +33,58 @@ if TYPE_CHECKING:
     from .server import GatewayServer
 
 PING_PREFIX = b"gw:"
+# Stands for a connection's request once the handshake is over (websockets checks
+# that ``request`` is set to tell frames from the handshake).
+HANDSHAKE_DONE = Request("/", Headers())
 
 
 class Connection(ServerConnection):
     """A client connection that reports its messages and its end to the gateway."""
 
     gateway: GatewayServer  # set on a subclass made per gateway
-    client: Client | None = None
-    request_data: dict[str, Any] | None = None
-    fragmented = False  # has sent a fragmented message: use the assembler from now on
-    ping_sent = 0.0  # loop time of our last unanswered keepalive ping (0: none)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.client: Client | None = None
+        self.request_data: dict[str, Any] | None = None
+        self.ping_sent = 0.0  # loop time of our last unanswered keepalive ping (0: none)
+        self.fragments: list[bytes] = []  # a fragmented message being received
+        self.fragment_opcode: Opcode | None = None
 
     def process_event(self, event: Any) -> None:
         client = self.client
-        if (
-            client is None
-            or self.request is None
-            or not isinstance(event, Frame)
-            or self.fragmented
-            or self.protocol.state is not State.OPEN
-        ):
-            super().process_event(event)
+        if client is None or self.request is None or not isinstance(event, Frame):
+            super().process_event(event)  # the handshake request, or no client yet
             return
         opcode = event.opcode
-        if (opcode is Opcode.TEXT or opcode is Opcode.BINARY) and event.fin:
-            if opcode is Opcode.TEXT:
-                try:
-                    message: str | bytes = str(event.data, "utf-8")
-                except UnicodeDecodeError:
-                    asyncio.get_running_loop().create_task(self.close(1007, "invalid UTF-8"))
-                    return
-            else:
-                message = bytes(event.data)
-            self.gateway._on_message(client, message)
+        if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+            if not event.fin:
+                self.fragment_opcode, self.fragments = opcode, [bytes(event.data)]
+                return
+            data: bytes | bytearray | memoryview = event.data
+        elif opcode is Opcode.CONT:
+            self.fragments.append(bytes(event.data))
+            if not event.fin or self.fragment_opcode is None:
+                return
+            opcode, data = self.fragment_opcode, b"".join(self.fragments)
+            self.fragment_opcode, self.fragments = None, []
+        else:
+            super().process_event(event)  # ping, pong, close: websockets' business
             return
-        if opcode is Opcode.CONT or opcode is Opcode.TEXT or opcode is Opcode.BINARY:
-            self.fragmented = True
-        super().process_event(event)
+        if opcode is Opcode.TEXT:
+            try:
+                message: str | bytes = str(data, "utf-8")
+            except UnicodeDecodeError:
+                asyncio.get_running_loop().create_task(self.close(1007, "invalid UTF-8"))
+                return
+        else:
+            message = bytes(data)
+        self.gateway._on_message(client, message)
+
+    def handshake_done(self) -> None:
+        """Drop what only the handshake needed (a few KB per connection)."""
+        self.request = HANDSHAKE_DONE
+        self.response = None
 
     def ping_now(self, now: float) -> None:
         """Send a keepalive ping (the gateway's sweep calls this)."""

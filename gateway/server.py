@@ -27,7 +27,6 @@ from typing import Any
 
 import zmq
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
-from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
@@ -209,16 +208,12 @@ class GatewayServer(Service):
         return None
 
     async def _handle(self, conn: ServerConnection) -> None:
-        # Complete messages arrive through Connection.process_event; this task only
-        # sees fragmented ones (websockets' assembler) and waits for the end.
+        # Messages arrive through Connection.process_event; this task (websockets
+        # keeps the connection open while it runs) only waits for the end.
         assert isinstance(conn, Connection) and conn.client is not None
         client = conn.client
         self._opened(client)
-        try:
-            async for message in conn:
-                self._on_message(client, message)
-        except ConnectionClosed:
-            pass
+        await conn.wait_closed()
         if conn.close_code not in (None, 1000, 1001):
             log.info(
                 "client %s (%s) closed: %s %s",
@@ -237,6 +232,7 @@ class GatewayServer(Service):
             for message in early:
                 broadcast([conn], message)
         data, conn.request_data = conn.request_data, None
+        conn.handshake_done()
         self._dispatch(client, EventKind.WS_CONNECT, data)
 
     def _on_message(self, client: Client, message: str | bytes) -> None:
