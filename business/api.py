@@ -16,6 +16,7 @@ snake_case ones one to one (README has the table).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from common.protocol import Command, Op, encode
 
 from .cluster import Cluster, Link
 from .results import with_missing
+
+log = logging.getLogger(__name__)
 
 Message = str | bytes | dict[str, Any] | list[Any]
 
@@ -90,8 +93,13 @@ class GatewayAPI:
         self.cluster.link(address).send(Command(op, [client_id, *args]))
 
     def _all(self, op: Op, *args: Any) -> None:
+        cluster = self.cluster
+        if cluster.listed is None:
+            log.warning("%s dropped: no register has answered yet (%s)", op.name.lower(),
+                        ", ".join(cluster.registers))  # fmt: skip
+            return
         data = encode(Command(op, list(args)))  # once, whatever the number of gateways
-        for link in list(self.cluster.links.values()):
+        for link in cluster.listed_links():
             link.outbox.send(data)
 
     async def _ask(self, op: Op, *args: Any, timeout: float | None = None) -> Any:
@@ -99,7 +107,13 @@ class GatewayAPI:
         assert spec.merge is not None
         cluster = self.cluster
         wait = self.query_timeout if timeout is None else timeout
-        addresses = [ids.gateway_of(args[0])] if spec.one else list(cluster.links)
+        if spec.one:
+            addresses = [ids.gateway_of(args[0])]
+        elif cluster.listed is None:  # no register answered: say so, do not return "0"
+            missing = tuple(f"register {address}" for address in cluster.registers)
+            return with_missing(ops.empty(spec.merge), missing)
+        else:
+            addresses = [link.address for link in cluster.listed_links()]
         answers, missing, error = await cluster.query(op, list(args), addresses, wait)
         if error is not None:
             raise InvalidArgument(error)
@@ -263,20 +277,18 @@ class GatewayAPI:
         return await self._ask(Op.GET_ALL_CLIENT_SESSIONS, timeout=timeout)
 
     async def is_uids_online(self, uids: Iterable[Any], *, timeout: float | None = None) -> Any:
-        return await self._ask(Op.IS_UIDS_ONLINE, _listed(list(uids), "uid"), timeout=timeout)
+        return await self._ask(Op.IS_UIDS_ONLINE, _listed(uids, "uid"), timeout=timeout)
 
     async def batch_get_client_id_by_uid(
         self, uids: Iterable[Any], *, timeout: float | None = None
     ) -> Any:
-        return await self._ask(
-            Op.BATCH_GET_CLIENT_ID_BY_UID, _listed(list(uids), "uid"), timeout=timeout
-        )
+        return await self._ask(Op.BATCH_GET_CLIENT_ID_BY_UID, _listed(uids, "uid"), timeout=timeout)
 
     async def batch_get_client_id_count_by_group(
         self, groups: Iterable[Any], *, timeout: float | None = None
     ) -> Any:
         return await self._ask(
-            Op.BATCH_GET_CLIENT_ID_COUNT_BY_GROUP, _listed(list(groups), "group"), timeout=timeout
+            Op.BATCH_GET_CLIENT_ID_COUNT_BY_GROUP, _listed(groups, "group"), timeout=timeout
         )
 
     async def get_status(self, *, timeout: float | None = None) -> Any:

@@ -38,6 +38,7 @@ class Link:
     epoch: int = 0
     public: str = ""
     welcomed: asyncio.Event = field(default_factory=asyncio.Event)
+    created: float = field(default_factory=lambda: asyncio.get_running_loop().time())
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def send(self, frame: protocol.Frame) -> None:
@@ -72,6 +73,7 @@ class Cluster:
         self.transport = Transport(security or Security())
         self.on_event = on_event
         self.links: dict[str, Link] = {}
+        self.listed: dict[str, int] | None = None  # the registers' gateways; None: no list yet
         self.saying_hello = role is Role.CLIENT
         self._lists: dict[int, dict[str, int]] = {}
         self._register_socks: list[tuple[Any, Outbox]] = []
@@ -151,7 +153,10 @@ class Cluster:
                     log.warning("dropped a frame from register %s: %s", self.registers[index], exc)
                     continue
                 if isinstance(frame, protocol.GatewayList):
-                    self._on_list(index, frame)
+                    try:
+                        self._on_list(index, frame)
+                    except Exception:
+                        log.exception("bad gateway list from %s", self.registers[index])
 
     def _on_list(self, index: int, frame: protocol.GatewayList) -> None:
         if frame.complete:
@@ -161,6 +166,7 @@ class Cluster:
         wanted: dict[str, int] = {}
         for listing in self._lists.values():
             wanted.update(listing)
+        self.listed = wanted
         for address in wanted:
             if address not in self.links:
                 self.link(address)
@@ -171,12 +177,23 @@ class Cluster:
         self._listed.set()
 
     # -- links ----------------------------------------------------------------------
+    def listed_links(self) -> list[Link]:
+        """Links to the gateways the registers list: where "all" calls go.
+
+        A link opened on demand for a client_id of a gateway no register lists (one
+        that is gone) is left out, so it cannot hold up every query.
+        """
+        listed = self.listed or {}
+        return [link for address, link in self.links.items() if address in listed]
+
     def link(self, address: str) -> Link:
         """The link to a gateway, opened on first use."""
         link = self.links.get(address)
         if link is not None:
             return link
         sock = self.transport.socket(zmq.DEALER, server=False)
+        # a stable identity: after a reconnect the gateway still knows us (and our acks)
+        sock.setsockopt(zmq.ROUTING_ID, f"{self.name}/{os.urandom(4).hex()}".encode())
         sock.connect(address)
         link = Link(address, sock, Outbox(sock))
         self.links[address] = link
@@ -187,6 +204,15 @@ class Cluster:
         log.info("linked to gateway %s", address)
         return link
 
+    def _drop_stale_links(self) -> None:
+        """Close on-demand links that no register lists and no gateway ever answered."""
+        now = asyncio.get_running_loop().time()
+        listed = self.listed or {}
+        for address, link in list(self.links.items()):
+            stale = now - link.created > self.timing.timeout and not link.welcomed.is_set()
+            if address not in listed and stale:
+                self._drop(address)
+
     def _drop(self, address: str) -> None:
         link = self.links.pop(address, None)
         if link is None:
@@ -194,7 +220,8 @@ class Cluster:
         log.info("gateway %s left the cluster", address)
         for task in link.tasks:
             task.cancel()
-        link.sock.close(linger=0)
+        link.outbox.flush()
+        link.sock.close(linger=1000)  # acks already queued still leave
         for request_id, pending in list(self._pending.items()):
             if address in pending.waiting:
                 self._answered(request_id, address, None, gone=True)
@@ -207,21 +234,29 @@ class Cluster:
                 except ProtocolError as exc:
                     log.warning("dropped a frame from %s: %s", link.address, exc)
                     continue
-                if isinstance(frame, protocol.Event):
-                    if self.on_event is not None:
-                        self.on_event(link, frame)
-                elif isinstance(frame, protocol.Reply):
-                    self._answered(frame.request_id, link.address, frame)
-                elif isinstance(frame, protocol.Welcome):
-                    if link.epoch and link.epoch != frame.epoch:
-                        log.info("gateway %s restarted", link.address)
-                    link.epoch, link.public = frame.epoch, frame.public
-                    link.welcomed.set()
+                try:
+                    self._on_link_frame(link, frame)
+                except Exception:  # one bad frame or event must not stop this link
+                    log.exception("failed to process %s from %s", type(frame).__name__,
+                                  link.address)  # fmt: skip
+
+    def _on_link_frame(self, link: Link, frame: protocol.Frame) -> None:
+        if isinstance(frame, protocol.Event):
+            if self.on_event is not None:
+                self.on_event(link, frame)
+        elif isinstance(frame, protocol.Reply):
+            self._answered(frame.request_id, link.address, frame)
+        elif isinstance(frame, protocol.Welcome):
+            if link.epoch and link.epoch != frame.epoch:
+                log.info("gateway %s restarted", link.address)
+            link.epoch, link.public = frame.epoch, frame.public
+            link.welcomed.set()
 
     async def _heartbeat(self) -> None:
         subscribe = protocol.encode(protocol.Subscribe(self.name))
         while True:
             await asyncio.sleep(self.timing.heartbeat)
+            self._drop_stale_links()
             for _, outbox in self._register_socks:
                 outbox.send(subscribe)
             if self.saying_hello:

@@ -208,7 +208,16 @@ class Worker(Service):
         """Acknowledge the event with the session keys the handler set or deleted."""
         changed = deleted = None
         if not context.closing:
-            after = protocol.pack_session(context.session)
+            try:
+                after = protocol.pack_session(context.session)
+            except (TypeError, ValueError, OverflowError) as exc:
+                # e.g. a datetime: msgpack cannot carry it. Keep serving: drop the writes.
+                log.error(
+                    "client %s: session not saved, a value cannot be encoded (%s); store "
+                    "str, int, float, bool, None, bytes, lists and dicts only",
+                    event.client_id, exc,
+                )  # fmt: skip
+                after = baseline
             if after != baseline:  # decode the old state only when something changed
                 changed, deleted = session_patch(protocol.unpack_session(baseline), context.session)
         link.send(protocol.Ack(event.seq, event.client_id, changed, deleted))

@@ -31,6 +31,7 @@ is not a well-formed frame of this version; callers log and drop it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import IntEnum
 from typing import Any, ClassVar
@@ -267,6 +268,36 @@ _ENUMS_OF: dict[type[Frame], tuple[tuple[int, type[IntEnum]], ...]] = {
     cls: tuple((i, _ENUM_FIELDS[name]) for i, name in enumerate(names) if name in _ENUM_FIELDS)
     for cls, names in _FIELD_NAMES.items()
 }
+# Field types, checked on decode so that a peer's malformed frame is a ProtocolError
+# here rather than a TypeError deep in a role. "any" fields are checked by their user.
+_TYPES: dict[type[Frame], tuple[str, ...]] = {
+    Announce: ("str", "str", "int"),
+    Goodbye: ("str",),
+    Subscribe: ("str",),
+    GatewayList: ("gateways", "bool"),
+    Hello: ("enum", "str", "int"),
+    Welcome: ("str", "int", "str"),
+    Bye: (),
+    Event: ("int", "enum", "str", "str", "bytes", "any", "bool"),
+    Ack: ("int", "str", "dict?", "list?"),
+    Command: ("enum", "list"),
+    Query: ("int", "enum", "list"),
+    Reply: ("int", "bool", "any"),
+}
+_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "str": lambda v: type(v) is str,
+    "int": lambda v: type(v) is int,
+    "bool": lambda v: type(v) is bool,
+    "bytes": lambda v: type(v) is bytes,
+    "list": lambda v: type(v) is list,
+    "dict?": lambda v: v is None or type(v) is dict,
+    "list?": lambda v: v is None or type(v) is list,
+    "any": lambda v: True,
+    "enum": lambda v: True,  # checked by the member lookup below
+    "gateways": lambda v: (
+        type(v) is dict and all(type(k) is str and type(e) is int for k, e in v.items())
+    ),
+}
 _MEMBERS: dict[type[IntEnum], dict[int, IntEnum]] = {
     enum: {member.value: member for member in enum} for enum in _ENUM_FIELDS.values()
 }
@@ -298,6 +329,9 @@ def decode(data: bytes) -> Frame:
         raise ProtocolError(
             f"{cls.__name__} takes {len(_FIELD_NAMES[cls])} fields, got {len(values)}"
         )
+    for name, kind, value in zip(_FIELD_NAMES[cls], _TYPES[cls], values, strict=True):
+        if not _CHECKS[kind](value):
+            raise ProtocolError(f"{cls.__name__}.{name}: unexpected {type(value).__name__}")
     for index, enum in _ENUMS_OF[cls]:
         # a dict lookup, not enum(value): decode is on every hot path
         member = _MEMBERS[enum].get(values[index]) if type(values[index]) is int else None

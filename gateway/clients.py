@@ -8,13 +8,14 @@ has at most one uid and any number of groups; an empty group vanishes.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from common.exceptions import InvalidArgument
 from common.ids import name_key as key
-from common.protocol import Op, pack_session
+from common.protocol import EventKind, Op, pack_session
 
 
 @dataclass(slots=True, eq=False)
@@ -29,7 +30,9 @@ class Client:
     groups: set[str] = field(default_factory=set)
     worker: bytes | None = None  # sticky worker, None until the first event
     idle_ticks: int = 0  # heartbeat ticks since the client last sent anything
-    inflight: int = 0  # events sent to its worker and not yet acknowledged
+    inflight: int = 0  # events sent to its worker and not yet acknowledged (0 or 1)
+    backlog: deque[tuple[EventKind, Any]] | None = None  # waiting events (made on need)
+    paused: bool = False  # reading from the client paused: its backlog is full
     open: bool = False  # handshake done: messages can be written
     plain: bool = True  # no compression extension: shared frame bytes can be written
     early: list[str | bytes] = field(default_factory=list)  # sent before open

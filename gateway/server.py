@@ -21,7 +21,7 @@ import logging
 import os
 import socket
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_POLICY = 1008
+# Events queued behind the one a client's worker is handling before the gateway
+# stops reading from that client (resumes at half).
+CLIENT_BACKLOG = 64
 
 
 class GatewayServer(Service):
@@ -69,6 +72,7 @@ class GatewayServer(Service):
         self._ws: Server | None = None
         self._peers: dict[bytes, float] = {}  # push clients: identity -> last hello
         self._drained: asyncio.Event | None = None  # set when the last ack arrives
+        self._refused_logged = -1e9
         self._leaving = False
         self.internal_address = ""
         self._internal = ("", 0)
@@ -103,6 +107,8 @@ class GatewayServer(Service):
         self._transport = Transport(cfg.security)
         self._router = self._transport.socket(zmq.ROUTER, server=True)
         self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        # a worker reconnecting with its identity takes over its old pipe
+        self._router.setsockopt(zmq.ROUTER_HANDOVER, 1)
         if cfg.start_port == 0:
             port = self._router.bind_to_random_port(f"tcp://{cfg.lan_ip}")
         else:
@@ -311,21 +317,56 @@ class GatewayServer(Service):
         conn.transport.abort()
 
     # -- events to workers ----------------------------------------------------------
-    def _dispatch(
-        self, client: Client, kind: EventKind, payload: Any, redelivered: bool = False
-    ) -> None:
+    def _dispatch(self, client: Client, kind: EventKind, payload: Any) -> None:
+        """Send a client's event, or queue it behind the one its worker is handling.
+
+        One event per client at a worker at a time: the next one leaves when the
+        previous is acknowledged, with the session as that acknowledgement left it
+        (so a handler never sees a session older than the previous event's writes).
+        A client whose queue grows long is no longer read from until it shrinks.
+        """
+        if client.inflight or client.backlog:
+            if client.backlog is None:
+                client.backlog = deque()
+            client.backlog.append((kind, payload))
+            if len(client.backlog) >= CLIENT_BACKLOG and not client.paused and client.open:
+                client.paused = True
+                client.conn.transport.pause_reading()
+            return
+        self._send_now(client, kind, payload, False)
+
+    def _send_now(self, client: Client, kind: EventKind, payload: Any, redelivered: bool) -> None:
         worker = self.pool.pick(client)
         if worker is None:
             if not self.pool.hold((client, kind, payload)):
-                self.stats["refused_no_worker"] += 1
-                log.warning("no business worker and %d events waiting: closing %s",
-                            self.pool.max_pending, client.client_id)  # fmt: skip
-                if client.conn is not None and kind != EventKind.CLOSE:
-                    self._close_later(client.conn, CLOSE_TRY_AGAIN_LATER, "no business worker")
+                self._refuse(client, kind)
             return
         self._send_event(worker, (client, kind, payload), redelivered)
         if kind == EventKind.CLOSE:
             self.pool.release(client)
+
+    def _next_for(self, client: Client) -> None:
+        """The client's previous event was acknowledged: send its next one."""
+        if client.inflight or not client.backlog:
+            return
+        kind, payload = client.backlog.popleft()
+        if client.paused and len(client.backlog) <= CLIENT_BACKLOG // 2:
+            client.paused = False
+            if client.conn.transport is not None:
+                client.conn.transport.resume_reading()
+        self._send_now(client, kind, payload, False)
+
+    def _refuse(self, client: Client, kind: EventKind) -> None:
+        self.stats["refused_no_worker"] += 1
+        now = self._clock()
+        if now - self._refused_logged > 1.0:  # one line a second, not one per event
+            self._refused_logged = now
+            log.warning(
+                "no business worker and %d events waiting: closing clients (%d refused "
+                "events so far)", self.pool.max_pending, self.stats["refused_no_worker"],
+            )  # fmt: skip
+        if client.conn is not None and kind != EventKind.CLOSE and client.open:
+            self._close_later(client.conn, CLOSE_TRY_AGAIN_LATER, "no business worker")
 
     def _send_event(self, worker: Worker, event: PendingEvent, redelivered: bool) -> None:
         assert self._outbox is not None
@@ -338,12 +379,24 @@ class GatewayServer(Service):
         self._outbox.send(protocol.encode(frame), to=worker.identity)
 
     def _reroute(self, events: list[PendingEvent], redelivered: bool) -> None:
+        """Send again events that a dead worker held or that waited for any worker.
+
+        They are older than anything in their clients' queues, so they go first.
+        """
+        ahead: dict[str, int] = {}
         for client, kind, payload in events:
             if client.worker is not None and client.worker not in self.pool.workers:
                 client.worker = None
             if redelivered:
                 self.stats["events_redelivered"] += 1
-            self._dispatch(client, kind, payload, redelivered)
+            if client.inflight:  # an earlier one of these events just left
+                if client.backlog is None:
+                    client.backlog = deque()
+                position = ahead.get(client.client_id, 0)
+                client.backlog.insert(position, (kind, payload))
+                ahead[client.client_id] = position + 1
+            else:
+                self._send_now(client, kind, payload, redelivered)
 
     def _on_worker_unreachable(self, identity: bytes) -> None:
         if identity in self.pool.workers:
@@ -412,12 +465,15 @@ class GatewayServer(Service):
 
     def _on_ack(self, identity: bytes, ack: protocol.Ack) -> None:
         event = self.pool.ack(identity, ack.seq)
+        if event is not None:
+            if ack.session_set or ack.session_del:
+                # Writes of on_close are not stored: the client is gone from the index.
+                self.index.update_session(
+                    ack.client_id, ack.session_set or {}, ack.session_del or ()
+                )
+            self._next_for(event[0])  # after the patch: its snapshot includes it
         if self._drained is not None and not self.pool.unacked():
             self._drained.set()
-        if event is None or (not ack.session_set and not ack.session_del):
-            return
-        # Writes of on_close are not stored: the client is gone from the index.
-        self.index.update_session(ack.client_id, ack.session_set or {}, ack.session_del or ())
 
     def _on_query(self, identity: bytes, query: protocol.Query) -> None:
         assert self._outbox is not None
@@ -481,8 +537,13 @@ class GatewayServer(Service):
             await asyncio.sleep(timing.heartbeat)
             self._announce()
             now = self._clock()
-            for identity in self.pool.silent(now, timing.timeout):
-                self._worker_gone(identity, f"silent for {timing.timeout:g}s")
+            # A worker's death shows as a disconnect (libzmq's own heartbeat, answered
+            # by its I/O thread, catches a frozen process within seconds). Hello
+            # silence is only a backstop: a handler that blocks the worker's event
+            # loop for a while must not get a live worker declared dead.
+            backstop = max(10 * timing.timeout, 30.0)
+            for identity in self.pool.silent(now, backstop):
+                self._worker_gone(identity, f"silent for {backstop:g}s")
             for identity in [i for i, seen in self._peers.items() if now - seen > timing.timeout]:
                 del self._peers[identity]
 

@@ -67,7 +67,11 @@ class RegisterServer(Service):
                 except ProtocolError as exc:
                     log.warning("dropped a frame from %s: %s", identity.hex(), exc)
                     continue
-                changed |= self._on_frame(identity, frame)
+                try:
+                    changed |= self._on_frame(identity, frame)
+                except (TypeError, ValueError, KeyError) as exc:  # never die of a peer
+                    log.warning("refused a %s from %s: %s", type(frame).__name__,
+                                identity.hex(), exc)  # fmt: skip
             if changed:
                 self._publish()
 

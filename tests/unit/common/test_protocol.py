@@ -287,3 +287,22 @@ def test_session_travels_inside_an_event() -> None:
     decoded = decode(encode(event))
     assert isinstance(decoded, Event)
     assert unpack_session(decoded.session) == session
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [protocol.Kind.ANNOUNCE, ["tcp://x"], "ws", 1],  # address not a str
+        [protocol.Kind.ANNOUNCE, "tcp://x", "ws", True],  # epoch a bool
+        [protocol.Kind.GATEWAY_LIST, {5: 1}, True],  # address not a str
+        [protocol.Kind.GATEWAY_LIST, {"tcp://x": "1"}, True],  # epoch not an int
+        [protocol.Kind.GATEWAY_LIST, ["tcp://x"], True],  # not a map
+        [protocol.Kind.ACK, 1, "cid", ["not", "a", "map"], None],
+        [protocol.Kind.COMMAND, protocol.Op.SEND_TO_ALL, {"not": "a list"}],
+        [protocol.Kind.EVENT, 1, 3, "cid", "1.2.3.4:5", "not bytes", "x", False],
+    ],
+)
+def test_fields_of_the_wrong_type_are_protocol_errors(fields: list[object]) -> None:
+    data = msgpack.packb([protocol.VERSION, *fields], use_bin_type=True)
+    with pytest.raises(ProtocolError):
+        protocol.decode(data)
