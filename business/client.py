@@ -106,7 +106,9 @@ class GatewayClient:
         self._run(self._client.start())
 
     def _run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        # the deadline covers a query's own timeout; a dead loop thread cannot hang us
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return future.result(timeout=self._client.query_timeout + 10.0)
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._client, name)

@@ -25,6 +25,8 @@ from .service import READY_PREFIX, print_ready
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT = float(os.environ.get("GW_READY_TIMEOUT", "30"))
+READ_LIMIT = 1 << 20  # longest line read while waiting for a ready line
+STABLE_AFTER = 60.0  # a child up this long has its restart backoff reset
 
 
 def gw_command(*args: str) -> list[str]:
@@ -54,11 +56,15 @@ class Supervisor:
         self._stopping = False
         self._watchers: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
+        self._reloading = asyncio.Lock()
 
     async def spawn(self, child: Child) -> dict[str, Any]:
         """Start a child and return its ready info (raise if it dies or times out)."""
         proc = await asyncio.create_subprocess_exec(
-            *child.command, stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL
+            *child.command,
+            stdout=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL,
+            limit=READ_LIMIT,
         )
         child.proc = proc
         assert proc.stdout is not None
@@ -91,23 +97,30 @@ class Supervisor:
 
     async def _watch(self, child: Child, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
-        async for line in proc.stdout:  # keep the pipe drained; pass output through
-            sys.stdout.write(line.decode(errors="replace"))
+        started = asyncio.get_running_loop().time()
+        # keep the pipe drained and pass output through, in chunks (lines may be long)
+        while chunk := await proc.stdout.read(65536):
+            sys.stdout.write(chunk.decode(errors="replace"))
         code = await proc.wait()
         if self._stopping or child.retiring or child.proc is not proc:
             return
-        child.restarts += 1
-        delay = min(0.1 * 2 ** min(child.restarts, 6), 5.0)
-        log.warning("%s (pid %d) exited with %s; restarting in %.1fs", child.name, proc.pid,
-                    code, delay)  # fmt: skip
-        await asyncio.sleep(delay)
-        if self._stopping:
-            return
-        try:
-            await self.spawn(child)
+        if asyncio.get_running_loop().time() - started > STABLE_AFTER:
+            child.restarts = 0
+        while not self._stopping:  # until a replacement is up (its dependencies may be down)
+            child.restarts += 1
+            delay = min(0.1 * 2 ** min(child.restarts, 6), 5.0)
+            log.warning("%s (pid %d) exited with %s; restarting in %.1fs", child.name,
+                        proc.pid, code, delay)  # fmt: skip
+            await asyncio.sleep(delay)
+            if self._stopping or child.retiring:
+                return
+            try:
+                await self.spawn(child)
+            except RuntimeError as exc:
+                log.error("%s", exc)
+                continue
             log.info("%s restarted as pid %d", child.name, child.proc.pid if child.proc else 0)
-        except RuntimeError as exc:
-            log.error("%s", exc)
+            return
 
     async def start(self, stages: list[list[Child]]) -> None:
         for stage in stages:
@@ -116,16 +129,27 @@ class Supervisor:
             await asyncio.gather(*(self.spawn(child) for child in stage))
 
     async def reload(self, stage: int) -> None:
-        """Replace the children of ``stage`` one at a time, each new one ready first."""
-        for old in [c for c in self.children if c.stage == stage]:
-            if self._stopping:
-                return
-            new = Child(old.name, old.command, old.stage)
-            await self.spawn(new)
-            old.retiring = True
-            self.children[self.children.index(old)] = new
-            await self._terminate([old])
-            log.info("reloaded %s: pid %s", new.name, new.proc.pid if new.proc else "?")
+        """Replace the children of ``stage`` one at a time, each new one ready first.
+
+        Reloads never overlap (a second SIGHUP waits), and a replacement is in
+        ``children`` before it starts, so a stop during a reload stops it too.
+        """
+        async with self._reloading:
+            for old in [c for c in self.children if c.stage == stage]:
+                if self._stopping:
+                    return
+                new = Child(old.name, old.command, old.stage)
+                self.children.append(new)
+                try:
+                    await self.spawn(new)
+                except RuntimeError as exc:
+                    self.children.remove(new)
+                    log.error("reload stopped, %s kept: %s", old.name, exc)
+                    return
+                old.retiring = True
+                self.children.remove(old)
+                await self._terminate([old])
+                log.info("reloaded %s: pid %s", new.name, new.proc.pid if new.proc else "?")
 
     async def _terminate(self, children: list[Child], timeout: float = 20.0) -> bool:
         procs = [c.proc for c in children if c.proc is not None and c.proc.returncode is None]

@@ -173,10 +173,10 @@ class ClientIndex:
         client = self.clients.get(client_id)
         if client is None:
             return False
+        client.session_changed()
         client.session.update(values)
         for name in deleted:
             client.session.pop(name, None)
-        client.session_changed()
         return True
 
     # -- targets of sends -----------------------------------------------------------

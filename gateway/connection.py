@@ -16,7 +16,6 @@ task per connection: :meth:`Connection.ping_now` sends a ping frame and
 
 from __future__ import annotations
 
-import asyncio
 import os
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any
@@ -75,7 +74,7 @@ class Connection(ServerConnection):
             try:
                 message: str | bytes = str(data, "utf-8")
             except UnicodeDecodeError:
-                asyncio.get_running_loop().create_task(self.close(1007, "invalid UTF-8"))
+                self.gateway._close_later(self, 1007, "invalid UTF-8")
                 return
         else:
             message = bytes(data)

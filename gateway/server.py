@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
+import ipaddress
 import logging
 import os
 import socket
@@ -33,7 +34,7 @@ from websockets.protocol import State
 
 from common import ids, protocol
 from common.config import GatewayConfig, split_address
-from common.exceptions import GatewayError, ProtocolError
+from common.exceptions import ConfigError, GatewayError, ProtocolError
 from common.protocol import EventKind, Op, Role
 from common.service import Service
 from common.transport import Outbox, Transport, describe, drain, watch
@@ -73,6 +74,7 @@ class GatewayServer(Service):
         self._peers: dict[bytes, float] = {}  # push clients: identity -> last hello
         self._drained: asyncio.Event | None = None  # set when the last ack arrives
         self._refused_logged = -1e9
+        self._closing: set[asyncio.Task[None]] = set()
         self._leaving = False
         self.internal_address = ""
         self._internal = ("", 0)
@@ -82,7 +84,7 @@ class GatewayServer(Service):
         self.public_port = 0
         self.stats = {"connections": 0, "messages_in": 0, "messages_out": 0, "closed_slow": 0,
                       "events_redelivered": 0, "bad_frames": 0, "refused_no_worker": 0,
-                      "commands": 0, "queries": 0}  # fmt: skip
+                      "commands": 0, "queries": 0, "paused_clients": 0}  # fmt: skip
         self.commands_by_op: Counter[str] = Counter()
         self._commands: dict[Op, Callable[..., object]] = {
             Op.SEND_TO_ALL: self._send_to_all,
@@ -104,6 +106,10 @@ class GatewayServer(Service):
     async def _start(self) -> None:
         cfg = self.config
         self.config.security.check_bind(cfg.lan_ip, "the gateway's internal port")
+        try:  # client_ids carry it: it must be an IPv4 literal
+            ipaddress.IPv4Address(cfg.lan_ip)
+        except ValueError:
+            raise ConfigError(f"--lan-ip must be an IPv4 address, got {cfg.lan_ip!r}") from None
         self._transport = Transport(cfg.security)
         self._router = self._transport.socket(zmq.ROUTER, server=True)
         self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -331,6 +337,7 @@ class GatewayServer(Service):
             client.backlog.append((kind, payload))
             if len(client.backlog) >= CLIENT_BACKLOG and not client.paused and client.open:
                 client.paused = True
+                self.stats["paused_clients"] += 1
                 client.conn.transport.pause_reading()
             return
         self._send_now(client, kind, payload, False)
@@ -519,7 +526,9 @@ class GatewayServer(Service):
             client.conn.transport.abort()
 
     def _close_later(self, conn: ServerConnection, code: int, reason: str) -> None:
-        asyncio.get_running_loop().create_task(conn.close(code, reason))
+        task = asyncio.get_running_loop().create_task(conn.close(code, reason))
+        self._closing.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._closing.discard)
 
     # -- periodic -------------------------------------------------------------------
     def _announce(self) -> None:

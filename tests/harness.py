@@ -6,6 +6,7 @@ multiples of ``UNIT`` seconds, scaled by the environment variable GW_TEST_SCALE.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import queue
@@ -27,6 +28,15 @@ READY_PREFIX = "GW-READY "
 FAST = ["--heartbeat", "0.2", "--log-level", "debug"]
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if the test runner dies, so no process outlives it."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: best effort only
+        pass
+
+
 class GwProcess:
     """One ``gw`` subcommand running as a child process."""
 
@@ -43,6 +53,7 @@ class GwProcess:
             stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             text=True,
+            preexec_fn=_die_with_parent,
         )
         self._lines: queue.Queue[str | None] = queue.Queue()
         self.stdout: list[str] = []

@@ -9,6 +9,8 @@ answers the session as the handler sees it. Events are reported to uid "observer
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import inspect
 import json
 import os
@@ -80,6 +82,16 @@ async def on_message(client_id: str, message: str | bytes) -> None:
         api.send_to_current_client(json.dumps(
             {"pid": os.getpid(), "redelivered": api.current.redelivered}))  # fmt: skip
         return
+    if "count" in request:  # read-modify-write of the session, with an await between
+        count = api.session.get("count", 0) + 1
+        await asyncio.sleep(request.get("delay", 0))
+        api.session["count"] = count
+        api.send_to_current_client(json.dumps({"count": count}))
+        return
+    if "bad_session" in request:
+        api.session["when"] = datetime.datetime.now()  # msgpack cannot carry it
+        api.send_to_current_client(json.dumps({"ok": True}))
+        return
     if "started" in request:
         api.send_to_current_client(json.dumps({"started": STATE.get("started")}))
         return
@@ -105,6 +117,4 @@ def on_close(client_id: str) -> None:
 
 
 async def _hang_forever() -> None:
-    import asyncio
-
     await asyncio.Event().wait()
