@@ -44,6 +44,17 @@ def _addresses(ctx: click.Context, param: click.Parameter, value: Any) -> tuple[
     return tuple(out)
 
 
+_register_option = click.option(
+    "--register",
+    "registers",
+    envvar="GW_REGISTER",
+    default="127.0.0.1:1236",
+    show_default=True,
+    callback=_addresses,
+    help="Register address(es), comma-separated.",
+)
+
+
 def _setup(log_level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, log_level.upper()),
@@ -210,15 +221,7 @@ def _reserve_port(listen: str) -> str:
 
 @main.command()
 @_gateway_options
-@click.option(
-    "--register",
-    "registers",
-    envvar="GW_REGISTER",
-    default="127.0.0.1:1236",
-    show_default=True,
-    callback=_addresses,
-    help="Register address(es), comma-separated.",
-)
+@_register_option
 @click.option(
     "--count",
     envvar="GW_GATEWAY_COUNT",
@@ -254,15 +257,7 @@ def gateway(registers: tuple[str, ...], count: int, process_index: int, **params
 
 @main.command()
 @click.option("--app", envvar="GW_APP", required=True, help="App module: PACKAGE.MODULE.")
-@click.option(
-    "--register",
-    "registers",
-    envvar="GW_REGISTER",
-    default="127.0.0.1:1236",
-    show_default=True,
-    callback=_addresses,
-    help="Register address(es), comma-separated.",
-)
+@_register_option
 @click.option(
     "--count",
     envvar="GW_WORKER_COUNT",
@@ -386,14 +381,7 @@ def up(app: str, register_listen: str, gateways: int, workers: int,
 
 
 @main.command()
-@click.option(
-    "--register",
-    "registers",
-    envvar="GW_REGISTER",
-    default="127.0.0.1:1236",
-    show_default=True,
-    callback=_addresses,
-)
+@_register_option
 @click.option("--secret", envvar="GW_SECRET", default=None)
 @click.option("--timeout", type=float, default=3.0, show_default=True)
 def status(registers: tuple[str, ...], secret: str | None, timeout: float) -> None:

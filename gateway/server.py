@@ -45,9 +45,7 @@ from .router import PendingEvent, Worker, WorkerPool
 
 log = logging.getLogger(__name__)
 
-CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013
-CLOSE_POLICY = 1008
 # Events queued behind the one a client's worker is handling before the gateway
 # stops reading from that client (resumes at half).
 CLIENT_BACKLOG = 64

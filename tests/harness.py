@@ -37,21 +37,31 @@ def _die_with_parent() -> None:
         pass
 
 
-class GwProcess:
-    """One ``gw`` subcommand running as a child process."""
+class ReadyProcess:
+    """A child process that prints one ``GW-READY {json}`` line once it serves.
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.args = list(args)
+    Its stderr goes to a log file (``logs()``, ``wait_log()``); ``stop()`` sends
+    SIGTERM and returns the exit code.
+    """
+
+    def __init__(
+        self,
+        command: list[str],
+        name: str,
+        env: dict[str, str] | None = None,
+        cwd: Path = ROOT,
+    ) -> None:
+        self.name = name
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
-            prefix="gw-", suffix=".log", delete=False
+            prefix=f"{name.replace(' ', '-')}-", suffix=".log", delete=False
         )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "common.cli", *args],
-            cwd=ROOT,
+            command,
+            cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=self.log,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT), **(env or {})},
             text=True,
             preexec_fn=_die_with_parent,
         )
@@ -74,10 +84,10 @@ class GwProcess:
             try:
                 line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise TimeoutError(f"gw {self.args[0]} not ready:\n{self.logs()}") from None
+                raise TimeoutError(f"{self.name} not ready:\n{self.logs()}") from None
             if line is None:
                 raise RuntimeError(
-                    f"gw {self.args[0]} exited ({self.proc.wait()}) before ready:\n{self.logs()}"
+                    f"{self.name} exited ({self.proc.wait()}) before ready:\n{self.logs()}"
                 )
             if line.startswith(READY_PREFIX):
                 self.info = json.loads(line[len(READY_PREFIX) :])
@@ -94,7 +104,7 @@ class GwProcess:
             if text in logs:
                 return logs
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{text!r} never logged by gw {self.args[0]}:\n{logs[-4000:]}")
+                raise TimeoutError(f"{text!r} never logged by {self.name}:\n{logs[-4000:]}")
             time.sleep(0.02)
 
     def signal(self, signum: int) -> None:
@@ -113,12 +123,20 @@ class GwProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise AssertionError(f"gw {self.args[0]} ignored SIGTERM:\n{self.logs()}") from None
+                raise AssertionError(f"{self.name} ignored SIGTERM:\n{self.logs()}") from None
         self._pump_thread.join(5 * UNIT)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self.log.close()
         return self.proc.returncode
+
+
+class GwProcess(ReadyProcess):
+    """One ``gw`` subcommand running as a child process."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.args = list(args)
+        super().__init__([sys.executable, "-m", "common.cli", *args], f"gw {args[0]}", env)
 
 
 class Cluster:

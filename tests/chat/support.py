@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import queue
-import signal
-import subprocess
 import sys
-import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.harness import READY_PREFIX, ROOT, UNIT
+from tests.harness import ROOT, UNIT, ReadyProcess
 
 # The document's users and group
 AKESU = ("10086", "阿克苏")
@@ -27,69 +20,16 @@ WUCHEN = ("2023", "無尘")
 GROUP = 100
 
 
-class WebProcess:
+class WebProcess(ReadyProcess):
     """``python -m examples.chat.web`` as a child process, ready once it printed GW-READY."""
 
     def __init__(self, *args: str, cwd: Path | None = None) -> None:
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
-            prefix="chat-web-", suffix=".log", delete=False
-        )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "examples.chat.web", *args],
-            cwd=cwd or ROOT,
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)},
-            text=True,
-        )
-        self.stdout: list[str] = []
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
-        self._pump_thread.start()
-        self.info: dict[str, Any] = {}
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.stdout.append(line)
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def wait_ready(self, timeout: float = 20 * UNIT) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise TimeoutError(f"chat web not ready:\n{self.logs()}") from None
-            if line is None:
-                raise RuntimeError(f"chat web exited ({self.proc.wait()}):\n{self.logs()}")
-            if line.startswith(READY_PREFIX):
-                self.info = json.loads(line[len(READY_PREFIX) :])
-                return self.info
+        command = [sys.executable, "-m", "examples.chat.web", *args]
+        super().__init__(command, "chat web", cwd=cwd or ROOT)
 
     @property
     def url(self) -> str:
         return f"http://{self.info['listen']}"
-
-    def logs(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
-
-    def stop(self, timeout: float = 20 * UNIT) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError(f"chat web ignored SIGTERM:\n{self.logs()}") from None
-        self._pump_thread.join(5 * UNIT)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self.log.close()
-        return self.proc.returncode
 
 
 class ChatClient:
