@@ -49,6 +49,7 @@ CLOSE_TRY_AGAIN_LATER = 1013
 # Events queued behind the one a client's worker is handling before the gateway
 # stops reading from that client (resumes at half).
 CLIENT_BACKLOG = 64
+PROBE_DELAYS = (0.0, 0.05, 0.2, 0.5, 1.0, 2.0)  # seconds after a disconnect
 
 
 class GatewayServer(Service):
@@ -560,15 +561,21 @@ class GatewayServer(Service):
             pass
 
     async def _watch_workers(self) -> None:
+        loop = asyncio.get_running_loop()
+
         def on_event(event: int, endpoint: str) -> None:
             if event & zmq.EVENT_DISCONNECTED and self.pool.workers:
-                self._probe_workers()
+                # The ROUTER may drop the dead peer's pipe a moment after the event:
+                # probe now and a few times more, until a send to it is refused.
+                for delay in PROBE_DELAYS:
+                    loop.call_later(delay, self._probe_workers)
 
         await watch(self._router, zmq.EVENT_DISCONNECTED, on_event)
 
     def _probe_workers(self) -> None:
         """Send every worker a Welcome: a refused send names the one that is gone."""
-        assert self._outbox is not None
+        if self._outbox is None or self._transport is None:
+            return  # closed meanwhile
         welcome = protocol.encode(
             protocol.Welcome(self.internal_address, self.epoch, self.public_address)
         )
