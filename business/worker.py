@@ -31,7 +31,6 @@ from .cluster import Cluster, Link
 log = logging.getLogger(__name__)
 
 _Queued = tuple[Link, protocol.Event]
-_Carried = tuple[dict[Any, Any], set[Any]]  # session keys set / deleted by earlier events
 
 
 def session_patch(
@@ -138,14 +137,14 @@ class Worker(Service):
         return kind in self._sync_kinds
 
     async def _run_client(self, client_id: str, queue: deque[_Queued]) -> None:
-        # Session changes of an event are applied to the next ones already queued:
-        # the gateway took their snapshot before it saw this event's acknowledgement.
-        carried: _Carried = ({}, set())
+        # A gateway sends a client's next event only after this one's ack (with the
+        # session it left), so the queue rarely holds more than one; it keeps a
+        # client's events in order all the same.
         try:
             while queue:
                 link, event = queue[0]
                 async with self._slots:
-                    context, baseline, token = self._begin(link, event, carried)
+                    context, baseline, token = self._begin(link, event)
                     try:
                         await self._call(event)
                         self.handled += 1
@@ -153,13 +152,13 @@ class Worker(Service):
                         self._failed(event)
                     finally:
                         _current.reset(token)
-                    self._finish(link, event, context, baseline, carried)
+                    self._finish(link, event, context, baseline)
                 queue.popleft()
         finally:
             del self._queues[client_id]
 
     def _handle_inline(self, link: Link, event: protocol.Event) -> None:
-        context, baseline, token = self._begin(link, event, None)
+        context, baseline, token = self._begin(link, event)
         try:
             result = self._handler_args(event)
             if result is not None:
@@ -173,10 +172,10 @@ class Worker(Service):
             self._failed(event)
         finally:
             _current.reset(token)
-        self._finish(link, event, context, baseline, None)
+        self._finish(link, event, context, baseline)
 
     def _begin(
-        self, link: Link, event: protocol.Event, carried: _Carried | None
+        self, link: Link, event: protocol.Event
     ) -> tuple[Context, bytes, Token[Context | None]]:
         """Decode the session (once) and make this client the current one."""
         baseline = event.session
@@ -186,11 +185,6 @@ class Worker(Service):
             log.warning("event for %s has a bad session (%s): using an empty one",
                         event.client_id, exc)  # fmt: skip
             session, baseline = {}, protocol.pack_session({})
-        if carried is not None and (carried[0] or carried[1]):
-            session.update(carried[0])
-            for name in carried[1]:
-                session.pop(name, None)
-            baseline = protocol.pack_session(session)
         context = Context(
             event.client_id, session, event.remote, link.address, link.public, link,
             event.kind is EventKind.CLOSE, event.redelivered,
@@ -203,7 +197,6 @@ class Worker(Service):
         event: protocol.Event,
         context: Context,
         baseline: bytes,
-        carried: _Carried | None,
     ) -> None:
         """Acknowledge the event with the session keys the handler set or deleted."""
         changed = deleted = None
@@ -221,14 +214,6 @@ class Worker(Service):
             if after != baseline:  # decode the old state only when something changed
                 changed, deleted = session_patch(protocol.unpack_session(baseline), context.session)
         link.send(protocol.Ack(event.seq, event.client_id, changed, deleted))
-        if carried is not None:
-            if changed:
-                carried[0].update(changed)
-                carried[1].difference_update(changed)
-            if deleted:
-                carried[1].update(deleted)
-                for name in deleted:
-                    carried[0].pop(name, None)
 
     def _failed(self, event: protocol.Event) -> None:
         self.failed += 1
