@@ -33,9 +33,7 @@ class Client:
     inflight: int = 0  # events sent to its worker and not yet acknowledged (0 or 1)
     backlog: deque[tuple[EventKind, Any]] | None = None  # waiting events (made on need)
     paused: bool = False  # reading from the client paused: its backlog is full
-    open: bool = False  # handshake done: messages can be written
     plain: bool = True  # no compression extension: shared frame bytes can be written
-    early: list[str | bytes] = field(default_factory=list)  # sent before open
     _packed: bytes | None = None
 
     def packed_session(self) -> bytes:

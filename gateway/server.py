@@ -27,10 +27,8 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 import zmq
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.frames import Frame, Opcode
-from websockets.http11 import Request, Response
-from websockets.protocol import State
+from websockets.http11 import Request
 
 from common import ids, protocol
 from common.config import GatewayConfig, split_address
@@ -40,7 +38,7 @@ from common.service import Service
 from common.transport import Outbox, Transport, describe, drain, watch
 
 from .clients import Client, ClientIndex
-from .connection import Connection, request_data
+from .connection import OPEN, Connection, new_protocol, request_data
 from .router import PendingEvent, Worker, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -69,11 +67,13 @@ class GatewayServer(Service):
         self._router: Any = None
         self._outbox: Outbox | None = None
         self._registers: list[tuple[Any, Outbox]] = []
-        self._ws: Server | None = None
+        self._ws: asyncio.Server | None = None
+        self._conns: set[Connection] = set()  # every TCP connection, handshake or open
+        self._all_gone: asyncio.Event | None = None  # set when _conns empties (on stop)
+        self._stopping = False
         self._peers: dict[bytes, float] = {}  # push clients: identity -> last hello
         self._drained: asyncio.Event | None = None  # set when the last ack arrives
         self._refused_logged = -1e9
-        self._closing: set[asyncio.Task[None]] = set()
         self._leaving = False
         self.internal_address = ""
         self._internal = ("", 0)
@@ -124,23 +124,15 @@ class GatewayServer(Service):
         self._outbox = Outbox(self._router, on_unreachable=self._on_worker_unreachable)
 
         host, ws_port = split_address(cfg.listen)
-        connection_class = type("GatewayConnection", (Connection,), {"gateway": self})
-        self._ws = await serve(
-            self._handle,
+        max_size, compression = cfg.max_message_size, cfg.compression
+        self._ws = await asyncio.get_running_loop().create_server(
+            lambda: Connection(self, new_protocol(max_size, compression)),
             host,
             ws_port,
-            process_request=self._process_request,
-            create_connection=connection_class,
-            max_size=cfg.max_message_size,
-            ping_interval=None,  # one keepalive sweep for all (see _ws_keepalive)
-            ping_timeout=None,
-            compression="deflate" if cfg.compression else None,
-            max_queue=16,
             reuse_port=ws_port != 0 and hasattr(socket, "SO_REUSEPORT"),
-            server_header=None,
             backlog=4096,  # bursts of handshakes: asyncio's default of 100 drops SYNs
         )
-        bound = next(iter(self._ws.sockets)).getsockname()
+        bound = self._ws.sockets[0].getsockname()
         self.public_port = bound[1]
         self.public_address = f"{host}:{self.public_port}"
         for address in cfg.registers:
@@ -175,12 +167,23 @@ class GatewayServer(Service):
         # workers, which must still reach us: only once they have acknowledged them
         # (or after a grace period) do we leave the register.
         count = len(self.index.clients)
+        self._stopping = True
         if self._ws is not None:
-            self._ws.close(close_connections=True)
+            self._ws.close()  # stop listening
+        self._all_gone = asyncio.Event()
+        for conn in list(self._conns):
+            if conn.client is not None:
+                self._close_later(conn, 1001, "")
+            else:  # still in its handshake
+                conn.abort()
+        if self._conns:
             try:
-                await asyncio.wait_for(self._ws.wait_closed(), 5)
+                await asyncio.wait_for(self._all_gone.wait(), 5)
             except TimeoutError:
-                log.warning("some clients did not finish their closing handshake")
+                log.warning("%d clients did not finish their closing handshake: aborted",
+                            len(self._conns))  # fmt: skip
+                for conn in list(self._conns):
+                    conn.abort()
         if self.pool.unacked() and self.pool.live():
             self._drained = asyncio.Event()
             with contextlib.suppress(TimeoutError):
@@ -201,59 +204,59 @@ class GatewayServer(Service):
             self._transport = None
 
     # -- clients --------------------------------------------------------------------
-    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+    def _on_connection_made(self, conn: Connection) -> None:
+        self._conns.add(conn)
+
+    def _on_request(self, conn: Connection, request: Request) -> None:
+        """The upgrade request: accept it (a new client) or answer it over HTTP."""
         if request.path == "/healthz":
-            return conn.respond(http.HTTPStatus.OK, "ok\n")
+            conn.reject(http.HTTPStatus.OK, "ok\n")
+            return
+        if self._stopping:
+            conn.reject(http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n")
+            return
+        protocol = conn.protocol
+        response = protocol.accept(request)
+        if response.status_code != 101:
+            log.info("refused a WebSocket upgrade from %s:%d: %d %s", *conn.peer,
+                     response.status_code, protocol.handshake_exc)  # fmt: skip
+            protocol.send_response(response)
+            conn.send_data()
+            conn.arm_close_timer()
+            return
         self._counter += 1
         ip, port = self._internal
         client_id = ids.encode(ip, port, self.epoch, self._counter)
-        peer = conn.remote_address or ("?", 0)
-        remote = f"{peer[0]}:{peer[1]}"
-        client = Client(client_id, remote, conn)
-        assert isinstance(conn, Connection)
+        client = Client(client_id, f"{conn.peer[0]}:{conn.peer[1]}", conn)
+        client.plain = not protocol.extensions
+        data = request_data(conn, request, self, client_id)
+        protocol.send_response(response)
+        conn.send_data()
+        conn.opened()
         conn.client = client
-        conn.request_data = request_data(conn, request, self)
         self.index.add(client)
         self.stats["connections"] += 1
         self._dispatch(client, EventKind.CONNECT, None)
-        return None
+        self._dispatch(client, EventKind.WS_CONNECT, data)
 
-    async def _handle(self, conn: ServerConnection) -> None:
-        # Messages arrive through Connection.process_event; this task (websockets
-        # keeps the connection open while it runs) only waits for the end.
-        assert isinstance(conn, Connection) and conn.client is not None
+    def _on_message(self, client: Client, message: str | bytes) -> None:
+        client.idle_ticks = 0
+        self.stats["messages_in"] += 1
+        self._dispatch(client, EventKind.MESSAGE, message)
+
+    def _on_connection_lost(self, conn: Connection) -> None:
+        self._conns.discard(conn)
+        if not self._conns and self._all_gone is not None:
+            self._all_gone.set()
         client = conn.client
-        self._opened(client)
-        await conn.wait_closed()
+        if client is None:
+            return
+        self._out.pop(conn, None)
         if conn.close_code not in (None, 1000, 1001):
             log.info(
                 "client %s (%s) closed: %s %s",
                 client.client_id, client.remote, conn.close_code, conn.close_reason,
             )  # fmt: skip
-
-    def _opened(self, client: Client) -> None:
-        """The handshake is done: flush what was sent early, report websocket-connect."""
-        if client.open:
-            return
-        client.open = True
-        conn = client.conn
-        client.plain = not conn.protocol.extensions
-        if client.early:
-            early, client.early = client.early, []
-            for message in early:
-                broadcast([conn], message)
-        data, conn.request_data = conn.request_data, None
-        conn.handshake_done()
-        self._dispatch(client, EventKind.WS_CONNECT, data)
-
-    def _on_message(self, client: Client, message: str | bytes) -> None:
-        if not client.open:  # a frame may beat the handler task to _opened
-            self._opened(client)
-        client.idle_ticks = 0
-        self.stats["messages_in"] += 1
-        self._dispatch(client, EventKind.MESSAGE, message)
-
-    def _on_connection_lost(self, client: Client) -> None:
         if self.index.remove(client.client_id) is not None:
             self._dispatch(client, EventKind.CLOSE, None)
 
@@ -263,8 +266,8 @@ class GatewayServer(Service):
         Server frames are not masked, so every client without a compression extension
         gets the very same bytes. Frames are queued per connection and written at the
         end of this loop pass, one write per connection for a whole batch of commands
-        (websockets writes its own control frames at once; closes run as later tasks,
-        so order is kept).
+        (the protocol writes its own control frames at once; a close first writes what
+        is queued for its connection, so order is kept).
         """
         if isinstance(message, str):
             payload, opcode = message.encode(), Opcode.TEXT
@@ -277,14 +280,11 @@ class GatewayServer(Service):
         out = self._out
         sent = 0
         for client in clients:
-            if not client.open:
-                client.early.append(message)
-                continue
             if client.plain:
                 if frame is None:
                     frame = Frame(opcode, payload).serialize(mask=False)
                 item: Any = frame
-            else:  # per-connection compression state: websockets frames it
+            else:  # per-connection compression state: the protocol frames it
                 item = message
             queued = out.get(client.conn)
             if queued is None:
@@ -302,24 +302,28 @@ class GatewayServer(Service):
         out, self._out = self._out, {}
         limit = self.config.max_send_buffer
         for conn, items in out.items():
-            if conn.protocol.state is not State.OPEN:
-                continue
-            if conn.protocol.extensions:
-                for message in items:
-                    broadcast([conn], message)
-            else:
-                conn.transport.write(items[0] if len(items) == 1 else b"".join(items))
-            if conn.transport.get_write_buffer_size() > limit:
-                self._close_slow(conn)
+            self._write(conn, items, limit)
 
-    def _close_slow(self, conn: ServerConnection) -> None:
-        client = conn.client if isinstance(conn, Connection) else None
+    def _write(self, conn: Connection, items: list[Any], limit: int) -> None:
+        transport = conn.transport
+        if conn.protocol.state is not OPEN or transport is None:
+            return
+        if conn.protocol.extensions:
+            for message in items:
+                conn.send_message(message)
+        else:
+            transport.write(items[0] if len(items) == 1 else b"".join(items))
+        if transport.get_write_buffer_size() > limit:
+            self._close_slow(conn)
+
+    def _close_slow(self, conn: Connection) -> None:
+        client = conn.client
         log.warning(
             "client %s reads too slowly (> %d bytes queued): closing it",
             client.client_id if client else "?", self.config.max_send_buffer,
         )  # fmt: skip
         self.stats["closed_slow"] += 1
-        conn.transport.abort()
+        conn.abort()
 
     # -- events to workers ----------------------------------------------------------
     def _dispatch(self, client: Client, kind: EventKind, payload: Any) -> None:
@@ -334,7 +338,7 @@ class GatewayServer(Service):
             if client.backlog is None:
                 client.backlog = deque()
             client.backlog.append((kind, payload))
-            if len(client.backlog) >= CLIENT_BACKLOG and not client.paused and client.open:
+            if len(client.backlog) >= CLIENT_BACKLOG and not client.paused:
                 client.paused = True
                 self.stats["paused_clients"] += 1
                 client.conn.transport.pause_reading()
@@ -358,7 +362,7 @@ class GatewayServer(Service):
         kind, payload = client.backlog.popleft()
         if client.paused and len(client.backlog) <= CLIENT_BACKLOG // 2:
             client.paused = False
-            if client.conn.transport is not None:
+            if client.conn.protocol.state is OPEN:
                 client.conn.transport.resume_reading()
         self._send_now(client, kind, payload, False)
 
@@ -371,7 +375,7 @@ class GatewayServer(Service):
                 "no business worker and %d events waiting: closing clients (%d refused "
                 "events so far)", self.pool.max_pending, self.stats["refused_no_worker"],
             )  # fmt: skip
-        if client.conn is not None and kind != EventKind.CLOSE and client.open:
+        if kind != EventKind.CLOSE:
             self._close_later(client.conn, CLOSE_TRY_AGAIN_LATER, "no business worker")
 
     def _send_event(self, worker: Worker, event: PendingEvent, redelivered: bool) -> None:
@@ -521,13 +525,15 @@ class GatewayServer(Service):
 
     def _destroy_client(self, client_id: str) -> None:
         client = self.index.get(client_id)
-        if client is not None and client.conn.transport is not None:
-            client.conn.transport.abort()
+        if client is not None:
+            client.conn.abort()
 
-    def _close_later(self, conn: ServerConnection, code: int, reason: str) -> None:
-        task = asyncio.get_running_loop().create_task(conn.close(code, reason))
-        self._closing.add(task)  # keep a reference until it is done
-        task.add_done_callback(self._closing.discard)
+    def _close_later(self, conn: Connection, code: int, reason: str) -> None:
+        """Close after what is already queued for this connection."""
+        items = self._out.pop(conn, None)
+        if items:
+            self._write(conn, items, self.config.max_send_buffer)
+        conn.close(code, reason)
 
     # -- periodic -------------------------------------------------------------------
     def _announce(self) -> None:
@@ -589,12 +595,10 @@ class GatewayServer(Service):
             await asyncio.sleep(cfg.ping_interval)
             idle: list[Client] = []
             for client in list(self.index.clients.values()):
-                if not client.open:
-                    continue
                 if 0 < cfg.ping_not_response_limit <= client.idle_ticks:
                     log.info("client %s silent for %d ticks: closing", client.client_id,
                              client.idle_ticks)  # fmt: skip
-                    client.conn.transport.abort()
+                    client.conn.abort()
                     continue
                 client.idle_ticks += 1
                 idle.append(client)
@@ -611,11 +615,9 @@ class GatewayServer(Service):
             now = loop.time()
             for client in list(self.index.clients.values()):
                 conn = client.conn
-                if not client.open:
-                    continue
                 if conn.ping_sent and now - conn.ping_sent > timeout:
                     log.info("client %s: no pong for %gs, closing", client.client_id, timeout)
-                    conn.transport.abort()
+                    conn.abort()
                 elif not conn.ping_sent:
                     conn.ping_now(now)
 
