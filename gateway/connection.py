@@ -61,8 +61,8 @@ def new_protocol(max_size: int | None, compression: bool) -> ServerProtocol:
 class Connection(asyncio.Protocol):
     """One client's TCP connection, driven by a ``ServerProtocol``."""
 
-    __slots__ = ("client", "fragments", "gateway", "peer", "ping_sent", "protocol", "timer",
-                 "transport")  # fmt: skip
+    __slots__ = ("client", "failed", "fragments", "gateway", "peer", "ping_sent", "protocol",
+                 "timer", "transport")  # fmt: skip
 
     def __init__(self, gateway: GatewayServer, protocol: ServerProtocol) -> None:
         self.gateway = gateway
@@ -75,6 +75,7 @@ class Connection(asyncio.Protocol):
         self.fragments: list[Any] | None = None
         self.timer: asyncio.TimerHandle | None = None  # open or close deadline
         self.peer: tuple[str, int] = ("", 0)
+        self.failed = False  # we failed the connection (bad data): read nothing more
 
     # -- asyncio.Protocol -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -125,13 +126,20 @@ class Connection(asyncio.Protocol):
         self.send_data()
         for event in events:
             if isinstance(event, Request):
-                self.gateway._on_request(self, event)
+                try:
+                    self.gateway._on_request(self, event)
+                except Exception:  # a bug must cost this connection only, and say so
+                    log.exception("failed to accept a connection from %s:%d", *self.peer)
+                    if protocol.state is OPEN:
+                        self.abort()
+                        return
+                    self.reject(http.HTTPStatus.INTERNAL_SERVER_ERROR, "Internal error.\n")
         if protocol.state is OPEN:
             protocol.parser = protocol.parse()
             next(protocol.parser)
             if rest:
                 self.data_received(rest)
-        elif self.timer is None and protocol.close_expected():
+        elif protocol.close_expected():  # refused: the peer has CLOSE_TIMEOUT to leave
             self.arm_close_timer()
 
     def eof_received(self) -> None:
@@ -148,6 +156,8 @@ class Connection(asyncio.Protocol):
 
     # -- frames -----------------------------------------------------------------------
     def _on_frame(self, frame: Frame) -> None:
+        if self.failed:  # earlier in this read: nothing after that is delivered
+            return
         opcode = frame.opcode
         if opcode is TEXT or opcode is BINARY:
             if not frame.fin:
@@ -173,7 +183,11 @@ class Connection(asyncio.Protocol):
             try:
                 message: str | bytes = str(data, "utf-8")
             except UnicodeDecodeError:
-                self.close(1007, "invalid UTF-8")
+                # fail the connection (RFC 6455 8.1): nothing more is read from it
+                self.failed = True
+                self.protocol.fail(1007, "invalid UTF-8")
+                self.send_data()
+                self.arm_close_timer()
                 return
         else:
             message = bytes(data)

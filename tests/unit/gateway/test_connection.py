@@ -1,0 +1,842 @@
+"""gateway.connection: the asyncio shell around websockets' Sans-I/O ``ServerProtocol``.
+
+No sockets: a fake transport collects what the connection writes, a fake gateway does
+what ``GatewayServer`` does with the handshake request, and the client's bytes are
+made with websockets' own client-side tooling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import itertools
+import random
+import types
+import weakref
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import pytest
+from websockets.client import ClientProtocol
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.frames import Close, Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+from websockets.streams import StreamReader
+from websockets.uri import parse_uri
+
+from gateway import connection
+from gateway.clients import Client
+from gateway.connection import PING_PREFIX, Connection, new_protocol, request_data
+
+if TYPE_CHECKING:
+    from gateway.server import GatewayServer
+
+T = TypeVar("T")
+
+PEER = ("10.0.0.7", 4242)
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's sample key and its accept value
+ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+SHORT = 0.05  # patched OPEN_TIMEOUT / CLOSE_TIMEOUT
+
+
+# -- fakes --------------------------------------------------------------------------
+
+
+class FakeTransport:
+    """Just enough of ``asyncio.Transport``, recording what the connection does."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.read = 0  # how much of data take() has returned
+        self.eof = False
+        self.closed = False
+        self.aborted = False
+        self.reading = True
+
+    def write(self, data: bytes) -> None:
+        if self.eof:  # as asyncio's transports do
+            raise RuntimeError("Cannot call write() after write_eof()")
+        self.data += data
+
+    def write_eof(self) -> None:
+        self.eof = True
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return PEER if name == "peername" else default
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return self.closed or self.aborted
+
+    def take(self) -> bytes:
+        """What was written since the last call."""
+        new = bytes(self.data[self.read :])
+        self.read = len(self.data)
+        return new
+
+    @property
+    def ended(self) -> bool:
+        return self.eof or self.closed or self.aborted
+
+
+class FakeGateway:
+    """The part of ``GatewayServer`` a ``Connection`` calls back."""
+
+    internal_address = "tcp://10.0.0.1:2900"
+    public_port = 8282
+
+    def __init__(self) -> None:
+        self.made: list[Connection] = []
+        self.requests: list[Request] = []
+        self.messages: list[tuple[Client, str | bytes]] = []
+        self.lost: list[Connection] = []
+        self.log: list[str] = []  # the order of the callbacks
+        self.clients = 0
+
+    def _on_connection_made(self, conn: Connection) -> None:
+        self.made.append(conn)
+
+    def _on_request(self, conn: Connection, request: Request) -> None:
+        self.requests.append(request)
+        self.log.append("request")
+        if request.path == "/healthz":  # as GatewayServer does
+            conn.reject(http.HTTPStatus.OK, "ok\n")
+            return
+        protocol = conn.protocol
+        response = protocol.accept(request)
+        if response.status_code != 101:
+            protocol.send_response(response)
+            conn.send_data()
+            conn.arm_close_timer()
+            return
+        protocol.send_response(response)
+        conn.send_data()
+        conn.opened()
+        self.clients += 1
+        conn.client = Client(f"client-{self.clients}", f"{conn.peer[0]}:{conn.peer[1]}", conn)
+
+    def _on_message(self, client: Client, message: str | bytes) -> None:
+        self.messages.append((client, message))
+        self.log.append("message")
+
+    def _on_connection_lost(self, conn: Connection) -> None:
+        self.lost.append(conn)
+
+    def received(self) -> list[str | bytes]:
+        return [message for _, message in self.messages]
+
+
+class Peer:
+    """One connection with its fake transport and gateway."""
+
+    def __init__(self, max_size: int | None = 2**20, compression: bool = False) -> None:
+        self.gateway = FakeGateway()
+        self.transport = FakeTransport()
+        gateway = cast("GatewayServer", self.gateway)
+        self.conn = Connection(gateway, new_protocol(max_size, compression))
+        self.conn.connection_made(cast(asyncio.Transport, self.transport))
+
+    def send(self, *chunks: bytes) -> None:
+        for chunk in chunks:
+            self.conn.data_received(chunk)
+
+    def open(self, path: str = "/") -> Peer:
+        self.send(upgrade_request(path))
+        response, rest = read_response(self.transport.take())
+        assert response.status_code == 101
+        assert rest == b""
+        assert self.conn.protocol.state is State.OPEN
+        return self
+
+    @property
+    def client(self) -> Client:
+        assert self.conn.client is not None
+        return self.conn.client
+
+    def frames(self) -> list[Frame]:
+        return read_frames(self.transport.take())
+
+
+# -- client bytes and server output -------------------------------------------------
+
+
+def upgrade_request(path: str = "/", *extra: str) -> bytes:
+    lines = [
+        f"GET {path} HTTP/1.1",
+        "Host: example.com",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {KEY}",
+        "Sec-WebSocket-Version: 13",
+        *extra,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def frame(opcode: Opcode, data: bytes, fin: bool = True) -> bytes:
+    """A client frame (masked)."""
+    return Frame(opcode, data, fin).serialize(mask=True)
+
+
+def text(message: str) -> bytes:
+    return frame(Opcode.TEXT, message.encode())
+
+
+def binary(message: bytes) -> bytes:
+    return frame(Opcode.BINARY, message)
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    return frame(Opcode.CLOSE, Close(code, reason).serialize())
+
+
+def run(coroutine: Generator[None, None, T]) -> T:
+    """Run one of websockets' generator-based parsers over data already fed."""
+    try:
+        next(coroutine)
+    except StopIteration as stop:
+        return cast(T, stop.value)
+    raise AssertionError("incomplete data")
+
+
+def read_response(data: bytes) -> tuple[Response, bytes]:
+    """Parse an HTTP response; return it and the bytes after it."""
+    reader = StreamReader()
+    reader.feed_data(data)
+    response = run(Response.parse(reader.read_line, reader.read_exact, reader.read_to_eof))
+    return response, bytes(reader.buffer)
+
+
+def read_frames(data: bytes) -> list[Frame]:
+    """Parse server frames (unmasked); every byte must belong to a whole frame."""
+    reader = StreamReader()
+    reader.feed_data(data)
+    frames = []
+    while reader.buffer:
+        frames.append(run(Frame.parse(reader.read_exact, mask=False)))
+    return frames
+
+
+def close_of(f: Frame) -> Close:
+    assert f.opcode is Opcode.CLOSE
+    return Close.parse(f.data)
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 2.0) -> bool:
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return True
+        await asyncio.sleep(0.01)
+    return condition()
+
+
+@pytest.fixture
+def short_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connection, "OPEN_TIMEOUT", SHORT)
+    monkeypatch.setattr(connection, "CLOSE_TIMEOUT", SHORT)
+
+
+# -- the opening handshake ----------------------------------------------------------
+
+
+async def test_connection_made_registers_and_reads_peer() -> None:
+    peer = Peer()
+    assert peer.gateway.made == [peer.conn]
+    assert peer.conn.peer == PEER
+    assert peer.conn.timer is not None  # the open deadline
+    assert peer.conn.client is None
+
+
+async def test_upgrade_then_text_and_binary_messages() -> None:
+    peer = Peer()
+    peer.send(upgrade_request("/chat?room=1"))
+    response, rest = read_response(peer.transport.take())
+    assert response.status_code == 101
+    assert response.headers["Sec-WebSocket-Accept"] == ACCEPT
+    assert rest == b""
+    assert len(peer.gateway.requests) == 1
+    request = peer.gateway.requests[0]
+    assert request.path == "/chat?room=1"
+    assert request.headers["Host"] == "example.com"
+    assert request.headers["Sec-WebSocket-Key"] == KEY
+    client = peer.client
+    assert peer.conn.timer is None  # opened() stopped the open deadline
+
+    peer.send(text("text"))
+    peer.send(binary(b"\x00\xffbin"))
+    assert peer.gateway.messages == [(client, "text"), (client, b"\x00\xffbin")]
+    assert type(peer.gateway.messages[0][1]) is str
+    assert type(peer.gateway.messages[1][1]) is bytes
+    assert peer.transport.take() == b""  # nothing to answer
+    assert not peer.transport.ended
+
+
+@pytest.mark.parametrize(
+    "cuts",
+    [
+        [-3],  # "\r" | "\n\r\n"
+        [-2],  # "\r\n" | "\r\n"
+        [-1],  # "\r\n\r" | "\n"
+        [-4],  # the whole terminator in the second chunk
+        [-3, -2, -1],  # one byte of the terminator per call
+        [-5, -3],
+        [10, 40, -2],
+        [1],
+    ],
+)
+async def test_request_in_chunks(cuts: list[int]) -> None:
+    request = upgrade_request()
+    positions = [cut % len(request) for cut in cuts]
+    bounds = [0, *positions, len(request)]
+    chunks = [request[a:b] for a, b in itertools.pairwise(bounds)]
+    assert b"".join(chunks) == request
+    peer = Peer()
+    for chunk in chunks[:-1]:
+        peer.send(chunk)
+        assert peer.gateway.requests == []
+        assert peer.conn.protocol.state is State.CONNECTING
+    peer.send(chunks[-1])
+    assert len(peer.gateway.requests) == 1
+    assert peer.conn.protocol.state is State.OPEN
+    assert peer.transport.take().count(b"HTTP/1.1 101") == 1
+    peer.send(text("after"))
+    assert peer.gateway.received() == ["after"]
+
+
+async def test_request_and_frames_one_byte_at_a_time() -> None:
+    stream = upgrade_request() + text("one") + binary(b"two") + text("three")
+    peer = Peer()
+    for i in range(len(stream)):
+        peer.send(stream[i : i + 1])
+    assert len(peer.gateway.requests) == 1
+    assert peer.gateway.received() == ["one", b"two", "three"]
+    response, rest = read_response(peer.transport.take())
+    assert response.status_code == 101
+    assert rest == b""
+
+
+async def test_frames_in_the_same_chunk_as_the_request() -> None:
+    peer = Peer()
+    peer.send(upgrade_request() + text("early") + binary(b"bird"))
+    assert len(peer.gateway.requests) == 1
+    assert peer.gateway.log == ["request", "message", "message"]
+    client = peer.client
+    assert peer.gateway.messages == [(client, "early"), (client, b"bird")]
+    response, rest = read_response(peer.transport.take())
+    assert response.status_code == 101
+    assert rest == b""
+    peer.send(text("later"))
+    assert peer.gateway.received() == ["early", b"bird", "later"]
+
+
+async def test_frame_split_between_request_chunk_and_next() -> None:
+    early = text("early")
+    peer = Peer()
+    peer.send(upgrade_request() + early[:3])
+    assert peer.gateway.messages == []
+    peer.send(early[3:])
+    assert peer.gateway.received() == ["early"]
+
+
+@pytest.mark.parametrize("cut", [-1, -2, -3, -4])
+async def test_terminator_split_with_frames_after_it(cut: int) -> None:
+    request = upgrade_request()
+    peer = Peer()
+    peer.send(request[:cut], request[cut:] + text("a") + text("b"))
+    assert len(peer.gateway.requests) == 1
+    assert peer.gateway.received() == ["a", "b"]
+
+
+async def test_parser_replaced_after_handshake() -> None:
+    peer = Peer()
+    handshake_parser = weakref.ref(peer.conn.protocol.parser)
+    peer.open()
+    # the generator that parsed the request (and held it) is gone
+    assert handshake_parser() is None
+    parser = cast("types.GeneratorType[None, None, None]", peer.conn.protocol.parser)
+    assert parser.gi_frame is not None
+    assert "request" not in parser.gi_frame.f_locals
+    assert peer.conn.fragments is None
+
+
+async def test_many_frames_fed_one_byte_at_a_time() -> None:
+    rng = random.Random(7)
+    expected: list[str | bytes] = []
+    stream = bytearray()
+    for i in range(50):
+        size = rng.choice([0, 1, 125, 126, 127, 300, 70_000 if i == 25 else 5])
+        if i % 2:
+            payload = rng.randbytes(size)
+            stream += binary(payload)
+            expected.append(payload)
+        else:
+            message = "é" * (size // 2) + str(i)
+            stream += text(message)
+            expected.append(message)
+    peer = Peer().open()
+    for i in range(len(stream)):
+        peer.send(bytes(stream[i : i + 1]))
+    assert peer.gateway.received() == expected
+
+
+async def test_many_frames_split_at_random_boundaries() -> None:
+    rng = random.Random(11)
+    messages = [f"message {i} " + "x" * rng.randrange(400) for i in range(200)]
+    stream = b"".join(text(m) for m in messages)
+    peer = Peer().open()
+    pos = 0
+    while pos < len(stream):
+        step = rng.randrange(1, 700)
+        peer.send(stream[pos : pos + step])
+        pos += step
+    assert peer.gateway.received() == messages
+
+
+# -- messages -----------------------------------------------------------------------
+
+
+async def test_fragmented_text_message_is_joined() -> None:
+    peer = Peer().open()
+    peer.send(frame(Opcode.TEXT, b"hel", fin=False))
+    peer.send(frame(Opcode.CONT, b"lo ", fin=False))
+    assert peer.gateway.messages == []
+    peer.send(frame(Opcode.CONT, b"world", fin=True))
+    assert peer.gateway.received() == ["hello world"]
+
+
+async def test_fragmented_utf8_character_split_across_fragments() -> None:
+    peer = Peer().open()
+    data = "café".encode()
+    peer.send(frame(Opcode.TEXT, data[:-1], fin=False) + frame(Opcode.CONT, data[-1:]))
+    assert peer.gateway.received() == ["café"]
+    assert peer.transport.take() == b""
+
+
+async def test_fragmented_binary_message_is_joined() -> None:
+    peer = Peer().open()
+    peer.send(
+        frame(Opcode.BINARY, b"\x00\x01", fin=False),
+        frame(Opcode.CONT, b"", fin=False),
+        frame(Opcode.CONT, b"\x02", fin=False),
+        frame(Opcode.CONT, b"\x03\xff", fin=True),
+    )
+    assert peer.gateway.received() == [b"\x00\x01\x02\x03\xff"]
+    peer.send(text("next"))  # the fragments were dropped
+    assert peer.gateway.received() == [b"\x00\x01\x02\x03\xff", "next"]
+
+
+async def test_ping_between_fragments() -> None:
+    peer = Peer().open()
+    peer.send(
+        frame(Opcode.TEXT, b"a", fin=False),
+        frame(Opcode.PING, b"mid"),
+        frame(Opcode.CONT, b"b", fin=True),
+    )
+    assert peer.gateway.received() == ["ab"]
+    [pong] = peer.frames()
+    assert pong.opcode is Opcode.PONG
+    assert pong.data == b"mid"
+
+
+async def test_invalid_utf8_closes_with_1007() -> None:
+    peer = Peer().open()
+    peer.send(frame(Opcode.TEXT, b"ok \xff\xfe"))
+    assert peer.gateway.messages == []
+    [closing] = peer.frames()
+    assert close_of(closing).code == 1007
+    assert peer.conn.protocol.state is State.CLOSING
+    assert peer.conn.timer is not None  # the close deadline
+
+
+async def test_invalid_utf8_in_fragmented_text_closes_with_1007() -> None:
+    peer = Peer().open()
+    peer.send(frame(Opcode.TEXT, b"ok", fin=False), frame(Opcode.CONT, b"\xc3"))
+    assert peer.gateway.messages == []
+    [closing] = peer.frames()
+    assert close_of(closing).code == 1007
+
+
+async def test_no_message_delivered_after_invalid_utf8() -> None:
+    peer = Peer().open()
+    peer.send(frame(Opcode.TEXT, b"\xff") + text("after the failure"))
+    peer.send(text("in a later read"))
+    assert peer.gateway.messages == []
+
+
+async def test_message_of_max_size_is_delivered() -> None:
+    peer = Peer(max_size=100).open()
+    peer.send(binary(b"x" * 100))
+    assert peer.gateway.received() == [b"x" * 100]
+    assert peer.transport.take() == b""
+
+
+async def test_message_over_max_size_closes_with_1009() -> None:
+    peer = Peer(max_size=100).open()
+    peer.send(text("x" * 101))
+    assert peer.gateway.messages == []
+    [closing] = peer.frames()
+    assert close_of(closing).code == 1009
+    assert peer.transport.eof  # a failed connection is half-closed at once
+
+
+async def test_fragmented_message_over_max_size_closes_with_1009() -> None:
+    peer = Peer(max_size=100).open()
+    peer.send(frame(Opcode.BINARY, b"x" * 60, fin=False), frame(Opcode.CONT, b"y" * 60))
+    assert peer.gateway.messages == []
+    [closing] = peer.frames()
+    assert close_of(closing).code == 1009
+
+
+async def test_send_message_frames_text_and_binary() -> None:
+    peer = Peer().open()
+    peer.conn.send_message("héllo")
+    peer.conn.send_message(b"\x01\x02")
+    first, second = peer.frames()
+    assert (first.opcode, first.data) == (Opcode.TEXT, "héllo".encode())
+    assert (second.opcode, second.data) == (Opcode.BINARY, b"\x01\x02")
+
+
+async def test_send_message_before_open_writes_nothing() -> None:
+    peer = Peer()
+    peer.conn.send_message("too early")
+    assert peer.transport.take() == b""
+
+
+async def test_compressed_messages_both_ways() -> None:
+    client = ClientProtocol(
+        parse_uri("ws://example.com/chat"), extensions=[ClientPerMessageDeflateFactory()]
+    )
+    client.send_request(client.connect())
+    peer = Peer(compression=True)
+    peer.send(*client.data_to_send())
+    assert peer.conn.protocol.extensions  # permessage-deflate was negotiated
+    client.receive_data(peer.transport.take())
+    [response] = client.events_received()
+    assert isinstance(response, Response)
+    assert response.status_code == 101
+    assert client.state is State.OPEN
+
+    message = "compress me " * 50
+    client.send_text(message.encode())
+    client.send_binary(b"\x00" * 1000)
+    [sent, sent_binary] = client.data_to_send()
+    assert len(sent) < len(message)  # compressed on the wire
+    peer.send(sent + sent_binary)
+    assert peer.gateway.received() == [message, b"\x00" * 1000]
+
+    peer.conn.send_message("reply " * 50)
+    client.receive_data(peer.transport.take())
+    [reply] = client.events_received()
+    assert isinstance(reply, Frame)
+    assert reply.data == ("reply " * 50).encode()
+
+
+# -- ping / pong --------------------------------------------------------------------
+
+
+async def test_client_ping_is_answered_with_pong() -> None:
+    peer = Peer().open()
+    peer.send(frame(Opcode.PING, b"are you there"))
+    [pong] = peer.frames()
+    assert pong.opcode is Opcode.PONG
+    assert pong.data == b"are you there"
+    assert peer.gateway.messages == []
+
+
+async def test_keepalive_ping_and_pong() -> None:
+    peer = Peer().open()
+    assert peer.conn.ping_sent == 0.0
+    peer.conn.ping_now(123.5)
+    assert peer.conn.ping_sent == 123.5
+    [ping] = peer.frames()
+    assert ping.opcode is Opcode.PING
+    assert bytes(ping.data).startswith(PING_PREFIX)
+    assert len(ping.data) == len(PING_PREFIX) + 4
+
+    peer.send(frame(Opcode.PONG, b"not ours"))  # unsolicited pong: not the answer
+    assert peer.conn.ping_sent == 123.5
+    peer.send(frame(Opcode.PONG, bytes(ping.data)))
+    assert peer.conn.ping_sent == 0.0
+    assert peer.gateway.messages == []
+    assert peer.transport.take() == b""
+
+
+async def test_ping_now_before_open_does_nothing() -> None:
+    peer = Peer()
+    peer.conn.ping_now(1.0)
+    assert peer.conn.ping_sent == 0.0
+    assert peer.transport.take() == b""
+
+
+# -- closing ------------------------------------------------------------------------
+
+
+async def test_close_sends_close_frame_and_ends_on_the_answer() -> None:
+    peer = Peer().open()
+    peer.transport.pause_reading()
+    peer.conn.close(1000, "bye")
+    [closing] = peer.frames()
+    close = close_of(closing)
+    assert (close.code, close.reason) == (1000, "bye")
+    assert peer.transport.reading  # the answer must be read
+    assert not peer.transport.eof
+    assert peer.conn.timer is not None  # the close deadline
+
+    peer.send(close_frame(1000, "bye"))
+    assert peer.transport.eof
+    assert peer.transport.take() == b""  # no second close frame
+    assert not peer.transport.aborted
+    peer.conn.connection_lost(None)
+    assert peer.conn.close_code == 1000
+    assert peer.conn.close_reason == "bye"
+
+
+async def test_close_twice_sends_one_close_frame() -> None:
+    peer = Peer().open()
+    peer.conn.close(1000, "bye")
+    peer.conn.close(1001, "again")
+    [closing] = peer.frames()
+    assert close_of(closing).code == 1000
+
+
+async def test_messages_received_while_closing_are_delivered() -> None:
+    peer = Peer().open()
+    peer.conn.close(1000, "bye")
+    peer.send(text("in flight") + close_frame(1000) + text("after close"))
+    assert peer.gateway.received() == ["in flight"]
+    assert peer.transport.eof
+
+
+async def test_close_without_answer_aborts(short_timeouts: None) -> None:
+    peer = Peer().open()
+    peer.conn.close(1000, "bye")
+    assert not peer.transport.aborted
+    assert await wait_until(lambda: peer.transport.aborted)
+    assert peer.conn.timer is None
+
+
+async def test_close_before_open_does_nothing() -> None:
+    peer = Peer()
+    timer = peer.conn.timer
+    peer.transport.pause_reading()
+    peer.conn.close(1000, "bye")
+    assert peer.transport.take() == b""
+    assert not peer.transport.ended
+    assert not peer.transport.reading
+    assert peer.conn.timer is timer
+
+
+async def test_client_initiated_close() -> None:
+    peer = Peer().open()
+    peer.send(close_frame(4001, "going"))
+    [echo] = peer.frames()
+    close = close_of(echo)
+    assert (close.code, close.reason) == (4001, "going")
+    assert peer.transport.eof
+    assert peer.conn.timer is not None  # the client must now close the TCP connection
+    peer.conn.connection_lost(None)
+    assert peer.conn.close_code == 4001
+    assert peer.conn.close_reason == "going"
+
+
+async def test_client_eof_without_close_frame() -> None:
+    peer = Peer().open()
+    peer.conn.eof_received()
+    assert peer.transport.take() == b""  # no close frame: the stream is gone
+    assert peer.transport.eof
+    peer.conn.connection_lost(None)
+    assert peer.conn.close_code == 1006
+
+
+async def test_connection_lost() -> None:
+    peer = Peer().open()
+    peer.conn.close(1000)
+    timer = peer.conn.timer
+    assert timer is not None
+    peer.conn.connection_lost(ConnectionResetError())
+    assert peer.gateway.lost == [peer.conn]
+    assert timer.cancelled()
+    assert peer.conn.timer is None
+    assert peer.conn.protocol.state is State.CLOSED
+    assert peer.conn.close_code == 1006  # no close frame came back
+
+
+async def test_connection_lost_without_close_frames_is_1006() -> None:
+    peer = Peer().open()
+    assert peer.conn.close_code is None
+    peer.conn.connection_lost(None)
+    assert peer.gateway.lost == [peer.conn]
+    assert peer.conn.close_code == 1006
+    assert peer.conn.close_reason == ""
+
+
+async def test_connection_lost_during_handshake_cancels_open_deadline() -> None:
+    peer = Peer()
+    peer.send(upgrade_request()[:20])
+    timer = peer.conn.timer
+    assert timer is not None
+    peer.conn.connection_lost(None)
+    assert timer.cancelled()
+    assert peer.conn.timer is None
+    assert peer.gateway.lost == [peer.conn]
+    assert peer.gateway.requests == []
+
+
+# -- deadlines ----------------------------------------------------------------------
+
+
+async def test_open_timeout(short_timeouts: None) -> None:
+    silent = Peer()
+    partial = Peer()
+    partial.send(upgrade_request()[:-1])
+    opened = Peer().open()
+    assert await wait_until(lambda: silent.transport.aborted and partial.transport.aborted)
+    assert not opened.transport.aborted
+    assert opened.conn.timer is None
+    await asyncio.sleep(2 * SHORT)
+    assert not opened.transport.aborted
+    opened.send(text("still here"))
+    assert opened.gateway.received() == ["still here"]
+
+
+async def test_open_deadline_firing_on_an_open_connection_does_not_abort() -> None:
+    peer = Peer()
+    peer.send(upgrade_request())
+    assert peer.conn.protocol.state is State.OPEN
+    peer.conn._timed_out()  # as if opened() had not stopped the open deadline in time
+    assert not peer.transport.aborted
+    assert peer.conn.timer is None
+
+
+# -- not a WebSocket upgrade --------------------------------------------------------
+
+
+async def test_not_http(short_timeouts: None) -> None:
+    peer = Peer()
+    peer.send(b"hello\r\n\r\n")
+    assert peer.gateway.requests == []
+    assert peer.transport.take() == b""  # no HTTP response: just the end of the stream
+    assert peer.transport.eof
+    assert not peer.transport.aborted
+    assert await wait_until(lambda: peer.transport.aborted)  # the deadline still runs
+
+
+async def test_plain_get_gets_426(short_timeouts: None) -> None:
+    peer = Peer()
+    peer.send(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    assert len(peer.gateway.requests) == 1
+    response, rest = read_response(peer.transport.take())
+    assert response.status_code == 426
+    assert response.headers["Upgrade"] == "websocket"
+    assert rest == b""
+    assert peer.transport.eof
+    assert peer.conn.client is None
+    peer.send(text("ignored"))  # what follows a refused request is discarded
+    assert peer.gateway.messages == []
+    assert peer.transport.take() == b""
+    assert await wait_until(lambda: peer.transport.aborted)
+
+
+async def test_reject_writes_http_response() -> None:
+    peer = Peer()
+    peer.send(upgrade_request("/healthz"))
+    response, rest = read_response(peer.transport.take())
+    assert response.status_code == 200
+    assert response.body == b"ok\n"
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert rest == b""
+    assert peer.transport.eof
+    assert peer.conn.client is None
+    assert peer.conn.timer is not None  # the close deadline
+
+
+async def test_a_failing_request_handler_answers_500(caplog: pytest.LogCaptureFixture) -> None:
+    peer = Peer()
+
+    def broken(conn: Connection, request: Request) -> None:
+        raise KeyError("bug")
+
+    peer.gateway._on_request = broken  # type: ignore[method-assign]
+    peer.send(upgrade_request())
+    response, _ = read_response(peer.transport.take())
+    assert response.status_code == 500
+    assert peer.transport.eof
+    assert "failed to accept a connection from 10.0.0.7:4242" in caplog.text
+
+
+async def test_a_request_handler_failing_after_accepting_aborts() -> None:
+    peer = Peer()
+    accept = peer.gateway._on_request
+
+    def broken(conn: Connection, request: Request) -> None:
+        accept(conn, request)
+        raise KeyError("bug")
+
+    peer.gateway._on_request = broken  # type: ignore[method-assign]
+    peer.send(upgrade_request() + text("not delivered"))
+    assert peer.transport.aborted
+    assert peer.gateway.messages == []
+
+
+# -- request_data -------------------------------------------------------------------
+
+
+async def test_request_data() -> None:
+    peer = Peer()
+    peer.send(
+        upgrade_request(
+            "/room/7?a=1&b=",
+            "User-Agent: test-agent",
+            'Cookie: sid=abc; theme=dark; quoted="a b"',
+            "Cookie: evil=1; $foo=bar",  # SimpleCookie raises CookieError: skipped
+            "Cookie: late=yes",
+        )
+    )
+    [request] = peer.gateway.requests
+    data = request_data(peer.conn, request, cast("GatewayServer", peer.gateway), "cid-1")
+    assert data["path"] == "/room/7"
+    assert data["query"] == {"a": "1", "b": ""}
+    assert data["headers"]["Host"] == "example.com"
+    assert data["headers"]["User-Agent"] == "test-agent"
+    assert data["cookies"] == {"sid": "abc", "theme": "dark", "quoted": "a b", "late": "yes"}
+    server = data["server"]
+    assert server["REMOTE_ADDR"] == "10.0.0.7"
+    assert server["REMOTE_PORT"] == 4242
+    assert server["REQUEST_URI"] == "/room/7?a=1&b="
+    assert server["QUERY_STRING"] == "a=1&b="
+    assert server["GATEWAY_ADDR"] == FakeGateway.internal_address
+    assert server["GATEWAY_PORT"] == FakeGateway.public_port
+    assert server["GATEWAY_CLIENT_ID"] == "cid-1"
+    assert server["HTTP_HOST"] == "example.com"
+    assert server["HTTP_USER_AGENT"] == "test-agent"
+    assert server["HTTP_SEC_WEBSOCKET_KEY"] == KEY
+    assert server["HTTP_SEC_WEBSOCKET_VERSION"] == "13"
+
+
+async def test_request_data_without_query_or_cookies() -> None:
+    peer = Peer()
+    peer.send(upgrade_request("/"))
+    [request] = peer.gateway.requests
+    data = request_data(peer.conn, request, cast("GatewayServer", peer.gateway), "cid-2")
+    assert data["path"] == "/"
+    assert data["query"] == {}
+    assert data["cookies"] == {}
+    assert data["server"]["QUERY_STRING"] == ""
