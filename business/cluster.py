@@ -21,7 +21,7 @@ from common import protocol
 from common.config import Security, Timing
 from common.exceptions import ProtocolError
 from common.protocol import Role
-from common.transport import Outbox, Transport, drain, watch
+from common.transport import Channel, Outbox, Transport, drain, watch
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class Link:
 
     address: str
     sock: Any
-    outbox: Outbox
+    outbox: Channel  # sends, and hands what arrives to Cluster._on_link_message
     epoch: int = 0
     public: str = ""
     welcomed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -140,6 +140,8 @@ class Cluster:
         for pending in self._pending.values():
             if not pending.future.done():
                 pending.future.set_result(pending.answers)
+        for link in self.links.values():
+            link.outbox.close()
         self.links.clear()
         self.transport.close(linger=1.0)  # acks and sends just queued still leave
 
@@ -188,16 +190,19 @@ class Cluster:
 
     def link(self, address: str) -> Link:
         """The link to a gateway, opened on first use."""
-        link = self.links.get(address)
-        if link is not None:
-            return link
+        known = self.links.get(address)
+        if known is not None:
+            return known
         sock = self.transport.socket(zmq.DEALER, server=False)
         # a stable identity: after a reconnect the gateway still knows us (and our acks)
         sock.setsockopt(zmq.ROUTING_ID, f"{self.name}/{os.urandom(4).hex()}".encode())
         sock.connect(address)
-        link = Link(address, sock, Outbox(sock))
+
+        def on_message(parts: list[bytes]) -> None:
+            self._on_link_message(link, parts)
+
+        link = Link(address, sock, Channel(sock, on_message))
         self.links[address] = link
-        link.tasks.append(self._spawn(self._read_link(link)))
         link.tasks.append(self._spawn(watch(sock, 0, lambda e, ep: None)))
         if self.saying_hello:
             link.send(self._hello())
@@ -221,24 +226,24 @@ class Cluster:
         for task in link.tasks:
             task.cancel()
         link.outbox.flush()
+        link.outbox.close()
         link.sock.close(linger=1000)  # acks already queued still leave
         for request_id, pending in list(self._pending.items()):
             if address in pending.waiting:
                 self._answered(request_id, address, None, gone=True)
 
-    async def _read_link(self, link: Link) -> None:
-        async for parts in drain(link.sock):
-            for data in parts:
-                try:
-                    frame = protocol.decode(data)
-                except ProtocolError as exc:
-                    log.warning("dropped a frame from %s: %s", link.address, exc)
-                    continue
-                try:
-                    self._on_link_frame(link, frame)
-                except Exception:  # one bad frame or event must not stop this link
-                    log.exception("failed to process %s from %s", type(frame).__name__,
-                                  link.address)  # fmt: skip
+    def _on_link_message(self, link: Link, parts: list[bytes]) -> None:
+        for data in parts:
+            try:
+                frame = protocol.decode(data)
+            except ProtocolError as exc:
+                log.warning("dropped a frame from %s: %s", link.address, exc)
+                continue
+            try:
+                self._on_link_frame(link, frame)
+            except Exception:  # one bad frame or event must not stop this link
+                log.exception("failed to process %s from %s", type(frame).__name__,
+                              link.address)  # fmt: skip
 
     def _on_link_frame(self, link: Link, frame: protocol.Frame) -> None:
         if isinstance(frame, protocol.Event):

@@ -8,11 +8,14 @@ handler additionally checks that the client key is the derived one.
 Batching: :class:`Outbox` collects the frames queued for each peer during one pass
 of the event loop and sends them as one multipart message, without awaiting per
 frame; :func:`drain` reads every message already queued after the first one.
+:class:`Channel` does both for the hot links straight from the loop's callback for
+the socket's descriptor, with no future or task per wake-up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import hashlib
@@ -172,6 +175,118 @@ class Outbox:
                 self._on_unreachable(to)
         elif not (isinstance(exc, zmq.ZMQError) and exc.errno == zmq.ENOTSOCK):
             log.warning("internal send failed: %s", exc)
+
+
+class Channel(Outbox):
+    """A socket driven from the event loop's reader callback: no future, no task.
+
+    For the hot links (a gateway's ROUTER, a worker's links to gateways). Messages go
+    to ``on_message(parts)`` straight from the loop's callback for ZeroMQ's file
+    descriptor; sends are batched as in :class:`Outbox` and made without blocking.
+
+    ZeroMQ's descriptor is edge-triggered and signals any change of ``EVENTS``; any
+    operation on the socket may consume that edge. So every wake-up reads ``EVENTS``
+    until nothing is left to receive, and every flush checks ``EVENTS`` afterwards and
+    schedules a wake-up itself if messages are waiting. Sends refused by the
+    high-water mark wait, in order, for ``POLLOUT``. The pyzmq asyncio socket passed
+    in is never used to send or receive (its own poller would take the descriptor);
+    only to close it and to monitor it.
+    """
+
+    BATCH = 512  # messages handled per wake-up before letting other callbacks run
+
+    def __init__(
+        self,
+        sock: zmq.asyncio.Socket,
+        on_message: Callable[[list[bytes]], None],
+        on_unreachable: Callable[[bytes], None] | None = None,
+    ) -> None:
+        super().__init__(sock, on_unreachable)
+        self._raw: zmq.Socket[bytes] = zmq.Socket.shadow(sock.underlying)
+        self._on_message = on_message
+        self._held: collections.deque[tuple[bytes | None, list[bytes]]] = collections.deque()
+        self._loop = asyncio.get_running_loop()
+        self._fd: int = self._raw.get(zmq.FD)  # type: ignore[assignment]
+        self._wake_scheduled = False
+        self._closed = False
+        self._loop.add_reader(self._fd, self._ready)
+        self._wake()  # anything that arrived before we watched
+
+    def close(self) -> None:
+        """Stop watching the socket (call before the socket or its context closes)."""
+        if not self._closed:
+            self._closed = True
+            self._loop.remove_reader(self._fd)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if self._closed or self._sock.closed:
+            self._pending = {}
+            return
+        pending, self._pending = self._pending, {}
+        for to, parts in pending.items():
+            self._send(to, parts)
+        self._wake()
+
+    def _send(self, to: bytes | None, parts: list[bytes]) -> None:
+        if self._held:
+            self._held.append((to, parts))
+            return
+        try:
+            self._raw.send_multipart(parts, zmq.NOBLOCK)
+        except zmq.Again:  # high-water mark: wait for POLLOUT
+            self._held.append((to, parts))
+            return
+        except zmq.ZMQError as exc:
+            self._failed(to, exc)
+            return
+        self.sent_messages += 1
+
+    def _failed(self, to: bytes | None, exc: zmq.ZMQError) -> None:
+        if exc.errno == zmq.EHOSTUNREACH:
+            if to is not None and self._on_unreachable is not None:
+                self._on_unreachable(to)
+        elif exc.errno != zmq.ENOTSOCK:
+            log.warning("internal send failed: %s", exc)
+
+    def _wake(self) -> None:
+        """Schedule a wake-up if ZeroMQ has something for us (its edge may be gone)."""
+        if self._wake_scheduled or self._closed:
+            return
+        events: int = self._raw.get(zmq.EVENTS)  # type: ignore[assignment]
+        if events & zmq.POLLIN or (self._held and events & zmq.POLLOUT):
+            self._wake_scheduled = True
+            self._loop.call_soon(self._ready)
+
+    def _ready(self) -> None:
+        self._wake_scheduled = False
+        if self._closed or self._sock.closed:
+            return
+        raw, handle = self._raw, self._on_message
+        for _ in range(self.BATCH):
+            events: int = raw.get(zmq.EVENTS)  # type: ignore[assignment]
+            if self._held and events & zmq.POLLOUT:
+                self._release_held()
+            if not events & zmq.POLLIN:
+                return
+            parts = raw.recv_multipart(zmq.NOBLOCK)
+            try:
+                handle(parts)
+            except Exception:  # one bad message must not stop the link
+                log.exception("failed to handle a message")
+            if self._closed:
+                return
+        self._wake_scheduled = True  # more waiting: after other callbacks had a turn
+        self._loop.call_soon(self._ready)
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, collections.deque()
+        while held:
+            to, parts = held.popleft()
+            self._send(to, parts)
+            if self._held:  # blocked again: keep the rest behind it, in order
+                self._held.extend(held)
+                return
 
 
 async def drain(sock: zmq.asyncio.Socket) -> AsyncIterator[list[bytes]]:

@@ -35,7 +35,7 @@ from common.config import GatewayConfig, split_address
 from common.exceptions import ConfigError, GatewayError, ProtocolError
 from common.protocol import EventKind, Op, Role
 from common.service import Service
-from common.transport import Outbox, Transport, describe, drain, watch
+from common.transport import Channel, Outbox, Transport, describe, drain, watch
 
 from .clients import Client, ClientIndex
 from .connection import OPEN, Connection, new_protocol, request_data
@@ -65,7 +65,7 @@ class GatewayServer(Service):
         self._counter = 0
         self._transport: Transport | None = None
         self._router: Any = None
-        self._outbox: Outbox | None = None
+        self._outbox: Channel | None = None
         self._registers: list[tuple[Any, Outbox]] = []
         self._ws: asyncio.Server | None = None
         self._conns: set[Connection] = set()  # every TCP connection, handshake or open
@@ -121,7 +121,7 @@ class GatewayServer(Service):
             self._router.bind(f"tcp://{cfg.lan_ip}:{port}")
         self.internal_address = f"tcp://{cfg.lan_ip}:{port}"
         self._internal = (cfg.lan_ip, port)
-        self._outbox = Outbox(self._router, on_unreachable=self._on_worker_unreachable)
+        self._outbox = Channel(self._router, self._on_router_message, self._on_worker_unreachable)
 
         host, ws_port = split_address(cfg.listen)
         max_size, compression = cfg.max_message_size, cfg.compression
@@ -154,7 +154,7 @@ class GatewayServer(Service):
         }
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
-        loops = [self._receive(), self._heartbeat(), self._watch_workers()]
+        loops = [self._heartbeat(), self._watch_workers()]
         loops += [self._drain_register(sock) for sock, _ in self._registers]
         if self.config.ping_interval > 0:
             loops.append(self._ping_clients())
@@ -199,6 +199,9 @@ class GatewayServer(Service):
         )  # fmt: skip
 
     def _release(self) -> None:
+        if self._outbox is not None:
+            self._outbox.flush()
+            self._outbox.close()
         if self._transport is not None:
             self._transport.close(linger=0.5)  # let the Goodbye leave
             self._transport = None
@@ -424,21 +427,20 @@ class GatewayServer(Service):
         self._reroute(lost, redelivered=True)
 
     # -- frames from workers --------------------------------------------------------
-    async def _receive(self) -> None:
-        async for parts in drain(self._router):
-            identity = parts[0]
-            for data in parts[1:]:
-                try:
-                    frame = protocol.decode(data)
-                except ProtocolError as exc:
-                    self.stats["bad_frames"] += 1
-                    log.warning("dropped a frame from %s: %s", identity.hex(), exc)
-                    continue
-                try:
-                    self._on_frame(identity, frame)
-                except (GatewayError, TypeError, ValueError, KeyError) as exc:
-                    self.stats["bad_frames"] += 1
-                    log.warning("refused %s from %s: %s", describe(frame), identity.hex(), exc)
+    def _on_router_message(self, parts: list[bytes]) -> None:
+        identity = parts[0]
+        for data in parts[1:]:
+            try:
+                frame = protocol.decode(data)
+            except ProtocolError as exc:
+                self.stats["bad_frames"] += 1
+                log.warning("dropped a frame from %s: %s", identity.hex(), exc)
+                continue
+            try:
+                self._on_frame(identity, frame)
+            except (GatewayError, TypeError, ValueError, KeyError) as exc:
+                self.stats["bad_frames"] += 1
+                log.warning("refused %s from %s: %s", describe(frame), identity.hex(), exc)
 
     def _on_frame(self, identity: bytes, frame: protocol.Frame) -> None:
         if isinstance(frame, protocol.Ack):

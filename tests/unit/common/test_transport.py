@@ -1,0 +1,168 @@
+"""common.transport.Channel: callback-driven ZeroMQ links (real sockets, in-process).
+
+The sockets are real (inproc and tcp on loopback, in this process); what is checked
+is what arrives where, in which order, and that nothing stalls: ZeroMQ's descriptor
+is edge-triggered, so a send that consumes the edge must not leave messages unread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import zmq
+import zmq.asyncio
+
+from common.config import Security
+from common.transport import Channel, Transport
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Wait for ``condition`` without a fixed sleep standing in for readiness."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.005)
+    return True
+
+
+class Sockets(Transport):
+    """A transport that keeps its sockets to close them after the test."""
+
+    def __init__(self) -> None:
+        super().__init__(Security())
+        self.made: list[zmq.asyncio.Socket] = []
+
+    def socket(self, kind: int, *, server: bool) -> zmq.asyncio.Socket:
+        sock = super().socket(kind, server=server)
+        self.made.append(sock)
+        return sock
+
+
+@pytest.fixture
+async def transport() -> AsyncIterator[Sockets]:
+    t = Sockets()
+    yield t
+    for sock in t.made:
+        sock.close(linger=0)
+    t.close()
+
+
+def pair(transport: Sockets) -> tuple[zmq.asyncio.Socket, zmq.asyncio.Socket]:
+    """A ROUTER (bound on a free loopback port) and a DEALER connected to it."""
+    router = transport.socket(zmq.ROUTER, server=True)
+    router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    dealer = transport.socket(zmq.DEALER, server=False)
+    dealer.setsockopt(zmq.ROUTING_ID, b"dealer-1")
+    dealer.connect(f"tcp://127.0.0.1:{port}")
+    return router, dealer
+
+
+async def test_messages_arrive_in_order_through_the_callback(transport: Sockets) -> None:
+    router_sock, dealer_sock = pair(transport)
+    at_router: list[list[bytes]] = []
+    at_dealer: list[list[bytes]] = []
+    router = Channel(router_sock, at_router.append)
+    dealer = Channel(dealer_sock, at_dealer.append)
+    for n in range(1000):
+        dealer.send(b"%d" % n)
+        if n % 100 == 99:
+            await asyncio.sleep(0)  # several loop passes: several batches
+    assert await until(lambda: sum(len(m) - 1 for m in at_router) == 1000)
+    frames = [frame for message in at_router for frame in message[1:]]
+    assert frames == [b"%d" % n for n in range(1000)]
+    assert all(message[0] == b"dealer-1" for message in at_router)
+    assert dealer.sent_messages < 1000  # batched: one multipart message per loop pass
+    router.send(b"back", to=b"dealer-1")
+    assert await until(lambda: at_dealer == [[b"back"]])
+    router.close()
+    dealer.close()
+
+
+async def test_echo_both_ways_does_not_stall(transport: Sockets) -> None:
+    # Each side answers from its callback: its send runs between receives, the case
+    # where a consumed edge would leave the next message unread.
+    router_sock, dealer_sock = pair(transport)
+    router: Channel
+    dealer: Channel
+    got: list[int] = []
+
+    def on_router(parts: list[bytes]) -> None:
+        for frame in parts[1:]:
+            router.send(frame, to=parts[0])
+
+    def on_dealer(parts: list[bytes]) -> None:
+        for frame in parts:
+            got.append(int(frame))
+            if int(frame) < 20000:
+                dealer.send(b"%d" % (int(frame) + 100))
+
+    router = Channel(router_sock, on_router)
+    dealer = Channel(dealer_sock, on_dealer)
+    for n in range(100):
+        dealer.send(b"%d" % n)
+    assert await until(lambda: len(got) >= 20100)
+    assert sorted(got) == sorted(set(got))  # nothing twice
+    assert max(got) >= 20000
+    router.close()
+    dealer.close()
+
+
+async def test_a_failing_handler_costs_only_its_message(
+    transport: Sockets, caplog: pytest.LogCaptureFixture
+) -> None:
+    router_sock, dealer_sock = pair(transport)
+    seen: list[bytes] = []
+
+    def handler(parts: list[bytes]) -> None:
+        if parts[1] == b"boom":
+            raise ValueError("bad")
+        seen.append(parts[1])
+
+    router = Channel(router_sock, handler)
+    dealer = Channel(dealer_sock, lambda parts: None)
+    dealer.send(b"boom")
+    await asyncio.sleep(0)
+    dealer.send(b"fine")
+    assert await until(lambda: seen == [b"fine"])
+    assert "failed to handle a message" in caplog.text
+    router.close()
+    dealer.close()
+
+
+async def test_unreachable_peer_is_reported(transport: Sockets) -> None:
+    router_sock, _ = pair(transport)
+    gone: list[bytes] = []
+    router = Channel(router_sock, lambda parts: None, on_unreachable=gone.append)
+    router.send(b"hello?", to=b"nobody")
+    assert await until(lambda: gone == [b"nobody"])
+    assert router.sent_messages == 0
+    router.close()
+
+
+async def test_high_water_mark_holds_sends_in_order(transport: Sockets) -> None:
+    # inproc with tiny high-water marks: sends are refused until the reader catches up
+    sender_sock = transport.socket(zmq.PAIR, server=True)
+    receiver_sock = transport.socket(zmq.PAIR, server=False)
+    for sock in (sender_sock, receiver_sock):
+        sock.setsockopt(zmq.SNDHWM, 2)
+        sock.setsockopt(zmq.RCVHWM, 2)
+        sock.setsockopt(zmq.LINGER, 0)
+    sender_sock.bind("inproc://hwm")
+    receiver_sock.connect("inproc://hwm")
+    got: list[bytes] = []
+    sender = Channel(sender_sock, lambda parts: None)
+    for n in range(200):
+        sender.send(b"%d" % n)
+        await asyncio.sleep(0)  # one multipart message per pass: many messages
+    assert sender._held  # the mark was hit: some sends are waiting
+    receiver = Channel(receiver_sock, lambda parts: got.extend(parts))
+    assert await until(lambda: len(got) == 200)
+    assert got == [b"%d" % n for n in range(200)]
+    assert not sender._held
+    sender.close()
+    receiver.close()
