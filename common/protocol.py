@@ -1,9 +1,11 @@
 """Internal frames: what register, gateways, workers and push clients say to each other.
 
 Pure: no sockets, no event loop. Every ZeroMQ message is a *batch*: each part (after
-the ROUTER identity, where there is one) is one frame, so a sender that has several
-frames for one peer sends them in one ``send_multipart`` and the receiver decodes
-them in order. A frame is a msgpack array::
+the ROUTER identity, where there is one) holds one or more frames back to back, so a
+sender that has several frames for one peer sends them in one message, usually of
+one part (ZeroMQ's cost is per part: joining the frames costs a copy, a part per
+frame costs several microseconds each), and the receiver decodes them in order with
+:func:`decode_many`. A frame is a msgpack array::
 
     [VERSION, KIND, field1, field2, ...]
 
@@ -27,11 +29,14 @@ every event at least once.
 
 :func:`decode` raises :class:`~common.exceptions.ProtocolError` for anything that
 is not a well-formed frame of this version; callers log and drop it.
+:func:`decode_many` yields such an error in place of a bad frame and goes on with the
+next one; bytes that are not msgpack at all end the part (nothing after them can be
+found), with one error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from enum import IntEnum
 from typing import Any, ClassVar
@@ -316,6 +321,45 @@ def decode(data: bytes) -> Frame:
         items = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except Exception as exc:  # msgpack raises several unrelated types
         raise ProtocolError(f"undecodable frame ({len(data)} bytes): {exc}") from None
+    return _frame(items)
+
+
+def decode_many(data: bytes) -> Iterator[Frame | ProtocolError]:
+    """Parse the frames of one part, in order; a bad one is yielded as its error."""
+    try:
+        items = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except msgpack.ExtraData:  # several frames: stream them
+        yield from _decode_stream(data)
+        return
+    except Exception as exc:  # msgpack raises several unrelated types
+        yield ProtocolError(f"undecodable frame ({len(data)} bytes): {exc}")
+        return
+    try:
+        yield _frame(items)
+    except ProtocolError as exc:
+        yield exc
+
+
+def _decode_stream(data: bytes) -> Iterator[Frame | ProtocolError]:
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(data))
+    unpacker.feed(data)
+    while True:
+        try:
+            items = unpacker.unpack()
+        except msgpack.OutOfData:
+            if unpacker.tell() < len(data):
+                yield ProtocolError(f"truncated frame at byte {unpacker.tell()} of {len(data)}")
+            return
+        except Exception as exc:
+            yield ProtocolError(f"undecodable bytes at {unpacker.tell()} of {len(data)}: {exc}")
+            return
+        try:
+            yield _frame(items)
+        except ProtocolError as exc:
+            yield exc
+
+
+def _frame(items: Any) -> Frame:
     if not isinstance(items, list) or len(items) < 2:
         raise ProtocolError("a frame is an array [version, kind, ...]")
     version, kind, *values = items

@@ -116,6 +116,12 @@ class Transport:
             self.context.destroy(linger=int(linger * 1000))
 
 
+def message(to: bytes | None, frames: list[bytes]) -> list[bytes]:
+    """The parts of one batch: the ROUTER identity if any, then every frame in one part."""
+    joined = frames[0] if len(frames) == 1 else b"".join(frames)
+    return [joined] if to is None else [to, joined]
+
+
 class Outbox:
     """Batches frames per destination and sends each batch as one multipart message.
 
@@ -142,10 +148,10 @@ class Outbox:
 
     def send(self, frame: bytes, to: bytes | None = None) -> None:
         """Queue one encoded frame; it leaves at the end of this loop pass."""
-        parts = self._pending.get(to)
-        if parts is None:
-            self._pending[to] = parts = [] if to is None else [to]
-        parts.append(frame)
+        frames = self._pending.get(to)
+        if frames is None:
+            self._pending[to] = frames = []
+        frames.append(frame)
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
@@ -154,10 +160,10 @@ class Outbox:
         """Send everything queued now (also called by the loop)."""
         self._scheduled = False
         pending, self._pending = self._pending, {}
-        for to, parts in pending.items():
+        for to, frames in pending.items():
             if self._sock.closed:
                 return
-            future = cast("asyncio.Future[Any]", self._sock.send_multipart(parts))
+            future = cast("asyncio.Future[Any]", self._sock.send_multipart(message(to, frames)))
             self.sent_messages += 1
             if future.done():
                 self._sent(to, future)
@@ -224,8 +230,8 @@ class Channel(Outbox):
             self._pending = {}
             return
         pending, self._pending = self._pending, {}
-        for to, parts in pending.items():
-            self._send(to, parts)
+        for to, frames in pending.items():
+            self._send(to, message(to, frames))
         self._wake()
 
     def _send(self, to: bytes | None, parts: list[bytes]) -> None:

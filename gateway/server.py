@@ -430,17 +430,16 @@ class GatewayServer(Service):
     def _on_router_message(self, parts: list[bytes]) -> None:
         identity = parts[0]
         for data in parts[1:]:
-            try:
-                frame = protocol.decode(data)
-            except ProtocolError as exc:
-                self.stats["bad_frames"] += 1
-                log.warning("dropped a frame from %s: %s", identity.hex(), exc)
-                continue
-            try:
-                self._on_frame(identity, frame)
-            except (GatewayError, TypeError, ValueError, KeyError) as exc:
-                self.stats["bad_frames"] += 1
-                log.warning("refused %s from %s: %s", describe(frame), identity.hex(), exc)
+            for frame in protocol.decode_many(data):
+                if isinstance(frame, ProtocolError):
+                    self.stats["bad_frames"] += 1
+                    log.warning("dropped a frame from %s: %s", identity.hex(), frame)
+                    continue
+                try:
+                    self._on_frame(identity, frame)
+                except (GatewayError, TypeError, ValueError, KeyError) as exc:
+                    self.stats["bad_frames"] += 1
+                    log.warning("refused %s from %s: %s", describe(frame), identity.hex(), exc)
 
     def _on_frame(self, identity: bytes, frame: protocol.Frame) -> None:
         if isinstance(frame, protocol.Ack):

@@ -62,16 +62,15 @@ class RegisterServer(Service):
             identity, frames = parts[0], parts[1:]
             changed = False
             for data in frames:
-                try:
-                    frame = protocol.decode(data)
-                except ProtocolError as exc:
-                    log.warning("dropped a frame from %s: %s", identity.hex(), exc)
-                    continue
-                try:
-                    changed |= self._on_frame(identity, frame)
-                except (TypeError, ValueError, KeyError) as exc:  # never die of a peer
-                    log.warning("refused a %s from %s: %s", type(frame).__name__,
-                                identity.hex(), exc)  # fmt: skip
+                for frame in protocol.decode_many(data):
+                    if isinstance(frame, ProtocolError):
+                        log.warning("dropped a frame from %s: %s", identity.hex(), frame)
+                        continue
+                    try:
+                        changed |= self._on_frame(identity, frame)
+                    except (TypeError, ValueError, KeyError) as exc:  # never die of a peer
+                        log.warning("refused a %s from %s: %s", type(frame).__name__,
+                                    identity.hex(), exc)  # fmt: skip
             if changed:
                 self._publish()
 

@@ -306,3 +306,50 @@ def test_fields_of_the_wrong_type_are_protocol_errors(fields: list[object]) -> N
     data = msgpack.packb([protocol.VERSION, *fields], use_bin_type=True)
     with pytest.raises(ProtocolError):
         protocol.decode(data)
+
+
+# -- batches: several frames in one part ------------------------------------------
+
+
+def test_decode_many_reads_every_frame_of_a_part_in_order() -> None:
+    frames = [protocol.Goodbye(f"tcp://h:{n}") for n in range(300)]
+    part = b"".join(encode(frame) for frame in frames)
+    assert list(protocol.decode_many(part)) == frames
+
+
+def test_decode_many_of_one_frame() -> None:
+    frame = protocol.Goodbye("tcp://h:1")
+    assert list(protocol.decode_many(encode(frame))) == [frame]
+
+
+def test_decode_many_skips_a_bad_frame_and_goes_on() -> None:
+    good1, good2 = protocol.Goodbye("tcp://a:1"), protocol.Goodbye("tcp://b:2")
+    wrong_version = frame_bytes(VERSION + 1, protocol.Kind.GOODBYE, "tcp://x:1")
+    not_a_frame = msgpack.packb({"a": 1})
+    part = encode(good1) + wrong_version + not_a_frame + encode(good2)
+    out = list(protocol.decode_many(part))
+    assert out[0] == good1 and out[3] == good2
+    assert isinstance(out[1], ProtocolError) and "version" in str(out[1])
+    assert isinstance(out[2], ProtocolError)
+    assert len(out) == 4
+
+
+@pytest.mark.parametrize(
+    ("tail", "says"),
+    [
+        (b"\xc1", "undecodable"),  # 0xc1: never used by msgpack
+        (encode(protocol.Goodbye("tcp://c:3"))[:-2], "truncated"),
+    ],
+)
+def test_decode_many_stops_at_bytes_it_cannot_read(tail: bytes, says: str) -> None:
+    good = protocol.Goodbye("tcp://a:1")
+    out = list(protocol.decode_many(encode(good) + tail))
+    assert out[0] == good
+    assert len(out) == 2
+    assert isinstance(out[1], ProtocolError) and says in str(out[1])
+
+
+@pytest.mark.parametrize("data", [b"", b"\xc1", b"\x92\x01"])
+def test_decode_many_of_garbage_is_one_error(data: bytes) -> None:
+    out = list(protocol.decode_many(data))
+    assert len(out) == 1 and isinstance(out[0], ProtocolError)

@@ -8,14 +8,25 @@ is edge-triggered, so a send that consumes the edge must not leave messages unre
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator, Callable
 
+import msgpack
 import pytest
 import zmq
 import zmq.asyncio
 
 from common.config import Security
 from common.transport import Channel, Transport
+
+
+def pack(n: int) -> bytes:
+    """A frame for these tests: one msgpack int (frames of a batch are joined)."""
+    return msgpack.packb(n)
+
+
+def unpack(part: bytes) -> list[int]:
+    return list(msgpack.Unpacker(io.BytesIO(part)))
 
 
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -69,12 +80,13 @@ async def test_messages_arrive_in_order_through_the_callback(transport: Sockets)
     router = Channel(router_sock, at_router.append)
     dealer = Channel(dealer_sock, at_dealer.append)
     for n in range(1000):
-        dealer.send(b"%d" % n)
+        dealer.send(pack(n))
         if n % 100 == 99:
             await asyncio.sleep(0)  # several loop passes: several batches
-    assert await until(lambda: sum(len(m) - 1 for m in at_router) == 1000)
-    frames = [frame for message in at_router for frame in message[1:]]
-    assert frames == [b"%d" % n for n in range(1000)]
+    assert await until(lambda: sum(len(unpack(m[1])) for m in at_router) == 1000)
+    assert all(len(m) == 2 for m in at_router)  # identity, then every frame in one part
+    frames = [n for message in at_router for n in unpack(message[1])]
+    assert frames == list(range(1000))
     assert all(message[0] == b"dealer-1" for message in at_router)
     assert dealer.sent_messages < 1000  # batched: one multipart message per loop pass
     router.send(b"back", to=b"dealer-1")
@@ -92,19 +104,20 @@ async def test_echo_both_ways_does_not_stall(transport: Sockets) -> None:
     got: list[int] = []
 
     def on_router(parts: list[bytes]) -> None:
-        for frame in parts[1:]:
-            router.send(frame, to=parts[0])
+        for n in unpack(parts[1]):
+            router.send(pack(n), to=parts[0])
 
     def on_dealer(parts: list[bytes]) -> None:
-        for frame in parts:
-            got.append(int(frame))
-            if int(frame) < 20000:
-                dealer.send(b"%d" % (int(frame) + 100))
+        for part in parts:
+            for n in unpack(part):
+                got.append(n)
+                if n < 20000:
+                    dealer.send(pack(n + 100))
 
     router = Channel(router_sock, on_router)
     dealer = Channel(dealer_sock, on_dealer)
     for n in range(100):
-        dealer.send(b"%d" % n)
+        dealer.send(pack(n))
     assert await until(lambda: len(got) >= 20100)
     assert sorted(got) == sorted(set(got))  # nothing twice
     assert max(got) >= 20000
@@ -154,15 +167,15 @@ async def test_high_water_mark_holds_sends_in_order(transport: Sockets) -> None:
         sock.setsockopt(zmq.LINGER, 0)
     sender_sock.bind("inproc://hwm")
     receiver_sock.connect("inproc://hwm")
-    got: list[bytes] = []
+    got: list[int] = []
     sender = Channel(sender_sock, lambda parts: None)
     for n in range(200):
-        sender.send(b"%d" % n)
+        sender.send(pack(n))
         await asyncio.sleep(0)  # one multipart message per pass: many messages
     assert sender._held  # the mark was hit: some sends are waiting
-    receiver = Channel(receiver_sock, lambda parts: got.extend(parts))
+    receiver = Channel(receiver_sock, lambda parts: got.extend(unpack(parts[0])))
     assert await until(lambda: len(got) == 200)
-    assert got == [b"%d" % n for n in range(200)]
+    assert got == list(range(200))
     assert not sender._held
     sender.close()
     receiver.close()
