@@ -1,10 +1,12 @@
 """The "no cluster" baseline: the chat protocol served by one ``websockets`` process.
 
-Same library, same settings as a gateway (uvloop, ``max_queue=16``, no keepalive pings,
-compression off unless asked), and the same efficient choices: a reply is encoded
-once and written to every recipient with :func:`websockets.broadcast`. What it lacks
-is what the cluster adds: workers in other processes, ZeroMQ hops, sessions shipped
-with events, acknowledgements, more than one core.
+websockets' own asyncio server, as a user would write it, tuned like a gateway where
+websockets allows (uvloop, ``max_queue=16``, no keepalive pings, compression off unless
+asked), and with the same efficient choices: a reply is encoded once and written to
+every recipient with :func:`websockets.broadcast`. (The gateway runs websockets'
+Sans-I/O core in its own ``asyncio.Protocol`` instead.) What it lacks is what the
+cluster adds: workers in other processes, ZeroMQ hops, sessions shipped with events,
+acknowledgements, more than one core.
 
     python -m bench.baseline --listen 127.0.0.1:0 [--compression]
 
