@@ -273,6 +273,7 @@ class Channel(Outbox):
             events: int = raw.get(zmq.EVENTS)  # type: ignore[assignment]
             if self._held and events & zmq.POLLOUT:
                 self._release_held()
+                events = raw.get(zmq.EVENTS)  # type: ignore[assignment]  # sends may eat the edge
             if not events & zmq.POLLIN:
                 return
             parts = raw.recv_multipart(zmq.NOBLOCK)

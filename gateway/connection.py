@@ -99,8 +99,11 @@ class Connection(asyncio.Protocol):
             frames: list[Frame] = events  # type: ignore[assignment]  # only frames once open
             for frame in frames:
                 self._on_frame(frame)
-        if self.timer is None and protocol.close_expected():
-            self.arm_close_timer()
+        if protocol.close_expected():
+            if self.timer is None:
+                self.arm_close_timer()
+            # paused by the gateway (a long backlog) or not: the end must be read
+            self.transport.resume_reading()  # type: ignore[union-attr]
 
     def _handshake_data(self, data: bytes) -> None:
         """Feed the upgrade request, and only it, to the protocol.
@@ -111,6 +114,10 @@ class Connection(asyncio.Protocol):
         the connection's life (about 1 KB per connection).
         """
         protocol = self.protocol
+        if protocol.close_expected():
+            # refused already: what the peer sends now is discarded, and it must not
+            # push back the deadline (a byte every few seconds would keep it open)
+            return
         tail = self.fragments[0] if self.fragments else b""  # end of what came before
         window = tail + data
         end = window.find(b"\r\n\r\n")
@@ -134,13 +141,13 @@ class Connection(asyncio.Protocol):
                         self.abort()
                         return
                     self.reject(http.HTTPStatus.INTERNAL_SERVER_ERROR, "Internal error.\n")
-        if protocol.state is OPEN:
+        if self.client is not None:  # accepted (and maybe already closing, e.g. 1013)
             protocol.parser = protocol.parse()
             next(protocol.parser)
             if rest:
                 self.data_received(rest)
-        elif protocol.close_expected():  # refused: the peer has CLOSE_TIMEOUT to leave
-            self.arm_close_timer()
+        # else refused: the response armed the close deadline, or the open deadline
+        # (armed at connection_made) still runs
 
     def eof_received(self) -> None:
         self.protocol.receive_eof()

@@ -184,6 +184,10 @@ class GatewayServer(Service):
                             len(self._conns))  # fmt: skip
                 for conn in list(self._conns):
                     conn.abort()
+                # their connection_lost (and close events) run in the next loop passes:
+                # let them, before counting what the workers still have to acknowledge
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._all_gone.wait(), 1.0)
         if self.pool.unacked() and self.pool.live():
             self._drained = asyncio.Event()
             with contextlib.suppress(TimeoutError):
@@ -365,7 +369,7 @@ class GatewayServer(Service):
         kind, payload = client.backlog.popleft()
         if client.paused and len(client.backlog) <= CLIENT_BACKLOG // 2:
             client.paused = False
-            if client.conn.protocol.state is OPEN:
+            if not client.conn.transport.is_closing():  # closing too: its end must be read
                 client.conn.transport.resume_reading()
         self._send_now(client, kind, payload, False)
 
