@@ -210,7 +210,9 @@ class Channel(Outbox):
         super().__init__(sock, on_unreachable)
         self._raw: zmq.Socket[bytes] = zmq.Socket.shadow(sock.underlying)
         self._on_message = on_message
-        self._held: collections.deque[tuple[bytes | None, list[bytes]]] = collections.deque()
+        # sends refused by the high-water mark, per destination (one slow peer must
+        # not hold up the others), each in order
+        self._held: dict[bytes | None, collections.deque[list[bytes]]] = {}
         self._loop = asyncio.get_running_loop()
         self._fd: int = self._raw.get(zmq.FD)  # type: ignore[assignment]
         self._wake_scheduled = False
@@ -220,9 +222,15 @@ class Channel(Outbox):
 
     def close(self) -> None:
         """Stop watching the socket (call before the socket or its context closes)."""
-        if not self._closed:
-            self._closed = True
-            self._loop.remove_reader(self._fd)
+        if self._closed:
+            return
+        if self._held and not self._sock.closed:
+            self._release_held()  # a last try; what the mark still refuses is lost
+            lost = sum(len(waiting) for waiting in self._held.values())
+            if lost:
+                log.warning("closing a link with %d batches its peers never took", lost)
+        self._closed = True
+        self._loop.remove_reader(self._fd)
 
     def flush(self) -> None:
         self._scheduled = False
@@ -235,13 +243,14 @@ class Channel(Outbox):
         self._wake()
 
     def _send(self, to: bytes | None, parts: list[bytes]) -> None:
-        if self._held:
-            self._held.append((to, parts))
+        waiting = self._held.get(to)
+        if waiting is not None:
+            waiting.append(parts)
             return
         try:
             self._raw.send_multipart(parts, zmq.NOBLOCK)
         except zmq.Again:  # high-water mark: wait for POLLOUT
-            self._held.append((to, parts))
+            self._held[to] = collections.deque([parts])
             return
         except zmq.ZMQError as exc:
             self._failed(to, exc)
@@ -287,13 +296,13 @@ class Channel(Outbox):
         self._loop.call_soon(self._ready)
 
     def _release_held(self) -> None:
-        held, self._held = self._held, collections.deque()
-        while held:
-            to, parts = held.popleft()
-            self._send(to, parts)
-            if self._held:  # blocked again: keep the rest behind it, in order
-                self._held.extend(held)
-                return
+        for to, waiting in list(self._held.items()):
+            del self._held[to]
+            while waiting:
+                self._send(to, waiting.popleft())
+                if to in self._held:  # blocked again: the rest stays behind, in order
+                    self._held[to].extend(waiting)
+                    break
 
 
 async def drain(sock: zmq.asyncio.Socket) -> AsyncIterator[list[bytes]]:

@@ -179,3 +179,35 @@ async def test_high_water_mark_holds_sends_in_order(transport: Sockets) -> None:
     assert not sender._held
     sender.close()
     receiver.close()
+
+
+async def test_a_peer_at_its_high_water_mark_does_not_hold_up_the_others(
+    transport: Sockets,
+) -> None:
+    router_sock = transport.socket(zmq.ROUTER, server=True)
+    router_sock.setsockopt(zmq.SNDHWM, 2)
+    router_sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+    router_sock.bind("inproc://peers")
+    peers = {}
+    for name in (b"slow", b"fast"):
+        sock = transport.socket(zmq.DEALER, server=False)
+        sock.setsockopt(zmq.RCVHWM, 2)
+        sock.setsockopt(zmq.ROUTING_ID, name)
+        sock.connect("inproc://peers")
+        peers[name] = sock
+    router = Channel(router_sock, lambda parts: None)
+    for n in range(50):
+        router.send(pack(n), to=b"slow")
+        await asyncio.sleep(0)  # one message per pass: the slow peer's pipe fills
+    assert b"slow" in router._held
+    fast_got: list[int] = []
+    fast = Channel(peers[b"fast"], lambda parts: fast_got.extend(unpack(parts[0])))
+    router.send(pack(1000), to=b"fast")
+    assert await until(lambda: fast_got == [1000])
+    slow_got: list[int] = []
+    slow = Channel(peers[b"slow"], lambda parts: slow_got.extend(unpack(parts[0])))
+    assert await until(lambda: len(slow_got) == 50)
+    assert slow_got == list(range(50))
+    assert not router._held
+    for channel in (router, fast, slow):
+        channel.close()
