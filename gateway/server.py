@@ -600,6 +600,9 @@ class GatewayServer(Service):
             await asyncio.sleep(cfg.ping_interval)
             idle: list[Client] = []
             for client in list(self.index.clients.values()):
+                if client.paused:  # not read by our choice: busy, not silent
+                    client.idle_ticks = 0
+                    continue
                 if 0 < cfg.ping_not_response_limit <= client.idle_ticks:
                     log.info("client %s silent for %d ticks: closing", client.client_id,
                              client.idle_ticks)  # fmt: skip
@@ -620,6 +623,9 @@ class GatewayServer(Service):
             now = loop.time()
             for client in list(self.index.clients.values()):
                 conn = client.conn
+                if client.paused:  # we stopped reading it (backpressure): its pong waits
+                    conn.ping_sent = 0.0
+                    continue
                 if conn.ping_sent and now - conn.ping_sent > timeout:
                     log.info("client %s: no pong for %gs, closing", client.client_id, timeout)
                     conn.abort()

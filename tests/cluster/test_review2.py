@@ -44,3 +44,19 @@ async def test_a_paused_client_that_closes_is_gone_promptly(gw: Cluster) -> None
             break
     # the 100 messages take well under a second; CLOSE_TIMEOUT is 10 s
     assert time.monotonic() - start < 5 * UNIT
+
+
+async def test_a_paused_client_is_not_taken_for_dead_by_the_keepalive(gw: Cluster) -> None:
+    # The gateway stops reading a client whose backlog is long: its pongs wait unread
+    # in the socket. That is our backpressure, not a dead peer.
+    register = gw.register()
+    gateway = gw.gateway(register, "--ws-ping-interval", "0.1")
+    gw.worker(register, PROBE)
+    probe = await Probe.open(gateway)
+    for _ in range(150):
+        await probe.send({"count": True, "delay": 0.01})
+    counts = [(await probe.json(timeout=30 * UNIT))["count"] for _ in range(150)]
+    assert counts == list(range(1, 151))
+    status = await probe.result("get_status")
+    (gateway_status,) = status.values()
+    assert gateway_status["paused_clients"] >= 1  # it was paused, and it is still here
