@@ -49,6 +49,7 @@ class Phase:
     lat: list[int]  # ascending, microseconds
     span: float  # seconds from the first send to the last frame received
     server_cpu: float  # seconds
+    server_kernel_cpu: float  # seconds: the system part of server_cpu
     loadgen_cpu: float  # seconds
     dropped: int
     unexpected: int
@@ -63,14 +64,17 @@ class Phase:
         value = percentile(self.lat, q)
         return None if value is None else value * scale  # ms by default
 
+    def kernel_percent(self) -> float | None:
+        return self.server_kernel_cpu / self.server_cpu * 100 if self.server_cpu else None
+
     def loadgen_percent(self) -> float:
         return self.loadgen_cpu / self.span * 100 if self.span else 0.0
 
 
 def run_phase(server: Server, load: LoadGen, **phase: Any) -> Phase:
-    cpu = server.cpu()
+    cpu, kernel = server.cpu(), server.kernel_cpu()
     results = load.ask("phase", phase)
-    server_cpu = server.cpu() - cpu
+    server_cpu, server_kernel = server.cpu() - cpu, server.kernel_cpu() - kernel
     lat = array("q")
     sent: Counter[str] = Counter()
     for result in results:
@@ -81,6 +85,7 @@ def run_phase(server: Server, load: LoadGen, **phase: Any) -> Phase:
     return Phase(
         received=sum(r["received"] for r in results), sent=sent, lat=sorted(lat),
         span=max(0.0, (last - start) / 1e9), server_cpu=server_cpu,
+        server_kernel_cpu=server_kernel,
         loadgen_cpu=sum(r["cpu"] for r in results), dropped=sum(r["dropped"] for r in results),
         unexpected=sum(r["unexpected"] for r in results),
     )  # fmt: skip
@@ -238,6 +243,8 @@ def private(cfg: Settings) -> list[Row]:
             bc.rate(len(bc.lat)), digits=0),
         Row("S3 private", "server CPU per message, us (saturation)", cc.per_frame_us(),
             bc.per_frame_us(), "<= 25 us", lambda v, r: v <= 25),
+        Row("S3 private", "  of which kernel (system time), %", cc.kernel_percent(),
+            bc.kernel_percent(), digits=0),
         Row("S3 private", "round trip p50 / p99 at saturation, ms", cc.p(50), bc.p(50), digits=2),
         Row("S3 private", "  p99", cc.p(99), bc.p(99), digits=2),
         Row("S3 private", "round trips/s at half saturation (open loop)", cp.rate(len(cp.lat)),
@@ -282,6 +289,8 @@ def fanout(cfg: Settings) -> list[Row]:
         Row("S4 fan-out", "server CPU per delivered frame, us (max)", cc.per_frame_us(),
             bc.per_frame_us(), "<= 4 us and <= 0.6x",
             lambda v, r: v <= 4 and r is not None and r <= 0.6, 2),
+        Row("S4 fan-out", "  of which kernel (system time), %", cc.kernel_percent(),
+            bc.kernel_percent(), digits=0),
         Row("S4 fan-out", "latency p50 / p99 at max, ms", cc.p(50), bc.p(50), digits=2),
         Row("S4 fan-out", "  p99", cc.p(99), bc.p(99), digits=2),
         Row("S4 fan-out", "delivered frames/s, fixed rate (half of max)", cp.rate(), bp.rate(),

@@ -31,15 +31,21 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 def cpu_seconds(pids: list[int]) -> float:
     """utime + stime of these processes (a process that is gone counts 0)."""
-    total = 0
+    return sum(cpu_split(pids))
+
+
+def cpu_split(pids: list[int]) -> tuple[float, float]:
+    """(utime, stime) of these processes: user and kernel CPU seconds."""
+    user = system = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as stat:
                 fields = stat.read().rpartition(")")[2].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])
-    return total / _TICK
+        user += int(fields[11])
+        system += int(fields[12])
+    return user / _TICK, system / _TICK
 
 
 def rss_bytes(pid: int) -> int:
@@ -114,6 +120,10 @@ class Server:
 
     def cpu(self) -> float:
         return cpu_seconds(self.pids)
+
+    def kernel_cpu(self) -> float:
+        """The system (kernel) part of :meth:`cpu`."""
+        return cpu_split(self.pids)[1]
 
     def gateway_rss(self) -> int:
         return sum(rss_bytes(pid) for pid in self.gateway_pids)
