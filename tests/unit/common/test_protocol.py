@@ -353,3 +353,18 @@ def test_decode_many_stops_at_bytes_it_cannot_read(tail: bytes, says: str) -> No
 def test_decode_many_of_garbage_is_one_error(data: bytes) -> None:
     out = list(protocol.decode_many(data))
     assert len(out) == 1 and isinstance(out[0], ProtocolError)
+
+
+VALUES: list[object] = [
+    "s", "", 0, 7, -1, True, False, None, b"b", b"", 1.5, [], [1], {}, {"a": 1}, {"a": "x"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("cls", list(protocol._CLASSES.values()), ids=lambda c: c.__name__)
+def test_the_generated_field_check_agrees_with_the_per_field_checks(cls: type) -> None:
+    kinds = protocol._TYPES[cls]
+    rng = random.Random(cls.__name__)
+    for _ in range(500):
+        values = [rng.choice(VALUES) for _ in kinds]
+        slow = all(protocol._CHECKS[kind](value) for kind, value in zip(kinds, values, strict=True))
+        assert protocol._FAST_CHECKS[cls](values) == slow, (values, kinds)
