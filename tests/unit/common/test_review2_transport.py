@@ -8,15 +8,17 @@ import time
 from typing import Any
 
 import msgpack
+import pytest
 import zmq
 import zmq.asyncio
 
+from common import transport as transport_module
 from common.config import Security
 from common.transport import Channel, Transport
 
 
-class _Raw:
-    """The Channel's shadow socket, with a peer whose message lands during the next send.
+class _ArmedSend:
+    """Channel's send, with a peer whose message lands during the next send.
 
     A peer may send at any moment; this makes its message arrive exactly between
     ``_ready``'s read of EVENTS and its send of a held batch (the window is a few
@@ -24,26 +26,22 @@ class _Raw:
     run, as it does when the last send was more than ~1 ms ago).
     """
 
-    def __init__(self, raw: zmq.Socket[bytes], peer_sends: Any) -> None:
-        self._raw = raw
+    def __init__(self, real: Any, peer_sends: Any) -> None:
+        self._real = real
         self._peer_sends = peer_sends
         self.armed = False
 
-    def get(self, option: int) -> Any:
-        return self._raw.get(option)
-
-    def recv_multipart(self, flags: int = 0) -> list[bytes]:
-        return self._raw.recv_multipart(flags)
-
-    def send_multipart(self, parts: list[bytes], flags: int = 0) -> None:
+    def __call__(self, sock: Any, data: bytes, flags: int = 0) -> Any:
         if self.armed:
             self.armed = False
             self._peer_sends()
             time.sleep(0.01)
-        self._raw.send_multipart(parts, flags)
+        return self._real(sock, data, flags)
 
 
-async def test_a_message_arriving_while_held_sends_are_released_is_read() -> None:
+async def test_a_message_arriving_while_held_sends_are_released_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     transport = Transport(Security())
     sender = transport.socket(zmq.PAIR, server=True)
     receiver = transport.socket(zmq.PAIR, server=False)
@@ -66,8 +64,8 @@ async def test_a_message_arriving_while_held_sends_are_released_is_read() -> Non
             channel.send(msgpack.packb(n))
             await asyncio.sleep(0)
         assert channel._held
-        raw = _Raw(channel._raw, lambda: peer.send(b"ping"))
-        channel._raw = raw  # type: ignore[assignment]
+        raw = _ArmedSend(transport_module._SEND, lambda: peer.send(b"ping"))
+        monkeypatch.setattr(transport_module, "_SEND", raw)
         raw.armed = True
         while True:  # the peer reads what is there: the held batch may now leave
             try:
