@@ -39,12 +39,13 @@ def machine() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
     except (OSError, StopIteration):
         pass
-    import websockets
+    from importlib.metadata import version
+
     import zmq
 
     return (
         f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
-        f"websockets {websockets.__version__}, pyzmq {zmq.__version__} "
+        f"websockets {version('websockets')}, pyzmq {zmq.__version__} "
         f"(libzmq {zmq.zmq_version()}); {platform.system()} {platform.release()}"
     )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from .report import Row
@@ -86,6 +87,11 @@ async def _measure(server: ClusterUnderTest) -> dict[str, Any]:
     return results
 
 
+def _only_one_gateway(other: int) -> Callable[[float, float | None], bool]:
+    """The S6 target: one message per call, none to the other gateway."""
+    return lambda value, ratio: value == 1 and other == 0
+
+
 def routing(procs: int) -> list[Row]:
     with ClusterUnderTest(gateways=2, workers=0) as server:
         print("[bench] S6 routing: push client, 2 gateways", flush=True)
@@ -100,6 +106,6 @@ def routing(procs: int) -> list[Row]:
             f"{to_first / CALLS:.3g}, {to_second / CALLS:.3g}; commands/call "
             f"{sum(r['commands'].values()) / CALLS:.3g}; frames/call {r['received'] / CALLS:.3g})",
             per_call, None, "1 message to 1 gateway" if single else "",
-            (lambda v, ratio, other=to_second: v == 1 and other == 0) if single else None, 3,
+            _only_one_gateway(to_second) if single else None, 3,
         ))  # fmt: skip
     return rows

@@ -9,6 +9,7 @@ two cores they depend on how much CPU the load generator takes (reported too).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from array import array
 from collections import Counter
@@ -124,6 +125,11 @@ def _servers(cfg: Settings, gateways: int = 1, compression: bool = False,
     ]
 
 
+def _ms(durations_us: list[int], q: float) -> float | None:
+    value = percentile(durations_us, q)
+    return None if value is None else value / 1e3  # None: nobody connected
+
+
 def _log(text: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
 
@@ -168,10 +174,10 @@ def idle_and_connect(cfg: Settings, s1: bool, s2: bool) -> list[Row]:
         rows += [
             Row("S2 connect", f"clients connected+joined /s ({cfg.concurrency}/process in flight)",
                 c["rate"], b["rate"], digits=0),
-            Row("S2 connect", "time to joined p50, ms", percentile(c["durations"], 50) / 1e3,
-                percentile(b["durations"], 50) / 1e3, digits=2),
-            Row("S2 connect", "time to joined p99, ms", percentile(c["durations"], 99) / 1e3,
-                percentile(b["durations"], 99) / 1e3, digits=2),
+            Row("S2 connect", "time to joined p50, ms", _ms(c["durations"], 50),
+                _ms(b["durations"], 50), digits=2),
+            Row("S2 connect", "time to joined p99, ms", _ms(c["durations"], 99),
+                _ms(b["durations"], 99), digits=2),
             Row("S2 connect", "server CPU per joined client, us", c["cpu_per_client_us"],
                 b["cpu_per_client_us"], digits=0),
             Row("S2 connect", "failed connects", c["failed"], b["failed"], "0",
@@ -191,7 +197,7 @@ def capacity(cfg: Settings) -> list[Row]:
         with LoadGen(spec, cfg.procs) as load:
             result = _connect(server, load, cfg.capacity)
             time.sleep(cfg.idle)
-            held = asyncio.run(server.status())  # type: ignore[attr-defined]
+            held = asyncio.run(server.status())
             clients = sum(s["clients"] for s in held.values())
             per_conn = (server.gateway_rss() - rss) / max(result["ok"], 1) / 1024
     return [
@@ -216,24 +222,65 @@ def capacity(cfg: Settings) -> list[Row]:
     ]
 
 
+def spec_of(n: int, groups: int, join: str) -> Callable[[Server], dict[str, Any]]:
+    return lambda server: _spec(server, n, groups, join)
+
+
+def _slower(cluster_rate: float, baseline_rate: float) -> str:
+    return "cluster" if cluster_rate <= baseline_rate else "baseline"
+
+
+def closed_then_paced(
+    cfg: Settings,
+    name: str,
+    what: str,
+    spec: Callable[[Server], dict[str, Any]],
+    kind: str,
+    senders: list[int],
+    rate_of: Callable[[Phase], float],
+    unit: str,
+) -> dict[str, tuple[Phase, Phase]]:
+    """A closed loop on each server, then an open loop at the *same* rate on each.
+
+    The open loop's rate is half of the lower of the two closed-loop rates: both
+    servers can sustain it, and their latency and CPU per frame are compared under
+    the same load. Both servers stay up (and their clients connected) meanwhile; the
+    idle one costs next to nothing, and CPU is counted per server.
+    """
+    closed: dict[str, Phase] = {}
+    paced: dict[str, Phase] = {}
+    with contextlib.ExitStack() as stack:
+        running: list[tuple[Server, LoadGen]] = []
+        for factory in _servers(cfg):
+            server = stack.enter_context(factory())
+            _log(f"{name} {server.name}: {what}")
+            load = stack.enter_context(LoadGen(spec(server), cfg.procs))
+            _connect(server, load, spec(server)["n"])
+            closed[server.name] = run_phase(server, load, kind=kind, senders=senders,
+                                            duration=cfg.duration)  # fmt: skip
+            running.append((server, load))
+        rate = min(rate_of(p) for p in closed.values()) / 2
+        for server, load in running:
+            _log(f"{name} {server.name}: open loop at {rate:.0f} {unit} (same for both)")
+            paced[server.name] = run_phase(
+                server, load, kind=kind, senders=senders, duration=cfg.duration, closed=False,
+                rate=rate,
+            )  # fmt: skip
+    return {k: (closed[k], paced[k]) for k in closed}
+
+
 # -- S3 private round trips ----------------------------------------------------------
 def private(cfg: Settings) -> list[Row]:
-    found: dict[str, tuple[Phase, Phase]] = {}
     n = cfg.pairs * 2
     initiators = list(range(0, n, 2))
-    for factory in _servers(cfg):
-        with factory() as server:
-            _log(f"S3 {server.name}: {cfg.pairs} pairs ping-pong")
-            with LoadGen(_spec(server, n, 1, "uid"), cfg.procs) as load:
-                _connect(server, load, n)
-                closed = run_phase(server, load, kind="pingpong", senders=initiators,
-                                   duration=cfg.duration)  # fmt: skip
-                half = closed.rate(len(closed.lat)) / 2
-                _log(f"S3 {server.name}: open loop at {half:.0f} round trips/s")
-                paced = run_phase(server, load, kind="pingpong", senders=initiators,
-                                  duration=cfg.duration, closed=False, rate=half)  # fmt: skip
-            found[server.name] = (closed, paced)
+    found = closed_then_paced(
+        cfg, "S3", f"{cfg.pairs} pairs ping-pong", spec_of(n, 1, "uid"), "pingpong",
+        initiators, lambda p: p.rate(len(p.lat)), "round trips/s",
+    )  # fmt: skip
     (cc, cp), (bc, bp) = found["cluster"], found["baseline"]
+    # the issue's S3 latency target is at half of the cluster's saturation rate: the
+    # common rate is that one when the cluster is the slower server (as measured so far)
+    half = f"half the {_slower(cc.rate(len(cc.lat)), bc.rate(len(bc.lat)))}'s saturation"
 
     def loss(p: Phase) -> float:
         return 2 * p.sent["pingpong"] - p.received
@@ -247,8 +294,8 @@ def private(cfg: Settings) -> list[Row]:
             bc.kernel_percent(), digits=0),
         Row("S3 private", "round trip p50 / p99 at saturation, ms", cc.p(50), bc.p(50), digits=2),
         Row("S3 private", "  p99", cc.p(99), bc.p(99), digits=2),
-        Row("S3 private", "round trips/s at half saturation (open loop)", cp.rate(len(cp.lat)),
-            bp.rate(len(bp.lat)), digits=0),
+        Row("S3 private", f"round trips/s, open loop at {half} (same rate for both)",
+            cp.rate(len(cp.lat)), bp.rate(len(bp.lat)), digits=0),
         Row("S3 private", "server CPU per message, us (half rate)", cp.per_frame_us(),
             bp.per_frame_us(), "<= 25 us", lambda v, r: v <= 25),
         Row("S3 private", "round trip p50 at half rate, ms", cp.p(50), bp.p(50), digits=2),
@@ -266,20 +313,13 @@ def fanout(cfg: Settings) -> list[Row]:
     groups = 10
     size = cfg.fanout // groups
     senders = list(range(2 * groups))  # two per group (c % groups + 1 is c's group)
-    found: dict[str, tuple[Phase, Phase]] = {}
-    for factory in _servers(cfg):
-        with factory() as server:
-            _log(f"S4 {server.name}: {cfg.fanout} clients in {groups} groups")
-            with LoadGen(_spec(server, cfg.fanout, groups, "group"), cfg.procs) as load:
-                _connect(server, load, cfg.fanout)
-                closed = run_phase(server, load, kind="group", senders=senders,
-                                   duration=cfg.duration)  # fmt: skip
-                rate = sum(closed.sent.values()) / closed.span / 2 if closed.span else 10.0
-                _log(f"S4 {server.name}: fixed rate {rate:.0f} messages/s")
-                paced = run_phase(server, load, kind="group", senders=senders,
-                                  duration=cfg.duration, closed=False, rate=rate)  # fmt: skip
-            found[server.name] = (closed, paced)
+    found = closed_then_paced(
+        cfg, "S4", f"{cfg.fanout} clients in {groups} groups", spec_of(cfg.fanout, groups,
+        "group"), "group", senders, lambda p: sum(p.sent.values()) / p.span if p.span else 20.0,
+        "messages/s",
+    )  # fmt: skip
     (cc, cp), (bc, bp) = found["cluster"], found["baseline"]
+    half = f"half the {_slower(cc.rate(), bc.rate())}'s max"
 
     def loss(p: Phase) -> float:
         return sum(p.sent.values()) * size - p.received
@@ -293,8 +333,8 @@ def fanout(cfg: Settings) -> list[Row]:
             bc.kernel_percent(), digits=0),
         Row("S4 fan-out", "latency p50 / p99 at max, ms", cc.p(50), bc.p(50), digits=2),
         Row("S4 fan-out", "  p99", cc.p(99), bc.p(99), digits=2),
-        Row("S4 fan-out", "delivered frames/s, fixed rate (half of max)", cp.rate(), bp.rate(),
-            digits=0),
+        Row("S4 fan-out", f"delivered frames/s, fixed rate ({half}, same rate for both)",
+            cp.rate(), bp.rate(), digits=0),
         Row("S4 fan-out", "server CPU per delivered frame, us (fixed)", cp.per_frame_us(),
             bp.per_frame_us(), "<= 4 us and <= 0.6x",
             lambda v, r: v <= 4 and r is not None and r <= 0.6, 2),

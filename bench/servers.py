@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = "GW-READY "
@@ -63,7 +63,8 @@ class _Child:
             stdin=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
         self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pumping = threading.Thread(target=self._pump, daemon=True)
+        self._pumping.start()
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
@@ -77,9 +78,9 @@ class _Child:
             try:
                 line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise TimeoutError(f"not ready: {self.proc.args}\n{self.logs()}") from None
+                raise TimeoutError(f"not ready: {self.proc.args!r}\n{self.logs()}") from None
             if line is None:
-                raise RuntimeError(f"exited before ready: {self.proc.args}\n{self.logs()}")
+                raise RuntimeError(f"exited before ready: {self.proc.args!r}\n{self.logs()}")
             if line.startswith(READY):
                 info: dict[str, Any] = json.loads(line[len(READY) :])
                 return info
@@ -95,6 +96,9 @@ class _Child:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._pumping.join(5)  # it reads the pipe to its end, then we close it
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         self.log.close()
         os.unlink(self.log.name)
         return self.proc.returncode
@@ -132,7 +136,7 @@ class Server:
         for child in reversed(self.children):
             child.stop()
 
-    def __enter__(self) -> Server:
+    def __enter__(self) -> Self:
         try:
             self.start()
         except BaseException:

@@ -19,6 +19,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable
+from typing import cast
 
 _ZERO_MASK = b"\x00\x00\x00\x00"
 _DEFLATE_TAIL = b"\x00\x00\xff\xff"
@@ -51,7 +52,7 @@ class Client(asyncio.Protocol):
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._buf = bytearray()
         self._open = False
-        self._inflater: zlib._Decompress | None = None  # type: ignore[name-defined]
+        self._inflater: zlib._Decompress | None = None
         # scenario state, set by the load generator
         self.joined: asyncio.Future[int] | None = None
         self.role = 0
@@ -59,7 +60,8 @@ class Client(asyncio.Protocol):
         self.template: tuple[bytes, bytes] = (b"", b"")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
+        # uvloop's transport is not an asyncio.Transport subclass
+        self.transport = transport = cast(asyncio.Transport, transport)
         key = base64.b64encode(os.urandom(16)).decode()
         ext = (
             "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"

@@ -1,0 +1,78 @@
+"""The benchmark's own machinery, run small: real servers, real load generator.
+
+No figure of speed is asserted here (``make bench`` measures, tests do not); these
+tests check that every scenario runs against the cluster and the baseline, counts
+its frames, loses none, and compares the open-loop phases at one common rate.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.report import Row, table
+from bench.routing import routing
+from bench.scenarios import (
+    Settings,
+    capacity,
+    closed_then_paced,
+    everyone,
+    fanout,
+    idle_and_connect,
+    private,
+    spec_of,
+)
+
+TINY = Settings(procs=1, workers=1, duration=0.6, idle=0.2, clients=40, capacity=60,
+                fanout=100, everyone=40, pairs=10, concurrency=10)  # fmt: skip
+
+
+def _by_metric(rows: list[Row]) -> dict[str, Row]:
+    return {row.metric: row for row in rows}
+
+
+def _assert_no_loss(rows: list[Row]) -> None:
+    lost = [r for r in rows if r.metric.startswith(("lost", "failed", "connections lost"))]
+    assert lost, "no loss row"
+    for row in lost:
+        assert row.cluster == 0 and row.baseline == 0, row
+
+
+@pytest.mark.timeout(120)
+def test_traffic_scenarios_run_both_servers_without_loss() -> None:
+    rows = private(TINY) + fanout(TINY) + everyone(TINY)
+    _assert_no_loss(rows)
+    by = _by_metric(rows)
+    for metric in ("server CPU per message, us (saturation)",
+                   "server CPU per delivered frame, us (max)",
+                   "server CPU per delivered frame, us"):  # fmt: skip
+        assert by[metric].cluster is not None and by[metric].cluster > 0, metric
+        assert by[metric].baseline is not None and by[metric].baseline > 0, metric
+    paced = [r for r in rows if "same rate for both" in r.metric]
+    assert len(paced) == 2 and all(r.cluster and r.baseline for r in paced), paced
+    text = table(rows)
+    assert "S3 private" in text and "S4 fan-out" in text and "S5 send_to_all" in text
+
+
+@pytest.mark.timeout(90)
+def test_open_loop_phases_share_one_rate() -> None:
+    """Both servers' open loops run at half the slower closed loop's rate."""
+    found = closed_then_paced(TINY, "S4", "tiny", spec_of(100, 10, "group"), "group",
+                               list(range(20)), lambda p: sum(p.sent.values()) / p.span,
+                               "messages/s")  # fmt: skip
+    (cc, cp), (bc, bp) = found["cluster"], found["baseline"]
+    closed_rates = [sum(p.sent.values()) / p.span for p in (cc, bc)]
+    scheduled = min(closed_rates) / 2 * TINY.duration
+    for paced in (cp, bp):  # the schedule, not the servers' speed, sets these counts
+        assert abs(sum(paced.sent.values()) - scheduled) <= 0.05 * scheduled + 2, paced.sent
+        assert paced.received == sum(paced.sent.values()) * 10  # 10 members per group
+
+
+@pytest.mark.timeout(120)
+def test_connect_idle_capacity_and_routing_scenarios() -> None:
+    rows = idle_and_connect(TINY, s1=True, s2=True) + capacity(TINY) + routing(1)
+    _assert_no_loss(rows)
+    by = _by_metric(rows)
+    held = by[f"connections held by 2 gateways (of {TINY.capacity})"]
+    assert held.cluster == TINY.capacity and held.verdict == "MET"
+    single = next(r for r in rows if r.metric.startswith("send_to_client:"))
+    assert single.cluster == 1.0 and single.verdict == "MET"
