@@ -63,7 +63,8 @@ def test_open_loop_phases_share_one_rate() -> None:
     closed_rates = [sum(p.sent.values()) / p.span for p in (cc, bc)]
     scheduled = min(closed_rates) / 2 * TINY.duration
     for paced in (cp, bp):  # the schedule, not the servers' speed, sets these counts
-        assert abs(sum(paced.sent.values()) - scheduled) <= 0.05 * scheduled + 2, paced.sent
+        # each load-generator process rounds its share down: at most one less each
+        assert scheduled - TINY.procs - 1 <= sum(paced.sent.values()) <= scheduled, paced.sent
         assert paced.received == sum(paced.sent.values()) * 10  # 10 members per group
 
 
