@@ -61,6 +61,11 @@ class LoadProcess:
         self.spec = spec
         self.mine = range(index, spec["n"], procs)
         self.clients: dict[int, Client] = {}
+        # frames that arrived after their phase ended (between phases, or stamped
+        # before the current phase began): counted apart, reported by the next phase,
+        # so that a late frame is neither lost nor taken for one of the next phase
+        self.late = 0
+        self.phase_start = 0  # ns; 0: between phases
         self._reset()
 
     def _reset(self) -> None:
@@ -140,7 +145,7 @@ class LoadProcess:
         mine = [self.clients[c] for c in senders if c in self.clients]
         self._prepare(kind, mine)
         self.closed_loop, self.sending = closed, True
-        start = time.monotonic_ns()
+        start = self.phase_start = time.monotonic_ns()
         if closed:
             for client in mine:
                 for _ in range(window):
@@ -157,8 +162,11 @@ class LoadProcess:
             await asyncio.sleep(quiet / 5)
             if time.monotonic_ns() - max(self.last_rx, start) > quiet * 1e9:
                 break
+        self.phase_start = 0
+        late, self.late = self.late, 0
         return {
             "received": self.received, "unexpected": self.unexpected, "sent": dict(self.sent),
+            "late": late,
             "lat_us": self.lat.tobytes(), "start_ns": start, "last_rx_ns": self.last_rx,
         }  # fmt: skip
 
@@ -228,18 +236,24 @@ class LoadProcess:
         if joined is not None and not joined.done():
             joined.set_result(now)  # the first frame is the join reply
             return
-        self.received += 1
-        self.last_rx = now
         i = data.find(_MARK)
         if i < 0:
             self.unexpected += 1
             return
+        sent_at = int(data[i + 2 : i + 21])
+        if sent_at < self.phase_start or not self.phase_start:
+            self.late += 1  # of an earlier phase (a responder still answers it)
+        else:
+            self.received += 1
+            self.last_rx = now
         role = client.role
         if role == RESPONDER:
             prefix, suffix = client.template
             client.send(prefix + data[i : i + 64] + suffix)
             return
-        self.lat.append((now - int(data[i + 2 : i + 21])) // 1000)
+        if sent_at < self.phase_start or not self.phase_start:
+            return
+        self.lat.append((now - sent_at) // 1000)
         if (
             role == SENDER
             and self.closed_loop

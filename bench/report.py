@@ -26,10 +26,11 @@ class Row:
     # cluster value, ratio -> target met?
     check: Callable[[float, float | None], bool] | None = None
     digits: int = 1
+    compare: bool = True  # False for counts that must be 0 (losses): no ratio
 
     @property
     def ratio(self) -> float | None:
-        if self.cluster is None or not self.baseline:
+        if not self.compare or self.cluster is None or not self.baseline:
             return None
         return self.cluster / self.baseline
 

@@ -1,0 +1,66 @@
+"""The load generator's frame accounting (pure: no sockets, no processes)."""
+
+from __future__ import annotations
+
+import time
+
+from bench.loadgen import LISTENER, RESPONDER, SENDER, LoadProcess, content
+
+
+class FakeClient:
+    def __init__(self, index: int, role: int) -> None:
+        self.index, self.role = index, role
+        self.joined = None
+        self.template = (b'{"content":"', b'"}')
+        self.sent: list[bytes] = []
+
+    def send(self, payload: bytes) -> None:
+        self.sent.append(payload)
+
+
+def _process() -> LoadProcess:
+    return LoadProcess(None, 0, 1, {"n": 2, "groups": 1})  # type: ignore[arg-type]
+
+
+def _frame(ts: int, sender: int = 0) -> bytes:
+    return b'{"data":"' + content(ts, sender, 1) + b'"}'
+
+
+def test_a_frame_of_the_running_phase_counts_with_its_latency() -> None:
+    load = _process()
+    now = time.monotonic_ns()
+    load.phase_start = now - 10_000_000
+    load.on_frame(FakeClient(1, LISTENER), _frame(now - 5_000_000))  # type: ignore[arg-type]
+    assert (load.received, load.late) == (1, 0)
+    (latency,) = load.lat  # microseconds since the frame's send time
+    assert 5_000 <= latency < 5_000 + 1_000_000
+
+
+def test_frames_between_phases_or_stamped_before_the_phase_are_late() -> None:
+    load = _process()
+    listener = FakeClient(1, LISTENER)
+    load.on_frame(listener, _frame(10))  # type: ignore[arg-type]  # between phases
+    load.phase_start = 1_000
+    load.on_frame(listener, _frame(999))  # type: ignore[arg-type]  # of the phase before
+    assert (load.received, load.late, len(load.lat)) == (0, 2, 0)
+
+
+def test_a_responder_answers_a_late_ping_too() -> None:
+    """Its pong is expected by the earlier phase: it is counted late where it lands."""
+    load = _process()
+    responder = FakeClient(1, RESPONDER)
+    load.on_frame(responder, _frame(10))  # type: ignore[arg-type]
+    assert load.late == 1 and len(responder.sent) == 1
+    assert content(10, 0, 1) in responder.sent[0]
+
+
+def test_a_closed_loop_sender_sends_again_only_in_its_phase() -> None:
+    load = _process()
+    load.target = "pingpong"
+    sender = FakeClient(0, SENDER)
+    load.closed_loop = load.sending = True
+    load.phase_start = 1_000
+    load.on_frame(sender, _frame(2_000, sender=0))  # type: ignore[arg-type]
+    assert len(sender.sent) == 1 and load.sent["pingpong"] == 1
+    load.on_frame(sender, _frame(500, sender=0))  # type: ignore[arg-type]  # late: no resend
+    assert len(sender.sent) == 1 and load.late == 1
