@@ -139,13 +139,18 @@ class LoadProcess:
 
     async def phase(
         self, kind: str, senders: list[int], duration: float, closed: bool = True,
-        window: int = 1, rate: float = 0.0, quiet: float = 0.5,
+        window: int = 1, rate: float = 0.0, quiet: float = 0.5, start_ns: int = 0,
     ) -> dict[str, Any]:  # fmt: skip
+        """One phase; ``start_ns`` (the runner's, the same for every process) is when
+        sending begins: frames stamped before it belong to an earlier phase."""
         self._reset()
         mine = [self.clients[c] for c in senders if c in self.clients]
         self._prepare(kind, mine)
+        start = self.phase_start = start_ns or time.monotonic_ns()
+        wait = (start - time.monotonic_ns()) / 1e9
+        if wait > 0:
+            await asyncio.sleep(wait)
         self.closed_loop, self.sending = closed, True
-        start = self.phase_start = time.monotonic_ns()
         if closed:
             for client in mine:
                 for _ in range(window):
