@@ -147,9 +147,10 @@ class LoadProcess:
         mine = [self.clients[c] for c in senders if c in self.clients]
         self._prepare(kind, mine)
         start = self.phase_start = start_ns or time.monotonic_ns()
-        wait = (start - time.monotonic_ns()) / 1e9
-        if wait > 0:
-            await asyncio.sleep(wait)
+        # the loop's timers may fire a little early: wait until the clock says so,
+        # or the first messages would be stamped before the phase and count as late
+        while (wait := start - time.monotonic_ns()) > 0:  # noqa: ASYNC110 - a clock, no event
+            await asyncio.sleep(wait / 1e9)
         self.closed_loop, self.sending = closed, True
         if closed:
             for client in mine:

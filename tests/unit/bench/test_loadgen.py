@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
+from bench import loadgen as loadgen_module
 from bench.loadgen import LISTENER, RESPONDER, SENDER, LoadProcess, content
 
 
@@ -64,3 +67,22 @@ def test_a_closed_loop_sender_sends_again_only_in_its_phase() -> None:
     assert len(sender.sent) == 1 and load.sent["pingpong"] == 1
     load.on_frame(sender, _frame(500, sender=0))  # type: ignore[arg-type]  # late: no resend
     assert len(sender.sent) == 1 and load.late == 1
+
+
+async def test_no_message_leaves_before_the_phase_start(monkeypatch: Any) -> None:
+    """Even when the event loop's timer fires early (uvloop's may, by a millisecond)."""
+    real_sleep = asyncio.sleep
+
+    async def early(delay: float) -> None:  # a timer that always fires at once
+        await real_sleep(0)
+
+    monkeypatch.setattr(loadgen_module.asyncio, "sleep", early)
+    load = _process()
+    sender = FakeClient(0, SENDER)
+    load.clients = {0: sender}  # type: ignore[dict-item]
+    start = time.monotonic_ns() + 20_000_000
+    result = await load.phase("group", [0], duration=0, quiet=0.001, start_ns=start)
+    assert load.sent and len(sender.sent) == 1
+    i = sender.sent[0].index(b"#T")
+    assert int(sender.sent[0][i + 2 : i + 21]) >= start
+    assert result["start_ns"] == start
