@@ -1,7 +1,7 @@
 """``python -m bench``: run the scenarios against the cluster and the baseline, print
 one table (see docs/benchmarks.md for what each figure means).
 
-    python -m bench                      # everything, ~8 minutes on 2 cores
+    python -m bench                      # everything, ~4.5 minutes on 2 cores
     python -m bench --quick              # smaller and shorter: a smoke run (< 1 minute)
     python -m bench --scenarios S1,S3    # only these
 """
@@ -68,6 +68,12 @@ def machine() -> str:
     help="Business-worker processes in the cluster.",
 )
 @click.option("--duration", type=float, default=None, help="Seconds per traffic phase.")
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=None,
+    help="S3/S4 closed-loop runs per server, alternating (default 3; --quick: 1).",
+)
 @click.option("--no-capacity", is_flag=True, help="Skip the 20,000-connection check of S1.")
 @click.option(
     "--json",
@@ -77,13 +83,16 @@ def machine() -> str:
     help="Also write the rows as JSON here.",
 )
 def main(quick: bool, scenarios: tuple[str, ...], procs: int, workers: int,
-         duration: float | None, no_capacity: bool, json_path: str | None) -> None:  # fmt: skip
+         duration: float | None, repeat: int | None, no_capacity: bool,
+         json_path: str | None) -> None:  # fmt: skip
     """Benchmark the cluster side by side with a single-process websockets server."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     cfg = Settings.quick(procs, workers) if quick else Settings(procs, workers)
     if duration is not None:
         cfg = replace(cfg, duration=duration)
+    if repeat is not None:
+        cfg = replace(cfg, repeat=repeat)
     needed = max(cfg.clients, cfg.capacity, cfg.everyone) // max(procs, 1) + 100
     if hard < needed:
         click.echo(f"warning: open-file limit {hard} may be too low", err=True)
