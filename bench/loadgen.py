@@ -8,6 +8,7 @@ global index ``c`` satisfies ``c % procs == index`` and obeys commands:
 ``phase``    send for ``duration`` seconds, then wait until nothing arrived for
              ``quiet`` seconds; returns frames received, messages sent (by target,
              so that the runner computes how many frames were expected), latencies.
+``drain``    after the last phase: wait for quiet, report frames that came late.
 ``close``    close every client and exit.
 
 A message's ``content`` is 64 bytes carrying the send timestamp (``CLOCK_MONOTONIC``,
@@ -27,6 +28,7 @@ stamped with their *scheduled* time so that a late sender shows as latency.
 from __future__ import annotations
 
 import asyncio
+import math
 import multiprocessing
 import resource
 import time
@@ -61,11 +63,16 @@ class LoadProcess:
         self.spec = spec
         self.mine = range(index, spec["n"], procs)
         self.clients: dict[int, Client] = {}
-        # frames that arrived after their phase ended (between phases, or stamped
-        # before the current phase began): counted apart, reported by the next phase,
-        # so that a late frame is neither lost nor taken for one of the next phase
+        # Frames stamped before the current phase began are *late* (of an earlier
+        # phase): counted apart and reported by this phase, so that a late frame is
+        # neither lost nor taken for one of this phase. Frames arriving between
+        # phases wait in ``limbo`` (send stamp, arrival, measured?) until the next
+        # phase's start says which they are: a process may get its command after
+        # the first frames of a phase have reached it.
         self.late = 0
+        self.limbo: list[tuple[int, int, bool]] = []
         self.phase_start = 0  # ns; 0: between phases
+        self.last_any = 0  # ns: arrival of the last frame, in a phase or not
         self._reset()
 
     def _reset(self) -> None:
@@ -89,6 +96,8 @@ class LoadProcess:
                 result = await self.connect()
             elif command == "phase":
                 result = await self.phase(**args)
+            elif command == "drain":
+                result = await self.drain(**args)
             elif command == "close":
                 result = await self.close()
             else:
@@ -147,6 +156,8 @@ class LoadProcess:
         mine = [self.clients[c] for c in senders if c in self.clients]
         self._prepare(kind, mine)
         start = self.phase_start = start_ns or time.monotonic_ns()
+        behind = max(0, time.monotonic_ns() - start)  # > 0: this process started late
+        self._settle(start)
         # the loop's timers may fire a little early: wait until the clock says so,
         # or the first messages would be stamped before the phase and count as late
         while (wait := start - time.monotonic_ns()) > 0:  # noqa: ASYNC110 - a clock, no event
@@ -172,9 +183,34 @@ class LoadProcess:
         late, self.late = self.late, 0
         return {
             "received": self.received, "unexpected": self.unexpected, "sent": dict(self.sent),
-            "late": late,
+            "late": late, "behind_ns": behind,
             "lat_us": self.lat.tobytes(), "start_ns": start, "last_rx_ns": self.last_rx,
         }  # fmt: skip
+
+    def _settle(self, start: int) -> None:
+        """Sort the frames that arrived between phases: this phase's, or late."""
+        for sent_at, arrived, measured in self.limbo:
+            if sent_at < start:
+                self.late += 1
+                continue
+            self.received += 1
+            self.last_rx = max(self.last_rx, arrived)
+            if measured:
+                self.lat.append((arrived - sent_at) // 1000)
+        self.limbo.clear()
+
+    async def drain(self, quiet: float = 1.0) -> dict[str, Any]:
+        """After the last phase: wait until nothing arrived for ``quiet`` seconds (at
+        most 15), and report the frames that arrived since that phase ended."""
+        deadline = time.monotonic_ns() + 15_000_000_000
+        while time.monotonic_ns() < deadline:
+            if time.monotonic_ns() - self.last_any > quiet * 1e9:
+                break
+            await asyncio.sleep(quiet / 5)
+        late = self.late + len(self.limbo)
+        self.late = 0
+        self.limbo.clear()
+        return {"late": late}
 
     async def close(self) -> dict[str, Any]:
         for client in self.clients.values():
@@ -225,7 +261,7 @@ class LoadProcess:
         """
         interval = 1e9 / rate
         end = start + int(duration * 1e9)
-        total = int((end - start) / interval)  # scheduled at start + k * interval, k < total
+        total = math.ceil((end - start) / interval)  # every k with start + k * interval < end
         k = 0
         while k < total:
             now = time.monotonic_ns()
@@ -247,17 +283,21 @@ class LoadProcess:
             self.unexpected += 1
             return
         sent_at = int(data[i + 2 : i + 21])
-        if sent_at < self.phase_start or not self.phase_start:
+        start = self.phase_start
+        self.last_any = now
+        role = client.role
+        if not start:  # between phases: the next phase's start will tell
+            self.limbo.append((sent_at, now, role != RESPONDER))
+        elif sent_at < start:
             self.late += 1  # of an earlier phase (a responder still answers it)
         else:
             self.received += 1
             self.last_rx = now
-        role = client.role
         if role == RESPONDER:
             prefix, suffix = client.template
             client.send(prefix + data[i : i + 64] + suffix)
             return
-        if sent_at < self.phase_start or not self.phase_start:
+        if not start or sent_at < start:
             return
         self.lat.append((now - sent_at) // 1000)
         if (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import statistics
 import time
 from array import array
 from collections import Counter
@@ -80,6 +81,9 @@ def run_phase(server: Server, load: LoadGen, **phase: Any) -> Phase:
     # little ahead so that each has its command before the first frame can arrive
     results = load.ask("phase", {"start_ns": time.monotonic_ns() + 100_000_000, **phase})
     server_cpu, server_kernel = server.cpu() - cpu, server.kernel_cpu() - kernel
+    behind = max(r["behind_ns"] for r in results) / 1e6
+    if behind > 0:  # its first frames were sorted out all the same (see LoadProcess)
+        _log(f"note: a load-generator process began the phase {behind:.1f} ms late")
     lat = array("q")
     sent: Counter[str] = Counter()
     for result in results:
@@ -230,12 +234,11 @@ def capacity(cfg: Settings) -> list[Row]:
 def _lost(runs: Runs, loss: Callable[[Phase], float]) -> float:
     """Frames never received: expected minus received, over every phase, minus the
     frames that arrived late (after their phase ended: counted by a later phase)."""
-    phases = [*runs.closed, runs.paced]
-    return sum(loss(p) for p in phases) - sum(p.late for p in phases)
+    return sum(loss(p) for p in [*runs.closed, runs.paced]) - _late(runs)
 
 
 def _late(runs: Runs) -> int:
-    return sum(p.late for p in [*runs.closed, runs.paced])
+    return sum(p.late for p in [*runs.closed, runs.paced]) + runs.drained_late
 
 
 def _runs(cfg: Settings) -> str:
@@ -246,8 +249,8 @@ def spec_of(n: int, groups: int, join: str) -> Callable[[Server], dict[str, Any]
     return lambda server: _spec(server, n, groups, join)
 
 
-def _slower(cluster_rate: float, baseline_rate: float) -> str:
-    return "cluster" if cluster_rate <= baseline_rate else "baseline"
+def _slower(found: dict[str, Runs]) -> str:
+    return next(name for name, runs in found.items() if runs.sets_rate)
 
 
 @dataclass
@@ -256,10 +259,15 @@ class Runs:
 
     closed: list[Phase]
     paced: Phase
+    sets_rate: bool = False  # its median closed-loop rate was the lower: it set the open loop's
+    drained_late: int = 0  # frames that arrived after the last phase ended
 
     @property
     def median(self) -> Phase:
-        """The closed-loop run of median CPU per frame: the one the table reports."""
+        """The closed-loop run of median CPU per frame: the table's saturation figures.
+
+        The open loop's rate is the median of the runs' rates (see
+        :func:`closed_then_paced`), which may come from another run."""
         ranked = sorted(self.closed, key=lambda p: p.per_frame_us() or 0.0)
         return ranked[(len(ranked) - 1) // 2]
 
@@ -304,15 +312,19 @@ def closed_then_paced(
                 _log(f"{name} {server.name}: closed loop, run {turn + 1} of {cfg.repeat}")
                 closed[server.name].append(run_phase(server, load, kind=kind, senders=senders,
                                                      duration=cfg.duration))  # fmt: skip
-        medians = {k: Runs(v, v[0]).median for k, v in closed.items()}
-        rate = min(rate_of(p) for p in medians.values()) / 2
+        rates = {k: statistics.median(rate_of(p) for p in v) for k, v in closed.items()}
+        slower = min(rates, key=rates.__getitem__)
+        rate = max(rates[slower] / 2, 1.0)  # (a closed loop that got nothing back: 0)
+        drained: dict[str, int] = {}
         for server, load in running:
             _log(f"{name} {server.name}: open loop at {rate:.0f} {unit} (same for both)")
             paced[server.name] = run_phase(
                 server, load, kind=kind, senders=senders, duration=cfg.duration, closed=False,
                 rate=rate,
             )  # fmt: skip
-    return {k: Runs(closed[k], paced[k]) for k in closed}
+        for server, load in running:
+            drained[server.name] = sum(r["late"] for r in load.ask("drain"))
+    return {k: Runs(closed[k], paced[k], k == slower, drained[k]) for k in closed}
 
 
 # -- S3 private round trips ----------------------------------------------------------
@@ -326,8 +338,10 @@ def private(cfg: Settings) -> list[Row]:
     cr, br = found["cluster"], found["baseline"]
     (cc, cp), (bc, bp) = (cr.median, cr.paced), (br.median, br.paced)
     # the issue's S3 latency target is at half of the cluster's saturation rate: the
-    # common rate is that one when the cluster is the slower server (as measured so far)
-    half = f"half the {_slower(cc.rate(len(cc.lat)), bc.rate(len(bc.lat)))}'s saturation"
+    # common rate is that one when the cluster is the slower server (as measured so
+    # far); if the baseline were slower, the target would not be measured here
+    half = f"half the {_slower(found)}'s saturation"
+    at_target_rate = cr.sets_rate
 
     def loss(p: Phase) -> float:
         return 2 * p.sent["pingpong"] - p.received
@@ -347,8 +361,9 @@ def private(cfg: Settings) -> list[Row]:
         Row("S3 private", "server CPU per message, us (half rate)", cp.per_frame_us(),
             bp.per_frame_us(), "<= 25 us", lambda v, r: v <= 25),
         Row("S3 private", "round trip p50 at half rate, ms", cp.p(50), bp.p(50), digits=2),
-        Row("S3 private", "round trip p99 at half rate, ms", cp.p(99), bp.p(99), "< 10 ms",
-            lambda v, r: v < 10, 2),
+        Row("S3 private", "round trip p99 at half rate, ms", cp.p(99), bp.p(99),
+            "< 10 ms" if at_target_rate else "< 10 ms (not measured: rate below)",
+            (lambda v, r: v < 10) if at_target_rate else None, 2),
         Row("S3 private", f"lost messages (every phase; arrived after their phase: "
             f"{_late(cr)}, {_late(br)})", _lost(cr, loss), _lost(br, loss), "0",
             lambda v, r: v == 0, 0, False),
@@ -369,7 +384,7 @@ def fanout(cfg: Settings) -> list[Row]:
     )  # fmt: skip
     cr, br = found["cluster"], found["baseline"]
     (cc, cp), (bc, bp) = (cr.median, cr.paced), (br.median, br.paced)
-    half = f"half the {_slower(cc.rate(), bc.rate())}'s max"
+    half = f"half the {_slower(found)}'s max"
 
     def loss(p: Phase) -> float:
         return sum(p.sent.values()) * size - p.received
@@ -402,6 +417,7 @@ def fanout(cfg: Settings) -> list[Row]:
 # -- S5 send_to_all ------------------------------------------------------------------
 def everyone(cfg: Settings) -> list[Row]:
     found: dict[str, Phase] = {}
+    late: dict[str, int] = {}
     for factory in _servers(cfg):
         with factory() as server:
             _log(f"S5 {server.name}: send_to_all to {cfg.everyone} clients")
@@ -410,10 +426,12 @@ def everyone(cfg: Settings) -> list[Row]:
                 _connect(server, load, cfg.everyone)
                 found[server.name] = run_phase(server, load, kind="all", senders=[0],
                                                duration=cfg.duration, window=2)  # fmt: skip
+                late[server.name] = sum(r["late"] for r in load.ask("drain"))
     c, b = found["cluster"], found["baseline"]
 
     def loss(p: Phase) -> float:
-        return p.sent["all"] * cfg.everyone - p.received - p.late
+        name = "cluster" if p is c else "baseline"
+        return p.sent["all"] * cfg.everyone - p.received - p.late - late[name]
 
     return [
         Row("S5 send_to_all", f"delivered frames/s ({cfg.everyone} clients, 2 in flight)",

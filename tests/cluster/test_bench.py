@@ -7,6 +7,7 @@ its frames, loses none, and compares the open-loop phases at one common rate.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import replace
 
 import pytest
@@ -24,7 +25,7 @@ from bench.scenarios import (
     spec_of,
 )
 
-TINY = Settings(procs=1, workers=1, duration=0.6, idle=0.2, clients=40, capacity=60,
+TINY = Settings(procs=2, workers=1, duration=0.6, idle=0.2, clients=40, capacity=60,
                 fanout=100, everyone=40, pairs=10, concurrency=10, repeat=1)  # fmt: skip
 
 
@@ -64,12 +65,18 @@ def test_open_loop_phases_share_one_rate() -> None:
         costs = sorted(p.per_frame_us() or 0 for p in runs.closed)
         assert runs.median.per_frame_us() == costs[1]
     cp, bp = found["cluster"].paced, found["baseline"].paced
-    closed_rates = [sum(p.sent.values()) / p.span for p in (found[k].median for k in found)]
-    scheduled = min(closed_rates) / 2 * TINY.duration
+    rates = {k: statistics.median(sum(p.sent.values()) / p.span for p in runs.closed)
+             for k, runs in found.items()}  # fmt: skip
+    slower = min(rates, key=rates.__getitem__)
+    assert [k for k, runs in found.items() if runs.sets_rate] == [slower]
+    scheduled = rates[slower] / 2 * TINY.duration
     for paced in (cp, bp):  # the schedule, not the servers' speed, sets these counts
-        # each load-generator process rounds its share down: at most one less each
-        assert scheduled - TINY.procs - 1 <= sum(paced.sent.values()) <= scheduled, paced.sent
-        assert paced.received == sum(paced.sent.values()) * 10  # 10 members per group
+        # each load-generator process rounds its share up: at most one more each
+        assert abs(sum(paced.sent.values()) - scheduled) <= TINY.procs, paced.sent
+    for runs in found.values():  # every frame is accounted for: received, or late
+        phases = [*runs.closed, runs.paced]
+        expected = sum(sum(p.sent.values()) * 10 for p in phases)  # 10 members per group
+        assert sum(p.received + p.late for p in phases) + runs.drained_late == expected
 
 
 @pytest.mark.timeout(120)

@@ -39,18 +39,40 @@ def test_a_frame_of_the_running_phase_counts_with_its_latency() -> None:
     assert 5_000 <= latency < 5_000 + 1_000_000
 
 
-def test_frames_between_phases_or_stamped_before_the_phase_are_late() -> None:
+def test_frames_stamped_before_the_phase_are_late() -> None:
+    load = _process()
+    load.phase_start = 1_000
+    load.on_frame(FakeClient(1, LISTENER), _frame(999))  # type: ignore[arg-type]
+    assert (load.received, load.late, len(load.lat)) == (0, 1, 0)
+
+
+def test_frames_between_phases_are_sorted_by_the_next_start() -> None:
+    """A process may get its phase command after the phase's first frames reached it."""
     load = _process()
     listener = FakeClient(1, LISTENER)
-    load.on_frame(listener, _frame(10))  # type: ignore[arg-type]  # between phases
-    load.phase_start = 1_000
-    load.on_frame(listener, _frame(999))  # type: ignore[arg-type]  # of the phase before
-    assert (load.received, load.late, len(load.lat)) == (0, 2, 0)
+    now = time.monotonic_ns()
+    load.on_frame(listener, _frame(now - 50_000_000))  # type: ignore[arg-type]  # an old one
+    load.on_frame(listener, _frame(now - 10_000_000))  # type: ignore[arg-type]  # the next's
+    assert (load.received, load.late, len(load.limbo)) == (0, 0, 2)
+    load._settle(now - 20_000_000)  # the next phase began 20 ms ago
+    assert (load.received, load.late, load.limbo) == (1, 1, [])
+    (latency,) = load.lat
+    assert 10_000 <= latency < 10_000 + 1_000_000
+
+
+async def test_drain_reports_what_came_after_the_last_phase() -> None:
+    load = _process()
+    load.late = 2  # stamped before the last phase began, seen during it
+    load.on_frame(FakeClient(1, LISTENER), _frame(time.monotonic_ns()))  # type: ignore[arg-type]
+    load.last_any = 0  # quiet since long ago: no waiting
+    assert await load.drain(quiet=0.01) == {"late": 3}
+    assert (load.late, load.limbo) == (0, [])
 
 
 def test_a_responder_answers_a_late_ping_too() -> None:
     """Its pong is expected by the earlier phase: it is counted late where it lands."""
     load = _process()
+    load.phase_start = 1_000
     responder = FakeClient(1, RESPONDER)
     load.on_frame(responder, _frame(10))  # type: ignore[arg-type]
     assert load.late == 1 and len(responder.sent) == 1
