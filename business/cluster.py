@@ -148,16 +148,15 @@ class Cluster:
     # -- registers ------------------------------------------------------------------
     async def _read_register(self, index: int, sock: Any) -> None:
         async for parts in drain(sock):
-            for data in parts:
-                for frame in protocol.decode_many(data):
-                    if isinstance(frame, ProtocolError):
-                        log.warning("dropped a frame from register %s: %s",
-                                    self.registers[index], frame)  # fmt: skip
-                    elif isinstance(frame, protocol.GatewayList):
-                        try:
-                            self._on_list(index, frame)
-                        except Exception:
-                            log.exception("bad gateway list from %s", self.registers[index])
+            for frame in protocol.decode_parts(parts):
+                if isinstance(frame, ProtocolError):
+                    log.warning("dropped a frame from register %s: %s",
+                                self.registers[index], frame)  # fmt: skip
+                elif isinstance(frame, protocol.GatewayList):
+                    try:
+                        self._on_list(index, frame)
+                    except Exception:
+                        log.exception("bad gateway list from %s", self.registers[index])
 
     def _on_list(self, index: int, frame: protocol.GatewayList) -> None:
         if frame.complete:
@@ -232,16 +231,15 @@ class Cluster:
                 self._answered(request_id, address, None, gone=True)
 
     def _on_link_message(self, link: Link, parts: list[bytes]) -> None:
-        for data in parts:
-            for frame in protocol.decode_many(data):
-                if isinstance(frame, ProtocolError):
-                    log.warning("dropped a frame from %s: %s", link.address, frame)
-                    continue
-                try:
-                    self._on_link_frame(link, frame)
-                except Exception:  # one bad frame or event must not stop this link
-                    log.exception("failed to process %s from %s", type(frame).__name__,
-                                  link.address)  # fmt: skip
+        for frame in protocol.decode_parts(parts):
+            if isinstance(frame, ProtocolError):
+                log.warning("dropped a frame from %s: %s", link.address, frame)
+                continue
+            try:
+                self._on_link_frame(link, frame)
+            except Exception:  # one bad frame or event must not stop this link
+                log.exception("failed to process %s from %s", type(frame).__name__,
+                              link.address)  # fmt: skip
 
     def _on_link_frame(self, link: Link, frame: protocol.Frame) -> None:
         if isinstance(frame, protocol.Event):

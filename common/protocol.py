@@ -29,15 +29,15 @@ every event at least once.
 
 :func:`decode` raises :class:`~common.exceptions.ProtocolError` for anything that
 is not a well-formed frame of this version; callers log and drop it.
-:func:`decode_many` yields such an error in place of a bad frame and goes on with the
-next one; bytes that are not msgpack at all end the part (nothing after them can be
-found), with one error.
+:func:`decode_many` (and :func:`decode_parts`, for every part of a message) yields
+such an error in place of a bad frame and goes on with the next one; bytes that are
+not msgpack at all end the part (nothing after them can be found), with one error.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from enum import IntEnum
 from typing import Any, ClassVar
@@ -377,6 +377,12 @@ def decode_many(data: bytes) -> Iterator[Frame | ProtocolError]:
         yield _frame(items)
     except ProtocolError as exc:
         yield exc
+
+
+def decode_parts(parts: Iterable[bytes]) -> Iterator[Frame | ProtocolError]:
+    """:func:`decode_many` over every part of a message, in order."""
+    for data in parts:
+        yield from decode_many(data)
 
 
 def _decode_stream(data: bytes) -> Iterator[Frame | ProtocolError]:

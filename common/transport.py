@@ -116,10 +116,14 @@ class Transport:
             self.context.destroy(linger=int(linger * 1000))
 
 
+def joined(frames: list[bytes]) -> bytes:
+    """Every frame of one batch in one part (no copy for a single frame)."""
+    return frames[0] if len(frames) == 1 else b"".join(frames)
+
+
 def message(to: bytes | None, frames: list[bytes]) -> list[bytes]:
     """The parts of one batch: the ROUTER identity if any, then every frame in one part."""
-    joined = frames[0] if len(frames) == 1 else b"".join(frames)
-    return [joined] if to is None else [to, joined]
+    return [joined(frames)] if to is None else [to, joined(frames)]
 
 
 class Outbox:
@@ -174,12 +178,17 @@ class Outbox:
         if future.cancelled():
             return
         exc = future.exception()
-        if exc is None:
-            return
-        if isinstance(exc, zmq.ZMQError) and exc.errno == zmq.EHOSTUNREACH:
+        if isinstance(exc, zmq.ZMQError):
+            self._failed(to, exc)
+        elif exc is not None:
+            log.warning("internal send failed: %s", exc)
+
+    def _failed(self, to: bytes | None, exc: zmq.ZMQError) -> None:
+        """A refused send: a ROUTER's peer gone (EHOSTUNREACH), or worth a log line."""
+        if exc.errno == zmq.EHOSTUNREACH:
             if to is not None and self._on_unreachable is not None:
                 self._on_unreachable(to)
-        elif not (isinstance(exc, zmq.ZMQError) and exc.errno == zmq.ENOTSOCK):
+        elif exc.errno != zmq.ENOTSOCK:
             log.warning("internal send failed: %s", exc)
 
 
@@ -247,7 +256,7 @@ class Channel(Outbox):
             return
         pending, self._pending = self._pending, {}
         for to, frames in pending.items():
-            self._send(to, frames[0] if len(frames) == 1 else b"".join(frames))
+            self._send(to, joined(frames))
         self._wake()
 
     def _send(self, to: bytes | None, data: bytes) -> None:
@@ -268,18 +277,11 @@ class Channel(Outbox):
             return
         self.sent_messages += 1
 
-    def _failed(self, to: bytes | None, exc: zmq.ZMQError) -> None:
-        if exc.errno == zmq.EHOSTUNREACH:
-            if to is not None and self._on_unreachable is not None:
-                self._on_unreachable(to)
-        elif exc.errno != zmq.ENOTSOCK:
-            log.warning("internal send failed: %s", exc)
-
     def _wake(self) -> None:
         """Schedule a wake-up if ZeroMQ has something for us (its edge may be gone)."""
         if self._wake_scheduled or self._closed:
             return
-        events: int = self._raw.get(zmq.EVENTS)  # type: ignore[assignment]
+        events: int = _GET(self._raw, zmq.EVENTS)
         if events & zmq.POLLIN or (self._held and events & zmq.POLLOUT):
             self._wake_scheduled = True
             self._loop.call_soon(self._ready)

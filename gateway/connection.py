@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
 from websockets.frames import Frame, Opcode
-from websockets.http11 import Request
+from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
@@ -244,7 +244,11 @@ class Connection(asyncio.Protocol):
 
     def reject(self, status: http.HTTPStatus, text: str) -> None:
         """Answer the upgrade request with an HTTP response and end the connection."""
-        self.protocol.send_response(self.protocol.reject(status, text))
+        self.respond(self.protocol.reject(status, text))
+
+    def respond(self, response: Response) -> None:
+        """Send a response that refuses the upgrade; the peer then has CLOSE_TIMEOUT."""
+        self.protocol.send_response(response)
         self.send_data()
         self.arm_close_timer()
 

@@ -227,9 +227,7 @@ class GatewayServer(Service):
         if response.status_code != 101:
             log.info("refused a WebSocket upgrade from %s:%d: %d %s", *conn.peer,
                      response.status_code, protocol.handshake_exc)  # fmt: skip
-            protocol.send_response(response)
-            conn.send_data()
-            conn.arm_close_timer()
+            conn.respond(response)
             return
         self._counter += 1
         ip, port = self._internal
@@ -433,17 +431,16 @@ class GatewayServer(Service):
     # -- frames from workers --------------------------------------------------------
     def _on_router_message(self, parts: list[bytes]) -> None:
         identity = parts[0]
-        for data in parts[1:]:
-            for frame in protocol.decode_many(data):
-                if isinstance(frame, ProtocolError):
-                    self.stats["bad_frames"] += 1
-                    log.warning("dropped a frame from %s: %s", identity.hex(), frame)
-                    continue
-                try:
-                    self._on_frame(identity, frame)
-                except (GatewayError, TypeError, ValueError, KeyError) as exc:
-                    self.stats["bad_frames"] += 1
-                    log.warning("refused %s from %s: %s", describe(frame), identity.hex(), exc)
+        for frame in protocol.decode_parts(parts[1:]):
+            if isinstance(frame, ProtocolError):
+                self.stats["bad_frames"] += 1
+                log.warning("dropped a frame from %s: %s", identity.hex(), frame)
+                continue
+            try:
+                self._on_frame(identity, frame)
+            except (GatewayError, TypeError, ValueError, KeyError) as exc:
+                self.stats["bad_frames"] += 1
+                log.warning("refused %s from %s: %s", describe(frame), identity.hex(), exc)
 
     def _on_frame(self, identity: bytes, frame: protocol.Frame) -> None:
         if isinstance(frame, protocol.Ack):

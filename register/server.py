@@ -59,18 +59,17 @@ class RegisterServer(Service):
 
     async def _receive(self) -> None:
         async for parts in drain(self._sock):
-            identity, frames = parts[0], parts[1:]
+            identity = parts[0]
             changed = False
-            for data in frames:
-                for frame in protocol.decode_many(data):
-                    if isinstance(frame, ProtocolError):
-                        log.warning("dropped a frame from %s: %s", identity.hex(), frame)
-                        continue
-                    try:
-                        changed |= self._on_frame(identity, frame)
-                    except (TypeError, ValueError, KeyError) as exc:  # never die of a peer
-                        log.warning("refused a %s from %s: %s", type(frame).__name__,
-                                    identity.hex(), exc)  # fmt: skip
+            for frame in protocol.decode_parts(parts[1:]):
+                if isinstance(frame, ProtocolError):
+                    log.warning("dropped a frame from %s: %s", identity.hex(), frame)
+                    continue
+                try:
+                    changed |= self._on_frame(identity, frame)
+                except (TypeError, ValueError, KeyError) as exc:  # never die of a peer
+                    log.warning("refused a %s from %s: %s", type(frame).__name__,
+                                identity.hex(), exc)  # fmt: skip
             if changed:
                 self._publish()
 

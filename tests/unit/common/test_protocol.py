@@ -368,3 +368,12 @@ def test_the_generated_field_check_agrees_with_the_per_field_checks(cls: type) -
         values = [rng.choice(VALUES) for _ in kinds]
         slow = all(protocol._CHECKS[kind](value) for kind, value in zip(kinds, values, strict=True))
         assert protocol._FAST_CHECKS[cls](values) == slow, (values, kinds)
+
+
+def test_decode_parts_reads_every_part_in_order() -> None:
+    first = [protocol.Ack(1, "a", None, None), protocol.Ack(2, "b", None, None)]
+    second = protocol.Ack(3, "c", None, None)
+    parts = [b"".join(encode(f) for f in first), b"\xc1", encode(second)]
+    out = list(protocol.decode_parts(parts))
+    assert out[:2] == first and out[3] == second
+    assert isinstance(out[2], ProtocolError)  # a bad part does not hide the next one
