@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import sys
 import time
 from dataclasses import asdict, replace
 
 import click
+
+from common.service import raise_open_file_limit
 
 from .report import Row, table
 from .scenarios import Settings, capacity, everyone, fanout, idle_and_connect, private
@@ -86,8 +87,7 @@ def main(quick: bool, scenarios: tuple[str, ...], procs: int, workers: int,
          duration: float | None, repeat: int | None, no_capacity: bool,
          json_path: str | None) -> None:  # fmt: skip
     """Benchmark the cluster side by side with a single-process websockets server."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    hard = raise_open_file_limit()
     cfg = Settings.quick(procs, workers) if quick else Settings(procs, workers)
     if duration is not None:
         cfg = replace(cfg, duration=duration)

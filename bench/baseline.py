@@ -27,6 +27,8 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
+from common.service import raise_open_file_limit
+
 from . import chat
 
 
@@ -111,10 +113,7 @@ if __name__ == "__main__":
     parser.add_argument("--listen", default="127.0.0.1:0")
     parser.add_argument("--compression", action="store_true")
     args = parser.parse_args()
-    import resource
-
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_file_limit()
     try:
         import uvloop
     except ImportError:  # pragma: no cover

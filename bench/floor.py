@@ -26,6 +26,8 @@ import socket
 import time
 from typing import Any
 
+from common.service import raise_open_file_limit
+
 FRAME = b"\x81\x3e" + b"x" * 62  # an unmasked 62-byte text frame: 64 bytes
 GROUP = 100
 
@@ -88,8 +90,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_file_limit()
     ctx = multiprocessing.get_context("spawn")
     ports: Any = ctx.Queue()
     receiver = ctx.Process(target=_receiver, args=(ports, args.clients), daemon=True)

@@ -30,12 +30,13 @@ from __future__ import annotations
 import asyncio
 import math
 import multiprocessing
-import resource
 import time
 from array import array
 from collections import Counter
 from multiprocessing.connection import Connection
 from typing import Any
+
+from common.service import raise_open_file_limit
 
 from . import chat
 from .wsclient import Client
@@ -286,18 +287,19 @@ class LoadProcess:
         start = self.phase_start
         self.last_any = now
         role = client.role
-        if not start:  # between phases: the next phase's start will tell
-            self.limbo.append((sent_at, now, role != RESPONDER))
-        elif sent_at < start:
-            self.late += 1  # of an earlier phase (a responder still answers it)
-        else:
+        current = start and sent_at >= start  # a frame of the running phase
+        if current:
             self.received += 1
             self.last_rx = now
+        elif not start:  # between phases: the next phase's start will tell
+            self.limbo.append((sent_at, now, role != RESPONDER))
+        else:
+            self.late += 1  # of an earlier phase (a responder still answers it)
         if role == RESPONDER:
             prefix, suffix = client.template
             client.send(prefix + data[i : i + 64] + suffix)
             return
-        if not start or sent_at < start:
+        if not current:
             return
         self.lat.append((now - sent_at) // 1000)
         if (
@@ -310,8 +312,7 @@ class LoadProcess:
 
 
 def _main(conn: Connection, index: int, procs: int, spec: dict[str, Any]) -> None:
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_file_limit()
     process = LoadProcess(conn, index, procs, spec)
     try:
         import uvloop

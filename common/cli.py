@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 import os
-import resource
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +25,7 @@ from .config import (
     split_address,
 )
 from .exceptions import ConfigError
+from .service import raise_open_file_limit
 
 log = logging.getLogger("gw")
 
@@ -61,9 +61,7 @@ def _setup(log_level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
         stream=sys.stderr,
     )
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:  # many clients need many descriptors; raise to what we may
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_file_limit()  # many clients need many descriptors; raise to what we may
 
 
 def _run(service: Any) -> None:

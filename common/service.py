@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import resource
 import signal
 import sys
 from collections.abc import Coroutine
@@ -18,6 +19,19 @@ from types import TracebackType
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft open-file limit to the hard one; return it.
+
+    Every client connection is a descriptor: a gateway (or a load generator) with
+    tens of thousands of them needs more than the usual soft limit of 1,024.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
 
 READY_PREFIX = "GW-READY "
 
