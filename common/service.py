@@ -148,6 +148,12 @@ async def run_until_signal(service: Service) -> None:
     await service.start()
     print_ready(service.role, service.info())
     await service.wait_closed()
+    # Stopped: what is left is the interpreter's exit. A Ctrl-C reaches every process
+    # of the group, and a supervisor then also sends SIGTERM; arriving now, after the
+    # loop's handlers are gone, it would kill the process (exit -15, an unclean stop).
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(signum)
+        signal.signal(signum, signal.SIG_IGN)
     log.info("%s: stopped", service.role)
 
 

@@ -50,6 +50,7 @@ class ReadyProcess:
         name: str,
         env: dict[str, str] | None = None,
         cwd: Path = ROOT,
+        session: bool = False,
     ) -> None:
         self.name = name
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
@@ -64,6 +65,7 @@ class ReadyProcess:
             env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT), **(env or {})},
             text=True,
             preexec_fn=_die_with_parent,
+            start_new_session=session,  # its own process group, as a shell gives a command
         )
         self._lines: queue.Queue[str | None] = queue.Queue()
         self.stdout: list[str] = []
@@ -134,9 +136,13 @@ class ReadyProcess:
 class GwProcess(ReadyProcess):
     """One ``gw`` subcommand running as a child process."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, session: bool = False
+    ) -> None:
         self.args = list(args)
-        super().__init__([sys.executable, "-m", "common.cli", *args], f"gw {args[0]}", env)
+        super().__init__(
+            [sys.executable, "-m", "common.cli", *args], f"gw {args[0]}", env, session=session
+        )
 
 
 class Cluster:
@@ -145,8 +151,9 @@ class Cluster:
     def __init__(self) -> None:
         self.processes: list[GwProcess] = []
 
-    def start(self, *args: str, ready: bool = True, env: dict[str, str] | None = None) -> GwProcess:
-        process = GwProcess(*args, env=env)
+    def start(self, *args: str, ready: bool = True, env: dict[str, str] | None = None,
+              session: bool = False) -> GwProcess:  # fmt: skip
+        process = GwProcess(*args, env=env, session=session)
         self.processes.append(process)
         if ready:
             process.wait_ready()
