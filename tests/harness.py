@@ -6,6 +6,7 @@ multiples of ``UNIT`` seconds, scaled by the environment variable GW_TEST_SCALE.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import json
 import os
@@ -202,6 +203,20 @@ def eventually(check: Callable[[], Any], timeout: float = 10 * UNIT, interval: f
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition never held: {check}")
         time.sleep(interval)
+
+
+async def eventually_async(
+    check: Callable[[], Any], timeout: float = 5 * UNIT, interval: float = 0.005
+) -> Any:
+    """:func:`eventually` for a test that runs in the event loop (it keeps running)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition never held: {check}")
+        await asyncio.sleep(interval)
 
 
 @contextmanager

@@ -1,14 +1,17 @@
-"""The gateway's connection fast path: fragments, bad UTF-8, keepalive sweep."""
+"""The gateway's connection fast path: fragments, bad UTF-8, keepalive sweep, paused
+clients."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Frame, Opcode
+from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 
+from gateway.connection import CLOSE_TIMEOUT
 from tests.cluster.client import Probe
 from tests.harness import UNIT, Cluster
 
@@ -17,6 +20,10 @@ HANDSHAKE = (
     b"GET / HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 )
+
+
+def client_frame(opcode: Opcode, data: bytes) -> bytes:
+    return Frame(opcode, data).serialize(mask=True)
 
 
 async def test_fragmented_messages_keep_their_order(gw: Cluster) -> None:
@@ -41,7 +48,7 @@ async def test_invalid_utf8_text_is_closed_with_1007(gw: Cluster) -> None:
     gateway = gw.gateway(register)
     gw.worker(register, APP)
     probe = await Probe.open(gateway)
-    probe.ws.transport.write(Frame(Opcode.TEXT, b"\xff\xfe").serialize(mask=True))
+    probe.ws.transport.write(client_frame(Opcode.TEXT, b"\xff\xfe"))
     with pytest.raises(ConnectionClosed) as closed:
         await probe.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
@@ -66,3 +73,50 @@ async def test_keepalive_closes_a_peer_that_never_answers_pings(gw: Cluster) -> 
     gateway.wait_log("no pong for 0.2s, closing")
     assert healthy.ws.state is State.OPEN
     assert await healthy.result("get_all_client_id_count") == 1
+
+
+async def test_a_paused_client_that_closes_is_gone_promptly(gw: Cluster) -> None:
+    register = gw.register()
+    gateway = gw.gateway(register)
+    gw.worker(register, APP)
+    observer = await Probe.open(gateway, "/?uid=observer")
+    host, port = gateway.info["websocket"].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(HANDSHAKE)
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10 * UNIT)
+        # 100 messages (more than CLIENT_BACKLOG: reading is paused) and a close, in
+        # one write
+        burst = b"".join(client_frame(Opcode.TEXT, b'{"pid": true}') for _ in range(100))
+        burst += client_frame(Opcode.CLOSE, Close(1000, "bye").serialize())
+        start = time.monotonic()
+        writer.write(burst)
+        while await asyncio.wait_for(reader.read(65536), 10 * UNIT):
+            pass  # the replies (if any), the close frame, then the gateway's EOF
+    finally:
+        writer.close()  # the closing handshake is over: the client leaves
+    while True:
+        event = await observer.json(timeout=20 * UNIT)
+        if event.get("event") == "close":
+            break
+    # the 100 messages take well under a second; a close left unread would only end
+    # at CLOSE_TIMEOUT, when the gateway aborts the connection
+    assert time.monotonic() - start < CLOSE_TIMEOUT / 2
+    (status,) = (await observer.result("get_status")).values()
+    assert status["paused_clients"] >= 1  # it was paused indeed
+
+
+async def test_a_paused_client_is_not_taken_for_dead_by_the_keepalive(gw: Cluster) -> None:
+    # The gateway stops reading a client whose backlog is long: its pongs wait unread
+    # in the socket. That is our backpressure, not a dead peer.
+    register = gw.register()
+    gateway = gw.gateway(register, "--ws-ping-interval", "0.1")
+    gw.worker(register, APP)
+    probe = await Probe.open(gateway)
+    for _ in range(150):
+        await probe.send({"count": True, "delay": 0.01})
+    counts = [(await probe.json(timeout=30 * UNIT))["count"] for _ in range(150)]
+    assert counts == list(range(1, 151))
+    status = await probe.result("get_status")
+    (gateway_status,) = status.values()
+    assert gateway_status["paused_clients"] >= 1  # it was paused, and it is still here

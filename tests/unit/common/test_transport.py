@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import msgpack
 import pytest
 import zmq
 import zmq.asyncio
 
+from common import transport as transport_module
 from common.config import Security
 from common.transport import Channel, Transport
+from tests.harness import eventually_async
 
 
 def pack(n: int) -> bytes:
@@ -27,17 +31,6 @@ def pack(n: int) -> bytes:
 
 def unpack(part: bytes) -> list[int]:
     return list(msgpack.Unpacker(io.BytesIO(part)))
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Wait for ``condition`` without a fixed sleep standing in for readiness."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.005)
-    return True
 
 
 class Sockets(Transport):
@@ -83,14 +76,14 @@ async def test_messages_arrive_in_order_through_the_callback(transport: Sockets)
         dealer.send(pack(n))
         if n % 100 == 99:
             await asyncio.sleep(0)  # several loop passes: several batches
-    assert await until(lambda: sum(len(unpack(m[1])) for m in at_router) == 1000)
+    await eventually_async(lambda: sum(len(unpack(m[1])) for m in at_router) == 1000)
     assert all(len(m) == 2 for m in at_router)  # identity, then every frame in one part
     frames = [n for message in at_router for n in unpack(message[1])]
     assert frames == list(range(1000))
     assert all(message[0] == b"dealer-1" for message in at_router)
     assert dealer.sent_messages < 1000  # batched: one multipart message per loop pass
     router.send(b"back", to=b"dealer-1")
-    assert await until(lambda: at_dealer == [[b"back"]])
+    await eventually_async(lambda: at_dealer == [[b"back"]])
     router.close()
     dealer.close()
 
@@ -118,9 +111,8 @@ async def test_echo_both_ways_does_not_stall(transport: Sockets) -> None:
     dealer = Channel(dealer_sock, on_dealer)
     for n in range(100):
         dealer.send(pack(n))
-    assert await until(lambda: len(got) >= 20100)
-    assert sorted(got) == sorted(set(got))  # nothing twice
-    assert max(got) >= 20000
+    await eventually_async(lambda: len(got) >= 20100)
+    assert sorted(got) == list(range(20100))  # every one, nothing twice
     router.close()
     dealer.close()
 
@@ -141,7 +133,7 @@ async def test_a_failing_handler_costs_only_its_message(
     dealer.send(b"boom")
     await asyncio.sleep(0)
     dealer.send(b"fine")
-    assert await until(lambda: seen == [b"fine"])
+    await eventually_async(lambda: seen == [b"fine"])
     assert "failed to handle a message" in caplog.text
     router.close()
     dealer.close()
@@ -152,7 +144,7 @@ async def test_unreachable_peer_is_reported(transport: Sockets) -> None:
     gone: list[bytes] = []
     router = Channel(router_sock, lambda parts: None, on_unreachable=gone.append)
     router.send(b"hello?", to=b"nobody")
-    assert await until(lambda: gone == [b"nobody"])
+    await eventually_async(lambda: gone == [b"nobody"])
     assert router.sent_messages == 0
     router.close()
 
@@ -174,7 +166,7 @@ async def test_high_water_mark_holds_sends_in_order(transport: Sockets) -> None:
         await asyncio.sleep(0)  # one multipart message per pass: many messages
     assert sender._held  # the mark was hit: some sends are waiting
     receiver = Channel(receiver_sock, lambda parts: got.extend(unpack(parts[0])))
-    assert await until(lambda: len(got) == 200)
+    await eventually_async(lambda: len(got) == 200)
     assert got == list(range(200))
     assert not sender._held
     sender.close()
@@ -203,11 +195,66 @@ async def test_a_peer_at_its_high_water_mark_does_not_hold_up_the_others(
     fast_got: list[int] = []
     fast = Channel(peers[b"fast"], lambda parts: fast_got.extend(unpack(parts[0])))
     router.send(pack(1000), to=b"fast")
-    assert await until(lambda: fast_got == [1000])
+    await eventually_async(lambda: fast_got == [1000])
     slow_got: list[int] = []
     slow = Channel(peers[b"slow"], lambda parts: slow_got.extend(unpack(parts[0])))
-    assert await until(lambda: len(slow_got) == 50)
+    await eventually_async(lambda: len(slow_got) == 50)
     assert slow_got == list(range(50))
     assert not router._held
     for channel in (router, fast, slow):
+        channel.close()
+
+
+class _ArmedSend:
+    """Channel's send, with a peer whose message lands during the next send.
+
+    A peer may send at any moment; this makes its message arrive exactly between
+    ``_ready``'s read of EVENTS and its send of a held batch (the window is a few
+    microseconds in real life; the sleep makes the send's throttled command processing
+    run, as it does when the last send was more than ~1 ms ago).
+    """
+
+    def __init__(self, real: Any, peer_sends: Any) -> None:
+        self._real = real
+        self._peer_sends = peer_sends
+        self.armed = False
+
+    def __call__(self, sock: Any, data: bytes, flags: int = 0) -> Any:
+        if self.armed:
+            self.armed = False
+            self._peer_sends()
+            time.sleep(0.01)
+        return self._real(sock, data, flags)
+
+
+async def test_a_message_arriving_while_held_sends_are_released_is_read(
+    transport: Sockets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sender = transport.socket(zmq.PAIR, server=True)
+    receiver = transport.socket(zmq.PAIR, server=False)
+    for sock in (sender, receiver):
+        sock.setsockopt(zmq.SNDHWM, 1)
+        sock.setsockopt(zmq.RCVHWM, 1)
+    sender.bind("inproc://held-release")
+    receiver.connect("inproc://held-release")
+    peer: zmq.Socket[bytes] = zmq.Socket.shadow(receiver.underlying)
+    got: list[list[bytes]] = []
+    channel = Channel(sender, got.append)
+    try:
+        for n in range(3):  # one message per pass: the third is refused by the mark
+            channel.send(pack(n))
+            await asyncio.sleep(0)
+        assert channel._held
+        raw = _ArmedSend(transport_module._SEND, lambda: peer.send(b"ping"))
+        monkeypatch.setattr(transport_module, "_SEND", raw)
+        raw.armed = True
+        while True:  # the peer reads what is there: the held batch may now leave
+            try:
+                peer.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+        await eventually_async(lambda: got)
+        assert not raw.armed and not channel._held  # the held batch left, the peer sent
+        assert got == [[b"ping"]]
+    finally:
         channel.close()

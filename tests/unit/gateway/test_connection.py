@@ -13,7 +13,7 @@ import itertools
 import random
 import types
 import weakref
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
@@ -28,6 +28,7 @@ from websockets.uri import parse_uri
 from gateway import connection
 from gateway.clients import Client
 from gateway.connection import PING_PREFIX, Connection, new_protocol, request_data
+from tests.harness import eventually_async
 
 if TYPE_CHECKING:
     from gateway.server import GatewayServer
@@ -238,14 +239,6 @@ def read_frames(data: bytes) -> list[Frame]:
 def close_of(f: Frame) -> Close:
     assert f.opcode is Opcode.CLOSE
     return Close.parse(f.data)
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 2.0) -> bool:
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return True
-        await asyncio.sleep(0.01)
-    return condition()
 
 
 @pytest.fixture
@@ -629,7 +622,7 @@ async def test_close_without_answer_aborts(short_timeouts: None) -> None:
     peer = Peer().open()
     peer.conn.close(1000, "bye")
     assert not peer.transport.aborted
-    assert await wait_until(lambda: peer.transport.aborted)
+    await eventually_async(lambda: peer.transport.aborted)
     assert peer.conn.timer is None
 
 
@@ -708,7 +701,7 @@ async def test_open_timeout(short_timeouts: None) -> None:
     partial = Peer()
     partial.send(upgrade_request()[:-1])
     opened = Peer().open()
-    assert await wait_until(lambda: silent.transport.aborted and partial.transport.aborted)
+    await eventually_async(lambda: silent.transport.aborted and partial.transport.aborted)
     assert not opened.transport.aborted
     assert opened.conn.timer is None
     await asyncio.sleep(2 * SHORT)
@@ -736,7 +729,7 @@ async def test_not_http(short_timeouts: None) -> None:
     assert peer.transport.take() == b""  # no HTTP response: just the end of the stream
     assert peer.transport.eof
     assert not peer.transport.aborted
-    assert await wait_until(lambda: peer.transport.aborted)  # the deadline still runs
+    await eventually_async(lambda: peer.transport.aborted)  # the deadline still runs
 
 
 async def test_plain_get_gets_426(short_timeouts: None) -> None:
@@ -752,7 +745,7 @@ async def test_plain_get_gets_426(short_timeouts: None) -> None:
     peer.send(text("ignored"))  # what follows a refused request is discarded
     assert peer.gateway.messages == []
     assert peer.transport.take() == b""
-    assert await wait_until(lambda: peer.transport.aborted)
+    await eventually_async(lambda: peer.transport.aborted)
 
 
 async def test_reject_writes_http_response() -> None:
@@ -840,3 +833,44 @@ async def test_request_data_without_query_or_cookies() -> None:
     assert data["query"] == {}
     assert data["cookies"] == {}
     assert data["server"]["QUERY_STRING"] == ""
+
+
+async def test_a_refused_connection_is_aborted_within_close_timeout_even_if_the_peer_keeps_sending(
+    short_timeouts: None,
+) -> None:
+    peer = Peer()
+    peer.send(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")  # no upgrade: 426
+    assert read_response(peer.transport.take())[0].status_code == 426
+    assert peer.transport.eof
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    # one byte every half deadline, for four deadlines
+    while loop.time() - start < 4 * SHORT and not peer.transport.aborted:
+        await asyncio.sleep(SHORT / 2)
+        if not peer.transport.aborted:
+            peer.send(b"x")
+    assert peer.transport.aborted
+
+
+async def test_early_frames_of_a_client_closed_while_accepted_are_still_parsed() -> None:
+    # GatewayServer closes a client it just accepted when no worker can take its
+    # events (1013): the bytes after the request must still go through a frame parser
+    peer = Peer()
+    accept = peer.gateway._on_request
+
+    def accept_then_close(conn: Connection, request: Request) -> None:
+        accept(conn, request)
+        conn.close(1013, "no business worker")
+
+    peer.gateway._on_request = accept_then_close  # type: ignore[method-assign]
+    close = close_frame(1013, "no business worker")
+    peer.send(upgrade_request() + text("early") + close[:3])
+    peer.send(close[3:])  # the client's answer to our close, split across reads
+    response, rest = read_response(peer.transport.take())
+    assert response.status_code == 101
+    [ours] = read_frames(rest)
+    assert close_of(ours).code == 1013
+    assert peer.gateway.received() == ["early"]  # delivered while closing, as websockets does
+    assert peer.conn.protocol.close_rcvd is not None  # the answer was parsed as a close
+    assert peer.conn.protocol.close_rcvd.code == 1013
+    assert peer.transport.eof  # the closing handshake ended: TCP half-closed
