@@ -216,14 +216,18 @@ class Connection(asyncio.Protocol):
             else:
                 transport.close()
 
-    def send_message(self, message: str | bytes) -> None:
-        """Frame one message through the protocol (compression keeps state per connection)."""
+    def send_message(self, payload: bytes, text: bool) -> None:
+        """Frame one message through the protocol (compression keeps state per connection).
+
+        ``payload`` is already encoded (UTF-8 for a text message): a message sent to
+        many connections is encoded once.
+        """
         if self.protocol.state is not OPEN:
             return
-        if isinstance(message, str):
-            self.protocol.send_text(message.encode())
+        if text:
+            self.protocol.send_text(payload)
         else:
-            self.protocol.send_binary(message)
+            self.protocol.send_binary(payload)
         self.send_data()
 
     def ping_now(self, now: float) -> None:

@@ -282,6 +282,7 @@ class GatewayServer(Service):
             log.warning("dropped a send of %s: not str or bytes", describe(message))
             return
         frame: bytes | None = None
+        encoded = (payload, opcode is Opcode.TEXT)  # for compressed connections
         out = self._out
         sent = 0
         for client in clients:
@@ -290,7 +291,7 @@ class GatewayServer(Service):
                     frame = Frame(opcode, payload).serialize(mask=False)
                 item: Any = frame
             else:  # per-connection compression state: the protocol frames it
-                item = message
+                item = encoded
             queued = out.get(client.conn)
             if queued is None:
                 out[client.conn] = [item]
@@ -314,8 +315,8 @@ class GatewayServer(Service):
         if conn.protocol.state is not OPEN or transport is None:
             return
         if conn.protocol.extensions:
-            for message in items:
-                conn.send_message(message)
+            for payload, text in items:
+                conn.send_message(payload, text)
         else:
             transport.write(items[0] if len(items) == 1 else b"".join(items))
         if transport.get_write_buffer_size() > limit:

@@ -120,3 +120,22 @@ async def test_a_paused_client_is_not_taken_for_dead_by_the_keepalive(gw: Cluste
     status = await probe.result("get_status")
     (gateway_status,) = status.values()
     assert gateway_status["paused_clients"] >= 1  # it was paused, and it is still here
+
+
+async def test_compressed_and_plain_clients_get_the_same_messages(gw: Cluster) -> None:
+    # --compression: a client that offers permessage-deflate gets it, and the
+    # protocol frames each message for it; a client without it gets the shared frame
+    register = gw.register()
+    gateway = gw.gateway(register, "--compression")
+    gw.worker(register, APP)
+    deflated = await Probe.open(gateway)  # websockets' client offers deflate
+    plain = await Probe.open(gateway, compression=None)
+    assert deflated.ws.protocol.extensions and not plain.ws.protocol.extensions
+    for probe in (deflated, plain):
+        assert (await probe.call("join_group", probe.client_id, "mixed"))["result"] is None
+    text = "é, compressible " * 40
+    await deflated.call("send_to_group", "mixed", text)
+    assert await plain.recv() == text
+    assert await deflated.recv() == text
+    await deflated.ws.send(b"\x00\x01" * 300)  # the app echoes bytes as bytes
+    assert await deflated.recv() == b"\x00\x01" * 300

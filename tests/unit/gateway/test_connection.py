@@ -500,8 +500,8 @@ async def test_fragmented_message_over_max_size_closes_with_1009() -> None:
 
 async def test_send_message_frames_text_and_binary() -> None:
     peer = Peer().open()
-    peer.conn.send_message("héllo")
-    peer.conn.send_message(b"\x01\x02")
+    peer.conn.send_message("héllo".encode(), text=True)
+    peer.conn.send_message(b"\x01\x02", text=False)
     first, second = peer.frames()
     assert (first.opcode, first.data) == (Opcode.TEXT, "héllo".encode())
     assert (second.opcode, second.data) == (Opcode.BINARY, b"\x01\x02")
@@ -509,7 +509,7 @@ async def test_send_message_frames_text_and_binary() -> None:
 
 async def test_send_message_before_open_writes_nothing() -> None:
     peer = Peer()
-    peer.conn.send_message("too early")
+    peer.conn.send_message(b"too early", text=True)
     assert peer.transport.take() == b""
 
 
@@ -535,7 +535,7 @@ async def test_compressed_messages_both_ways() -> None:
     peer.send(sent + sent_binary)
     assert peer.gateway.received() == [message, b"\x00" * 1000]
 
-    peer.conn.send_message("reply " * 50)
+    peer.conn.send_message(("reply " * 50).encode(), text=True)
     client.receive_data(peer.transport.take())
     [reply] = client.events_received()
     assert isinstance(reply, Frame)
