@@ -21,7 +21,7 @@ import threading
 from collections import Counter
 
 from .loadgen import LoadGen
-from .scenarios import _spec
+from .scenarios import load_spec
 from .servers import ClusterUnderTest
 
 
@@ -61,9 +61,13 @@ def main() -> None:
     with ClusterUnderTest() as server:
         pid = server.gateway_pids[0] if args.role == "gateway" else server.pids[-1]
         if args.scenario == "S4":
-            spec, senders, kind = _spec(server, 1000, 10, "group"), list(range(20)), "group"
+            spec, senders, kind = load_spec(server, 1000, 10, "group"), list(range(20)), "group"
         else:
-            spec, senders, kind = _spec(server, 200, 1, "uid"), list(range(0, 200, 2)), "pingpong"
+            spec, senders, kind = (
+                load_spec(server, 200, 1, "uid"),
+                list(range(0, 200, 2)),
+                "pingpong",
+            )
         with LoadGen(spec, args.procs) as load:
             load.ask("connect")
             argv = [spy, "record", "-p", str(pid), "-d", str(args.seconds), "-r", "250",

@@ -56,7 +56,8 @@ class Phase:
     loadgen_cpu: float  # seconds
     dropped: int
     unexpected: int
-    late: int  # frames of earlier phases that arrived after those phases ended
+    late: int  # frames of earlier phases that arrived after they ended (and, for the
+    # last phase, the drain's)
 
     def per_frame_us(self) -> float | None:
         return self.server_cpu / self.received * 1e6 if self.received else None
@@ -101,7 +102,12 @@ def run_phase(server: Server, load: LoadGen, **phase: Any) -> Phase:
     )  # fmt: skip
 
 
-def _spec(server: Server, n: int, groups: int, join: str, compression: bool = False,
+def drain(load: LoadGen) -> int:
+    """After a server's last phase: the frames that still arrived (late, not lost)."""
+    return sum(r["late"] for r in load.ask("drain"))
+
+
+def load_spec(server: Server, n: int, groups: int, join: str, compression: bool = False,
           concurrency: int = 50) -> dict[str, Any]:  # fmt: skip
     return {"urls": server.urls, "n": n, "groups": groups, "join": join,
             "compression": compression, "concurrency": concurrency}  # fmt: skip
@@ -153,7 +159,7 @@ def idle_and_connect(cfg: Settings, s1: bool, s2: bool) -> list[Row]:
                 _log(f"S1/S2 {server.name}: {cfg.clients} clients, compression "
                      f"{'on' if compression else 'off'}")  # fmt: skip
                 rss = server.gateway_rss()
-                spec = _spec(server, cfg.clients, 100, "group", compression, cfg.concurrency)
+                spec = load_spec(server, cfg.clients, 100, "group", compression, cfg.concurrency)
                 with LoadGen(spec, cfg.procs) as load:
                     result = _connect(server, load, cfg.clients)
                     cpu = server.cpu()
@@ -202,7 +208,7 @@ def capacity(cfg: Settings) -> list[Row]:
     with ClusterUnderTest(gateways=2, workers=cfg.workers) as server:
         _log(f"S1 capacity: {cfg.capacity} clients on 2 gateways")
         rss = server.gateway_rss()
-        spec = _spec(server, cfg.capacity, 100, "group", False, cfg.concurrency)
+        spec = load_spec(server, cfg.capacity, 100, "group", False, cfg.concurrency)
         with LoadGen(spec, cfg.procs) as load:
             result = _connect(server, load, cfg.capacity)
             time.sleep(cfg.idle)
@@ -238,7 +244,7 @@ def _lost(runs: Runs, loss: Callable[[Phase], float]) -> float:
 
 
 def _late(runs: Runs) -> int:
-    return sum(p.late for p in [*runs.closed, runs.paced]) + runs.drained_late
+    return sum(p.late for p in [*runs.closed, runs.paced])
 
 
 def _runs(cfg: Settings) -> str:
@@ -246,7 +252,7 @@ def _runs(cfg: Settings) -> str:
 
 
 def spec_of(n: int, groups: int, join: str) -> Callable[[Server], dict[str, Any]]:
-    return lambda server: _spec(server, n, groups, join)
+    return lambda server: load_spec(server, n, groups, join)
 
 
 def _slower(found: dict[str, Runs]) -> str:
@@ -260,7 +266,6 @@ class Runs:
     closed: list[Phase]
     paced: Phase
     sets_rate: bool = False  # its median closed-loop rate was the lower: it set the open loop's
-    drained_late: int = 0  # frames that arrived after the last phase ended
 
     @property
     def median(self) -> Phase:
@@ -315,7 +320,6 @@ def closed_then_paced(
         rates = {k: statistics.median(rate_of(p) for p in v) for k, v in closed.items()}
         slower = min(rates, key=rates.__getitem__)
         rate = max(rates[slower] / 2, 1.0)  # (a closed loop that got nothing back: 0)
-        drained: dict[str, int] = {}
         for server, load in running:
             _log(f"{name} {server.name}: open loop at {rate:.0f} {unit} (same for both)")
             paced[server.name] = run_phase(
@@ -323,8 +327,8 @@ def closed_then_paced(
                 rate=rate,
             )  # fmt: skip
         for server, load in running:
-            drained[server.name] = sum(r["late"] for r in load.ask("drain"))
-    return {k: Runs(closed[k], paced[k], k == slower, drained[k]) for k in closed}
+            paced[server.name].late += drain(load)
+    return {k: Runs(closed[k], paced[k], k == slower) for k in closed}
 
 
 # -- S3 private round trips ----------------------------------------------------------
@@ -417,21 +421,19 @@ def fanout(cfg: Settings) -> list[Row]:
 # -- S5 send_to_all ------------------------------------------------------------------
 def everyone(cfg: Settings) -> list[Row]:
     found: dict[str, Phase] = {}
-    late: dict[str, int] = {}
     for factory in _servers(cfg):
         with factory() as server:
             _log(f"S5 {server.name}: send_to_all to {cfg.everyone} clients")
-            with LoadGen(_spec(server, cfg.everyone, 1, "group", False, cfg.concurrency),
+            with LoadGen(load_spec(server, cfg.everyone, 1, "group", False, cfg.concurrency),
                          cfg.procs) as load:  # fmt: skip
                 _connect(server, load, cfg.everyone)
-                found[server.name] = run_phase(server, load, kind="all", senders=[0],
-                                               duration=cfg.duration, window=2)  # fmt: skip
-                late[server.name] = sum(r["late"] for r in load.ask("drain"))
+                phase = found[server.name] = run_phase(server, load, kind="all", senders=[0],
+                                                       duration=cfg.duration, window=2)  # fmt: skip
+                phase.late += drain(load)
     c, b = found["cluster"], found["baseline"]
 
     def loss(p: Phase) -> float:
-        name = "cluster" if p is c else "baseline"
-        return p.sent["all"] * cfg.everyone - p.received - p.late - late[name]
+        return p.sent["all"] * cfg.everyone - p.received - p.late
 
     return [
         Row("S5 send_to_all", f"delivered frames/s ({cfg.everyone} clients, 2 in flight)",

@@ -25,7 +25,7 @@ from typing import Any, Self
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = "GW-READY "
-_TICK = os.sysconf("SC_CLK_TCK")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -45,7 +45,7 @@ def cpu_split(pids: list[int]) -> tuple[float, float]:
             continue
         user += int(fields[11])
         system += int(fields[12])
-    return user / _TICK, system / _TICK
+    return user / CLOCK_TICKS, system / CLOCK_TICKS
 
 
 def rss_bytes(pid: int) -> int:

@@ -14,8 +14,8 @@ import argparse
 import os
 
 from .loadgen import LoadGen
-from .scenarios import _spec, run_phase
-from .servers import _TICK, ClusterUnderTest
+from .scenarios import load_spec, run_phase
+from .servers import CLOCK_TICKS, ClusterUnderTest
 
 Sample = dict[tuple[int, str, str], tuple[int, int, int, int]]
 
@@ -55,10 +55,10 @@ def report(before: Sample, after: Sample, roles: dict[int, str], messages: int) 
         )
         if not (user or system or slept):
             continue
+        per = 1e6 / CLOCK_TICKS / messages  # ticks -> microseconds per frame
         lines.append(
-            f"  {roles.get(key[0], '?'):8s} {key[2]:16s} {user / _TICK / messages * 1e6:8.1f} "
-            f"{system / _TICK / messages * 1e6:10.1f} {slept / messages:6.2f} "
-            f"{preempted / messages:10.3f}"
+            f"  {roles.get(key[0], '?'):8s} {key[2]:16s} {user * per:8.1f} "
+            f"{system * per:10.1f} {slept / messages:6.2f} {preempted / messages:10.3f}"
         )
     return lines
 
@@ -80,7 +80,7 @@ def main() -> None:
         roles = dict.fromkeys(server.pids, "worker")
         roles[server.pids[0]] = "register"
         roles.update(dict.fromkeys(server.gateway_pids, "gateway"))
-        with LoadGen(_spec(server, n, groups, join), args.procs) as load:
+        with LoadGen(load_spec(server, n, groups, join), args.procs) as load:
             load.ask("connect")
             phases = {"closed loop": {}, f"open loop at {rate:g}/s":
                       {"closed": False, "rate": rate}}  # fmt: skip
