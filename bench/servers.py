@@ -11,7 +11,6 @@ for its address and pids. Server CPU is utime+stime of every one of those pids
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import queue
 import signal
@@ -23,8 +22,9 @@ import time
 from pathlib import Path
 from typing import Any, Self
 
+from common import ready
+
 ROOT = Path(__file__).resolve().parent.parent
-READY = "GW-READY "
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -81,8 +81,8 @@ class _Child:
                 raise TimeoutError(f"not ready: {self.proc.args!r}\n{self.logs()}") from None
             if line is None:
                 raise RuntimeError(f"exited before ready: {self.proc.args!r}\n{self.logs()}")
-            if line.startswith(READY):
-                info: dict[str, Any] = json.loads(line[len(READY) :])
+            info = ready.parse(line)
+            if info is not None:
                 return info
 
     def logs(self) -> str:
