@@ -6,10 +6,16 @@ thin I/O shell around it, made for a gateway holding tens of thousands of mostly
 connections:
 
 - no task, future, queue or assembler per connection: a complete message is handed to
-  the gateway from ``data_received``, a close is written at once;
+  the handler from ``data_received``, a close is written at once;
 - ``__slots__``, and the handshake request and response are dropped once open;
-- keepalive is one sweep over every connection (see ``GatewayServer``):
+- keepalive is one sweep over every connection (see :mod:`gateway.keepalive`):
   :meth:`Connection.ping_now` sends a ping, a pong carrying our prefix answers it.
+
+The seam with the rest of the gateway goes both ways through public names only: a
+connection reports to its :class:`ConnectionHandler` (made, request, message, lost),
+and the handler acts through the connection's verbs (:meth:`~Connection.accept`,
+:meth:`~Connection.reject`, :meth:`~Connection.write_frames`, :meth:`~Connection.close`,
+pause and resume reading...). This module imports nothing of the gateway's.
 
 Timeouts follow websockets' asyncio server: a request must arrive within
 ``OPEN_TIMEOUT``; once a close is sent (or the handshake failed), the peer has
@@ -22,19 +28,13 @@ import asyncio
 import http
 import logging
 import os
-from http.cookies import CookieError, SimpleCookie
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any, Protocol, cast
 
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
-
-if TYPE_CHECKING:
-    from .clients import Client
-    from .server import GatewayServer
 
 log = logging.getLogger(__name__)
 # websockets logs every connection opened or rejected at INFO: too chatty for a gateway
@@ -58,17 +58,37 @@ def new_protocol(max_size: int | None, compression: bool) -> ServerProtocol:
     )
 
 
+class ConnectionHandler(Protocol):
+    """What a :class:`Connection` reports to, in this order, from the event loop."""
+
+    def connection_made(self, conn: Connection) -> None:
+        """A TCP connection is open; its upgrade request has not arrived yet."""
+
+    def request_received(self, conn: Connection, request: Request) -> None:
+        """The upgrade request: call ``conn.accept(request)`` or ``conn.reject(...)``.
+
+        An exception here costs this connection only (500 or an abort), and is logged.
+        """
+
+    def message_received(self, conn: Connection, message: str | bytes) -> None:
+        """A complete message (text as str, binary as bytes) of an accepted connection."""
+
+    def connection_lost(self, conn: Connection) -> None:
+        """The TCP connection is gone (whoever closed it); ``conn.close_code`` says how."""
+
+
 class Connection(asyncio.Protocol):
     """One client's TCP connection, driven by a ``ServerProtocol``."""
 
-    __slots__ = ("client", "failed", "fragments", "gateway", "peer", "ping_sent", "protocol",
-                 "timer", "transport")  # fmt: skip
+    __slots__ = ("accepted", "client", "failed", "fragments", "handler", "peer", "ping_sent",
+                 "protocol", "timer", "transport")  # fmt: skip
 
-    def __init__(self, gateway: GatewayServer, protocol: ServerProtocol) -> None:
-        self.gateway = gateway
+    def __init__(self, handler: ConnectionHandler, protocol: ServerProtocol) -> None:
+        self.handler = handler
         self.protocol = protocol
         self.transport: asyncio.Transport | None = None
-        self.client: Client | None = None  # set once the handshake succeeds
+        self.accepted = False  # the handler accepted the upgrade (101 sent)
+        self.client: Any = None  # the handler's own record of this connection
         self.ping_sent = 0.0  # loop time of our last unanswered keepalive ping (0: none)
         # a fragmented message being received: [opcode, fragment, ...]; during the
         # handshake: [the last bytes received]
@@ -85,17 +105,17 @@ class Connection(asyncio.Protocol):
         if peer:
             self.peer = (str(peer[0]), int(peer[1]))
         self.timer = asyncio.get_running_loop().call_later(OPEN_TIMEOUT, self._timed_out)
-        self.gateway._on_connection_made(self)
+        self.handler.connection_made(self)
 
     def data_received(self, data: bytes) -> None:
-        if self.client is None and self.protocol.state is CONNECTING:
+        if not self.accepted and self.protocol.state is CONNECTING:
             self._handshake_data(data)
             return
         protocol = self.protocol
         protocol.receive_data(data)
         events = protocol.events_received()
         self.send_data()
-        if self.client is not None:
+        if self.accepted:
             frames: list[Frame] = events  # type: ignore[assignment]  # only frames once open
             for frame in frames:
                 self._on_frame(frame)
@@ -134,14 +154,14 @@ class Connection(asyncio.Protocol):
         for event in events:
             if isinstance(event, Request):
                 try:
-                    self.gateway._on_request(self, event)
+                    self.handler.request_received(self, event)
                 except Exception:  # a bug must cost this connection only, and say so
                     log.exception("failed to accept a connection from %s:%d", *self.peer)
                     if protocol.state is OPEN:
                         self.abort()
                         return
                     self.reject(http.HTTPStatus.INTERNAL_SERVER_ERROR, "Internal error.\n")
-        if self.client is not None:  # accepted (and maybe already closing, e.g. 1013)
+        if self.accepted:  # (and maybe already closing, e.g. 1013)
             protocol.parser = protocol.parse()
             next(protocol.parser)
             if rest:
@@ -159,7 +179,7 @@ class Connection(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        self.gateway._on_connection_lost(self)
+        self.handler.connection_lost(self)
 
     # -- frames -----------------------------------------------------------------------
     def _on_frame(self, frame: Frame) -> None:
@@ -184,8 +204,6 @@ class Connection(asyncio.Protocol):
             if opcode is PONG and bytes(frame.data[:3]) == PING_PREFIX:
                 self.ping_sent = 0.0
             return  # ping (answered by the protocol), close (handled by it too)
-        client = self.client
-        assert client is not None
         if opcode is TEXT:
             try:
                 message: str | bytes = str(data, "utf-8")
@@ -198,9 +216,50 @@ class Connection(asyncio.Protocol):
                 return
         else:
             message = bytes(data)
-        self.gateway._on_message(client, message)
+        self.handler.message_received(self, message)
+
+    # -- the handshake ----------------------------------------------------------------
+    def accept(self, request: Request) -> bool:
+        """Answer an upgrade request: 101 and open (True), or websockets' refusal (False).
+
+        A refusal (not a WebSocket upgrade, a bad key...) is sent, logged, and the
+        peer then has CLOSE_TIMEOUT to go.
+        """
+        protocol = self.protocol
+        response = protocol.accept(request)
+        if response.status_code != 101:
+            log.info("refused a WebSocket upgrade from %s:%d: %d %s", *self.peer,
+                     response.status_code, protocol.handshake_exc)  # fmt: skip
+            self.respond(response)
+            return False
+        protocol.send_response(response)
+        self.send_data()
+        self.opened()
+        return True
+
+    @property
+    def compressed(self) -> bool:
+        """An extension (permessage-deflate) frames this connection's messages itself."""
+        return bool(self.protocol.extensions)
 
     # -- writing ------------------------------------------------------------------------
+    def write_frames(self, items: list[Any]) -> int:
+        """Write queued messages; return the bytes the transport still buffers.
+
+        Items are frames already serialized (bytes, shared by every connection without
+        an extension) or, for a compressed connection, ``(payload, text)`` pairs that
+        its protocol frames. Nothing is written unless the connection is open.
+        """
+        transport = self.transport
+        if self.protocol.state is not OPEN or transport is None:
+            return 0
+        if self.protocol.extensions:
+            for payload, text in items:
+                self.send_message(payload, text)
+        else:
+            transport.write(items[0] if len(items) == 1 else b"".join(items))
+        return transport.get_write_buffer_size()
+
     def send_data(self) -> None:
         """Write what the protocol has to send; its end of stream half-closes TCP."""
         transport = self.transport
@@ -257,8 +316,19 @@ class Connection(asyncio.Protocol):
         self.arm_close_timer()
 
     def abort(self) -> None:
+        """Drop the TCP connection now: no flush, no closing handshake."""
         if self.transport is not None:
             self.transport.abort()
+
+    def pause_reading(self) -> None:
+        """Stop reading the client (TCP backpressure) until :meth:`resume_reading`."""
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Read the client again, unless it is closing (then its end is read anyway)."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     def arm_close_timer(self) -> None:
         if self.timer is not None:
@@ -275,6 +345,7 @@ class Connection(asyncio.Protocol):
 
     def opened(self) -> None:
         """The handshake succeeded: stop the open deadline, drop what only it needed."""
+        self.accepted = True
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -287,37 +358,3 @@ class Connection(asyncio.Protocol):
     @property
     def close_reason(self) -> str | None:
         return self.protocol.close_reason
-
-
-def request_data(conn: Connection, request: Request, gateway: GatewayServer,
-                 client_id: str) -> dict[str, Any]:  # fmt: skip
-    """What ``on_websocket_connect`` receives: path, query, headers, cookies, server."""
-    url = urlsplit(request.path)
-    headers = dict(request.headers.raw_items())
-    cookies: dict[str, str] = {}
-    for raw in request.headers.get_all("Cookie"):
-        parsed: SimpleCookie = SimpleCookie()
-        try:
-            parsed.load(raw)
-        except CookieError:  # a bad cookie header must not cost the connection
-            continue
-        cookies.update({k: morsel.value for k, morsel in parsed.items()})
-    remote_ip, remote_port = conn.peer
-    server: dict[str, Any] = {
-        "REMOTE_ADDR": remote_ip,
-        "REMOTE_PORT": remote_port,
-        "REQUEST_URI": request.path,
-        "QUERY_STRING": url.query,
-        "GATEWAY_ADDR": gateway.internal_address,
-        "GATEWAY_PORT": gateway.public_port,
-        "GATEWAY_CLIENT_ID": client_id,
-    }
-    for name, value in headers.items():
-        server["HTTP_" + name.upper().replace("-", "_")] = value
-    return {
-        "path": url.path,
-        "query": dict(parse_qsl(url.query, keep_blank_values=True)),
-        "headers": headers,
-        "cookies": cookies,
-        "server": server,
-    }
