@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Literal
 
 from .exceptions import ConfigError
+
+RouterName = Literal["least", "random"]  # the first pick of a client's worker
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -88,7 +92,7 @@ class GatewayConfig:
     max_send_buffer: int = 4 << 20  # bytes queued to one client before closing it
     max_pending_events: int = 10_000  # events held while no worker is connected
     compression: bool = False  # permessage-deflate (costs ~64 KiB per connection)
-    router: str = "least"  # least | random
+    router: RouterName = "least"
     process_index: int = 0
     timing: Timing = field(default_factory=Timing)
     security: Security = field(default_factory=Security)
