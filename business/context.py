@@ -1,8 +1,10 @@
 """The client whose event is being handled: one :class:`Context` per handler call.
 
 Kept in a :class:`~contextvars.ContextVar`, so handlers of different clients that
-run concurrently (async handlers) never see each other's. The worker enters
-:func:`handling` around every handler; the API reads :func:`current`.
+run concurrently (async handlers) never see each other's. The worker runs every
+handler inside ``with context:`` (a Context is its own context manager: it runs
+around every event, and a separate manager object or a generator would cost more);
+the API reads :func:`current`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,17 @@ class Context:
     link: Link = field(repr=False)
     closing: bool = False  # on_close: session writes are not stored
     redelivered: bool = False  # sent again after the worker that had it died
+    _token: Token[Context | None] | None = field(default=None, init=False, repr=False)
+
+    def __enter__(self) -> Context:
+        """Make this the current context (until the ``with`` block ends)."""
+        self._token = _current.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._token is not None
+        _current.reset(self._token)
+        self._token = None
 
 
 _current: ContextVar[Context | None] = ContextVar("gw_current_client", default=None)
@@ -34,25 +47,3 @@ _current: ContextVar[Context | None] = ContextVar("gw_current_client", default=N
 def current() -> Context | None:
     """The context of the handler running now, or None outside a handler."""
     return _current.get()
-
-
-class handling:  # lower case: used as a function, ``with handling(context):``
-    """Make ``context`` the current one for the duration of a handler call.
-
-    A class, not ``@contextmanager``: it runs around every event, and a generator
-    costs several times as much.
-    """
-
-    __slots__ = ("_context", "_token")
-
-    def __init__(self, context: Context) -> None:
-        self._context = context
-        self._token: Token[Context | None] | None = None
-
-    def __enter__(self) -> Context:
-        self._token = _current.set(self._context)
-        return self._context
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._token is not None
-        _current.reset(self._token)

@@ -26,7 +26,7 @@ from common.service import Service
 from . import handlers
 from .api import WorkerAPI, api
 from .cluster import Cluster, Link
-from .context import Context, handling
+from .context import Context
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class Worker(Service):
                 link, event = queue[0]
                 async with self._slots:
                     context, baseline = self._context(link, event)
-                    with handling(context):
+                    with context:
                         try:
                             await self._call(event)
                             self.handled += 1
@@ -158,7 +158,7 @@ class Worker(Service):
 
     def _handle_inline(self, link: Link, event: protocol.Event) -> None:
         context, baseline = self._context(link, event)
-        with handling(context):
+        with context:
             try:
                 result = self._handler_args(event)
                 if result is not None:

@@ -225,3 +225,22 @@ def test_bad_arguments_are_the_peers_protocol_error(op: Op, args: list, why: str
     with pytest.raises(ProtocolError, match=why) as raised:
         ops.check_args(op, args)
     assert op.name in str(raised.value)
+
+
+@pytest.mark.parametrize("op", list(Op), ids=lambda op: op.name)
+def test_the_generated_fast_check_never_accepts_what_the_schema_refuses(op: Op) -> None:
+    import random
+
+    pool: list[Any] = ["", "0", "a", 0, 7, True, None, b"x", 1.5, [], ["a"], ["0"], [1],
+                       ["a", None], {}, {"k": 1}, ("a",)]  # fmt: skip
+    rng = random.Random(op.value)
+    schema = ops.ARGS[op]
+    accepted = 0
+    for _ in range(3000):
+        length = len(schema) + rng.choice([0, 0, 0, -1, 1])
+        args = [rng.choice(pool) for _ in range(max(0, length))]
+        if ops._FAST[op](args):
+            accepted += 1
+            slow = [check(v) for (_, check), v in zip(schema, args, strict=True)]
+            assert slow == args  # the fast path accepts only what needs no normalizing
+    assert accepted > 0 or not schema  # the draw reached the fast path
