@@ -26,7 +26,7 @@ from websockets.protocol import State
 from websockets.streams import StreamReader
 from websockets.uri import parse_uri
 
-from gateway import connection
+from gateway import connection, stream
 from gateway.clients import Client
 from gateway.connection import PING_PREFIX, Connection, ConnectionHandler, new_protocol
 from gateway.handshake import request_data
@@ -53,6 +53,7 @@ class FakeTransport:
         self.closed = False
         self.aborted = False
         self.reading = True
+        self.buffered = 0  # what get_write_buffer_size() says (a test sets it)
 
     def write(self, data: bytes) -> None:
         if self.eof:  # as asyncio's transports do
@@ -81,7 +82,7 @@ class FakeTransport:
         return PEER if name == "peername" else default
 
     def get_write_buffer_size(self) -> int:
-        return 0
+        return self.buffered
 
     def is_closing(self) -> bool:
         return self.closed or self.aborted
@@ -234,8 +235,8 @@ def close_of(f: Frame) -> Close:
 
 @pytest.fixture
 def short_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(connection, "OPEN_TIMEOUT", SHORT)
-    monkeypatch.setattr(connection, "CLOSE_TIMEOUT", SHORT)
+    monkeypatch.setattr(stream, "OPEN_TIMEOUT", SHORT)
+    monkeypatch.setattr(stream, "CLOSE_TIMEOUT", SHORT)
 
 
 # -- the opening handshake ----------------------------------------------------------
@@ -766,7 +767,7 @@ async def test_a_failing_request_handler_answers_500(caplog: pytest.LogCaptureFi
     assert "failed to accept a connection from 10.0.0.7:4242" in caplog.text
 
 
-async def test_a_request_handler_failing_after_accepting_aborts() -> None:
+async def test_a_request_handler_failing_after_accepting_closes_with_1011() -> None:
     peer = Peer()
     accept = peer.handler.request_received
 
@@ -776,8 +777,11 @@ async def test_a_request_handler_failing_after_accepting_aborts() -> None:
 
     peer.handler.request_received = broken  # type: ignore[method-assign]
     peer.send(upgrade_request() + text("not delivered"))
-    assert peer.transport.aborted
-    assert peer.handler.messages == []
+    response, rest = read_response(peer.transport.take())
+    assert response.status_code == 101
+    [close] = read_frames(rest)
+    assert close_of(close).code == 1011  # an internal error, said as such
+    assert peer.handler.messages == []  # nothing after it is delivered
 
 
 # -- request_data -------------------------------------------------------------------
@@ -867,3 +871,66 @@ async def test_early_frames_of_a_client_closed_while_accepted_are_still_parsed()
     assert peer.conn.protocol.close_rcvd is not None  # the answer was parsed as a close
     assert peer.conn.protocol.close_rcvd.code == 1013
     assert peer.transport.eof  # the closing handshake ended: TCP half-closed
+
+
+# -- bounded writes, paused reads, control frames ------------------------------------
+
+
+async def test_a_write_past_the_limit_drops_the_client_whatever_was_written() -> None:
+    peer = Peer()
+    peer.conn.limit = 1000
+    peer.open()
+    peer.transport.buffered = 999
+    peer.conn.write_frames([Frame(Opcode.TEXT, b"x").serialize(mask=False)])
+    assert not peer.transport.aborted
+    peer.transport.buffered = 1001  # a pong makes it over the limit, not only messages
+    peer.send(frame(Opcode.PING, b"p"))
+    assert peer.transport.aborted and peer.conn.why == "slow"
+
+
+async def test_reading_is_paused_for_two_reasons_and_resumed_when_both_are_gone() -> None:
+    peer = Peer().open()
+    peer.conn.pause_writing()  # the transport's buffer is past its high-water mark
+    assert not peer.transport.reading
+    peer.conn.pause_reading()  # and the handler's backlog is full
+    peer.conn.resume_writing()
+    assert not peer.transport.reading  # the handler's reason still holds
+    peer.conn.resume_reading()
+    assert peer.transport.reading
+    peer.conn.pause_reading()
+    peer.conn.pause_writing()
+    peer.conn.resume_reading()
+    assert not peer.transport.reading  # the writes' reason still holds
+    peer.conn.resume_writing()
+    assert peer.transport.reading
+
+
+async def test_a_control_frame_flood_fails_the_connection_with_1008() -> None:
+    peer = Peer().open()
+    peer.send(*[frame(Opcode.PING, b"%d" % n) for n in range(50)])  # the burst: answered
+    pongs = peer.frames()
+    assert [f.opcode for f in pongs] == [Opcode.PONG] * 50
+    peer.send(frame(Opcode.PING, b"one too many"), text("not delivered"))
+    *_, last = peer.frames()
+    assert close_of(last).code == 1008 and close_of(last).reason == "too many control frames"
+    assert peer.conn.why == "control frames" and peer.handler.messages == []
+
+
+async def test_our_own_pongs_do_not_count_as_control_frames() -> None:
+    peer = Peer().open()
+    for n in range(100):
+        peer.conn.ping_now(float(n + 1))
+        [ping] = peer.frames()
+        peer.send(frame(Opcode.PONG, ping.data))
+    assert peer.conn.why is None and not peer.conn.failed
+
+
+async def test_a_failed_connections_peer_may_not_keep_sending_forever() -> None:
+    peer = Peer().open()
+    peer.conn.fail(1008, "rate limit")
+    [close] = peer.frames()
+    assert close_of(close).code == 1008
+    peer.send(text("discarded") * 10)
+    assert not peer.transport.aborted and peer.handler.messages == []
+    peer.send(b"\x00" * (connection.DISCARD_LIMIT + 1))
+    assert peer.transport.aborted
