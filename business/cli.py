@@ -15,6 +15,7 @@ from common.exceptions import ConfigError
 from common.options import (
     child_args,
     common_options,
+    export_secrets,
     option,
     register_option,
     security,
@@ -73,6 +74,7 @@ def worker(app: str, registers: tuple[str, ...], count: int, name: str, max_conc
             raise click.ClickException(str(exc)) from None
         serve(Worker(config, loaded))
         return
+    export_secrets(params)
     base = child_args(
         {"app": app, "register": registers, "name": name, "max_concurrency": max_concurrency,
          "query_timeout": query_timeout, **params}

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+
+from common.protocol import unpack_session
 
 from .cluster import Link
 
@@ -28,6 +31,7 @@ class Context:
     link: Link = field(repr=False)
     closing: bool = False  # on_close: session writes are not stored
     redelivered: bool = False  # sent again after the worker that had it died
+    packed_auth: bytes | None = field(default=None, repr=False)
     _token: Token[Context | None] | None = field(default=None, init=False, repr=False)
 
     def __enter__(self) -> Context:
@@ -39,6 +43,13 @@ class Context:
         assert self._token is not None
         _current.reset(self._token)
         self._token = None
+
+    @cached_property
+    def auth(self) -> dict[Any, Any] | None:
+        """The identity the gateway verified before the upgrade (a token's claims, or
+        what ``--auth-hook`` returned); None for an anonymous client. Trust it: no
+        client can set it."""
+        return None if self.packed_auth is None else unpack_session(self.packed_auth)
 
 
 _current: ContextVar[Context | None] = ContextVar("gw_current_client", default=None)

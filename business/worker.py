@@ -183,7 +183,7 @@ class Worker(Service):
             session, baseline = {}, protocol.pack_session({})
         context = Context(
             event.client_id, session, event.remote, link.address, link.public, link,
-            event.kind is EventKind.CLOSE, event.redelivered,
+            event.kind is EventKind.CLOSE, event.redelivered, event.auth,
         )  # fmt: skip
         return context, baseline
 

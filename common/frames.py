@@ -176,7 +176,9 @@ class Event(Frame):
 
     ``session`` is the client's session, msgpack-encoded (the worker decodes it into
     the dict the handler sees). ``payload`` is the message (str or bytes) for
-    MESSAGE, the request data (dict) for WS_CONNECT, None otherwise.
+    MESSAGE, the request data (dict) for WS_CONNECT, None otherwise. ``auth`` is
+    the identity the gateway verified before the upgrade (the token's claims,
+    msgpack-encoded), None for an anonymous client.
     """
 
     KIND: ClassVar[Kind] = Kind.EVENT
@@ -187,6 +189,7 @@ class Event(Frame):
     session: bytes
     payload: Any
     redelivered: bool
+    auth: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ common ground too.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, get_args
@@ -104,6 +105,26 @@ def gateway_options(func: F) -> F:
                show_default=True, help="permessage-deflate for clients."),
         option("--router", envvar="GW_ROUTER", type=click.Choice(get_args(RouterName)),
                default="least", help="First pick of a client's worker."),
+        option("--tls-cert", envvar="GW_TLS_CERT", default=None, type=click.Path(dir_okay=False),
+               help="PEM certificate (chain): serve wss:// on --listen."),
+        option("--tls-key", envvar="GW_TLS_KEY", default=None, type=click.Path(dir_okay=False),
+               help="PEM private key of --tls-cert."),
+        option("--auth-secret", envvar="GW_AUTH_SECRET", default=None,
+               help="Verify an HS256 JWT (?token= or Authorization: Bearer) before the "
+                    "upgrade: missing, forged or expired -> 401. Its claims reach handlers."),
+        option("--auth-optional", envvar="GW_AUTH_OPTIONAL", is_flag=True,
+               help="With --auth-secret: let requests without a token in, anonymous."),
+        option("--auth-hook", envvar="GW_AUTH_HOOK", default=None,
+               help="PACKAGE.MODULE:FUNCTION(request data) -> claims dict, None, or an "
+                    "HTTP status to refuse."),
+        option("--allowed-origins", envvar="GW_ALLOWED_ORIGINS", default=None,
+               help="Comma-separated Origins allowed (others: 403)."),
+        option("--rate-limit", envvar="GW_RATE_LIMIT", type=float, default=0.0,
+               help="Messages per second per connection, burst 2x (over: close 1008); 0: off."),
+        option("--max-connections", envvar="GW_MAX_CONNECTIONS", type=int, default=0,
+               help="Connections per gateway process (over: 503); 0: no cap."),
+        option("--max-connections-per-ip", envvar="GW_MAX_CONNECTIONS_PER_IP", type=int,
+               default=0, help="Connections per remote address (over: 503); 0: no cap."),
     ])  # fmt: skip
 
 
@@ -134,17 +155,34 @@ def gateway_config(params: dict[str, Any], registers: tuple[str, ...], index: in
         max_pending_events=params["max_pending_events"],
         compression=params["compression"],
         router=params["router"],
+        tls_cert=params["tls_cert"],
+        tls_key=params["tls_key"],
+        auth_secret=params["auth_secret"],
+        auth_optional=params["auth_optional"],
+        auth_hook=params["auth_hook"],
+        allowed_origins=tuple(
+            o.strip() for o in (params["allowed_origins"] or "").split(",") if o.strip()
+        ),
+        rate_limit=params["rate_limit"],
+        max_connections=params["max_connections"],
+        max_connections_per_ip=params["max_connections_per_ip"],
         process_index=index,
         timing=timing(params["heartbeat"], params["peer_timeout"]),
         security=security(params),
     )
 
 
+# Options that must not appear on a child's command line (``ps`` shows it to every
+# user of the machine): children get them through their environment variable.
+SECRETS = {"secret": "GW_SECRET", "auth_secret": "GW_AUTH_SECRET"}
+
+
 def child_args(params: dict[str, Any], skip: Sequence[str] = ()) -> list[str]:
-    """Turn parsed options back into argv for a child process."""
+    """Turn parsed options back into argv for a child process (secrets excepted: call
+    :func:`export_secrets` so that children inherit them)."""
     argv: list[str] = []
     for name, value in params.items():
-        if name in skip or value is None or value is False:
+        if name in skip or name in SECRETS or value is None or value is False:
             continue
         flag = "--" + name.replace("_", "-")
         if value is True:
@@ -154,6 +192,13 @@ def child_args(params: dict[str, Any], skip: Sequence[str] = ()) -> list[str]:
         else:
             argv += [flag, str(value)]
     return argv
+
+
+def export_secrets(params: dict[str, Any]) -> None:
+    """Put this process's secrets in its environment, for the children it starts."""
+    for name, variable in SECRETS.items():
+        if params.get(name):
+            os.environ[variable] = params[name]
 
 
 def setup(log_level: str) -> None:

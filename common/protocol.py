@@ -67,7 +67,7 @@ __all__ = [
     "unpack_session",
 ]  # fmt: skip
 
-VERSION = 1
+VERSION = 2  # 2: Event.auth
 
 
 _ENUM_FIELDS: dict[str, type[IntEnum]] = {"role": Role, "kind": EventKind, "op": Op}
@@ -95,7 +95,7 @@ _TYPES: dict[type[Frame], tuple[str, ...]] = {
     Hello: ("enum", "str", "int"),
     Welcome: ("str", "int", "str"),
     Bye: (),
-    Event: ("int", "enum", "str", "str", "bytes", "any", "bool"),
+    Event: ("int", "enum", "str", "str", "bytes", "any", "bool", "bytes?"),
     Ack: ("int", "str", "dict?", "list?"),
     Command: ("enum", "list"),
     Query: ("int", "enum", "list"),
@@ -109,6 +109,7 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "list": lambda v: type(v) is list,
     "dict?": lambda v: v is None or type(v) is dict,
     "list?": lambda v: v is None or type(v) is list,
+    "bytes?": lambda v: v is None or type(v) is bytes,
     "any": lambda v: True,
     "enum": lambda v: True,  # checked by the member lookup below
     "gateways": lambda v: (
@@ -123,6 +124,7 @@ _INLINE = {
     "list": "type({v}) is list",
     "dict?": "({v} is None or type({v}) is dict)",
     "list?": "({v} is None or type({v}) is list)",
+    "bytes?": "({v} is None or type({v}) is bytes)",
     "gateways": "gateways({v})",
 }  # "any" and "enum" fields: checked by their user and by the member lookup
 

@@ -15,7 +15,15 @@ from typing import Any
 
 import click
 
-from .options import COMMON, child_args, common_options, gateway_options, option, setup
+from .options import (
+    COMMON,
+    child_args,
+    common_options,
+    export_secrets,
+    gateway_options,
+    option,
+    setup,
+)
 from .supervisor import Child, Supervisor, gw_command, reserve_port
 
 log = logging.getLogger("gw")
@@ -53,6 +61,7 @@ def up(app: str, register_listen: str, gateways: int, workers: int,
        with_commands: tuple[str, ...], **params: Any) -> None:  # fmt: skip
     """Register + gateway(s) + workers in one command (development, ``make run``)."""
     setup(params["log_level"])
+    export_secrets(params)
     common = child_args({k: params[k] for k in COMMON})
     gateway_args = child_args(params, skip=(*COMMON, "listen"))
 

@@ -12,6 +12,7 @@ from common.exceptions import ConfigError
 from common.options import (
     child_args,
     common_options,
+    export_secrets,
     gateway_config,
     gateway_options,
     option,
@@ -41,6 +42,7 @@ def gateway(registers: tuple[str, ...], count: int, process_index: int, **params
             raise click.ClickException(str(exc)) from None
         serve(GatewayServer(config))
         return
+    export_secrets(params)
     params["listen"] = reserve_port(params["listen"])
     base = [*child_args({**params, "register": registers}), "--count", "1"]
     children = [

@@ -5,7 +5,8 @@ carry many commands. :class:`Fanout` frames each message once (server frames are
 masked, so every connection without a compression extension gets the very same
 bytes), queues it per connection, and at the end of the loop pass writes each
 connection's queue in one ``write()``. A connection whose transport then buffers more
-than ``max_send_buffer`` bytes reads too slowly: it is closed, counted and logged.
+than ``--max-send-buffer`` bytes reads too slowly: the connection drops it (see
+:meth:`~gateway.connection.Connection.write_frames`), whatever filled the buffer.
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ log = logging.getLogger(__name__)
 class Fanout:
     """The per-connection write queues of one gateway."""
 
-    def __init__(self, max_send_buffer: int, stats: dict[str, int]) -> None:
-        self.max_send_buffer = max_send_buffer
+    def __init__(self, stats: dict[str, int]) -> None:
         self.stats = stats
         self._out: dict[Connection, list[Any]] = {}  # frames queued per connection
         self._scheduled = False
@@ -75,28 +75,15 @@ class Fanout:
         self._scheduled = False
         out, self._out = self._out, {}
         for conn, items in out.items():
-            self._write(conn, items)
+            conn.write_frames(items)
 
     def close_after(self, conn: Connection, code: int, reason: str) -> None:
         """Close a connection after what is already queued for it."""
         items = self._out.pop(conn, None)
         if items:
-            self._write(conn, items)
+            conn.write_frames(items)
         conn.close(code, reason)
 
     def forget(self, conn: Connection) -> None:
         """The connection is gone: drop what was queued for it."""
         self._out.pop(conn, None)
-
-    def _write(self, conn: Connection, items: list[Any]) -> None:
-        if conn.write_frames(items) > self.max_send_buffer:
-            self._close_slow(conn)
-
-    def _close_slow(self, conn: Connection) -> None:
-        client = conn.client
-        log.warning(
-            "client %s reads too slowly (> %d bytes queued): closing it",
-            client.client_id if client else "?", self.max_send_buffer,
-        )  # fmt: skip
-        self.stats["closed_slow"] += 1
-        conn.abort()

@@ -123,7 +123,7 @@ class WorkerLink:
         assert self._channel is not None
         frame = protocol.Event(
             seq, kind, client.client_id, client.remote,
-            client.packed_session(), payload, redelivered,
+            client.packed_session(), payload, redelivered, client.auth,
         )  # fmt: skip
         self._channel.send(protocol.encode(frame), to=worker.identity)
 

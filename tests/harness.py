@@ -191,6 +191,8 @@ class Cluster:
 def ws_url(gateway: GwProcess | str, path: str = "/") -> str:
     """The WebSocket URL of a gateway process (or of a ``host:port``)."""
     address = gateway if isinstance(gateway, str) else gateway.info["websocket"]
+    if address.startswith(("ws://", "wss://")):  # a URL already (wss:// for TLS)
+        return address.rstrip("/") + path
     return f"ws://{address}{path}"
 
 
