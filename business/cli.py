@@ -1,9 +1,8 @@
-"""``gw worker`` (business workers under a supervisor) and ``gw status``."""
+"""``gw worker``: business workers under a supervisor."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from typing import Any
@@ -25,7 +24,6 @@ from common.options import (
 )
 from common.supervisor import Child, Supervisor, gw_command
 
-from .client import AsyncGatewayClient
 from .handlers import load
 from .worker import Worker
 
@@ -82,18 +80,3 @@ def worker(app: str, registers: tuple[str, ...], count: int, name: str, max_conc
     children = [Child(f"worker-{i}", gw_command("worker", *base, "--single"), 0)
                 for i in range(count)]  # fmt: skip
     sys.exit(asyncio.run(Supervisor("worker").run([children], reload_stage=0)))
-
-
-@click.command()
-@register_option
-@option("--secret", envvar="GW_SECRET", default=None, help="The cluster's shared secret.")
-@option("--timeout", type=float, default=3.0, help="Seconds to wait for the gateways.")
-def status(registers: tuple[str, ...], secret: str | None, timeout: float) -> None:
-    """Show every gateway's clients, workers, memory and counters (JSON)."""
-
-    async def ask() -> dict[str, Any]:
-        async with AsyncGatewayClient(registers, secret=secret, timeout=timeout) as client:
-            result = await client.get_status()
-            return {"gateways": dict(result), "missing": list(result.missing)}
-
-    click.echo(json.dumps(asyncio.run(ask()), indent=2, ensure_ascii=False))

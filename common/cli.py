@@ -19,7 +19,7 @@ COMMANDS: dict[str, str] = {
     "gateway": "gateway.cli:gateway",
     "worker": "business.cli:worker",
     "up": "common.up:up",
-    "status": "business.cli:status",
+    "status": "business.control:status",
 }
 
 
