@@ -41,6 +41,24 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_lan_ip(ip: str) -> str:
+    """``--lan-ip``: a concrete unicast IPv4 address that others can reach us on.
+
+    It is advertised to workers and carried in every client_id, so ``0.0.0.0`` (bind
+    everywhere), a multicast or broadcast address, or a name would route nothing.
+    """
+    try:
+        address = ipaddress.IPv4Address(ip)
+    except ValueError:
+        raise ConfigError(f"--lan-ip must be an IPv4 address, got {ip!r}") from None
+    if address.is_unspecified or address.is_multicast or ip == "255.255.255.255":
+        raise ConfigError(
+            f"--lan-ip {ip} is not an address others can reach: give this host's own "
+            "IPv4 address (to bind every interface, use --internal-listen 0.0.0.0)"
+        )
+    return ip
+
+
 @dataclass(frozen=True, slots=True)
 class Security:
     """Internal-link security: CURVE keys derived from ``secret`` when set.
@@ -80,7 +98,9 @@ class RegisterConfig:
 @dataclass(frozen=True, slots=True)
 class GatewayConfig:
     listen: str = "127.0.0.1:8783"  # public WebSocket address
-    lan_ip: str = "127.0.0.1"  # internal address workers reach
+    lan_ip: str = "127.0.0.1"  # internal address workers reach (advertised, in client_ids)
+    internal_listen: str | None = None  # where the internal port binds (default: lan_ip)
+    public_address: str | None = None  # the WebSocket address reported (default: bound)
     start_port: int = 2900  # internal port of the first process; 0 = any free port
     registers: tuple[str, ...] = ("127.0.0.1:1236",)
     ping_interval: float = 0.0  # application heartbeat tick (0 = off)
@@ -92,7 +112,7 @@ class GatewayConfig:
     max_send_buffer: int = 4 << 20  # bytes queued to one client before closing it
     max_pending_events: int = 10_000  # events held while no worker is connected
     compression: bool = False  # permessage-deflate (costs ~64 KiB per connection)
-    router: RouterName = "least"
+    router: RouterName | str = "least"  # or PACKAGE.MODULE:FUNCTION
     # the edge (all off by default): TLS, admission before the upgrade, limits
     tls_cert: str | None = None  # PEM certificate chain: serve wss://
     tls_key: str | None = None  # its private key (PEM)
@@ -117,3 +137,13 @@ class WorkerConfig:
     stop_timeout: float = 10.0  # grace for in-flight handlers on stop
     timing: Timing = field(default_factory=Timing)
     security: Security = field(default_factory=Security)
+
+
+def public_address(config: GatewayConfig, host: str, port: int) -> str:
+    """The WebSocket address the gateway reports: ``--public-address``, else where it
+    listens (``--lan-ip`` when that is every interface, 0.0.0.0 reaches nobody)."""
+    if config.public_address:
+        return config.public_address
+    if host in ("", "0.0.0.0", "::"):
+        host = config.lan_ip
+    return f"{host}:{port}"

@@ -18,7 +18,15 @@ from typing import Any, TypeVar, get_args
 
 import click
 
-from .config import GatewayConfig, LogLevel, RouterName, Security, Timing, split_address
+from .config import (
+    GatewayConfig,
+    LogLevel,
+    RouterName,
+    Security,
+    Timing,
+    check_lan_ip,
+    split_address,
+)
 from .exceptions import ConfigError
 from .service import Service, raise_open_file_limit, run
 
@@ -53,6 +61,12 @@ def _addresses(ctx: click.Context, param: click.Parameter, value: Any) -> tuple[
     return tuple(out)
 
 
+def _router(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if value in get_args(RouterName) or ":" in value:
+        return value
+    raise click.BadParameter("least, random, or PACKAGE.MODULE:FUNCTION")
+
+
 register_option = option(
     "--register", "registers", envvar="GW_REGISTER", default="127.0.0.1:1236",
     callback=_addresses, help="Register address(es), comma-separated.",
@@ -84,7 +98,14 @@ def gateway_options(func: F) -> F:
         option("--listen", envvar="GW_LISTEN", default="127.0.0.1:8783",
                help="Public WebSocket address."),
         option("--lan-ip", envvar="GW_LAN_IP", default="127.0.0.1",
-               help="Internal IPv4 address workers reach this gateway on."),
+               help="This host's IPv4 address workers reach this gateway on (advertised, "
+                    "and carried in client_ids)."),
+        option("--internal-listen", envvar="GW_INTERNAL_LISTEN", default=None,
+               help="Where the internal port binds, e.g. 0.0.0.0 in a container (default: "
+                    "--lan-ip)."),
+        option("--public-address", envvar="GW_PUBLIC_ADDRESS", default=None,
+               help="HOST:PORT this gateway reports as its WebSocket address (default: "
+                    "where it listens; --lan-ip if it listens on 0.0.0.0)."),
         option("--start-port", envvar="GW_START_PORT", type=int, default=2900,
                help="Internal port of process 0 (+1 per process; 0: any free port)."),
         option("--ping-interval", envvar="GW_PING_INTERVAL", type=float, default=0.0,
@@ -103,8 +124,9 @@ def gateway_options(func: F) -> F:
                default=10_000, help="Events held while no worker is connected."),
         option("--compression/--no-compression", envvar="GW_COMPRESSION", default=False,
                show_default=True, help="permessage-deflate for clients."),
-        option("--router", envvar="GW_ROUTER", type=click.Choice(get_args(RouterName)),
-               default="least", help="First pick of a client's worker."),
+        option("--router", envvar="GW_ROUTER", default="least", callback=_router,
+               help="First pick of a client's worker: least, random or "
+                    "PACKAGE.MODULE:FUNCTION(workers) -> worker."),
         option("--tls-cert", envvar="GW_TLS_CERT", default=None, type=click.Path(dir_okay=False),
                help="PEM certificate (chain): serve wss:// on --listen."),
         option("--tls-key", envvar="GW_TLS_KEY", default=None, type=click.Path(dir_okay=False),
@@ -142,7 +164,9 @@ def gateway_config(params: dict[str, Any], registers: tuple[str, ...], index: in
     ws_ping = params["ws_ping_interval"] or None
     return GatewayConfig(
         listen=params["listen"],
-        lan_ip=params["lan_ip"],
+        lan_ip=check_lan_ip(params["lan_ip"]),
+        internal_listen=params["internal_listen"],
+        public_address=params["public_address"],
         start_port=params["start_port"],
         registers=registers,
         ping_interval=params["ping_interval"],

@@ -37,10 +37,10 @@ def gateway(registers: tuple[str, ...], count: int, process_index: int, **params
     setup(params["log_level"])
     if count == 1:
         try:
-            config = gateway_config(params, registers, process_index)
+            server = GatewayServer(gateway_config(params, registers, process_index))
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
-        serve(GatewayServer(config))
+        serve(server)
         return
     export_secrets(params)
     params["listen"] = reserve_port(params["listen"])

@@ -10,15 +10,21 @@ in a bounded queue.
 
 from __future__ import annotations
 
+import importlib
+import logging
 import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.exceptions import ConfigError
+from common.logs import Throttled
 from common.protocol import EventKind
 
 from .clients import Client
+
+throttled = Throttled(logging.getLogger(__name__))
 
 # (client, kind, payload): what is needed to build the event again
 PendingEvent = tuple[Client, EventKind, Any]
@@ -44,17 +50,56 @@ def random_worker(candidates: list[Worker]) -> Worker:
     return random.choice(candidates)
 
 
-ROUTERS: dict[str, Callable[[list[Worker]], Worker]] = {
+Chooser = Callable[[list[Worker]], Worker]
+ROUTERS: dict[str, Chooser] = {
     "least": least_clients,
     "random": random_worker,
 }
 
 
+def chooser(policy: str) -> Chooser:
+    """``least``, ``random``, or ``PACKAGE.MODULE:FUNCTION`` (``--router``).
+
+    A custom function gets the live workers (never empty) and returns one of them;
+    it runs on the gateway's event loop for a client's first event. If it raises or
+    returns anything else, that client gets the least-loaded worker (and a log line).
+    """
+    if policy in ROUTERS:
+        return ROUTERS[policy]
+    module_name, sep, name = policy.partition(":")
+    if not sep or not module_name or not name:
+        raise ConfigError(f"--router is least, random or PACKAGE.MODULE:FUNCTION, got {policy!r}")
+    try:
+        custom = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot load --router {policy!r}: {exc}") from None
+    if not callable(custom):
+        raise ConfigError(f"--router {policy!r} is not callable")
+    return _guarded(policy, custom)
+
+
+def _guarded(policy: str, custom: Chooser) -> Chooser:
+    def choose(candidates: list[Worker]) -> Worker:
+        try:
+            chosen = custom(candidates)
+        except Exception:
+            throttled.exception("router", "--router %s failed: the least-loaded worker instead",
+                                policy)  # fmt: skip
+            return least_clients(candidates)
+        if not any(chosen is worker for worker in candidates):
+            throttled.error("router", "--router %s returned %r, not one of the workers: the "
+                            "least-loaded worker instead", policy, chosen)  # fmt: skip
+            return least_clients(candidates)
+        return chosen
+
+    return choose
+
+
 class WorkerPool:
     """The workers connected to one gateway."""
 
-    def __init__(self, policy: str = "least", max_pending: int = 10_000) -> None:
-        self._choose = ROUTERS[policy]
+    def __init__(self, policy: str | Chooser = "least", max_pending: int = 10_000) -> None:
+        self._choose = ROUTERS[policy] if isinstance(policy, str) else policy
         self.workers: dict[bytes, Worker] = {}
         self.pending: deque[PendingEvent] = deque()
         self.max_pending = max_pending

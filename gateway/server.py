@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import os
 import socket
@@ -28,7 +27,7 @@ from typing import Any
 import zmq
 
 from common import ids, protocol
-from common.config import GatewayConfig, split_address
+from common.config import GatewayConfig, check_lan_ip, public_address, split_address
 from common.exceptions import ConfigError
 from common.service import Service
 from common.transport import Outbox, Transport, drain
@@ -39,7 +38,7 @@ from .dispatch import Dispatcher
 from .edge import Edge, policy_of
 from .fanout import Fanout
 from .keepalive import Keepalive
-from .router import WorkerPool
+from .router import WorkerPool, chooser
 from .workers import WorkerLink
 
 log = logging.getLogger(__name__)
@@ -83,7 +82,7 @@ class GatewayServer(Service):
         self.edge = Edge(config, self.index, self.fanout, self.keepalive, self.stats, clock,
                          wall_clock)  # fmt: skip
         self.workers = WorkerLink(config, self.index, self.fanout, self.stats, self.status, clock)
-        pool = WorkerPool(config.router, config.max_pending_events)
+        pool = WorkerPool(chooser(config.router), config.max_pending_events)
         self.dispatcher = Dispatcher(pool, self.workers, self.edge, self.stats)
         self.workers.attach(self.dispatcher)
         self.edge.attach(self.dispatcher)
@@ -93,16 +92,14 @@ class GatewayServer(Service):
         self._leaving = False
         self.internal_address = ""
         self.public_address = ""
+        self.listen_address = ""
         self.public_port = 0
 
     # -- lifecycle ----------------------------------------------------------------------
     async def _start(self) -> None:
         cfg = self.config
-        cfg.security.check_bind(cfg.lan_ip, "the gateway's internal port")
-        try:  # client_ids carry it: it must be an IPv4 literal
-            ipaddress.IPv4Address(cfg.lan_ip)
-        except ValueError:
-            raise ConfigError(f"--lan-ip must be an IPv4 address, got {cfg.lan_ip!r}") from None
+        check_lan_ip(cfg.lan_ip)  # client_ids carry it: a concrete IPv4 address
+        cfg.security.check_bind(cfg.internal_listen or cfg.lan_ip, "the gateway's internal port")
         tls = tls_context(cfg)
         self.edge.policy = policy_of(cfg)
         self._transport = Transport(cfg.security)
@@ -118,7 +115,8 @@ class GatewayServer(Service):
             ssl_handshake_timeout=OPEN_TIMEOUT if tls else None,
         )
         self.public_port = self._ws.sockets[0].getsockname()[1]
-        self.public_address = f"{host}:{self.public_port}"
+        self.listen_address = f"{host}:{self.public_port}"
+        self.public_address = public_address(cfg, host, self.public_port)
         self.workers.public = self.public_address
         edge = self.edge
         edge.internal = (cfg.lan_ip, split_address(self.internal_address)[1])
@@ -135,6 +133,7 @@ class GatewayServer(Service):
     def info(self) -> dict[str, Any]:
         return {
             "websocket": self.public_address,
+            "listen": self.listen_address,
             "internal": self.internal_address,
             "epoch": f"{self.epoch:08x}",
             "tls": self.config.tls_cert is not None,

@@ -90,21 +90,23 @@ class WorkerLink:
 
     # -- lifecycle ----------------------------------------------------------------------
     def bind(self, transport: Transport, epoch: int) -> str:
-        """Bind the ROUTER on ``--lan-ip`` (``--start-port`` + index, or any free port).
+        """Bind the ROUTER on ``--internal-listen`` (default ``--lan-ip``), port
+        ``--start-port`` + index (or any free port); return the advertised address.
 
         Set :attr:`public` (the WebSocket address Welcome reports) before serving.
         """
         cfg = self.config
         self.epoch = epoch
+        host = cfg.internal_listen or cfg.lan_ip  # where it binds; lan_ip is what it says
         self._router = transport.socket(zmq.ROUTER, server=True)
         self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         # a worker reconnecting with its identity takes over its old pipe
         self._router.setsockopt(zmq.ROUTER_HANDOVER, 1)
         if cfg.start_port == 0:
-            port = self._router.bind_to_random_port(f"tcp://{cfg.lan_ip}")
+            port = self._router.bind_to_random_port(f"tcp://{host}")
         else:
             port = cfg.start_port + cfg.process_index
-            self._router.bind(f"tcp://{cfg.lan_ip}:{port}")
+            self._router.bind(f"tcp://{host}:{port}")
         self.address = f"tcp://{cfg.lan_ip}:{port}"
         self._channel = Channel(self._router, self._on_message, self._on_unreachable)
         return self.address

@@ -294,3 +294,23 @@ def test_removed_worker_releases_in_flight_counts() -> None:
     assert c.inflight == 2
     assert len(pool.remove(W1)) == 2
     assert c.inflight == 0
+
+
+def test_chooser_resolves_names_and_import_strings() -> None:
+    from common.exceptions import ConfigError
+
+    assert router.chooser("least") is router.least_clients
+    assert router.chooser("random") is router.random_worker
+    oldest = router.chooser("tests.cluster.apps.routers:oldest")
+    workers = [Worker(b"a", "a", 30, 0.0), Worker(b"b", "b", 10, 0.0)]
+    assert oldest(workers) is workers[1]
+    for bad in ("round-robin", "no.such:f", "tests.cluster.apps.routers:missing", ":f"):
+        with pytest.raises(ConfigError):
+            router.chooser(bad)
+
+
+@pytest.mark.parametrize("name", ["broken", "stranger"])
+def test_a_custom_router_that_fails_gets_the_least_loaded(name: str) -> None:
+    choose = router.chooser(f"tests.cluster.apps.routers:{name}")
+    workers = [Worker(b"a", "a", 1, 0.0, clients=5), Worker(b"b", "b", 2, 0.0, clients=1)]
+    assert choose(workers) is workers[1]

@@ -1,0 +1,18 @@
+"""Custom first-pick routers for --router (tests)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def oldest(workers: list[Any]) -> Any:
+    """Every new client to the worker with the smallest pid (deterministic)."""
+    return min(workers, key=lambda w: w.pid)
+
+
+def broken(workers: list[Any]) -> Any:
+    raise RuntimeError("a bug in the router")
+
+
+def stranger(workers: list[Any]) -> Any:
+    return "not a worker"
