@@ -6,7 +6,12 @@ STAMP  := $(VENV)/.installed-stamp
 APP    ?= examples.chat.app
 WEB    ?= python -m examples.chat.web --listen 127.0.0.1:8080 --register {register} --ws-url ws://{websocket}
 
-.PHONY: install run test test-fast lint format bench bench-quick browser clean
+RUN    ?= run
+START  := --app $(APP) $(if $(WEB),--with "$(WEB)")
+GW     := $(VENV)/bin/gw
+
+.PHONY: install run test test-fast lint format bench bench-quick browser clean \
+	start stop restart reload status scale logs connections
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +26,40 @@ install: $(STAMP)
 ## (another app: make run APP=examples.echo.app WEB=)
 run: install
 	$(VENV)/bin/gw up --app $(APP) $(if $(WEB),--with "$(WEB)")
+
+## Operating a cluster in the background (state, pid and log under $(RUN)/); each target
+## is one gw command that works without make (gw start --help, gw stop --help...).
+## make start: the whole cluster with the chat, in the background; returns once ready
+start: install
+	$(GW) start --run-dir $(RUN) $(START)
+
+## make stop: graceful (gateways drain their clients), exit 0, nothing left listening
+stop: install
+	$(GW) stop --run-dir $(RUN)
+
+restart: install
+	$(GW) restart --run-dir $(RUN)
+
+## make reload: replace the business workers one at a time; clients stay connected
+reload: install
+	$(GW) reload --run-dir $(RUN)
+
+## make status: gateways, clients, workers, memory, counters (gw status --json for machines)
+status: install
+	$(GW) status --run-dir $(RUN)
+
+## make scale WORKERS=N: run N business workers now, no restart, no event lost
+scale: install
+	$(if $(WORKERS),,$(error usage: make scale WORKERS=N))
+	$(GW) scale --run-dir $(RUN) $(WORKERS)
+
+## make logs: every process's log, followed
+logs: install
+	$(GW) logs --run-dir $(RUN)
+
+## make connections: every client connection (client_id, uid, groups, remote, age)
+connections: install
+	$(GW) connections --run-dir $(RUN)
 
 ## make browser: Debian's Chromium (+ a CJK font) for the browser tests (needs root)
 browser:

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from common import ids, ops
 from common.exceptions import InvalidArgument, NotRunning, QueryTimeout, RemoteError
+from common.metrics import Histogram
 from common.protocol import Command, Op, encode
 
 from .cluster import Cluster
@@ -57,6 +59,7 @@ class GatewayAPI:
     def __init__(self, cluster: Cluster | None = None, query_timeout: float = 5.0) -> None:
         self._cluster = cluster
         self.query_timeout = query_timeout
+        self.query_seconds = Histogram()  # how long queries take, answered or not
 
     def attach(self, cluster: Cluster | None, query_timeout: float | None = None) -> None:
         """Send through ``cluster`` from now on (None: detach; calls then raise NotRunning)."""
@@ -97,7 +100,9 @@ class GatewayAPI:
             return with_missing(ops.empty(spec.merge), missing)
         else:
             addresses = [link.address for link in cluster.listed_links()]
+        started = time.perf_counter()
         answers, missing, error = await cluster.query(op, list(args), addresses, wait)
+        self.query_seconds.observe(time.perf_counter() - started)
         if error is not None:
             raise RemoteError(f"{op.name}: {error}")
         if spec.one:

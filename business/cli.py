@@ -15,6 +15,7 @@ from common.options import (
     child_args,
     common_options,
     export_secrets,
+    metrics_args,
     option,
     register_option,
     security,
@@ -58,13 +59,13 @@ from .worker import Worker
 def worker(app: str, registers: tuple[str, ...], count: int, name: str, max_concurrency: int,
            query_timeout: float, supervised: bool, **params: Any) -> None:  # fmt: skip
     """Run business worker process(es) under a supervisor."""
-    setup(params["log_level"])
+    setup(params["log_level"], params["log_format"])
     if not supervised:
         sys.path.insert(0, os.getcwd())
         config = WorkerConfig(
             app=app, registers=registers, name=name, max_concurrency=max_concurrency,
             timing=timing(params["heartbeat"], params["peer_timeout"], query_timeout),
-            security=security(params),
+            security=security(params), metrics_listen=params["metrics_listen"],
         )  # fmt: skip
         try:
             loaded = load(app)
@@ -75,8 +76,11 @@ def worker(app: str, registers: tuple[str, ...], count: int, name: str, max_conc
     export_secrets(params)
     base = child_args(
         {"app": app, "register": registers, "name": name, "max_concurrency": max_concurrency,
-         "query_timeout": query_timeout, **params}
+         "query_timeout": query_timeout, **params}, skip=("metrics_listen",),
     )  # fmt: skip
-    children = [Child(f"worker-{i}", gw_command("worker", *base, "--single"), 0)
-                for i in range(count)]  # fmt: skip
+    children = [
+        Child(f"worker-{i}", gw_command("worker", *base, "--single",
+                                        *metrics_args(params["metrics_listen"], i)), 0)
+        for i in range(count)
+    ]  # fmt: skip
     sys.exit(asyncio.run(Supervisor("worker").run([children], reload_stage=0)))

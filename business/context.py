@@ -32,6 +32,7 @@ class Context:
     closing: bool = False  # on_close: session writes are not stored
     redelivered: bool = False  # sent again after the worker that had it died
     packed_auth: bytes | None = field(default=None, repr=False)
+    started: float = field(default=0.0, repr=False)  # when the handler began (metrics)
     _token: Token[Context | None] | None = field(default=None, init=False, repr=False)
 
     def __enter__(self) -> Context:

@@ -1,28 +1,174 @@
-"""Commands that ask a running cluster through a push client: ``gw status``."""
+"""Commands that ask a running cluster through a push client: status, connections, drain.
+
+They find the cluster by ``--register`` (``GW_REGISTER``), or, when that is not given,
+from the cluster ``gw start`` runs in the background (``--run-dir``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
+from common.control import register_of, run_dir_option
+from common.frames import Command, Op
 from common.options import option, register_option
 
 from .client import AsyncGatewayClient
 
+T = TypeVar("T")
+
+secret_option = option("--secret", envvar="GW_SECRET", default=None,
+                       help="The cluster's shared secret.")  # fmt: skip
+timeout_option = option("--timeout", type=float, default=3.0,
+                        help="Seconds to wait for the registers and the gateways.")  # fmt: skip
+
+
+def _registers(ctx: click.Context, registers: tuple[str, ...], run_dir: Path) -> tuple[str, ...]:
+    if ctx.get_parameter_source("registers") is ParameterSource.DEFAULT:
+        background = register_of(run_dir)
+        if background is not None:
+            return (background,)
+    return registers
+
+
+def _ask(registers: tuple[str, ...], secret: str | None, timeout: float,
+         call: Callable[[AsyncGatewayClient], Awaitable[T]]) -> T:  # fmt: skip
+    async def run() -> T:
+        async with AsyncGatewayClient(registers, secret=secret, timeout=timeout) as client:
+            if client.cluster.listed is None:
+                raise click.ClickException(
+                    f"no register answered within {timeout:g}s at {', '.join(registers)}: is "
+                    "it running, and is --secret (GW_SECRET) the cluster's?"
+                )
+            return await call(client)
+
+    return asyncio.run(run())
+
+
+def _mib(value: float) -> str:
+    return f"{value / (1 << 20):.1f}"
+
+
+def table(rows: list[list[str]]) -> list[str]:
+    """Columns aligned, the first row a header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows]  # fmt: skip
+
+
+COUNTERS = ("messages_in", "messages_out", "commands", "queries", "events_redelivered",
+            "refused_no_worker", "closed_slow", "closed_rate_limit", "closed_control_flood",
+            "refused_401", "refused_403", "refused_503", "bad_frames", "errors")  # fmt: skip
+
+
+def render(status: dict[str, Any], missing: list[str]) -> list[str]:
+    """``gw status`` for people: gateways, workers, non-zero counters."""
+    gateways = [["GATEWAY", "WEBSOCKET", "PID", "CLIENTS", "UIDS", "GROUPS", "WORKERS",
+                 "PENDING", "RSS MiB"]]  # fmt: skip
+    workers = [["WORKER", "GATEWAY", "CLIENTS", "UNACKED", "HANDLED"]]
+    counters = []
+    for address, s in sorted(status.items()):
+        gateways.append([address, s["websocket"], str(s["pid"]), str(s["clients"]),
+                         str(s["uids"]), str(s["groups"]), str(len(s["workers"])),
+                         str(s["pending_events"]), _mib(s["rss_bytes"])])  # fmt: skip
+        for name, w in sorted(s["workers"].items()):
+            workers.append([name, address, str(w["clients"]), str(w["unacked"]),
+                            str(w["handled"])])  # fmt: skip
+        shown = [f"{key} {s[key]}" for key in COUNTERS if s.get(key)]
+        counters.append(f"  {address}: {', '.join(shown) or 'all zero'}")
+    lines = table(gateways) if status else ["no gateway"]
+    if len(workers) > 1:
+        lines += ["", *table(workers)]
+    lines += ["", "counters:", *counters] if counters else []
+    if missing:
+        lines += ["", f"did not answer: {', '.join(missing)}"]
+    return lines
+
 
 @click.command()
 @register_option
-@option("--secret", envvar="GW_SECRET", default=None, help="The cluster's shared secret.")
-@option("--timeout", type=float, default=3.0, help="Seconds to wait for the gateways.")
-def status(registers: tuple[str, ...], secret: str | None, timeout: float) -> None:
-    """Show every gateway's clients, workers, memory and counters (JSON)."""
+@secret_option
+@timeout_option
+@run_dir_option
+@option("--json", "as_json", is_flag=True, help="The machine-readable JSON of every gateway.")
+@click.pass_context
+def status(ctx: click.Context, registers: tuple[str, ...], secret: str | None, timeout: float,
+           run_dir: Path, as_json: bool) -> None:  # fmt: skip
+    """Every gateway's clients, workers, memory and counters (exit 1: no register answered)."""
+    registers = _registers(ctx, registers, run_dir)
+    result = _ask(registers, secret, timeout, lambda client: client.get_status())
+    gateways, missing = dict(result), list(result.missing)
+    if as_json:
+        click.echo(json.dumps({"gateways": gateways, "missing": missing}, indent=2,
+                              ensure_ascii=False))  # fmt: skip
+        return
+    for line in render(gateways, missing):
+        click.echo(line)
 
-    async def ask() -> dict[str, Any]:
-        async with AsyncGatewayClient(registers, secret=secret, timeout=timeout) as client:
-            result = await client.get_status()
-            return {"gateways": dict(result), "missing": list(result.missing)}
 
-    click.echo(json.dumps(asyncio.run(ask()), indent=2, ensure_ascii=False))
+@click.command()
+@register_option
+@secret_option
+@timeout_option
+@run_dir_option
+@option("--json", "as_json", is_flag=True, help="One JSON object per connection.")
+@click.pass_context
+def connections(ctx: click.Context, registers: tuple[str, ...], secret: str | None,
+                timeout: float, run_dir: Path, as_json: bool) -> None:  # fmt: skip
+    """Every client connection: client_id, uid, groups, remote address, age."""
+    registers = _registers(ctx, registers, run_dir)
+
+    async def ask(client: AsyncGatewayClient) -> Any:
+        return await client._ask(Op.GET_CONNECTIONS)
+
+    found = _ask(registers, secret, timeout, ask)
+    now = time.time()
+    if as_json:
+        for conn in found:
+            click.echo(json.dumps(conn, ensure_ascii=False))
+        return
+    rows = [["CLIENT_ID", "UID", "GROUPS", "REMOTE", "AGE s"]]
+    for conn in sorted(found, key=lambda c: c["connected_at"]):
+        rows.append([conn["client_id"], str(conn["uid"] or "-"), ",".join(conn["groups"]) or "-",
+                     conn["remote"], f"{now - conn['connected_at']:.0f}"])  # fmt: skip
+    for line in table(rows):
+        click.echo(line)
+    click.echo(f"{len(found)} connections" + (f"; did not answer: {', '.join(found.missing)}"
+                                              if found.missing else ""))  # fmt: skip
+
+
+@click.command()
+@option("--gateway", "address", required=True, help="The gateway's internal address, "
+        "tcp://IP:PORT (gw status lists them).")  # fmt: skip
+@secret_option
+@option("--timeout", type=float, default=60.0, help="Seconds to wait until it is gone.")
+def drain(address: str, secret: str | None, timeout: float) -> None:
+    """Drain one gateway: not ready, no new clients, its clients closed (1012) in waves
+    over its --drain-time so they reconnect elsewhere; then it stops."""
+    address = address if address.startswith("tcp://") else f"tcp://{address}"
+
+    async def run() -> None:
+        async with AsyncGatewayClient((), secret=secret, timeout=2.0) as client:
+            link = client.cluster.link(address)
+            link.send(Command(Op.DRAIN, []))
+            deadline = time.monotonic() + timeout
+            answers, missing, _ = await client.cluster.query(Op.GET_STATUS, [], [address], 2.0)
+            if missing:
+                raise click.ClickException(f"{address} did not answer: is it a gateway?")
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+                answers, missing, _ = await client.cluster.query(Op.GET_STATUS, [], [address], 1.0)
+                if missing:
+                    click.echo(f"{address}: drained and gone")
+                    return
+                click.echo(f"{address}: {answers[address]['clients']} clients left")
+            raise click.ClickException(f"{address} still there after {timeout:g}s")
+
+    asyncio.run(run())

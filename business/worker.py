@@ -13,17 +13,21 @@ import asyncio
 import inspect
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
+from prometheus_client.core import Metric
+
 from common import protocol
 from common.config import WorkerConfig
 from common.exceptions import ProtocolError
+from common.metrics import Histogram, Readiness
 from common.protocol import EventKind, Role
 from common.service import Service
 
-from . import handlers
+from . import handlers, metrics
 from .api import WorkerAPI, api
 from .cluster import Cluster, Link
 from .context import Context
@@ -59,7 +63,7 @@ class Worker(Service):
     def __init__(
         self, config: WorkerConfig, app: handlers.App | None = None, gateway_api: WorkerAPI = api
     ) -> None:
-        super().__init__()
+        super().__init__(config.metrics_listen)
         self.config = config
         self.app = app if app is not None else handlers.load(config.app)
         self.api = gateway_api
@@ -70,6 +74,9 @@ class Worker(Service):
         self.handled = 0
         self.failed = 0
         self._sync_kinds = self.app.sync_kinds
+        self.events_by_kind = [0] * (max(EventKind) + 1)  # events handled, by kind
+        # handler latency, timed only when metrics are served (two clock reads an event)
+        self.latency: Histogram | None = Histogram() if config.metrics_listen else None
 
     async def _start(self) -> None:
         name = f"{self.config.name}-{os.getpid()}"
@@ -97,6 +104,20 @@ class Worker(Service):
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
         return []
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def collect(self) -> list[Metric]:
+        assert self.cluster is not None
+        return metrics.families(self, self.cluster, self.api)
+
+    def ready(self) -> Readiness:
+        assert self.cluster is not None
+        if any(link.welcomed.is_set() for link in self.cluster.links.values()):
+            return True, ""
+        return False, "linked to no gateway"
 
     async def _shutdown(self) -> None:
         assert self.cluster is not None
@@ -185,6 +206,8 @@ class Worker(Service):
             event.client_id, session, event.remote, link.address, link.public, link,
             event.kind is EventKind.CLOSE, event.redelivered, event.auth,
         )  # fmt: skip
+        if self.latency is not None:
+            context.started = time.perf_counter()
         return context, baseline
 
     def _finish(
@@ -195,6 +218,9 @@ class Worker(Service):
         baseline: bytes,
     ) -> None:
         """Acknowledge the event with the session keys the handler set or deleted."""
+        self.events_by_kind[event.kind] += 1
+        if self.latency is not None:
+            self.latency.observe(time.perf_counter() - context.started)
         changed = deleted = None
         if not context.closing:
             try:

@@ -19,7 +19,15 @@ COMMANDS: dict[str, str] = {
     "gateway": "gateway.cli:gateway",
     "worker": "business.cli:worker",
     "up": "common.up:up",
+    "start": "common.control:start",
+    "stop": "common.control:stop",
+    "restart": "common.control:restart",
+    "reload": "common.control:reload",
+    "scale": "common.control:scale",
+    "logs": "common.control:logs",
     "status": "business.control:status",
+    "connections": "business.control:connections",
+    "drain": "business.control:drain",
 }
 
 

@@ -14,6 +14,7 @@ from .exceptions import ConfigError
 
 RouterName = Literal["least", "random"]  # the first pick of a client's worker
 LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["text", "json"]
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -93,6 +94,7 @@ class RegisterConfig:
     listen: str = "127.0.0.1:1236"
     timing: Timing = field(default_factory=Timing)
     security: Security = field(default_factory=Security)
+    metrics_listen: str | None = None  # HOST:PORT of /metrics, /healthz, /readyz
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +125,11 @@ class GatewayConfig:
     rate_limit: float = 0.0  # messages per second per connection (burst 2x; 0: off)
     max_connections: int = 0  # per gateway process (0: no cap)
     max_connections_per_ip: int = 0  # per remote address (0: no cap)
+    drain_time: float = 10.0  # on stop: close clients (1012) in waves over this long
     process_index: int = 0
     timing: Timing = field(default_factory=Timing)
     security: Security = field(default_factory=Security)
+    metrics_listen: str | None = None  # HOST:PORT of /metrics, /healthz, /readyz
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,7 @@ class WorkerConfig:
     stop_timeout: float = 10.0  # grace for in-flight handlers on stop
     timing: Timing = field(default_factory=Timing)
     security: Security = field(default_factory=Security)
+    metrics_listen: str | None = None  # HOST:PORT of /metrics, /healthz, /readyz
 
 
 def public_address(config: GatewayConfig, host: str, port: int) -> str:

@@ -69,6 +69,7 @@ class Op(IntEnum):
     SEND_TO_GROUP = 11
     SET_SESSION = 12
     UPDATE_SESSION = 13
+    DRAIN = 14  # to one gateway (by address): close its clients in waves, then stop
     # queries: one Reply per gateway asked
     IS_ONLINE = 40
     IS_UID_ONLINE = 41
@@ -94,6 +95,7 @@ class Op(IntEnum):
     BATCH_GET_CLIENT_ID_BY_UID = 61
     BATCH_GET_CLIENT_ID_COUNT_BY_GROUP = 62
     GET_STATUS = 63
+    GET_CONNECTIONS = 64  # every client: client_id, uid, groups, remote, connected_at
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ saying how many like it were held back since the one before.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -68,3 +69,20 @@ class Throttled:
     def exception(self, key: str, msg: str, *args: object) -> bool:
         """An ERROR line with the traceback of the exception being handled."""
         return self.log(logging.ERROR, key, msg, *args, exc_info=True)
+
+
+class JsonFormatter(logging.Formatter):
+    """``--log-format json``: one JSON object per line, for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        entry = {
+            "time": f"{stamp}.{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)

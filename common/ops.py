@@ -64,6 +64,7 @@ SPECS: dict[Op, OpSpec] = {
     Op.SEND_TO_GROUP: OpSpec(_ALL),
     Op.SET_SESSION: OpSpec(_ONE),
     Op.UPDATE_SESSION: OpSpec(_ONE),
+    Op.DRAIN: OpSpec(_ALL),  # sent to the one gateway named, by gw drain
     Op.IS_ONLINE: OpSpec(_ONE, Merge.FIRST),
     Op.IS_UID_ONLINE: OpSpec(_ALL, Merge.ANY),
     Op.GET_CLIENT_ID_BY_UID: OpSpec(_ALL, Merge.CONCAT),
@@ -88,6 +89,7 @@ SPECS: dict[Op, OpSpec] = {
     Op.BATCH_GET_CLIENT_ID_BY_UID: OpSpec(_ALL, Merge.DICT_CONCAT),
     Op.BATCH_GET_CLIENT_ID_COUNT_BY_GROUP: OpSpec(_ALL, Merge.DICT_SUM),
     Op.GET_STATUS: OpSpec(_ALL, Merge.STATUS),
+    Op.GET_CONNECTIONS: OpSpec(_ALL, Merge.CONCAT),
 }
 
 
@@ -213,6 +215,7 @@ ARGS: dict[Op, tuple[tuple[str, Check], ...]] = {
     Op.SEND_TO_GROUP: (("groups", _NAMES), ("message", _MSG), ("exclude", _CIDS_OR_NONE)),
     Op.SET_SESSION: (("client_id", _CID), ("session", _SESSION)),
     Op.UPDATE_SESSION: (("client_id", _CID), ("session", _SESSION)),
+    Op.DRAIN: (),
     Op.IS_ONLINE: (("client_id", _CID),),
     Op.IS_UID_ONLINE: (("uid", _NAME),),
     Op.GET_CLIENT_ID_BY_UID: (("uid", _NAME),),
@@ -237,6 +240,7 @@ ARGS: dict[Op, tuple[tuple[str, Check], ...]] = {
     Op.BATCH_GET_CLIENT_ID_BY_UID: (("uids", _NAMES),),
     Op.BATCH_GET_CLIENT_ID_COUNT_BY_GROUP: (("groups", _NAMES),),
     Op.GET_STATUS: (),
+    Op.GET_CONNECTIONS: (),
 }  # fmt: skip
 
 

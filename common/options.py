@@ -20,6 +20,7 @@ import click
 
 from .config import (
     GatewayConfig,
+    LogFormat,
     LogLevel,
     RouterName,
     Security,
@@ -28,6 +29,7 @@ from .config import (
     split_address,
 )
 from .exceptions import ConfigError
+from .logs import JsonFormatter
 from .service import Service, raise_open_file_limit, run
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,6 +63,16 @@ def _addresses(ctx: click.Context, param: click.Parameter, value: Any) -> tuple[
     return tuple(out)
 
 
+def _address_or_none(ctx: click.Context, param: click.Parameter, value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        split_address(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return str(value)
+
+
 def _router(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if value in get_args(RouterName) or ":" in value:
         return value
@@ -74,7 +86,8 @@ register_option = option(
 
 
 def common_options(func: F) -> F:
-    """--secret, --insecure, --heartbeat, --peer-timeout, --log-level."""
+    """--secret, --insecure, --heartbeat, --peer-timeout, --log-level, --log-format,
+    --metrics-listen."""
     return apply(func, [
         option("--secret", envvar="GW_SECRET", default=None,
                help="Shared secret: internal links use CURVE keys derived from it."),
@@ -86,10 +99,15 @@ def common_options(func: F) -> F:
                help="An internal peer silent this long is gone (default 3.5 x heartbeat)."),
         option("--log-level", envvar="GW_LOG_LEVEL", default="info",
                type=click.Choice(get_args(LogLevel))),
+        option("--log-format", envvar="GW_LOG_FORMAT", default="text",
+               type=click.Choice(get_args(LogFormat)), help="json: one JSON object per line."),
+        option("--metrics-listen", envvar="GW_METRICS_LISTEN", default=None,
+               callback=_address_or_none,
+               help="HOST:PORT serving /metrics (Prometheus), /healthz and /readyz."),
     ])  # fmt: skip
 
 
-COMMON = ("secret", "insecure", "heartbeat", "peer_timeout", "log_level")
+COMMON = ("secret", "insecure", "heartbeat", "peer_timeout", "log_level", "log_format")
 
 
 def gateway_options(func: F) -> F:
@@ -124,6 +142,9 @@ def gateway_options(func: F) -> F:
                default=10_000, help="Events held while no worker is connected."),
         option("--compression/--no-compression", envvar="GW_COMPRESSION", default=False,
                show_default=True, help="permessage-deflate for clients."),
+        option("--drain-time", envvar="GW_DRAIN_TIME", type=float, default=10.0,
+               help="On SIGTERM or gw drain: close clients (1012) in waves over this long, "
+                    "so they reconnect elsewhere gradually; 0: all at once (1001)."),
         option("--router", envvar="GW_ROUTER", default="least", callback=_router,
                help="First pick of a client's worker: least, random or "
                     "PACKAGE.MODULE:FUNCTION(workers) -> worker."),
@@ -190,9 +211,11 @@ def gateway_config(params: dict[str, Any], registers: tuple[str, ...], index: in
         rate_limit=params["rate_limit"],
         max_connections=params["max_connections"],
         max_connections_per_ip=params["max_connections_per_ip"],
+        drain_time=params["drain_time"],
         process_index=index,
         timing=timing(params["heartbeat"], params["peer_timeout"]),
         security=security(params),
+        metrics_listen=params["metrics_listen"],
     )
 
 
@@ -218,6 +241,14 @@ def child_args(params: dict[str, Any], skip: Sequence[str] = ()) -> list[str]:
     return argv
 
 
+def metrics_args(metrics_listen: str | None, index: int) -> list[str]:
+    """``--metrics-listen`` of a supervisor's child ``index``: its own port (base + index)."""
+    if not metrics_listen:
+        return []
+    host, port = split_address(metrics_listen)
+    return ["--metrics-listen", f"{host}:{port + index if port else 0}"]
+
+
 def export_secrets(params: dict[str, Any]) -> None:
     """Put this process's secrets in its environment, for the children it starts."""
     for name, variable in SECRETS.items():
@@ -225,13 +256,17 @@ def export_secrets(params: dict[str, Any]) -> None:
             os.environ[variable] = params[name]
 
 
-def setup(log_level: str) -> None:
-    """Logging to stderr, and the open-file limit raised (many clients, many sockets)."""
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
-        stream=sys.stderr,
-    )
+def setup(log_level: str, log_format: str = "text") -> None:
+    """Logging to stderr (text, or one JSON object a line), and the open-file limit
+    raised (many clients, many sockets)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+        )
+    logging.basicConfig(level=getattr(logging, log_level.upper()), handlers=[handler])
     raise_open_file_limit()
 
 

@@ -12,10 +12,13 @@ import asyncio
 import logging
 import resource
 import signal
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from types import TracebackType
 from typing import Any
 
+from prometheus_client.core import Metric
+
+from .metrics import MetricsServer, Readiness
 from .ready import print_ready
 
 log = logging.getLogger(__name__)
@@ -34,14 +37,17 @@ def raise_open_file_limit() -> int:
 
 
 class Service:
-    """Base class: subclasses implement ``_start``, ``_loops``, ``_shutdown``, ``info``."""
+    """Base class: subclasses implement ``_start``, ``_loops``, ``_shutdown``, ``info``,
+    and for ``--metrics-listen``, ``collect`` and ``ready``."""
 
     role = "service"
 
-    def __init__(self) -> None:
+    def __init__(self, metrics_listen: str | None = None) -> None:
         self._close_requested: asyncio.Event | None = None
         self._main: asyncio.Task[None] | None = None
         self._loop_tasks: list[asyncio.Task[Any]] = []
+        self.metrics_listen = metrics_listen
+        self.metrics: MetricsServer | None = None
 
     # -- to implement ---------------------------------------------------------------
     async def _start(self) -> None:
@@ -61,14 +67,32 @@ class Service:
         """What the ready line reports (the addresses actually bound)."""
         return {}
 
+    def collect(self) -> Iterable[Metric]:
+        """This role's Prometheus metrics (called on the event loop, per scrape)."""
+        return []
+
+    def ready(self) -> Readiness:
+        """Whether this role is ready to serve, and if not why (``/readyz``)."""
+        return True, ""
+
+    def ready_info(self) -> dict[str, Any]:
+        """The ready line: :meth:`info`, and where the metrics are served."""
+        info = self.info()
+        if self.metrics is not None:
+            info["metrics"] = self.metrics.address
+        return info
+
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
         """Bind, connect and start serving; returns when ready."""
         self._close_requested = asyncio.Event()
         try:
             await self._start()
+            if self.metrics_listen:
+                self.metrics = MetricsServer(self.metrics_listen, self.collect, self.ready)
+                self.metrics.start()
         except BaseException:
-            self._release()
+            self._release_all()
             raise
         self._main = asyncio.create_task(self._run(), name=f"{self.role}-main")
 
@@ -84,7 +108,12 @@ class Service:
                     for task in self._loop_tasks:
                         task.cancel()
         finally:
-            self._release()
+            self._release_all()
+
+    def _release_all(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
+        self._release()
 
     async def serve_forever(self) -> None:
         """Run until :meth:`close` (or a crash of a background loop)."""
@@ -137,7 +166,7 @@ async def run_until_signal(service: Service) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
     await service.start()
-    print_ready(service.role, service.info())
+    print_ready(service.role, service.ready_info())
     await service.wait_closed()
     # Stopped: what is left is the interpreter's exit. A Ctrl-C reaches every process
     # of the group, and a supervisor then also sends SIGTERM; arriving now, after the

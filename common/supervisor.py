@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,16 +60,29 @@ class Child:
     retiring: bool = False
 
 
-class Supervisor:
-    """Starts ``stages`` of children in order; keeps them running until stopped."""
+Factory = Callable[[int], Child]  # the child number n of a stage that can be scaled
 
-    def __init__(self, role: str) -> None:
+
+class Supervisor:
+    """Starts ``stages`` of children in order; keeps them running until stopped.
+
+    A stage made by a factory (``scalable``) can be resized while running:
+    :meth:`scale` (``gw scale`` through the control socket, or SIGTTIN/SIGTTOU: one
+    more, one fewer, as gunicorn does). A child removed stops gracefully (SIGTERM): a
+    worker finishes and acknowledges the events it holds, its clients move on.
+    """
+
+    def __init__(
+        self, role: str, scalable: dict[int, Factory] | None = None, stop_timeout: float = 20.0
+    ) -> None:
         self.role = role
+        self.stop_timeout = stop_timeout  # a child still running after SIGTERM is killed
         self.children: list[Child] = []
+        self.scalable = scalable or {}
         self._stopping = False
-        self._watchers: set[asyncio.Task[None]] = set()
+        self._watchers: set[asyncio.Task[Any]] = set()
         self._stopped = asyncio.Event()
-        self._reloading = asyncio.Lock()
+        self._reloading = asyncio.Lock()  # reloads and scalings never overlap
 
     async def spawn(self, child: Child) -> dict[str, Any]:
         """Start a child and return its ready info (raise if it dies or times out)."""
@@ -152,7 +167,80 @@ class Supervisor:
                 await self._terminate([old])
                 log.info("reloaded %s: pid %s", new.name, new.proc.pid if new.proc else "?")
 
-    async def _terminate(self, children: list[Child], timeout: float = 20.0) -> bool:
+    async def scale(self, stage: int, count: int) -> int:
+        """Resize a scalable stage to ``count`` children; return the count reached.
+
+        New children are started (each ready) before this returns; extra ones, the
+        newest first, are stopped gracefully.
+        """
+        factory = self.scalable[stage]
+        async with self._reloading:
+            current = [c for c in self.children if c.stage == stage]
+            numbers = {int(c.name.rpartition("-")[2]) for c in current}
+            while len(current) < count and not self._stopping:
+                number = next(n for n in range(len(numbers) + 1) if n not in numbers)
+                child = factory(number)
+                self.children.append(child)
+                try:
+                    await self.spawn(child)
+                except RuntimeError as exc:
+                    self.children.remove(child)
+                    log.error("scale stopped at %d: %s", len(current), exc)
+                    break
+                numbers.add(number)
+                current.append(child)
+                log.info(
+                    "scaled up: %s (pid %s)", child.name, child.proc.pid if child.proc else "?"
+                )
+            retiring = current[count:] if count < len(current) else []
+            for child in retiring:
+                child.retiring = True
+                self.children.remove(child)
+            if retiring:
+                await self._terminate(retiring)
+                log.info("scaled down: %s", ", ".join(c.name for c in retiring))
+            return len([c for c in self.children if c.stage == stage])
+
+    async def serve_control(self, path: str) -> asyncio.Server:
+        """Answer JSON commands on a Unix socket, one per line: ``{"scale": N}``
+        (the first scalable stage), ``{"status": true}``."""
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                request = json.loads(await reader.readline() or b"{}")
+                if "scale" in request and self.scalable:
+                    count = int(request["scale"])
+                    if count < 0:
+                        raise ValueError("a count is 0 or more")
+                    reached = await self.scale(min(self.scalable), count)
+                    answer: dict[str, Any] = {"ok": True, "count": reached}
+                elif "status" in request:
+                    answer = {"ok": True, "processes": self.processes()}
+                else:
+                    answer = {"ok": False, "error": f"unknown command {request!r}"}
+            except (ValueError, TypeError) as exc:
+                answer = {"ok": False, "error": str(exc)}
+            writer.write(json.dumps(answer).encode() + b"\n")
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            writer.close()
+
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return await asyncio.start_unix_server(handle, path)
+
+    def _nudge(self, delta: int) -> None:
+        """SIGTTIN / SIGTTOU: one child more or fewer in the first scalable stage."""
+        if not self.scalable:
+            return
+        stage = min(self.scalable)
+        count = len([c for c in self.children if c.stage == stage]) + delta
+        task = asyncio.get_running_loop().create_task(self.scale(stage, max(count, 0)))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    async def _terminate(self, children: list[Child]) -> bool:
+        timeout = self.stop_timeout
         procs = [c.proc for c in children if c.proc is not None and c.proc.returncode is None]
         for proc in procs:
             with contextlib.suppress(ProcessLookupError):
@@ -182,8 +270,14 @@ class Supervisor:
     def processes(self) -> list[dict[str, Any]]:
         return [{"name": c.name, **c.info} for c in self.children]
 
-    async def run(self, stages: list[list[Child]], reload_stage: int | None = None) -> int:
-        """Start everything, print the ready line, serve until a signal; exit code."""
+    async def run(
+        self, stages: list[list[Child]], reload_stage: int | None = None,
+        control: str | None = None,
+    ) -> int:  # fmt: skip
+        """Start everything, print the ready line, serve until a signal; exit code.
+
+        ``control``: a Unix socket path for :meth:`serve_control` (``gw scale``).
+        """
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -192,13 +286,19 @@ class Supervisor:
             loop.add_signal_handler(
                 signal.SIGHUP, lambda: loop.create_task(self.reload(reload_stage))
             )
+        loop.add_signal_handler(signal.SIGTTIN, self._nudge, 1)
+        loop.add_signal_handler(signal.SIGTTOU, self._nudge, -1)
         try:
             await self.start(stages)
         except RuntimeError as exc:
             log.error("%s", exc)
             await self.stop()
             return 1
-        ready.print_ready(self.role, {"pid": os.getpid(), "processes": self.processes()})
+        server = await self.serve_control(control) if control else None
+        ready.print_ready(self.role, {"pid": os.getpid(), "processes": self.processes(),
+                                      **({"control": control} if control else {})})  # fmt: skip
         await stop.wait()
+        if server is not None:
+            server.close()
         log.info("stopping %d processes", len(self.children))
         return 0 if await self.stop() else 1

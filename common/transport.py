@@ -303,11 +303,23 @@ async def drain(sock: zmq.asyncio.Socket) -> AsyncIterator[list[bytes]]:
             yield shadow.recv_multipart(zmq.NOBLOCK)
 
 
+def monitor(sock: zmq.asyncio.Socket, events: int) -> zmq.asyncio.Socket:
+    """A monitor of ``sock``'s events, for :func:`watch`: made before ``sock`` connects,
+    it misses none (its first handshake, say)."""
+    return sock.get_monitor_socket(events | _HANDSHAKE_FAILED)
+
+
 async def watch(
-    sock: zmq.asyncio.Socket, events: int, callback: Callable[[int, str], None]
+    sock: zmq.asyncio.Socket,
+    events: int,
+    callback: Callable[[int, str], None],
+    monitored: zmq.asyncio.Socket | None = None,
 ) -> None:
-    """Call ``callback(event, endpoint)`` for socket events until cancelled."""
-    monitor = sock.get_monitor_socket(events | _HANDSHAKE_FAILED)
+    """Call ``callback(event, endpoint)`` for socket events until cancelled
+    (``monitored``: a :func:`monitor` made earlier)."""
+    monitor = (
+        monitored if monitored is not None else sock.get_monitor_socket(events | _HANDSHAKE_FAILED)
+    )
     try:
         while True:
             message = parse_monitor_message(await monitor.recv_multipart())

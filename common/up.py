@@ -21,6 +21,7 @@ from .options import (
     common_options,
     export_secrets,
     gateway_options,
+    metrics_args,
     option,
     setup,
 )
@@ -56,39 +57,56 @@ def with_command(command: str, values: dict[str, str]) -> list[str]:
     help="Also run COMMAND (once the cluster is up) under the supervisor; it must "
     "print a GW-READY line. {register}, {websocket} and {secret} are replaced.",
 )
+@option("--metrics-port", envvar="GW_METRICS_PORT", type=int, default=0,
+        help="Serve /metrics, /healthz, /readyz from every process on 127.0.0.1: the "
+             "register on this port, then one port each (0: off).")  # fmt: skip
+@option("--control", envvar="GW_CONTROL", default=None, type=click.Path(dir_okay=False),
+        help="A Unix socket for gw scale (gw start sets it).")  # fmt: skip
 @common_options
 def up(app: str, register_listen: str, gateways: int, workers: int,
-       with_commands: tuple[str, ...], **params: Any) -> None:  # fmt: skip
+       with_commands: tuple[str, ...], metrics_port: int, control: str | None,
+       **params: Any) -> None:  # fmt: skip
     """Register + gateway(s) + workers in one command (development, ``make run``)."""
-    setup(params["log_level"])
+    setup(params["log_level"], params["log_format"])
     export_secrets(params)
     common = child_args({k: params[k] for k in COMMON})
-    gateway_args = child_args(params, skip=(*COMMON, "listen"))
+    gateway_args = child_args(params, skip=(*COMMON, "listen", "metrics_listen"))
+    base = params["metrics_listen"] or (f"127.0.0.1:{metrics_port}" if metrics_port else None)
+
+    def metrics(number: int) -> list[str]:  # register 0, gateways 1.., workers after them
+        return metrics_args(base, number)
 
     async def run() -> int:
-        supervisor = Supervisor("up")
-        reg = Child("register", gw_command("register", "--listen", register_listen, *common), 0)
+        reg = Child("register", gw_command("register", "--listen", register_listen, *common,
+                                           *metrics(0)), 0)  # fmt: skip
+        address = ""
+
+        def worker(n: int) -> Child:
+            return Child(f"worker-{n}", gw_command("worker", "--app", app, "--register", address,
+                                                   *common, "--single",
+                                                   *metrics(1 + gateways + n)), 2)  # fmt: skip
+
+        # a gateway drains its clients for --drain-time before it stops: wait for it
+        supervisor = Supervisor("up", scalable={2: worker},
+                                stop_timeout=params["drain_time"] + 30)  # fmt: skip
         supervisor.children.append(reg)
         try:
             info = await supervisor.spawn(reg)
         except RuntimeError as exc:
             log.error("%s", exc)
             return 1
-        address = info["listen"]
+        address = info["listen"]  # the workers' factory reads it from here on
         listen = reserve_port(params["listen"]) if gateways > 1 else params["listen"]
         gws = [
             Child(f"gateway-{i}", gw_command("gateway", "--listen", listen, "--register", address,
-                                             *gateway_args, *common, "--process-index", str(i)), 1)
+                                             *gateway_args, *common, "--process-index", str(i),
+                                             *metrics(1 + i)), 1)
             for i in range(gateways)
         ]  # fmt: skip
-        wks = [
-            Child(f"worker-{i}", gw_command("worker", "--app", app, "--register", address,
-                                            *common, "--single"), 2)
-            for i in range(workers)
-        ]  # fmt: skip
+        wks = [worker(n) for n in range(workers)]
         values = {"register": address, "websocket": listen, "secret": params["secret"] or ""}
         extras = [Child(f"with-{i}", with_command(command, values), 3)
                   for i, command in enumerate(with_commands)]  # fmt: skip
-        return await supervisor.run([gws, wks, extras], reload_stage=2)
+        return await supervisor.run([gws, wks, extras], reload_stage=2, control=control)
 
     sys.exit(asyncio.run(run()))

@@ -15,6 +15,7 @@ from common.options import (
     export_secrets,
     gateway_config,
     gateway_options,
+    metrics_args,
     option,
     register_option,
     serve,
@@ -34,7 +35,7 @@ from .server import GatewayServer
 @common_options
 def gateway(registers: tuple[str, ...], count: int, process_index: int, **params: Any) -> None:
     """Run gateway process(es): WebSocket clients in, events out to workers."""
-    setup(params["log_level"])
+    setup(params["log_level"], params["log_format"])
     if count == 1:
         try:
             server = GatewayServer(gateway_config(params, registers, process_index))
@@ -44,9 +45,12 @@ def gateway(registers: tuple[str, ...], count: int, process_index: int, **params
         return
     export_secrets(params)
     params["listen"] = reserve_port(params["listen"])
-    base = [*child_args({**params, "register": registers}), "--count", "1"]
+    base = [*child_args({**params, "register": registers}, skip=("metrics_listen",)),
+            "--count", "1"]  # fmt: skip
     children = [
-        Child(f"gateway-{i}", gw_command("gateway", *base, "--process-index", str(i)), 0)
+        Child(f"gateway-{i}", gw_command("gateway", *base, "--process-index", str(i),
+                                         *metrics_args(params["metrics_listen"], i)), 0)
         for i in range(count)
-    ]
-    sys.exit(asyncio.run(Supervisor("gateway").run([children])))
+    ]  # fmt: skip
+    supervisor = Supervisor("gateway", stop_timeout=params["drain_time"] + 30)
+    sys.exit(asyncio.run(supervisor.run([children])))

@@ -35,6 +35,7 @@ class Client:
     paused: bool = False  # reading from the client paused: its backlog is full
     plain: bool = True  # no compression extension: shared frame bytes can be written
     auth: bytes | None = None  # the verified identity (claims, msgpack-encoded), if any
+    since: float = 0.0  # when it connected (wall clock: gw connections shows its age)
     bucket: Any = None  # the --rate-limit token bucket, if any
     _packed: bytes | None = None
 
@@ -76,6 +77,7 @@ class ClientIndex:
             Op.GET_CLIENT_SESSIONS_BY_GROUP: lambda g: self._sessions(self.groups.get(key(g), ())),
             Op.GET_ALL_CLIENT_SESSIONS: lambda: self._sessions(self.clients),
             Op.GET_SESSION: self._session_of,
+            Op.GET_CONNECTIONS: self._connections,
             Op.IS_UIDS_ONLINE: lambda uids: {str(u): int(str(u) in self.uids) for u in uids},
             Op.BATCH_GET_CLIENT_ID_BY_UID: lambda uids: {
                 str(u): sorted(self.uids.get(str(u), ())) for u in uids
@@ -231,6 +233,13 @@ class ClientIndex:
             g: list({u for cid in m if (u := self.clients[cid].uid) is not None})
             for g, m in self.groups.items()
         }
+
+    def _connections(self) -> list[dict[str, Any]]:
+        return [
+            {"client_id": c.client_id, "uid": c.uid, "groups": sorted(c.groups),
+             "remote": c.remote, "connected_at": c.since}
+            for c in self.clients.values()
+        ]  # fmt: skip
 
     def _sessions(self, ids: Iterable[str]) -> dict[str, dict[Any, Any]]:
         return {cid: self.clients[cid].session for cid in ids}

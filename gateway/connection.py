@@ -38,7 +38,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from .limits import TokenBucket
-from .stream import CLOSE_TIMEOUT, OPEN_TIMEOUT, Stream, throttled
+from .stream import CLOSE_TIMEOUT, OPEN_TIMEOUT, Stream, throttled, traffic
 
 __all__ = ["CLOSE_TIMEOUT", "OPEN_TIMEOUT", "Connection", "ConnectionHandler", "new_protocol"]
 
@@ -111,6 +111,7 @@ class Connection(Stream):
         self.handler.connection_made(self)
 
     def data_received(self, data: bytes) -> None:
+        traffic.bytes_in += len(data)
         if not self.accepted and self.protocol.state is CONNECTING:
             self._handshake_data(data)
             return
@@ -288,7 +289,9 @@ class Connection(Stream):
             for payload, text in items:
                 self.send_message(payload, text)
         else:
-            transport.write(items[0] if len(items) == 1 else b"".join(items))
+            data = items[0] if len(items) == 1 else b"".join(items)
+            transport.write(data)
+            traffic.bytes_out += len(data)
             self._check_buffer()
         return transport.get_write_buffer_size()
 

@@ -20,6 +20,8 @@ import asyncio
 import contextlib
 import http
 import logging
+import math
+import random
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -35,7 +37,7 @@ from common.protocol import pack_session
 
 from .admission import Admission, Policy, Refusal, admit, check_caps, load_hook
 from .clients import Client, ClientIndex
-from .connection import Connection, new_protocol
+from .connection import OPEN, Connection, new_protocol
 from .dispatch import Dispatcher
 from .fanout import Fanout
 from .handshake import request_data
@@ -46,6 +48,8 @@ log = logging.getLogger(__name__)
 
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_TRY_AGAIN_LATER = 1013
+DRAIN_WAVES = 20  # a drain closes clients in this many waves (fewer if fewer clients)
+DRAIN_RATE = 500.0  # clients a second a drain needs at least: 10 clients, 20 ms
 
 
 MIN_AUTH_SECRET = 32  # bytes: RFC 7518 3.2, an HS256 key at least as long as the hash
@@ -155,6 +159,7 @@ class Edge:
         client_id = ids.encode(ip, port, self.epoch, self._counter)
         client = Client(client_id, f"{conn.peer[0]}:{conn.peer[1]}", conn)
         client.plain = not conn.compressed
+        client.since = self._wall_clock()
         claims = decision.claims
         if claims is not None:
             client.auth = pack_session(claims)
@@ -256,16 +261,39 @@ class Edge:
             self.fanout.close_after(client.conn, CLOSE_TRY_AGAIN_LATER, "no business worker")
 
     # -- shutdown -----------------------------------------------------------------------------
+    async def drain(self, duration: float, code: int, timeout: float) -> None:
+        """Close every client with ``code``, in waves spread over ``duration`` (jittered),
+        so that they do not all reconnect elsewhere at once; then as :meth:`close_all`.
+
+        A handful of clients is no storm: the waves take at most one second per
+        ``DRAIN_RATE`` clients.
+        """
+        self.stopping = True
+        clients = [conn for conn in self.conns if conn.client is not None]
+        random.shuffle(clients)
+        span = min(duration, len(clients) / DRAIN_RATE)
+        waves = max(1, min(DRAIN_WAVES, len(clients)))
+        size = math.ceil(len(clients) / waves)
+        log.info("draining %d clients over %.1fs (%d waves, close code %d)", len(clients),
+                 span, waves, code)  # fmt: skip
+        for wave in range(waves):
+            for conn in clients[wave * size : (wave + 1) * size]:
+                if conn in self.conns:
+                    self.fanout.close_after(conn, code, "")
+            if wave < waves - 1 and span > 0:
+                await asyncio.sleep(span / waves * random.uniform(0.8, 1.2))
+        await self.close_all(code, timeout)
+
     async def close_all(self, code: int, timeout: float) -> None:
         """Close every client with ``code`` (handshakes are aborted); abort the ones
         that do not finish their closing handshake within ``timeout``."""
         self.stopping = True
         self.all_gone = asyncio.Event()
         for conn in list(self.conns):
-            if conn.client is not None:
-                self.fanout.close_after(conn, code, "")
-            else:  # still in its handshake
+            if conn.client is None:  # still in its handshake
                 conn.abort()
+            elif conn.protocol.state is OPEN:  # not closing already
+                self.fanout.close_after(conn, code, "")
         if not self.conns:
             return
         try:

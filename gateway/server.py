@@ -25,13 +25,16 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import zmq
+from prometheus_client.core import Metric
 
 from common import ids, protocol
 from common.config import GatewayConfig, check_lan_ip, public_address, split_address
 from common.exceptions import ConfigError
+from common.metrics import Readiness
 from common.service import Service
-from common.transport import Outbox, Transport, drain
+from common.transport import Outbox, Transport, drain, monitor, watch
 
+from . import metrics
 from .clients import ClientIndex
 from .connection import OPEN_TIMEOUT
 from .dispatch import Dispatcher
@@ -44,6 +47,8 @@ from .workers import WorkerLink
 log = logging.getLogger(__name__)
 
 CLOSE_GOING_AWAY = 1001
+CLOSE_SERVICE_RESTART = 1012
+REGISTER_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
 
 
 def tls_context(config: GatewayConfig) -> ssl.SSLContext | None:
@@ -71,7 +76,7 @@ class GatewayServer(Service):
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__()
+        super().__init__(config.metrics_listen)
         self.config = config
         self._clock = clock
         self.epoch = ids.new_epoch()
@@ -85,9 +90,12 @@ class GatewayServer(Service):
         pool = WorkerPool(chooser(config.router), config.max_pending_events)
         self.dispatcher = Dispatcher(pool, self.workers, self.edge, self.stats)
         self.workers.attach(self.dispatcher)
+        self.workers.on_drain = self.close  # gw drain: as SIGTERM
         self.edge.attach(self.dispatcher)
         self._transport: Transport | None = None
         self._registers: list[tuple[Any, Outbox]] = []
+        self._registers_up: dict[int, bool] = {}
+        self._monitors: list[Any] = []
         self._ws: asyncio.Server | None = None
         self._leaving = False
         self.internal_address = ""
@@ -124,6 +132,7 @@ class GatewayServer(Service):
             self.internal_address, self.public_port, self.epoch)  # fmt: skip
         for address in cfg.registers:
             sock = self._transport.socket(zmq.DEALER, server=False)
+            self._monitors.append(monitor(sock, REGISTER_EVENTS))  # before it connects
             sock.connect(f"tcp://{address.removeprefix('tcp://')}")
             self._registers.append((sock, Outbox(sock)))
         self._announce()
@@ -143,16 +152,22 @@ class GatewayServer(Service):
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
         loops = [self._heartbeat(), self.workers.watch()]
         loops += [self._drain_register(sock) for sock, _ in self._registers]
+        loops += [self._watch_register(i, sock) for i, (sock, _) in enumerate(self._registers)]
         return loops + self.keepalive.loops()
 
     async def _shutdown(self) -> None:
-        # Stop accepting and close the clients with 1001; their close events go to the
-        # workers, which must still reach us: only once they have acknowledged them
-        # (or after a grace period) do we leave the register.
+        # Not ready any more, stop accepting, then close the clients: in waves over
+        # --drain-time (1012: reconnect elsewhere, gradually), or all at once (1001).
+        # Their close events go to the workers, which must still reach us: only once
+        # they have acknowledged them (or after a grace period) do we leave the register.
         count = len(self.index.clients)
+        self.edge.stopping = True  # /readyz: 503 from now on
         if self._ws is not None:
             self._ws.close()  # stop listening
-        await self.edge.close_all(CLOSE_GOING_AWAY, 5.0)
+        if self.config.drain_time > 0:
+            await self.edge.drain(self.config.drain_time, CLOSE_SERVICE_RESTART, 5.0)
+        else:
+            await self.edge.close_all(CLOSE_GOING_AWAY, 5.0)
         pool = self.dispatcher.pool
         if pool.unacked() and pool.live():
             self.workers.drained = asyncio.Event()
@@ -196,6 +211,31 @@ class GatewayServer(Service):
         # The register never talks to gateways; keep the socket's queue empty anyway.
         async for _ in drain(sock):
             pass
+
+    async def _watch_register(self, index: int, sock: Any) -> None:
+        """Whether each register link is up (its handshake done), for ``/readyz``."""
+
+        def on_event(event: int, endpoint: str) -> None:
+            self._registers_up[index] = bool(event & zmq.EVENT_HANDSHAKE_SUCCEEDED)
+
+        await watch(sock, REGISTER_EVENTS, on_event, self._monitors[index])
+
+    def registers_linked(self) -> int:
+        return sum(self._registers_up.values())
+
+    # -- metrics and readiness --------------------------------------------------------------
+    def collect(self) -> list[Metric]:
+        return metrics.families(self.stats, self.index, self.dispatcher.pool, self.workers,
+                                self.registers_linked(), self.edge.stopping)  # fmt: skip
+
+    def ready(self) -> Readiness:
+        if self.edge.stopping:
+            return False, "draining"
+        if not self.registers_linked():
+            return False, "no register link"
+        if not self.dispatcher.pool.live():
+            return False, "no worker linked"
+        return True, ""
 
     # -- status -------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

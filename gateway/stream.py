@@ -28,6 +28,18 @@ from common.logs import Throttled
 log = logging.getLogger("gateway.connection")
 throttled = Throttled(log)
 
+
+class Traffic:
+    """Bytes in and out of every client connection of this process (for metrics)."""
+
+    __slots__ = ("bytes_in", "bytes_out")
+
+    def __init__(self) -> None:
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+
+traffic = Traffic()
 OPEN_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 10.0
 PAUSED_BY_HANDLER, PAUSED_BY_WRITES = 1, 2
@@ -84,6 +96,7 @@ class Stream(asyncio.Protocol):
         for data in self.protocol.data_to_send():
             if data:
                 transport.write(data)
+                traffic.bytes_out += len(data)
                 wrote = True
             elif transport.can_write_eof():
                 try:

@@ -63,6 +63,7 @@ class WorkerLink:
         self.epoch = 0
         self.public = ""
         self.commands_by_op: Counter[str] = Counter()
+        self.events_by_kind = [0] * (max(EventKind) + 1)  # events sent, by kind
         self.peers: dict[bytes, float] = {}  # push clients: identity -> last hello
         self.drained: asyncio.Event | None = None  # set when the last ack arrives
         self._router: Any = None
@@ -83,7 +84,9 @@ class WorkerLink:
             Op.SEND_TO_GROUP: self._send_to_group,
             Op.SET_SESSION: index.set_session,
             Op.UPDATE_SESSION: index.update_session,
+            Op.DRAIN: self._drain,
         }
+        self.on_drain: Callable[[], object] = lambda: None  # set by the server
 
     def attach(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
@@ -123,6 +126,7 @@ class WorkerLink:
         redelivered: bool,
     ) -> None:  # fmt: skip
         assert self._channel is not None
+        self.events_by_kind[kind] += 1
         frame = protocol.Event(
             seq, kind, client.client_id, client.remote,
             client.packed_session(), payload, redelivered, client.auth,
@@ -239,6 +243,10 @@ class WorkerLink:
         if message is not None:
             self.fanout.deliver((client,), message)
         self.fanout.close_after(client.conn, 1000, "")
+
+    def _drain(self) -> None:
+        log.warning("asked to drain (gw drain): closing clients in waves, then stopping")
+        self.on_drain()
 
     def _destroy_client(self, client_id: str) -> None:
         client = self.index.get(client_id)

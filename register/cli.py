@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from common.config import RegisterConfig
@@ -14,10 +16,11 @@ from .server import RegisterServer
 @option("--listen", envvar="GW_REGISTER_LISTEN", default="127.0.0.1:1236",
         help="Address to bind (port 0: any free port).")  # fmt: skip
 @common_options
-def register(listen: str, secret: str | None, insecure: bool, heartbeat: float,
-             peer_timeout: float | None, log_level: str) -> None:  # fmt: skip
+def register(listen: str, **params: Any) -> None:
     """Run the register (service discovery)."""
-    setup(log_level)
-    params = {"secret": secret, "insecure": insecure}
-    config = RegisterConfig(listen, timing(heartbeat, peer_timeout), security(params))
+    setup(params["log_level"], params["log_format"])
+    config = RegisterConfig(
+        listen, timing(params["heartbeat"], params["peer_timeout"]), security(params),
+        metrics_listen=params["metrics_listen"],
+    )  # fmt: skip
     serve(RegisterServer(config))

@@ -10,6 +10,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 import zmq
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from common import protocol
 from common.config import RegisterConfig, split_address
@@ -28,7 +29,7 @@ class RegisterServer(Service):
     role = "register"
 
     def __init__(self, config: RegisterConfig, clock: Any = time.monotonic) -> None:
-        super().__init__()
+        super().__init__(config.metrics_listen)
         self.config = config
         self._clock = clock
         self.membership = Membership(config.timing.timeout, clock())
@@ -120,6 +121,25 @@ class RegisterServer(Service):
                 self._complete = changed = True
             if changed:
                 self._publish()
+
+    def collect(self) -> list[Metric]:
+        """The register's metrics (``--metrics-listen``); it is always ready once serving."""
+        membership = self.membership
+        return [
+            GaugeMetricFamily(
+                "gw_register_gateways", "Gateways announced", len(membership.gateways())
+            ),
+            GaugeMetricFamily(
+                "gw_register_subscribers",
+                "Workers and push clients subscribed",
+                len(membership.subscribers()),
+            ),
+            GaugeMetricFamily(
+                "gw_register_list_complete",
+                "1 once its gateway list is complete",
+                int(membership.complete(self._clock())),
+            ),
+        ]
 
     def _release(self) -> None:
         if self._transport is not None:

@@ -82,7 +82,8 @@ async def test_status_reports_every_gateway(gw: Cluster) -> None:
     gw.worker(register, APP)
     probe = await Probe.open(gateway)
     result = subprocess.run(
-        [sys.executable, "-m", "common.cli", "status", "--register", register.info["listen"]],
+        [sys.executable, "-m", "common.cli", "status", "--json", "--register",
+         register.info["listen"]],
         cwd=ROOT, capture_output=True, text=True, timeout=30 * UNIT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -121,7 +121,7 @@ async def test_gateway_stopping_gracefully_says_goodbye(gw: Cluster) -> None:
     stopping = asyncio.create_task(asyncio.to_thread(gw2.stop))
     with pytest.raises(ConnectionClosed) as closed:
         await b.recv()
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012  # SIGTERM drains
     assert await stopping == 0
     register.wait_log(f"gateway {gw2.info['internal']} left")
     worker.wait_log(f"gateway {gw2.info['internal']} left the cluster")

@@ -183,7 +183,7 @@ def test_wrong_field_count(frame: Frame, delta: int) -> None:
         ([Kind.EVENT, 1, 5, "c", "r", b"", None, False, None], "EventKind"),
         ([Kind.EVENT, 1, "message", "c", "r", b"", None, False, None], "EventKind"),
         ([Kind.COMMAND, 0, []], "Op"),
-        ([Kind.COMMAND, 14, []], "Op"),
+        ([Kind.COMMAND, 15, []], "Op"),
         ([Kind.COMMAND, 999, []], "Op"),
         ([Kind.QUERY, 1, 39, []], "Op"),
         ([Kind.QUERY, 1, {"op": 40}, []], "Op"),

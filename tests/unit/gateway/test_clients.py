@@ -442,7 +442,21 @@ QUERY_CASES: list[tuple[Op, list[Any], Any]] = [
         [],
         {C1: {"name": "ann"}, C2: {}, C3: {"name": "cy"}, C4: {}},
     ),
-]
+    (
+        Op.GET_CONNECTIONS,
+        [],
+        [
+            {"client_id": C1, "uid": "u1", "groups": ["g", "h"], "remote": "127.0.0.1:5000",
+             "connected_at": 0.0},
+            {"client_id": C2, "uid": "u1", "groups": ["g"], "remote": "127.0.0.1:5000",
+             "connected_at": 0.0},
+            {"client_id": C3, "uid": "3", "groups": ["h"], "remote": "127.0.0.1:5000",
+             "connected_at": 0.0},
+            {"client_id": C4, "uid": None, "groups": [], "remote": "127.0.0.1:5000",
+             "connected_at": 0.0},
+        ],
+    ),
+]  # fmt: skip
 # answers whose list order is unspecified (built from sets)
 UNORDERED_CASES: list[tuple[Op, list[Any], Any]] = [
     (Op.GET_UID_LIST_BY_GROUP, ["g"], {"u1"}),

@@ -1,0 +1,309 @@
+"""Operating a cluster started in the background: start, stop, restart, reload, scale, logs.
+
+``gw start ...`` runs ``gw up ...`` as a daemon (its own session), with its state under
+a run folder (``--run-dir``, default ``run/``)::
+
+    run/gw.pid    the gw up supervisor's pid       run/gw.log    every process's output
+    run/gw.json   its ready line (what serves where) run/gw.args  its arguments (restart)
+    run/gw.sock   its control socket (gw scale)
+
+and returns once everything is ready, printing where it serves. The other commands
+act on it: ``gw stop`` (SIGTERM, the supervisor stops workers, gateways, register in
+order), ``gw reload`` (SIGHUP: workers replaced one at a time), ``gw scale N``
+(through the control socket), ``gw logs``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import ready
+from .config import split_address
+from .exceptions import ConfigError
+from .options import option
+
+run_dir_option = option(
+    "--run-dir", envvar="GW_RUN_DIR", default="run",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the background cluster keeps its pid, log and state.",
+)  # fmt: skip
+
+
+class RunDir:
+    """The files of a background cluster."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pid_file, self.log, self.info_file = path / "gw.pid", path / "gw.log", path / "gw.json"
+        self.args_file, self.socket = path / "gw.args", path / "gw.sock"
+
+    def pid(self) -> int | None:
+        """The supervisor's pid if it runs (a stale pid file is removed)."""
+        try:
+            pid = int(self.pid_file.read_text())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            self.clear()
+            return None
+        return pid
+
+    def info(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.info_file.read_text())  # type: ignore[no-any-return]
+        except (OSError, ValueError):
+            return {}
+
+    def clear(self) -> None:
+        for path in (self.pid_file, self.info_file, self.socket):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+def running(run: RunDir) -> int:
+    """The running cluster's pid, or a clear error."""
+    pid = run.pid()
+    if pid is None:
+        raise click.ClickException(f"no cluster running from {run.path} (gw start first)")
+    return pid
+
+
+def register_of(run_dir: Path) -> str | None:
+    """The register address of the cluster running from ``run_dir``, if any."""
+    for process in RunDir(run_dir).info().get("processes", []):
+        if process.get("role") == "register":
+            return str(process["listen"])
+    return None
+
+
+def describe(info: dict[str, Any]) -> list[str]:
+    """What serves where, one line per process."""
+    lines = []
+    for p in info.get("processes", []):
+        role, name = p.get("role", "?"), p.get("name", "?")
+        if role == "register":
+            where = f"register {p['listen']}"
+        elif role == "gateway":
+            scheme = "wss" if p.get("tls") else "ws"
+            where = f"{scheme}://{p['websocket']}  (internal {p['internal']})"
+        elif role == "worker":
+            where = f"app {p.get('app', '?')}"
+        elif "listen" in p:
+            where = f"http://{p['listen']}/"
+        else:
+            where = ""
+        metrics = f"  metrics http://{p['metrics']}/metrics" if p.get("metrics") else ""
+        lines.append(f"  {name:<10} pid {p.get('pid', '?'):<7} {where}{metrics}")
+    return lines
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@run_dir_option
+@option("--timeout", type=float, default=60.0, help="Seconds to wait until ready.")
+@click.argument("up_args", nargs=-1, type=click.UNPROCESSED)
+def start(run_dir: Path, timeout: float, up_args: tuple[str, ...]) -> None:
+    """Start the cluster in the background (gw up UP_ARGS...); return once ready."""
+    run = RunDir(run_dir)
+    pid = run.pid()
+    if pid is not None:
+        raise click.ClickException(f"already running (pid {pid}); gw stop first")
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.args_file.write_text(json.dumps(list(up_args)))
+    info = _launch(run, list(up_args), timeout)
+    click.echo(f"cluster running (pid {info['pid']}), logs in {run.log}:")
+    for line in describe(info):
+        click.echo(line)
+
+
+def _launch(run: RunDir, up_args: list[str], timeout: float) -> dict[str, Any]:
+    with run.log.open("ab") as log:
+        offset = log.tell()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "common.cli", "up", "--control", str(run.socket), *up_args],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    run.pid_file.write_text(str(proc.pid))
+    click.echo(f"starting (pid {proc.pid})...", err=True)
+    deadline = time.monotonic() + timeout
+    with run.log.open("rb") as log:
+        log.seek(offset)
+        pending = b""
+        while True:
+            chunk = log.read()
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                info = ready.parse(raw.decode(errors="replace"))
+                if info is not None and info.get("role") == "up":
+                    run.info_file.write_text(json.dumps(info))
+                    return info
+            if proc.poll() is not None:
+                run.clear()
+                tail = run.log.read_text(errors="replace").splitlines()[-15:]
+                raise click.ClickException(
+                    f"the cluster exited ({proc.returncode}) before it was ready:\n"
+                    + "\n".join(tail)
+                )
+            if time.monotonic() > deadline:
+                proc.terminate()
+                raise click.ClickException(f"not ready after {timeout:g}s: see {run.log}")
+            if not chunk:
+                time.sleep(0.05)
+
+
+@click.command()
+@run_dir_option
+@option("--timeout", type=float, default=60.0, help="Seconds to wait for a graceful stop.")
+def stop(run_dir: Path, timeout: float) -> None:
+    """Stop the background cluster gracefully (workers, gateways, register)."""
+    run = RunDir(run_dir)
+    pid = run.pid()
+    if pid is None:
+        click.echo("not running")
+        return
+    info = run.info()
+    click.echo(f"stopping (pid {pid}): gateways drain their clients first...", err=True)
+    os.kill(pid, signal.SIGTERM)
+    start_time, deadline = time.monotonic(), time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"pid {pid} still running after {timeout:g}s")
+        time.sleep(0.05)
+    run.clear()
+    listening = [address for address in _addresses(info) if _listening(address)]
+    if listening:
+        raise click.ClickException(f"stopped, but still listening: {', '.join(listening)}")
+    click.echo(f"stopped in {time.monotonic() - start_time:.1f}s; nothing left listening")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)  # our child (gw restart): reap it
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _addresses(info: dict[str, Any]) -> list[str]:
+    found = []
+    for p in info.get("processes", []):
+        for key in ("listen", "websocket", "metrics"):
+            if p.get(key):
+                found.append(str(p[key]))
+    return list(dict.fromkeys(found))
+
+
+def _listening(address: str) -> bool:
+    try:
+        host, port = split_address(address)
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except (OSError, ConfigError):
+        return False
+
+
+@click.command()
+@run_dir_option
+@click.pass_context
+def restart(ctx: click.Context, run_dir: Path) -> None:
+    """Stop, then start again with the same arguments."""
+    run = RunDir(run_dir)
+    try:
+        args = json.loads(run.args_file.read_text())
+    except (OSError, ValueError):
+        raise click.ClickException(f"no earlier gw start in {run_dir}") from None
+    ctx.invoke(stop, run_dir=run_dir)
+    ctx.invoke(start, run_dir=run_dir, up_args=tuple(args))
+
+
+@click.command()
+@run_dir_option
+@option("--timeout", type=float, default=120.0, help="Seconds to wait for every worker.")
+def reload(run_dir: Path, timeout: float) -> None:
+    """Replace the business workers one at a time (clients stay connected)."""
+    run = RunDir(run_dir)
+    pid = running(run)
+    workers = [p["name"] for p in _ask(run, {"status": True})["processes"]
+               if p.get("role") == "worker"]  # fmt: skip
+    offset = run.log.stat().st_size
+    os.kill(pid, signal.SIGHUP)
+    click.echo(f"reloading {len(workers)} workers, one at a time...")
+    deadline, done = time.monotonic() + timeout, set[str]()
+    while len(done) < len(workers):
+        with run.log.open("rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+        for name in workers:
+            if name not in done and f"reloaded {name}:" in text:
+                done.add(name)
+                click.echo(f"  {name} replaced")
+            if f"reload stopped, {name} kept" in text:
+                raise click.ClickException(f"reload stopped at {name}: see {run.log}")
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"reload not done after {timeout:g}s: see {run.log}")
+        time.sleep(0.1)
+    click.echo("reloaded")
+
+
+def _ask(run: RunDir, request: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
+    """One command to the supervisor's control socket."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(run.socket))
+        except OSError as exc:
+            raise click.ClickException(f"cannot reach {run.socket}: {exc}") from None
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        answer: dict[str, Any] = json.loads(sock.makefile().readline() or "{}")
+    if not answer.get("ok"):
+        raise click.ClickException(str(answer.get("error", "no answer")))
+    return answer
+
+
+@click.command()
+@run_dir_option
+@click.argument("workers", type=click.IntRange(min=0))
+def scale(run_dir: Path, workers: int) -> None:
+    """Run WORKERS business worker processes now (more are started, extra ones stop
+    gracefully: no event is lost)."""
+    run = RunDir(run_dir)
+    running(run)
+    answer = _ask(run, {"scale": workers})
+    click.echo(f"workers: {answer['count']}")
+
+
+@click.command()
+@run_dir_option
+@option("--follow/--no-follow", "-f", default=True, help="Keep printing new lines.")
+@option("--lines", "-n", type=int, default=50, help="Lines from the end to start with.")
+def logs(run_dir: Path, follow: bool, lines: int) -> None:
+    """Print the background cluster's log (and follow it)."""
+    run = RunDir(run_dir)
+    if not run.log.exists():
+        raise click.ClickException(f"no log at {run.log}")
+    with run.log.open("rb") as log:
+        for line in log.read().decode(errors="replace").splitlines()[-lines:]:
+            click.echo(line)
+        while follow:
+            chunk = log.read()
+            if chunk:
+                sys.stdout.write(chunk.decode(errors="replace"))
+                sys.stdout.flush()
+            else:
+                time.sleep(0.2)

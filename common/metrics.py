@@ -1,0 +1,156 @@
+"""Prometheus metrics, ``/healthz`` and ``/readyz`` of a role, on ``--metrics-listen``.
+
+An HTTP server (prometheus-client's WSGI app, on a thread of its own) answers:
+
+- ``/metrics``: the role's metrics in Prometheus' text format, plus the process's
+  (CPU, memory, open files);
+- ``/healthz``: 200 while the process's event loop answers (within ``LOOP_DEADLINE``:
+  a loop stuck for longer is a process to restart), else 503;
+- ``/readyz``: 200 when the role says it is ready to serve (a gateway: a register
+  link up, a worker linked, not draining...), else 503 with the reason.
+
+The role's state is only ever read on its own event loop: the server thread hands
+each request to the loop and waits for the answer, so no state is shared between
+threads. :class:`Histogram` is a lock-free histogram for the loop's hot paths
+(prometheus-client's takes a lock per observation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, ProcessCollector, make_wsgi_app
+from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .config import split_address
+
+log = logging.getLogger(__name__)
+
+LOOP_DEADLINE = 10.0  # seconds the event loop may take to answer a probe or a scrape
+T = TypeVar("T")
+Readiness = tuple[bool, str]  # (ready, why not)
+SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Histogram:
+    """Observations in buckets (upper bounds, seconds), for one event loop's thread."""
+
+    __slots__ = ("bounds", "count", "counts", "sum")
+
+    def __init__(self, bounds: Iterable[float] = SECONDS) -> None:
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)  # the last: over every bound
+        self.count = 0
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.count += 1
+        self.sum += value
+
+    def family(self, name: str, documentation: str) -> HistogramMetricFamily:
+        """The histogram as Prometheus sees it (cumulative buckets)."""
+        buckets, total = [], 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            total += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), total))
+        return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=self.sum)
+
+
+class _OnLoop(Collector):
+    """Collects by running the role's ``collect`` on its event loop."""
+
+    def __init__(self, server: MetricsServer) -> None:
+        self._server = server
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._server.on_loop(lambda: list(self._server.collect()))
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes every few seconds would fill the log: say nothing."""
+
+
+class MetricsServer:
+    """The metrics and probe endpoints of one role (see the module docstring)."""
+
+    def __init__(
+        self,
+        listen: str,
+        collect: Callable[[], Iterable[Metric]],
+        ready: Callable[[], Readiness],
+    ) -> None:
+        self.listen = listen
+        self.collect = collect
+        self.ready = ready
+        self.address = ""  # host:port once bound
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_OnLoop(self))
+        ProcessCollector(registry=self.registry)
+        self._metrics_app = make_wsgi_app(self.registry)
+
+    def start(self) -> str:
+        """Bind (port 0: any free port) and serve on a thread; return host:port."""
+        self._loop = asyncio.get_running_loop()
+        host, port = split_address(self.listen)
+        self._server = make_server(host, port, self._app, handler_class=_Quiet)
+        self.address = f"{host}:{self._server.server_port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="gw-metrics", daemon=True
+        )
+        self._thread.start()
+        return self.address
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def on_loop(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the role's event loop (from the server's thread) and return its result."""
+        assert self._loop is not None
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the waiting thread
+                future.set_exception(exc)
+
+        self._loop.call_soon_threadsafe(run)
+        return future.result(timeout=LOOP_DEADLINE)
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            return self._metrics_app(environ, start_response)  # type: ignore[no-any-return]
+        if path == "/healthz":
+            status, text = self._probe(lambda: (True, ""), "ok")
+        elif path == "/readyz":
+            status, text = self._probe(self.ready, "ready")
+        else:
+            status, text = "404 Not Found", "not found: /metrics, /healthz or /readyz\n"
+        start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+        return [text.encode()]
+
+    def _probe(self, check: Callable[[], Readiness], word: str) -> tuple[str, str]:
+        try:
+            ok, why = self.on_loop(check)
+        except (concurrent.futures.TimeoutError, RuntimeError) as exc:  # a stuck or closed loop
+            return "503 Service Unavailable", f"event loop not answering: {exc or 'timeout'}\n"
+        if ok:
+            return "200 OK", f"{word}\n"
+        return "503 Service Unavailable", f"not {word}: {why}\n"

@@ -1,0 +1,227 @@
+"""Operating a cluster: the background commands behind the Makefile's targets, metrics
+and readiness, graceful drain, JSON logs, and --help."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from tests.cluster.client import Probe
+from tests.harness import ROOT, UNIT, Cluster, eventually
+
+PROBE = "tests.cluster.apps.probe"
+
+
+def gw(*args: str, cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "common.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout * UNIT,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})  # fmt: skip
+
+
+def http_get(address: str, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://{address}{path}", timeout=10 * UNIT) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def metric(text: str, name: str) -> float:
+    """The value of one sample (``name`` with its labels, as printed)."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no {name} in:\n{text}")
+
+
+async def exchange(probes: list[Probe], rounds: int) -> int:
+    """Every probe asks for its worker's pid ``rounds`` times; the replies received."""
+
+    async def one(probe: Probe) -> int:
+        got = 0
+        for _ in range(rounds):
+            await probe.send({"pid": True})
+            reply = await probe.json(timeout=30 * UNIT)
+            got += "pid" in reply
+        return got
+
+    return sum(await asyncio.gather(*(one(p) for p in probes)))
+
+
+@pytest.mark.timeout(240 * UNIT)
+async def test_the_background_cluster_from_start_to_stop(tmp_path: Path) -> None:
+    start = gw("start", "--run-dir", "run", "--app", PROBE, "--register-listen", "127.0.0.1:0",
+               "--listen", "127.0.0.1:0", "--start-port", "0", "--heartbeat", "0.2",
+               "--workers", "2", "--drain-time", "1", cwd=tmp_path)  # fmt: skip
+    assert start.returncode == 0, start.stderr
+    assert "cluster running (pid" in start.stdout and "ws://127.0.0.1:" in start.stdout
+    info = json.loads((tmp_path / "run" / "gw.json").read_text())
+    (gateway,) = [p for p in info["processes"] if p["role"] == "gateway"]
+    again = gw("start", "--run-dir", "run", "--app", PROBE, cwd=tmp_path)
+    assert again.returncode != 0 and "already running" in again.stderr
+    try:
+        probes = [await Probe.open(gateway["websocket"]) for _ in range(6)]
+        await probes[0].call("join_group", probes[0].client_id, "room-7")
+        await probes[0].call("bind_uid", probes[0].client_id, "alice")
+
+        status = gw("status", "--run-dir", "run", cwd=tmp_path)
+        assert status.returncode == 0, status.stderr
+        assert gateway["internal"] in status.stdout and "WORKER" in status.stdout
+        lines = status.stdout.splitlines()
+        assert lines[1].split()[3] == "6"  # the CLIENTS column
+        as_json = json.loads(gw("status", "--run-dir", "run", "--json", cwd=tmp_path).stdout)
+        assert as_json["gateways"][gateway["internal"]]["clients"] == 6
+
+        listing = gw("connections", "--run-dir", "run", cwd=tmp_path)
+        assert "6 connections" in listing.stdout
+        (row,) = [line for line in listing.stdout.splitlines() if probes[0].client_id in line]
+        assert "alice" in row and "room-7" in row and "127.0.0.1:" in row
+
+        # scale up and down under load: every request answered
+        load = asyncio.create_task(exchange(probes, 40))
+        up = await asyncio.to_thread(gw, "scale", "--run-dir", "run", "4", cwd=tmp_path)
+        assert up.returncode == 0 and up.stdout.strip() == "workers: 4", up.stderr
+        down = await asyncio.to_thread(gw, "scale", "--run-dir", "run", "1", cwd=tmp_path)
+        assert down.returncode == 0 and down.stdout.strip() == "workers: 1", down.stderr
+        assert await load == 6 * 40  # 0 lost
+
+        # rolling reload with clients connected: they stay, and are served by new workers
+        await probes[0].send({"pid": True})
+        old = {(await probes[0].json())["pid"]}
+        reload = await asyncio.to_thread(gw, "reload", "--run-dir", "run", cwd=tmp_path)
+        assert reload.returncode == 0, reload.stderr
+        assert "worker-0 replaced" in reload.stdout and reload.stdout.strip().endswith("reloaded")
+        assert await exchange(probes, 3) == 6 * 3  # the same connections, still served
+        await probes[0].send({"pid": True})
+        assert (await probes[0].json())["pid"] not in old  # by the new worker
+
+        logs = gw("logs", "--run-dir", "run", "--no-follow", "-n", "5", cwd=tmp_path)
+        assert logs.returncode == 0 and len(logs.stdout.splitlines()) == 5
+    finally:
+        stop = gw("stop", "--run-dir", "run", cwd=tmp_path)
+    assert stop.returncode == 0, stop.stderr
+    assert "nothing left listening" in stop.stdout
+    assert not (tmp_path / "run" / "gw.pid").exists()
+    for probe in probes:
+        with pytest.raises(ConnectionClosed) as closed:
+            await probe.recv(timeout=10 * UNIT)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+    assert gw("stop", "--run-dir", "run", cwd=tmp_path).stdout.strip() == "not running"
+    status = gw("status", "--run-dir", "run", "--timeout", "0.5", cwd=tmp_path)
+    assert status.returncode == 1 and "no register answered" in status.stderr
+
+
+async def test_metrics_and_readiness(gw_cluster: Cluster) -> None:
+    register = gw_cluster.register("--metrics-listen", "127.0.0.1:0")
+    gateway = gw_cluster.gateway(register, "--metrics-listen", "127.0.0.1:0")
+    assert http_get(register.info["metrics"], "/readyz") == (200, "ready\n")
+    address = gateway.info["metrics"]
+    assert http_get(address, "/healthz") == (200, "ok\n")
+    eventually(lambda: (answer := http_get(address, "/readyz"))[0] == 503
+               and "no worker" in answer[1])  # fmt: skip
+    worker = gw_cluster.worker(register, PROBE, "--metrics-listen", "127.0.0.1:0")
+    eventually(lambda: http_get(address, "/readyz")[0] == 200)
+    probe = await Probe.open(gateway)
+    await probe.send({"pid": True})
+    await probe.json()
+    gateway_metrics = http_get(address, "/metrics")[1]
+    assert metric(gateway_metrics, "gw_gateway_clients") == 1
+    assert metric(gateway_metrics, "gw_gateway_workers") == 1
+    assert metric(gateway_metrics, "gw_gateway_registers_linked") == 1
+    assert metric(gateway_metrics, 'gw_gateway_events_total{kind="message"}') == 1
+    assert metric(gateway_metrics, "gw_gateway_bytes_in_total") > 0
+    assert metric(gateway_metrics, "process_resident_memory_bytes") > 0
+    (worker_address,) = [p["metrics"] for p in worker.info["processes"]]
+    assert http_get(worker_address, "/readyz")[0] == 200
+    worker_metrics = http_get(worker_address, "/metrics")[1]
+    assert metric(worker_metrics, 'gw_worker_events_total{kind="message"}') == 1
+    assert metric(worker_metrics, "gw_worker_handler_seconds_count") >= 3  # with (ws_)connect
+    assert http_get(address, "/nothing")[0] == 404
+    await probe.close()
+
+
+@pytest.fixture
+def gw_cluster(gw: Cluster) -> Cluster:
+    return gw
+
+
+async def test_drain_closes_every_client_with_1012_and_loses_nothing(gw: Cluster) -> None:
+    register = gw.register()
+    gateway = gw.gateway(register, "--drain-time", "2", "--metrics-listen", "127.0.0.1:0")
+    gw.worker(register, PROBE)
+    observer = await Probe.open(gateway, "/?uid=observer")
+    probes = [await Probe.open(gateway) for _ in range(20)]
+    other = gw.gateway(register)  # where the clients would reconnect
+    drain = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "common.cli", "drain", "--gateway",
+                         gateway.info["internal"]], cwd=ROOT, capture_output=True, text=True,
+        timeout=60 * UNIT,
+    )  # fmt: skip
+    assert drain.returncode == 0, drain.stderr
+    assert "drained and gone" in drain.stdout
+    for probe in [*probes, observer]:
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await probe.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+    assert gateway.proc.wait(20 * UNIT) == 0
+    assert "draining 21 clients" in gateway.logs()
+    # every close event reached the worker: the worker saw the close of each
+    assert "21 clients closed, 0 events unacknowledged" in gateway.logs()
+    fresh = await Probe.open(other)
+    assert await fresh.result("get_all_client_id_count") == 1
+    await fresh.close()
+
+
+def test_logs_as_json(gw: Cluster) -> None:
+    register = gw.register("--log-format", "json")
+    register.stop()
+    lines = [line for line in register.logs().splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]
+    assert entries and all({"time", "level", "logger", "pid", "message"} <= e.keys()
+                           for e in entries)  # fmt: skip
+    assert any("register listening on" in e["message"] for e in entries)
+
+
+@pytest.mark.parametrize("command", ["register", "gateway", "worker", "up"])
+def test_help_shows_every_options_environment_variable(command: str) -> None:
+    import click
+
+    from common.cli import main
+
+    result = subprocess.run(
+        [sys.executable, "-m", "common.cli", command, "--help"], cwd=ROOT, capture_output=True,
+        text=True, timeout=30 * UNIT, check=True,
+    )  # fmt: skip
+    text = " ".join(result.stdout.split())
+    cmd = main.get_command(click.Context(main), command)
+    assert cmd is not None
+    options = [p for p in cmd.params if isinstance(p, click.Option) and not p.hidden]
+    assert len(options) > 3
+    for param in options:
+        if param.name == "with_commands":  # repeatable commands: no environment variable
+            continue
+        assert param.envvar, param.name
+        assert f"env var: {param.envvar}" in text, param.name
+
+
+@pytest.mark.parametrize(
+    ("target", "command"),
+    [("start", "start --run-dir run --app examples.chat.app --with"), ("stop", "stop"),
+     ("restart", "restart"), ("reload", "reload"), ("status", "status"),
+     ("scale WORKERS=3", "scale --run-dir run 3"), ("logs", "logs"),
+     ("connections", "connections")],
+)  # fmt: skip
+def test_each_make_target_is_one_gw_command(target: str, command: str) -> None:
+    result = subprocess.run(["make", "-n", *target.split()], cwd=ROOT, capture_output=True,
+                            text=True, timeout=30 * UNIT, check=True)  # fmt: skip
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith(".venv/bin/gw ") and command in last, last
