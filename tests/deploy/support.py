@@ -97,7 +97,9 @@ def role(name: str) -> Role:
 def unknown_options(role_name: str, argv: list[str]) -> list[str]:
     """The ``--options`` of ``argv`` that ``role_name`` does not accept."""
     known = role(role_name).options
-    return [a.split("=", 1)[0] for a in argv if a.startswith("--") and a.split("=", 1)[0] not in known]
+    return [
+        a.split("=", 1)[0] for a in argv if a.startswith("--") and a.split("=", 1)[0] not in known
+    ]
 
 
 def unknown_envvars(role_name: str, names: list[str]) -> list[str]:
