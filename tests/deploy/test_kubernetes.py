@@ -5,11 +5,14 @@ secrets, the drain, the autoscaler, the register's address, each role's settings
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 import shlex
+import shutil
 import subprocess
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -304,3 +307,38 @@ def test_kustomize_builds_the_same_resources() -> None:
         if doc["kind"] == "Deployment":
             for container in containers(doc):
                 assert container["image"] == f"{image['name']}:{image['newTag']}"
+
+
+def test_the_overlay_in_the_readme_builds(tmp_path: Path) -> None:
+    """deploy/README.md's overlay: namespace, image, the real secret, the addresses."""
+    kubectl = tool("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl (with its built-in kustomize) is not installed")
+    readme = (DEPLOY / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.DOTALL)
+                if "secretGenerator" in b]  # fmt: skip
+    overlay = tmp_path / "deploy" / "overlays" / "production"
+    overlay.mkdir(parents=True)
+    shutil.copytree(KUBERNETES, tmp_path / "deploy" / "kubernetes")
+    (overlay / "kustomization.yaml").write_text(block)
+    (overlay / "secret.env").write_text("secret=s3cr3t\nauth-secret=" + "a" * 40 + "\n")
+    done = subprocess.run(
+        [kubectl, "kustomize", str(overlay)], capture_output=True, text=True, timeout=60 * UNIT
+    )
+    assert done.returncode == 0, done.stderr
+    built = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(done.stdout) if d}
+    assert {d["metadata"]["namespace"] for d in built.values()} == {"chat"}
+    secret = built[("Secret", "gw-secret")]
+    assert "stringData" not in secret, "the placeholders are gone"
+    assert base64.b64decode(secret["data"]["secret"]) == b"s3cr3t"
+    assert set(secret["data"]) == set(of_kind("Secret")["gw-secret"]["stringData"])
+    gateway = containers(built[("Deployment", "gw-gateway")])[0]
+    assert env_values(gateway)["GW_PUBLIC_ADDRESS"] == "chat.example.org:443"
+    assert len(gateway["env"]) == len(containers(of_kind("Deployment")["gw-gateway"])[0]["env"])
+    web = containers(built[("Deployment", "gw-chat-web")])[0]
+    assert env_values(web)["CHAT_WS_URL"] == "wss://chat.example.org/"
+    assert gateway["image"] == "registry.example.com/gatewayworker-py:0.1.0"
+    assert ".env" in (DEPLOY / ".gitignore").read_text().split()
+    assert "secret.env" in (DEPLOY / ".gitignore").read_text().split()
+    for doc in built.values():
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
