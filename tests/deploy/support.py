@@ -85,8 +85,11 @@ def role(name: str) -> Role:
         if not isinstance(param, click.Option):
             continue
         found.options.update(param.opts + param.secondary_opts)
-        envvars = param.envvar if isinstance(param.envvar, list | tuple) else [param.envvar]
-        found.envvars.update(e for e in envvars if e)
+        envvar = param.envvar
+        if isinstance(envvar, str):
+            found.envvars.add(envvar)
+        elif envvar:
+            found.envvars.update(envvar)
     for option, envvar in PENDING.get(name, {}).items():
         found.options.add(option)
         if envvar:

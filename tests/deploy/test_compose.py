@@ -54,11 +54,13 @@ def interpolate(value: Any, env: dict[str, str]) -> Any:
 
 def load(env: dict[str, str] | None = None) -> dict[str, Any]:
     raw = yaml.safe_load(COMPOSE.read_text())
-    return interpolate(raw, SECRETS if env is None else env)
+    loaded: dict[str, Any] = interpolate(raw, SECRETS if env is None else env)
+    return loaded
 
 
 def services() -> dict[str, dict[str, Any]]:
-    return load()["services"]
+    found: dict[str, dict[str, Any]] = load()["services"]
+    return found
 
 
 def role(service: dict[str, Any]) -> tuple[str, list[str]]:
@@ -172,8 +174,8 @@ def test_references() -> None:
     for name, service in found.items():
         env = env_of(service)
         if name != "register":  # everyone finds the register by its service name
-            host, port = env["GW_REGISTER"].split(":")
-            assert (host, int(port)) == ("register", register_port), name
+            host, _, register = env["GW_REGISTER"].partition(":")
+            assert (host, int(register)) == ("register", register_port), name
         for dependency, condition in (service.get("depends_on") or {}).items():
             assert dependency in found, f"{name} depends on an unknown {dependency}"
             if condition.get("condition") == "service_healthy":
@@ -182,9 +184,8 @@ def test_references() -> None:
         if check:  # it asks the port this service listens on
             url = re.search(r"https?://[^'\"]+", " ".join(check["test"]))
             assert url, check
-            port = urlsplit(url.group(0)).port
             listen = env.get("GW_METRICS_LISTEN") if role(service)[0] != "web" else None
-            assert port == port_of(listen or env["CHAT_LISTEN"]), name
+            assert urlsplit(url.group(0)).port == port_of(listen or env["CHAT_LISTEN"]), name
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
             assert source in (config.get("volumes") or {}), f"{name}: undeclared volume {source}"

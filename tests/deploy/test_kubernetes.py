@@ -40,7 +40,8 @@ ROLES = {"register", "gateway", "worker"}
 
 
 def kustomization() -> Doc:
-    return yaml.safe_load(KUSTOMIZATION.read_text())
+    doc: Doc = yaml.safe_load(KUSTOMIZATION.read_text())
+    return doc
 
 
 @cache
