@@ -211,9 +211,10 @@ def _compose_command() -> list[str] | None:
 def test_docker_compose_accepts_it(tmp_path: Path) -> None:
     command = _compose_command()
     if command is None:
+        why = "the Docker CLI here has no compose plugin" if tool("docker") else "no Docker CLI"
         pytest.skip(
-            "neither `docker compose` (the Docker CLI here has no compose plugin) nor "
-            "docker-compose is installed: `make deploy-check` installs Debian's docker-compose"
+            f"neither `docker compose` ({why}) nor docker-compose is installed: "
+            "`make deploy-check` installs Debian's docker-compose"
         )
     env_file = tmp_path / "env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in SECRETS.items()))
