@@ -100,3 +100,26 @@ bench-quick: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+## make deploy-check: the deploy files' tests (hadolint, kubernetes-validate, compose, systemd).
+## As root it first installs Debian's docker-compose and shellcheck for the checks that use
+## them (skipped, with the reason, where they are missing).
+.PHONY: deploy-check image
+deploy-check: install
+	@missing=""; \
+	command -v shellcheck >/dev/null 2>&1 || missing="$$missing shellcheck"; \
+	{ docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; } \
+		|| missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing$$missing for the deploy checks..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing \
+			>/dev/null) || echo "could not install$$missing: those checks will be skipped"; \
+	elif [ -n "$$missing" ]; then \
+		echo "missing$$missing: those checks will be skipped"; \
+	fi
+	$(PY) -m pytest tests/deploy -ra
+
+## make image: the one image for every role (needs a Docker engine; IMAGE=registry/name:tag)
+IMAGE ?= gatewayworker-py:latest
+image:
+	docker build -f deploy/Dockerfile -t $(IMAGE) .
