@@ -32,16 +32,6 @@ KUBERNETES_VERSION = "1.30.0"
 # From issue 13's interface, not in this branch's commands yet: {role: {option: envvar}}.
 # Remove an entry once main has it (the role's click command then answers for it).
 PENDING: dict[str, dict[str, str | None]] = {
-    "register": {"--metrics-listen": "GW_METRICS_LISTEN", "--log-format": "GW_LOG_FORMAT"},
-    "gateway": {
-        "--metrics-listen": "GW_METRICS_LISTEN",
-        "--log-format": "GW_LOG_FORMAT",
-        "--internal-listen": "GW_INTERNAL_LISTEN",
-        "--public-address": "GW_PUBLIC_ADDRESS",
-        "--drain-time": "GW_DRAIN_TIME",
-    },
-    "worker": {"--metrics-listen": "GW_METRICS_LISTEN", "--log-format": "GW_LOG_FORMAT"},
-    "drain": {"--gateway": None, "--secret": "GW_SECRET"},
     "web": {"--auth-secret": "GW_AUTH_SECRET"},
 }
 # The interface's defaults that the deploy files rely on.
