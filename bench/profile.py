@@ -1,8 +1,10 @@
 """Profile one server process under the S4 (or S3) load with py-spy.
 
     python -m bench.profile [--scenario S4|S3] [--role gateway|worker] [--seconds 8]
+                            [--rate 3000]
 
-Runs the cluster with the scenario's closed-loop load and ``py-spy record`` on the
+Runs the cluster with the scenario's closed-loop load (or, with ``--rate``, an open
+loop at that many messages a second: the "moderate load" of issue 14) and ``py-spy record`` on the
 chosen process (py-spy must be installed: ``pip install py-spy``; it needs ptrace,
 so root or ``kernel.yama.ptrace_scope=0``), then prints the functions with the most
 samples, by self time and by inclusive time. The collapsed stacks stay in the file
@@ -51,6 +53,12 @@ def main() -> None:
     parser.add_argument("--role", choices=["gateway", "worker"], default="gateway")
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--procs", type=int, default=2)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="Open loop at this many messages a second (0: closed loop).",
+    )
     args = parser.parse_args()
     # the virtualenv's bin folder may not be on PATH (make bench runs .venv/bin/python)
     spy = shutil.which("py-spy") or shutil.which("py-spy", path=os.path.dirname(sys.executable))
@@ -76,7 +84,10 @@ def main() -> None:
                 target=subprocess.run, args=(argv,), kwargs={"capture_output": True}
             )
             record.start()
-            load.ask("phase", {"kind": kind, "senders": senders, "duration": args.seconds + 1})
+            phase = {"kind": kind, "senders": senders, "duration": args.seconds + 1}
+            if args.rate:
+                phase.update(closed=False, rate=args.rate)
+            load.ask("phase", phase)
             record.join()
     print(summarize(out))
     print(f"\ncollapsed stacks: {out}")

@@ -195,6 +195,10 @@ class ClientIndex:
         return list(chosen)
 
     def uid_targets(self, uids: Iterable[Any]) -> list[Client]:
+        uids = list(uids)
+        if len(uids) == 1:  # the common case (a private message): no set to build
+            clients = self.clients
+            return [clients[cid] for cid in self.uids.get(str(uids[0]), ())]
         ids = {cid for uid in uids for cid in self.uids.get(str(uid), ())}
         return [self.clients[cid] for cid in ids]
 
