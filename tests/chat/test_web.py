@@ -317,7 +317,7 @@ async def test_image_upload_then_image_message(web, chat, browsers):
     async with alice.http.get(web.url + saved["url"]) as response:
         assert response.status == 200 and await response.read() == png()
     sent = await alice.send(action_type="send_msg", group_id=102, content=saved["url"], msgtype=1)
-    assert (await listener.next())["content"] == saved["url"]
+    assert (await listener.next("new_msg"))["content"] == saved["url"]
     assert sent["data"]["msgtype"] == 1
 
     bad = aiohttp.FormData()
@@ -370,5 +370,5 @@ async def test_web_and_protocol_clients_share_the_room(chat, browsers):
     await raw.send(join_frame(("10086", "阿克苏"), 2, 100))
     assert (await raw.recv())["msg"] == "success"
     sent = await alice.send(action_type="send_msg", group_id="100", content="hello", msgtype="0")
-    assert await raw.next() == sent["data"]
+    assert await raw.next("new_msg") == sent["data"]
     await raw.close()
