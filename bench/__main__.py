@@ -20,9 +20,17 @@ import click
 from common.service import raise_open_file_limit
 
 from .report import Row, table
-from .scenarios import Settings, capacity, everyone, fanout, idle_and_connect, private
+from .scenarios import (
+    Settings,
+    capacity,
+    everyone,
+    fanout,
+    fanout_tls,
+    idle_and_connect,
+    private,
+)
 
-ALL = ("S1", "S2", "S3", "S4", "S5", "S6")
+ALL = ("S1", "S2", "S3", "S4", "S5", "S6", "S7")
 
 
 def _scenarios(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -58,7 +66,7 @@ def machine() -> str:
     default=",".join(ALL),
     show_default=True,
     callback=_scenarios,
-    help="Comma-separated subset of S1..S6.",
+    help="Comma-separated subset of S1..S7 (S7: S4 over TLS vs plain).",
 )
 @click.option("--procs", type=int, default=2, show_default=True, help="Load-generator processes.")
 @click.option(
@@ -108,6 +116,8 @@ def main(quick: bool, scenarios: tuple[str, ...], procs: int, workers: int,
         rows += fanout(cfg)
     if "S5" in scenarios:
         rows += everyone(cfg)
+    if "S7" in scenarios:
+        rows += fanout_tls(cfg)
     if "S6" in scenarios:
         from .routing import routing
 

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
-import sys
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
+from common import ready
 from common.service import raise_open_file_limit
 
 from . import chat
@@ -101,9 +100,7 @@ async def main(listen: str, compression: bool) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             asyncio.get_running_loop().add_signal_handler(signum, stop.set_result, None)
         bound = next(iter(server.sockets)).getsockname()
-        info = {"role": "baseline", "websocket": f"{host}:{bound[1]}", "pid": os.getpid()}
-        sys.stdout.write("GW-READY " + json.dumps(info) + "\n")
-        sys.stdout.flush()
+        ready.print_ready("baseline", {"websocket": f"{host}:{bound[1]}", "pid": os.getpid()})
         await stop
         server.close(close_connections=False)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import math
 import multiprocessing
+import ssl
 import time
 from array import array
 from collections import Counter
@@ -114,6 +115,8 @@ class LoadProcess:
         spec = self.spec
         urls, groups, by_uid = spec["urls"], spec["groups"], spec["join"] == "uid"
         slots = asyncio.Semaphore(spec.get("concurrency", 100))
+        # wss: trust the bench's own CA (a TLS run of the cluster)
+        tls = ssl.create_default_context(cafile=spec["ca"]) if spec.get("ca") else None
         durations = array("q")
         failures: Counter[str] = Counter()
 
@@ -128,7 +131,7 @@ class LoadProcess:
                 try:
                     _, client = await loop.create_connection(
                         lambda: Client(host, port, self.on_frame, spec["compression"], c),
-                        host, port,
+                        host, port, ssl=tls,
                     )  # fmt: skip
                     await asyncio.wait_for(client.handshake, 60)
                     client.joined = loop.create_future()

@@ -110,7 +110,8 @@ def drain(load: LoadGen) -> int:
 def load_spec(server: Server, n: int, groups: int, join: str, compression: bool = False,
           concurrency: int = 50) -> dict[str, Any]:  # fmt: skip
     return {"urls": server.urls, "n": n, "groups": groups, "join": join,
-            "compression": compression, "concurrency": concurrency}  # fmt: skip
+            "compression": compression, "concurrency": concurrency,
+            "ca": server.ca}  # fmt: skip
 
 
 def _connect(server: Server, load: LoadGen, n: int) -> dict[str, Any]:
@@ -290,6 +291,7 @@ def closed_then_paced(
     senders: list[int],
     rate_of: Callable[[Phase], float],
     unit: str,
+    servers: list[Callable[[], Server]] | None = None,
 ) -> dict[str, Runs]:
     """Closed loops on both servers, alternating, then an open loop at one rate on each.
 
@@ -305,7 +307,7 @@ def closed_then_paced(
     paced: dict[str, Phase] = {}
     with contextlib.ExitStack() as stack:
         running: list[tuple[Server, LoadGen]] = []
-        for factory in _servers(cfg):
+        for factory in servers or _servers(cfg):
             server = stack.enter_context(factory())
             _log(f"{name} {server.name}: {what}")
             load = stack.enter_context(LoadGen(spec(server), cfg.procs))
@@ -415,6 +417,49 @@ def fanout(cfg: Settings) -> list[Row]:
             lambda v, r: v == 0, 0, False),
         Row("S4 fan-out", "load-gen CPU, % of a core (max)", cc.loadgen_percent(),
             bc.loadgen_percent(), digits=0),
+    ]  # fmt: skip
+
+
+# -- S7 fan-out over TLS -------------------------------------------------------------
+def fanout_tls(cfg: Settings) -> list[Row]:
+    """S4's load on two clusters, one serving wss:// (a CA of our own, trustme)."""
+    import tempfile
+
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    with tempfile.TemporaryDirectory() as folder:
+        chain, key, ca_file = (f"{folder}/{n}.pem" for n in ("chain", "key", "ca"))
+        cert.private_key_and_cert_chain_pem.write_to_path(chain)
+        cert.private_key_pem.write_to_path(key)
+        ca.cert_pem.write_to_path(ca_file)
+
+        def secure() -> Server:
+            server = ClusterUnderTest(workers=cfg.workers, tls=(chain, key))
+            server.ca = ca_file  # the load generator trusts it
+            return server
+
+        groups = 10
+        found = closed_then_paced(
+            cfg, "S7", f"{cfg.fanout} clients in {groups} groups, wss:// vs ws://",
+            spec_of(cfg.fanout, groups, "group"), "group", list(range(2 * groups)),
+            lambda p: sum(p.sent.values()) / p.span if p.span else 20.0, "messages/s",
+            servers=[secure, lambda: ClusterUnderTest(workers=cfg.workers)],
+        )  # fmt: skip
+    tr, pr = found["cluster+tls"], found["cluster"]
+    (tc, tp), (pc, pp) = (tr.median, tr.paced), (pr.median, pr.paced)
+    label = "(cluster column: wss://; baseline column: the cluster on ws://)"
+    return [
+        Row("S7 TLS fan-out", f"server CPU per delivered frame, us (max) {label}",
+            tc.per_frame_us(), pc.per_frame_us(), digits=2),
+        Row("S7 TLS fan-out", "delivered frames/s, closed loop (max)", tc.rate(), pc.rate(),
+            digits=0),
+        Row("S7 TLS fan-out", "server CPU per delivered frame, us (fixed rate)",
+            tp.per_frame_us(), pp.per_frame_us(), digits=2),
+        Row("S7 TLS fan-out", "latency p50 / p99 at fixed rate, ms", tp.p(50), pp.p(50),
+            digits=2),
+        Row("S7 TLS fan-out", "  p99", tp.p(99), pp.p(99), digits=2),
     ]  # fmt: skip
 
 

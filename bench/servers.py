@@ -11,7 +11,6 @@ for its address and pids. Server CPU is utime+stime of every one of those pids
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import queue
 import signal
@@ -23,8 +22,9 @@ import time
 from pathlib import Path
 from typing import Any, Self
 
+from common import ready
+
 ROOT = Path(__file__).resolve().parent.parent
-READY = "GW-READY "
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -81,8 +81,8 @@ class _Child:
                 raise TimeoutError(f"not ready: {self.proc.args!r}\n{self.logs()}") from None
             if line is None:
                 raise RuntimeError(f"exited before ready: {self.proc.args!r}\n{self.logs()}")
-            if line.startswith(READY):
-                info: dict[str, Any] = json.loads(line[len(READY) :])
+            info = ready.parse(line)
+            if info is not None:
                 return info
 
     def logs(self) -> str:
@@ -108,6 +108,7 @@ class Server:
     """What a scenario needs from a server under test."""
 
     name = ""
+    ca: str | None = None  # a CA file the load generator must trust (wss://)
     urls: list[tuple[str, int]]
     pids: list[int]
     gateway_pids: list[int]
@@ -173,9 +174,13 @@ class Baseline(Server):
 class ClusterUnderTest(Server):
     name = "cluster"
 
-    def __init__(self, gateways: int = 1, workers: int = 1, compression: bool = False) -> None:
+    def __init__(self, gateways: int = 1, workers: int = 1, compression: bool = False,
+                 tls: tuple[str, str] | None = None) -> None:  # fmt: skip
         super().__init__()
         self.gateways, self.workers, self.compression = gateways, workers, compression
+        self.tls = tls  # (certificate chain, key) files: serve wss://
+        if tls is not None:
+            self.name = "cluster+tls"
         self.register = ""
 
     def start(self) -> None:
@@ -189,6 +194,7 @@ class ClusterUnderTest(Server):
                 *cli, "gateway", "--listen", "127.0.0.1:0", "--start-port", "0",
                 "--register", self.register, "--ws-ping-interval", "0", *quiet,
                 *(["--compression"] if self.compression else []),
+                *(["--tls-cert", self.tls[0], "--tls-key", self.tls[1]] if self.tls else []),
             ])  # fmt: skip
             self.urls.append(_address(info["websocket"]))
             self.gateway_pids.append(info["pid"])

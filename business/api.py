@@ -18,15 +18,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any
 
 from common import ids, ops
-from common.exceptions import InvalidArgument, NotRunning, QueryTimeout
+from common.exceptions import InvalidArgument, NotRunning, QueryTimeout, RemoteError
 from common.protocol import Command, Op, encode
 
-from .cluster import Cluster, Link
+from .cluster import Cluster
+from .context import Context, current
 from .results import with_missing
 
 log = logging.getLogger(__name__)
@@ -52,23 +51,6 @@ def _listed(value: Any, what: str) -> list[str]:
     return [ids.name_key(v, what) for v in values]
 
 
-@dataclass
-class Context:
-    """The client whose event is being handled (see :attr:`WorkerAPI.current`)."""
-
-    client_id: str
-    session: dict[Any, Any]
-    remote: str  # client ip:port
-    gateway: str  # gateway internal address
-    gateway_public: str  # gateway WebSocket address
-    link: Link = field(repr=False)
-    closing: bool = False  # on_close: session writes are not stored
-    redelivered: bool = False  # sent again after the worker that had it died
-
-
-_current: ContextVar[Context | None] = ContextVar("gw_current_client", default=None)
-
-
 class GatewayAPI:
     """Every GatewayWorker API call that does not need a current client."""
 
@@ -76,7 +58,8 @@ class GatewayAPI:
         self._cluster = cluster
         self.query_timeout = query_timeout
 
-    def _bind(self, cluster: Cluster | None, query_timeout: float | None = None) -> None:
+    def attach(self, cluster: Cluster | None, query_timeout: float | None = None) -> None:
+        """Send through ``cluster`` from now on (None: detach; calls then raise NotRunning)."""
         self._cluster = cluster
         if query_timeout is not None:
             self.query_timeout = query_timeout
@@ -116,7 +99,7 @@ class GatewayAPI:
             addresses = [link.address for link in cluster.listed_links()]
         answers, missing, error = await cluster.query(op, list(args), addresses, wait)
         if error is not None:
-            raise InvalidArgument(error)
+            raise RemoteError(f"{op.name}: {error}")
         if spec.one:
             if missing:
                 raise QueryTimeout(f"{op.name}: gateway {missing[0]} did not answer in {wait:g}s")
@@ -310,7 +293,7 @@ class WorkerAPI(GatewayAPI):
     @property
     def current(self) -> Context:
         """The client whose event is being handled; NotRunning outside a handler."""
-        context = _current.get()
+        context = current()
         if context is None:
             raise NotRunning("no current client: this is only valid inside an event handler")
         return context
@@ -337,14 +320,14 @@ class WorkerAPI(GatewayAPI):
         self.destroy_client(self.current.client_id)
 
     def set_session(self, client_id: str, session: dict[Any, Any]) -> None:
-        context = _current.get()
+        context = current()
         if context is not None and context.client_id == client_id and not context.closing:
             context.session.clear()
             context.session.update(session)
         super().set_session(client_id, session)
 
     def update_session(self, client_id: str, session: dict[Any, Any]) -> None:
-        context = _current.get()
+        context = current()
         if context is not None and context.client_id == client_id and not context.closing:
             context.session.update(session)
         super().update_session(client_id, session)

@@ -65,7 +65,7 @@ class AsyncGatewayClient(GatewayAPI):
             self.registers, role=Role.CLIENT, name=self._name,
             timing=self._timing, security=self._security,
         )  # fmt: skip
-        self._bind(cluster)
+        self.attach(cluster)
         await cluster.start(wait=self.query_timeout)
 
     async def close(self) -> None:

@@ -15,7 +15,6 @@ import logging
 import os
 from collections import deque
 from collections.abc import Coroutine
-from contextvars import Token
 from typing import Any
 
 from common import protocol
@@ -25,8 +24,9 @@ from common.protocol import EventKind, Role
 from common.service import Service
 
 from . import handlers
-from .api import Context, WorkerAPI, _current, api
+from .api import WorkerAPI, api
 from .cluster import Cluster, Link
+from .context import Context
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Worker(Service):
             security=self.config.security,
             on_event=self._on_event,
         )
-        self.api._bind(self.cluster, self.config.timing.query_timeout)
+        self.api.attach(self.cluster, self.config.timing.query_timeout)
         await self.cluster.start(wait=self.config.timing.timeout)
         try:
             await handlers.call(self.app.on_worker_start, self)
@@ -115,7 +115,7 @@ class Worker(Service):
         except Exception:
             log.exception("on_worker_stop failed")
         await self.cluster.close()
-        self.api._bind(None)
+        self.api.attach(None)
         log.info("worker stopped: %d events handled, %d handler errors", self.handled, self.failed)
 
     # -- events ---------------------------------------------------------------------
@@ -144,40 +144,36 @@ class Worker(Service):
             while queue:
                 link, event = queue[0]
                 async with self._slots:
-                    context, baseline, token = self._begin(link, event)
-                    try:
-                        await self._call(event)
-                        self.handled += 1
-                    except Exception:
-                        self._failed(event)
-                    finally:
-                        _current.reset(token)
+                    context, baseline = self._context(link, event)
+                    with context:
+                        try:
+                            await self._call(event)
+                            self.handled += 1
+                        except Exception:
+                            self._failed(event)
                     self._finish(link, event, context, baseline)
                 queue.popleft()
         finally:
             del self._queues[client_id]
 
     def _handle_inline(self, link: Link, event: protocol.Event) -> None:
-        context, baseline, token = self._begin(link, event)
-        try:
-            result = self._handler_args(event)
-            if result is not None:
-                outcome = result[0](*result[1:])
-                if inspect.isawaitable(outcome):  # a plain function returned a coroutine
-                    task = asyncio.ensure_future(outcome)
-                    self._running.add(task)
-                    task.add_done_callback(self._running.discard)
-            self.handled += 1
-        except Exception:
-            self._failed(event)
-        finally:
-            _current.reset(token)
+        context, baseline = self._context(link, event)
+        with context:
+            try:
+                result = self._handler_args(event)
+                if result is not None:
+                    outcome = result[0](*result[1:])
+                    if inspect.isawaitable(outcome):  # a plain function returned a coroutine
+                        task = asyncio.ensure_future(outcome)
+                        self._running.add(task)
+                        task.add_done_callback(self._running.discard)
+                self.handled += 1
+            except Exception:
+                self._failed(event)
         self._finish(link, event, context, baseline)
 
-    def _begin(
-        self, link: Link, event: protocol.Event
-    ) -> tuple[Context, bytes, Token[Context | None]]:
-        """Decode the session (once) and make this client the current one."""
+    def _context(self, link: Link, event: protocol.Event) -> tuple[Context, bytes]:
+        """The handler's context, with the session decoded once; and its encoded baseline."""
         baseline = event.session
         try:
             session = protocol.unpack_session(baseline)
@@ -187,9 +183,9 @@ class Worker(Service):
             session, baseline = {}, protocol.pack_session({})
         context = Context(
             event.client_id, session, event.remote, link.address, link.public, link,
-            event.kind is EventKind.CLOSE, event.redelivered,
+            event.kind is EventKind.CLOSE, event.redelivered, event.auth,
         )  # fmt: skip
-        return context, baseline, _current.set(context)
+        return context, baseline
 
     def _finish(
         self,

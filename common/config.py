@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Literal
 
 from .exceptions import ConfigError
+
+RouterName = Literal["least", "random"]  # the first pick of a client's worker
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -88,7 +92,17 @@ class GatewayConfig:
     max_send_buffer: int = 4 << 20  # bytes queued to one client before closing it
     max_pending_events: int = 10_000  # events held while no worker is connected
     compression: bool = False  # permessage-deflate (costs ~64 KiB per connection)
-    router: str = "least"  # least | random
+    router: RouterName = "least"
+    # the edge (all off by default): TLS, admission before the upgrade, limits
+    tls_cert: str | None = None  # PEM certificate chain: serve wss://
+    tls_key: str | None = None  # its private key (PEM)
+    auth_secret: str | None = None  # verify an HS256 JWT before the upgrade
+    auth_optional: bool = False  # ...but let requests without a token in, anonymous
+    auth_hook: str | None = None  # PACKAGE.MODULE:FUNCTION deciding on the request
+    allowed_origins: tuple[str, ...] = ()  # browser Origins allowed (empty: any)
+    rate_limit: float = 0.0  # messages per second per connection (burst 2x; 0: off)
+    max_connections: int = 0  # per gateway process (0: no cap)
+    max_connections_per_ip: int = 0  # per remote address (0: no cap)
     process_index: int = 0
     timing: Timing = field(default_factory=Timing)
     security: Security = field(default_factory=Security)

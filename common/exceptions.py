@@ -3,12 +3,15 @@
 ::
 
     GatewayError
-     +-- ConfigError            bad option or environment value (local)
-     +-- ProtocolError          an internal frame that cannot be decoded (remote)
+     |   local: this process, or the caller's own input
+     +-- ConfigError            bad option or environment value
      +-- ClientIdError          a client_id that is not ours (caller's input)
      +-- InvalidArgument        a group/uid/message the API refuses (caller's input)
-     +-- NotRunning             the worker or push client is not started (local)
-     +-- QueryTimeout           no gateway answered a query before its deadline (remote)
+     +-- NotRunning             the worker or push client is not started
+     |   remote: what a peer sent, or did not send
+     +-- ProtocolError          an internal frame that cannot be decoded or has bad arguments
+     +-- RemoteError            a gateway answered a query with an error
+     +-- QueryTimeout           no gateway answered a query before its deadline (a TimeoutError)
 
 Partial answers are *not* errors: a query result carries ``missing``, the
 gateways that did not answer (see :mod:`business.results`).
@@ -25,10 +28,6 @@ class ConfigError(GatewayError):
     """An option, an environment variable or an app module is not usable."""
 
 
-class ProtocolError(GatewayError):
-    """An internal frame could not be decoded or is not of this version."""
-
-
 class ClientIdError(GatewayError):
     """A string that is not a client_id issued by one of our gateways."""
 
@@ -41,5 +40,14 @@ class NotRunning(GatewayError):
     """The API was used outside a running worker or before the push client started."""
 
 
-class QueryTimeout(GatewayError):
+class ProtocolError(GatewayError):
+    """An internal frame could not be decoded, is not of this version, or its
+    arguments do not match its op's schema: the peer's fault, never ours."""
+
+
+class RemoteError(GatewayError):
+    """A gateway refused a query (its reply carries the reason)."""
+
+
+class QueryTimeout(GatewayError, TimeoutError):
     """A single-gateway query got no answer before its deadline."""

@@ -9,14 +9,14 @@ for in-flight work) runs in ``_shutdown`` before the loops are cancelled.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import resource
 import signal
-import sys
 from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any
+
+from .ready import print_ready
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,6 @@ def raise_open_file_limit() -> int:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
-
-
-READY_PREFIX = "GW-READY "
 
 
 class Service:
@@ -117,12 +114,6 @@ class Service:
     ) -> None:
         self.close()
         await self.wait_closed()
-
-
-def print_ready(role: str, info: dict[str, Any]) -> None:
-    """The one machine-readable line a process prints on stdout once it serves."""
-    sys.stdout.write(READY_PREFIX + json.dumps({"role": role, **info}) + "\n")
-    sys.stdout.flush()
 
 
 async def run_until_signal(service: Service) -> None:

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
+import socket
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from .service import READY_PREFIX, print_ready
+from . import ready
+from .config import split_address
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,16 @@ STABLE_AFTER = 60.0  # a child up this long has its restart backoff reset
 def gw_command(*args: str) -> list[str]:
     """The command line of a ``gw`` subcommand in this interpreter."""
     return [sys.executable, "-m", "common.cli", *args]
+
+
+def reserve_port(listen: str) -> str:
+    """For several gateway processes on port 0: pick one free port they all share."""
+    host, port = split_address(listen)
+    if port:
+        return listen
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return f"{host}:{sock.getsockname()[1]}"
 
 
 @dataclass
@@ -69,7 +80,9 @@ class Supervisor:
         child.proc = proc
         assert proc.stdout is not None
         try:
-            info = await asyncio.wait_for(self._read_ready(proc.stdout), READY_TIMEOUT)
+            info = await asyncio.wait_for(
+                ready.wait_async(proc.stdout, echo=sys.stdout.write), READY_TIMEOUT
+            )
         except (TimeoutError, EOFError) as exc:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
@@ -82,18 +95,6 @@ class Supervisor:
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
         return info
-
-    @staticmethod
-    async def _read_ready(stream: asyncio.StreamReader) -> dict[str, Any]:
-        while True:
-            line = await stream.readline()
-            if not line:
-                raise EOFError
-            text = line.decode(errors="replace")
-            if text.startswith(READY_PREFIX):
-                info: dict[str, Any] = json.loads(text[len(READY_PREFIX) :])
-                return info
-            sys.stdout.write(text)
 
     async def _watch(self, child: Child, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
@@ -197,7 +198,7 @@ class Supervisor:
             log.error("%s", exc)
             await self.stop()
             return 1
-        print_ready(self.role, {"pid": os.getpid(), "processes": self.processes()})
+        ready.print_ready(self.role, {"pid": os.getpid(), "processes": self.processes()})
         await stop.wait()
         log.info("stopping %d processes", len(self.children))
         return 0 if await self.stop() else 1

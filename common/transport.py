@@ -1,9 +1,7 @@
-"""pyzmq helpers shared by every role: security, batched sends, monitors.
+"""pyzmq helpers shared by every role: sockets, batched sends, monitors.
 
-Security: with a secret, every internal socket uses ZeroMQ's CURVE mechanism. The
-server key pair and the (shared) client key pair are derived from the secret, so a
-peer without it can neither complete the handshake nor read the traffic, and a ZAP
-handler additionally checks that the client key is the derived one.
+Security: with a secret, every socket a :class:`Transport` makes uses ZeroMQ's CURVE
+mechanism (keys and the ZAP check in :mod:`common.security`).
 
 Batching: :class:`Outbox` collects the frames queued for each peer during one pass
 of the event loop and sends them as one multipart message, without awaiting per
@@ -18,7 +16,6 @@ import asyncio
 import collections
 import contextlib
 import functools
-import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
@@ -26,45 +23,18 @@ from typing import Any, cast
 import zmq
 import zmq.asyncio
 from zmq.auth.asyncio import AsyncioAuthenticator
-from zmq.utils import z85
 from zmq.utils.monitor import parse_monitor_message
 
 from .config import Security
+from .security import ZAP_DOMAIN, Credentials, Keys
 
 log = logging.getLogger(__name__)
 
-ZAP_DOMAIN = "gw"
 _HANDSHAKE_FAILED = (
     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
     | zmq.EVENT_HANDSHAKE_FAILED_AUTH
 )
-
-
-def _derive(secret: str, label: str) -> tuple[bytes, bytes]:
-    """A CURVE (public, secret) pair in Z85, derived from the shared secret."""
-    raw = hashlib.pbkdf2_hmac("sha256", secret.encode(), f"gw-curve-{label}".encode(), 10_000)
-    secret_key = z85.encode(raw)
-    return zmq.curve_public(secret_key), secret_key
-
-
-class Keys:
-    """The derived key pairs for one secret."""
-
-    def __init__(self, secret: str) -> None:
-        self.server_public, self.server_secret = _derive(secret, "server")
-        self.client_public, self.client_secret = _derive(secret, "client")
-
-
-class _Credentials:
-    def __init__(self, keys: Keys) -> None:
-        self._client_key = keys.client_public
-
-    def callback(self, domain: str, key: bytes) -> bool:
-        if key == self._client_key:
-            return True
-        log.warning("refused an internal peer: its CURVE key is not derived from our --secret")
-        return False
 
 
 class Transport:
@@ -102,7 +72,7 @@ class Transport:
         if self._auth is None and self._keys is not None:
             self._auth = AsyncioAuthenticator(self.context, log=log)
             self._auth.start()
-            self._auth.configure_curve_callback(ZAP_DOMAIN, _Credentials(self._keys))
+            self._auth.configure_curve_callback(ZAP_DOMAIN, Credentials(self._keys))
 
     def close(self, linger: float = 0.0) -> None:
         """Stop the authenticator and destroy the context (idempotent).

@@ -34,6 +34,8 @@ class Client:
     backlog: deque[tuple[EventKind, Any]] | None = None  # waiting events (made on need)
     paused: bool = False  # reading from the client paused: its backlog is full
     plain: bool = True  # no compression extension: shared frame bytes can be written
+    auth: bytes | None = None  # the verified identity (claims, msgpack-encoded), if any
+    bucket: Any = None  # the --rate-limit token bucket, if any
     _packed: bytes | None = None
 
     def packed_session(self) -> bytes:

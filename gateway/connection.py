@@ -6,14 +6,21 @@ thin I/O shell around it, made for a gateway holding tens of thousands of mostly
 connections:
 
 - no task, future, queue or assembler per connection: a complete message is handed to
-  the gateway from ``data_received``, a close is written at once;
+  the handler from ``data_received``, a close is written at once;
 - ``__slots__``, and the handshake request and response are dropped once open;
-- keepalive is one sweep over every connection (see ``GatewayServer``):
+- keepalive is one sweep over every connection (see :mod:`gateway.keepalive`):
   :meth:`Connection.ping_now` sends a ping, a pong carrying our prefix answers it.
+
+The seam with the rest of the gateway goes both ways through public names only: a
+connection reports to its :class:`ConnectionHandler` (made, request, message, lost),
+and the handler acts through the connection's verbs (:meth:`~Connection.accept`,
+:meth:`~Connection.reject`, :meth:`~Connection.write_frames`, :meth:`~Connection.close`,
+pause and resume reading...). This module imports nothing of the gateway's.
 
 Timeouts follow websockets' asyncio server: a request must arrive within
 ``OPEN_TIMEOUT``; once a close is sent (or the handshake failed), the peer has
-``CLOSE_TIMEOUT`` to close the TCP connection before it is aborted.
+``CLOSE_TIMEOUT`` to close the TCP connection before it is aborted. The transport's
+side (bounded writes, paused reads, deadlines) is :class:`~gateway.stream.Stream`'s.
 """
 
 from __future__ import annotations
@@ -22,9 +29,7 @@ import asyncio
 import http
 import logging
 import os
-from http.cookies import CookieError, SimpleCookie
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any, Protocol
 
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
 from websockets.frames import Frame, Opcode
@@ -32,11 +37,11 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-if TYPE_CHECKING:
-    from .clients import Client
-    from .server import GatewayServer
+from .limits import TokenBucket
+from .stream import CLOSE_TIMEOUT, OPEN_TIMEOUT, Stream, throttled
 
-log = logging.getLogger(__name__)
+__all__ = ["CLOSE_TIMEOUT", "OPEN_TIMEOUT", "Connection", "ConnectionHandler", "new_protocol"]
+
 # websockets logs every connection opened or rejected at INFO: too chatty for a gateway
 # with 10,000 clients. Its warnings and errors still show.
 protocol_log = logging.getLogger("gateway.websocket")
@@ -44,10 +49,12 @@ if protocol_log.level == logging.NOTSET:
     protocol_log.setLevel(logging.WARNING)
 
 PING_PREFIX = b"gw:"
-OPEN_TIMEOUT = 10.0
-CLOSE_TIMEOUT = 10.0
+# Control frames (pings, pongs we did not ask for) a client may send: 10 a second,
+# 50 at once. Browsers send none; websockets' client one every 20 s.
+CONTROL_RATE, CONTROL_BURST = 10.0, 50.0
+DISCARD_LIMIT = 64 << 10  # bytes a failed connection's peer may still send us
 CONNECTING, OPEN = State.CONNECTING, State.OPEN
-TEXT, BINARY, CONT, PONG = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG
+TEXT, BINARY, CONT, PONG, CLOSE = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG, Opcode.CLOSE
 
 
 def new_protocol(max_size: int | None, compression: bool) -> ServerProtocol:
@@ -58,51 +65,72 @@ def new_protocol(max_size: int | None, compression: bool) -> ServerProtocol:
     )
 
 
-class Connection(asyncio.Protocol):
+class ConnectionHandler(Protocol):
+    """What a :class:`Connection` reports to, in this order, from the event loop."""
+
+    def connection_made(self, conn: Connection) -> None:
+        """A TCP connection is open; its upgrade request has not arrived yet."""
+
+    def request_received(self, conn: Connection, request: Request) -> None:
+        """The upgrade request: call ``conn.accept(request)`` or ``conn.reject(...)``.
+
+        An exception here costs this connection only (500 or an abort), and is logged.
+        """
+
+    def message_received(self, conn: Connection, message: str | bytes) -> None:
+        """A complete message (text as str, binary as bytes) of an accepted connection."""
+
+    def connection_lost(self, conn: Connection) -> None:
+        """The TCP connection is gone (whoever closed it); ``conn.close_code`` says how."""
+
+
+class Connection(Stream):
     """One client's TCP connection, driven by a ``ServerProtocol``."""
 
-    __slots__ = ("client", "failed", "fragments", "gateway", "peer", "ping_sent", "protocol",
-                 "timer", "transport")  # fmt: skip
+    __slots__ = ("accepted", "client", "controls", "discarded", "failed", "fragments", "handler",
+                 "ping_sent")  # fmt: skip
 
-    def __init__(self, gateway: GatewayServer, protocol: ServerProtocol) -> None:
-        self.gateway = gateway
-        self.protocol = protocol
-        self.transport: asyncio.Transport | None = None
-        self.client: Client | None = None  # set once the handshake succeeds
+    def __init__(
+        self, handler: ConnectionHandler, protocol: ServerProtocol, limit: int = 4 << 20
+    ) -> None:
+        super().__init__(protocol, limit)
+        self.handler = handler
+        self.accepted = False  # the handler accepted the upgrade (101 sent)
+        self.client: Any = None  # the handler's own record of this connection
         self.ping_sent = 0.0  # loop time of our last unanswered keepalive ping (0: none)
         # a fragmented message being received: [opcode, fragment, ...]; during the
         # handshake: [the last bytes received]
         self.fragments: list[Any] | None = None
-        self.timer: asyncio.TimerHandle | None = None  # open or close deadline
-        self.peer: tuple[str, int] = ("", 0)
         self.failed = False  # we failed the connection (bad data): read nothing more
+        self.discarded = 0  # bytes the peer sent after we failed the connection
+        self.controls: TokenBucket | None = None  # control frames' budget, made on need
 
     # -- asyncio.Protocol -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transport is not an asyncio.Transport subclass
-        self.transport = transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
-        if peer:
-            self.peer = (str(peer[0]), int(peer[1]))
-        self.timer = asyncio.get_running_loop().call_later(OPEN_TIMEOUT, self._timed_out)
-        self.gateway._on_connection_made(self)
+        super().connection_made(transport)
+        self.handler.connection_made(self)
 
     def data_received(self, data: bytes) -> None:
-        if self.client is None and self.protocol.state is CONNECTING:
+        if not self.accepted and self.protocol.state is CONNECTING:
             self._handshake_data(data)
+            return
+        if self.failed:  # websockets discards it anyway: only count it
+            self.discarded += len(data)
+            if self.discarded > DISCARD_LIMIT:
+                self.abort()
             return
         protocol = self.protocol
         protocol.receive_data(data)
         events = protocol.events_received()
         self.send_data()
-        if self.client is not None:
+        if self.accepted:
             frames: list[Frame] = events  # type: ignore[assignment]  # only frames once open
             for frame in frames:
                 self._on_frame(frame)
         if protocol.close_expected():
             if self.timer is None:
                 self.arm_close_timer()
-            # paused by the gateway (a long backlog) or not: the end must be read
+            # paused (a long backlog, a full write buffer) or not: the end must be read
             self.transport.resume_reading()  # type: ignore[union-attr]
 
     def _handshake_data(self, data: bytes) -> None:
@@ -134,14 +162,15 @@ class Connection(asyncio.Protocol):
         for event in events:
             if isinstance(event, Request):
                 try:
-                    self.gateway._on_request(self, event)
+                    self.handler.request_received(self, event)
                 except Exception:  # a bug must cost this connection only, and say so
-                    log.exception("failed to accept a connection from %s:%d", *self.peer)
-                    if protocol.state is OPEN:
-                        self.abort()
+                    throttled.exception("accept", "failed to accept a connection from %s:%d",
+                                        *self.peer)  # fmt: skip
+                    if protocol.state is OPEN:  # accepted already: an internal error
+                        self.fail(1011, "internal error")
                         return
                     self.reject(http.HTTPStatus.INTERNAL_SERVER_ERROR, "Internal error.\n")
-        if self.client is not None:  # accepted (and maybe already closing, e.g. 1013)
+        if self.accepted:  # (and maybe already closing, e.g. 1013)
             protocol.parser = protocol.parse()
             next(protocol.parser)
             if rest:
@@ -159,7 +188,7 @@ class Connection(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        self.gateway._on_connection_lost(self)
+        self.handler.connection_lost(self)
 
     # -- frames -----------------------------------------------------------------------
     def _on_frame(self, frame: Frame) -> None:
@@ -183,38 +212,85 @@ class Connection(asyncio.Protocol):
         else:
             if opcode is PONG and bytes(frame.data[:3]) == PING_PREFIX:
                 self.ping_sent = 0.0
+            elif opcode is not CLOSE:
+                self._control_frame()
             return  # ping (answered by the protocol), close (handled by it too)
-        client = self.client
-        assert client is not None
         if opcode is TEXT:
             try:
                 message: str | bytes = str(data, "utf-8")
             except UnicodeDecodeError:
                 # fail the connection (RFC 6455 8.1): nothing more is read from it
-                self.failed = True
-                self.protocol.fail(1007, "invalid UTF-8")
-                self.send_data()
-                self.arm_close_timer()
+                self.fail(1007, "invalid UTF-8")
                 return
         else:
             message = bytes(data)
-        self.gateway._on_message(client, message)
+        self.handler.message_received(self, message)
+
+    def _control_frame(self) -> None:
+        """A ping, or a pong that is not ours: within the budget, or the end (1008)."""
+        now = asyncio.get_running_loop().time()
+        if self.controls is None:
+            self.controls = TokenBucket(CONTROL_RATE, CONTROL_BURST, now)
+        if not self.controls.take(now):
+            self.why = "control frames"
+            self.fail(1008, "too many control frames")
+
+    def fail(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 7.1.7): send a close, deliver nothing more.
+
+        What the peer sends next is discarded until its end of stream or CLOSE_TIMEOUT;
+        a peer that keeps sending (a flood) past DISCARD_LIMIT bytes is dropped.
+        """
+        if self.failed or self.transport is None:
+            return
+        self.failed = True
+        self.discarded = 0
+        self.protocol.fail(code, reason)
+        self.send_data()
+        self.arm_close_timer()
+
+    # -- the handshake ----------------------------------------------------------------
+    def accept(self, request: Request) -> bool:
+        """Answer an upgrade request: 101 and open (True), or websockets' refusal (False).
+
+        A refusal (not a WebSocket upgrade, a bad key...) is sent, logged, and the
+        peer then has CLOSE_TIMEOUT to go.
+        """
+        protocol = self.protocol
+        response = protocol.accept(request)
+        if response.status_code != 101:
+            throttled.info("upgrade", "refused a WebSocket upgrade from %s:%d: %d %s",
+                           *self.peer, response.status_code, protocol.handshake_exc)  # fmt: skip
+            self.respond(response)
+            return False
+        protocol.send_response(response)
+        self.send_data()
+        self.opened()
+        return True
+
+    @property
+    def compressed(self) -> bool:
+        """An extension (permessage-deflate) frames this connection's messages itself."""
+        return bool(self.protocol.extensions)
 
     # -- writing ------------------------------------------------------------------------
-    def send_data(self) -> None:
-        """Write what the protocol has to send; its end of stream half-closes TCP."""
+    def write_frames(self, items: list[Any]) -> int:
+        """Write queued messages; return the bytes the transport still buffers.
+
+        Items are frames already serialized (bytes, shared by every connection without
+        an extension) or, for a compressed connection, ``(payload, text)`` pairs that
+        its protocol frames. Nothing is written unless the connection is open.
+        """
         transport = self.transport
-        assert transport is not None
-        for data in self.protocol.data_to_send():
-            if data:
-                transport.write(data)
-            elif transport.can_write_eof():
-                try:
-                    transport.write_eof()
-                except (OSError, RuntimeError):  # closing already (uvloop: RuntimeError)
-                    transport.abort()
-            else:
-                transport.close()
+        if self.protocol.state is not OPEN or transport is None:
+            return 0
+        if self.protocol.extensions:
+            for payload, text in items:
+                self.send_message(payload, text)
+        else:
+            transport.write(items[0] if len(items) == 1 else b"".join(items))
+            self._check_buffer()
+        return transport.get_write_buffer_size()
 
     def send_message(self, payload: bytes, text: bool) -> None:
         """Frame one message through the protocol (compression keeps state per connection).
@@ -256,68 +332,10 @@ class Connection(asyncio.Protocol):
         self.send_data()
         self.arm_close_timer()
 
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-    def arm_close_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        self.timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self._timed_out)
-
-    def _timed_out(self) -> None:
-        self.timer = None
-        if self.protocol.state is OPEN:  # the timer was the open deadline: now open
-            return
-        log.info("connection from %s:%d timed out (%s): aborting", *self.peer,
-                 self.protocol.state.name.lower())  # fmt: skip
-        self.abort()
-
     def opened(self) -> None:
         """The handshake succeeded: stop the open deadline, drop what only it needed."""
+        self.accepted = True
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
         self.protocol.handshake_exc = None
-
-    @property
-    def close_code(self) -> int | None:
-        return self.protocol.close_code
-
-    @property
-    def close_reason(self) -> str | None:
-        return self.protocol.close_reason
-
-
-def request_data(conn: Connection, request: Request, gateway: GatewayServer,
-                 client_id: str) -> dict[str, Any]:  # fmt: skip
-    """What ``on_websocket_connect`` receives: path, query, headers, cookies, server."""
-    url = urlsplit(request.path)
-    headers = dict(request.headers.raw_items())
-    cookies: dict[str, str] = {}
-    for raw in request.headers.get_all("Cookie"):
-        parsed: SimpleCookie = SimpleCookie()
-        try:
-            parsed.load(raw)
-        except CookieError:  # a bad cookie header must not cost the connection
-            continue
-        cookies.update({k: morsel.value for k, morsel in parsed.items()})
-    remote_ip, remote_port = conn.peer
-    server: dict[str, Any] = {
-        "REMOTE_ADDR": remote_ip,
-        "REMOTE_PORT": remote_port,
-        "REQUEST_URI": request.path,
-        "QUERY_STRING": url.query,
-        "GATEWAY_ADDR": gateway.internal_address,
-        "GATEWAY_PORT": gateway.public_port,
-        "GATEWAY_CLIENT_ID": client_id,
-    }
-    for name, value in headers.items():
-        server["HTTP_" + name.upper().replace("-", "_")] = value
-    return {
-        "path": url.path,
-        "query": dict(parse_qsl(url.query, keep_blank_values=True)),
-        "headers": headers,
-        "cookies": cookies,
-        "server": server,
-    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -52,7 +53,7 @@ class RegisterServer(Service):
         log.info("register listening on %s", self.address)
 
     def info(self) -> dict[str, Any]:
-        return {"listen": self.address}
+        return {"listen": self.address, "pid": os.getpid()}
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
         return [self._receive(), self._expire()]

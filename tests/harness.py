@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import json
 import os
 import queue
 import signal
@@ -22,9 +21,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from common import ready
+
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = float(os.environ.get("GW_TEST_SCALE", "1"))
-READY_PREFIX = "GW-READY "
 # Fast internal heartbeats so that failure detection happens within a test's time.
 FAST = ["--heartbeat", "0.2", "--log-level", "debug"]
 
@@ -92,9 +92,10 @@ class ReadyProcess:
                 raise RuntimeError(
                     f"{self.name} exited ({self.proc.wait()}) before ready:\n{self.logs()}"
                 )
-            if line.startswith(READY_PREFIX):
-                self.info = json.loads(line[len(READY_PREFIX) :])
-                return self.info
+            info = ready.parse(line)
+            if info is not None:
+                self.info = info
+                return info
 
     def logs(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
@@ -190,6 +191,8 @@ class Cluster:
 def ws_url(gateway: GwProcess | str, path: str = "/") -> str:
     """The WebSocket URL of a gateway process (or of a ``host:port``)."""
     address = gateway if isinstance(gateway, str) else gateway.info["websocket"]
+    if address.startswith(("ws://", "wss://")):  # a URL already (wss:// for TLS)
+        return address.rstrip("/") + path
     return f"ws://{address}{path}"
 
 

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.cluster.client import Probe
 from tests.harness import ROOT, UNIT, Cluster, GwProcess
@@ -114,3 +115,15 @@ def test_gw_up_runs_extra_commands_with_the_cluster_addresses(gw: Cluster) -> No
     (extra,) = by_role(cluster, "extra")
     (register,) = by_role(cluster, "register")
     assert extra["register"] == register["listen"]
+
+
+def test_secrets_never_reach_a_command_line(gw: Cluster) -> None:
+    secret, auth = "internal-secret-for-the-test", "auth-secret-for-the-test-of-32-bytes!"
+    cluster = up(gw, "--workers", "1", "--secret", secret, "--auth-secret", auth,
+                 "--auth-optional")  # fmt: skip
+    pids = [cluster.proc.pid] + [p["pid"] for p in cluster.info["processes"] if "pid" in p]
+    assert len(pids) == 4  # up, register, gateway, worker
+    for pid in pids[1:]:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode()
+        assert secret not in cmdline and auth not in cmdline, cmdline
+    assert secret not in cluster.logs() and auth not in cluster.logs()

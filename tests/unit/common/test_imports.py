@@ -42,7 +42,17 @@ def test_protocol_loads_neither_zmq_nor_websockets() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["common.ids", "common.ops", "gateway.clients", "gateway.router", "register.membership"],
+    [
+        "common.ids",
+        "common.ops",
+        "common.frames",
+        "common.ready",
+        "gateway.clients",
+        "gateway.router",
+        "gateway.dispatch",
+        "gateway.handshake",
+        "register.membership",
+    ],
 )
 def test_pure_modules_load_no_io(module: str) -> None:
     assert loaded_io_modules(module) == []

@@ -1,4 +1,4 @@
-"""common.ops: routing specs and merging of per-gateway answers."""
+"""common.ops: routing specs, argument schemas, and merging of per-gateway answers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from common import ops
+from common.exceptions import ProtocolError
 from common.ops import SPECS, Merge, OpSpec, empty, merge
 from common.protocol import Op
 
@@ -176,3 +178,69 @@ def test_empty(kind: Merge, expected: Any) -> None:
 
 def test_empty_covers_every_kind() -> None:
     assert {kind for kind, _ in EMPTY_CASES} == set(Merge)
+
+
+# -- the argument schema --------------------------------------------------------------
+
+
+def test_every_op_has_a_schema() -> None:
+    assert set(ops.ARGS) == set(Op)
+
+
+@pytest.mark.parametrize(
+    ("op", "args", "checked"),
+    [
+        (Op.SEND_TO_ALL, ["hi", None, None], ["hi", None, None]),
+        (Op.SEND_TO_ALL, [b"\x00", ["a"], ["b"]], [b"\x00", ["a"], ["b"]]),
+        (Op.JOIN_GROUP, ["cid", 100], ["cid", "100"]),  # ids become strings, as in PHP
+        (Op.SEND_TO_GROUP, [[1, "x"], "m", None], [["1", "x"], "m", None]),
+        (Op.CLOSE_CLIENT, ["cid", None], ["cid", None]),
+        (Op.UPDATE_SESSION, ["cid", {"k": 1}], ["cid", {"k": 1}]),
+        (Op.IS_UIDS_ONLINE, [["u1", 2]], [["u1", "2"]]),
+        (Op.GET_ALL_CLIENT_ID_COUNT, [], []),
+    ],
+)
+def test_good_arguments_are_checked_and_normalized(op: Op, args: list, checked: list) -> None:
+    assert ops.check_args(op, args) == checked
+
+
+@pytest.mark.parametrize(
+    ("op", "args", "why"),
+    [
+        (Op.SEND_TO_CLIENT, ["cid"], "takes 2 arguments, got 1"),
+        (Op.GET_ALL_UID_LIST, [1], "takes 0 arguments, got 1"),
+        (Op.SEND_TO_CLIENT, [5, "m"], "client_id is a string"),
+        (Op.SEND_TO_CLIENT, ["cid", 5], "message is str or bytes"),
+        (Op.JOIN_GROUP, ["cid", 0], "not a valid id"),
+        (Op.JOIN_GROUP, ["cid", "0"], "not a valid id"),
+        (Op.JOIN_GROUP, ["cid", ""], "not a valid id"),
+        (Op.BIND_UID, ["cid", True], "string or an integer"),
+        (Op.BIND_UID, ["cid", None], "string or an integer"),
+        (Op.SEND_TO_UID, ["u1", "m"], "list of ids"),
+        (Op.SEND_TO_GROUP, [["g"], "m", "not a list"], "list of client_ids"),
+        (Op.SET_SESSION, ["cid", ["not", "a", "map"]], "a session is a map"),
+    ],
+)
+def test_bad_arguments_are_the_peers_protocol_error(op: Op, args: list, why: str) -> None:
+    with pytest.raises(ProtocolError, match=why) as raised:
+        ops.check_args(op, args)
+    assert op.name in str(raised.value)
+
+
+@pytest.mark.parametrize("op", list(Op), ids=lambda op: op.name)
+def test_the_generated_fast_check_never_accepts_what_the_schema_refuses(op: Op) -> None:
+    import random
+
+    pool: list[Any] = ["", "0", "a", 0, 7, True, None, b"x", 1.5, [], ["a"], ["0"], [1],
+                       ["a", None], {}, {"k": 1}, ("a",)]  # fmt: skip
+    rng = random.Random(op.value)
+    schema = ops.ARGS[op]
+    accepted = 0
+    for _ in range(3000):
+        length = len(schema) + rng.choice([0, 0, 0, -1, 1])
+        args = [rng.choice(pool) for _ in range(max(0, length))]
+        if ops._FAST[op](args):
+            accepted += 1
+            slow = [check(v) for (_, check), v in zip(schema, args, strict=True)]
+            assert slow == args  # the fast path accepts only what needs no normalizing
+    assert accepted > 0 or not schema  # the draw reached the fast path

@@ -52,6 +52,7 @@ SAMPLES: list[Frame] = [
     Event(3, EventKind.MESSAGE, "c", "r", b"\x80", "text ☃", True),
     Event(4, EventKind.MESSAGE, "c", "r", b"\x80", b"\x00\xffbinary", False),
     Event(5, EventKind.CLOSE, "c", "r", b"\x80", None, False),
+    Event(6, EventKind.MESSAGE, "c", "r", b"\x80", "hi", False, pack_session({"uid": "7"})),
     Ack(7, "c", {"k": "v", 3: [1, 2]}, ["gone"]),
     Ack(8, "c", None, None),
     Command(Op.SEND_TO_ALL, ["hello", None, ["x"]]),
@@ -142,7 +143,7 @@ def test_not_an_array(value: object) -> None:
         decode(msgpack.packb(value, use_bin_type=True))
 
 
-@pytest.mark.parametrize("version", [0, 2, -1, VERSION + 1, "1", None, True, 1.0, [1]])
+@pytest.mark.parametrize("version", [0, 1, -1, VERSION - 1, VERSION + 1, "2", None, True, 2.0, [2]])
 def test_wrong_version(version: object) -> None:
     with pytest.raises(ProtocolError, match="version"):
         decode(frame_bytes(version, Kind.GOODBYE, "tcp://h:1"))
@@ -178,9 +179,9 @@ def test_wrong_field_count(frame: Frame, delta: int) -> None:
         ([Kind.HELLO, 1.0, "n", 1], "Role"),
         ([Kind.HELLO, None, "n", 1], "Role"),
         ([Kind.HELLO, [1], "n", 1], "Role"),
-        ([Kind.EVENT, 1, 0, "c", "r", b"", None, False], "EventKind"),
-        ([Kind.EVENT, 1, 5, "c", "r", b"", None, False], "EventKind"),
-        ([Kind.EVENT, 1, "message", "c", "r", b"", None, False], "EventKind"),
+        ([Kind.EVENT, 1, 0, "c", "r", b"", None, False, None], "EventKind"),
+        ([Kind.EVENT, 1, 5, "c", "r", b"", None, False, None], "EventKind"),
+        ([Kind.EVENT, 1, "message", "c", "r", b"", None, False, None], "EventKind"),
         ([Kind.COMMAND, 0, []], "Op"),
         ([Kind.COMMAND, 14, []], "Op"),
         ([Kind.COMMAND, 999, []], "Op"),
@@ -299,7 +300,8 @@ def test_session_travels_inside_an_event() -> None:
         [protocol.Kind.GATEWAY_LIST, ["tcp://x"], True],  # not a map
         [protocol.Kind.ACK, 1, "cid", ["not", "a", "map"], None],
         [protocol.Kind.COMMAND, protocol.Op.SEND_TO_ALL, {"not": "a list"}],
-        [protocol.Kind.EVENT, 1, 3, "cid", "1.2.3.4:5", "not bytes", "x", False],
+        [protocol.Kind.EVENT, 1, 3, "cid", "1.2.3.4:5", "not bytes", "x", False, None],
+        [protocol.Kind.EVENT, 1, 3, "cid", "1.2.3.4:5", b"\x80", "x", False, {"uid": "x"}],
     ],
 )
 def test_fields_of_the_wrong_type_are_protocol_errors(fields: list[object]) -> None:

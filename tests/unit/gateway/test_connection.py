@@ -1,8 +1,9 @@
 """gateway.connection: the asyncio shell around websockets' Sans-I/O ``ServerProtocol``.
 
-No sockets: a fake transport collects what the connection writes, a fake gateway does
-what ``GatewayServer`` does with the handshake request, and the client's bytes are
-made with websockets' own client-side tooling.
+No sockets: a fake transport collects what the connection writes, a fake handler
+accepts the upgrade through the connection's own verbs (``accept``, ``reject``), as
+the gateway does, and the client's bytes are made with websockets' own client-side
+tooling.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import random
 import types
 import weakref
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import pytest
 from websockets.client import ClientProtocol
@@ -25,13 +26,11 @@ from websockets.protocol import State
 from websockets.streams import StreamReader
 from websockets.uri import parse_uri
 
-from gateway import connection
+from gateway import connection, stream
 from gateway.clients import Client
-from gateway.connection import PING_PREFIX, Connection, new_protocol, request_data
+from gateway.connection import PING_PREFIX, Connection, ConnectionHandler, new_protocol
+from gateway.handshake import request_data
 from tests.harness import eventually_async
-
-if TYPE_CHECKING:
-    from gateway.server import GatewayServer
 
 T = TypeVar("T")
 
@@ -54,6 +53,7 @@ class FakeTransport:
         self.closed = False
         self.aborted = False
         self.reading = True
+        self.buffered = 0  # what get_write_buffer_size() says (a test sets it)
 
     def write(self, data: bytes) -> None:
         if self.eof:  # as asyncio's transports do
@@ -82,7 +82,7 @@ class FakeTransport:
         return PEER if name == "peername" else default
 
     def get_write_buffer_size(self) -> int:
-        return 0
+        return self.buffered
 
     def is_closing(self) -> bool:
         return self.closed or self.aborted
@@ -98,8 +98,8 @@ class FakeTransport:
         return self.eof or self.closed or self.aborted
 
 
-class FakeGateway:
-    """The part of ``GatewayServer`` a ``Connection`` calls back."""
+class FakeHandler:
+    """A ``ConnectionHandler`` that records the calls and accepts every upgrade."""
 
     internal_address = "tcp://10.0.0.1:2900"
     public_port = 8282
@@ -112,33 +112,25 @@ class FakeGateway:
         self.log: list[str] = []  # the order of the callbacks
         self.clients = 0
 
-    def _on_connection_made(self, conn: Connection) -> None:
+    def connection_made(self, conn: Connection) -> None:
         self.made.append(conn)
 
-    def _on_request(self, conn: Connection, request: Request) -> None:
+    def request_received(self, conn: Connection, request: Request) -> None:
         self.requests.append(request)
         self.log.append("request")
-        if request.path == "/healthz":  # as GatewayServer does
+        if request.path == "/healthz":  # as the gateway does
             conn.reject(http.HTTPStatus.OK, "ok\n")
             return
-        protocol = conn.protocol
-        response = protocol.accept(request)
-        if response.status_code != 101:
-            protocol.send_response(response)
-            conn.send_data()
-            conn.arm_close_timer()
+        if not conn.accept(request):
             return
-        protocol.send_response(response)
-        conn.send_data()
-        conn.opened()
         self.clients += 1
         conn.client = Client(f"client-{self.clients}", f"{conn.peer[0]}:{conn.peer[1]}", conn)
 
-    def _on_message(self, client: Client, message: str | bytes) -> None:
-        self.messages.append((client, message))
+    def message_received(self, conn: Connection, message: str | bytes) -> None:
+        self.messages.append((conn.client, message))
         self.log.append("message")
 
-    def _on_connection_lost(self, conn: Connection) -> None:
+    def connection_lost(self, conn: Connection) -> None:
         self.lost.append(conn)
 
     def received(self) -> list[str | bytes]:
@@ -149,10 +141,10 @@ class Peer:
     """One connection with its fake transport and gateway."""
 
     def __init__(self, max_size: int | None = 2**20, compression: bool = False) -> None:
-        self.gateway = FakeGateway()
+        self.handler = FakeHandler()
         self.transport = FakeTransport()
-        gateway = cast("GatewayServer", self.gateway)
-        self.conn = Connection(gateway, new_protocol(max_size, compression))
+        handler: ConnectionHandler = self.handler
+        self.conn = Connection(handler, new_protocol(max_size, compression))
         self.conn.connection_made(cast(asyncio.Transport, self.transport))
 
     def send(self, *chunks: bytes) -> None:
@@ -243,8 +235,8 @@ def close_of(f: Frame) -> Close:
 
 @pytest.fixture
 def short_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(connection, "OPEN_TIMEOUT", SHORT)
-    monkeypatch.setattr(connection, "CLOSE_TIMEOUT", SHORT)
+    monkeypatch.setattr(stream, "OPEN_TIMEOUT", SHORT)
+    monkeypatch.setattr(stream, "CLOSE_TIMEOUT", SHORT)
 
 
 # -- the opening handshake ----------------------------------------------------------
@@ -252,7 +244,7 @@ def short_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_connection_made_registers_and_reads_peer() -> None:
     peer = Peer()
-    assert peer.gateway.made == [peer.conn]
+    assert peer.handler.made == [peer.conn]
     assert peer.conn.peer == PEER
     assert peer.conn.timer is not None  # the open deadline
     assert peer.conn.client is None
@@ -265,8 +257,8 @@ async def test_upgrade_then_text_and_binary_messages() -> None:
     assert response.status_code == 101
     assert response.headers["Sec-WebSocket-Accept"] == ACCEPT
     assert rest == b""
-    assert len(peer.gateway.requests) == 1
-    request = peer.gateway.requests[0]
+    assert len(peer.handler.requests) == 1
+    request = peer.handler.requests[0]
     assert request.path == "/chat?room=1"
     assert request.headers["Host"] == "example.com"
     assert request.headers["Sec-WebSocket-Key"] == KEY
@@ -275,9 +267,9 @@ async def test_upgrade_then_text_and_binary_messages() -> None:
 
     peer.send(text("text"))
     peer.send(binary(b"\x00\xffbin"))
-    assert peer.gateway.messages == [(client, "text"), (client, b"\x00\xffbin")]
-    assert type(peer.gateway.messages[0][1]) is str
-    assert type(peer.gateway.messages[1][1]) is bytes
+    assert peer.handler.messages == [(client, "text"), (client, b"\x00\xffbin")]
+    assert type(peer.handler.messages[0][1]) is str
+    assert type(peer.handler.messages[1][1]) is bytes
     assert peer.transport.take() == b""  # nothing to answer
     assert not peer.transport.ended
 
@@ -304,14 +296,14 @@ async def test_request_in_chunks(cuts: list[int]) -> None:
     peer = Peer()
     for chunk in chunks[:-1]:
         peer.send(chunk)
-        assert peer.gateway.requests == []
+        assert peer.handler.requests == []
         assert peer.conn.protocol.state is State.CONNECTING
     peer.send(chunks[-1])
-    assert len(peer.gateway.requests) == 1
+    assert len(peer.handler.requests) == 1
     assert peer.conn.protocol.state is State.OPEN
     assert peer.transport.take().count(b"HTTP/1.1 101") == 1
     peer.send(text("after"))
-    assert peer.gateway.received() == ["after"]
+    assert peer.handler.received() == ["after"]
 
 
 async def test_request_and_frames_one_byte_at_a_time() -> None:
@@ -319,8 +311,8 @@ async def test_request_and_frames_one_byte_at_a_time() -> None:
     peer = Peer()
     for i in range(len(stream)):
         peer.send(stream[i : i + 1])
-    assert len(peer.gateway.requests) == 1
-    assert peer.gateway.received() == ["one", b"two", "three"]
+    assert len(peer.handler.requests) == 1
+    assert peer.handler.received() == ["one", b"two", "three"]
     response, rest = read_response(peer.transport.take())
     assert response.status_code == 101
     assert rest == b""
@@ -329,24 +321,24 @@ async def test_request_and_frames_one_byte_at_a_time() -> None:
 async def test_frames_in_the_same_chunk_as_the_request() -> None:
     peer = Peer()
     peer.send(upgrade_request() + text("early") + binary(b"bird"))
-    assert len(peer.gateway.requests) == 1
-    assert peer.gateway.log == ["request", "message", "message"]
+    assert len(peer.handler.requests) == 1
+    assert peer.handler.log == ["request", "message", "message"]
     client = peer.client
-    assert peer.gateway.messages == [(client, "early"), (client, b"bird")]
+    assert peer.handler.messages == [(client, "early"), (client, b"bird")]
     response, rest = read_response(peer.transport.take())
     assert response.status_code == 101
     assert rest == b""
     peer.send(text("later"))
-    assert peer.gateway.received() == ["early", b"bird", "later"]
+    assert peer.handler.received() == ["early", b"bird", "later"]
 
 
 async def test_frame_split_between_request_chunk_and_next() -> None:
     early = text("early")
     peer = Peer()
     peer.send(upgrade_request() + early[:3])
-    assert peer.gateway.messages == []
+    assert peer.handler.messages == []
     peer.send(early[3:])
-    assert peer.gateway.received() == ["early"]
+    assert peer.handler.received() == ["early"]
 
 
 @pytest.mark.parametrize("cut", [-1, -2, -3, -4])
@@ -354,8 +346,8 @@ async def test_terminator_split_with_frames_after_it(cut: int) -> None:
     request = upgrade_request()
     peer = Peer()
     peer.send(request[:cut], request[cut:] + text("a") + text("b"))
-    assert len(peer.gateway.requests) == 1
-    assert peer.gateway.received() == ["a", "b"]
+    assert len(peer.handler.requests) == 1
+    assert peer.handler.received() == ["a", "b"]
 
 
 async def test_parser_replaced_after_handshake() -> None:
@@ -387,7 +379,7 @@ async def test_many_frames_fed_one_byte_at_a_time() -> None:
     peer = Peer().open()
     for i in range(len(stream)):
         peer.send(bytes(stream[i : i + 1]))
-    assert peer.gateway.received() == expected
+    assert peer.handler.received() == expected
 
 
 async def test_many_frames_split_at_random_boundaries() -> None:
@@ -400,7 +392,7 @@ async def test_many_frames_split_at_random_boundaries() -> None:
         step = rng.randrange(1, 700)
         peer.send(stream[pos : pos + step])
         pos += step
-    assert peer.gateway.received() == messages
+    assert peer.handler.received() == messages
 
 
 # -- messages -----------------------------------------------------------------------
@@ -410,16 +402,16 @@ async def test_fragmented_text_message_is_joined() -> None:
     peer = Peer().open()
     peer.send(frame(Opcode.TEXT, b"hel", fin=False))
     peer.send(frame(Opcode.CONT, b"lo ", fin=False))
-    assert peer.gateway.messages == []
+    assert peer.handler.messages == []
     peer.send(frame(Opcode.CONT, b"world", fin=True))
-    assert peer.gateway.received() == ["hello world"]
+    assert peer.handler.received() == ["hello world"]
 
 
 async def test_fragmented_utf8_character_split_across_fragments() -> None:
     peer = Peer().open()
     data = "café".encode()
     peer.send(frame(Opcode.TEXT, data[:-1], fin=False) + frame(Opcode.CONT, data[-1:]))
-    assert peer.gateway.received() == ["café"]
+    assert peer.handler.received() == ["café"]
     assert peer.transport.take() == b""
 
 
@@ -431,9 +423,9 @@ async def test_fragmented_binary_message_is_joined() -> None:
         frame(Opcode.CONT, b"\x02", fin=False),
         frame(Opcode.CONT, b"\x03\xff", fin=True),
     )
-    assert peer.gateway.received() == [b"\x00\x01\x02\x03\xff"]
+    assert peer.handler.received() == [b"\x00\x01\x02\x03\xff"]
     peer.send(text("next"))  # the fragments were dropped
-    assert peer.gateway.received() == [b"\x00\x01\x02\x03\xff", "next"]
+    assert peer.handler.received() == [b"\x00\x01\x02\x03\xff", "next"]
 
 
 async def test_ping_between_fragments() -> None:
@@ -443,7 +435,7 @@ async def test_ping_between_fragments() -> None:
         frame(Opcode.PING, b"mid"),
         frame(Opcode.CONT, b"b", fin=True),
     )
-    assert peer.gateway.received() == ["ab"]
+    assert peer.handler.received() == ["ab"]
     [pong] = peer.frames()
     assert pong.opcode is Opcode.PONG
     assert pong.data == b"mid"
@@ -452,7 +444,7 @@ async def test_ping_between_fragments() -> None:
 async def test_invalid_utf8_closes_with_1007() -> None:
     peer = Peer().open()
     peer.send(frame(Opcode.TEXT, b"ok \xff\xfe"))
-    assert peer.gateway.messages == []
+    assert peer.handler.messages == []
     [closing] = peer.frames()
     assert close_of(closing).code == 1007
     assert peer.conn.protocol.state is State.CLOSING
@@ -462,7 +454,7 @@ async def test_invalid_utf8_closes_with_1007() -> None:
 async def test_invalid_utf8_in_fragmented_text_closes_with_1007() -> None:
     peer = Peer().open()
     peer.send(frame(Opcode.TEXT, b"ok", fin=False), frame(Opcode.CONT, b"\xc3"))
-    assert peer.gateway.messages == []
+    assert peer.handler.messages == []
     [closing] = peer.frames()
     assert close_of(closing).code == 1007
 
@@ -471,20 +463,20 @@ async def test_no_message_delivered_after_invalid_utf8() -> None:
     peer = Peer().open()
     peer.send(frame(Opcode.TEXT, b"\xff") + text("after the failure"))
     peer.send(text("in a later read"))
-    assert peer.gateway.messages == []
+    assert peer.handler.messages == []
 
 
 async def test_message_of_max_size_is_delivered() -> None:
     peer = Peer(max_size=100).open()
     peer.send(binary(b"x" * 100))
-    assert peer.gateway.received() == [b"x" * 100]
+    assert peer.handler.received() == [b"x" * 100]
     assert peer.transport.take() == b""
 
 
 async def test_message_over_max_size_closes_with_1009() -> None:
     peer = Peer(max_size=100).open()
     peer.send(text("x" * 101))
-    assert peer.gateway.messages == []
+    assert peer.handler.messages == []
     [closing] = peer.frames()
     assert close_of(closing).code == 1009
     assert peer.transport.eof  # a failed connection is half-closed at once
@@ -493,7 +485,7 @@ async def test_message_over_max_size_closes_with_1009() -> None:
 async def test_fragmented_message_over_max_size_closes_with_1009() -> None:
     peer = Peer(max_size=100).open()
     peer.send(frame(Opcode.BINARY, b"x" * 60, fin=False), frame(Opcode.CONT, b"y" * 60))
-    assert peer.gateway.messages == []
+    assert peer.handler.messages == []
     [closing] = peer.frames()
     assert close_of(closing).code == 1009
 
@@ -533,7 +525,7 @@ async def test_compressed_messages_both_ways() -> None:
     [sent, sent_binary] = client.data_to_send()
     assert len(sent) < len(message)  # compressed on the wire
     peer.send(sent + sent_binary)
-    assert peer.gateway.received() == [message, b"\x00" * 1000]
+    assert peer.handler.received() == [message, b"\x00" * 1000]
 
     peer.conn.send_message(("reply " * 50).encode(), text=True)
     client.receive_data(peer.transport.take())
@@ -551,7 +543,7 @@ async def test_client_ping_is_answered_with_pong() -> None:
     [pong] = peer.frames()
     assert pong.opcode is Opcode.PONG
     assert pong.data == b"are you there"
-    assert peer.gateway.messages == []
+    assert peer.handler.messages == []
 
 
 async def test_keepalive_ping_and_pong() -> None:
@@ -568,7 +560,7 @@ async def test_keepalive_ping_and_pong() -> None:
     assert peer.conn.ping_sent == 123.5
     peer.send(frame(Opcode.PONG, bytes(ping.data)))
     assert peer.conn.ping_sent == 0.0
-    assert peer.gateway.messages == []
+    assert peer.handler.messages == []
     assert peer.transport.take() == b""
 
 
@@ -614,7 +606,7 @@ async def test_messages_received_while_closing_are_delivered() -> None:
     peer = Peer().open()
     peer.conn.close(1000, "bye")
     peer.send(text("in flight") + close_frame(1000) + text("after close"))
-    assert peer.gateway.received() == ["in flight"]
+    assert peer.handler.received() == ["in flight"]
     assert peer.transport.eof
 
 
@@ -665,7 +657,7 @@ async def test_connection_lost() -> None:
     timer = peer.conn.timer
     assert timer is not None
     peer.conn.connection_lost(ConnectionResetError())
-    assert peer.gateway.lost == [peer.conn]
+    assert peer.handler.lost == [peer.conn]
     assert timer.cancelled()
     assert peer.conn.timer is None
     assert peer.conn.protocol.state is State.CLOSED
@@ -676,7 +668,7 @@ async def test_connection_lost_without_close_frames_is_1006() -> None:
     peer = Peer().open()
     assert peer.conn.close_code is None
     peer.conn.connection_lost(None)
-    assert peer.gateway.lost == [peer.conn]
+    assert peer.handler.lost == [peer.conn]
     assert peer.conn.close_code == 1006
     assert peer.conn.close_reason == ""
 
@@ -689,8 +681,8 @@ async def test_connection_lost_during_handshake_cancels_open_deadline() -> None:
     peer.conn.connection_lost(None)
     assert timer.cancelled()
     assert peer.conn.timer is None
-    assert peer.gateway.lost == [peer.conn]
-    assert peer.gateway.requests == []
+    assert peer.handler.lost == [peer.conn]
+    assert peer.handler.requests == []
 
 
 # -- deadlines ----------------------------------------------------------------------
@@ -707,7 +699,7 @@ async def test_open_timeout(short_timeouts: None) -> None:
     await asyncio.sleep(2 * SHORT)
     assert not opened.transport.aborted
     opened.send(text("still here"))
-    assert opened.gateway.received() == ["still here"]
+    assert opened.handler.received() == ["still here"]
 
 
 async def test_open_deadline_firing_on_an_open_connection_does_not_abort() -> None:
@@ -725,7 +717,7 @@ async def test_open_deadline_firing_on_an_open_connection_does_not_abort() -> No
 async def test_not_http(short_timeouts: None) -> None:
     peer = Peer()
     peer.send(b"hello\r\n\r\n")
-    assert peer.gateway.requests == []
+    assert peer.handler.requests == []
     assert peer.transport.take() == b""  # no HTTP response: just the end of the stream
     assert peer.transport.eof
     assert not peer.transport.aborted
@@ -735,7 +727,7 @@ async def test_not_http(short_timeouts: None) -> None:
 async def test_plain_get_gets_426(short_timeouts: None) -> None:
     peer = Peer()
     peer.send(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
-    assert len(peer.gateway.requests) == 1
+    assert len(peer.handler.requests) == 1
     response, rest = read_response(peer.transport.take())
     assert response.status_code == 426
     assert response.headers["Upgrade"] == "websocket"
@@ -743,7 +735,7 @@ async def test_plain_get_gets_426(short_timeouts: None) -> None:
     assert peer.transport.eof
     assert peer.conn.client is None
     peer.send(text("ignored"))  # what follows a refused request is discarded
-    assert peer.gateway.messages == []
+    assert peer.handler.messages == []
     assert peer.transport.take() == b""
     await eventually_async(lambda: peer.transport.aborted)
 
@@ -767,7 +759,7 @@ async def test_a_failing_request_handler_answers_500(caplog: pytest.LogCaptureFi
     def broken(conn: Connection, request: Request) -> None:
         raise KeyError("bug")
 
-    peer.gateway._on_request = broken  # type: ignore[method-assign]
+    peer.handler.request_received = broken  # type: ignore[method-assign]
     peer.send(upgrade_request())
     response, _ = read_response(peer.transport.take())
     assert response.status_code == 500
@@ -775,18 +767,21 @@ async def test_a_failing_request_handler_answers_500(caplog: pytest.LogCaptureFi
     assert "failed to accept a connection from 10.0.0.7:4242" in caplog.text
 
 
-async def test_a_request_handler_failing_after_accepting_aborts() -> None:
+async def test_a_request_handler_failing_after_accepting_closes_with_1011() -> None:
     peer = Peer()
-    accept = peer.gateway._on_request
+    accept = peer.handler.request_received
 
     def broken(conn: Connection, request: Request) -> None:
         accept(conn, request)
         raise KeyError("bug")
 
-    peer.gateway._on_request = broken  # type: ignore[method-assign]
+    peer.handler.request_received = broken  # type: ignore[method-assign]
     peer.send(upgrade_request() + text("not delivered"))
-    assert peer.transport.aborted
-    assert peer.gateway.messages == []
+    response, rest = read_response(peer.transport.take())
+    assert response.status_code == 101
+    [close] = read_frames(rest)
+    assert close_of(close).code == 1011  # an internal error, said as such
+    assert peer.handler.messages == []  # nothing after it is delivered
 
 
 # -- request_data -------------------------------------------------------------------
@@ -803,8 +798,9 @@ async def test_request_data() -> None:
             "Cookie: late=yes",
         )
     )
-    [request] = peer.gateway.requests
-    data = request_data(peer.conn, request, cast("GatewayServer", peer.gateway), "cid-1")
+    [request] = peer.handler.requests
+    data = request_data(request.path, request.headers.raw_items(), peer.conn.peer, "cid-1",
+                        FakeHandler.internal_address, FakeHandler.public_port)  # fmt: skip
     assert data["path"] == "/room/7"
     assert data["query"] == {"a": "1", "b": ""}
     assert data["headers"]["Host"] == "example.com"
@@ -815,8 +811,8 @@ async def test_request_data() -> None:
     assert server["REMOTE_PORT"] == 4242
     assert server["REQUEST_URI"] == "/room/7?a=1&b="
     assert server["QUERY_STRING"] == "a=1&b="
-    assert server["GATEWAY_ADDR"] == FakeGateway.internal_address
-    assert server["GATEWAY_PORT"] == FakeGateway.public_port
+    assert server["GATEWAY_ADDR"] == FakeHandler.internal_address
+    assert server["GATEWAY_PORT"] == FakeHandler.public_port
     assert server["GATEWAY_CLIENT_ID"] == "cid-1"
     assert server["HTTP_HOST"] == "example.com"
     assert server["HTTP_USER_AGENT"] == "test-agent"
@@ -827,8 +823,9 @@ async def test_request_data() -> None:
 async def test_request_data_without_query_or_cookies() -> None:
     peer = Peer()
     peer.send(upgrade_request("/"))
-    [request] = peer.gateway.requests
-    data = request_data(peer.conn, request, cast("GatewayServer", peer.gateway), "cid-2")
+    [request] = peer.handler.requests
+    data = request_data(request.path, request.headers.raw_items(), peer.conn.peer, "cid-2",
+                        FakeHandler.internal_address, FakeHandler.public_port)  # fmt: skip
     assert data["path"] == "/"
     assert data["query"] == {}
     assert data["cookies"] == {}
@@ -853,16 +850,16 @@ async def test_a_refused_connection_is_aborted_within_close_timeout_even_if_the_
 
 
 async def test_early_frames_of_a_client_closed_while_accepted_are_still_parsed() -> None:
-    # GatewayServer closes a client it just accepted when no worker can take its
+    # The gateway closes a client it just accepted when no worker can take its
     # events (1013): the bytes after the request must still go through a frame parser
     peer = Peer()
-    accept = peer.gateway._on_request
+    accept = peer.handler.request_received
 
     def accept_then_close(conn: Connection, request: Request) -> None:
         accept(conn, request)
         conn.close(1013, "no business worker")
 
-    peer.gateway._on_request = accept_then_close  # type: ignore[method-assign]
+    peer.handler.request_received = accept_then_close  # type: ignore[method-assign]
     close = close_frame(1013, "no business worker")
     peer.send(upgrade_request() + text("early") + close[:3])
     peer.send(close[3:])  # the client's answer to our close, split across reads
@@ -870,7 +867,70 @@ async def test_early_frames_of_a_client_closed_while_accepted_are_still_parsed()
     assert response.status_code == 101
     [ours] = read_frames(rest)
     assert close_of(ours).code == 1013
-    assert peer.gateway.received() == ["early"]  # delivered while closing, as websockets does
+    assert peer.handler.received() == ["early"]  # delivered while closing, as websockets does
     assert peer.conn.protocol.close_rcvd is not None  # the answer was parsed as a close
     assert peer.conn.protocol.close_rcvd.code == 1013
     assert peer.transport.eof  # the closing handshake ended: TCP half-closed
+
+
+# -- bounded writes, paused reads, control frames ------------------------------------
+
+
+async def test_a_write_past_the_limit_drops_the_client_whatever_was_written() -> None:
+    peer = Peer()
+    peer.conn.limit = 1000
+    peer.open()
+    peer.transport.buffered = 999
+    peer.conn.write_frames([Frame(Opcode.TEXT, b"x").serialize(mask=False)])
+    assert not peer.transport.aborted
+    peer.transport.buffered = 1001  # a pong makes it over the limit, not only messages
+    peer.send(frame(Opcode.PING, b"p"))
+    assert peer.transport.aborted and peer.conn.why == "slow"
+
+
+async def test_reading_is_paused_for_two_reasons_and_resumed_when_both_are_gone() -> None:
+    peer = Peer().open()
+    peer.conn.pause_writing()  # the transport's buffer is past its high-water mark
+    assert not peer.transport.reading
+    peer.conn.pause_reading()  # and the handler's backlog is full
+    peer.conn.resume_writing()
+    assert not peer.transport.reading  # the handler's reason still holds
+    peer.conn.resume_reading()
+    assert peer.transport.reading
+    peer.conn.pause_reading()
+    peer.conn.pause_writing()
+    peer.conn.resume_reading()
+    assert not peer.transport.reading  # the writes' reason still holds
+    peer.conn.resume_writing()
+    assert peer.transport.reading
+
+
+async def test_a_control_frame_flood_fails_the_connection_with_1008() -> None:
+    peer = Peer().open()
+    peer.send(*[frame(Opcode.PING, b"%d" % n) for n in range(50)])  # the burst: answered
+    pongs = peer.frames()
+    assert [f.opcode for f in pongs] == [Opcode.PONG] * 50
+    peer.send(frame(Opcode.PING, b"one too many"), text("not delivered"))
+    *_, last = peer.frames()
+    assert close_of(last).code == 1008 and close_of(last).reason == "too many control frames"
+    assert peer.conn.why == "control frames" and peer.handler.messages == []
+
+
+async def test_our_own_pongs_do_not_count_as_control_frames() -> None:
+    peer = Peer().open()
+    for n in range(100):
+        peer.conn.ping_now(float(n + 1))
+        [ping] = peer.frames()
+        peer.send(frame(Opcode.PONG, ping.data))
+    assert peer.conn.why is None and not peer.conn.failed
+
+
+async def test_a_failed_connections_peer_may_not_keep_sending_forever() -> None:
+    peer = Peer().open()
+    peer.conn.fail(1008, "rate limit")
+    [close] = peer.frames()
+    assert close_of(close).code == 1008
+    peer.send(text("discarded") * 10)
+    assert not peer.transport.aborted and peer.handler.messages == []
+    peer.send(b"\x00" * (connection.DISCARD_LIMIT + 1))
+    assert peer.transport.aborted

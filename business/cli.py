@@ -1,0 +1,82 @@
+"""``gw worker``: business workers under a supervisor."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import Any
+
+import click
+
+from common.config import WorkerConfig
+from common.exceptions import ConfigError
+from common.options import (
+    child_args,
+    common_options,
+    export_secrets,
+    option,
+    register_option,
+    security,
+    serve,
+    setup,
+    timing,
+)
+from common.supervisor import Child, Supervisor, gw_command
+
+from .handlers import load
+from .worker import Worker
+
+
+@click.command()
+@option("--app", envvar="GW_APP", required=True, help="App module: PACKAGE.MODULE.")
+@register_option
+@option(
+    "--count",
+    envvar="GW_WORKER_COUNT",
+    type=int,
+    default=1,
+    help="Worker processes, restarted if they crash (SIGHUP: rolling reload).",
+)
+@option("--name", envvar="GW_WORKER_NAME", default="worker", help="Name prefix in logs.")
+@option(
+    "--max-concurrency",
+    envvar="GW_MAX_CONCURRENCY",
+    type=int,
+    default=1000,
+    help="Events handled at once per process.",
+)
+@option(
+    "--query-timeout",
+    envvar="GW_QUERY_TIMEOUT",
+    type=float,
+    default=5.0,
+    help="Default deadline of API queries (s).",
+)
+@click.option("--supervised/--single", default=True, hidden=True)
+@common_options
+def worker(app: str, registers: tuple[str, ...], count: int, name: str, max_concurrency: int,
+           query_timeout: float, supervised: bool, **params: Any) -> None:  # fmt: skip
+    """Run business worker process(es) under a supervisor."""
+    setup(params["log_level"])
+    if not supervised:
+        sys.path.insert(0, os.getcwd())
+        config = WorkerConfig(
+            app=app, registers=registers, name=name, max_concurrency=max_concurrency,
+            timing=timing(params["heartbeat"], params["peer_timeout"], query_timeout),
+            security=security(params),
+        )  # fmt: skip
+        try:
+            loaded = load(app)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        serve(Worker(config, loaded))
+        return
+    export_secrets(params)
+    base = child_args(
+        {"app": app, "register": registers, "name": name, "max_concurrency": max_concurrency,
+         "query_timeout": query_timeout, **params}
+    )  # fmt: skip
+    children = [Child(f"worker-{i}", gw_command("worker", *base, "--single"), 0)
+                for i in range(count)]  # fmt: skip
+    sys.exit(asyncio.run(Supervisor("worker").run([children], reload_stage=0)))

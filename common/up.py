@@ -1,0 +1,94 @@
+"""``gw up``: register + gateway(s) + workers (+ extra commands) under one supervisor.
+
+For development and ``make run``: each role is a child process (``gw register``,
+``gw gateway``, ``gw worker --single``), started in stages, each stage once the one
+before printed its ready lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+import sys
+from typing import Any
+
+import click
+
+from .options import (
+    COMMON,
+    child_args,
+    common_options,
+    export_secrets,
+    gateway_options,
+    option,
+    setup,
+)
+from .supervisor import Child, Supervisor, gw_command, reserve_port
+
+log = logging.getLogger("gw")
+
+
+def with_command(command: str, values: dict[str, str]) -> list[str]:
+    """Split an extra command; ``python`` means this interpreter (the virtualenv's)."""
+    argv = shlex.split(command)
+    for name, value in values.items():  # str.replace: the command may hold other braces
+        argv = [part.replace("{" + name + "}", value) for part in argv]
+    if argv and argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    return argv
+
+
+@click.command()
+@option("--app", envvar="GW_APP", default="examples.echo.app", help="App module: PACKAGE.MODULE.")
+@option("--register-listen", envvar="GW_REGISTER_LISTEN", default="127.0.0.1:1236",
+        help="The register's address.")  # fmt: skip
+@gateway_options
+@option("--gateways", envvar="GW_GATEWAY_COUNT", type=int, default=1,
+        help="Gateway processes (sharing the WebSocket port).")  # fmt: skip
+@option("--workers", envvar="GW_WORKER_COUNT", type=int, default=2,
+        help="Business worker processes.")  # fmt: skip
+@click.option(
+    "--with",
+    "with_commands",
+    multiple=True,
+    metavar="COMMAND",
+    help="Also run COMMAND (once the cluster is up) under the supervisor; it must "
+    "print a GW-READY line. {register}, {websocket} and {secret} are replaced.",
+)
+@common_options
+def up(app: str, register_listen: str, gateways: int, workers: int,
+       with_commands: tuple[str, ...], **params: Any) -> None:  # fmt: skip
+    """Register + gateway(s) + workers in one command (development, ``make run``)."""
+    setup(params["log_level"])
+    export_secrets(params)
+    common = child_args({k: params[k] for k in COMMON})
+    gateway_args = child_args(params, skip=(*COMMON, "listen"))
+
+    async def run() -> int:
+        supervisor = Supervisor("up")
+        reg = Child("register", gw_command("register", "--listen", register_listen, *common), 0)
+        supervisor.children.append(reg)
+        try:
+            info = await supervisor.spawn(reg)
+        except RuntimeError as exc:
+            log.error("%s", exc)
+            return 1
+        address = info["listen"]
+        listen = reserve_port(params["listen"]) if gateways > 1 else params["listen"]
+        gws = [
+            Child(f"gateway-{i}", gw_command("gateway", "--listen", listen, "--register", address,
+                                             *gateway_args, *common, "--process-index", str(i)), 1)
+            for i in range(gateways)
+        ]  # fmt: skip
+        wks = [
+            Child(f"worker-{i}", gw_command("worker", "--app", app, "--register", address,
+                                            *common, "--single"), 2)
+            for i in range(workers)
+        ]  # fmt: skip
+        values = {"register": address, "websocket": listen, "secret": params["secret"] or ""}
+        extras = [Child(f"with-{i}", with_command(command, values), 3)
+                  for i, command in enumerate(with_commands)]  # fmt: skip
+        return await supervisor.run([gws, wks, extras], reload_stage=2)
+
+    sys.exit(asyncio.run(run()))

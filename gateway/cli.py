@@ -1,0 +1,52 @@
+"""``gw gateway``: run gateway process(es)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import click
+
+from common.exceptions import ConfigError
+from common.options import (
+    child_args,
+    common_options,
+    export_secrets,
+    gateway_config,
+    gateway_options,
+    option,
+    register_option,
+    serve,
+    setup,
+)
+from common.supervisor import Child, Supervisor, gw_command, reserve_port
+
+from .server import GatewayServer
+
+
+@click.command()
+@gateway_options
+@register_option
+@option("--count", envvar="GW_GATEWAY_COUNT", type=int, default=1,
+        help="Gateway processes (sharing the WebSocket port).")  # fmt: skip
+@click.option("--process-index", type=int, default=0, hidden=True)
+@common_options
+def gateway(registers: tuple[str, ...], count: int, process_index: int, **params: Any) -> None:
+    """Run gateway process(es): WebSocket clients in, events out to workers."""
+    setup(params["log_level"])
+    if count == 1:
+        try:
+            config = gateway_config(params, registers, process_index)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        serve(GatewayServer(config))
+        return
+    export_secrets(params)
+    params["listen"] = reserve_port(params["listen"])
+    base = [*child_args({**params, "register": registers}), "--count", "1"]
+    children = [
+        Child(f"gateway-{i}", gw_command("gateway", *base, "--process-index", str(i)), 0)
+        for i in range(count)
+    ]
+    sys.exit(asyncio.run(Supervisor("gateway").run([children])))

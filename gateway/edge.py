@@ -1,0 +1,281 @@
+"""The gateway's client edge: who gets in, what a client's connection reports, and limits.
+
+:class:`Edge` is the :class:`~gateway.connection.ConnectionHandler` of every client
+connection and the dispatcher's :class:`~gateway.dispatch.FlowSink`:
+
+- an upgrade request is answered over HTTP (``/healthz``; 503 while stopping or past
+  a connection cap; 401/403 from :mod:`gateway.admission`) or accepted: the client
+  gets its client_id, its verified identity (a ``uid`` claim is bound at once), and
+  its connect and websocket-connect events go to the dispatcher;
+- each message goes to the dispatcher, within ``--rate-limit`` (over it: 1008);
+- a lost connection leaves the index, and its close event goes to the dispatcher.
+
+Every refusal and every client we drop is counted and logged, at most one line a
+second per kind (:class:`~common.logs.Throttled`): a flood cannot flood the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from websockets.http11 import Request
+
+from common import ids
+from common.config import GatewayConfig
+from common.exceptions import ConfigError
+from common.frames import EventKind
+from common.logs import Throttled
+from common.protocol import pack_session
+
+from .admission import Admission, Policy, Refusal, admit, check_caps, load_hook
+from .clients import Client, ClientIndex
+from .connection import Connection, new_protocol
+from .dispatch import Dispatcher
+from .fanout import Fanout
+from .handshake import request_data
+from .keepalive import Keepalive
+from .limits import TokenBucket
+
+log = logging.getLogger(__name__)
+
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+MIN_AUTH_SECRET = 32  # bytes: RFC 7518 3.2, an HS256 key at least as long as the hash
+
+
+def policy_of(config: GatewayConfig) -> Policy:
+    """The admission policy of a configuration (its hook imported: ConfigError if not)."""
+    secret = config.auth_secret
+    if secret is not None and len(secret.encode()) < MIN_AUTH_SECRET:
+        raise ConfigError(
+            f"--auth-secret is {len(secret.encode())} bytes: an HS256 secret needs at least "
+            f"{MIN_AUTH_SECRET} (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    if config.auth_optional and secret is None:
+        raise ConfigError("--auth-optional needs --auth-secret")
+    return Policy(
+        max_connections=config.max_connections,
+        max_connections_per_ip=config.max_connections_per_ip,
+        allowed_origins=config.allowed_origins,
+        auth_secret=config.auth_secret,
+        auth_optional=config.auth_optional,
+        hook=load_hook(config.auth_hook) if config.auth_hook else None,
+    )
+
+
+class Edge:
+    """Every client connection of one gateway, from TCP accept to connection lost."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        index: ClientIndex,
+        fanout: Fanout,
+        keepalive: Keepalive,
+        stats: dict[str, int],
+        clock: Callable[[], float],
+        wall_clock: Callable[[], float],
+    ) -> None:
+        self.config = config
+        self.index = index
+        self.fanout = fanout
+        self.keepalive = keepalive
+        self.stats = stats
+        self._clock = clock
+        self._wall_clock = wall_clock  # token expiry is wall time
+        self.dispatcher: Dispatcher | None = None  # set by attach()
+        self.policy = Policy()
+        self.conns: set[Connection] = set()  # every TCP connection, handshake or open
+        self.per_ip: Counter[str] = Counter()
+        self.stopping = False
+        self.all_gone: asyncio.Event | None = None  # set when conns empties (on stop)
+        self.log = Throttled(log)
+        # where client_ids point: set by the server once bound
+        self.internal = ("", 0)
+        self.internal_address = ""
+        self.public_port = 0
+        self.epoch = 0
+        self._counter = 0
+        for name in (
+            "connections",
+            "messages_in",
+            "closed_slow",
+            "closed_rate_limit",
+            "closed_control_flood",
+            "refused_401",
+            "refused_403",
+            "refused_503",
+        ):
+            stats.setdefault(name, 0)  # fmt: skip
+
+    def attach(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    def connection(self) -> Connection:
+        """A new client connection (the factory ``create_server`` calls)."""
+        cfg = self.config
+        protocol = new_protocol(cfg.max_message_size, cfg.compression)
+        return Connection(self, protocol, cfg.max_send_buffer)
+
+    # -- ConnectionHandler ----------------------------------------------------------------
+    def connection_made(self, conn: Connection) -> None:
+        self.conns.add(conn)
+        self.per_ip[conn.peer[0]] += 1
+
+    def request_received(self, conn: Connection, request: Request) -> None:
+        """The upgrade request: accept it (a new client) or answer it over HTTP."""
+        if request.path == "/healthz":
+            conn.reject(http.HTTPStatus.OK, "ok\n")
+            return
+        if self.stopping:
+            conn.reject(http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n")
+            return
+        decision: Admission | Refusal | None = check_caps(
+            self.policy, len(self.conns), self.per_ip[conn.peer[0]]
+        )
+        headers = {k.lower(): v for k, v in request.headers.raw_items()}
+        if decision is None:
+            decision = admit(self.policy, request.path, headers, self._wall_clock(),
+                             lambda claims: self._data(conn, request, "", claims))  # fmt: skip
+        if isinstance(decision, Refusal):
+            self._refuse(conn, decision)
+            return
+        if not conn.accept(request):
+            return
+        self._counter += 1
+        ip, port = self.internal
+        client_id = ids.encode(ip, port, self.epoch, self._counter)
+        client = Client(client_id, f"{conn.peer[0]}:{conn.peer[1]}", conn)
+        client.plain = not conn.compressed
+        claims = decision.claims
+        if claims is not None:
+            client.auth = pack_session(claims)
+        if self.config.rate_limit > 0:
+            rate = self.config.rate_limit
+            client.bucket = TokenBucket(rate, 2 * rate, self._clock())
+        conn.client = client
+        self.index.add(client)
+        if claims is not None and claims.get("uid") is not None:
+            self.index.bind_uid(client_id, claims["uid"])  # before any event: trusted
+        self.stats["connections"] += 1
+        assert self.dispatcher is not None
+        self.dispatcher.submit(client, EventKind.CONNECT, None)
+        self.dispatcher.submit(client, EventKind.WS_CONNECT,
+                               self._data(conn, request, client_id, claims))  # fmt: skip
+
+    def _data(self, conn: Connection, request: Request, client_id: str,
+              claims: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+        data = request_data(request.path, request.headers.raw_items(), conn.peer, client_id,
+                            self.internal_address, self.public_port)  # fmt: skip
+        data["auth"] = claims
+        return data
+
+    def _refuse(self, conn: Connection, refusal: Refusal) -> None:
+        self.stats[f"refused_{refusal.status}"] = self.stats.get(f"refused_{refusal.status}", 0) + 1
+        kind = refusal.reason.split(":")[0]
+        self.log.info(kind, "refused a connection from %s: %d, %s", conn.peer[0],
+                      refusal.status, refusal.reason)  # fmt: skip
+        status = http.HTTPStatus(refusal.status)
+        response = conn.protocol.reject(status, refusal.text)
+        if refusal.status == 503:
+            response.headers["Retry-After"] = "5"
+        if refusal.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        conn.respond(response)
+
+    def message_received(self, conn: Connection, message: str | bytes) -> None:
+        client: Client = conn.client
+        bucket = client.bucket
+        if bucket is not None and not bucket.take(self._clock()):
+            conn.why = "rate limit"
+            conn.fail(CLOSE_POLICY_VIOLATION, "rate limit")
+            return
+        self.keepalive.heard(client)
+        self.stats["messages_in"] += 1
+        assert self.dispatcher is not None
+        self.dispatcher.submit(client, EventKind.MESSAGE, message)
+
+    def connection_lost(self, conn: Connection) -> None:
+        self.conns.discard(conn)
+        ip = conn.peer[0]
+        self.per_ip[ip] -= 1
+        if self.per_ip[ip] <= 0:
+            del self.per_ip[ip]
+        if not self.conns and self.all_gone is not None:
+            self.all_gone.set()
+        client: Client | None = conn.client
+        if client is None:
+            return
+        self.fanout.forget(conn)
+        self._count_drop(conn, client)
+        if self.index.remove(client.client_id) is not None:
+            assert self.dispatcher is not None
+            self.dispatcher.submit(client, EventKind.CLOSE, None)
+
+    def _count_drop(self, conn: Connection, client: Client) -> None:
+        why = conn.why
+        if why == "slow":
+            self.stats["closed_slow"] += 1
+            self.log.warning("slow", "client %s reads too slowly (> %d bytes queued): dropped",
+                             client.client_id, self.config.max_send_buffer)  # fmt: skip
+        elif why == "rate limit":
+            self.stats["closed_rate_limit"] += 1
+            self.log.warning("rate", "client %s (%s) over --rate-limit %g/s: closed 1008",
+                             client.client_id, client.remote, self.config.rate_limit)  # fmt: skip
+        elif why == "control frames":
+            self.stats["closed_control_flood"] += 1
+            self.log.warning("control", "client %s (%s) flooded control frames: closed 1008",
+                             client.client_id, client.remote)  # fmt: skip
+        elif conn.close_code not in (None, 1000, 1001):
+            self.log.info("closed", "client %s (%s) closed: %s %s", client.client_id,
+                          client.remote, conn.close_code, conn.close_reason)  # fmt: skip
+
+    # -- the dispatcher's FlowSink ----------------------------------------------------------
+    def pause_reading(self, client: Client) -> None:
+        client.conn.pause_reading()
+
+    def resume_reading(self, client: Client) -> None:
+        client.conn.resume_reading()
+
+    def refuse(self, client: Client, kind: EventKind) -> None:
+        assert self.dispatcher is not None
+        self.log.warning(
+            "no-worker", "no business worker and %d events waiting: closing clients (%d "
+            "refused events so far)", self.dispatcher.pool.max_pending,
+            self.stats["refused_no_worker"],
+        )  # fmt: skip
+        if kind != EventKind.CLOSE:
+            self.fanout.close_after(client.conn, CLOSE_TRY_AGAIN_LATER, "no business worker")
+
+    # -- shutdown -----------------------------------------------------------------------------
+    async def close_all(self, code: int, timeout: float) -> None:
+        """Close every client with ``code`` (handshakes are aborted); abort the ones
+        that do not finish their closing handshake within ``timeout``."""
+        self.stopping = True
+        self.all_gone = asyncio.Event()
+        for conn in list(self.conns):
+            if conn.client is not None:
+                self.fanout.close_after(conn, code, "")
+            else:  # still in its handshake
+                conn.abort()
+        if not self.conns:
+            return
+        try:
+            await asyncio.wait_for(self.all_gone.wait(), timeout)
+        except TimeoutError:
+            log.warning("%d clients did not finish their closing handshake: aborted",
+                        len(self.conns))  # fmt: skip
+            for conn in list(self.conns):
+                conn.abort()
+            # their connection_lost (and close events) run in the next loop passes:
+            # let them, before counting what the workers still have to acknowledge
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.all_gone.wait(), 1.0)

@@ -1,0 +1,142 @@
+"""The transport side of a client connection: bounded writes, paused reads, deadlines.
+
+:class:`Stream` is the part of :class:`~gateway.connection.Connection` that deals with
+the TCP transport rather than with WebSocket frames:
+
+- **every byte written counts**: messages, pongs, close frames; once the transport
+  buffers more than ``limit`` bytes (``--max-send-buffer``) the client reads too
+  slowly and is dropped, whatever filled the buffer;
+- **reading is paused for two reasons**, each lifted on its own: the handler's (a
+  client whose events back up at its worker) and the writes' (past the transport's
+  high-water mark we stop reading a client that does not read: it cannot make us
+  queue ever more replies, the pongs of a ping flood say);
+- **deadlines**: the open deadline (``OPEN_TIMEOUT``), then after a close or a refusal
+  the peer has ``CLOSE_TIMEOUT`` to end the TCP connection before it is aborted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import cast
+
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from common.logs import Throttled
+
+log = logging.getLogger("gateway.connection")
+throttled = Throttled(log)
+
+OPEN_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 10.0
+PAUSED_BY_HANDLER, PAUSED_BY_WRITES = 1, 2
+OPEN = State.OPEN
+
+
+class Stream(asyncio.Protocol):
+    """A client's TCP transport, as the WebSocket connection uses it."""
+
+    __slots__ = ("limit", "paused", "peer", "protocol", "timer", "transport", "why")
+
+    def __init__(self, protocol: ServerProtocol, limit: int) -> None:
+        self.protocol = protocol
+        self.limit = limit  # bytes the transport may buffer for this client (all of them)
+        self.transport: asyncio.Transport | None = None
+        self.timer: asyncio.TimerHandle | None = None  # open or close deadline
+        self.peer: tuple[str, int] = ("", 0)
+        self.why: str | None = None  # why we ended it: "slow", "control frames"...
+        self.paused = 0  # why reading is paused: PAUSED_BY_HANDLER | PAUSED_BY_WRITES
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transport is not an asyncio.Transport subclass
+        self.transport = transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.peer = (str(peer[0]), int(peer[1]))
+        self.timer = asyncio.get_running_loop().call_later(OPEN_TIMEOUT, self._timed_out)
+
+    def pause_writing(self) -> None:
+        """The transport buffers more than its high-water mark: the client reads slowly.
+
+        Stop reading it too, so that it cannot make us queue ever more replies
+        (pongs of a ping flood) while it reads nothing.
+        """
+        self._pause(PAUSED_BY_WRITES)
+
+    def resume_writing(self) -> None:
+        self._resume(PAUSED_BY_WRITES)
+
+    def _check_buffer(self) -> None:
+        """Whatever was written (messages, pongs, close frames), the client's buffer is
+        bounded by ``limit``: past it the client is dropped."""
+        transport = self.transport
+        if transport is not None and transport.get_write_buffer_size() > self.limit:
+            if self.why is None:
+                self.why = "slow"
+            transport.abort()
+
+    def send_data(self) -> None:
+        """Write what the protocol has to send; its end of stream half-closes TCP."""
+        transport = self.transport
+        assert transport is not None
+        wrote = False
+        for data in self.protocol.data_to_send():
+            if data:
+                transport.write(data)
+                wrote = True
+            elif transport.can_write_eof():
+                try:
+                    transport.write_eof()
+                except (OSError, RuntimeError):  # closing already (uvloop: RuntimeError)
+                    transport.abort()
+            else:
+                transport.close()
+        if wrote:
+            self._check_buffer()
+
+    def abort(self) -> None:
+        """Drop the TCP connection now: no flush, no closing handshake."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    def pause_reading(self) -> None:
+        """Stop reading the client (TCP backpressure) until :meth:`resume_reading`."""
+        self._pause(PAUSED_BY_HANDLER)
+
+    def resume_reading(self) -> None:
+        """Read the client again (unless its writes still hold it: see pause_writing)."""
+        self._resume(PAUSED_BY_HANDLER)
+
+    def _pause(self, why: int) -> None:
+        if not self.paused and self.transport is not None:
+            self.transport.pause_reading()
+        self.paused |= why
+
+    def _resume(self, why: int) -> None:
+        self.paused &= ~why
+        transport = self.transport
+        # a closing transport is read anyway (its end must be read)
+        if not self.paused and transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
+    def arm_close_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self._timed_out)
+
+    def _timed_out(self) -> None:
+        self.timer = None
+        if self.protocol.state is OPEN:  # the timer was the open deadline: now open
+            return
+        throttled.info("timeout", "connection from %s:%d timed out (%s): aborting",
+                       *self.peer, self.protocol.state.name.lower())  # fmt: skip
+        self.abort()
+
+    @property
+    def close_code(self) -> int | None:
+        return self.protocol.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        return self.protocol.close_reason

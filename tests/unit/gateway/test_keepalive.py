@@ -1,0 +1,59 @@
+"""gateway.keepalive: the decisions of the two sweeps, as pure functions."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from gateway.clients import Client
+from gateway.keepalive import Keepalive, idle_sweep, ping_sweep
+
+
+def clients(n: int) -> list[Client]:
+    return [Client(f"c{i}", "127.0.0.1:1", SimpleNamespace(ping_sent=0.0)) for i in range(n)]
+
+
+def test_idle_ticks_count_up_to_the_limit_then_close() -> None:
+    [c] = clients(1)
+    for tick in range(1, 4):
+        silent, idle = idle_sweep([c], limit=3)
+        assert (silent, idle) == ([], [c]) and c.idle_ticks == tick
+    silent, idle = idle_sweep([c], limit=3)
+    assert (silent, idle) == ([c], [])
+
+
+def test_hearing_from_a_client_resets_its_ticks() -> None:
+    [c] = clients(1)
+    idle_sweep([c], limit=2)
+    idle_sweep([c], limit=2)
+    Keepalive.heard(c)
+    assert idle_sweep([c], limit=2) == ([], [c])
+
+
+def test_no_limit_never_closes_but_still_pings() -> None:
+    [c] = clients(1)
+    for _ in range(10):
+        assert idle_sweep([c], limit=0) == ([], [c])
+
+
+def test_a_paused_client_is_busy_not_silent() -> None:
+    a, b = clients(2)
+    a.paused = True
+    a.idle_ticks = b.idle_ticks = 5
+    silent, idle = idle_sweep([a, b], limit=3)
+    assert silent == [b] and idle == [] and a.idle_ticks == 0
+
+
+def test_ping_sweep_pings_then_closes_a_late_pong() -> None:
+    a, b, c = clients(3)
+    a.conn.ping_sent = 10.0  # outstanding, not late yet
+    b.conn.ping_sent = 5.0  # late
+    dead, ping = ping_sweep([a, b, c], now=20.0, timeout=10.0)
+    assert dead == [b] and ping == [c]
+
+
+def test_ping_sweep_forgets_a_paused_clients_ping() -> None:
+    [a] = clients(1)
+    a.conn.ping_sent = 1.0
+    a.paused = True
+    assert ping_sweep([a], now=100.0, timeout=10.0) == ([], [])
+    assert a.conn.ping_sent == 0.0

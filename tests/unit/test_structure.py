@@ -1,0 +1,160 @@
+"""The house: imports point down, no circles, ``common`` imports no role, sizes bounded.
+
+Read from the source with ``ast`` (nothing is imported): every ``import`` and
+``from ... import`` statement counts, at module level, inside functions and under
+``if TYPE_CHECKING:`` alike, since each is a dependency a reader must follow.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = ("common", "gateway", "register", "business", "examples", "bench")
+ROLES = ("gateway", "register", "business")
+SIZED = ("common", "gateway", "register", "business")
+MAX_MODULE_LINES = 400
+MAX_CLASS_LINES = 300
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def sources() -> dict[str, Path]:
+    found = {}
+    for package in PROJECT:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            found[module_name(path)] = path
+    return found
+
+
+SOURCES = sources()
+
+
+def imports_of(name: str, path: Path) -> set[str]:
+    """The project modules that ``name`` imports (statement by statement)."""
+    tree = ast.parse(path.read_text(), str(path))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                prefix = ".".join(base + ([node.module] if node.module else []))
+            else:
+                prefix = node.module or ""
+            # "from pkg import mod" names a module; "from mod import name" does not
+            targets = [
+                f"{prefix}.{alias.name}" if f"{prefix}.{alias.name}" in SOURCES else prefix
+                for alias in node.names
+            ]
+        else:
+            continue
+        for target in targets:
+            while target and target not in SOURCES:  # "pkg.mod.attr" -> "pkg.mod"
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+GRAPH = {name: imports_of(name, path) for name, path in SOURCES.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_reader_finds_imports_of_every_kind() -> None:
+    # relative, absolute, inside a function, "from package import module"
+    assert "gateway.connection" in GRAPH["gateway.server"]
+    assert "common.protocol" in GRAPH["gateway.workers"]
+    assert "common.ready" in GRAPH["common.service"]
+    assert "gateway.server" in GRAPH["gateway.cli"]
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_circles() -> None:
+    assert cycles(GRAPH) == []
+
+
+def test_common_imports_no_role() -> None:
+    offending = {
+        name: sorted(t for t in targets if t.split(".")[0] in ROLES)
+        for name, targets in GRAPH.items()
+        if name.split(".")[0] == "common"
+    }
+    assert {name: found for name, found in offending.items() if found} == {}
+
+
+def test_roles_do_not_import_each_other() -> None:
+    # a push client (business) talks to gateways over the wire, never through their code
+    offending = {
+        name: sorted(t for t in targets if t.split(".")[0] in ROLES and t.split(".")[0] != role)
+        for name, targets in GRAPH.items()
+        if (role := name.split(".")[0]) in ROLES
+    }
+    assert {name: found for name, found in offending.items() if found} == {}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in SOURCES if n.split(".")[0] in SIZED))
+def test_module_size(name: str) -> None:
+    lines = len(SOURCES[name].read_text().splitlines())
+    assert lines <= MAX_MODULE_LINES, f"{name}: {lines} lines"
+
+
+def test_class_size() -> None:
+    too_long = []
+    for name, path in SOURCES.items():
+        if name.split(".")[0] not in SIZED:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_CLASS_LINES:
+                    too_long.append(f"{name}.{node.name}: {length} lines")
+    assert too_long == []
