@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from tests.harness import ROOT, UNIT
 
@@ -35,6 +36,8 @@ needs_chromium = [
         reason="Debian's chromium is not installed "
         "(/usr/bin/chromium missing; `make browser` installs it)",
     ),
+    # one Chromium per module (its event loop too); each test gets fresh contexts
+    pytest.mark.asyncio(loop_scope="module"),
 ]
 
 
@@ -49,21 +52,49 @@ def site(chat, tmp_path_factory) -> Iterator[WebProcess]:
     assert code == 0, process.logs()
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def chromium() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
+        launched = await playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=ARGS, headless=True
         )
         try:
-            yield chromium
+            yield launched
         finally:
-            await chromium.close()
+            await launched.close()
 
 
-async def open_page(browser: Any, url: str, errors: list[str], viewport: Any = None) -> Any:
+class Browser:
+    """The module's Chromium for one test: the contexts it opens (each with its own
+    cookies, i.e. its own user) are closed when the test ends, so no page of one test
+    is still connected during the next."""
+
+    def __init__(self, chromium: Any) -> None:
+        self.chromium = chromium
+        self.contexts: list[Any] = []
+
+    async def new_context(self, **options: Any) -> Any:
+        context = await self.chromium.new_context(**options)
+        self.contexts.append(context)
+        return context
+
+    async def close(self) -> None:
+        for context in self.contexts:
+            await context.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def browser(chromium: Any) -> AsyncIterator[Browser]:
+    session = Browser(chromium)
+    try:
+        yield session
+    finally:
+        await session.close()
+
+
+async def open_page(browser: Browser, url: str, errors: list[str], viewport: Any = None) -> Any:
     """A new browser context (its own cookies) with one page at ``url``; uncaught
     script errors are collected in ``errors``."""
     context = await browser.new_context(viewport=viewport or DESKTOP, locale="zh-CN")

@@ -15,11 +15,11 @@ import re
 
 import pytest
 
-from .browser import WAIT, browser, needs_chromium, open_page, say, shot, sign_in, site
+from .browser import WAIT, browser, chromium, needs_chromium, open_page, say, shot, sign_in, site
 from .test_web import png
 
 pytestmark = needs_chromium
-__all__ = ["browser", "site"]  # fixtures
+__all__ = ["browser", "chromium", "site"]  # fixtures
 
 
 async def test_two_users_chat_in_a_real_browser(chat, site, browser, tmp_path):

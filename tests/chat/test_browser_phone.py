@@ -16,6 +16,7 @@ from .browser import (
     PHONE,
     WAIT,
     browser,
+    chromium,
     needs_chromium,
     open_page,
     say,
@@ -25,7 +26,7 @@ from .browser import (
 )
 
 pytestmark = needs_chromium
-__all__ = ["browser", "site"]  # fixtures
+__all__ = ["browser", "chromium", "site"]  # fixtures
 
 
 async def box(page, selector: str) -> dict:

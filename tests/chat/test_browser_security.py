@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 
-from .browser import WAIT, browser, needs_chromium, open_page, say, shot, sign_in, site
+from .browser import WAIT, browser, chromium, needs_chromium, open_page, say, shot, sign_in, site
 
 pytestmark = needs_chromium
-__all__ = ["browser", "site"]  # fixtures
+__all__ = ["browser", "chromium", "site"]  # fixtures
 
 # An attacker's page runs this: a raw WebSocket speaking the document's protocol.
 RAW_SOCKET = """([url, first]) => new Promise((resolve) => {

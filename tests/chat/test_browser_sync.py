@@ -20,10 +20,21 @@ import asyncio
 
 import aiohttp
 
-from .browser import PASSWORD, WAIT, browser, needs_chromium, open_page, say, shot, sign_in, site
+from .browser import (
+    PASSWORD,
+    WAIT,
+    browser,
+    chromium,
+    needs_chromium,
+    open_page,
+    say,
+    shot,
+    sign_in,
+    site,
+)
 
 pytestmark = needs_chromium
-__all__ = ["browser", "site"]  # fixtures
+__all__ = ["browser", "chromium", "site"]  # fixtures
 
 
 class Writer:
