@@ -42,6 +42,7 @@ from .frames import BadRequest
 routes = web.RouteTableDef()
 MAX_NICKNAME = 16
 WRONG = "昵称或密码错误"
+TAKEN = "这个昵称已被注册"
 NO_PASSWORD = "这个昵称是早期无密码的账号，已不能登录；请注册一个新昵称"
 
 
@@ -49,7 +50,8 @@ NO_PASSWORD = "这个昵称是早期无密码的账号，已不能登录；请�
 class AccountForm:
     nickname: str
     password: str
-    avatar: str | None  # a stock avatar or an uploaded file's URL; None: keep / default
+    avatar: str | None  # a stock avatar; None: keep (login) or the first one (register)
+    upload: media.Upload | None = None  # an avatar file, stored once the request succeeds
 
 
 def _stock_avatar(value: object) -> str | None:
@@ -64,20 +66,18 @@ async def _account_form(request: web.Request) -> AccountForm:
     """The fields from a JSON body, a urlencoded form, or a multipart form with a file."""
     if request.content_type == "multipart/form-data":
         fields: dict[str, str] = {}
-        uploaded = None
+        upload = None
         async for part in await request.multipart():
             if not isinstance(part, BodyPartReader):
                 continue
             if part.name == "avatar_file" and part.filename:
-                kind, uploaded = await media.save(
-                    part, request.app[SETTINGS].uploads, media.MAX_AVATAR
-                )
-                if kind != 1:
+                upload = await media.read(part, media.MAX_AVATAR)
+                if upload.msgtype != 1:
                     raise BadRequest("an avatar is an image")
             elif part.name in ("nickname", "password", "avatar"):
                 fields[part.name] = await part.text()
         return AccountForm(fields.get("nickname", ""), fields.get("password", ""),
-                           uploaded or _stock_avatar(fields.get("avatar")))  # fmt: skip
+                           _stock_avatar(fields.get("avatar")), upload)  # fmt: skip
     if request.content_type == "application/x-www-form-urlencoded":
         form = await request.post()
         body: object = {k: v for k, v in form.items() if isinstance(v, str)}
@@ -114,15 +114,24 @@ async def register(request: web.Request) -> web.Response:
     problem = passwords.policy_error(form.password)
     if problem:
         raise BadRequest(problem)
-    hashed = await asyncio.to_thread(passwords.hash_password, form.password)
-    avatar = form.avatar or AVATARS[0]
     store = request.app[STORE]
+    if await store.run(lambda s: s.credentials(nickname)) is not None:  # before any work
+        raise BadRequest(TAKEN, code=409, status=409)
+    hashed = await asyncio.to_thread(passwords.hash_password, form.password)
+    avatar = await _avatar(request, form) or AVATARS[0]
     try:
         user = await store.run(lambda s: s.register(nickname, hashed, avatar))
-    except NicknameTaken:
-        raise BadRequest("这个昵称已被注册", code=409, status=409) from None
+    except NicknameTaken:  # taken meanwhile
+        raise BadRequest(TAKEN, code=409, status=409) from None
     await store.run(lambda s: s.join_room(user.id, DEFAULT_ROOM))
     return await _signed_in(request, user)
+
+
+async def _avatar(request: web.Request, form: AccountForm) -> str | None:
+    """The avatar the form asks for: an uploaded file (stored now) or a stock one."""
+    if form.upload is not None:
+        return await media.store(form.upload, request.app[SETTINGS].uploads)
+    return form.avatar
 
 
 def _throttled(seconds: float) -> BadRequest:
@@ -154,8 +163,9 @@ async def login(request: web.Request) -> web.Response:
     guards.by_name.succeeded(by_name)
     guards.by_address.forgive_last(by_address)
     user = found[0]
-    if form.avatar and form.avatar != user.avatar:
-        avatar, user_id = form.avatar, user.id
+    avatar = await _avatar(request, form)
+    if avatar and avatar != user.avatar:
+        user_id = user.id
         changed = await store.run(lambda s: s.set_avatar(user_id, avatar))
         user = changed or user
     return await _signed_in(request, user)

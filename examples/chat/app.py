@@ -41,7 +41,7 @@ _later: set[asyncio.Task[None]] = set()  # offline announcements waiting for the
 
 def _caller() -> Identity | None:
     """The current connection's verified identity (the gateway's token claims)."""
-    return identity.from_claims(getattr(api.current, "auth", None))
+    return identity.from_claims(api.current.auth)
 
 
 async def on_websocket_connect(client_id: str, data: dict[str, Any]) -> None:

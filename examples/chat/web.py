@@ -17,7 +17,6 @@ SIGTERM or SIGINT. Uploads go to an ``uploads`` folder next to the database.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import sys
@@ -28,6 +27,7 @@ import click
 from aiohttp import web
 
 from business import AsyncGatewayClient
+from common import ready
 
 from . import tokens
 from .context import GUARDS, PUSH, SETTINGS, STATIC, STORE, Guards, Settings, errors
@@ -93,7 +93,7 @@ async def serve(app: web.Application, host: str, port: int) -> None:
         bound = runner.addresses[0]
         address = f"{bound[0]}:{bound[1]}"
         log.info("chat web on http://%s/", address)
-        print("GW-READY " + json.dumps({"role": "web", "listen": address}), flush=True)
+        ready.print_ready("web", {"listen": address})
         await stop.wait()
         log.info("stopping")
     finally:

@@ -134,6 +134,12 @@ async def test_register_then_login_with_the_password(web, browsers):
     taken = await second.call("POST", "/api/register", 409,
                               json={"nickname": "tinywan", "password": PASSWORD})  # fmt: skip
     assert taken == {"code": 409, "msg": "这个昵称已被注册", "data": None}
+    uploads = web.db.parent / "uploads"
+    before = sorted(uploads.iterdir())
+    form = aiohttp.FormData({"nickname": "Tinywan", "password": PASSWORD})
+    form.add_field("avatar_file", png(), filename="a.png", content_type="image/png")
+    await second.call("POST", "/api/register", 409, data=form)
+    assert sorted(uploads.iterdir()) == before  # a refused request stores no file
     wrong = await second.call("POST", "/api/login", 401,
                               json={"nickname": "Tinywan", "password": "guess-1"})  # fmt: skip
     assert wrong == {"code": 401, "msg": "昵称或密码错误", "data": None}
