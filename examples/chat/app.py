@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Coroutine
 from typing import Any
 
 from business import api
@@ -36,7 +37,7 @@ from .protocol import Rejected, Request
 
 log = logging.getLogger(__name__)
 GRACE = float(os.environ.get("CHAT_PRESENCE_GRACE", "5"))
-_later: set[asyncio.Task[None]] = set()  # offline announcements waiting for the grace
+_later: set[asyncio.Task[None]] = set()  # presence checks under way
 
 
 def _caller() -> Identity | None:
@@ -44,7 +45,7 @@ def _caller() -> Identity | None:
     return identity.from_claims(api.current.auth)
 
 
-async def on_websocket_connect(client_id: str, data: dict[str, Any]) -> None:
+def on_websocket_connect(client_id: str, data: dict[str, Any]) -> None:
     server = data.get("server", {})
     api.session["client_ip"] = protocol.client_ip(server)
     api.session["browser"] = protocol.browser(server.get("HTTP_USER_AGENT"))
@@ -55,15 +56,27 @@ async def on_websocket_connect(client_id: str, data: dict[str, Any]) -> None:
                        from_avatar=who.avatar, rooms=list(who.rooms))  # fmt: skip
     for room in who.rooms:
         api.join_group(client_id, room)
+    api.send_to_current_client(presence.welcome(who, client_id))  # after the joins: ready
+    if who.rooms:  # asked apart, so that the client's next frames do not wait for it
+        _spawn(_online_if_first(client_id, who))
+
+
+def _spawn(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a presence check beside the client's events (kept referenced until done)."""
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _later.add(task)
+    task.add_done_callback(_later.discard)
+
+
+async def _online_if_first(client_id: str, who: Identity) -> None:
+    """Announce ``online`` to the person's rooms if this is their only connection."""
     try:
         connections = await api.get_client_id_by_uid(who.uid)
-        first = connections.complete and presence.is_alone(connections, client_id)
     except GatewayError as exc:  # say nothing rather than something false
         log.info("client %s: presence unknown: %s", client_id, exc)
-        first = False
-    api.send_to_current_client(presence.welcome(who, client_id))
-    if first and who.rooms:  # to the others: never about yourself
-        rooms = list(who.rooms)
+        return
+    if connections.complete and presence.is_alone(connections, client_id):
+        rooms = list(who.rooms)  # to the others: never about yourself
         api.send_to_group(rooms, presence.announcement(who, "online", rooms), exclude=[client_id])
 
 
@@ -124,9 +137,7 @@ def on_close(client_id: str) -> None:
     who = _caller()
     if who is not None:
         rooms = [r for r in api.session.get("rooms", who.rooms) if type(r) is int]
-        task = asyncio.get_running_loop().create_task(_offline_after_grace(client_id, who, rooms))
-        _later.add(task)
-        task.add_done_callback(_later.discard)
+        _spawn(_offline_after_grace(client_id, who, rooms))
 
 
 async def _offline_after_grace(client_id: str, who: Identity, rooms: list[int]) -> None:
