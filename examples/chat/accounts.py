@@ -102,8 +102,7 @@ async def _signed_in(request: web.Request, user: User) -> web.Response:
     """The user as the reply, with a new session cookie."""
     token = await request.app[STORE].run(lambda s: s.start_session(user.id))
     response = reply(user.public())
-    response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", max_age=SESSION_TTL,
-                        secure=request.app[SETTINGS].secure_cookie or None)  # fmt: skip
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", max_age=SESSION_TTL)
     return response
 
 

@@ -35,7 +35,6 @@ class Settings:
     uploads: Path
     auth_secret: str
     token_ttl: int = 300  # seconds
-    secure_cookie: bool = False  # set the cookie's Secure flag (the page is served over https)
 
 
 @dataclass

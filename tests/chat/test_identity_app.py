@@ -44,14 +44,15 @@ async def test_a_token_binds_its_uid_and_joins_its_rooms(chat):
         session = await gw.get_session(welcome["client_id"])
         assert (session["from_user_id"], session["from_username"]) == ("7002", "甲")
         gw.send_to_uid("7002", {"action_type": "new_msg", "content": "to 7002"})
-        assert (await client.recv())["content"] == "to 7002"
+        assert (await client.next())["content"] == "to 7002"
     await client.close()
 
 
 async def test_an_authenticated_client_cannot_claim_another_user(chat):
     listener, _ = await authed(chat, 7004, "丙", rooms=[9103])
     client, _ = await authed(chat, 7003, "乙", rooms=[9103])
-    assert (await listener.recv())["uid"] == "7003"  # 乙's first connection: "online"
+    came = await listener.next("presence")  # 乙's first connection: "online"
+    assert (came["uid"], came["state"]) == ("7003", "online")
     claims = [
         join_frame(("7004", "丙"), 1, 0),
         speak_frame(("7004", "丙"), 2, 9103, "", "冒充"),
@@ -59,12 +60,12 @@ async def test_an_authenticated_client_cannot_claim_another_user(chat):
     ]
     for frame in claims:
         await client.send(frame)
-        assert await client.recv() == {"code": 403, "msg": identity.FORBIDDEN_IDENTITY,
+        assert await client.next() == {"code": 403, "msg": identity.FORBIDDEN_IDENTITY,
                                        "data": frame}  # fmt: skip
-    assert await listener.ping_pong("7004") == []  # nothing reached the victim
+    assert await listener.quiet("7004") == []  # nothing reached the victim
     own = join_frame(("7003", "乙"), 1, 0)
     await client.send(own)  # connection kept; its own id is fine
-    reply = await client.recv()
+    reply = await client.next()
     assert reply["code"] == 0 and reply["data"]["from_user_id"] == "7003"
     await client.close()
     await listener.close()
@@ -73,13 +74,12 @@ async def test_an_authenticated_client_cannot_claim_another_user(chat):
 async def test_an_authenticated_speak_carries_the_attested_name(chat):
     speaker, _ = await authed(chat, 7005, "真名", rooms=[9104])
     listener, _ = await authed(chat, 7006, "听众", rooms=[9104])
-    assert (await speaker.recv())["state"] == "online"  # the listener came
     frame = {**speak_frame(("7005", "假名"), 2, 9104, "", "你好"), "from_avatar": "/evil.png"}
     await speaker.send(frame)
     expected = {"code": 0, "msg": "真名[群聊说]:你好", "data": {
         **frame, "from_username": "真名", "from_avatar": "/static/avatars/1.svg"}}  # fmt: skip
-    assert await listener.recv() == expected
-    assert await speaker.recv() == expected
+    assert await listener.next() == expected  # (after any "online" of the other)
+    assert await speaker.next() == expected
     await speaker.close()
     await listener.close()
 
@@ -93,12 +93,12 @@ async def test_anonymous_clients_never_reach_a_registered_user(chat):
     async with AsyncGatewayClient(chat.register_address) as gw:
         assert await gw.get_client_id_by_uid("guest:7007") != []
         gw.send_to_uid("7007", {"action_type": "new_msg", "content": "私密"})  # as the backend
-    assert (await victim.recv())["content"] == "私密"
+    assert (await victim.next())["content"] == "私密"
     assert await spy.ping_pong() == []
     # a raw private speak to the victim's id goes to the guest of that id: the spy
     await spy.send(speak_frame(("1", "伪装"), 1, 0, "7007", "钓鱼"))
     assert (await spy.recv())["msg"] == "伪装[单聊对]7007[说]:钓鱼"
-    assert await victim.ping_pong("7007") == []
+    assert await victim.quiet("7007") == []
     await spy.close()
     await victim.close()
 
@@ -106,7 +106,7 @@ async def test_anonymous_clients_never_reach_a_registered_user(chat):
 async def test_presence_is_by_person_with_a_grace_for_reloads(chat):
     observer, _ = await authed(chat, 7010, "观察者", rooms=[9106])
     first, _ = await authed(chat, 7011, "来客", rooms=[9106, 9107])
-    online = await observer.recv()
+    online = await observer.next("presence")
     assert online == {"action_type": "presence", "state": "online", "uid": "7011",
                       "username": "来客", "photo": "/static/avatars/1.svg",
                       "group_ids": [9106, 9107]}  # fmt: skip
@@ -122,7 +122,7 @@ async def test_presence_is_by_person_with_a_grace_for_reloads(chat):
     # person was here a moment ago): pages announce only changes of who is online
     assert [f["state"] for f in await observer.ping_pong("7010")] in ([], ["online"])
     await third.close()
-    offline = await observer.recv(timeout=GRACE + 5 * UNIT)
+    offline = await observer.next("presence", timeout=GRACE + 5 * UNIT)
     assert (offline["state"], offline["uid"], offline["group_ids"]) == ("offline", "7011",
                                                                        [9106, 9107])  # fmt: skip
     await observer.close()
@@ -137,6 +137,6 @@ async def test_rooms_joined_later_are_where_the_offline_notice_goes(chat):
         session = await gw.get_session(welcome["client_id"])
     assert session["rooms"] == [9108, 9109]
     await mover.close()
-    offline = await observer.recv(timeout=GRACE + 5 * UNIT)
+    offline = await observer.next("presence", timeout=GRACE + 5 * UNIT)
     assert (offline["state"], offline["group_ids"]) == ("offline", [9108, 9109])
     await observer.close()
