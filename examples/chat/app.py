@@ -1,35 +1,83 @@
 """The chat's business worker: design document 001's ``Events`` class on our cluster.
 
 Run it with ``gw worker --app examples.chat.app --register 127.0.0.1:1236`` (or
-``gw up --app examples.chat.app``). The rules live in :mod:`examples.chat.protocol`;
-this module only maps them onto the Gateway API:
+``gw up --app examples.chat.app``). The rules live in :mod:`examples.chat.protocol`
+(the document's frames and replies) and :mod:`examples.chat.identity` (who may
+claim what); this module only maps them onto the Gateway API:
 
 - a refused frame (bad JSON, not an object, a validation error): reply 400, close;
 - ``join``: mode 2 joins the group, mode 1 binds the uid; the session remembers
   who the client is; the client gets ``{code: 0, msg: "success", data: <frame>}``;
 - ``speak``: mode 1 goes to ``to_user_id``'s connections, mode 2 to the group;
 - any other event: ``{code: 400, msg: "default invalid"}``, connection kept;
+- a frame of an authenticated connection claiming another user: ``{code: 403}``, kept;
 - a handler error: ``{code: 500, msg: <error>}`` (as the document's catch-all).
+
+An authenticated connection (the gateway verified its token and bound its uid)
+joins its rooms' groups at connect and gets a ``welcome`` frame; its person is
+announced ``online`` to those rooms if this is their first connection, and
+``offline`` once their last one has been gone for ``CHAT_PRESENCE_GRACE`` seconds
+(environment, default 5), so that a reload or a short drop says nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+from collections.abc import Coroutine
 from typing import Any
 
 from business import api
 from common.exceptions import GatewayError
 
-from . import protocol
+from . import identity, presence, protocol
+from .identity import Forbidden, Identity
 from .protocol import Rejected, Request
 
 log = logging.getLogger(__name__)
+GRACE = float(os.environ.get("CHAT_PRESENCE_GRACE", "5"))
+_later: set[asyncio.Task[None]] = set()  # presence checks under way
+
+
+def _caller() -> Identity | None:
+    """The current connection's verified identity (the gateway's token claims)."""
+    return identity.from_claims(api.current.auth)
 
 
 def on_websocket_connect(client_id: str, data: dict[str, Any]) -> None:
     server = data.get("server", {})
     api.session["client_ip"] = protocol.client_ip(server)
     api.session["browser"] = protocol.browser(server.get("HTTP_USER_AGENT"))
+    who = identity.from_claims(data.get("auth"))
+    if who is None:
+        return
+    api.session.update(from_user_id=who.uid, from_username=who.nickname,
+                       from_avatar=who.avatar, rooms=list(who.rooms))  # fmt: skip
+    for room in who.rooms:
+        api.join_group(client_id, room)
+    api.send_to_current_client(presence.welcome(who, client_id))  # after the joins: ready
+    if who.rooms:  # asked apart, so that the client's next frames do not wait for it
+        _spawn(_online_if_first(client_id, who))
+
+
+def _spawn(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a presence check beside the client's events (kept referenced until done)."""
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _later.add(task)
+    task.add_done_callback(_later.discard)
+
+
+async def _online_if_first(client_id: str, who: Identity) -> None:
+    """Announce ``online`` to the person's rooms if this is their only connection."""
+    try:
+        connections = await api.get_client_id_by_uid(who.uid)
+    except GatewayError as exc:  # say nothing rather than something false
+        log.info("client %s: presence unknown: %s", client_id, exc)
+        return
+    if connections.complete and presence.is_alone(connections, client_id):
+        rooms = list(who.rooms)  # to the others: never about yourself
+        api.send_to_group(rooms, presence.announcement(who, "online", rooms), exclude=[client_id])
 
 
 def on_message(client_id: str, message: str | bytes) -> None:
@@ -39,7 +87,9 @@ def on_message(client_id: str, message: str | bytes) -> None:
         api.close_current_client(refused.reply)
         return
     try:
-        _dispatch(client_id, request)
+        _dispatch(client_id, identity.attest(request, _caller()))
+    except Forbidden as refused:
+        api.send_to_current_client(refused.reply)
     except GatewayError as exc:  # e.g. a uid or group id the cluster refuses
         log.info("client %s: %s", client_id, exc)
         api.send_to_current_client(protocol.reply(500, str(exc)))
@@ -47,11 +97,12 @@ def on_message(client_id: str, message: str | bytes) -> None:
 
 def _dispatch(client_id: str, request: Request) -> None:
     original = request.original
+    who = _caller()
     if request.event == "join":
         if request.mode == 2:
             api.join_group(client_id, request.group_id)
-        else:
-            api.bind_uid(client_id, request.from_user_id)
+        elif who is None:  # an authenticated connection's uid is bound by the gateway
+            api.bind_uid(client_id, identity.bind_target(request, who))
         api.session.update(
             mode=request.mode,
             event=request.event,
@@ -67,7 +118,10 @@ def _dispatch(client_id: str, request: Request) -> None:
             if to_user_id is None:
                 api.send_to_current_client(protocol.reply(400, protocol.TO_USER_REQUIRED, original))
                 return
-            api.send_to_uid(to_user_id, protocol.reply(0, protocol.private_text(request), original))
+            api.send_to_uid(
+                identity.private_target(to_user_id, who),
+                protocol.reply(0, protocol.private_text(request), original),
+            )
         else:
             api.send_to_group(
                 request.group_id, protocol.reply(0, protocol.group_text(request), original)
@@ -80,3 +134,22 @@ def on_close(client_id: str) -> None:
     notice = protocol.leave_notice(client_id, api.session)
     if notice is not None:
         api.send_to_group(protocol.group_key(notice["data"]["group_id"]), notice)
+    who = _caller()
+    if who is not None:
+        rooms = [r for r in api.session.get("rooms", who.rooms) if type(r) is int]
+        _spawn(_offline_after_grace(client_id, who, rooms))
+
+
+async def _offline_after_grace(client_id: str, who: Identity, rooms: list[int]) -> None:
+    """Announce ``offline`` if, after the grace period, the person has no connection."""
+    await asyncio.sleep(GRACE)
+    try:
+        connections = await api.get_client_id_by_uid(who.uid)
+    except GatewayError as exc:
+        log.info("user %s: presence unknown: %s", who.uid, exc)
+        return
+    if connections.complete and not connections and rooms:
+        api.send_to_group(rooms, presence.announcement(who, "offline", rooms))
+        log.debug("client %s closed: user %s offline", client_id, who.uid)
+    else:
+        log.debug("client %s closed: user %s still here", client_id, who.uid)

@@ -1,95 +1,48 @@
-"""SQLite storage of the chat: users, login sessions, rooms and messages.
+"""SQLite storage of the chat: accounts, login sessions, rooms, membership (and messages).
 
-:class:`Store` is synchronous and owns one connection. :class:`AsyncStore` runs
-every call of a Store on one dedicated thread (a single-worker executor), so the
-event loop never blocks on SQLite and the connection is only ever used by the
-thread that created it; calls are serialized, which SQLite wants anyway.
+:class:`Store` is synchronous and owns one connection; its message queries live in
+:mod:`examples.chat.history`. :class:`AsyncStore` runs every call of a Store on one
+dedicated thread (a single-worker executor), so the event loop never blocks on
+SQLite and the connection is only ever used by the thread that created it; calls
+are serialized, which SQLite wants anyway. The schema and its migrations are in
+:mod:`examples.chat.schema`.
+
+Login sessions are stored as SHA-256 digests of their tokens: a copy of the
+database file does not give anyone a usable cookie.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import schema
+from .history import MessageStore
+from .models import Message, Room, User
+
+__all__ = ["DEFAULT_ROOMS", "AsyncStore", "Message", "NicknameTaken", "Room", "Store", "User"]
 T = TypeVar("T")
 
 DEFAULT_ROOMS = ((100, "开源技术小栈"), (101, "Python 交流"), (102, "闲聊灌水"))
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    nickname TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    avatar TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sessions (
-    token TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS rooms (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    room_id INTEGER NOT NULL,            -- 0 for a private message
-    from_uid INTEGER NOT NULL REFERENCES users(id),
-    to_uid INTEGER,                       -- the recipient of a private message
-    msgtype INTEGER NOT NULL,             -- 0 text, 1 image, 2 video, 3 voice
-    content TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_room ON messages (room_id, id);
-CREATE INDEX IF NOT EXISTS messages_pair ON messages (from_uid, to_uid, id);
-"""
+SESSION_TTL = 30 * 86400  # seconds, as the cookie's max-age
 
 
-@dataclass(frozen=True, slots=True)
-class User:
-    id: int
-    nickname: str
-    avatar: str
-
-    def public(self) -> dict[str, Any]:
-        return asdict(self)
+class NicknameTaken(Exception):
+    """``register`` with a nickname someone has (nicknames compare case-insensitively)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Room:
-    id: int
-    name: str
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    id: int
-    room_id: int
-    from_uid: int
-    to_uid: int | None
-    msgtype: int
-    content: str
-    created_at: float
-    username: str  # the sender's, joined from users
-    photo: str
-
-
-_MESSAGE_SELECT = """
-SELECT m.id, m.room_id, m.from_uid, m.to_uid, m.msgtype, m.content, m.created_at,
-       u.nickname, u.avatar
-FROM messages m JOIN users u ON u.id = m.from_uid
-"""
-
-
-class Store:
+class Store(MessageStore):
     """The chat's tables in one SQLite file (created, with the default rooms, if new)."""
 
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
@@ -99,8 +52,8 @@ class Store:
         self._db = sqlite3.connect(self.path)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        schema.migrate(self._db)
         with self._db:
-            self._db.executescript(SCHEMA)
             self._db.executemany(
                 "INSERT OR IGNORE INTO rooms (id, name, created_at) VALUES (?, ?, ?)",
                 [(rid, name, self._clock()) for rid, name in DEFAULT_ROOMS],
@@ -109,43 +62,54 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
-    # -- users and login sessions ----------------------------------------------------
-    def login(self, nickname: str, avatar: str | None) -> tuple[User, str]:
-        """Find or create the user called ``nickname``; a new session token for it.
-
-        An existing user keeps its avatar unless ``avatar`` is given.
-        """
-        with self._db:
-            row = self._db.execute(
-                "SELECT id, nickname, avatar FROM users WHERE nickname = ?", (nickname,)
-            ).fetchone()
-            if row is None:
+    # -- accounts and login sessions ------------------------------------------------------
+    def register(self, nickname: str, password_hash: str, avatar: str) -> User:
+        """A new account; :class:`NicknameTaken` if the nickname is in use."""
+        try:
+            with self._db:
                 cursor = self._db.execute(
-                    "INSERT INTO users (nickname, avatar, created_at) VALUES (?, ?, ?)",
-                    (nickname, avatar or "", self._clock()),
+                    "INSERT INTO users (nickname, avatar, created_at, password_hash)"
+                    " VALUES (?, ?, ?, ?)",
+                    (nickname, avatar, self._clock(), password_hash),
                 )
-                user = User(int(cursor.lastrowid or 0), nickname, avatar or "")
-            else:
-                user = User(*row)
-                if avatar and avatar != user.avatar:
-                    self._db.execute("UPDATE users SET avatar = ? WHERE id = ?", (avatar, user.id))
-                    user = User(user.id, user.nickname, avatar)
-            token = secrets.token_urlsafe(24)
+        except sqlite3.IntegrityError:
+            raise NicknameTaken(nickname) from None
+        return User(int(cursor.lastrowid or 0), nickname, avatar)
+
+    def credentials(self, nickname: str) -> tuple[User, str | None] | None:
+        """The account called ``nickname`` and its password hash (None: made before
+        passwords existed), or None if there is no such account."""
+        row = self._db.execute(
+            "SELECT id, nickname, avatar, password_hash FROM users WHERE nickname = ?",
+            (nickname,),
+        ).fetchone()
+        return None if row is None else (User(*row[:3]), row[3])
+
+    def set_avatar(self, user_id: int, avatar: str) -> User | None:
+        with self._db:
+            self._db.execute("UPDATE users SET avatar = ? WHERE id = ?", (avatar, user_id))
+        return self.user(user_id)
+
+    def start_session(self, user_id: int) -> str:
+        """A new login session for the user; the token goes into the cookie."""
+        token = secrets.token_urlsafe(32)
+        with self._db:
             self._db.execute(
                 "INSERT INTO sessions (token, user_id, created_at) VALUES (?, ?, ?)",
-                (token, user.id, self._clock()),
+                (_digest(token), user_id, self._clock()),
             )
-        return user, token
+        return token
 
     def logout(self, token: str) -> None:
         with self._db:
-            self._db.execute("DELETE FROM sessions WHERE token = ?", (token,))
+            self._db.execute("DELETE FROM sessions WHERE token = ?", (_digest(token),))
 
     def user_by_token(self, token: str) -> User | None:
+        """The user of a live session (not expired, of an account with a password)."""
         row = self._db.execute(
             "SELECT u.id, u.nickname, u.avatar FROM sessions s JOIN users u ON u.id = s.user_id"
-            " WHERE s.token = ?",
-            (token,),
+            " WHERE s.token = ? AND s.created_at > ? AND u.password_hash IS NOT NULL",
+            (_digest(token), self._clock() - SESSION_TTL),
         ).fetchone()
         return User(*row) if row else None
 
@@ -156,10 +120,13 @@ class Store:
         return User(*row) if row else None
 
     def users(self) -> list[User]:
-        rows = self._db.execute("SELECT id, nickname, avatar FROM users ORDER BY id").fetchall()
+        """Every account that can log in (those with a password)."""
+        rows = self._db.execute(
+            "SELECT id, nickname, avatar FROM users WHERE password_hash IS NOT NULL ORDER BY id"
+        ).fetchall()
         return [User(*row) for row in rows]
 
-    # -- rooms -------------------------------------------------------------------------
+    # -- rooms and membership ---------------------------------------------------------
     def rooms(self) -> list[Room]:
         return [Room(*row) for row in self._db.execute("SELECT id, name FROM rooms ORDER BY id")]
 
@@ -177,42 +144,57 @@ class Store:
             row = self._db.execute("SELECT id, name FROM rooms WHERE name = ?", (name,)).fetchone()
         return Room(*row)
 
-    # -- messages ----------------------------------------------------------------------
-    def add_message(
-        self, sender: User, msgtype: int, content: str, room_id: int = 0, to_uid: int | None = None
-    ) -> Message:
-        """Store a room message (``room_id``) or a private one (``to_uid``)."""
-        now = self._clock()
+    def join_room(self, user_id: int, room_id: int) -> bool:
+        """Make the user a member; False if they already were."""
         with self._db:
             cursor = self._db.execute(
-                "INSERT INTO messages (room_id, from_uid, to_uid, msgtype, content, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (room_id, sender.id, to_uid, msgtype, content, now),
+                "INSERT OR IGNORE INTO memberships (user_id, room_id, joined_at) VALUES (?, ?, ?)",
+                (user_id, room_id, self._clock()),
             )
-        return Message(
-            int(cursor.lastrowid or 0), room_id, sender.id, to_uid, msgtype, content, now,
-            sender.nickname, sender.avatar,
-        )  # fmt: skip
+        return cursor.rowcount == 1
 
-    def room_history(
-        self, room_id: int, limit: int = 50, before: int | None = None
-    ) -> list[Message]:
-        """The last ``limit`` messages of a room (before message id ``before``), oldest first."""
-        rows = self._db.execute(
-            _MESSAGE_SELECT + " WHERE m.room_id = ? AND m.to_uid IS NULL AND m.id < ?"
-            " ORDER BY m.id DESC LIMIT ?",
-            (room_id, before or 2**62, limit),
-        ).fetchall()
-        return [Message(*row) for row in reversed(rows)]
+    def leave_room(self, user_id: int, room_id: int) -> bool:
+        """End a membership; False if there was none."""
+        with self._db:
+            cursor = self._db.execute(
+                "DELETE FROM memberships WHERE user_id = ? AND room_id = ?", (user_id, room_id)
+            )
+        return cursor.rowcount == 1
 
-    def private_history(self, a: int, b: int, limit: int = 50) -> list[Message]:
-        """The last ``limit`` private messages between users ``a`` and ``b``, oldest first."""
+    def rooms_of(self, user_id: int) -> list[int]:
+        """The ids of the rooms a user belongs to."""
         rows = self._db.execute(
-            _MESSAGE_SELECT + " WHERE m.room_id = 0 AND ((m.from_uid = ? AND m.to_uid = ?)"
-            " OR (m.from_uid = ? AND m.to_uid = ?)) ORDER BY m.id DESC LIMIT ?",
-            (a, b, b, a, limit),
+            "SELECT room_id FROM memberships WHERE user_id = ? ORDER BY room_id", (user_id,)
         ).fetchall()
-        return [Message(*row) for row in reversed(rows)]
+        return [row[0] for row in rows]
+
+    def is_member(self, user_id: int, room_id: int) -> bool:
+        return bool(self._db.execute(
+            "SELECT 1 FROM memberships WHERE user_id = ? AND room_id = ?", (user_id, room_id)
+        ).fetchone())  # fmt: skip
+
+    def members(self, room_ids: Iterable[int]) -> dict[int, list[int]]:
+        """Per room, the ids of its members (every room asked for is in the answer)."""
+        found: dict[int, list[int]] = {room_id: [] for room_id in room_ids}
+        if found:
+            marks = ",".join("?" * len(found))
+            for room_id, user_id in self._db.execute(
+                f"SELECT room_id, user_id FROM memberships WHERE room_id IN ({marks})"
+                " ORDER BY joined_at, user_id",
+                list(found),
+            ):
+                found[room_id].append(user_id)
+        return found
+
+    def users_by_id(self, user_ids: Iterable[int]) -> dict[int, User]:
+        ids = list(user_ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(
+            f"SELECT id, nickname, avatar FROM users WHERE id IN ({marks})", ids
+        ).fetchall()
+        return {row[0]: User(*row) for row in rows}
 
 
 class AsyncStore:

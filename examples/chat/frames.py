@@ -10,6 +10,8 @@ users of a private message)::
     {"action_type": "new_msg", "msgtype": 0, "uid": "2", "photo": "...",
      "username": "...", "content": "...", "group_id": 100, "to_user_id": null,
      "msg_id": 7, "time": 1702100000.0}
+    {"action_type": "room_member", "event": "join" | "leave", "uid": "2",
+     "username": "...", "photo": "...", "group_id": 100}
 
 The document's fields come first; ``group_id``, ``to_user_id``, ``msg_id`` and
 ``time`` are added so that a page in several conversations can file each message.
@@ -21,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .db import Message, User
+from .models import Message, User
 
 MAX_TEXT = 1000  # characters of a text message
 MSGTYPES = {0: "text", 1: "image", 2: "video", 3: "voice"}
@@ -31,11 +33,14 @@ MEDIA_PREFIXES = ("https://", "http://", "/uploads/")
 class BadRequest(Exception):
     """A request the backend refuses; ``code`` goes into the JSON reply."""
 
-    def __init__(self, msg: str, code: int = 400, status: int = 400) -> None:
+    def __init__(
+        self, msg: str, code: int = 400, status: int = 400, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(msg)
         self.msg = msg
         self.code = code
         self.status = status
+        self.headers = headers or {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +99,18 @@ def new_user_login(user: User, group_id: int) -> dict[str, Any]:
         "username": user.nickname,
         "photo": user.avatar,
         "uid": str(user.id),
+        "group_id": group_id,
+    }
+
+
+def room_member(user: User, event: str, group_id: int) -> dict[str, Any]:
+    """Someone joined or left a room (a membership change, not a connection)."""
+    return {
+        "action_type": "room_member",
+        "event": event,
+        "uid": str(user.id),
+        "username": user.nickname,
+        "photo": user.avatar,
         "group_id": group_id,
     }
 

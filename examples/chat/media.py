@@ -2,13 +2,16 @@
 
 Files are saved under the upload folder with a random name and an extension taken
 from a fixed list (never the client's name), and served from ``/uploads/``. SVG
-and HTML are not accepted: they could carry scripts into the page's origin.
+and HTML are not accepted: they could carry scripts into the page's origin. An
+avatar sent with a registration is only stored once the account exists
+(:func:`read` now, :func:`store` later), so refused requests write nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import BodyPartReader
@@ -42,17 +45,22 @@ def kind_of(content_type: str | None, filename: str | None) -> tuple[int, str]:
     raise BadRequest(f"unsupported file type {ctype or suffix or '?'}")
 
 
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A checked file held in memory until it is stored (bounded by the read limit)."""
+
+    msgtype: int
+    extension: str
+    data: bytes
+
+
 def _write(folder: Path, name: str, data: bytes) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(data)
 
 
-async def save(part: BodyPartReader, folder: Path, limit: int = MAX_UPLOAD) -> tuple[int, str]:
-    """Read one multipart file (at most ``limit`` bytes) and save it in ``folder``.
-
-    Returns (msgtype, URL path). The body is gathered in memory (it is bounded), then
-    written by a thread so that the event loop never waits on the disk.
-    """
+async def read(part: BodyPartReader, limit: int = MAX_UPLOAD) -> Upload:
+    """Read one multipart file (at most ``limit`` bytes) and check its type."""
     msgtype, extension = kind_of(part.headers.get("Content-Type"), part.filename)
     data = bytearray()
     while chunk := await part.read_chunk(64 << 10):
@@ -61,6 +69,18 @@ async def save(part: BodyPartReader, folder: Path, limit: int = MAX_UPLOAD) -> t
             raise BadRequest(f"file larger than {limit >> 20} MB", status=413)
     if not data:
         raise BadRequest("empty file")
-    name = secrets.token_hex(12) + extension
-    await asyncio.to_thread(_write, folder, name, bytes(data))
-    return msgtype, f"/uploads/{name}"
+    return Upload(msgtype, extension, bytes(data))
+
+
+async def store(upload: Upload, folder: Path) -> str:
+    """Save a read file under a random name (by a thread: the event loop never waits on
+    the disk); returns its URL path."""
+    name = secrets.token_hex(12) + upload.extension
+    await asyncio.to_thread(_write, folder, name, upload.data)
+    return f"/uploads/{name}"
+
+
+async def save(part: BodyPartReader, folder: Path, limit: int = MAX_UPLOAD) -> tuple[int, str]:
+    """Read one multipart file and save it in ``folder``: (msgtype, URL path)."""
+    upload = await read(part, limit)
+    return upload.msgtype, await store(upload, folder)

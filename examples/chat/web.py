@@ -3,7 +3,11 @@
 ::
 
     python -m examples.chat.web --listen 127.0.0.1:8080 --register 127.0.0.1:1236 \\
-        --db data/chat.sqlite3 --ws-url ws://127.0.0.1:8783 [--secret S]
+        --db data/chat.sqlite3 --ws-url ws://127.0.0.1:8783 --auth-secret S [--secret S]
+
+``--auth-secret`` (env ``GW_AUTH_SECRET``, at least 32 bytes) signs the page's
+WebSocket tokens; the gateway verifies them with the same secret (its own
+``--auth-secret``). ``gw up --with`` puts it in the command as ``{auth_secret}``.
 
 Prints one line ``GW-READY {"role": "web", "listen": "HOST:PORT"}`` on stdout once
 serving (with the real port when given port 0), logs to stderr, and exits 0 on
@@ -13,7 +17,6 @@ SIGTERM or SIGINT. Uploads go to an ``uploads`` folder next to the database.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import sys
@@ -24,20 +27,29 @@ import click
 from aiohttp import web
 
 from business import AsyncGatewayClient
+from common import ready
 
+from . import tokens
+from .context import GUARDS, PUSH, SETTINGS, STATIC, STORE, Guards, Settings, errors
 from .db import AsyncStore
-from .routes import PUSH, SETTINGS, STATIC, STORE, Settings, errors, routes
+from .routes import ROUTES
 
 log = logging.getLogger("chat.web")
 CLIENT_MAX_SIZE = 10 << 20  # bytes of a request body (uploads)
 
 
-def make_app(db: Path, register: str, ws_url: str, secret: str | None = None) -> web.Application:
+def make_app(
+    db: Path, register: str, ws_url: str, auth_secret: str, secret: str | None = None
+) -> web.Application:
     """The aiohttp application; the store and the push client open on startup."""
+    problem = tokens.secret_error(auth_secret)
+    if problem:
+        raise ValueError(problem)
     app = web.Application(middlewares=[errors], client_max_size=CLIENT_MAX_SIZE)
     uploads = db.parent / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
-    app[SETTINGS] = Settings(ws_url=ws_url, uploads=uploads)
+    app[SETTINGS] = Settings(ws_url=ws_url, uploads=uploads, auth_secret=auth_secret)
+    app[GUARDS] = Guards()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         store = AsyncStore(db)
@@ -53,7 +65,8 @@ def make_app(db: Path, register: str, ws_url: str, secret: str | None = None) ->
             await store.close()
 
     app.cleanup_ctx.append(resources)
-    app.add_routes(routes)
+    for table in ROUTES:
+        app.add_routes(table)
     app.router.add_static("/static", STATIC)
     app.router.add_static("/uploads", uploads)
     return app
@@ -80,7 +93,7 @@ async def serve(app: web.Application, host: str, port: int) -> None:
         bound = runner.addresses[0]
         address = f"{bound[0]}:{bound[1]}"
         log.info("chat web on http://%s/", address)
-        print("GW-READY " + json.dumps({"role": "web", "listen": address}), flush=True)
+        ready.print_ready("web", {"listen": address})
         await stop.wait()
         log.info("stopping")
     finally:
@@ -118,6 +131,12 @@ async def serve(app: web.Application, host: str, port: int) -> None:
     envvar="CHAT_WS_URL",
     help="Gateway WebSocket URL the page connects to.",
 )
+@click.option(
+    "--auth-secret",
+    default=None,
+    envvar="GW_AUTH_SECRET",
+    help="Signs the page's WebSocket tokens; the gateway's --auth-secret (>= 32 bytes).",
+)
 @click.option("--secret", default=None, envvar="GW_SECRET", help="The cluster's shared secret.")
 @click.option(
     "--log-level",
@@ -126,8 +145,8 @@ async def serve(app: web.Application, host: str, port: int) -> None:
     envvar="CHAT_LOG_LEVEL",
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
-def main(listen: str, register: str, db_path: Path, ws_url: str, secret: str | None,
-         log_level: str) -> None:  # fmt: skip
+def main(listen: str, register: str, db_path: Path, ws_url: str, auth_secret: str | None,
+         secret: str | None, log_level: str) -> None:  # fmt: skip
     """Run the chat's web backend."""
     logging.basicConfig(
         level=getattr(logging, log_level.upper()),
@@ -135,8 +154,11 @@ def main(listen: str, register: str, db_path: Path, ws_url: str, secret: str | N
         stream=sys.stderr,
     )
     host, port = _split(listen)
+    problem = tokens.secret_error(auth_secret)
+    if problem or auth_secret is None:
+        raise click.UsageError(f"--auth-secret: {problem}")
     try:
-        asyncio.run(serve(make_app(db_path, register, ws_url, secret), host, port))
+        asyncio.run(serve(make_app(db_path, register, ws_url, auth_secret, secret), host, port))
     except OSError as exc:
         raise click.ClickException(f"web: {exc}") from None
 

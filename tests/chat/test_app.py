@@ -124,13 +124,16 @@ async def test_join_stores_the_session_and_websocket_connect_data(chat):
 
 
 async def test_join_mode_1_binds_the_uid_and_keeps_the_avatar(chat):
+    """An anonymous client's uid lives in the guest namespace: it can never be a
+    registered user's (their uids are database ids, bound from verified tokens)."""
     client = await ChatClient.open(chat.ws)
     frame = {**join_frame(("506", "私聊者"), 1, 0), "from_avatar": "/static/avatars/3.svg"}
     await client.send(frame)
     assert await client.recv() == {"code": 0, "msg": "success", "data": frame}
     async with AsyncGatewayClient(chat.register_address) as gw:
-        client_ids = await gw.get_client_id_by_uid("506")
+        client_ids = await gw.get_client_id_by_uid("guest:506")
         assert len(client_ids) == 1
+        assert await gw.get_client_id_by_uid("506") == []
         session = await gw.get_session(client_ids[0])
     assert session["from_avatar"] == "/static/avatars/3.svg"
     assert session["group_id"] == 0

@@ -74,3 +74,10 @@ def test_pushed_frames():
         "to_user_id": None, "msg_id": 7, "time": 1.5}  # fmt: skip
     private = Message(8, 0, 2, 3, 1, "/uploads/a.png", 2.0, "南京⌘陆小凤", "/p.jpeg")
     assert frames.new_msg(private)["to_user_id"] == "3"
+
+
+def test_room_member_frame():
+    user = User(2, "南京⌘陆小凤", "/p.jpeg")
+    assert frames.room_member(user, "leave", 101) == {"action_type": "room_member",
+        "event": "leave", "uid": "2", "username": "南京⌘陆小凤", "photo": "/p.jpeg",
+        "group_id": 101}  # fmt: skip

@@ -12,7 +12,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from .support import ChatClient, WebProcess, join_frame
+from examples.chat import tokens
+
+from .support import AUTH_SECRET, ChatClient, WebProcess, join_frame, start_web
+
+PASSWORD = "correct horse"
 
 
 def png(width: int = 2, height: int = 2, blue: int = 0) -> bytes:
@@ -35,10 +39,8 @@ def png(width: int = 2, height: int = 2, blue: int = 0) -> bytes:
 @pytest.fixture(scope="module")
 def web(chat, tmp_path_factory) -> Iterator[WebProcess]:
     db = tmp_path_factory.mktemp("web") / "chat.sqlite3"
-    process = WebProcess("--listen", "127.0.0.1:0", "--register", chat.register_address,
-                         "--db", str(db), "--ws-url", chat.ws)  # fmt: skip
+    process = start_web(chat, db)
     try:
-        process.wait_ready()
         process.db = db  # type: ignore[attr-defined]
         yield process
     finally:
@@ -60,13 +62,24 @@ class Browser:
             assert response.status == expect, (response.status, body)
             return body
 
-    async def login(self, nickname: str, avatar: str = "/static/avatars/2.svg") -> dict[str, Any]:
-        body = await self.call("POST", "/api/login", json={"nickname": nickname, "avatar": avatar})
+    async def register(
+        self, nickname: str, avatar: str = "/static/avatars/2.svg"
+    ) -> dict[str, Any]:
+        body = await self.call("POST", "/api/register", json={
+            "nickname": nickname, "password": PASSWORD, "avatar": avatar})  # fmt: skip
         self.user = body["data"]
         return self.user
 
     async def send(self, expect: int = 200, **body: Any) -> Any:
         return await self.call("POST", "/api/send", expect, json=body)
+
+    async def socket(self, chat) -> tuple[ChatClient, dict[str, Any]]:
+        """The page's WebSocket: a token from the backend, then the welcome."""
+        grant = (await self.call("POST", "/api/token"))["data"]
+        client = await ChatClient.open(chat.ws_with(grant["token"]))
+        welcome = await client.recv()
+        assert welcome["action_type"] == "welcome"
+        return client, welcome
 
     async def close(self) -> None:
         await self.http.close()
@@ -85,14 +98,16 @@ def test_ready_line(web):
     line = web.stdout[0]
     assert line.startswith('GW-READY {"role": "web", "listen": "127.0.0.1:')
     assert json.loads(line.removeprefix("GW-READY "))["listen"] != "127.0.0.1:0"
+    assert AUTH_SECRET not in web.logs()
 
 
 async def test_page_static_and_config(web, chat, browsers):
     http = browsers[0].http
     async with http.get(web.url + "/") as response:
         page = await response.text()
-        assert response.status == 200 and "/static/chat.js" in page and "cdn" not in page.lower()
-    for asset in ("/static/chat.js", "/static/chat.css", "/static/avatars/default.svg"):
+        assert response.status == 200 and "/static/main.js" in page and "cdn" not in page.lower()
+    for asset in ("/static/main.js", "/static/socket.js", "/static/conversations.js",
+                  "/static/chat.css", "/static/avatars/default.svg"):  # fmt: skip
         async with http.get(web.url + asset) as response:
             assert response.status == 200, asset
     config = await browsers[0].call("GET", "/api/config")
@@ -106,79 +121,182 @@ async def test_send_wants_post_and_a_login(browsers):
     body = await browsers[0].send(401, action_type="send_msg", group_id=100, content="x", msgtype=0)
     assert body["code"] == 401
     assert (await browsers[0].call("GET", "/api/me", 401))["msg"] == "请先登录"
+    assert (await browsers[0].call("POST", "/api/token", 401))["code"] == 401
 
 
-async def test_login_sets_a_session_cookie(browsers):
-    user = await browsers[0].login("Tinywan")
+async def test_register_then_login_with_the_password(web, browsers):
+    first, second, third = browsers
+    user = await first.register("Tinywan")
     assert user["nickname"] == "Tinywan" and user["avatar"] == "/static/avatars/2.svg"
-    assert (await browsers[0].call("GET", "/api/me"))["data"] == user
-    again = await browsers[1].login("Tinywan", "/static/avatars/5.svg")
-    assert again["id"] == user["id"] and again["avatar"] == "/static/avatars/5.svg"
-    await browsers[0].call("POST", "/api/logout")
-    await browsers[0].call("GET", "/api/me", 401)
-    for bad in ("", " " * 3, "x" * 17, "a\nb"):
-        await browsers[2].call("POST", "/api/login", 400, json={"nickname": bad})
-    await browsers[2].call("POST", "/api/login", 400, json={"nickname": "ok", "avatar": "/etc/x"})
-
-
-async def test_room_login_and_messages_are_pushed_to_the_room_and_stored(web, chat, browsers):
-    alice, bob, _ = browsers
-    a = await alice.login("阿克苏")
-    b = await bob.login("拉姆才让")
-    in_room, elsewhere = await ChatClient.open(chat.ws), await ChatClient.open(chat.ws)
-    await in_room.join((str(b["id"]), "拉姆才让"), 2, 100)
-    await elsewhere.join(("999", "别处"), 2, 101)
-
-    login = await alice.send(action_type="login", group_id=100, content="", msgtype=0)
-    expected_login = {"action_type": "new_user_login", "username": "阿克苏",
-                      "photo": a["avatar"], "uid": str(a["id"]), "group_id": 100}  # fmt: skip
-    assert login["data"] == expected_login
-    assert await in_room.recv() == expected_login
-
-    sent = await alice.send(action_type="send_msg", group_id=100, content="大家好", msgtype=0)
-    frame = sent["data"]
-    assert frame == {"action_type": "new_msg", "msgtype": 0, "uid": str(a["id"]),
-                     "photo": a["avatar"], "username": "阿克苏", "content": "大家好",
-                     "group_id": 100, "to_user_id": None, "msg_id": frame["msg_id"],
-                     "time": frame["time"]}  # fmt: skip
-    assert await in_room.recv() == frame
-    assert await elsewhere.ping_pong() == []  # pushed to the room, not to everyone
-
-    history = (await bob.call("GET", "/api/rooms/100/messages"))["data"]
-    assert history[-1] == frame
+    assert (await first.call("GET", "/api/me"))["data"] == user
+    cookie = next(c for c in first.http.cookie_jar if c.key == "chat_token")
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    taken = await second.call("POST", "/api/register", 409,
+                              json={"nickname": "tinywan", "password": PASSWORD})  # fmt: skip
+    assert taken == {"code": 409, "msg": "这个昵称已被注册", "data": None}
+    uploads = web.db.parent / "uploads"
+    before = sorted(uploads.iterdir())
+    form = aiohttp.FormData({"nickname": "Tinywan", "password": PASSWORD})
+    form.add_field("avatar_file", png(), filename="a.png", content_type="image/png")
+    await second.call("POST", "/api/register", 409, data=form)
+    assert sorted(uploads.iterdir()) == before  # a refused request stores no file
+    wrong = await second.call("POST", "/api/login", 401,
+                              json={"nickname": "Tinywan", "password": "guess-1"})  # fmt: skip
+    assert wrong == {"code": 401, "msg": "昵称或密码错误", "data": None}
+    await second.call("GET", "/api/me", 401)
+    # a form post, as the page sends it; no avatar given: the account keeps its own
+    form = aiohttp.FormData({"nickname": "Tinywan", "password": PASSWORD})
+    again = (await second.call("POST", "/api/login", data=form))["data"]
+    assert again == user
+    await first.call("POST", "/api/logout")
+    await first.call("GET", "/api/me", 401)
+    assert (await second.call("GET", "/api/me"))["data"] == user  # other sessions live on
+    refused = [
+        {"nickname": "", "password": PASSWORD},
+        {"nickname": "x" * 17, "password": PASSWORD},
+        {"nickname": "a\nb", "password": PASSWORD},
+        {"nickname": "ok", "password": "12345"},
+        {"nickname": "ok", "password": PASSWORD, "avatar": "/etc/x"},
+    ]
+    for bad in refused:
+        await third.call("POST", "/api/register", 400, json=bad)
     with sqlite3.connect(web.db) as db:
-        row = db.execute("SELECT room_id, from_uid, msgtype, content FROM messages WHERE id = ?",
-                         (frame["msg_id"],)).fetchone()  # fmt: skip
-    assert row == (100, a["id"], 0, "大家好")
+        stored = db.execute("SELECT password_hash FROM users WHERE nickname = 'Tinywan'").fetchone()
+    assert stored[0].startswith("scrypt$") and PASSWORD not in stored[0]
+    assert PASSWORD not in web.logs()
 
-    rooms = (await bob.call("GET", "/api/rooms"))["data"]
-    counts = {room["id"]: room["online"] for room in rooms}
-    assert rooms[0]["name"] == "开源技术小栈"
-    assert counts[100] == 1 and counts[101] == 1 and counts[102] == 0
-    members = (await bob.call("GET", "/api/rooms/100/members"))["data"]
-    member = {"uid": str(b["id"]), "username": "拉姆才让", "photo": "/static/avatars/default.svg"}
-    assert members == {"online": 1, "members": [member]}
-    await in_room.close()
-    await elsewhere.close()
+
+async def test_repeated_failures_are_throttled(browsers):
+    attacker, owner, _ = browsers
+    await owner.register("被猜的人")
+    attacker.http.cookie_jar.clear()
+    for n in range(5):
+        await attacker.call("POST", "/api/login", 401,
+                            json={"nickname": "被猜的人", "password": f"guess-{n}"})  # fmt: skip
+    async with attacker.http.post(
+        attacker.base + "/api/login", json={"nickname": "被猜的人", "password": PASSWORD}
+    ) as response:
+        body = await response.json()  # even the right password waits now
+        assert response.status == 429 and body["code"] == 429
+        assert 1 <= int(response.headers["Retry-After"]) <= 300
+    # other nicknames from this address are not locked yet (that limit is higher)
+    await attacker.call("POST", "/api/login", 401, json={"nickname": "别人", "password": "x" * 6})
+
+
+async def test_token_carries_the_identity_and_rooms(browsers):
+    alice = browsers[0]
+    user = await alice.register("令牌")
+    grant = (await alice.call("POST", "/api/token"))["data"]
+    claims = tokens.verify(AUTH_SECRET, grant["token"])
+    assert (claims["uid"], claims["nickname"], claims["avatar"]) == (
+        str(user["id"]), "令牌", "/static/avatars/2.svg")  # fmt: skip
+    assert claims["rooms"] == grant["rooms"] == [100]  # new users are in the default room
+    assert 0 < claims["exp"] - claims["iat"] <= 600 and grant["expires_in"] == 300
+
+
+async def test_rooms_membership_and_pushes(chat, browsers):
+    alice, bob, _ = browsers
+    a = await alice.register("房主")
+    b = await bob.register("房客")
+    a_ws, _ = await alice.socket(chat)
+    b_ws, b_welcome = await bob.socket(chat)
+    came = await a_ws.next("presence")  # 房客 came online in room 100
+    assert (came["state"], came["uid"], came["group_ids"]) == ("online", str(b["id"]), [100])
+    rooms = {r["id"]: r for r in (await alice.call("GET", "/api/rooms"))["data"]}
+    assert rooms[100]["joined"] and not rooms[101]["joined"] and rooms[100]["online"] >= 2
+    await alice.send(403, action_type="send_msg", group_id=101, content="x", msgtype=0)
+
+    await bob.call("POST", "/api/rooms/101/join")
+    assert (await b_ws.next()) == {"action_type": "room_member", "event": "join",
+                                   "uid": str(b["id"]), "username": "房客",
+                                   "photo": b["avatar"], "group_id": 101}  # fmt: skip
+    await alice.call("POST", "/api/rooms/101/join")
+    joined = await b_ws.next()
+    assert (joined["event"], joined["uid"]) == ("join", str(a["id"]))
+    assert (await a_ws.next())["uid"] == str(a["id"])  # her own tab hears it too
+    sent = await alice.send(action_type="send_msg", group_id=101, content="在101", msgtype=0)
+    assert await b_ws.next() == sent["data"]  # the connection joined 101's group, no reconnect
+
+    await bob.call("POST", "/api/rooms/101/leave")
+    left = await b_ws.next()
+    assert (left["action_type"], left["event"]) == ("room_member", "leave")
+    await alice.send(action_type="send_msg", group_id=101, content="走了吗", msgtype=0)
+    assert await b_ws.quiet(str(b["id"])) == []
+    grant = (await bob.call("POST", "/api/token"))["data"]
+    assert grant["rooms"] == [100]
+    assert b_welcome["group_ids"] == [100]
+    await a_ws.close()
+    await b_ws.close()
+
+
+async def test_online_counts_and_members_are_people(chat, browsers):
+    alice, bob, _ = browsers
+    a = await alice.register("两个标签")
+    b = await bob.register("一个标签")
+    await alice.call("POST", "/api/rooms", json={"name": "人数房"})
+    room = next(r for r in (await alice.call("GET", "/api/rooms"))["data"] if r["name"] == "人数房")
+    await bob.call("POST", f"/api/rooms/{room['id']}/join")
+    tabs = [(await alice.socket(chat))[0] for _ in range(2)]
+    raw = await ChatClient.open(chat.ws)  # an anonymous protocol client in the same group
+    await raw.join((str(a["id"]), "两个标签"), 2, room["id"])
+    listed = {r["id"]: r for r in (await bob.call("GET", "/api/rooms"))["data"]}
+    assert listed[room["id"]]["online"] == 1  # two tabs and a raw socket: one person
+    assert listed[room["id"]]["members"] == 2
+    members = (await bob.call("GET", f"/api/rooms/{room['id']}/members"))["data"]
+    assert members == {"online": 1, "members": [
+        {"uid": str(a["id"]), "username": "两个标签", "photo": a["avatar"], "online": True},
+        {"uid": str(b["id"]), "username": "一个标签", "photo": b["avatar"], "online": False},
+    ]}  # fmt: skip
+    for ws in (*tabs, raw):
+        await ws.close()
+
+
+async def test_history_pages_and_updates_by_id(browsers):
+    alice, bob, _ = browsers
+    a = await alice.register("历史甲")
+    await bob.register("历史乙")
+    start = (await alice.call("GET", "/api/updates"))["data"]
+    assert start["messages"] == [] and start["more"] is False
+    sent = [(await alice.send(action_type="send_msg", group_id=100, content=f"m{n}",
+                              msgtype=0))["data"] for n in range(5)]  # fmt: skip
+    private = (await bob.send(action_type="send_msg", to_user_id=a["id"], content="悄悄",
+                              msgtype=0))["data"]  # fmt: skip
+    page = (await alice.call("GET", "/api/rooms/100/messages?limit=2"))["data"]
+    assert [m["content"] for m in page] == ["m3", "m4"]
+    older = await alice.call("GET", f"/api/rooms/100/messages?limit=2&before={page[0]['msg_id']}")
+    assert [m["content"] for m in older["data"]] == ["m1", "m2"]
+    await alice.call("GET", "/api/rooms/100/messages?before=x", 400)
+    missed = (await alice.call("GET", f"/api/updates?after={start['cursor']}&limit=4"))["data"]
+    assert [m["msg_id"] for m in missed["messages"]] == [m["msg_id"] for m in sent[:4]]
+    assert missed["more"] is True and missed["cursor"] == sent[3]["msg_id"]
+    rest = (await alice.call("GET", f"/api/updates?after={missed['cursor']}"))["data"]
+    assert [m["content"] for m in rest["messages"]] == ["m4", "悄悄"]
+    assert rest["more"] is False and rest["cursor"] >= private["msg_id"]
+    theirs = (await bob.call("GET", f"/api/updates?after={start['cursor']}"))["data"]["messages"]
+    assert "悄悄" in [m["content"] for m in theirs]  # bob sees his own private message
+    contacts = {u["nickname"]: u for u in (await alice.call("GET", "/api/users"))["data"]}
+    assert contacts["历史乙"]["last"]["content"] == "悄悄"
 
 
 async def test_private_message_reaches_both_users_only(chat, browsers):
     alice, bob, carol = browsers
-    a = await alice.login("私聊甲")
-    b = await bob.login("私聊乙")
-    c = await carol.login("私聊丙")
+    a = await alice.register("私聊甲")
+    b = await bob.register("私聊乙")
+    c = await carol.register("私聊丙")
     sockets = {}
-    for user in (a, b, c):
-        sockets[user["id"]] = await ChatClient.open(chat.ws)
-        await sockets[user["id"]].join((str(user["id"]), user["nickname"]), 1, 0)
+    for browser, user in ((alice, a), (bob, b), (carol, c)):
+        sockets[user["id"]], _ = await browser.socket(chat)
+    spy = await ChatClient.open(chat.ws)  # the issue's attack: a raw join with b's id
+    await spy.join((str(b["id"]), "私聊乙"), 1, 0)
 
     sent = await alice.send(action_type="send_msg", group_id=0, to_user_id=b["id"],
                             content="悄悄话", msgtype=0)  # fmt: skip
     frame = sent["data"]
     assert (frame["to_user_id"], frame["group_id"], frame["uid"]) == (str(b["id"]), 0, str(a["id"]))
-    assert await sockets[b["id"]].recv() == frame
-    assert await sockets[a["id"]].recv() == frame  # the sender's other tabs see it too
-    assert await sockets[c["id"]].ping_pong() == []
+    assert await sockets[b["id"]].next() == frame
+    assert await sockets[a["id"]].next() == frame  # the sender's other tabs see it too
+    assert await sockets[c["id"]].quiet(str(c["id"])) == []
+    assert await spy.ping_pong() == []
 
     seen_by_b = (await bob.call("GET", f"/api/private/{a['id']}/messages"))["data"]
     assert [m["content"] for m in seen_by_b] == ["悄悄话"]
@@ -187,27 +305,25 @@ async def test_private_message_reaches_both_users_only(chat, browsers):
     assert users[a["id"]]["online"] is True and c["id"] not in users
     await alice.send(404, action_type="send_msg", to_user_id=987654, content="x", msgtype=0)
     await alice.send(404, action_type="send_msg", to_user_id=a["id"], content="x", msgtype=0)
-    for ws in sockets.values():
+    for ws in (*sockets.values(), spy):
         await ws.close()
 
 
 async def test_image_upload_then_image_message(web, chat, browsers):
     alice = browsers[0]
-    await alice.login("传图")
+    await alice.register("传图")
+    await alice.call("POST", "/api/rooms/102/join")
     listener = await ChatClient.open(chat.ws)
     await listener.join(("998", "看图"), 2, 102)
     form = aiohttp.FormData()
     form.add_field("file", png(), filename="red.png", content_type="image/png")
     saved = (await alice.call("POST", "/api/upload", data=form))["data"]
-    assert (
-        saved["msgtype"] == 1
-        and saved["url"].startswith("/uploads/")
-        and saved["url"].endswith(".png")
-    )
+    assert saved["msgtype"] == 1 and saved["url"].startswith("/uploads/")
+    assert saved["url"].endswith(".png")
     async with alice.http.get(web.url + saved["url"]) as response:
         assert response.status == 200 and await response.read() == png()
     sent = await alice.send(action_type="send_msg", group_id=102, content=saved["url"], msgtype=1)
-    assert (await listener.recv())["content"] == saved["url"]
+    assert (await listener.next("new_msg"))["content"] == saved["url"]
     assert sent["data"]["msgtype"] == 1
 
     bad = aiohttp.FormData()
@@ -218,7 +334,7 @@ async def test_image_upload_then_image_message(web, chat, browsers):
 
 async def test_refusals(browsers):
     alice = browsers[0]
-    await alice.login("出错")
+    await alice.register("出错")
     await alice.send(404, action_type="send_msg", group_id=555, content="x", msgtype=0)
     await alice.send(400, action_type="send_msg", group_id=100, content="x", msgtype=9)
     await alice.send(400, action_type="send_msg", group_id=100, content="javascript:x", msgtype=1)
@@ -226,8 +342,10 @@ async def test_refusals(browsers):
                             headers={"Content-Type": "application/json"})  # fmt: skip
     assert body == {"code": 400, "msg": "无效的json数据", "data": None}
     room = (await alice.call("POST", "/api/rooms", json={"name": "新房间"}))["data"]
-    assert room["name"] == "新房间" and room["id"] > 102
+    assert room["name"] == "新房间" and room["id"] > 102 and room["joined"] is True
     assert (await alice.call("GET", f"/api/rooms/{room['id']}/messages"))["data"] == []
+    await alice.call("POST", "/api/rooms/99999/join", 404)
+    await alice.call("GET", "/api/private/abc/messages", 404)
 
 
 async def test_default_database_path_and_sigterm(chat, tmp_path):
@@ -242,13 +360,21 @@ async def test_default_database_path_and_sigterm(chat, tmp_path):
     assert len(process.stdout) == 1
 
 
+def test_no_auth_secret_is_a_usage_error(chat, tmp_path):
+    process = WebProcess("--listen", "127.0.0.1:0", "--register", chat.register_address,
+                         cwd=tmp_path, auth=False)  # fmt: skip
+    assert process.proc.wait(timeout=30) == 2
+    assert "--auth-secret" in process.logs()
+    process.stop()
+
+
 async def test_web_and_protocol_clients_share_the_room(chat, browsers):
     """A client using the document's raw frames hears the web page's room messages."""
     alice = browsers[0]
-    await alice.login("网页用户")
+    await alice.register("网页用户")
     raw = await ChatClient.open(chat.ws)
     await raw.send(join_frame(("10086", "阿克苏"), 2, 100))
     assert (await raw.recv())["msg"] == "success"
     sent = await alice.send(action_type="send_msg", group_id="100", content="hello", msgtype="0")
-    assert await raw.recv() == sent["data"]
+    assert await raw.next("new_msg") == sent["data"]
     await raw.close()

@@ -1,0 +1,199 @@
+"""Accounts: register, log in and out, the current user, and the page's WebSocket tokens.
+
+- ``POST /api/register`` (``nickname``, ``password``, ``avatar`` or ``avatar_file``):
+  409 if the nickname is taken; the new user is a member of the default room.
+- ``POST /api/login`` (``nickname``, ``password``, optional new ``avatar``): 401 if
+  wrong; 429 with ``Retry-After`` after repeated failures (per nickname and per
+  client address, :mod:`examples.chat.throttle`). Accounts made before passwords
+  existed have none and cannot log in (anyone could have made them).
+- Both take JSON, a urlencoded form or a multipart form, and set the session
+  cookie (HttpOnly, SameSite=Lax); the reply is the user ``{id, nickname, avatar}``.
+- ``POST /api/token``: a short-lived token for one WebSocket connection
+  (:mod:`examples.chat.tokens`), with the gateway's URL.
+
+Passwords are hashed with scrypt on a thread (:mod:`examples.chat.passwords`) and
+never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+
+from aiohttp import BodyPartReader, web
+
+from . import media, passwords, tokens
+from .context import (
+    AVATARS,
+    COOKIE,
+    DEFAULT_ROOM,
+    GUARDS,
+    SETTINGS,
+    STORE,
+    json_body,
+    logged_in,
+    reply,
+)
+from .db import SESSION_TTL, NicknameTaken, User
+from .frames import BadRequest
+
+routes = web.RouteTableDef()
+MAX_NICKNAME = 16
+WRONG = "昵称或密码错误"
+TAKEN = "这个昵称已被注册"
+NO_PASSWORD = "这个昵称是早期无密码的账号，已不能登录；请注册一个新昵称"
+
+
+@dataclass
+class AccountForm:
+    nickname: str
+    password: str
+    avatar: str | None  # a stock avatar; None: keep (login) or the first one (register)
+    upload: media.Upload | None = None  # an avatar file, stored once the request succeeds
+
+
+def _stock_avatar(value: object) -> str | None:
+    if value in (None, ""):
+        return None
+    if value not in AVATARS:
+        raise BadRequest("unknown avatar")
+    return str(value)
+
+
+async def _account_form(request: web.Request) -> AccountForm:
+    """The fields from a JSON body, a urlencoded form, or a multipart form with a file."""
+    if request.content_type == "multipart/form-data":
+        fields: dict[str, str] = {}
+        upload = None
+        async for part in await request.multipart():
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "avatar_file" and part.filename:
+                upload = await media.read(part, media.MAX_AVATAR)
+                if upload.msgtype != 1:
+                    raise BadRequest("an avatar is an image")
+            elif part.name in ("nickname", "password", "avatar"):
+                fields[part.name] = await part.text()
+        return AccountForm(fields.get("nickname", ""), fields.get("password", ""),
+                           _stock_avatar(fields.get("avatar")), upload)  # fmt: skip
+    if request.content_type == "application/x-www-form-urlencoded":
+        form = await request.post()
+        body: object = {k: v for k, v in form.items() if isinstance(v, str)}
+    else:
+        body = await json_body(request)
+    if not isinstance(body, dict):
+        raise BadRequest("请求数据结构无法被解析")
+    nickname, password = body.get("nickname"), body.get("password")
+    return AccountForm(nickname if isinstance(nickname, str) else "",
+                       password if isinstance(password, str) else "",
+                       _stock_avatar(body.get("avatar")))  # fmt: skip
+
+
+def _nickname(form: AccountForm) -> str:
+    nickname = form.nickname.strip()
+    if not nickname or len(nickname) > MAX_NICKNAME or not nickname.isprintable():
+        raise BadRequest(f"昵称需要1到{MAX_NICKNAME}个可见字符")
+    return nickname
+
+
+async def _signed_in(request: web.Request, user: User) -> web.Response:
+    """The user as the reply, with a new session cookie."""
+    token = await request.app[STORE].run(lambda s: s.start_session(user.id))
+    response = reply(user.public())
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", max_age=SESSION_TTL)
+    return response
+
+
+@routes.post("/api/register")
+async def register(request: web.Request) -> web.Response:
+    form = await _account_form(request)
+    nickname = _nickname(form)
+    problem = passwords.policy_error(form.password)
+    if problem:
+        raise BadRequest(problem)
+    store = request.app[STORE]
+    if await store.run(lambda s: s.credentials(nickname)) is not None:  # before any work
+        raise BadRequest(TAKEN, code=409, status=409)
+    hashed = await asyncio.to_thread(passwords.hash_password, form.password)
+    avatar = await _avatar(request, form) or AVATARS[0]
+    try:
+        user = await store.run(lambda s: s.register(nickname, hashed, avatar))
+    except NicknameTaken:  # taken meanwhile
+        raise BadRequest(TAKEN, code=409, status=409) from None
+    await store.run(lambda s: s.join_room(user.id, DEFAULT_ROOM))
+    return await _signed_in(request, user)
+
+
+async def _avatar(request: web.Request, form: AccountForm) -> str | None:
+    """The avatar the form asks for: an uploaded file (stored now) or a stock one."""
+    if form.upload is not None:
+        return await media.store(form.upload, request.app[SETTINGS].uploads)
+    return form.avatar
+
+
+def _throttled(seconds: float) -> BadRequest:
+    wait = max(1, math.ceil(seconds))
+    return BadRequest(f"尝试次数过多，请{wait}秒后再试", code=429, status=429,
+                      headers={"Retry-After": str(wait)})  # fmt: skip
+
+
+@routes.post("/api/login")
+async def login(request: web.Request) -> web.Response:
+    form = await _account_form(request)
+    nickname = _nickname(form)
+    guards = request.app[GUARDS]
+    by_name, by_address = [f"name:{nickname.casefold()}"], [f"addr:{request.remote}"]
+    wait = max(guards.by_name.retry_after(by_name), guards.by_address.retry_after(by_address))
+    if wait > 0:
+        raise _throttled(wait)
+    # Counted as a failure before it is checked, so that guesses sent in parallel are
+    # all counted; taken back if the password is right.
+    guards.by_name.failed(by_name)
+    guards.by_address.failed(by_address)
+    store = request.app[STORE]
+    found = await store.run(lambda s: s.credentials(nickname))
+    stored = found[1] if found else None
+    # an unknown nickname costs one scrypt too (checked against a dummy hash)
+    if found is None or not await asyncio.to_thread(passwords.verify, form.password, stored):
+        legacy = found is not None and stored is None
+        raise BadRequest(NO_PASSWORD if legacy else WRONG, code=401, status=401)
+    guards.by_name.succeeded(by_name)
+    guards.by_address.forgive_last(by_address)
+    user = found[0]
+    avatar = await _avatar(request, form)
+    if avatar and avatar != user.avatar:
+        user_id = user.id
+        changed = await store.run(lambda s: s.set_avatar(user_id, avatar))
+        user = changed or user
+    return await _signed_in(request, user)
+
+
+@routes.post("/api/logout")
+async def logout(request: web.Request) -> web.Response:
+    token = request.cookies.get(COOKIE)
+    if token:
+        await request.app[STORE].run(lambda s: s.logout(token))
+    response = reply()
+    response.del_cookie(COOKIE)
+    return response
+
+
+@routes.get("/api/me")
+async def me(request: web.Request) -> web.Response:
+    return reply((await logged_in(request)).public())
+
+
+@routes.post("/api/token")
+async def token(request: web.Request) -> web.Response:
+    """A token for one WebSocket connection: the gateway binds its uid and the worker
+    joins its rooms' groups (the rooms the user belongs to now)."""
+    user = await logged_in(request)
+    rooms = await request.app[STORE].run(lambda s: s.rooms_of(user.id))
+    settings = request.app[SETTINGS]
+    claims = tokens.claims(user.id, user.nickname, user.avatar, rooms, time.time(),
+                           settings.token_ttl)  # fmt: skip
+    signed = tokens.issue(settings.auth_secret, claims)
+    return reply({"token": signed, "expires_in": settings.token_ttl, "ws_url": settings.ws_url,
+                  "rooms": claims["rooms"]})  # fmt: skip

@@ -1,0 +1,121 @@
+"""What every route module of the web backend shares: app keys, the reply format,
+the logged-in user, request parsing helpers.
+
+Every JSON reply is ``{"code": 0 | error code, "msg": ..., "data": ...}`` (the
+document's ``$this->res``); a refusal is raised as :class:`~examples.chat.frames.BadRequest`
+and turned into such a reply, with its HTTP status, by the :func:`errors` middleware.
+The logged-in user comes from the session cookie only, never from the request body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from business import AsyncGatewayClient
+
+from .db import AsyncStore, Room, User
+from .frames import BadRequest, result
+from .throttle import Throttle
+
+COOKIE = "chat_token"
+STATIC = Path(__file__).resolve().parent / "static"
+AVATARS = tuple(f"/static/avatars/{n}.svg" for n in range(1, 9))
+DEFAULT_ROOM = 100
+
+
+@dataclass
+class Settings:
+    ws_url: str
+    uploads: Path
+    auth_secret: str
+    token_ttl: int = 300  # seconds
+
+
+@dataclass
+class Guards:
+    """Login throttles (per nickname, per client address) and the send lock."""
+
+    by_name: Throttle = field(default_factory=lambda: Throttle(limit=5, window=300))
+    by_address: Throttle = field(default_factory=lambda: Throttle(limit=20, window=300))
+    # Held from a message's insert to its push: pushes leave in id order, so a page
+    # that saw message n on a synced connection has everything before n it may see.
+    send: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+STORE = web.AppKey("store", AsyncStore)
+PUSH = web.AppKey("push", AsyncGatewayClient)
+SETTINGS = web.AppKey("settings", Settings)
+GUARDS = web.AppKey("guards", Guards)
+
+
+def reply(data: Any = None, msg: str = "success", code: int = 0, status: int = 200) -> web.Response:
+    return web.json_response(
+        result(data, msg, code), status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False)
+    )
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Refusals become JSON replies with the refusal's code and status."""
+    try:
+        return await handler(request)  # type: ignore[no-any-return]
+    except BadRequest as exc:
+        response = reply(None, exc.msg, exc.code, exc.status)
+        response.headers.update(exc.headers)
+        return response
+
+
+async def current_user(request: web.Request) -> User | None:
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None
+    return await request.app[STORE].run(lambda s: s.user_by_token(token))
+
+
+async def logged_in(request: web.Request) -> User:
+    user = await current_user(request)
+    if user is None:
+        raise BadRequest("请先登录", code=401, status=401)
+    return user
+
+
+def number(value: Any, what: str = "id", status: int = 404) -> int:
+    """A positive integer from a path or query value, else a refusal."""
+    try:
+        found = int(str(value))
+    except ValueError:
+        raise BadRequest(f"no such {what}", status=status) from None
+    if found < 1:
+        raise BadRequest(f"no such {what}", status=status)
+    return found
+
+
+def query_int(request: web.Request, name: str, default: int | None) -> int | None:
+    """An optional non-negative integer query parameter (400 if it is not one)."""
+    raw = request.query.get(name, "")
+    if raw == "":
+        return default
+    if not raw.isascii() or not raw.isdigit():
+        raise BadRequest(f"{name} must be a non-negative integer")
+    return int(raw)
+
+
+async def room_or_404(request: web.Request, room_id: Any) -> Room:
+    number_ = number(room_id, "room")
+    room = await request.app[STORE].run(lambda s: s.room(number_))
+    if room is None:
+        raise BadRequest("no such room", status=404)
+    return room
+
+
+async def json_body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        raise BadRequest("无效的json数据") from None

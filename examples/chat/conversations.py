@@ -1,0 +1,155 @@
+"""Conversations: sending (the document's ``send2Server``), history pages, what a page
+missed, and the contacts of private chats.
+
+``POST /api/send`` adds the logged-in user's nickname and avatar to what the page
+posts (design document 000: the server attests who speaks), stores the message and
+pushes it through the cluster to the room's group, or to both users of a private
+message. The insert and the push happen under one lock, so pushes leave in message
+id order.
+
+Reading uses message ids as cursors: ``?before=<id>`` pages history backwards
+(``limit`` ≤ 200), and ``GET /api/updates?after=<id>`` returns what the user may
+see after an id, for a page coming back from a disconnection::
+
+    {"messages": [<new_msg>...], "cursor": 123, "more": false}
+
+``cursor`` is the ``after`` of the next call: with ``more`` false, the page has
+everything up to it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from . import frames, media
+from .context import (
+    GUARDS,
+    PUSH,
+    SETTINGS,
+    STORE,
+    json_body,
+    logged_in,
+    number,
+    query_int,
+    reply,
+    room_or_404,
+)
+from .frames import BadRequest
+from .history import MAX_PAGE
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+PAGE = 50  # messages of a history page unless ?limit= says otherwise
+
+
+def _limit(request: web.Request) -> int:
+    return max(1, min(MAX_PAGE, query_int(request, "limit", PAGE) or PAGE))
+
+
+@routes.get("/api/rooms/{room_id}/messages")
+async def room_messages(request: web.Request) -> web.Response:
+    """A page of a room's history, oldest first (anyone logged in may look before joining)."""
+    await logged_in(request)
+    room = await room_or_404(request, request.match_info["room_id"])
+    limit, before = _limit(request), query_int(request, "before", None)
+    history = await request.app[STORE].run(lambda s: s.room_history(room.id, limit, before))
+    return reply([frames.new_msg(m) for m in history])
+
+
+@routes.get("/api/private/{user_id}/messages")
+async def private_messages(request: web.Request) -> web.Response:
+    """A page of the private conversation between the logged-in user and another."""
+    me = await logged_in(request)
+    other = number(request.match_info["user_id"], "user")
+    limit, before = _limit(request), query_int(request, "before", None)
+    history = await request.app[STORE].run(lambda s: s.private_history(me.id, other, limit, before))
+    return reply([frames.new_msg(m) for m in history])
+
+
+@routes.get("/api/updates")
+async def updates(request: web.Request) -> web.Response:
+    """What the user may see after message ``after`` (rooms they belong to, their
+    private messages), oldest first; without ``after``, only the current cursor."""
+    me = await logged_in(request)
+    after, limit = query_int(request, "after", None), _limit(request)
+
+    def read(store: Any) -> tuple[list[Any], int]:  # one call: one consistent view
+        found = [] if after is None else store.updates(me.id, after, limit)
+        return found, store.last_message_id()
+
+    found, last_id = await request.app[STORE].run(read)
+    more = len(found) == limit
+    cursor = found[-1].id if more else max(last_id, after or 0)
+    return reply({"messages": [frames.new_msg(m) for m in found], "cursor": cursor, "more": more})
+
+
+@routes.get("/api/users")
+async def users(request: web.Request) -> web.Response:
+    """The contacts: everyone else who can log in, ``online`` if a page of theirs is
+    connected, and ``last``, the latest private message with them."""
+    me = await logged_in(request)
+    store = request.app[STORE]
+    everyone = [u for u in await store.run(lambda s: s.users()) if u.id != me.id]
+    last = await store.run(lambda s: s.last_private(me.id))
+    online: dict[str, Any] = {}
+    if everyone:
+        try:
+            online = await request.app[PUSH].is_uids_online([str(u.id) for u in everyone])
+        except Exception as exc:
+            log.warning("online flags unavailable: %s", exc)
+    return reply([
+        {**u.public(), "online": bool(online.get(str(u.id))),
+         "last": frames.new_msg(last[u.id]) if u.id in last else None}
+        for u in everyone
+    ])  # fmt: skip
+
+
+@routes.post("/api/upload")
+async def upload(request: web.Request) -> web.Response:
+    """One multipart ``file``: saved, and its URL returned for a media message."""
+    await logged_in(request)
+    if request.content_type != "multipart/form-data":
+        raise BadRequest("post a multipart form with a file")
+    async for part in await request.multipart():
+        if isinstance(part, BodyPartReader) and part.name == "file" and part.filename:
+            msgtype, url = await media.save(part, request.app[SETTINGS].uploads)
+            return reply({"url": url, "msgtype": msgtype})
+    raise BadRequest("no file in the form")
+
+
+@routes.get("/api/send")
+async def send_get(request: web.Request) -> web.Response:
+    return reply(None, "请用post方法请求接口", code=100, status=405)
+
+
+@routes.post("/api/send")
+async def send(request: web.Request) -> web.Response:
+    user = await logged_in(request)
+    order = frames.parse_send(await json_body(request))
+    store, push = request.app[STORE], request.app[PUSH]
+    if order.action_type == "login":  # document 000's "login": tell the room I am here
+        room = await room_or_404(request, order.group_id)
+        frame = frames.new_user_login(user, room.id)
+        push.send_to_group(room.id, frame)
+        return reply(frame)
+    to_uid = order.to_user_id
+    if to_uid is not None:
+        if to_uid == user.id or await store.run(lambda s: s.user(to_uid)) is None:
+            raise BadRequest("no such user", status=404)
+    else:
+        room = await room_or_404(request, order.group_id)
+        if not await store.run(lambda s: s.is_member(user.id, room.id)):
+            raise BadRequest("请先加入这个房间", code=403, status=403)
+    async with request.app[GUARDS].send:
+        message = await store.run(
+            lambda s: s.add_message(user, order.msgtype, order.content, order.group_id, to_uid)
+        )
+        frame = frames.new_msg(message)
+        if to_uid is None:
+            push.send_to_group(order.group_id, frame)
+        else:
+            push.send_to_uid([str(to_uid), str(user.id)], frame)
+    return reply(frame)

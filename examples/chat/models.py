@@ -1,0 +1,39 @@
+"""The chat's records as the store returns them: frozen values, no behaviour but a view.
+
+They live apart from the storage modules so that the pure modules that build frames
+(:mod:`examples.chat.frames`) need no database code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    nickname: str
+    avatar: str
+
+    def public(self) -> dict[str, int | str]:
+        """What the API shows of a user (never the password hash)."""
+        return {"id": self.id, "nickname": self.nickname, "avatar": self.avatar}
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    room_id: int  # 0 for a private message
+    from_uid: int
+    to_uid: int | None  # the recipient of a private message
+    msgtype: int  # 0 text, 1 image, 2 video, 3 voice
+    content: str
+    created_at: float
+    username: str  # the sender's, joined from users
+    photo: str

@@ -1,0 +1,139 @@
+"""Rooms and their people: the list, creating, joining, leaving, members.
+
+Membership is the server's: a user's connections are in the groups of the rooms
+they joined (the worker joins them from the token at connect; joining or leaving
+here moves every open connection of the user at once), so a page hears every room
+it belongs to, and leaving stops it. Online counts and member lists count people
+(distinct registered users connected to the room's group, :mod:`examples.chat.presence`),
+not connections, and never anonymous protocol clients.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from . import frames, presence
+from .context import PUSH, STORE, current_user, json_body, logged_in, reply, room_or_404
+from .db import Room, User
+from .frames import BadRequest
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+MAX_ROOM_NAME = 20
+
+
+async def _group_uids(request: web.Request) -> dict[str, list[Any]] | None:
+    """Every group's uids, or None if the cluster cannot say (the page still works)."""
+    try:
+        found: dict[str, list[Any]] = await request.app[PUSH].get_all_group_uid_list()
+    except Exception as exc:
+        log.warning("online counts unavailable: %s", exc)
+        return None
+    return found
+
+
+@routes.get("/api/rooms")
+async def rooms(request: web.Request) -> web.Response:
+    """Every room: ``{id, name, online}``, and for a logged-in user ``joined``,
+    ``members`` (how many) and ``last`` (the latest message of a joined room)."""
+    store = request.app[STORE]
+    user = await current_user(request)
+    found = await store.run(lambda s: s.rooms())
+    members = await store.run(lambda s: s.members(r.id for r in found))
+    group_uids = await _group_uids(request)
+    counts = None if group_uids is None else presence.online_counts(group_uids, members)
+    listed: list[dict[str, Any]] = [
+        {"id": r.id, "name": r.name, "online": None if counts is None else counts[r.id]}
+        for r in found
+    ]
+    if user is not None:
+        mine = {r.id for r in found if user.id in members[r.id]}
+        last = await store.run(lambda s: s.last_in_rooms(mine))
+        for item in listed:
+            message = last.get(item["id"])
+            item.update(joined=item["id"] in mine, members=len(members[item["id"]]),
+                        last=None if message is None else frames.new_msg(message))  # fmt: skip
+    return reply(listed)
+
+
+async def _move_connections(request: web.Request, user: User, room: Room, join: bool) -> None:
+    """Put the user's open connections in (or out of) the room's group, and tell the
+    room; the connections' sessions learn the new room list (for the offline notice)."""
+    push, store = request.app[PUSH], request.app[STORE]
+    try:
+        client_ids = list(await push.get_client_id_by_uid(str(user.id)))
+    except Exception as exc:  # the membership stands; connections catch up on reconnect
+        log.warning("connections of user %s unknown: %s", user.id, exc)
+        client_ids = []
+    mine = await store.run(lambda s: s.rooms_of(user.id))
+    frame = frames.room_member(user, "join" if join else "leave", room.id)
+    if not join:  # told while still in the group: the user's other tabs hear it too
+        push.send_to_group(room.id, frame)
+    for client_id in client_ids:
+        if join:
+            push.join_group(client_id, room.id)
+        else:
+            push.leave_group(client_id, room.id)
+        push.update_session(client_id, {"rooms": mine})
+    if join:
+        push.send_to_group(room.id, frame)
+
+
+@routes.post("/api/rooms")
+async def create_room(request: web.Request) -> web.Response:
+    """A new room (or the one of that name); its creator joins it."""
+    user = await logged_in(request)
+    body = await json_body(request)
+    name = str(body.get("name") or "").strip() if isinstance(body, dict) else ""
+    if not name or len(name) > MAX_ROOM_NAME or not name.isprintable():
+        raise BadRequest(f"房间名需要1到{MAX_ROOM_NAME}个可见字符")
+    store = request.app[STORE]
+    room = await store.run(lambda s: s.create_room(name))
+    if await store.run(lambda s: s.join_room(user.id, room.id)):
+        await _move_connections(request, user, room, join=True)
+    return reply({"id": room.id, "name": room.name, "online": None, "joined": True})
+
+
+@routes.post("/api/rooms/{room_id}/join")
+async def join_room(request: web.Request) -> web.Response:
+    user = await logged_in(request)
+    room = await room_or_404(request, request.match_info["room_id"])
+    if await request.app[STORE].run(lambda s: s.join_room(user.id, room.id)):
+        await _move_connections(request, user, room, join=True)
+    return reply({"id": room.id, "name": room.name, "joined": True})
+
+
+@routes.post("/api/rooms/{room_id}/leave")
+async def leave_room(request: web.Request) -> web.Response:
+    user = await logged_in(request)
+    room = await room_or_404(request, request.match_info["room_id"])
+    if await request.app[STORE].run(lambda s: s.leave_room(user.id, room.id)):
+        await _move_connections(request, user, room, join=False)
+    return reply({"id": room.id, "name": room.name, "joined": False})
+
+
+@routes.get("/api/rooms/{room_id}/members")
+async def room_members(request: web.Request) -> web.Response:
+    """The room's members, online ones first: ``{online: n, members: [{uid, username,
+    photo, online}]}`` (n distinct people)."""
+    await logged_in(request)
+    room = await room_or_404(request, request.match_info["room_id"])
+    store = request.app[STORE]
+    ids = (await store.run(lambda s: s.members([room.id])))[room.id]
+    users = await store.run(lambda s: s.users_by_id(ids))
+    try:
+        uids = await request.app[PUSH].get_uid_list_by_group(room.id)
+    except Exception as exc:
+        log.warning("members of room %s: online flags unavailable: %s", room.id, exc)
+        uids = []
+    online = presence.online_members(uids, ids)
+    listed = [
+        {"uid": str(u), "username": users[u].nickname, "photo": users[u].avatar,
+         "online": str(u) in online}
+        for u in ids if u in users
+    ]  # fmt: skip
+    listed.sort(key=lambda m: not m["online"])  # stable: by join time within each part
+    return reply({"online": len(online), "members": listed})

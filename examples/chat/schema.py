@@ -1,0 +1,88 @@
+"""The chat's SQLite schema and its migrations.
+
+``PRAGMA user_version`` says which migrations a file has had. Version 0 is the
+schema of the first release (users by nickname alone, sessions, rooms, messages),
+created as before for a new file; each later version only adds columns, tables and
+indexes, so an existing ``data/chat.sqlite3`` keeps every row:
+
+1. accounts have passwords (``users.password_hash``; NULL for accounts made before
+   passwords existed: they cannot log in, see :mod:`examples.chat.accounts`), room
+   membership (``memberships``), and an index for a user's private messages.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+BASE = """
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    nickname TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    avatar TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rooms (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    room_id INTEGER NOT NULL,            -- 0 for a private message
+    from_uid INTEGER NOT NULL REFERENCES users(id),
+    to_uid INTEGER,                       -- the recipient of a private message
+    msgtype INTEGER NOT NULL,             -- 0 text, 1 image, 2 video, 3 voice
+    content TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_room ON messages (room_id, id);
+CREATE INDEX IF NOT EXISTS messages_pair ON messages (from_uid, to_uid, id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: passwords, membership, a user's private messages by recipient
+    """
+    ALTER TABLE users ADD COLUMN password_hash TEXT;
+    CREATE TABLE memberships (
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        room_id INTEGER NOT NULL REFERENCES rooms(id),
+        joined_at REAL NOT NULL,
+        PRIMARY KEY (user_id, room_id)
+    );
+    CREATE INDEX memberships_room ON memberships (room_id);
+    CREATE INDEX messages_to ON messages (to_uid, id);
+    """,
+)
+VERSION = len(MIGRATIONS)
+
+
+def version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Create the base tables if missing, then apply each migration the file lacks.
+
+    Each migration runs in one transaction with its version bump (SQLite's DDL is
+    transactional), so a crash leaves the file at the previous version, never
+    half-migrated. Returns the number of migrations applied.
+    """
+    db.executescript(BASE)
+    current = version(db)
+    if current > VERSION:
+        raise RuntimeError(f"{current} is a newer schema version than this code knows ({VERSION})")
+    for number in range(current + 1, VERSION + 1):
+        try:
+            db.executescript(
+                f"BEGIN; {MIGRATIONS[number - 1]}; PRAGMA user_version = {number}; COMMIT;"
+            )
+        except sqlite3.Error:
+            if db.in_transaction:
+                db.rollback()
+            raise
+    return VERSION - current

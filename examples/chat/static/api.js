@@ -1,0 +1,38 @@
+/* HTTP calls to the web backend. Every reply is {code, msg, data}; a code other than
+ * 0 becomes an ApiError carrying the code and the HTTP status, so callers can tell
+ * "not logged in" (401) from "throttled" (429) from a network failure (status 0). */
+
+export class ApiError extends Error {
+  constructor(message, code, status) {
+    super(message);
+    this.code = code;
+    this.status = status;
+  }
+}
+
+export async function api(path, options = {}) {
+  let response;
+  try {
+    response = await fetch(path, { credentials: "same-origin", ...options });
+  } catch (error) {
+    throw new ApiError("网络连接失败", -1, 0);
+  }
+  let body;
+  try {
+    body = await response.json();
+  } catch {
+    body = { code: response.status, msg: response.statusText || `HTTP ${response.status}` };
+  }
+  if (body.code !== 0) throw new ApiError(body.msg || `HTTP ${response.status}`, body.code, response.status);
+  return body.data;
+}
+
+export function post(path, data = {}) {
+  return api(path, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(data),
+  });
+}
+
+export function postForm(path, form) {
+  return api(path, { method: "POST", body: form });
+}

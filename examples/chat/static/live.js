@@ -1,0 +1,114 @@
+/* The live part of the page: what the server pushes (messages, presence, membership),
+ * and the connection's life: token -> welcome -> what we missed since our cursor ->
+ * "online". Names and avatars shown here come only from frames with an action_type
+ * (the backend or the worker built them from verified identities); the document's
+ * {code, msg, data} frames carry whatever a client claimed and are never displayed. */
+
+import { api, post } from "./api.js";
+import { keyOf, roomKey } from "./conversations.js";
+import {
+  addMessage, isJoined, loadContacts, loadRooms, logout, myId, refreshSoon, state,
+} from "./main.js";
+import { Link } from "./socket.js";
+import { $, appendLast, toast } from "./view.js";
+
+function notice(key, text) {
+  const log = state.logs.get(key);
+  if (!log || !log.loaded) return;  // notices are of the moment: not kept for unopened rooms
+  log.notice(text);
+  if (key === keyOf(state.conv)) {
+    const list = $("#messages");
+    appendLast(list, log, myId());
+    list.scrollTop = list.scrollHeight;
+  }
+}
+
+function onPresence(uid, online, username, groupIds) {
+  if (uid === myId()) return;  // never about ourselves
+  const was = state.online.has(uid);
+  if (online) state.online.add(uid);
+  else state.online.delete(uid);
+  const contact = state.contacts.find((u) => String(u.id) === uid);
+  if (contact) contact.online = online;
+  if (was !== online) {
+    for (const id of groupIds) {
+      if (isJoined(Number(id))) notice(roomKey(id), `${username} ${online ? "进入了房间" : "离开了房间"}`);
+    }
+  }
+  refreshSoon();
+}
+
+function onFrame(ws, frame) {
+  switch (frame.action_type) {
+    case "new_msg":
+      addMessage(frame);
+      state.cursor.pushed(frame, ws);
+      return;
+    case "presence":
+      onPresence(String(frame.uid), frame.state === "online", frame.username, frame.group_ids || []);
+      return;
+    case "new_user_login":  // document 000's login action: someone says they are here
+      onPresence(String(frame.uid), true, frame.username, [frame.group_id]);
+      return;
+    case "room_member":
+      if (String(frame.uid) === myId()) loadRooms().catch(() => {});  // another tab of ours
+      else notice(roomKey(frame.group_id), `${frame.username} ${frame.event === "join" ? "加入了房间" : "退出了房间"}`);
+      refreshSoon();
+      return;
+    default:
+      // The document's {code, msg, data} replies: only refusals of our own frames matter.
+      if (frame.code === 403 || frame.code === 500) toast(`${frame.code}: ${frame.msg}`);
+  }
+}
+
+function setConn(kind, text) {
+  const conn = $("#conn");
+  conn.dataset.state = kind;
+  conn.textContent = text;
+}
+
+/* Everything we may see with an id after the cursor, page by page. */
+async function sync(ws) {
+  for (;;) {
+    const after = state.cursor.value;
+    const reply = await api(after == null ? "/api/updates" : `/api/updates?after=${after}&limit=200`);
+    if (ws !== state.link.ws) return false;
+    for (const message of reply.messages) if (addMessage(message)) state.recovered += 1;
+    state.cursor.synced(reply, ws, !reply.more);
+    if (!reply.more) return true;
+  }
+}
+
+async function onWelcome(ws, frame) {
+  try {
+    await loadRooms();
+    // rooms joined after the token was issued: their groups too (rooms are public groups)
+    for (const room of state.rooms) {
+      if (room.joined && !frame.group_ids.includes(room.id)) {
+        ws.send(JSON.stringify({ event: "join", mode: 2, group_id: room.id, from_user_id: myId(),
+          from_username: state.me.nickname, to_user_id: "", content: "加入会话" }));
+      }
+    }
+    if (!(await sync(ws))) return;
+    await loadContacts(true);
+  } catch (error) {
+    if (ws !== state.link.ws) return;
+    toast(`同步失败：${error.message}`);
+    setTimeout(() => { if (ws === state.link.ws) onWelcome(ws, frame); }, 2000);
+    return;
+  }
+  if (ws === state.link.ws) setConn("online", "在线");
+}
+
+export function startLink() {
+  state.link = new Link({
+    token: () => post("/api/token"),
+    joinFrame: () => ({ event: "join", mode: 1, group_id: 0, from_user_id: myId(),
+      from_username: state.me.nickname, to_user_id: "", content: "加入会话", from_avatar: state.me.avatar }),
+    onWelcome, onFrame,
+    onLost: () => state.cursor.lost(),
+    onState: setConn,
+    onLoggedOut: () => logout(false),
+  });
+  state.link.start();
+}

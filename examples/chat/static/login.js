@@ -1,0 +1,78 @@
+/* The login / register card. Registering picks an avatar (a stock one or an upload);
+ * logging in never sends one, so an account keeps the avatar it has. Errors are the
+ * backend's own words: 401 wrong password, 409 nickname taken, 429 too many tries. */
+
+import { postForm } from "./api.js";
+import { $, el } from "./view.js";
+
+let mode = "login";
+let chosenAvatar = null;
+
+function setMode(next) {
+  mode = next;
+  for (const tab of document.querySelectorAll(".mode-tabs [role=tab]")) {
+    tab.setAttribute("aria-selected", String(tab.dataset.mode === next));
+  }
+  document.querySelector(".register-only").hidden = next !== "register";
+  $("#login-button").textContent = next === "register" ? "注册并进入" : "登录";
+  $("#password").autocomplete = next === "register" ? "new-password" : "current-password";
+  $("#login-error").textContent = "";
+}
+
+function renderAvatarChoices(avatars) {
+  const box = $("#avatar-choices");
+  box.replaceChildren();
+  chosenAvatar = avatars[0];
+  for (const url of avatars) {
+    const button = el("button", { type: "button", role: "radio", dataset: { avatar: url } },
+      el("img", { src: url, alt: "" }));
+    button.setAttribute("aria-checked", String(url === chosenAvatar));
+    button.onclick = () => {
+      chosenAvatar = url;
+      for (const b of box.children) b.setAttribute("aria-checked", String(b === button));
+    };
+    box.append(button);
+  }
+}
+
+/* Wire the card; `signedIn(user)` runs after a successful login or registration. */
+export function setupLogin(config, signedIn) {
+  renderAvatarChoices(config.avatars);
+  for (const tab of document.querySelectorAll(".mode-tabs [role=tab]")) {
+    tab.onclick = () => setMode(tab.dataset.mode);
+  }
+  $("#login-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const nickname = $("#nickname").value.trim();
+    const password = $("#password").value;
+    if (!nickname || !password) {
+      $("#login-error").textContent = "请填写昵称和密码";
+      return;
+    }
+    const form = new FormData();
+    form.append("nickname", nickname);
+    form.append("password", password);
+    if (mode === "register") {
+      const file = $("#avatar-file").files[0];
+      if (file) form.append("avatar_file", file);
+      else form.append("avatar", chosenAvatar);
+    }
+    $("#login-button").disabled = true;
+    $("#login-error").textContent = "";
+    try {
+      const user = await postForm(mode === "register" ? "/api/register" : "/api/login", form);
+      $("#password").value = "";
+      signedIn(user);
+    } catch (error) {
+      $("#login-error").textContent = error.message;
+    } finally {
+      $("#login-button").disabled = false;
+    }
+  };
+}
+
+export function showLogin() {
+  $("#app").hidden = true;
+  $("#login").hidden = false;
+  setMode(mode);
+}

@@ -1,0 +1,245 @@
+/* The chat page: its state, loading, conversations, the session (the drawing is in
+ * view.js, the data in conversations.js, the WebSocket in socket.js, what the server
+ * pushes in live.js, the user's actions in actions.js).
+ *
+ * HTTP (the web backend, design document 000): login, rooms, history, uploads, and
+ * POST /api/send for every message, to which the backend adds our nickname and avatar.
+ * WebSocket (the gateway): pushes of every room we belong to and of our private chats.
+ * The page shows who said what only from frames the server attests (new_msg, presence,
+ * room_member: the backend or the worker built them from verified identities), never
+ * from the document's raw {code, msg, data} frames, whose names are whatever a client
+ * claimed. After a reconnection it asks what it missed since its cursor (by message id)
+ * before saying "online".
+ */
+
+import { setupActions } from "./actions.js";
+import { api, post } from "./api.js";
+import { Cursor, Log, conversationOf, isNewer, keyOf, roomKey, userKey } from "./conversations.js";
+import { startLink } from "./live.js";
+import { setupLogin, showLogin } from "./login.js";
+import {
+  $, DEFAULT_AVATAR, appendLast, el, renderContacts, renderHeader, renderLog, renderMembers,
+  renderRooms, renderTotals, toast,
+} from "./view.js";
+
+const PAGE = 50;
+const PHONE = window.matchMedia("(max-width: 760px)");
+export const state = {
+  config: null, me: null, rooms: [], contacts: [], conv: null,
+  logs: new Map(), unread: {}, online: new Set(), cursor: new Cursor(), link: null,
+  recovered: 0,  // messages that only the recovery after a reconnection brought
+};
+window.__chat = state;  // for debugging and the browser tests
+
+export const myId = () => String(state.me.id);
+export const isJoined = (roomId) => state.rooms.some((r) => r.id === roomId && r.joined);
+
+export function logOf(key) {
+  let log = state.logs.get(key);
+  if (!log) state.logs.set(key, (log = new Log()));
+  return log;
+}
+
+export function renderLists() {
+  renderRooms(state, openConversation, joinRoom);
+  renderContacts(state, openConversation);
+  renderTotals(state);
+}
+
+// -- loading ---------------------------------------------------------------------------
+export async function loadRooms() {
+  state.rooms = await api("/api/rooms");
+  renderLists();
+  renderHeader(state);
+  updateComposer();
+}
+/* The contacts and their online dots. Who is "present" for the enter/leave notices is
+ * taken from here only when (re)connecting; afterwards presence frames change it, so a
+ * periodic refresh that happens to see someone first cannot swallow their notice. */
+export async function loadContacts(resetPresence = false) {
+  state.contacts = await api("/api/users");
+  if (resetPresence) {
+    state.online = new Set(state.contacts.filter((u) => u.online).map((u) => String(u.id)));
+  }
+  renderLists();
+  renderHeader(state);
+}
+export async function loadMembers() {
+  const conv = state.conv;
+  if (!conv || conv.kind !== "room" || $("#members").hidden) return;
+  renderMembers(await api(`/api/rooms/${conv.id}/members`), myId(), openConversation);
+}
+let refreshTimer = null;
+export function refreshSoon() {  // counts, flags and members change together: ask once
+  if (refreshTimer) return;
+  refreshTimer = setTimeout(async () => {
+    refreshTimer = null;
+    await Promise.all([loadRooms(), loadContacts(), loadMembers()]).catch(() => {});
+  }, 300);
+}
+
+// -- messages and notices ----------------------------------------------------------------
+function updatePreview(key, message) {
+  const owner = key[0] === "r"
+    ? state.rooms.find((r) => roomKey(r.id) === key)
+    : state.contacts.find((u) => userKey(u.id) === key);
+  if (owner && isNewer(message, owner.last)) owner.last = message;
+}
+
+/* A message from a push, a recovery or our own send; false if it was known. */
+export function addMessage(message) {
+  const key = conversationOf(message, myId());
+  const log = logOf(key);
+  const index = log.add(message);
+  if (index < 0) return false;
+  updatePreview(key, message);
+  const mine = String(message.uid) === myId();
+  if (key === keyOf(state.conv)) {
+    const list = $("#messages");
+    if (log.loaded && index === log.items.length - 1) {
+      const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+      appendLast(list, log, myId());
+      if (nearBottom || mine) list.scrollTop = list.scrollHeight;
+    } else if (log.loaded) {
+      const top = list.scrollHeight - list.scrollTop;
+      renderLog(list, log, myId());
+      list.scrollTop = list.scrollHeight - top;
+    }
+  } else if (!mine && (key[0] === "u" || isJoined(message.group_id))) {
+    state.unread[key] = (state.unread[key] || 0) + 1;
+  }
+  if (key[0] === "u" && !state.contacts.some((u) => userKey(u.id) === key)) refreshSoon();
+  renderLists();
+  return true;
+}
+
+// -- conversations -------------------------------------------------------------------------
+export function setView(view) {
+  $("#app").dataset.view = view;
+}
+
+export function updateComposer() {
+  const conv = state.conv;
+  const outside = conv && conv.kind === "room" && !isJoined(conv.id);
+  $("#composer").hidden = !conv || outside;
+  $("#join-bar").hidden = !outside;
+  $("#leave-room").hidden = !conv || conv.kind !== "room" || outside;
+  $("#members-leave").hidden = $("#leave-room").hidden;
+  $("#members-toggle").hidden = !conv || conv.kind !== "room";
+}
+
+const historyPath = (conv, before) => `${conv.kind === "room" ? `/api/rooms/${conv.id}` : `/api/private/${conv.id}`}`
+  + `/messages?limit=${PAGE}${before ? `&before=${before}` : ""}`;
+
+export async function openConversation(conv) {
+  state.conv = conv;
+  const key = keyOf(conv);
+  delete state.unread[key];
+  setView("chat");
+  if (conv.kind !== "room") $("#members").hidden = true;
+  renderHeader(state);
+  renderLists();
+  updateComposer();
+  const list = $("#messages");
+  const log = logOf(key);
+  if (!log.loaded) {
+    list.replaceChildren(el("li", { className: "empty", textContent: "加载中…" }));
+    try {
+      const page = await api(historyPath(conv));
+      log.merge(page);
+      log.loaded = true;
+      log.complete = page.length < PAGE;
+    } catch (error) {
+      toast(error.message);
+      return;
+    }
+  }
+  if (keyOf(state.conv) !== key) return;
+  renderLog(list, log, myId());
+  list.scrollTop = list.scrollHeight;
+  loadMembers().catch(() => {});
+}
+
+let loadingOlder = false;
+export async function loadOlder() {
+  const conv = state.conv;
+  const log = conv && state.logs.get(keyOf(conv));
+  if (!log || !log.loaded || log.complete || loadingOlder) return;
+  loadingOlder = true;
+  try {
+    const page = await api(historyPath(conv, log.oldestId()));
+    if (state.conv !== conv) return;
+    log.merge(page);
+    log.complete = page.length < PAGE;
+    const list = $("#messages");
+    const fromBottom = list.scrollHeight - list.scrollTop;
+    renderLog(list, log, myId());
+    list.scrollTop = list.scrollHeight - fromBottom;
+  } catch (error) {
+    toast(error.message);
+  } finally {
+    loadingOlder = false;
+  }
+}
+
+export async function joinRoom(roomId) {
+  try {
+    await post(`/api/rooms/${roomId}/join`);
+    await loadRooms();
+    openConversation({ kind: "room", id: roomId });
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
+export function closeConversation() {
+  state.conv = null;
+  setView("list");
+  $("#members").hidden = true;
+  renderHeader(state);
+  renderLists();
+  updateComposer();
+}
+
+// -- session ---------------------------------------------------------------------------------
+export async function logout(tell = true) {
+  if (tell) await post("/api/logout").catch(() => {});
+  if (state.link) state.link.stop();
+  Object.assign(state, { me: null, link: null, conv: null, logs: new Map(), unread: {},
+    online: new Set(), cursor: new Cursor(), rooms: [], contacts: [] });
+  showLogin();
+}
+
+async function startApp(user) {
+  state.me = user;
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  for (const id of ["#me-avatar", "#me-big-avatar"]) $(id).src = user.avatar || DEFAULT_AVATAR;
+  $("#me-name").textContent = user.nickname;
+  $("#me-id").textContent = `ID：${user.id}`;
+  await Promise.all([loadRooms(), loadContacts(true)]).catch((error) => toast(error.message));
+  startLink();
+  const mine = state.rooms.filter((r) => r.joined);
+  const first = mine.find((r) => r.id === state.config.default_room) || mine[0];
+  if (!PHONE.matches && first) openConversation({ kind: "room", id: first.id });
+  else closeConversation();
+}
+
+async function boot() {
+  state.config = await api("/api/config");
+  setupLogin(state.config, startApp);
+  setupActions();
+  if (PHONE.matches) $("#input").placeholder = "输入消息";
+  window.addEventListener("offline", () => state.link?.drop());
+  window.addEventListener("online", () => { if (state.link && !state.link.ws) state.link.reconnectNow(); });
+  setInterval(() => { if (state.me) refreshSoon(); }, 15000);
+  let user;
+  try {
+    user = await api("/api/me");
+  } catch {
+    showLogin();
+    return;
+  }
+  startApp(user);
+}
+boot().catch((error) => toast(`启动失败：${error.message}`));
