@@ -85,13 +85,21 @@ export class Link {
       if (ws === this.ws) ws.send(JSON.stringify(this.h.joinFrame()));
     };
     ws.onmessage = (event) => this.receive(ws, event.data);
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       if (ws !== this.ws || this.stopped) return;  // replaced on purpose, or logged out
       this.ws = null;
       this.welcomed = false;
       this.h.onLost();
-      this.retry();
+      // 1012: the gateway drains (a deploy): another one is up, come back at once;
+      // the jitter spreads its clients out. Anything else: back off.
+      if (event.code === 1012) this.reconnectSoon();
+      else this.retry();
     };
+  }
+
+  reconnectSoon() {
+    this.h.onState("connecting", "重新连接中…");
+    this.timer = setTimeout(() => this.connect(), Math.random() * 1000);
   }
 
   retry() {
