@@ -48,7 +48,7 @@ stop: install
 	$(GW) stop --run-dir $(RUN)
 
 restart: install
-	$(GW) restart --run-dir $(RUN)
+	@$(AUTH) $(GW) restart --run-dir $(RUN)
 
 ## make reload: replace the business workers one at a time; clients stay connected
 reload: install

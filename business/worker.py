@@ -13,6 +13,7 @@ import asyncio
 import inspect
 import logging
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Coroutine
@@ -23,6 +24,7 @@ from prometheus_client.core import Metric
 from common import protocol
 from common.config import WorkerConfig
 from common.exceptions import ProtocolError
+from common.logs import Throttled
 from common.metrics import Histogram, Readiness
 from common.protocol import EventKind, Role
 from common.service import Service
@@ -33,6 +35,7 @@ from .cluster import Cluster, Link
 from .context import Context
 
 log = logging.getLogger(__name__)
+throttled = Throttled(log)
 
 _Queued = tuple[Link, protocol.Event]
 
@@ -238,8 +241,13 @@ class Worker(Service):
         link.send(protocol.Ack(event.seq, event.client_id, changed, deleted))
 
     def _failed(self, event: protocol.Event) -> None:
+        """A handler raised: log it with its traceback (the first of its kind, then a
+        count a second: a client can make a handler fail at every message)."""
         self.failed += 1
-        log.exception("%s handler failed for client %s", event.kind.name.lower(), event.client_id)
+        error = sys.exc_info()[1]
+        kind = f"{event.kind.name}:{type(error).__name__}"
+        throttled.exception(kind, "%s handler failed for client %s", event.kind.name.lower(),
+                            event.client_id)  # fmt: skip
 
     def _handler_args(self, event: protocol.Event) -> tuple[Any, ...] | None:
         """The handler of an event and its arguments, or None if the app has none."""

@@ -8,11 +8,12 @@ module is imported only when that command runs (or ``--help`` lists it).
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
 import click
+
+from .imports import load
 
 COMMANDS: dict[str, str] = {
     "register": "register.cli:register",
@@ -32,8 +33,7 @@ COMMANDS: dict[str, str] = {
 
 
 def _import(target: str) -> click.Command:
-    module_name, _, attribute = target.partition(":")
-    command = getattr(importlib.import_module(module_name), attribute)
+    command = load(target, "gw command")
     if not isinstance(command, click.Command):
         raise click.ClickException(f"{target} is not a click command")
     return command

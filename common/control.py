@@ -8,8 +8,9 @@ a run folder (``--run-dir``, default ``run/``)::
     run/gw.sock   its control socket (gw scale)
 
 and returns once everything is ready, printing where it serves. The other commands
-act on it: ``gw stop`` (SIGTERM, the supervisor stops workers, gateways, register in
-order), ``gw reload`` (SIGHUP: workers replaced one at a time), ``gw scale N``
+act on it: ``gw stop`` (SIGTERM: the supervisor stops the gateways, which drain
+their clients while the workers still handle their close events, then the workers,
+then the register), ``gw reload`` (SIGHUP: workers replaced one at a time), ``gw scale N``
 (through the control socket), ``gw logs``.
 """
 
@@ -31,7 +32,7 @@ import click
 from . import ready
 from .config import split_address
 from .exceptions import ConfigError
-from .options import option
+from .options import SECRETS, option
 
 run_dir_option = option(
     "--run-dir", envvar="GW_RUN_DIR", default="run",
@@ -49,11 +50,16 @@ class RunDir:
         self.args_file, self.socket = path / "gw.args", path / "gw.sock"
 
     def pid(self) -> int | None:
-        """The supervisor's pid if it runs (a stale pid file is removed)."""
+        """The supervisor's pid if it runs (a stale pid file is removed, and so is one
+        whose pid now belongs to another program)."""
         try:
             pid = int(self.pid_file.read_text())
             os.kill(pid, 0)
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):
+            self.clear()
+            return None
+        if b"common.cli" not in command or b"up" not in command:
             self.clear()
             return None
         return pid
@@ -117,20 +123,39 @@ def start(run_dir: Path, timeout: float, up_args: tuple[str, ...]) -> None:
     pid = run.pid()
     if pid is not None:
         raise click.ClickException(f"already running (pid {pid}); gw stop first")
-    run.path.mkdir(parents=True, exist_ok=True)
-    run.args_file.write_text(json.dumps(list(up_args)))
-    info = _launch(run, list(up_args), timeout)
+    run.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    args, secrets = without_secrets(list(up_args))
+    run.args_file.write_text(json.dumps(args))  # for gw restart: secrets come from the env
+    info = _launch(run, args, timeout, secrets)
     click.echo(f"cluster running (pid {info['pid']}), logs in {run.log}:")
     for line in describe(info):
         click.echo(line)
 
 
-def _launch(run: RunDir, up_args: list[str], timeout: float) -> dict[str, Any]:
+def without_secrets(args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """``gw up`` arguments without ``--secret``/``--auth-secret`` (they would show in
+    ``ps`` and in ``run/gw.args``), and those as environment variables."""
+    flags = {"--" + name.replace("_", "-"): env for name, env in SECRETS.items()}
+    kept: list[str] = []
+    secrets: dict[str, str] = {}
+    items = iter(args)
+    for arg in items:
+        flag, sep, value = arg.partition("=")
+        if flag in flags:
+            secrets[flags[flag]] = value if sep else next(items, "")
+        else:
+            kept.append(arg)
+    return kept, secrets
+
+
+def _launch(run: RunDir, up_args: list[str], timeout: float,
+            secrets: dict[str, str]) -> dict[str, Any]:  # fmt: skip
     with run.log.open("ab") as log:
         offset = log.tell()
         proc = subprocess.Popen(
             [sys.executable, "-m", "common.cli", "up", "--control", str(run.socket), *up_args],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+            env={**os.environ, **secrets},
         )  # fmt: skip
     run.pid_file.write_text(str(proc.pid))
     click.echo(f"starting (pid {proc.pid})...", err=True)
@@ -165,7 +190,7 @@ def _launch(run: RunDir, up_args: list[str], timeout: float) -> dict[str, Any]:
 @run_dir_option
 @option("--timeout", type=float, default=60.0, help="Seconds to wait for a graceful stop.")
 def stop(run_dir: Path, timeout: float) -> None:
-    """Stop the background cluster gracefully (workers, gateways, register)."""
+    """Stop the background cluster gracefully (gateways drain, then workers, register)."""
     run = RunDir(run_dir)
     pid = run.pid()
     if pid is None:

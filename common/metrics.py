@@ -23,6 +23,7 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from socketserver import ThreadingMixIn
 from typing import Any, TypeVar
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -35,6 +36,7 @@ from .config import split_address
 log = logging.getLogger(__name__)
 
 LOOP_DEADLINE = 10.0  # seconds the event loop may take to answer a probe or a scrape
+REQUEST_TIMEOUT = 5.0  # seconds a client of the metrics port may take to send a request
 T = TypeVar("T")
 Readiness = tuple[bool, str]  # (ready, why not)
 SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -76,8 +78,17 @@ class _OnLoop(Collector):
 
 
 class _Quiet(WSGIRequestHandler):
+    timeout = REQUEST_TIMEOUT  # a silent client is dropped, not waited for
+
     def log_message(self, format: str, *args: Any) -> None:
         """Scrapes every few seconds would fill the log: say nothing."""
+
+
+class _Threading(ThreadingMixIn, WSGIServer):
+    """One thread per request: an idle connection cannot hold up the probes."""
+
+    daemon_threads = True
+    block_on_close = False  # closing does not wait for requests in progress
 
 
 class MetricsServer:
@@ -105,7 +116,7 @@ class MetricsServer:
         """Bind (port 0: any free port) and serve on a thread; return host:port."""
         self._loop = asyncio.get_running_loop()
         host, port = split_address(self.listen)
-        self._server = make_server(host, port, self._app, handler_class=_Quiet)
+        self._server = make_server(host, port, self._app, _Threading, handler_class=_Quiet)
         self.address = f"{host}:{self._server.server_port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="gw-metrics", daemon=True
@@ -114,10 +125,16 @@ class MetricsServer:
         return self.address
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        """Stop serving; never waits on the event loop's thread for a client."""
+        server, self._server = self._server, None
+        if server is not None:
+            # shutdown() waits for serve_forever to notice (half a second at most):
+            # on a thread of its own, so that the loop that called close() goes on
+            def stop() -> None:
+                server.shutdown()
+                server.server_close()
+
+            threading.Thread(target=stop, name="gw-metrics-stop", daemon=True).start()
 
     def on_loop(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the role's event loop (from the server's thread) and return its result."""

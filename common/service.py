@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
 import signal
 from collections.abc import Coroutine, Iterable
@@ -163,8 +164,14 @@ async def run_until_signal(service: Service) -> None:
         log.info("%s: %s received, stopping", service.role, signal.Signals(signum).name)
         service.close()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
+    if os.environ.get("GW_SUPERVISED"):
+        # A Ctrl-C reaches every process of the terminal's group: a supervised role
+        # leaves it to its supervisor, which stops the roles in order (gateways drain
+        # while workers still run, then workers, then the register) with SIGTERM.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    else:
+        loop.add_signal_handler(signal.SIGINT, on_signal, signal.SIGINT)
+    loop.add_signal_handler(signal.SIGTERM, on_signal, signal.SIGTERM)
     await service.start()
     print_ready(service.role, service.ready_info())
     await service.wait_closed()
@@ -172,7 +179,7 @@ async def run_until_signal(service: Service) -> None:
     # of the group, and a supervisor then also sends SIGTERM; arriving now, after the
     # loop's handlers are gone, it would kill the process (exit -15, an unclean stop).
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.remove_signal_handler(signum)
+        loop.remove_signal_handler(signum)  # (False if it had none: SIGINT, supervised)
         signal.signal(signum, signal.SIG_IGN)
     log.info("%s: stopped", service.role)
 

@@ -18,7 +18,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from .config import split_address
 
 log = logging.getLogger(__name__)
 
+SUPERVISED = "GW_SUPERVISED"  # set in a child's environment: its supervisor stops it
 READY_TIMEOUT = float(os.environ.get("GW_READY_TIMEOUT", "30"))
 READ_LIMIT = 1 << 20  # longest line read while waiting for a ready line
 STABLE_AFTER = 60.0  # a child up this long has its restart backoff reset
@@ -77,6 +78,7 @@ class Supervisor:
     ) -> None:
         self.role = role
         self.stop_timeout = stop_timeout  # a child still running after SIGTERM is killed
+        self.stop_order: list[int] = []  # stages to stop first, in this order
         self.children: list[Child] = []
         self.scalable = scalable or {}
         self._stopping = False
@@ -91,6 +93,7 @@ class Supervisor:
             stdout=asyncio.subprocess.PIPE,
             stdin=asyncio.subprocess.DEVNULL,
             limit=READ_LIMIT,
+            env={**os.environ, SUPERVISED: "1"},
         )
         child.proc = proc
         assert proc.stdout is not None
@@ -235,7 +238,11 @@ class Supervisor:
             return
         stage = min(self.scalable)
         count = len([c for c in self.children if c.stage == stage]) + delta
-        task = asyncio.get_running_loop().create_task(self.scale(stage, max(count, 0)))
+        self._keep(self.scale, stage, max(count, 0))
+
+    def _keep(self, action: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+        """Run ``action(*args)`` as a task kept referenced until done (a signal's work)."""
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(action(*args))
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
 
@@ -258,10 +265,15 @@ class Supervisor:
         return clean
 
     async def stop(self) -> bool:
-        """Stop every child, last stage first; True if all exited cleanly."""
+        """Stop every child, stage by stage (``stop_order``, else the last stage first);
+        True if all exited cleanly."""
         self._stopping = True
         clean = True
-        for stage in sorted({c.stage for c in self.children}, reverse=True):
+        stages = sorted({c.stage for c in self.children}, reverse=True)
+        order = [s for s in self.stop_order if s in stages] + [
+            s for s in stages if s not in self.stop_order
+        ]
+        for stage in order:
             clean &= await self._terminate([c for c in self.children if c.stage == stage])
         for task in list(self._watchers):
             task.cancel()
@@ -283,9 +295,7 @@ class Supervisor:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         if reload_stage is not None:
-            loop.add_signal_handler(
-                signal.SIGHUP, lambda: loop.create_task(self.reload(reload_stage))
-            )
+            loop.add_signal_handler(signal.SIGHUP, self._keep, self.reload, reload_stage)
         loop.add_signal_handler(signal.SIGTTIN, self._nudge, 1)
         loop.add_signal_handler(signal.SIGTTOU, self._nudge, -1)
         try:

@@ -55,7 +55,8 @@ def with_command(command: str, values: dict[str, str]) -> list[str]:
     multiple=True,
     metavar="COMMAND",
     help="Also run COMMAND (once the cluster is up) under the supervisor; it must "
-    "print a GW-READY line. {register}, {websocket} and {secret} are replaced.",
+    "print a GW-READY line. {register} and {websocket} are replaced; the secrets "
+    "(GW_SECRET, GW_AUTH_SECRET) are in its environment, never on its command line.",
 )
 @option("--metrics-port", envvar="GW_METRICS_PORT", type=int, default=0,
         help="Serve /metrics, /healthz, /readyz from every process on 127.0.0.1: the "
@@ -89,6 +90,9 @@ def up(app: str, register_listen: str, gateways: int, workers: int,
         # a gateway drains its clients for --drain-time before it stops: wait for it
         supervisor = Supervisor("up", scalable={2: worker},
                                 stop_timeout=params["drain_time"] + 30)  # fmt: skip
+        # the extra commands, then the gateways (they drain: their clients' close events
+        # must still find workers), then the workers, then the register
+        supervisor.stop_order = [3, 1, 2, 0]
         supervisor.children.append(reg)
         try:
             info = await supervisor.spawn(reg)
@@ -104,7 +108,7 @@ def up(app: str, register_listen: str, gateways: int, workers: int,
             for i in range(gateways)
         ]  # fmt: skip
         wks = [worker(n) for n in range(workers)]
-        values = {"register": address, "websocket": listen, "secret": params["secret"] or ""}
+        values = {"register": address, "websocket": listen}
         extras = [Child(f"with-{i}", with_command(command, values), 3)
                   for i, command in enumerate(with_commands)]  # fmt: skip
         return await supervisor.run([gws, wks, extras], reload_stage=2, control=control)

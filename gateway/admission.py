@@ -23,7 +23,6 @@ carries the token).
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 
-from common.exceptions import ConfigError
+from common.imports import load_callable
 
 Hook = Callable[[dict[str, Any]], Any]
 
@@ -46,11 +45,13 @@ class Admission:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """Refused with an HTTP ``status``; ``reason`` is for the log (kind first)."""
+    """Refused with an HTTP ``status``; ``reason`` is for the log, ``kind`` one of a
+    few fixed words (the log's rate limit is per kind: never the client's words)."""
 
     status: int
     text: str
     reason: str
+    kind: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,25 +72,18 @@ class Policy:
 
 def load_hook(path: str) -> Hook:
     """Import ``PACKAGE.MODULE:FUNCTION``; a clear ConfigError if that fails."""
-    module_name, sep, name = path.partition(":")
-    if not sep or not module_name or not name:
-        raise ConfigError(f"--auth-hook is PACKAGE.MODULE:FUNCTION, got {path!r}")
-    try:
-        hook = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"cannot load --auth-hook {path!r}: {exc}") from None
-    if not callable(hook):
-        raise ConfigError(f"--auth-hook {path!r} is not callable")
-    return hook  # type: ignore[no-any-return]
+    hook: Hook = load_callable(path, "--auth-hook")
+    return hook
 
 
 def check_caps(policy: Policy, connections: int, from_ip: int) -> Refusal | None:
     """``connections`` of this process and ``from_ip`` of the peer's address, this one
     included."""
     if policy.max_connections and connections > policy.max_connections:
-        return Refusal(503, "Too many connections.\n", "max-connections")
+        return Refusal(503, "Too many connections.\n", "max-connections", "caps")
     if policy.max_connections_per_ip and from_ip > policy.max_connections_per_ip:
-        return Refusal(503, "Too many connections from your address.\n", "max-connections-per-ip")
+        return Refusal(503, "Too many connections from your address.\n",
+                       "max-connections-per-ip", "caps")  # fmt: skip
     return None
 
 
@@ -99,7 +93,7 @@ def check_origin(policy: Policy, headers: Mapping[str, str]) -> Refusal | None:
     origin = headers.get("origin")
     if origin is None or origin in policy.allowed_origins:
         return None
-    return Refusal(403, "Origin not allowed.\n", f"origin {origin[:100]!r} not allowed")
+    return Refusal(403, "Origin not allowed.\n", f"origin {origin[:100]!r} not allowed", "origin")
 
 
 def token_of(path: str, headers: Mapping[str, str]) -> str | None:
@@ -123,14 +117,14 @@ def verify(token: str, secret: str, now: float) -> dict[str, Any] | Refusal:
                      "verify_iat": False},
         )  # fmt: skip
     except jwt.PyJWTError as exc:
-        return Refusal(401, "Invalid token.\n", f"token refused: {type(exc).__name__}")
+        return Refusal(401, "Invalid token.\n", f"token refused: {type(exc).__name__}", "token")
     exp, nbf = claims.get("exp"), claims.get("nbf", -math.inf)
     if not isinstance(exp, int | float) or isinstance(exp, bool) or now >= exp:
-        return Refusal(401, "Token expired.\n", "token refused: expired")
+        return Refusal(401, "Token expired.\n", "token refused: expired", "token")
     if not isinstance(nbf, int | float) or now < nbf:
-        return Refusal(401, "Token not yet valid.\n", "token refused: not yet valid")
+        return Refusal(401, "Token not yet valid.\n", "token refused: not yet valid", "token")
     if not valid_uid(claims.get("uid")):
-        return Refusal(401, "Invalid token.\n", "token refused: bad uid claim")
+        return Refusal(401, "Invalid token.\n", "token refused: bad uid claim", "token")
     return claims
 
 
@@ -161,7 +155,7 @@ def admit(
         token = token_of(path, headers)
         if token is None:
             if not policy.auth_optional:
-                return Refusal(401, "Authentication required.\n", "no token")
+                return Refusal(401, "Authentication required.\n", "no token", "token")
         else:
             verified = verify(token, policy.auth_secret, now)
             if isinstance(verified, Refusal):
@@ -173,7 +167,7 @@ def admit(
             raise TypeError(f"--auth-hook returned {type(answer).__name__}: "
                             "expected a dict, None or an HTTP status")  # fmt: skip
         if isinstance(answer, int):
-            return Refusal(answer, "Refused.\n", f"refused by --auth-hook ({answer})")
+            return Refusal(answer, "Refused.\n", f"refused by --auth-hook ({answer})", "hook")
         if answer is not None and not valid_uid(answer.get("uid")):
             raise TypeError(f"--auth-hook returned a bad uid: {answer.get('uid')!r}")
         claims = answer

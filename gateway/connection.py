@@ -131,8 +131,7 @@ class Connection(Stream):
         if protocol.close_expected():
             if self.timer is None:
                 self.arm_close_timer()
-            # paused (a long backlog, a full write buffer) or not: the end must be read
-            self.transport.resume_reading()  # type: ignore[union-attr]
+            self._read_the_end()
 
     def _handshake_data(self, data: bytes) -> None:
         """Feed the upgrade request, and only it, to the protocol.
@@ -322,8 +321,15 @@ class Connection(Stream):
             return
         self.protocol.send_close(code, reason)
         self.send_data()
-        self.transport.resume_reading()  # the peer's close frame must be read
+        self._read_the_end()
         self.arm_close_timer()
+
+    def _read_the_end(self) -> None:
+        """Read on to the peer's close frame, unless we paused the peer for a reason
+        (a full backlog, a full write buffer): reading it then would queue without
+        bound; the close deadline ends it instead."""
+        if not self.paused and self.transport is not None:
+            self.transport.resume_reading()
 
     def reject(self, status: http.HTTPStatus, text: str) -> None:
         """Answer the upgrade request with an HTTP response and end the connection."""

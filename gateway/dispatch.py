@@ -10,7 +10,11 @@ The gateway's hardest invariant lives here. For each client:
   and it is resumed once the backlog is down to half;
 - **re-routing keeps order**: the unacknowledged events of a dead worker, and the
   events that waited for any worker, are older than anything in their clients'
-  backlogs, so they go first, in their own order.
+  backlogs, so they go first, in their own order;
+- **with no worker at all**, a client's first event waits in the pool's waiting room
+  (``--max-pending-events`` clients at most) and counts as in flight: the rest wait
+  in its backlog, which pauses it as usual, so a client cannot fill the gateway's
+  memory while no worker is there.
 
 Worker choice (sticky per client, least connections or random on the first pick) and
 the record of unacknowledged events are :class:`~gateway.router.WorkerPool`'s. What
@@ -115,7 +119,11 @@ class Dispatcher:
     def _send_now(self, client: Client, kind: EventKind, payload: Any, redelivered: bool) -> None:
         worker = self.pool.pick(client)
         if worker is None:
-            if not self.pool.hold((client, kind, payload)):
+            if self.pool.hold((client, kind, payload)):
+                # it waits for any worker as if in flight: the client's next events
+                # queue in its backlog (and pause it), not in the waiting room
+                client.inflight += 1
+            else:
                 self.stats["refused_no_worker"] += 1
                 self._flow.refuse(client, kind)
             return
@@ -141,7 +149,10 @@ class Dispatcher:
     def resume_pending(self) -> None:
         """Send the events that waited for any worker (call once a worker is welcomed)."""
         if self.pool.pending:
-            self._reroute(self.pool.take_pending(), redelivered=False)
+            waiting = self.pool.take_pending()
+            for client, _, _ in waiting:
+                client.inflight -= 1
+            self._reroute(waiting, redelivered=False)
 
     def worker_bye(self, identity: bytes) -> None:
         """A worker stopping: no new client goes to it."""

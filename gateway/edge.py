@@ -132,7 +132,15 @@ class Edge:
     # -- ConnectionHandler ----------------------------------------------------------------
     def connection_made(self, conn: Connection) -> None:
         self.conns.add(conn)
-        self.per_ip[conn.peer[0]] += 1
+        ip = conn.peer[0]
+        self.per_ip[ip] += 1
+        cap = self.policy.max_connections_per_ip
+        if cap and self.per_ip[ip] > 2 * cap:
+            # far over its cap (idle half-open connections, say): not worth a 503
+            self.stats["refused_503"] += 1
+            self.log.info("max-connections-per-ip", "dropped a connection from %s: %d open, "
+                          "--max-connections-per-ip %d", ip, self.per_ip[ip], cap)  # fmt: skip
+            conn.abort()
 
     def request_received(self, conn: Connection, request: Request) -> None:
         """The upgrade request: accept it (a new client) or answer it over HTTP."""
@@ -142,8 +150,10 @@ class Edge:
         if self.stopping:
             conn.reject(http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n")
             return
+        # accepted clients count against --max-connections, not connections still in
+        # their handshake (those time out): idle sockets cannot lock everyone out
         decision: Admission | Refusal | None = check_caps(
-            self.policy, len(self.conns), self.per_ip[conn.peer[0]]
+            self.policy, len(self.index.clients) + 1, self.per_ip[conn.peer[0]]
         )
         headers = {k.lower(): v for k, v in request.headers.raw_items()}
         if decision is None:
@@ -179,14 +189,14 @@ class Edge:
     def _data(self, conn: Connection, request: Request, client_id: str,
               claims: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
         data = request_data(request.path, request.headers.raw_items(), conn.peer, client_id,
-                            self.internal_address, self.public_port)  # fmt: skip
+                            self.internal_address, self.public_port,
+                            hide_token=self.policy.auth_secret is not None)  # fmt: skip
         data["auth"] = claims
         return data
 
     def _refuse(self, conn: Connection, refusal: Refusal) -> None:
         self.stats[f"refused_{refusal.status}"] = self.stats.get(f"refused_{refusal.status}", 0) + 1
-        kind = refusal.reason.split(":")[0]
-        self.log.info(kind, "refused a connection from %s: %d, %s", conn.peer[0],
+        self.log.info(refusal.kind, "refused a connection from %s: %d, %s", conn.peer[0],
                       refusal.status, refusal.reason)  # fmt: skip
         status = http.HTTPStatus(refusal.status)
         response = conn.protocol.reject(status, refusal.text)

@@ -18,12 +18,14 @@ from typing import Any
 
 from websockets.frames import Frame, Opcode
 
+from common.logs import Throttled
 from common.transport import describe
 
 from .clients import Client
 from .connection import Connection
 
 log = logging.getLogger(__name__)
+throttled = Throttled(log)
 
 
 class Fanout:
@@ -46,7 +48,8 @@ class Fanout:
         elif isinstance(message, bytes):
             payload, opcode = message, Opcode.BINARY
         else:
-            log.warning("dropped a send of %s: not str or bytes", describe(message))
+            throttled.warning("type", "dropped a send of %s: not str or bytes",
+                              describe(message))  # fmt: skip
             return
         frame: bytes | None = None
         encoded = (payload, opcode is Opcode.TEXT)  # for compressed connections

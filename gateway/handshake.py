@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 
 def cookies_of(values: Iterable[str]) -> dict[str, str]:
@@ -34,14 +34,19 @@ def request_data(
     client_id: str,
     gateway_address: str,
     gateway_port: int,
+    hide_token: bool = False,
 ) -> dict[str, Any]:
     """What ``on_websocket_connect`` receives: path, query, headers, cookies, server.
 
     ``headers`` are the request's (name, value) pairs in order; a repeated header
     keeps its last value in ``headers`` and ``server`` (all ``Cookie`` headers count).
+    ``hide_token``: the gateway verified the request's bearer token; handlers get its
+    claims (``auth``), never the token itself (``?token=`` and ``Authorization`` go).
     """
-    url = urlsplit(path)
     pairs = list(headers)
+    if hide_token:
+        path, pairs = _without_token(path, pairs)
+    url = urlsplit(path)
     header_map = dict(pairs)
     remote_ip, remote_port = peer
     server: dict[str, Any] = {
@@ -62,3 +67,12 @@ def request_data(
         "cookies": cookies_of(v for k, v in pairs if k.lower() == "cookie"),
         "server": server,
     }
+
+
+def _without_token(path: str, pairs: list[tuple[str, str]]) -> tuple[str, list[tuple[str, str]]]:
+    url = urlsplit(path)
+    query = [(k, v) for k, v in parse_qsl(url.query, keep_blank_values=True) if k != "token"]
+    path = url.path + ("?" + urlencode(query) if query else "")
+    kept = [(k, v) for k, v in pairs
+            if not (k.lower() == "authorization" and v.lower().startswith("bearer "))]  # fmt: skip
+    return path, kept

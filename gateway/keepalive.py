@@ -21,11 +21,13 @@ from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from common.config import GatewayConfig
+from common.logs import Throttled
 
 from .clients import Client, ClientIndex
 from .fanout import Fanout
 
 log = logging.getLogger(__name__)
+throttled = Throttled(log)  # a mass of dead clients: a line a second, with a count
 
 
 def idle_sweep(clients: Iterable[Client], limit: int) -> tuple[list[Client], list[Client]]:
@@ -97,8 +99,8 @@ class Keepalive:
             silent, idle = idle_sweep(list(self.index.clients.values()),
                                       cfg.ping_not_response_limit)  # fmt: skip
             for client in silent:
-                log.info("client %s silent for %d ticks: closing", client.client_id,
-                         client.idle_ticks)  # fmt: skip
+                throttled.info("silent", "client %s silent for %d ticks: closing",
+                               client.client_id, client.idle_ticks)  # fmt: skip
                 client.conn.abort()
             if ping is not None and idle:
                 self.fanout.deliver(idle, ping)
@@ -112,7 +114,8 @@ class Keepalive:
             now = loop.time()
             dead, ping = ping_sweep(list(self.index.clients.values()), now, timeout)
             for client in dead:
-                log.info("client %s: no pong for %gs, closing", client.client_id, timeout)
+                throttled.info("pong", "client %s: no pong for %gs, closing", client.client_id,
+                               timeout)  # fmt: skip
                 client.conn.abort()
             for client in ping:
                 client.conn.ping_now(now)

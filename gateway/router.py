@@ -10,7 +10,6 @@ in a bounded queue.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import random
 from collections import deque
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.exceptions import ConfigError
+from common.imports import load_callable
 from common.logs import Throttled
 from common.protocol import EventKind
 
@@ -66,16 +66,9 @@ def chooser(policy: str) -> Chooser:
     """
     if policy in ROUTERS:
         return ROUTERS[policy]
-    module_name, sep, name = policy.partition(":")
-    if not sep or not module_name or not name:
+    if ":" not in policy:
         raise ConfigError(f"--router is least, random or PACKAGE.MODULE:FUNCTION, got {policy!r}")
-    try:
-        custom = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"cannot load --router {policy!r}: {exc}") from None
-    if not callable(custom):
-        raise ConfigError(f"--router {policy!r} is not callable")
-    return _guarded(policy, custom)
+    return _guarded(policy, load_callable(policy, "--router"))
 
 
 def _guarded(policy: str, custom: Chooser) -> Chooser:

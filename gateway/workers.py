@@ -28,6 +28,7 @@ from common import ops, protocol
 from common.config import GatewayConfig
 from common.exceptions import ProtocolError
 from common.frames import EventKind, Op, Role
+from common.logs import Throttled
 from common.transport import Channel, Transport, describe, watch
 
 from .clients import Client, ClientIndex
@@ -66,6 +67,7 @@ class WorkerLink:
         self.events_by_kind = [0] * (max(EventKind) + 1)  # events sent, by kind
         self.peers: dict[bytes, float] = {}  # push clients: identity -> last hello
         self.drained: asyncio.Event | None = None  # set when the last ack arrives
+        self.log = Throttled(log)  # what a peer's frames can make us say
         self._router: Any = None
         self._channel: Channel | None = None
         for name in ("commands", "queries", "bad_frames", "errors"):
@@ -149,11 +151,12 @@ class WorkerLink:
                 self._bad_frame(identity, exc, f"refused {describe(frame)}")
             except Exception:  # ours, not the peer's: say so, and go on with the batch
                 self.stats["errors"] += 1
-                log.exception("failed to run %s from %s", describe(frame), identity.hex())
+                self.log.exception("bug", "failed to run %s from %s", describe(frame),
+                                   identity.hex())  # fmt: skip
 
     def _bad_frame(self, identity: bytes, error: ProtocolError, what: str) -> None:
         self.stats["bad_frames"] += 1
-        log.warning("%s from %s: %s", what, identity.hex(), error)
+        self.log.warning("bad-frame", "%s from %s: %s", what, identity.hex(), error)
 
     def _on_frame(self, identity: bytes, frame: protocol.Frame) -> None:
         assert self.dispatcher is not None
@@ -194,9 +197,9 @@ class WorkerLink:
         patch = None
         if ack.session_set or ack.session_del:
             # Writes of on_close are not stored: the client is gone from the index.
-            def patch(client: Client) -> None:
+            def patch(client: Client) -> None:  # the acknowledged event's own client
                 self.index.update_session(
-                    ack.client_id, ack.session_set or {}, ack.session_del or ()
+                    client.client_id, ack.session_set or {}, ack.session_del or ()
                 )
 
         self.dispatcher.ack(identity, ack.seq, patch)

@@ -314,3 +314,59 @@ def test_gw_up_passes_tls_through(gw: Cluster, tls: tuple[trustme.CA, Path, Path
                        "--tls-cert", str(chain), "--tls-key", str(key))  # fmt: skip
     (gateway,) = [p for p in cluster.info["processes"] if p["role"] == "gateway"]
     assert gateway["tls"] is True
+
+
+async def test_idle_half_open_connections_cannot_lock_others_out(gw: Cluster) -> None:
+    register = gw.register()
+    gateway = gw.gateway(register, "--max-connections", "3", "--max-connections-per-ip", "2")
+    gw.worker(register, PROBE)
+    host, port = gateway.info["websocket"].rsplit(":", 1)
+    idle = [socket.create_connection((host, int(port))) for _ in range(25)]  # say nothing
+    try:
+        # past twice its cap, one address's connections are dropped at once; and the
+        # ones still in their handshake do not count against --max-connections
+        probe = await Probe.open(gateway, local_addr=("127.0.0.2", 0))  # another address
+        assert await probe.result("get_all_client_id_count") == 1
+        dropped = 0
+        for sock in idle:
+            sock.settimeout(5 * UNIT)
+            try:
+                dropped += sock.recv(1) == b""
+            except (ConnectionResetError, TimeoutError):
+                dropped += 1
+        assert dropped >= 25 - 4
+    finally:
+        for sock in idle:
+            sock.close()
+    await probe.close()
+
+
+async def test_refusals_a_client_words_cannot_flood_the_log(gw: Cluster) -> None:
+    register = gw.register()
+    gateway = gw.gateway(register, "--allowed-origins", "https://chat.example")
+    for n in range(100):
+        assert await refused(ws_url(gateway), origin=f"https-evil-{n}") == 403
+    assert gateway.logs().count("not allowed") <= 2  # one line a second, with a count
+
+
+async def test_with_no_worker_one_client_cannot_fill_the_gateway(gw: Cluster) -> None:
+    register = gw.register()
+    gateway = gw.gateway(register)  # and no worker yet
+    pid = gateway.info["pid"]
+    before = rss(pid)
+    async with connect(ws_url(gateway), max_size=None, close_timeout=0.5) as flooder:
+        sent = 0
+        try:
+            async with asyncio.timeout(3 * UNIT):  # blocks once the gateway stops reading
+                for _ in range(6400):
+                    await flooder.send(b"x" * (16 << 10))  # 100 MiB in all, if read
+                    sent += 1
+        except TimeoutError:
+            pass
+        grown = rss(pid) - before
+        assert sent < 6400, "the gateway read 100 MiB for a client no worker could take"
+        assert grown < 48 << 20, f"gateway grew {grown >> 20} MiB"
+        gw.worker(register, PROBE)  # a worker comes: the client's events go, in order
+        other = await Probe.open(gateway)
+        assert await other.result("get_all_client_id_count") == 2
+        await other.close()

@@ -200,15 +200,21 @@ async def test_healthz_and_plain_http(gw: Cluster) -> None:
 async def test_events_wait_for_a_worker_up_to_a_bound(gw: Cluster) -> None:
     register = gw.register()
     gateway = gw.gateway(register, "--max-pending-events", "4")
-    # connect + websocket-connect + 2 messages = 4 events held; the 5th overflows
+    # one event per client waits for a worker (its next ones wait in its own backlog):
+    # four clients fill the waiting room, the fifth overflows it
+    waiting = [await connect(ws_url(gateway)) for _ in range(4)]
+    for ws in waiting:
+        await ws.send(json.dumps({"pid": True}))
     async with connect(ws_url(gateway)) as ws:
-        for _ in range(3):
-            await ws.send(json.dumps({"pid": True}))
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10 * UNIT)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
     assert closed.value.rcvd.reason == "no business worker"
     gateway.wait_log("no business worker and 4 events waiting")
+    gw.worker(register, APP)  # the four that waited are served, in order
+    for ws in waiting:
+        assert "welcome" in json.loads(await asyncio.wait_for(ws.recv(), 10 * UNIT))
+        await ws.close()
 
 
 async def test_two_registers_either_one_is_enough(gw: Cluster) -> None:

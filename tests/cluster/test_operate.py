@@ -109,6 +109,9 @@ async def test_the_background_cluster_from_start_to_stop(tmp_path: Path) -> None
         stop = gw("stop", "--run-dir", "run", cwd=tmp_path)
     assert stop.returncode == 0, stop.stderr
     assert "nothing left listening" in stop.stdout
+    # the gateway drained while the workers still ran: every close event was handled
+    log = (tmp_path / "run" / "gw.log").read_text()
+    assert "6 clients closed, 0 events unacknowledged, 0 never handled" in log, log[-3000:]
     assert not (tmp_path / "run" / "gw.pid").exists()
     for probe in probes:
         with pytest.raises(ConnectionClosed) as closed:

@@ -31,9 +31,7 @@ KUBERNETES_VERSION = "1.30.0"
 
 # From issue 13's interface, not in this branch's commands yet: {role: {option: envvar}}.
 # Remove an entry once main has it (the role's click command then answers for it).
-PENDING: dict[str, dict[str, str | None]] = {
-    "web": {"--auth-secret": "GW_AUTH_SECRET"},
-}
+PENDING: dict[str, dict[str, str | None]] = {}
 # The interface's defaults that the deploy files rely on.
 DEFAULT_DRAIN_TIME = 10.0
 METRICS_PATHS = {"liveness": "/healthz", "readiness": "/readyz"}

@@ -934,3 +934,27 @@ async def test_a_failed_connections_peer_may_not_keep_sending_forever() -> None:
     assert not peer.transport.aborted and peer.handler.messages == []
     peer.send(b"\x00" * (connection.DISCARD_LIMIT + 1))
     assert peer.transport.aborted
+
+
+async def test_a_client_paused_by_its_backlog_is_not_read_on_while_closing() -> None:
+    # the handler paused it (its events back up at a worker); we then close it: reading
+    # on to its close frame would read its data frames too, past the backlog's bound
+    peer = Peer().open()
+    peer.conn.pause_reading()
+    peer.conn.close(1000, "bye")
+    assert not peer.transport.reading and peer.conn.timer is not None  # the deadline ends it
+    peer.conn.resume_reading()  # the backlog drained: read on, to the close frame
+    assert peer.transport.reading
+
+
+def test_a_verified_token_never_reaches_handlers() -> None:
+    pairs = [("Host", "x"), ("Authorization", "Bearer secret.token.here"), ("X-A", "1")]
+    data = request_data("/room?token=secret.token.here&a=1", pairs, PEER, "cid", "tcp://g:1",
+                        8000, hide_token=True)  # fmt: skip
+    assert data["query"] == {"a": "1"} and data["path"] == "/room"
+    assert data["server"]["QUERY_STRING"] == "a=1"
+    assert data["server"]["REQUEST_URI"] == "/room?a=1"
+    assert "Authorization" not in data["headers"] and "HTTP_AUTHORIZATION" not in data["server"]
+    assert "secret.token.here" not in repr(data)
+    kept = request_data("/room?token=app-own&a=1", pairs, PEER, "cid", "tcp://g:1", 8000)
+    assert kept["query"]["token"] == "app-own"  # no --auth-secret: the app's own business

@@ -264,3 +264,20 @@ def test_random_interleavings_keep_every_clients_order(seed: int) -> None:
         seen = [p for i, p in enumerate(handled[c.client_id])
                 if p not in handled[c.client_id][:i]]  # fmt: skip
         assert seen == order
+
+
+def test_with_no_worker_a_client_has_one_event_waiting_and_the_rest_in_its_backlog() -> None:
+    d, sink = make(backlog=4, max_pending=100)
+    flooder, quiet = client(1), client(2)
+    for n in range(50):
+        d.submit(flooder, MESSAGE, n)
+    d.submit(quiet, MESSAGE, "q")
+    assert len(d.pool.pending) == 2  # one per client, not one per event
+    assert sink.calls == [("pause", "c1")] and len(flooder.backlog or ()) == 49
+    d.worker_hello(W1, "w1", 1, 0.0)
+    d.resume_pending()
+    assert sink.payloads() == [0, "q"]  # each client's first, in arrival order
+    while flooder.inflight:
+        ack_last(d, sink, flooder)
+    assert sink.payloads("c1") == list(range(50))
+    assert ("resume", "c1") in sink.calls

@@ -1,0 +1,49 @@
+"""common.metrics: the probes answer even with a silent client holding a connection."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import urllib.error
+import urllib.request
+
+from common.metrics import Histogram, MetricsServer
+
+
+def get(address: str, path: str) -> tuple[int, str]:
+    with urllib.request.urlopen(f"http://{address}{path}", timeout=3) as answer:
+        return answer.status, answer.read().decode()
+
+
+async def test_a_silent_connection_does_not_hold_up_the_probes_nor_the_close() -> None:
+    server = MetricsServer("127.0.0.1:0", lambda: [], lambda: (False, "not yet"))
+    address = server.start()
+    host, port = address.rsplit(":", 1)
+    silent = socket.create_connection((host, int(port)))  # sends nothing
+    try:
+        assert await asyncio.to_thread(get, address, "/healthz") == (200, "ok\n")
+        try:
+            await asyncio.to_thread(get, address, "/readyz")
+        except urllib.error.HTTPError as exc:  # 503: the role said not ready, and why
+            assert exc.code == 503 and exc.read().decode() == "not ready: not yet\n"
+        else:
+            raise AssertionError("/readyz said ready")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        server.close()  # on the loop's thread: must not wait for the silent client
+        assert loop.time() - started < 0.2
+    finally:
+        silent.close()
+
+
+def test_histogram_buckets_are_cumulative() -> None:
+    histogram = Histogram((0.1, 1.0))
+    for value in (0.05, 0.5, 0.7, 3.0):
+        histogram.observe(value)
+    family = histogram.family("h", "test")
+    samples = {(s.name, s.labels.get("le")): s.value for s in family.samples}
+    assert samples[("h_bucket", "0.1")] == 1
+    assert samples[("h_bucket", "1.0")] == 3
+    assert samples[("h_bucket", "+Inf")] == 4
+    assert samples[("h_count", None)] == 4
+    assert abs(samples[("h_sum", None)] - 4.25) < 1e-9
