@@ -31,7 +31,7 @@ import logging
 import os
 import socket
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,27 +209,34 @@ def _queued(shadow: zmq.Socket[bytes]) -> list[Mapping[str, Any]]:
     return found
 
 
-async def watch(
+def watch(
     sock: zmq.asyncio.Socket,
     events: int,
     callback: Callback,
     on_refusal: Callable[[Refusal], None] | None = None,
-) -> None:
+) -> Coroutine[Any, Any, None]:
     """Call ``callback(event, endpoint)`` for ``events`` and failed handshakes, until
-    cancelled; log each refused peer (rate-limited) and pass it to ``on_refusal``."""
+    cancelled; log each refused peer (rate-limited) and pass it to ``on_refusal``.
+
+    The monitor is attached here, at the call, and the returned coroutine reads it:
+    call before ``connect()`` so that no event is missed, then await or spawn it.
+    """
     bound = sock in _BOUND
     wanted = events | HANDSHAKE_FAILED
     if bound:
         wanted |= zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED
     monitor = sock.get_monitor_socket(wanted)
+    return _read(sock, monitor, _Monitor(bound, events, callback, on_refusal))
+
+
+async def _read(sock: zmq.asyncio.Socket, monitor: zmq.asyncio.Socket, state: _Monitor) -> None:
     shadow: zmq.Socket[bytes] = zmq.Socket.shadow(monitor.underlying)
-    state = _Monitor(bound, events, callback, on_refusal)
     try:
         while True:
             batch = [parse_monitor_message(await monitor.recv_multipart()), *_queued(shadow)]
             for message in batch:
                 state.handle(message)
-            if bound and (unnamed := state.peers.unnamed()):
+            if state.bound and (unnamed := state.peers.unnamed()):
                 found = state.peers.lookup(unnamed)
                 later = _queued(shadow)  # queued while we looked: their DISCONNECTEDs
                 closed = {m["value"] for m in later if m["event"] == zmq.EVENT_DISCONNECTED}
