@@ -82,7 +82,8 @@ class Worker(Service):
             on_event=self._on_event,
         )
         self.api.attach(self.cluster, self.config.timing.query_timeout)
-        await self.cluster.start(wait=self.config.timing.timeout)
+        # ConfigError if every register refused our handshake: exit, no ready line
+        await self.cluster.start(self.config.timing.timeout, self.config.start_timeout)
         try:
             await handlers.call(self.app.on_worker_start, self)
         except Exception:
