@@ -43,13 +43,18 @@ class Membership:
         self._subscribers: dict[bytes, float] = {}
 
     def heard(self, now: float) -> bool:
-        """Anyone's frame arrived. If it ends a silence longer than ``quiet``, the list
-        must settle again before it is complete; True if that silence followed
-        earlier frames (we were cut off, rather than just started)."""
-        silent = self.quiet is not None and now - self.last_heard > self.quiet
-        if silent:
+        """Anyone's frame arrived; True if it ends a silence longer than ``quiet``
+        after earlier frames: we were cut off, and the list must settle again.
+
+        (A first frame late after our start is no such sign: ``settle``, counted from
+        the start, already gives every gateway time to reconnect.)
+        """
+        cut_off = (
+            self.heard_anyone and self.quiet is not None and now - self.last_heard > self.quiet
+        )
+        if cut_off:
             self.settling_since = now
-        cut_off, self.heard_anyone = silent and self.heard_anyone, True
+        self.heard_anyone = True
         self.last_heard = max(self.last_heard, now)
         return cut_off
 
