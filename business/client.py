@@ -67,7 +67,8 @@ class AsyncGatewayClient(GatewayAPI):
         self._name = f"{name}-{os.getpid()}"
 
     async def start(self) -> None:
-        """Connect and wait (up to ``timeout``) for the registers' gateway list.
+        """Connect and wait (up to ``timeout``) for the registers' gateway list: a
+        complete one, unless no register has settled by then (it just restarted).
 
         Raises ConfigError if every register that answered refused our handshake.
         """
@@ -77,7 +78,7 @@ class AsyncGatewayClient(GatewayAPI):
         )  # fmt: skip
         self.attach(cluster)
         try:
-            await cluster.start(wait=self.query_timeout)
+            await cluster.start(wait=self.query_timeout, settled=True)
         except BaseException:
             self.attach(None)
             raise

@@ -56,6 +56,34 @@ class Link:
         self.outbox.send(protocol.encode(frame))
 
 
+class _Handshakes:
+    """Which registers accepted or refused our security handshake (see start())."""
+
+    def __init__(self) -> None:
+        self.accepted: set[int] = set()  # registers that completed a handshake with us
+        self.refused: dict[int, Refusal] = {}  # registers whose last handshake failed
+
+    def event(self, index: int, event: int, endpoint: str) -> None:
+        if event & zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self.accepted.add(index)
+            self.refused.pop(index, None)
+
+    def refusal(self, index: int, refused: Refusal) -> None:
+        self.refused[index] = refused
+
+    @property
+    def refused_everywhere(self) -> bool:
+        """Refused by a register, accepted by none: not merely unreachable."""
+        return bool(self.refused) and not self.accepted
+
+    def error(self, limit: float) -> ConfigError:
+        why = "; ".join(refusal.describe() for refusal in self.refused.values())
+        return ConfigError(
+            f"no register accepted our security handshake within {limit:g}s ({why}). "
+            "Every process of the cluster must have the same --secret."
+        )
+
+
 class Cluster:
     """Links to every gateway the registers know of."""
 
@@ -79,10 +107,10 @@ class Cluster:
         self.view = GatewayView(self.timing.timeout)
         self.saying_hello = role is Role.CLIENT
         self._register_socks: list[tuple[Any, Outbox]] = []
-        self._accepted: set[int] = set()  # registers that completed a handshake with us
-        self._refused: dict[int, Refusal] = {}  # registers whose last handshake failed
+        self._handshakes = _Handshakes()
         self._queries = Queries()
-        self._listed = asyncio.Event()
+        self._listed = asyncio.Event()  # some register sent a list
+        self._complete = asyncio.Event()  # some register sent a complete list
         self._tasks: list[asyncio.Task[None]] = []
         self._log = Throttled(log)  # what a peer's bad input makes us say
 
@@ -92,8 +120,10 @@ class Cluster:
         return self.view.listed() if self.view.answered else None
 
     # -- lifecycle ------------------------------------------------------------------
-    async def start(self, wait: float | None = None, start_timeout: float | None = None) -> None:
-        """Subscribe to the registers; wait up to ``wait`` seconds for a first list.
+    async def start(self, wait: float | None = None, start_timeout: float | None = None,
+                    settled: bool = False) -> None:  # fmt: skip
+        """Subscribe to the registers; wait up to ``wait`` seconds for a first list
+        (``settled``: for a complete one, i.e. from a register that has settled).
 
         If none came because every register that answered at all refused our
         security handshake, keep waiting up to ``start_timeout`` (default ``wait``),
@@ -103,8 +133,8 @@ class Cluster:
         for index, address in enumerate(self.registers):
             sock = self.transport.socket(zmq.DEALER, server=False)
             watching = watch(sock, zmq.EVENT_HANDSHAKE_SUCCEEDED,  # before connect: every event
-                             functools.partial(self._register_event, index),
-                             functools.partial(self._refused.__setitem__, index))  # fmt: skip
+                             functools.partial(self._handshakes.event, index),
+                             functools.partial(self._handshakes.refusal, index))  # fmt: skip
             sock.connect(f"tcp://{address.removeprefix('tcp://')}")
             outbox = Outbox(sock)
             self._register_socks.append((sock, outbox))
@@ -113,34 +143,28 @@ class Cluster:
             self._spawn(watching)
         self._spawn(self._heartbeat())
         if wait:
+            begun = self._now()
             await self._first_list(wait, max(wait, start_timeout or wait))
+            if settled and not self.view.complete:  # a register that just (re)started
+                await self._answered_within(begun + wait - self._now(), self._complete)
 
     async def _first_list(self, wait: float, limit: float) -> None:
         if await self._answered_within(wait):
             return
-        if self._refused and not self._accepted:  # refused, not just unreachable
+        if self._handshakes.refused_everywhere:  # refused, not just unreachable
             await self._answered_within(limit - wait)
-            if not self._listed.is_set() and not self._accepted:
+            if not self._listed.is_set() and not self._handshakes.accepted:
                 await self.close()
-                why = "; ".join(r.describe() for r in self._refused.values())
-                raise ConfigError(
-                    f"no register accepted our security handshake within {limit:g}s ({why}). "
-                    "Every process of the cluster must have the same --secret."
-                )
+                raise self._handshakes.error(limit)
         log.warning("no register answered within %gs at %s; still trying", wait,
                     ", ".join(self.registers))  # fmt: skip
 
-    async def _answered_within(self, seconds: float) -> bool:
+    async def _answered_within(self, seconds: float, event: asyncio.Event | None = None) -> bool:
         try:
-            await asyncio.wait_for(self._listed.wait(), max(0.0, seconds))
+            await asyncio.wait_for((event or self._listed).wait(), max(0.0, seconds))
         except TimeoutError:
             return False
         return True
-
-    def _register_event(self, index: int, event: int, endpoint: str) -> None:
-        if event & zmq.EVENT_HANDSHAKE_SUCCEEDED:
-            self._accepted.add(index)
-            self._refused.pop(index, None)
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -211,6 +235,8 @@ class Cluster:
             except InvalidArgument as exc:  # one gateway we cannot link must not stop the rest
                 self._log.warning("bad-address", "%s", exc)
         self._listed.set()
+        if frame.complete:
+            self._complete.set()
 
     def unsettled(self) -> tuple[str, ...]:
         """The registers, if all we have is incomplete lists (a register that just
