@@ -126,8 +126,8 @@ class Cluster:
         (``settled``: for a complete one, i.e. from a register that has settled).
 
         If none came because every register that answered at all refused our
-        security handshake, keep waiting up to ``start_timeout`` (default ``wait``),
-        then raise :class:`ConfigError` naming the likely cause. A register that is
+        security handshake, keep waiting until ``start_timeout`` (default ``wait``)
+        in all, then raise :class:`ConfigError` naming the likely cause. A register that is
         merely unreachable is not an error: we keep trying in the background.
         """
         for index, address in enumerate(self.registers):
@@ -143,8 +143,8 @@ class Cluster:
             self._spawn(watching)
         self._spawn(self._heartbeat())
         if wait:
-            begun = self._now()
-            await self._first_list(wait, max(wait, start_timeout or wait))
+            begun, limit = self._now(), start_timeout or wait
+            await self._first_list(min(wait, limit), limit)
             if settled and not self.view.complete:  # a register that just (re)started
                 await self._answered_within(begun + wait - self._now(), self._complete)
 
