@@ -20,6 +20,7 @@ from typing import Any
 from common import protocol
 from common.config import WorkerConfig
 from common.exceptions import ProtocolError
+from common.logs import Throttled
 from common.protocol import EventKind, Role
 from common.service import Service
 
@@ -69,6 +70,7 @@ class Worker(Service):
         self._slots = asyncio.Semaphore(config.max_concurrency)
         self.handled = 0
         self.failed = 0
+        self._peer_log = Throttled(log)  # what a gateway's bad input makes us say
         self._sync_kinds = self.app.sync_kinds
 
     async def _start(self) -> None:
@@ -179,8 +181,8 @@ class Worker(Service):
         try:
             session = protocol.unpack_session(baseline)
         except ProtocolError as exc:
-            log.warning("event for %s has a bad session (%s): using an empty one",
-                        event.client_id, exc)  # fmt: skip
+            self._peer_log.warning("session", "event for %s has a bad session (%s): using an "
+                                   "empty one", event.client_id, exc)  # fmt: skip
             session, baseline = {}, protocol.pack_session({})
         context = Context(
             event.client_id, session, event.remote, link.address, link.public, link,

@@ -7,12 +7,16 @@ import subprocess
 import sys
 
 import pytest
+import zmq
 
 from business import AsyncGatewayClient
 from common import ready
+from common.config import Security
 from common.exceptions import ConfigError
+from common.monitor import Refusal
+from common.transport import Transport, watch
 from tests.cluster.client import Probe
-from tests.harness import FAST, ROOT, UNIT, Cluster
+from tests.harness import FAST, ROOT, UNIT, Cluster, eventually_async
 
 APP = "tests.cluster.apps.probe"
 
@@ -79,3 +83,28 @@ def test_no_secret_refuses_a_public_internal_address() -> None:
     assert result.returncode != 0
     assert "without --secret" in result.stderr
     assert "--insecure" in result.stderr
+
+
+async def test_a_gateway_logs_a_refused_peer_with_its_address(gw: Cluster) -> None:
+    register = gw.register("--secret", "right")
+    gateway = gw.gateway(register, "--secret", "right")
+    intruder = Transport(Security("wrong"))
+    sock = intruder.socket(zmq.DEALER, server=False)
+    attempts: list[Refusal] = []
+    watching = asyncio.create_task(watch(sock, 0, lambda e, ep: None, attempts.append))
+    sock.connect(gateway.info["internal"])
+    try:
+        logs = gateway.wait_log("its --secret differs from ours")
+        await eventually_async(lambda: len(attempts) >= 3)  # refused three times
+        logs = gateway.logs()
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+        sock.close(linger=0)
+        intruder.close()
+    refused = [line for line in logs.splitlines() if "refused an internal peer at" in line]
+    assert len(refused) == 1, refused  # the retries are counted, not logged
+    # the peer's address (where the lookup won the race), never the gateway's own
+    named = refused[0].split(" at ")[1].split(":")[0]
+    assert named in ("127.0.0.1", "an unknown address")
+    assert gateway.info["internal"].removeprefix("tcp://") not in refused[0]
