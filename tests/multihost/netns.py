@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import ctypes
+import itertools
 import os
 import shutil
 import socket
@@ -27,7 +28,8 @@ from tests.harness import ROOT, ReadyProcess
 
 SUBNET = "10.77.0"
 CLONE_NEWNET = 0x40000000
-PREFIX = "gwmh"  # every namespace of ours: gwmh<pid>-<host>
+PREFIX = "gwmh"  # every namespace of ours: gwmh<pid>-<network>-<host>
+_networks = itertools.count(1)
 
 
 def unavailable() -> str | None:
@@ -77,7 +79,7 @@ class Network:
     """A switch and hosts on it; :meth:`close` deletes everything it made."""
 
     def __init__(self, names: list[str]) -> None:
-        self.tag = f"{PREFIX}{os.getpid()}"
+        self.tag = f"{PREFIX}{os.getpid()}-{next(_networks)}"
         self.switch = f"{self.tag}-switch"
         self.hosts: dict[str, Host] = {}
         self._threads: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
