@@ -22,17 +22,31 @@ from tests.multihost.conftest import SECRET, Roles
 from tests.multihost.load import Client, Load
 from tests.multihost.netns import Network
 
-TIMING = Timing()  # every role runs with the defaults
-# the gateway notices a dead worker when libzmq closes their link: at most the link
-# timeout after the worker's last byte; it then re-sends that worker's events
-DETECTION_BOUND = 2 * TIMING.heartbeat
+TIMING = Timing()  # every role runs with the defaults (but where a test says otherwise)
 
 
 @pytest.mark.timeout(150)
+@pytest.mark.parametrize(
+    "heartbeat",
+    [
+        1.0,
+        pytest.param(
+            0.5,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="the gateway's Transport takes Timing() until gateway/server.py "
+                "passes cfg.timing: its libzmq heartbeat ignores --heartbeat",
+            ),
+        ),
+    ],
+)
 async def test_a_worker_host_cut_under_load_loses_nothing(
-    roles: Roles, net: Network, load: Load, figures: dict[str, object]
+    roles: Roles, net: Network, load: Load, figures: dict[str, object], heartbeat: float
 ) -> None:
-    roles.cluster()
+    # the gateway notices a dead worker when libzmq closes their link: at most the link
+    # timeout after the worker's last byte (1.5 H); it then re-sends its events
+    bound = 2 * heartbeat
+    roles.cluster("--heartbeat", str(heartbeat))
     clients = await load.connect(30, roles.websockets("gw1", "gw2"))
     stuck = [c for c in clients if c.first_worker == "wk1"]  # sticky to the victim
     assert stuck
@@ -55,10 +69,10 @@ async def test_a_worker_host_cut_under_load_loses_nothing(
     ]  # fmt: skip
     detection = max(load.ledger.waits(during))
     figures["detection_s"] = round(detection, 3)
-    figures["detection_bound_s"] = DETECTION_BOUND
+    figures["detection_bound_s"] = bound
     assert lost == 0 and figures["unexpected"] == 0
     assert figures["redelivered"] > 0  # events the victim had when it was cut
-    assert detection < DETECTION_BOUND, detection
+    assert detection < bound, detection
     # the victim's clients are served by the other worker host since
     assert load.ledger.hosts([i for i in during if i in load.ledger.by]) == {"wk2": len(during)}
 
