@@ -50,6 +50,9 @@ class GatewayView:
         self.links: dict[str, LinkState] = {}
         self._lists: dict[int, dict[str, int]] = {}
         self._complete: set[int] = set()  # registers that sent a complete list, ever
+        # every "all" call reads these: kept, not recomputed per call
+        self._listed: dict[str, int] = {}
+        self._members: list[str] = []
 
     # -- registers ------------------------------------------------------------------
     def on_list(self, register: int, gateways: dict[str, int], complete: bool,
@@ -60,7 +63,9 @@ class GatewayView:
             self._complete.add(register)
         else:
             self._lists[register] = {**self._lists.get(register, {}), **gateways}
-        listed = self.listed()
+        self._listed = listed = {}
+        for listing in self._lists.values():
+            listed.update(listing)
         changes = Changes()
         for address in listed:
             state = self.links.get(address)
@@ -69,9 +74,8 @@ class GatewayView:
                 changes.add.append(address)
             else:
                 state.member = True
-        changes.drop = self._droppable(now)
-        for address in changes.drop:
-            del self.links[address]
+        changes.drop = self.tick(now)
+        self._changed()
         return changes
 
     @property
@@ -85,21 +89,22 @@ class GatewayView:
         return bool(self._complete)
 
     def listed(self) -> dict[str, int]:
-        """Every gateway some register lists now: internal address -> epoch."""
-        merged: dict[str, int] = {}
-        for listing in self._lists.values():
-            merged.update(listing)
-        return merged
+        """Every gateway some register lists now: internal address -> epoch (read only)."""
+        return self._listed
 
     def members(self) -> list[str]:
-        """Where "all" calls go."""
-        return [address for address, state in self.links.items() if state.member]
+        """Where "all" calls go (read only)."""
+        return self._members
+
+    def _changed(self) -> None:
+        self._members = [address for address, state in self.links.items() if state.member]
 
     # -- links ----------------------------------------------------------------------
     def opened(self, address: str, now: float) -> None:
         """A link opened on demand (not for a list): a member only if listed."""
         if address not in self.links:
-            self.links[address] = LinkState(member=address in self.listed(), since=now)
+            self.links[address] = LinkState(member=address in self._listed, since=now)
+            self._changed()
 
     def link_up(self, address: str) -> None:
         state = self.links.get(address)
@@ -117,17 +122,15 @@ class GatewayView:
 
     def tick(self, now: float) -> list[str]:
         """Forget (and return) the links that should go; call every heartbeat."""
-        drop = self._droppable(now)
-        for address in drop:
-            del self.links[address]
-        return drop
-
-    def _droppable(self, now: float) -> list[str]:
-        listed = self.listed()
-        return [
+        drop = [
             address
             for address, state in self.links.items()
-            if address not in listed
+            if address not in self._listed
             and not state.up
             and (state.member or now - state.since > self.timeout)
         ]
+        for address in drop:
+            del self.links[address]
+        if drop:
+            self._changed()
+        return drop
