@@ -57,6 +57,7 @@ class RegisterServer(Service):
         self._transport: Transport | None = None
         self._sock: Any = None
         self._outbox: Outbox | None = None
+        self._watching: Coroutine[Any, Any, None] | None = None
         self._published_complete = False
         self._peer_log = Throttled(log)
         self.address = ""
@@ -75,6 +76,8 @@ class RegisterServer(Service):
         else:
             self._sock.bind(f"tcp://{host}:{port}")
         self.address = f"{host}:{port}"
+        # the monitor, attached before the ready line: it logs the peers we refuse
+        self._watching = watch(self._sock, 0, lambda e, ep: None)
         self._outbox = Outbox(self._sock)
         self.membership = self._membership()
         log.info("register listening on %s", self.address)
@@ -83,8 +86,8 @@ class RegisterServer(Service):
         return {"listen": self.address, "pid": os.getpid()}
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
-        # the monitor logs the peers whose handshake we refuse
-        return [self._receive(), self._expire(), watch(self._sock, 0, lambda e, ep: None)]
+        assert self._watching is not None
+        return [self._receive(), self._expire(), self._watching]
 
     async def _receive(self) -> None:
         shadow: zmq.Socket[bytes] = zmq.Socket.shadow(self._sock.underlying)
