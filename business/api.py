@@ -286,6 +286,8 @@ class GatewayAPI:
     # GatewayWorker's shorter names for two counts
     get_client_count_by_group = get_client_id_count_by_group
     get_all_client_count = get_all_client_id_count
+    # the original spells it destoryClient: code ported from it keeps working
+    destory_client = destroy_client
 
 
 class WorkerAPI(GatewayAPI):
@@ -323,6 +325,8 @@ class WorkerAPI(GatewayAPI):
 
     def destroy_current_client(self) -> None:
         self.destroy_client(self.current.client_id)
+
+    destory_current_client = destroy_current_client  # the original's destoryCurrentClient
 
     def set_session(self, client_id: str, session: dict[Any, Any]) -> None:
         context = current()

@@ -54,16 +54,25 @@ from .worker import Worker
     default=5.0,
     help="Default deadline of API queries (s).",
 )
+@option(
+    "--start-timeout",
+    envvar="GW_START_TIMEOUT",
+    type=float,
+    default=10.0,
+    help="Exit (no ready line) if no register accepted our handshake by then (s).",
+)
 @click.option("--supervised/--single", default=True, hidden=True)
 @common_options
 def worker(app: str, registers: tuple[str, ...], count: int, name: str, max_concurrency: int,
-           query_timeout: float, supervised: bool, **params: Any) -> None:  # fmt: skip
+           query_timeout: float, start_timeout: float, supervised: bool,
+           **params: Any) -> None:  # fmt: skip
     """Run business worker process(es) under a supervisor."""
     setup(params["log_level"], params["log_format"])
     if not supervised:
         sys.path.insert(0, os.getcwd())
         config = WorkerConfig(
             app=app, registers=registers, name=name, max_concurrency=max_concurrency,
+            start_timeout=start_timeout,
             timing=timing(params["heartbeat"], params["peer_timeout"], query_timeout),
             security=security(params), metrics_listen=params["metrics_listen"],
         )  # fmt: skip
@@ -76,7 +85,8 @@ def worker(app: str, registers: tuple[str, ...], count: int, name: str, max_conc
     export_secrets(params)
     base = child_args(
         {"app": app, "register": registers, "name": name, "max_concurrency": max_concurrency,
-         "query_timeout": query_timeout, **params}, skip=("metrics_listen",),
+         "query_timeout": query_timeout, "start_timeout": start_timeout, **params},
+        skip=("metrics_listen",),
     )  # fmt: skip
     children = [
         Child(f"worker-{i}", gw_command("worker", *base, "--single",

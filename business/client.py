@@ -14,7 +14,12 @@ For programs outside the cluster, typically a web backend::
     gw.close()
 
 It offers every API call but the "current client" ones. It asks the registers for
-the gateways, then talks to each gateway directly.
+the gateways, then talks to each gateway directly. ``start()`` (or ``async with``,
+or the blocking constructor) raises :class:`~common.exceptions.ConfigError` if every
+register that answered refused our security handshake (a different ``secret``).
+Until a register has sent a complete list (one that just started, or was cut off,
+sends incomplete ones for a few heartbeats), "all" queries name the registers in
+``missing``: an empty answer then never passes for an empty cluster.
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
+from common import ops
 from common.config import Security, Timing
-from common.protocol import Role
+from common.protocol import Op, Role
 
 from .api import GatewayAPI
 from .cluster import Cluster
+from .results import with_missing
 
 
 def _registers(register: str | Iterable[str]) -> tuple[str, ...]:
@@ -60,13 +67,28 @@ class AsyncGatewayClient(GatewayAPI):
         self._name = f"{name}-{os.getpid()}"
 
     async def start(self) -> None:
-        """Connect and wait (up to ``timeout``) for the registers' gateway list."""
+        """Connect and wait (up to ``timeout``) for the registers' gateway list: a
+        complete one, unless no register has settled by then (it just restarted).
+
+        Raises ConfigError if every register that answered refused our handshake.
+        """
         cluster = Cluster(
             self.registers, role=Role.CLIENT, name=self._name,
             timing=self._timing, security=self._security,
         )  # fmt: skip
         self.attach(cluster)
-        await cluster.start(wait=self.query_timeout)
+        try:
+            await cluster.start(wait=self.query_timeout, settled=True)
+        except BaseException:
+            self.attach(None)
+            raise
+
+    async def _ask(self, op: Op, *args: Any, timeout: float | None = None) -> Any:
+        result = await super()._ask(op, *args, timeout=timeout)
+        unsettled = () if ops.SPECS[op].one else self.cluster.unsettled()
+        if unsettled:  # only incomplete lists so far: the answer may lack gateways
+            result = with_missing(result, (*getattr(result, "missing", ()), *unsettled))
+        return result
 
     async def close(self) -> None:
         """Flush what was sent and disconnect."""

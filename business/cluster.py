@@ -1,14 +1,21 @@
-"""A worker's or push client's view of the cluster: registers and gateway links.
+"""A worker's or push client's links: to every register and to every gateway.
 
-Subscribes to every register, keeps one DEALER link per gateway in the merged list
+Subscribes to every register, keeps one DEALER link per gateway the registers list
 (and opens one on demand for a gateway named by a client_id), says Hello to each
-(repeated as a heartbeat), sends frames in batches and matches query replies.
+(repeated as a heartbeat), sends frames in batches and matches query replies. Which
+gateways to link, and when a link goes, is decided by :class:`.view.GatewayView`:
+registers add gateways, a gateway's own link (libzmq's monitor) removes it.
+
+Every gateway address is checked before it is used
+(:func:`common.config.bad_internal_address`): a malformed one in a register's list
+is skipped with a log line and never blocks the others. Starting fails, with the
+likely cause, if every register that answered refused our security handshake.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -18,10 +25,15 @@ from typing import Any
 import zmq
 
 from common import protocol
-from common.config import Security, Timing
-from common.exceptions import ProtocolError
+from common.config import Security, Timing, bad_internal_address
+from common.exceptions import ConfigError, InvalidArgument, ProtocolError
+from common.logs import Throttled
+from common.monitor import Refusal, unwatch
 from common.protocol import Role
 from common.transport import Channel, Outbox, Transport, drain, watch
+
+from .queries import Queries
+from .view import GatewayView
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +50,38 @@ class Link:
     epoch: int = 0
     public: str = ""
     welcomed: asyncio.Event = field(default_factory=asyncio.Event)
-    created: float = field(default_factory=lambda: asyncio.get_running_loop().time())
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def send(self, frame: protocol.Frame) -> None:
         self.outbox.send(protocol.encode(frame))
 
 
-@dataclass
-class _Pending:
-    future: asyncio.Future[dict[str, Any]]
-    waiting: set[str]
-    answers: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
+class _Handshakes:
+    """Which registers accepted or refused our security handshake (see start())."""
+
+    def __init__(self) -> None:
+        self.accepted: set[int] = set()  # registers that completed a handshake with us
+        self.refused: dict[int, Refusal] = {}  # registers whose last handshake failed
+
+    def event(self, index: int, event: int, endpoint: str) -> None:
+        if event & zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self.accepted.add(index)
+            self.refused.pop(index, None)
+
+    def refusal(self, index: int, refused: Refusal) -> None:
+        self.refused[index] = refused
+
+    @property
+    def refused_everywhere(self) -> bool:
+        """Refused by a register, accepted by none: not merely unreachable."""
+        return bool(self.refused) and not self.accepted
+
+    def error(self, limit: float) -> ConfigError:
+        why = "; ".join(refusal.describe() for refusal in self.refused.values())
+        return ConfigError(
+            f"no register accepted our security handshake within {limit:g}s ({why}). "
+            "Every process of the cluster must have the same --secret."
+        )
 
 
 class Cluster:
@@ -70,38 +101,70 @@ class Cluster:
         self.role = role
         self.name = name
         self.timing = timing or Timing()
-        self.transport = Transport(security or Security())
+        self.transport = Transport(security or Security(), self.timing)
         self.on_event = on_event
         self.links: dict[str, Link] = {}
-        self.listed: dict[str, int] | None = None  # the registers' gateways; None: no list yet
+        self.view = GatewayView(self.timing.timeout)
         self.saying_hello = role is Role.CLIENT
-        self._lists: dict[int, dict[str, int]] = {}
         self._register_socks: list[tuple[Any, Outbox]] = []
-        self._pending: dict[int, _Pending] = {}
-        self._request_ids = itertools.count(1)
-        self._listed = asyncio.Event()
+        self._handshakes = _Handshakes()
+        self._queries = Queries()
+        self._listed = asyncio.Event()  # some register sent a list
+        self._complete = asyncio.Event()  # some register sent a complete list
         self._tasks: list[asyncio.Task[None]] = []
+        self._log = Throttled(log)  # what a peer's bad input makes us say
+
+    @property
+    def listed(self) -> dict[str, int] | None:
+        """The gateways the registers list now; None until a register answered."""
+        return self.view.listed() if self.view.answered else None
 
     # -- lifecycle ------------------------------------------------------------------
-    async def start(self, wait: float | None = None) -> None:
-        """Subscribe to the registers; wait up to ``wait`` seconds for a first list."""
+    async def start(self, wait: float | None = None, start_timeout: float | None = None,
+                    settled: bool = False) -> None:  # fmt: skip
+        """Subscribe to the registers; wait up to ``wait`` seconds for a first list
+        (``settled``: for a complete one, i.e. from a register that has settled).
+
+        If none came because every register that answered at all refused our
+        security handshake, keep waiting until ``start_timeout`` (default ``wait``)
+        in all, then raise :class:`ConfigError` naming the likely cause. A register that is
+        merely unreachable is not an error: we keep trying in the background.
+        """
         for index, address in enumerate(self.registers):
             sock = self.transport.socket(zmq.DEALER, server=False)
+            watching = watch(sock, zmq.EVENT_HANDSHAKE_SUCCEEDED,  # before connect: every event
+                             functools.partial(self._handshakes.event, index),
+                             functools.partial(self._handshakes.refusal, index))  # fmt: skip
             sock.connect(f"tcp://{address.removeprefix('tcp://')}")
             outbox = Outbox(sock)
             self._register_socks.append((sock, outbox))
             outbox.send(protocol.encode(protocol.Subscribe(self.name)))
             self._spawn(self._read_register(index, sock))
-            self._spawn(watch(sock, 0, lambda e, ep: None))
+            self._spawn(watching)
         self._spawn(self._heartbeat())
         if wait:
-            try:
-                await asyncio.wait_for(self._listed.wait(), wait)
-            except TimeoutError:
-                log.warning(
-                    "no register answered within %gs at %s; still trying",
-                    wait, ", ".join(self.registers),
-                )  # fmt: skip
+            begun, limit = self._now(), start_timeout or wait
+            await self._first_list(min(wait, limit), limit)
+            if settled and not self.view.complete:  # a register that just (re)started
+                await self._answered_within(begun + wait - self._now(), self._complete)
+
+    async def _first_list(self, wait: float, limit: float) -> None:
+        if await self._answered_within(wait):
+            return
+        if self._handshakes.refused_everywhere:  # refused, not just unreachable
+            await self._answered_within(limit - wait)
+            if not self._listed.is_set() and not self._handshakes.accepted:
+                await self.close()
+                raise self._handshakes.error(limit)
+        log.warning("no register answered within %gs at %s; still trying", wait,
+                    ", ".join(self.registers))  # fmt: skip
+
+    async def _answered_within(self, seconds: float, event: asyncio.Event | None = None) -> bool:
+        try:
+            await asyncio.wait_for((event or self._listed).wait(), max(0.0, seconds))
+        except TimeoutError:
+            return False
+        return True
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -137,9 +200,7 @@ class Cluster:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for pending in self._pending.values():
-            if not pending.future.done():
-                pending.future.set_result(pending.answers)
+        self._queries.end_all()
         for link in self.links.values():
             link.outbox.close()
         self.links.clear()
@@ -150,103 +211,133 @@ class Cluster:
         async for parts in drain(sock):
             for frame in protocol.decode_parts(parts):
                 if isinstance(frame, ProtocolError):
-                    log.warning("dropped a frame from register %s: %s",
-                                self.registers[index], frame)  # fmt: skip
+                    self._log.warning("register-frame", "dropped a frame from register %s: %s",
+                                      self.registers[index], frame)  # fmt: skip
                 elif isinstance(frame, protocol.GatewayList):
-                    try:
-                        self._on_list(index, frame)
-                    except Exception:
-                        log.exception("bad gateway list from %s", self.registers[index])
+                    self._on_list(index, frame)
 
     def _on_list(self, index: int, frame: protocol.GatewayList) -> None:
-        if frame.complete:
-            self._lists[index] = dict(frame.gateways)
-        else:  # a register that just started: trust its additions only
-            self._lists[index] = {**self._lists.get(index, {}), **frame.gateways}
-        wanted: dict[str, int] = {}
-        for listing in self._lists.values():
-            wanted.update(listing)
-        self.listed = wanted
-        for address in wanted:
-            if address not in self.links:
+        usable: dict[str, int] = {}
+        for address, epoch in frame.gateways.items():
+            problem = bad_internal_address(address)
+            if problem is None:
+                usable[address] = epoch
+            else:
+                self._log.warning("bad-address", "register %s listed a gateway we cannot link, "
+                                  "%.80r (%s): skipped", self.registers[index], address,
+                                  problem)  # fmt: skip
+        changes = self.view.on_list(index, usable, frame.complete, self._now())
+        for address in changes.drop:
+            self._drop(address)
+        for address in changes.add:
+            try:
                 self.link(address)
-        removable = frame.complete or len(self._lists) > 1
-        for address in [a for a in self.links if a not in wanted]:
-            if removable:
-                self._drop(address)
+            except InvalidArgument as exc:  # one gateway we cannot link must not stop the rest
+                self._log.warning("bad-address", "%s", exc)
         self._listed.set()
+        if frame.complete:
+            self._complete.set()
+
+    def unsettled(self) -> tuple[str, ...]:
+        """The registers, if all we have is incomplete lists (a register that just
+        started or was cut off): "all" answers may then lack gateways."""
+        if self.view.complete or not self.view.answered:
+            return ()
+        return tuple(f"register {address} (its list is not complete yet)"
+                     for address in self.registers)  # fmt: skip
 
     # -- links ----------------------------------------------------------------------
     def listed_links(self) -> list[Link]:
-        """Links to the gateways the registers list: where "all" calls go.
+        """Links to every member gateway (see :mod:`.view`): where "all" calls go.
 
         A link opened on demand for a client_id of a gateway no register lists (one
         that is gone) is left out, so it cannot hold up every query.
         """
-        listed = self.listed or {}
-        return [link for address, link in self.links.items() if address in listed]
+        return [self.links[a] for a in self.view.members() if a in self.links]
 
     def link(self, address: str) -> Link:
-        """The link to a gateway, opened on first use."""
+        """The link to a gateway, opened on first use; InvalidArgument if ``address``
+        (e.g. decoded from a forged client_id) is not one a gateway can have."""
         known = self.links.get(address)
         if known is not None:
             return known
+        problem = bad_internal_address(address)
+        if problem is not None:
+            raise InvalidArgument(f"cannot link to gateway {address[:80]!r}: {problem}")
         sock = self.transport.socket(zmq.DEALER, server=False)
         # a stable identity: after a reconnect the gateway still knows us (and our acks)
         sock.setsockopt(zmq.ROUTING_ID, f"{self.name}/{os.urandom(4).hex()}".encode())
-        sock.connect(address)
+        watching = watch(
+            sock,
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED,
+            lambda event, endpoint: self._link_event(address, sock, event),
+        )
+        try:
+            sock.connect(address)
+        except zmq.ZMQError as exc:
+            watching.close()
+            unwatch(sock)
+            sock.close(linger=0)
+            raise InvalidArgument(f"cannot link to gateway {address!r}: {exc}") from None
 
         def on_message(parts: list[bytes]) -> None:
             self._on_link_message(link, parts)
 
         link = Link(address, sock, Channel(sock, on_message))
         self.links[address] = link
-        link.tasks.append(self._spawn(watch(sock, 0, lambda e, ep: None)))
+        self.view.opened(address, self._now())
+        link.tasks.append(self._spawn(watching))
         if self.saying_hello:
             link.send(self._hello())
         log.info("linked to gateway %s", address)
         return link
 
-    def _drop_stale_links(self) -> None:
-        """Close on-demand links that no register lists and no gateway ever answered."""
-        now = asyncio.get_running_loop().time()
-        listed = self.listed or {}
-        for address, link in list(self.links.items()):
-            stale = now - link.created > self.timing.timeout and not link.welcomed.is_set()
-            if address not in listed and stale:
-                self._drop(address)
+    def _link_event(self, address: str, sock: Any, event: int) -> None:
+        """libzmq's word on a gateway link: it decides when a member goes."""
+        link = self.links.get(address)
+        if link is None or link.sock is not sock:  # a link closed since
+            return
+        if event & zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self.view.link_up(address)
+        elif event & zmq.EVENT_DISCONNECTED:
+            for gone in self.view.link_down(address, self._now()):
+                self._drop(gone)
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
 
     def _drop(self, address: str) -> None:
+        """Close a link the view has let go (it is no longer in ``view.links``)."""
         link = self.links.pop(address, None)
         if link is None:
             return
         log.info("gateway %s left the cluster", address)
         for task in link.tasks:
             task.cancel()
+        unwatch(link.sock)  # now: the watch task ends later, after the socket closed
         link.outbox.flush()
         link.outbox.close()
         link.sock.close(linger=1000)  # acks already queued still leave
-        for request_id, pending in list(self._pending.items()):
-            if address in pending.waiting:
-                self._answered(request_id, address, None, gone=True)
+        self._queries.gone(address)
 
     def _on_link_message(self, link: Link, parts: list[bytes]) -> None:
         for frame in protocol.decode_parts(parts):
             if isinstance(frame, ProtocolError):
-                log.warning("dropped a frame from %s: %s", link.address, frame)
+                self._log.warning("link-frame", "dropped a frame from %s: %s", link.address,
+                                  frame)  # fmt: skip
                 continue
             try:
                 self._on_link_frame(link, frame)
             except Exception:  # one bad frame or event must not stop this link
-                log.exception("failed to process %s from %s", type(frame).__name__,
-                              link.address)  # fmt: skip
+                self._log.exception("link-error", "failed to process %s from %s",
+                                    type(frame).__name__, link.address)  # fmt: skip
 
     def _on_link_frame(self, link: Link, frame: protocol.Frame) -> None:
         if isinstance(frame, protocol.Event):
             if self.on_event is not None:
                 self.on_event(link, frame)
         elif isinstance(frame, protocol.Reply):
-            self._answered(frame.request_id, link.address, frame)
+            self._queries.answered(link.address, frame)
         elif isinstance(frame, protocol.Welcome):
             if link.epoch and link.epoch != frame.epoch:
                 log.info("gateway %s restarted", link.address)
@@ -257,7 +348,8 @@ class Cluster:
         subscribe = protocol.encode(protocol.Subscribe(self.name))
         while True:
             await asyncio.sleep(self.timing.heartbeat)
-            self._drop_stale_links()
+            for address in self.view.tick(self._now()):
+                self._drop(address)
             for _, outbox in self._register_socks:
                 outbox.send(subscribe)
             if self.saying_hello:
@@ -272,34 +364,16 @@ class Cluster:
         targets = list(dict.fromkeys(addresses))
         if not targets:
             return {}, (), None
-        request_id = next(self._request_ids)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        pending = _Pending(future, set(targets))
-        self._pending[request_id] = pending
+        links = [self.link(address) for address in targets]  # InvalidArgument before we wait
+        request_id, pending = self._queries.open(targets)
         frame = protocol.Query(request_id, op, args)
-        for address in targets:
-            self.link(address).send(frame)
+        for link in links:
+            link.send(frame)
         try:
-            await asyncio.wait_for(asyncio.shield(future), timeout)
+            await asyncio.wait_for(asyncio.shield(pending.future), timeout)
         except TimeoutError:
             pass
         finally:
-            self._pending.pop(request_id, None)
+            self._queries.close(request_id)
         missing = tuple(a for a in targets if a not in pending.answers)
         return dict(pending.answers), missing, pending.error
-
-    def _answered(
-        self, request_id: int, address: str, reply: protocol.Reply | None, gone: bool = False
-    ) -> None:
-        pending = self._pending.get(request_id)
-        if pending is None or address not in pending.waiting:
-            return
-        pending.waiting.discard(address)
-        if reply is not None:
-            if reply.ok:
-                pending.answers[address] = reply.value
-            else:
-                pending.error = str(reply.value)
-                pending.answers[address] = None
-        if not pending.waiting and not pending.future.done():
-            pending.future.set_result(pending.answers)

@@ -17,6 +17,7 @@ import click
 from click.core import ParameterSource
 
 from common.control import register_of, run_dir_option
+from common.exceptions import ConfigError
 from common.frames import Command, Op
 from common.options import option, register_option
 
@@ -41,13 +42,20 @@ def _registers(ctx: click.Context, registers: tuple[str, ...], run_dir: Path) ->
 def _ask(registers: tuple[str, ...], secret: str | None, timeout: float,
          call: Callable[[AsyncGatewayClient], Awaitable[T]]) -> T:  # fmt: skip
     async def run() -> T:
-        async with AsyncGatewayClient(registers, secret=secret, timeout=timeout) as client:
+        try:
+            client = AsyncGatewayClient(registers, secret=secret, timeout=timeout)
+            await client.start()
+        except ConfigError as exc:  # no register took our handshake: the likely cause
+            raise click.ClickException(str(exc)) from None
+        try:
             if client.cluster.listed is None:
                 raise click.ClickException(
                     f"no register answered within {timeout:g}s at {', '.join(registers)}: is "
                     "it running, and is --secret (GW_SECRET) the cluster's?"
                 )
             return await call(client)
+        finally:
+            await client.close()
 
     return asyncio.run(run())
 

@@ -76,6 +76,7 @@ class Worker(Service):
         self._slots = asyncio.Semaphore(config.max_concurrency)
         self.handled = 0
         self.failed = 0
+        self._peer_log = Throttled(log)  # what a gateway's bad input makes us say
         self._sync_kinds = self.app.sync_kinds
         self.events_by_kind = [0] * (max(EventKind) + 1)  # events handled, by kind
         # handler latency, timed only when metrics are served (two clock reads an event)
@@ -92,7 +93,8 @@ class Worker(Service):
             on_event=self._on_event,
         )
         self.api.attach(self.cluster, self.config.timing.query_timeout)
-        await self.cluster.start(wait=self.config.timing.timeout)
+        # ConfigError if every register refused our handshake: exit, no ready line
+        await self.cluster.start(self.config.timing.timeout, self.config.start_timeout)
         try:
             await handlers.call(self.app.on_worker_start, self)
         except Exception:
@@ -202,8 +204,8 @@ class Worker(Service):
         try:
             session = protocol.unpack_session(baseline)
         except ProtocolError as exc:
-            log.warning("event for %s has a bad session (%s): using an empty one",
-                        event.client_id, exc)  # fmt: skip
+            self._peer_log.warning("session", "event for %s has a bad session (%s): using an "
+                                   "empty one", event.client_id, exc)  # fmt: skip
             session, baseline = {}, protocol.pack_session({})
         context = Context(
             event.client_id, session, event.remote, link.address, link.public, link,

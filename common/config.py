@@ -48,16 +48,49 @@ def check_lan_ip(ip: str) -> str:
     It is advertised to workers and carried in every client_id, so ``0.0.0.0`` (bind
     everywhere), a multicast or broadcast address, or a name would route nothing.
     """
-    try:
-        address = ipaddress.IPv4Address(ip)
-    except ValueError:
-        raise ConfigError(f"--lan-ip must be an IPv4 address, got {ip!r}") from None
-    if address.is_unspecified or address.is_multicast or ip == "255.255.255.255":
+    problem = bad_unicast_ipv4(ip)
+    if problem is not None:
         raise ConfigError(
-            f"--lan-ip {ip} is not an address others can reach: give this host's own "
-            "IPv4 address (to bind every interface, use --internal-listen 0.0.0.0)"
+            f"--lan-ip {ip!r} is not an address others can reach ({problem}): give this "
+            "host's own IPv4 address (to bind every interface, use --internal-listen 0.0.0.0)"
         )
     return ip
+
+
+def bad_internal_address(address: object) -> str | None:
+    """Why ``address`` cannot be a gateway's internal endpoint; None if it can.
+
+    Gateways announce ``tcp://A.B.C.D:PORT`` and client_ids carry the same IPv4
+    and port, so it must be a concrete unicast IPv4 (not 0.0.0.0, a multicast or a
+    broadcast address) in its canonical spelling, and a port from 1 to 65535.
+    Checked where an address enters (the register) and where it is used (workers
+    and push clients): libzmq refuses a malformed one with an error that names
+    nothing.
+    """
+    if not isinstance(address, str) or len(address) > 64:
+        return "not a short string"
+    if not address.startswith("tcp://"):
+        return "not tcp://IPv4:PORT"
+    host, sep, port = address[6:].rpartition(":")
+    if not sep or not port.isdigit() or not port.isascii() or not 0 < int(port) < 65536:
+        return "no port from 1 to 65535"
+    problem = bad_unicast_ipv4(host)
+    return None if problem is None else f"{host!r}: {problem}"
+
+
+def bad_unicast_ipv4(host: str) -> str | None:
+    """Why ``host`` is not a concrete unicast IPv4 literal; None if it is."""
+    try:
+        ip = ipaddress.IPv4Address(host)
+    except ValueError:
+        return "not an IPv4 address"
+    if str(ip) != host:
+        return "not in canonical form"
+    if ip.is_unspecified:
+        return "unspecified (0.0.0.0 is where to listen, not an address to reach)"
+    if ip.is_multicast or ip.is_reserved:  # 224/4, and 240/4 with the broadcast address
+        return "not a unicast address"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +113,65 @@ class Security:
             )
 
 
+LINK_TIMEOUT_FLOOR = 0.5  # below this, a busy machine's scheduling hiccup looks like a death
+
+
 @dataclass(frozen=True, slots=True)
 class Timing:
-    """Heartbeats between internal peers."""
+    """Liveness between internal peers: one set of values, end to end.
+
+    ``heartbeat`` (H, ``--heartbeat``) and ``timeout`` (T, ``--peer-timeout``,
+    3.5 H unless set) drive everything else, so that one pair of options decides
+    how fast a dead peer is noticed:
+
+    - application heartbeats: a gateway announces itself, a worker or push client
+      subscribes and says Hello, every H;
+    - every ZeroMQ link: libzmq sends a PING every :attr:`ping_interval` and closes
+      a link that heard nothing (data or PING) for :attr:`link_timeout`, at most
+      1.5 H (and at most T, at least 0.5 s): a peer whose host is cut or frozen is
+      noticed within :attr:`link_timeout` of its last byte, and a gateway then sends
+      its unacknowledged events to another worker (within 2 H);
+    - a register forgets a gateway or a subscriber silent for T;
+    - a closed link is reconnected after 0.1 s, backing off to H; a connect that
+      hears nothing for :attr:`link_timeout` is abandoned and retried (the kernel
+      would otherwise wait for its own SYN retries, many seconds after the cut ends).
+    """
 
     heartbeat: float = 1.0  # announce/subscribe/hello period
     timeout: float = 3.5  # a peer silent this long is gone
     query_timeout: float = 5.0  # default deadline of a query
+
+    @property
+    def link_timeout(self) -> float:
+        """A ZeroMQ link that heard nothing for this long is dead (libzmq closes it)."""
+        return max(LINK_TIMEOUT_FLOOR, min(1.5 * self.heartbeat, self.timeout))
+
+    @property
+    def ping_interval(self) -> float:
+        """libzmq PINGs every link this often (a link needs 2 missed in a row to die)."""
+        return self.link_timeout / 3
+
+    @property
+    def reconnect_max(self) -> float:
+        """Longest pause between two attempts to reconnect a closed link."""
+        return max(0.1, self.heartbeat)
+
+    @property
+    def settle(self) -> float:
+        """How long a register that just started, or that heard from nobody for a
+        while (:attr:`quiet`), waits before it calls its gateway list complete: a
+        gateway's link has to time out, reconnect and carry its next announce."""
+        return max(self.timeout, self.link_timeout + self.reconnect_max + self.heartbeat)
+
+    @property
+    def quiet(self) -> float:
+        """A register that heard from nobody (gateway or subscriber) for longer than
+        this was cut off, not its peers: its list may lack live gateways.
+
+        Longer than a heartbeat (every gateway announces once per heartbeat), and
+        short enough that no gateway was expired meanwhile (T - H of silence).
+        """
+        return max(self.heartbeat, min(1.5 * self.heartbeat, self.timeout - self.heartbeat))
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +222,7 @@ class WorkerConfig:
     app: str = "examples.echo.app"
     registers: tuple[str, ...] = ("127.0.0.1:1236",)
     name: str = "worker"
+    start_timeout: float = 10.0  # no register accepted our handshake by then: exit
     max_concurrency: int = 1000  # events handled at once (one client's in order)
     stop_timeout: float = 10.0  # grace for in-flight handlers on stop
     timing: Timing = field(default_factory=Timing)

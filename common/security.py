@@ -14,6 +14,8 @@ import logging
 import zmq
 from zmq.utils import z85
 
+from .logs import Throttled
+
 log = logging.getLogger(__name__)
 
 ZAP_DOMAIN = "gw"
@@ -39,9 +41,11 @@ class Credentials:
 
     def __init__(self, keys: Keys) -> None:
         self._client_key = keys.client_public
+        self._log = Throttled(log, 10.0)  # a peer retrying forever must not flood the log
 
     def callback(self, domain: str, key: bytes) -> bool:
         if key == self._client_key:
             return True
-        log.warning("refused an internal peer: its CURVE key is not derived from our --secret")
+        self._log.warning("key", "refused an internal peer: its CURVE key is not derived "
+                          "from our --secret")  # fmt: skip
         return False

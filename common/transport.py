@@ -1,7 +1,9 @@
 """pyzmq helpers shared by every role: sockets, batched sends, monitors.
 
 Security: with a secret, every socket a :class:`Transport` makes uses ZeroMQ's CURVE
-mechanism (keys and the ZAP check in :mod:`common.security`).
+mechanism (keys and the ZAP check in :mod:`common.security`). Liveness: its libzmq
+heartbeats and reconnects follow :class:`~common.config.Timing`. :func:`watch`
+(from :mod:`common.monitor`) reports a socket's links and logs refused peers.
 
 Batching: :class:`Outbox` collects the frames queued for each peer during one pass
 of the event loop and sends them as one multipart message, without awaiting per
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -23,39 +24,47 @@ from typing import Any, cast
 import zmq
 import zmq.asyncio
 from zmq.auth.asyncio import AsyncioAuthenticator
-from zmq.utils.monitor import parse_monitor_message
 
-from .config import Security
+from .config import Security, Timing
+from .monitor import mark_bound, watch
 from .security import ZAP_DOMAIN, Credentials, Keys
+
+__all__ = ["Channel", "Outbox", "Transport", "describe", "drain", "joined", "message", "watch"]
 
 log = logging.getLogger(__name__)
 
-_HANDSHAKE_FAILED = (
-    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-)
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
 
 
 class Transport:
-    """One ZeroMQ context per process, with the security settings applied to sockets."""
+    """One ZeroMQ context per process, with the security and liveness settings
+    (:class:`~common.config.Timing`: libzmq's heartbeats, reconnects and connect
+    timeout) applied to every socket it makes."""
 
-    def __init__(self, security: Security) -> None:
+    def __init__(self, security: Security, timing: Timing | None = None) -> None:
         self.context = zmq.asyncio.Context()
         self.security = security
+        self.timing = timing or Timing()
         self._keys = Keys(security.secret) if security.secret else None
         self._auth: AsyncioAuthenticator | None = None
 
     def socket(self, kind: int, *, server: bool) -> zmq.asyncio.Socket:
         """A socket with sane options; ``server`` for the side that binds."""
         sock = self.context.socket(kind)
+        timing = self.timing
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SNDHWM, 1_000_000)
         sock.setsockopt(zmq.RCVHWM, 1_000_000)
-        sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
-        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, _ms(timing.ping_interval))
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, _ms(timing.link_timeout - timing.ping_interval))
+        sock.setsockopt(zmq.HEARTBEAT_TTL, _ms(timing.link_timeout))
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
-        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, _ms(timing.reconnect_max))
+        sock.setsockopt(zmq.CONNECT_TIMEOUT, _ms(timing.link_timeout))
+        if server:
+            mark_bound(sock)  # its monitor's events name our endpoint: watch() finds the peer
         if self._keys is not None:
             if server:
                 self._start_auth()
@@ -301,42 +310,6 @@ async def drain(sock: zmq.asyncio.Socket) -> AsyncIterator[list[bytes]]:
         # reading EVENTS, and this runs once per wake-up
         while shadow.get(zmq.EVENTS) & zmq.POLLIN:  # type: ignore[operator,arg-type]
             yield shadow.recv_multipart(zmq.NOBLOCK)
-
-
-def monitor(sock: zmq.asyncio.Socket, events: int) -> zmq.asyncio.Socket:
-    """A monitor of ``sock``'s events, for :func:`watch`: made before ``sock`` connects,
-    it misses none (its first handshake, say)."""
-    return sock.get_monitor_socket(events | _HANDSHAKE_FAILED)
-
-
-async def watch(
-    sock: zmq.asyncio.Socket,
-    events: int,
-    callback: Callable[[int, str], None],
-    monitored: zmq.asyncio.Socket | None = None,
-) -> None:
-    """Call ``callback(event, endpoint)`` for socket events until cancelled
-    (``monitored``: a :func:`monitor` made earlier)."""
-    monitor = (
-        monitored if monitored is not None else sock.get_monitor_socket(events | _HANDSHAKE_FAILED)
-    )
-    try:
-        while True:
-            message = parse_monitor_message(await monitor.recv_multipart())
-            event, endpoint = message["event"], message["endpoint"].decode(errors="replace")
-            if event & _HANDSHAKE_FAILED:
-                log.error(
-                    "internal link %s: security handshake failed; the peer's --secret "
-                    "differs from ours (or one side has none)",
-                    endpoint,
-                )
-            callback(event, endpoint)
-    except (asyncio.CancelledError, zmq.ZMQError):
-        pass
-    finally:
-        with contextlib.suppress(zmq.ZMQError):
-            sock.disable_monitor()
-        monitor.close(linger=0)
 
 
 def describe(value: Any) -> str:

@@ -32,7 +32,7 @@ from common.config import GatewayConfig, check_lan_ip, public_address, split_add
 from common.exceptions import ConfigError
 from common.metrics import Readiness
 from common.service import Service
-from common.transport import Outbox, Transport, drain, monitor, watch
+from common.transport import Outbox, Transport, drain, watch
 
 from . import metrics
 from .clients import ClientIndex
@@ -110,7 +110,7 @@ class GatewayServer(Service):
         cfg.security.check_bind(cfg.internal_listen or cfg.lan_ip, "the gateway's internal port")
         tls = tls_context(cfg)
         self.edge.policy = policy_of(cfg)
-        self._transport = Transport(cfg.security)
+        self._transport = Transport(cfg.security, cfg.timing)
         self.internal_address = self.workers.bind(self._transport, self.epoch)
         host, ws_port = split_address(cfg.listen)
         self._ws = await asyncio.get_running_loop().create_server(
@@ -132,7 +132,9 @@ class GatewayServer(Service):
             self.internal_address, self.public_port, self.epoch)  # fmt: skip
         for address in cfg.registers:
             sock = self._transport.socket(zmq.DEALER, server=False)
-            self._monitors.append(monitor(sock, REGISTER_EVENTS))  # before it connects
+            index = len(self._registers)
+            # watched from before it connects: its first handshake is not missed
+            self._monitors.append(watch(sock, REGISTER_EVENTS, self._register_event(index)))
             sock.connect(f"tcp://{address.removeprefix('tcp://')}")
             self._registers.append((sock, Outbox(sock)))
         self._announce()
@@ -152,7 +154,7 @@ class GatewayServer(Service):
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
         loops = [self._heartbeat(), self.workers.watch()]
         loops += [self._drain_register(sock) for sock, _ in self._registers]
-        loops += [self._watch_register(i, sock) for i, (sock, _) in enumerate(self._registers)]
+        loops += self._monitors
         return loops + self.keepalive.loops()
 
     async def _shutdown(self) -> None:
@@ -184,6 +186,8 @@ class GatewayServer(Service):
         )  # fmt: skip
 
     def _release(self) -> None:
+        for watching in self._monitors:  # never started if the start failed: no warning
+            watching.close()
         if self._ws is not None:
             self._ws.close()
         self.workers.close()
@@ -212,13 +216,13 @@ class GatewayServer(Service):
         async for _ in drain(sock):
             pass
 
-    async def _watch_register(self, index: int, sock: Any) -> None:
+    def _register_event(self, index: int) -> Callable[[int, str], None]:
         """Whether each register link is up (its handshake done), for ``/readyz``."""
 
         def on_event(event: int, endpoint: str) -> None:
             self._registers_up[index] = bool(event & zmq.EVENT_HANDSHAKE_SUCCEEDED)
 
-        await watch(sock, REGISTER_EVENTS, on_event, self._monitors[index])
+        return on_event
 
     def registers_linked(self) -> int:
         return sum(self._registers_up.values())

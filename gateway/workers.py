@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import zmq
@@ -70,6 +70,7 @@ class WorkerLink:
         self.log = Throttled(log)  # what a peer's frames can make us say
         self._router: Any = None
         self._channel: Channel | None = None
+        self._watching: Coroutine[Any, Any, None] | None = None
         for name in ("commands", "queries", "bad_frames", "errors"):
             stats.setdefault(name, 0)
         self._commands: dict[Op, Callable[..., object]] = {
@@ -114,10 +115,14 @@ class WorkerLink:
             self._router.bind(f"tcp://{host}:{port}")
         self.address = f"tcp://{cfg.lan_ip}:{port}"
         self._channel = Channel(self._router, self._on_message, self._on_unreachable)
+        # watched from now on: a peer refused at once is logged too (with its address)
+        self._watching = watch(self._router, zmq.EVENT_DISCONNECTED, self._on_link_event)
         return self.address
 
     def close(self) -> None:
         """Flush what is queued and stop watching the socket (before the context goes)."""
+        if self._watching is not None:
+            self._watching.close()  # (a no-op once it ran)
         if self._channel is not None:
             self._channel.flush()
             self._channel.close()
@@ -288,17 +293,17 @@ class WorkerLink:
 
     async def watch(self) -> None:
         """Probe the workers after every disconnect until a send to the dead one fails."""
-        loop = asyncio.get_running_loop()
+        assert self._watching is not None
+        await self._watching
 
-        def on_event(event: int, endpoint: str) -> None:
-            assert self.dispatcher is not None
-            if event & zmq.EVENT_DISCONNECTED and self.dispatcher.pool.workers:
-                # The ROUTER may drop the dead peer's pipe a moment after the event:
-                # probe now and a few times more, until a send to it is refused.
-                for delay in PROBE_DELAYS:
-                    loop.call_later(delay, self._probe)
-
-        await watch(self._router, zmq.EVENT_DISCONNECTED, on_event)
+    def _on_link_event(self, event: int, endpoint: str) -> None:
+        assert self.dispatcher is not None
+        if event & zmq.EVENT_DISCONNECTED and self.dispatcher.pool.workers:
+            # The ROUTER may drop the dead peer's pipe a moment after the event:
+            # probe now and a few times more, until a send to it is refused.
+            loop = asyncio.get_running_loop()
+            for delay in PROBE_DELAYS:
+                loop.call_later(delay, self._probe)
 
     def _probe(self) -> None:
         """Send every worker a Welcome: a refused send names the one that is gone."""

@@ -2,9 +2,17 @@
 
 Gateways announce ``address -> epoch`` and repeat it as a heartbeat; one silent for
 ``timeout`` is dropped. Subscribers (workers, push clients) repeat their subscribe
-the same way. A register that started less than one timeout ago may not have heard
-every live gateway yet: its list is marked incomplete (see
-:class:`common.protocol.GatewayList`).
+the same way.
+
+Completeness: a register may not have heard every live gateway yet, and then says
+so (:class:`common.protocol.GatewayList` ``complete`` false: subscribers only add).
+That is the case for ``settle`` seconds after it started, and again after it heard
+from *nobody* for longer than ``quiet``: such a silence means the register was cut
+off (its host lost the network, or the process was frozen), not that every peer
+died at once, and meanwhile it may have expired gateways that are alive. It is
+complete again once the gateways had ``settle`` seconds to reconnect and announce
+(see :attr:`common.config.Timing.settle`). A register restarted, or back from a
+network loss, therefore never claims that the cluster is empty while gateways serve.
 """
 
 from __future__ import annotations
@@ -22,11 +30,33 @@ class _Gateway:
 class Membership:
     """The register's state. Every mutator returns whether the gateway list changed."""
 
-    def __init__(self, timeout: float, now: float) -> None:
+    def __init__(
+        self, timeout: float, now: float, settle: float | None = None, quiet: float | None = None
+    ) -> None:
         self.timeout = timeout
-        self.started = now
+        self.settle = timeout if settle is None else settle
+        self.quiet = quiet  # None: never consider ourselves cut off
+        self.settling_since = now
+        self.last_heard = now
+        self.heard_anyone = False
         self._gateways: dict[str, _Gateway] = {}
         self._subscribers: dict[bytes, float] = {}
+
+    def heard(self, now: float) -> bool:
+        """Anyone's frame arrived; True if it ends a silence longer than ``quiet``
+        after earlier frames: we were cut off, and the list must settle again.
+
+        (A first frame late after our start is no such sign: ``settle``, counted from
+        the start, already gives every gateway time to reconnect.)
+        """
+        cut_off = (
+            self.heard_anyone and self.quiet is not None and now - self.last_heard > self.quiet
+        )
+        if cut_off:
+            self.settling_since = now
+        self.heard_anyone = True
+        self.last_heard = max(self.last_heard, now)
+        return cut_off
 
     def announce(self, address: str, public: str, epoch: int, now: float) -> bool:
         """A gateway's heartbeat; True if it is new or restarted (new epoch)."""
@@ -66,5 +96,8 @@ class Membership:
         return list(self._subscribers)
 
     def complete(self, now: float) -> bool:
-        """Whether every live gateway has had time to announce itself to us."""
-        return now - self.started >= self.timeout
+        """Whether every live gateway has had time to announce itself to us: we hear
+        from peers, and have for ``settle`` seconds."""
+        if self.quiet is not None and now - self.last_heard > self.quiet:
+            return False
+        return now - self.settling_since >= self.settle

@@ -1,4 +1,11 @@
-"""The register's I/O: one ROUTER socket that gateways and subscribers talk to."""
+"""The register's I/O: one ROUTER socket that gateways and subscribers talk to.
+
+Everything a peer sends is checked here before it reaches :mod:`.membership`: an
+announced address must be one a worker can connect to
+(:func:`common.config.bad_internal_address`), or it is refused. Whatever a peer can
+make us log (bad frames, refused announces, failed handshakes) is rate-limited and
+names the peer's address.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +20,29 @@ import zmq
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from common import protocol
-from common.config import RegisterConfig, split_address
+from common.config import RegisterConfig, bad_internal_address, split_address
 from common.exceptions import ProtocolError
+from common.logs import Throttled
 from common.service import Service
-from common.transport import Outbox, Transport, drain
+from common.transport import Outbox, Transport, watch
 
 from .membership import Membership
 
 log = logging.getLogger(__name__)
+
+MAX_PUBLIC_LENGTH = 255  # a gateway's public address is shown, never connected to
+
+
+def announce_problem(frame: protocol.Announce) -> str | None:
+    """Why a gateway's announce cannot be listed; None if it can."""
+    problem = bad_internal_address(frame.address)
+    if problem is not None:
+        return f"internal address {frame.address[:80]!r}: {problem}"
+    if len(frame.public) > MAX_PUBLIC_LENGTH or not frame.public.isprintable():
+        return "public address too long or not printable"
+    if not 0 < frame.epoch < 1 << 32:
+        return f"epoch {frame.epoch} out of range"
+    return None
 
 
 class RegisterServer(Service):
@@ -32,52 +54,82 @@ class RegisterServer(Service):
         super().__init__(config.metrics_listen)
         self.config = config
         self._clock = clock
-        self.membership = Membership(config.timing.timeout, clock())
+        self.membership = self._membership()
         self._transport: Transport | None = None
         self._sock: Any = None
         self._outbox: Outbox | None = None
-        self._complete = False
+        self._watching: Coroutine[Any, Any, None] | None = None
+        self._published_complete = False
+        self._peer_log = Throttled(log)
         self.address = ""
+
+    def _membership(self) -> Membership:
+        timing = self.config.timing
+        return Membership(timing.timeout, self._clock(), timing.settle, timing.quiet)
 
     async def _start(self) -> None:
         host, port = split_address(self.config.listen)
         self.config.security.check_bind(host, "the register")
-        self._transport = Transport(self.config.security)
+        self._transport = Transport(self.config.security, self.config.timing)
         self._sock = self._transport.socket(zmq.ROUTER, server=True)
         if port == 0:
             port = self._sock.bind_to_random_port(f"tcp://{host}")
         else:
             self._sock.bind(f"tcp://{host}:{port}")
         self.address = f"{host}:{port}"
+        # the monitor, attached before the ready line: it logs the peers we refuse
+        self._watching = watch(self._sock, 0, lambda e, ep: None)
         self._outbox = Outbox(self._sock)
-        self.membership = Membership(self.config.timing.timeout, self._clock())
+        self.membership = self._membership()
         log.info("register listening on %s", self.address)
 
     def info(self) -> dict[str, Any]:
         return {"listen": self.address, "pid": os.getpid()}
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
-        return [self._receive(), self._expire()]
+        assert self._watching is not None
+        return [self._receive(), self._expire(), self._watching]
 
     async def _receive(self) -> None:
-        async for parts in drain(self._sock):
-            identity = parts[0]
-            changed = False
-            for frame in protocol.decode_parts(parts[1:]):
-                if isinstance(frame, ProtocolError):
-                    log.warning("dropped a frame from %s: %s", identity.hex(), frame)
-                    continue
-                try:
-                    changed |= self._on_frame(identity, frame)
-                except (TypeError, ValueError, KeyError) as exc:  # never die of a peer
-                    log.warning("refused a %s from %s: %s", type(frame).__name__,
-                                identity.hex(), exc)  # fmt: skip
-            if changed:
-                self._publish()
+        shadow: zmq.Socket[bytes] = zmq.Socket.shadow(self._sock.underlying)
+        while True:
+            # frames, not bytes: a frame knows the peer's address, for the log
+            self._on_message(await self._sock.recv_multipart(copy=False))
+            while shadow.get(zmq.EVENTS) & zmq.POLLIN:  # type: ignore[operator,arg-type]
+                self._on_message(shadow.recv_multipart(zmq.NOBLOCK, copy=False))
 
-    def _on_frame(self, identity: bytes, frame: protocol.Frame) -> bool:
+    def _on_message(self, parts: list[zmq.Frame]) -> None:
         now = self._clock()
+        if self.membership.heard(now):
+            log.warning(
+                "heard from nobody for over %.1fs (cut off?): the gateway list is incomplete "
+                "for %.1fs, while gateways reconnect", self.config.timing.quiet,
+                self.membership.settle,
+            )  # fmt: skip
+        identity, last = parts[0].bytes, parts[-1]
+        changed = False
+        for frame in protocol.decode_parts(part.bytes for part in parts[1:]):
+            if isinstance(frame, ProtocolError):
+                self._refused("frame", last, "dropped a frame", str(frame))
+                continue
+            try:
+                changed |= self._on_frame(identity, frame, last, now)
+            except (TypeError, ValueError, KeyError) as exc:  # never die of a peer
+                self._refused("frame", last, f"refused a {type(frame).__name__}", str(exc))
+        if changed:
+            self._publish()
+
+    def _refused(self, kind: str, part: zmq.Frame, what: str, why: str) -> None:
+        """A rate-limited line about a peer's bad input, naming the peer's address."""
+        self._peer_log.warning(kind, "%s from %s: %s", what, _peer_address(part), why)
+
+    def _on_frame(self, identity: bytes, frame: protocol.Frame, part: zmq.Frame,
+                  now: float) -> bool:  # fmt: skip
         if isinstance(frame, protocol.Announce):
+            problem = announce_problem(frame)
+            if problem is not None:
+                self._refused("announce", part, "refused an announce", problem)
+                return False
             changed = self.membership.announce(frame.address, frame.public, frame.epoch, now)
             if changed:
                 log.info("gateway %s joined (epoch %08x)", frame.address, frame.epoch)
@@ -92,7 +144,7 @@ class RegisterServer(Service):
                 log.debug("subscriber %s (%s)", frame.name, identity.hex())
                 self._send_list(identity)
             return False
-        log.warning("unexpected %s from %s", type(frame).__name__, identity.hex())
+        self._refused("unexpected", part, "unexpected frame", type(frame).__name__)
         return False
 
     def _list_frame(self) -> bytes:
@@ -117,8 +169,11 @@ class RegisterServer(Service):
             changed = self.membership.expire(now)
             if changed:
                 log.info("expired silent gateways; %d left", len(self.membership.gateways()))
-            if not self._complete and self.membership.complete(now):
-                self._complete = changed = True
+            complete = self.membership.complete(now)
+            if complete != self._published_complete:  # subscribers must learn it either way
+                self._published_complete = changed = complete
+                if complete:
+                    log.info("gateway list complete: %d gateways", len(self.membership.gateways()))
             if changed:
                 self._publish()
 
@@ -145,3 +200,11 @@ class RegisterServer(Service):
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+
+
+def _peer_address(part: zmq.Frame) -> str:
+    try:
+        address = part.get("Peer-Address")
+    except zmq.ZMQError:
+        address = None
+    return address if isinstance(address, str) and address else "an unknown address"

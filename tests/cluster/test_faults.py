@@ -12,8 +12,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from common.config import Timing
 from tests.cluster.client import Probe
-from tests.harness import UNIT, Cluster, ws_url
+from tests.harness import UNIT, Cluster, eventually, ws_url
 
 APP = "tests.cluster.apps.probe"
 
@@ -59,6 +60,36 @@ async def test_worker_killed_with_sigkill_clients_stay_and_events_go_elsewhere(
     workers.wait_log("restarting")
     logs = gateway.wait_log("re-routing 1 unacknowledged events")
     assert "left" in logs
+    await probe.close()
+
+
+async def test_a_frozen_workers_events_go_elsewhere_within_the_link_timeout(
+    gw: Cluster,
+) -> None:
+    # SIGSTOP: no FIN, no RST, no libzmq PONG, as when a worker's host is cut off.
+    # The gateway's libzmq closes the link after Timing().link_timeout (1.5 s: its
+    # Transport takes the default timing) and re-sends the event to the other worker.
+    register = gw.register()
+    gateway = gw.gateway(register)
+    workers = gw.worker(register, APP, count=2)
+    probe = await Probe.open(gateway)
+    await probe.send({"pid": True})
+    victim = (await probe.json())["pid"]
+    os.kill(victim, signal.SIGSTOP)
+    try:
+        started = asyncio.get_running_loop().time()
+        await probe.send({"pid": True})
+        answer = await probe.json(timeout=10 * UNIT)
+        waited = asyncio.get_running_loop().time() - started
+    finally:
+        os.kill(victim, signal.SIGCONT)
+    assert answer["pid"] != victim
+    assert waited < Timing().link_timeout + 0.5 * UNIT, waited  # + the probe, scheduling
+    logs = gateway.wait_log("re-routing 1 unacknowledged events")
+    assert f"(pid {victim}) left: its connection is gone" in logs
+    # thawed, it reconnects and is a worker again
+    eventually(lambda: gateway.logs().count(f"(pid {victim}) connected") == 2)
+    assert workers.proc.poll() is None
     await probe.close()
 
 

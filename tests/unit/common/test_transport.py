@@ -19,9 +19,9 @@ import zmq
 import zmq.asyncio
 
 from common import transport as transport_module
-from common.config import Security
+from common.config import Security, Timing
 from common.transport import Channel, Transport
-from tests.harness import eventually_async
+from tests.harness import UNIT, eventually_async
 
 
 def pack(n: int) -> bytes:
@@ -258,3 +258,114 @@ async def test_a_message_arriving_while_held_sends_are_released_is_read(
         assert got == [[b"ping"]]
     finally:
         channel.close()
+
+
+# -- liveness: one set of timings, libzmq's included ------------------------------------
+def test_default_timing_detects_a_dead_link_within_two_heartbeats() -> None:
+    timing = Timing()
+    assert (timing.heartbeat, timing.timeout) == (1.0, 3.5)
+    assert timing.link_timeout == 1.5 and timing.ping_interval == 0.5
+    assert timing.reconnect_max == 1.0
+    assert timing.quiet == 1.5 and timing.settle == 3.5
+
+
+@pytest.mark.parametrize(
+    ("heartbeat", "timeout", "link"),
+    [
+        (0.5, 1.75, 0.75),  # a dead peer noticed within 1 s
+        (2.0, 7.0, 3.0),
+        (1.0, 1.0, 1.0),  # --peer-timeout below 1.5 heartbeats bounds the link too
+        (0.2, 0.7, 0.5),  # floor: scheduling hiccups of a busy machine are not deaths
+    ],
+)
+def test_link_timeout_follows_heartbeat_and_peer_timeout(
+    heartbeat: float, timeout: float, link: float
+) -> None:
+    timing = Timing(heartbeat, timeout)
+    assert timing.link_timeout == pytest.approx(link)
+    assert timing.ping_interval == pytest.approx(link / 3)
+    # a register back from a silence waits for a link timeout, a reconnect and an announce
+    assert timing.settle >= link + timing.reconnect_max + heartbeat
+    assert timing.settle >= timeout
+    # "cut off" is longer than a heartbeat, and short enough that nobody expired yet
+    assert heartbeat <= timing.quiet <= max(heartbeat, timeout - heartbeat)
+
+
+def test_transport_applies_the_timing_to_every_socket(transport: Sockets) -> None:
+    timed = Transport(Security(), Timing(0.5, 1.75))
+    try:
+        for server in (True, False):
+            sock = timed.socket(zmq.DEALER, server=server)
+            assert sock.getsockopt(zmq.HEARTBEAT_IVL) == 250
+            assert sock.getsockopt(zmq.HEARTBEAT_TIMEOUT) == 500
+            assert sock.getsockopt(zmq.HEARTBEAT_TTL) == 700  # libzmq keeps tenths
+            assert sock.getsockopt(zmq.RECONNECT_IVL_MAX) == 500
+            assert sock.getsockopt(zmq.CONNECT_TIMEOUT) == 750
+            sock.close(linger=0)
+    finally:
+        timed.close()
+
+
+class _Cuttable:
+    """A TCP relay on loopback that can stop relaying without closing anything: the
+    peers' connection stays open and silent, as when a host's cable is pulled."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.cut = False
+        self.server: asyncio.Server | None = None
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        self.writers += [writer, up_writer]
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                if not self.cut:
+                    dst.write(data)
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer),
+                             return_exceptions=True)  # fmt: skip
+
+    async def close(self) -> None:
+        for writer in self.writers:
+            writer.close()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+async def test_a_silent_peer_is_declared_dead_within_the_link_timeout() -> None:
+    timing = Timing(0.5, 1.75)  # link timeout 0.75 s
+    t = Transport(Security(), timing)
+    router = t.socket(zmq.ROUTER, server=True)
+    relay = _Cuttable(router.bind_to_random_port("tcp://127.0.0.1"))
+    port = await relay.start()
+    dealer = t.socket(zmq.DEALER, server=False)
+    events: list[tuple[int, float]] = []
+    loop = asyncio.get_running_loop()
+    watcher = asyncio.create_task(transport_module.watch(
+        dealer, zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED,
+        lambda event, endpoint: events.append((event, loop.time())),
+    ))  # fmt: skip
+    try:
+        dealer.connect(f"tcp://127.0.0.1:{port}")
+        await eventually_async(lambda: events)
+        assert events[0][0] == zmq.EVENT_HANDSHAKE_SUCCEEDED
+        await asyncio.sleep(1.0)  # pings flow: the link stays up
+        assert len(events) == 1
+        relay.cut, cut_at = True, loop.time()
+        await eventually_async(lambda: len(events) > 1, timeout=5 * UNIT)
+        event, at = events[1]
+        assert event == zmq.EVENT_DISCONNECTED
+        assert at - cut_at <= timing.link_timeout + 0.2  # plus a scheduling margin
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        t.close()
+        await relay.close()
