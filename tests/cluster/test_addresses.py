@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from common import ids
@@ -65,11 +67,21 @@ async def test_a_custom_router_picks_the_first_worker(gw: Cluster) -> None:
     gateway = gw.gateway(register, "--router", "tests.cluster.apps.routers:oldest")
     workers = gw.worker(register, PROBE, count=3)
     pids = sorted(p["pid"] for p in workers.info["processes"])
+    first = await Probe.open(gateway)  # (maybe before the gateway had every worker)
+
+    async def linked() -> int:
+        return len(next(iter((await first.result("get_status")).values()))["workers"])
+
+    deadline = asyncio.get_running_loop().time() + 10 * UNIT
+    while await linked() < 3:  # a worker's ready line comes before its Hello is taken
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
     probes = [await Probe.open(gateway) for _ in range(4)]
     for probe in probes:
         await probe.send({"pid": True})
         assert (await probe.json())["pid"] == pids[0]
         await probe.close()
+    await first.close()
 
 
 @pytest.mark.parametrize("router", ["broken", "stranger"])

@@ -123,7 +123,7 @@ def status(net: Network, register: str) -> dict[str, object]:
     """``gw status`` run in the clients' host."""
     done = subprocess.run(
         ["ip", "netns", "exec", net.hosts["clients"].namespace, sys.executable, "-m",
-         "common.cli", "status", "--register", register, "--timeout", "1"],
+         "common.cli", "status", "--json", "--register", register, "--timeout", "1"],
         capture_output=True, text=True, timeout=30 * UNIT, cwd=ROOT,
         env={**os.environ, "GW_SECRET": SECRET, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
