@@ -11,7 +11,12 @@ claim what); this module only maps them onto the Gateway API:
 - ``speak``: mode 1 goes to ``to_user_id``'s connections, mode 2 to the group;
 - any other event: ``{code: 400, msg: "default invalid"}``, connection kept;
 - a frame of an authenticated connection claiming another user: ``{code: 403}``, kept;
-- a handler error: ``{code: 500, msg: <error>}`` (as the document's catch-all).
+- a handler error: ``{code: 500, msg: <error>}`` (as the document's catch-all), the
+  connection kept.
+
+Log lines a client can cause (a refused id, a handler error, a presence check that
+failed) are rate-limited: at most one a second of each kind, with a count of those
+held back (:class:`common.logs.Throttled`).
 
 An authenticated connection (the gateway verified its token and bound its uid)
 joins its rooms' groups at connect and gets a ``welcome`` frame; its person is
@@ -30,12 +35,14 @@ from typing import Any
 
 from business import api
 from common.exceptions import GatewayError
+from common.logs import Throttled
 
 from . import identity, presence, protocol
 from .identity import Forbidden, Identity
 from .protocol import Rejected, Request
 
 log = logging.getLogger(__name__)
+quiet = Throttled(log)  # the lines a client's frames or connections can cause
 GRACE = float(os.environ.get("CHAT_PRESENCE_GRACE", "5"))
 _later: set[asyncio.Task[None]] = set()  # presence checks under way
 
@@ -73,7 +80,7 @@ async def _online_if_first(client_id: str, who: Identity) -> None:
     try:
         connections = await api.get_client_id_by_uid(who.uid)
     except GatewayError as exc:  # say nothing rather than something false
-        log.info("client %s: presence unknown: %s", client_id, exc)
+        quiet.info("presence", "client %s: presence unknown: %s", client_id, exc)
         return
     if connections.complete and presence.is_alone(connections, client_id):
         rooms = list(who.rooms)  # to the others: never about yourself
@@ -82,17 +89,17 @@ async def _online_if_first(client_id: str, who: Identity) -> None:
 
 def on_message(client_id: str, message: str | bytes) -> None:
     try:
-        request = protocol.parse(message)
+        _dispatch(client_id, identity.attest(protocol.parse(message), _caller()))
     except Rejected as refused:
         api.close_current_client(refused.reply)
-        return
-    try:
-        _dispatch(client_id, identity.attest(request, _caller()))
     except Forbidden as refused:
         api.send_to_current_client(refused.reply)
     except GatewayError as exc:  # e.g. a uid or group id the cluster refuses
-        log.info("client %s: %s", client_id, exc)
+        quiet.info("refused", "client %s: %s", client_id, exc)
         api.send_to_current_client(protocol.reply(500, str(exc)))
+    except Exception as exc:  # a bug: the client hears of it, as the document's catch-all
+        quiet.exception("failed", "client %s: on_message failed", client_id)
+        api.send_to_current_client(protocol.reply(500, str(exc) or type(exc).__name__))
 
 
 def _dispatch(client_id: str, request: Request) -> None:
@@ -146,7 +153,7 @@ async def _offline_after_grace(client_id: str, who: Identity, rooms: list[int]) 
     try:
         connections = await api.get_client_id_by_uid(who.uid)
     except GatewayError as exc:
-        log.info("user %s: presence unknown: %s", who.uid, exc)
+        quiet.info("presence", "user %s: presence unknown: %s", who.uid, exc)
         return
     if connections.complete and not connections and rooms:
         api.send_to_group(rooms, presence.announcement(who, "offline", rooms))

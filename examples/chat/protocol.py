@@ -14,7 +14,9 @@ Every reply is ``{"code": int, "msg": str, "data": ...}`` (the document's
 with the reply to send before closing. Validation follows the document's
 ``MessageFormatValidate`` rules in order and stops at the first failure, with the
 document's own error texts; ``from_avatar`` is optional (the document's own client
-examples omit it) and defaults to :data:`DEFAULT_AVATAR`.
+examples omit it) and defaults to :data:`DEFAULT_AVATAR`. A ``group_id`` is at most
+:data:`MAX_GROUP_DIGITS` digits (a longer one answers ``group_id必须是数字``), and JSON
+nested deeper than the decoder goes is invalid JSON (PHP's ``json_decode`` stops at 512).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_CONTENT = 128  # characters (the validator's max:128 counts with mb_strlen)
+MAX_GROUP_DIGITS = 19  # any 64-bit id; int() refuses strings over 4,300 digits
 DEFAULT_AVATAR = "/static/avatars/default.svg"
 
 INVALID_JSON = "无效的json数据"
@@ -78,6 +81,10 @@ def _scalar(value: Any) -> bool:
     return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 
+def _digits(text: str) -> bool:
+    return len(text) <= MAX_GROUP_DIGITS and text.isascii() and text.isdigit()
+
+
 def _check(message: dict[str, Any]) -> str | None:
     """The first validation error of a decoded object, or None."""
     mode = message.get("mode")
@@ -88,7 +95,7 @@ def _check(message: dict[str, Any]) -> str | None:
     group_id = message.get("group_id")
     if not _present(group_id):
         return GROUP_REQUIRED
-    if not _scalar(group_id) or not str(group_id).isascii() or not str(group_id).isdigit():
+    if not _scalar(group_id) or not _digits(str(group_id)):
         return GROUP_NUMBER
     if not _present(message.get("from_user_id")) or not _scalar(message["from_user_id"]):
         return USER_ID_REQUIRED
@@ -111,7 +118,7 @@ def parse(frame: str | bytes) -> Request:
     try:
         text = frame.decode("utf-8") if isinstance(frame, bytes) else frame
         message = json.loads(text, parse_constant=_reject_constant)
-    except ValueError:  # includes JSONDecodeError and UnicodeDecodeError
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, too deep
         raise Rejected(INVALID_JSON) from None
     if not isinstance(message, dict):
         raise Rejected(NOT_AN_OBJECT)
