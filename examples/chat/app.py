@@ -6,7 +6,8 @@ Run it with ``gw worker --app examples.chat.app --register 127.0.0.1:1236`` (or
 claim what); this module only maps them onto the Gateway API:
 
 - a refused frame (bad JSON, not an object, a validation error): reply 400, close;
-- ``join``: mode 2 joins the group, mode 1 binds the uid; the session remembers
+- ``join``: mode 2 joins the document's group of that number (never a room's: see
+  :mod:`examples.chat.identity`), mode 1 binds the uid; the session remembers
   who the client is; the client gets ``{code: 0, msg: "success", data: <frame>}``;
 - ``speak``: mode 1 goes to ``to_user_id``'s connections, mode 2 to the group;
 - any other event: ``{code: 400, msg: "default invalid"}``, connection kept;
@@ -19,7 +20,7 @@ failed) are rate-limited: at most one a second of each kind, with a count of tho
 held back (:class:`common.logs.Throttled`).
 
 An authenticated connection (the gateway verified its token and bound its uid)
-joins its rooms' groups at connect and gets a ``welcome`` frame; its person is
+joins its rooms' groups (``room:<id>``) at connect and gets a ``welcome`` frame; its person is
 announced ``online`` to those rooms if this is their first connection, and
 ``offline`` once their last one has been gone for ``CHAT_PRESENCE_GRACE`` seconds
 (environment, default 5), so that a reload or a short drop says nothing.
@@ -61,8 +62,8 @@ def on_websocket_connect(client_id: str, data: dict[str, Any]) -> None:
         return
     api.session.update(from_user_id=who.uid, from_username=who.nickname,
                        from_avatar=who.avatar, rooms=list(who.rooms))  # fmt: skip
-    for room in who.rooms:
-        api.join_group(client_id, room)
+    for room in who.rooms:  # the server's groups (a client's raw join names other ones)
+        api.join_group(client_id, identity.room_group(room))
     api.send_to_current_client(presence.welcome(who, client_id))  # after the joins: ready
     if who.rooms:  # asked apart, so that the client's next frames do not wait for it
         _spawn(_online_if_first(client_id, who))
@@ -83,8 +84,9 @@ async def _online_if_first(client_id: str, who: Identity) -> None:
         quiet.info("presence", "client %s: presence unknown: %s", client_id, exc)
         return
     if connections.complete and presence.is_alone(connections, client_id):
-        rooms = list(who.rooms)  # to the others: never about yourself
-        api.send_to_group(rooms, presence.announcement(who, "online", rooms), exclude=[client_id])
+        rooms = list(who.rooms)
+        frame = presence.announcement(who, "online", rooms)  # to the others: never to yourself
+        api.send_to_group(identity.room_groups(rooms), frame, exclude=[client_id])
 
 
 def on_message(client_id: str, message: str | bytes) -> None:
@@ -156,7 +158,8 @@ async def _offline_after_grace(client_id: str, who: Identity, rooms: list[int]) 
         quiet.info("presence", "user %s: presence unknown: %s", who.uid, exc)
         return
     if connections.complete and not connections and rooms:
-        api.send_to_group(rooms, presence.announcement(who, "offline", rooms))
+        frame = presence.announcement(who, "offline", rooms)
+        api.send_to_group(identity.room_groups(rooms), frame)
         log.debug("client %s closed: user %s offline", client_id, who.uid)
     else:
         log.debug("client %s closed: user %s still here", client_id, who.uid)

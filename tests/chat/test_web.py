@@ -313,8 +313,7 @@ async def test_image_upload_then_image_message(web, chat, browsers):
     alice = browsers[0]
     await alice.register("传图")
     await alice.call("POST", "/api/rooms/102/join")
-    listener = await ChatClient.open(chat.ws)
-    await listener.join(("998", "看图"), 2, 102)
+    listener, _ = await alice.socket(chat)  # her page: in room 102's group from its token
     form = aiohttp.FormData()
     form.add_field("file", png(), filename="red.png", content_type="image/png")
     saved = (await alice.call("POST", "/api/upload", data=form))["data"]
@@ -368,13 +367,32 @@ def test_no_auth_secret_is_a_usage_error(chat, tmp_path):
     process.stop()
 
 
-async def test_web_and_protocol_clients_share_the_room(chat, browsers):
-    """A client using the document's raw frames hears the web page's room messages."""
-    alice = browsers[0]
-    await alice.register("网页用户")
-    raw = await ChatClient.open(chat.ws)
-    await raw.send(join_frame(("10086", "阿克苏"), 2, 100))
-    assert (await raw.recv())["msg"] == "success"
-    sent = await alice.send(action_type="send_msg", group_id="100", content="hello", msgtype="0")
-    assert await raw.next("new_msg") == sent["data"]
-    await raw.close()
+async def test_a_raw_join_never_hears_a_room(chat, browsers):
+    """Membership is the server's. The document's raw ``join`` (mode 2) with a room's id
+    puts a connection in the protocol's own group of that number, never in the room:
+    neither an anonymous client nor a user who left the room hears what its members
+    post, while a member's page does. (This test replaces one that asserted the
+    opposite, a raw client hearing the room: the reviewer's hole.)"""
+    member, leaver, _ = browsers
+    await member.register("留在100")
+    gone = await leaver.register("离开100")
+    member_ws, _ = await member.socket(chat)
+    leaver_ws, _ = await leaver.socket(chat)  # in room 100's group from its token
+    await leaver.call("POST", "/api/rooms/100/leave")
+    assert (await leaver_ws.next("room_member"))["event"] == "leave"  # told while inside
+    rejoin = join_frame((str(gone["id"]), "离开100"), 2, 100)
+    await leaver_ws.send(rejoin)
+    reply = await leaver_ws.next()
+    assert (reply["code"], reply["msg"], reply["data"]["group_id"]) == (0, "success", 100)
+    anonymous = await ChatClient.open(chat.ws)
+    await anonymous.join(("10086", "阿克苏"), 2, 100)  # the document's reply, as ever
+
+    sent = (await member.send(action_type="send_msg", group_id=100, content="只给成员",
+                              msgtype=0))["data"]  # fmt: skip
+    await member.send(action_type="login", group_id=100)  # document 000's "I am here"
+    assert await member_ws.next("new_msg") == sent
+    assert (await member_ws.next("new_user_login"))["group_id"] == 100
+    assert await anonymous.quiet() == []
+    assert await leaver_ws.quiet(str(gone["id"])) == []
+    for ws in (member_ws, leaver_ws, anonymous):
+        await ws.close()
