@@ -347,6 +347,50 @@ async def test_refusals(browsers):
     await alice.call("GET", "/api/private/abc/messages", 404)
 
 
+# Past SQLite's INTEGER (2**63 - 1, OverflowError) and past Python's int() of a string
+# (4,300 digits, ValueError): both once answered 500 with a traceback in the log.
+OUT_OF_RANGE = [str(2**63), "9" * 20, "1" * 5000]
+
+
+@pytest.mark.parametrize("value", OUT_OF_RANGE, ids=["2**63", "20 digits", "5000 digits"])
+async def test_ids_out_of_range_are_refused_in_the_apis_format(web, browsers, value):
+    alice = browsers[0]
+    await alice.register(f"大数{len(value)}")
+    before = web.logs().count("Traceback")
+    for path, name in [(f"/api/updates?after={value}", "after"),
+                       (f"/api/rooms/100/messages?before={value}", "before"),
+                       (f"/api/rooms/100/messages?limit={value}", "limit"),
+                       (f"/api/private/1/messages?before={value}", "before")]:  # fmt: skip
+        assert await alice.call("GET", path, 400) == {
+            "code": 400, "msg": f"{name} must be a non-negative integer", "data": None}  # fmt: skip
+    for method, path, what in [("GET", f"/api/rooms/{value}/messages", "room"),
+                               ("GET", f"/api/rooms/{value}/members", "room"),
+                               ("POST", f"/api/rooms/{value}/join", "room"),
+                               ("POST", f"/api/rooms/{value}/leave", "room"),
+                               ("GET", f"/api/private/{value}/messages", "user")]:  # fmt: skip
+        assert await alice.call(method, path, 404) == {
+            "code": 404, "msg": f"no such {what}", "data": None}  # fmt: skip
+    for field in ("group_id", "to_user_id"):
+        for given in (value, int(value)) if len(value) < 4300 else (value,):
+            body = await alice.send(400, action_type="send_msg", content="x", msgtype=0,
+                                    **{field: given})  # fmt: skip
+            assert body == {"code": 400, "msg": f"{field} must be a non-negative integer",
+                            "data": None}  # fmt: skip
+    assert web.logs().count("Traceback") == before
+
+
+async def test_the_largest_id_is_an_id(browsers):
+    alice = browsers[0]
+    await alice.register("最大的数")
+    top = str(2**63 - 1)
+    found = (await alice.call("GET", f"/api/updates?after={top}"))["data"]
+    assert (found["messages"], found["cursor"], found["more"]) == ([], 2**63 - 1, False)
+    assert (await alice.call("GET", f"/api/rooms/100/messages?before={top}"))["code"] == 0
+    assert (await alice.call("GET", f"/api/rooms/{top}/messages", 404))["code"] == 404
+    assert (await alice.call("GET", f"/api/private/{top}/messages"))["data"] == []
+    await alice.send(404, action_type="send_msg", to_user_id=top, content="x", msgtype=0)
+
+
 async def test_default_database_path_and_sigterm(chat, tmp_path):
     process = WebProcess("--listen", "127.0.0.1:0", "--register", chat.register_address,
                          cwd=tmp_path)  # fmt: skip
