@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import struct
 import zlib
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from common.up import up as up_command
 from examples.chat import tokens
+from examples.chat import web as web_module
 
 from .support import AUTH_SECRET, ChatClient, WebProcess, join_frame, start_web
 
@@ -401,6 +405,53 @@ async def test_default_database_path_and_sigterm(chat, tmp_path):
     finally:
         assert process.stop() == 0
     assert len(process.stdout) == 1
+
+
+def _command_lines(pid: int) -> list[str]:
+    """The command lines of a process and of its children (as ``ps`` shows them)."""
+    found = [pid]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid:  # the field after the state: the parent's pid
+            found.append(int(stat.parent.name))
+    return [Path(f"/proc/{p}/cmdline").read_text(errors="replace") for p in found]
+
+
+async def test_gw_up_hands_the_backend_its_auth_secret_in_the_environment(gw, tmp_path):
+    """What web.py's docstring and the README say of ``make run``: the backend started by
+    ``gw up --with`` reads GW_AUTH_SECRET from the environment it inherits (there is no
+    placeholder for it), so its tokens open the gateway's door, and no process has the
+    secret on its command line (which ``ps`` shows every user)."""
+    up_help = next(p.help for p in up_command.params if p.name == "with_commands") or ""
+    placeholders = set(re.findall(r"\{(\w+)\}", up_help))
+    assert placeholders >= {"register", "websocket"}
+    assert set(re.findall(r"\{(\w+)\}", web_module.__doc__ or "")) <= placeholders
+    backend = (f"python -m examples.chat.web --listen 127.0.0.1:0 --register {{register}} "
+               f"--ws-url ws://{{websocket}} --db {tmp_path / 'chat.sqlite3'}")  # fmt: skip
+    cluster = gw.start("up", "--app", "examples.chat.app", "--auth-optional",
+                       "--register-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0",
+                       "--start-port", "0", "--workers", "1", "--heartbeat", "0.2",
+                       "--with", backend, env={"GW_AUTH_SECRET": AUTH_SECRET})  # fmt: skip
+    processes = cluster.info["processes"]
+    site = next(p for p in processes if p.get("role") == "web")
+    gateway = next(p for p in processes if p.get("role") == "gateway")
+    command_lines = _command_lines(cluster.proc.pid)
+    assert len(command_lines) == 1 + len(processes)  # gw up and every child
+    assert [line for line in command_lines if AUTH_SECRET in line] == []
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        register = {"nickname": "环境变量", "password": PASSWORD}
+        async with http.post(f"http://{site['listen']}/api/register", json=register) as response:
+            assert response.status == 200, await response.text()
+        async with http.post(f"http://{site['listen']}/api/token") as response:
+            assert response.status == 200, await response.text()
+            grant = (await response.json())["data"]
+    assert tokens.verify(AUTH_SECRET, grant["token"])["nickname"] == "环境变量"
+    client = await ChatClient.open(f"ws://{gateway['websocket']}/?token={grant['token']}")
+    assert (await client.recv())["action_type"] == "welcome"  # the gateway took the token
+    await client.close()
 
 
 def test_no_auth_secret_is_a_usage_error(chat, tmp_path):
