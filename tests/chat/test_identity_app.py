@@ -5,6 +5,7 @@ with anonymous clients allowed, one worker), real frames."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -165,3 +166,27 @@ async def test_rooms_joined_later_are_where_the_offline_notice_goes(chat):
     offline = await observer.next("presence", timeout=GRACE + 5 * UNIT)
     assert (offline["state"], offline["group_ids"]) == ("offline", [9108, 9109])
     await observer.close()
+
+
+async def test_the_bearer_token_is_neither_logged_nor_stored(chat):
+    """The gateway hands on_websocket_connect the upgrade's query string (``query``,
+    ``server.QUERY_STRING``, ``server.REQUEST_URI``): the token is in it. The worker
+    keeps only what it derives (ip, browser, the verified identity), and logs none of
+    it; neither does the gateway (at debug level here)."""
+    signed = token(7016, "持票人", rooms=[9111])
+    signature = signed.rsplit(".", 1)[1]
+    client = await ChatClient.open(chat.ws_with(signed))
+    welcome = await client.recv()
+    await client.send(join_frame(("7016", "持票人"), 2, 9111))
+    assert (await client.next())["msg"] == "success"
+    await client.send(speak_frame(("7016", "持票人"), 1, 0, "", "没有收件人"))
+    assert (await client.next())["code"] == 400
+    async with AsyncGatewayClient(chat.register_address) as gw:
+        session = await gw.get_session(welcome["client_id"])
+    assert session["from_user_id"] == "7016" and signature not in json.dumps(session)
+    await client.close()
+    # the worker has handled the close once it looked for the person after the grace
+    closed = f"client {welcome['client_id']} closed: user 7016 offline"
+    await asyncio.to_thread(chat.worker.wait_log, closed, GRACE + 10 * UNIT)
+    for process in (chat.worker, chat.gateway, chat.register):
+        assert signature not in process.logs(), process.name
