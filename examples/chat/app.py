@@ -115,9 +115,9 @@ def _dispatch(client_id: str, request: Request) -> None:
         api.session.update(
             mode=request.mode,
             event=request.event,
-            group_id=original["group_id"],
-            from_user_id=original["from_user_id"],
-            from_username=original["from_username"],
+            group_id=original["group_id"],  # at most 19 digits: storable
+            from_user_id=protocol.storable(original["from_user_id"]),
+            from_username=protocol.storable(original["from_username"]),
             from_avatar=request.from_avatar,
         )
         api.send_to_current_client(protocol.reply(0, "success", original))

@@ -137,6 +137,14 @@ def parse(frame: str | bytes) -> Request:
     )
 
 
+def storable(value: Any) -> Any:
+    """A frame's value as a session can hold it: an integer past 64 bits (JSON allows
+    4,300 digits; a session is msgpack) as its digits, anything else as it is."""
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        return str(value)
+    return value
+
+
 def recipient(request: Request) -> str | None:
     """``to_user_id`` of a private ``speak`` as a uid, or None if it is missing."""
     value = request.original.get("to_user_id")

@@ -147,6 +147,21 @@ async def test_join_mode_1_binds_the_uid_and_keeps_the_avatar(chat):
     await client.close()
 
 
+async def test_a_number_too_big_for_a_session_is_kept_as_text(chat):
+    """A session holds 64-bit integers at most: a larger from_user_id (JSON allows 4,300
+    digits) is stored as its digits, not dropped with an error line per frame."""
+    client = await ChatClient.open(chat.ws)
+    big = 10**30
+    errors = chat.worker.logs().count("session not saved")
+    for _ in range(20):
+        await client.join((big, "大号"), 2, 912)  # type: ignore[arg-type]
+    async with AsyncGatewayClient(chat.register_address) as gw:
+        (session,) = (await gw.get_client_sessions_by_group(912)).values()
+    assert (session["from_user_id"], session["from_username"]) == (str(big), "大号")
+    assert chat.worker.logs().count("session not saved") == errors
+    await client.close()
+
+
 async def test_private_speak_needs_a_recipient(chat):
     client = await ChatClient.open(chat.ws)
     frame = speak_frame(("507", "无人"), 1, 0, "", "hello")

@@ -151,3 +151,11 @@ def test_protocol_loads_no_network_library():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_storable_keeps_what_a_session_holds():
+    assert protocol.storable(2**64 - 1) == 2**64 - 1 and protocol.storable(-(2**63)) == -(2**63)
+    assert protocol.storable(2**64) == str(2**64) and protocol.storable(-(2**63) - 1) == str(
+        -(2**63) - 1
+    )
+    assert protocol.storable("10086") == "10086" and protocol.storable(1.5) == 1.5
