@@ -16,13 +16,16 @@ with the reply to send before closing. Validation follows the document's
 document's own error texts; ``from_avatar`` is optional (the document's own client
 examples omit it) and defaults to :data:`DEFAULT_AVATAR`. A ``group_id`` is at most
 :data:`MAX_GROUP_DIGITS` digits (a longer one answers ``group_id必须是数字``), and JSON
-nested deeper than the decoder goes is invalid JSON (PHP's ``json_decode`` stops at 512).
+nested deeper than the decoder goes, or a number too large for a float (``1e999``), is
+invalid JSON (PHP's ``json_decode`` stops at depth 512; its ``json_encode`` cannot say
+INF back).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -113,11 +116,18 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")  # PHP's json_decode refuses NaN/Infinity
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):  # 1e999: echoed back it would be Infinity, which is not JSON
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
 def parse(frame: str | bytes) -> Request:
     """Decode and validate one client frame; :class:`Rejected` if it must be refused."""
     try:
         text = frame.decode("utf-8") if isinstance(frame, bytes) else frame
-        message = json.loads(text, parse_constant=_reject_constant)
+        message = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
     except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, too deep
         raise Rejected(INVALID_JSON) from None
     if not isinstance(message, dict):

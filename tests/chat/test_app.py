@@ -37,7 +37,8 @@ async def assert_refused(chat, frame: str | bytes | dict[str, Any], msg: str) ->
 @pytest.mark.parametrize(
     "frame",
     ["{not json", "", "{'a': 1}", '{"mode": NaN}', b"\xff\xfe{}",
-     "[" * 100_000],  # nested deeper than a decoder goes (PHP's json_decode: 512)
+     "[" * 100_000,  # nested deeper than a decoder goes (PHP's json_decode: 512)
+     json.dumps(VALID)[:-1] + ', "x": 1e999}'],  # infinite: echoed, it would not be JSON
 )  # fmt: skip
 async def test_invalid_json_is_refused_and_closed(chat, frame):
     await assert_refused(chat, frame, "无效的json数据")

@@ -42,7 +42,8 @@ def test_avatar_numbers_and_strings():
 @pytest.mark.parametrize(
     "frame",
     ["", "{", "{'a':1}", "[1,]", '{"a": Infinity}', b"\xc3\x28",
-     "[" * 100_000, '{"mode": ' + "[" * 5000],  # deeper than any decoder goes (PHP: 512)
+     "[" * 100_000, '{"mode": ' + "[" * 5000,  # deeper than any decoder goes (PHP: 512)
+     '{"content": 1e999}', '{"content": -1e400}'],  # no JSON encoder can say it back
 )  # fmt: skip
 def test_invalid_json(frame):
     assert rejection(frame) == protocol.INVALID_JSON
