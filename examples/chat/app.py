@@ -6,15 +6,21 @@ Run it with ``gw worker --app examples.chat.app --register 127.0.0.1:1236`` (or
 claim what); this module only maps them onto the Gateway API:
 
 - a refused frame (bad JSON, not an object, a validation error): reply 400, close;
-- ``join``: mode 2 joins the group, mode 1 binds the uid; the session remembers
+- ``join``: mode 2 joins the document's group of that number (never a room's: see
+  :mod:`examples.chat.identity`), mode 1 binds the uid; the session remembers
   who the client is; the client gets ``{code: 0, msg: "success", data: <frame>}``;
 - ``speak``: mode 1 goes to ``to_user_id``'s connections, mode 2 to the group;
 - any other event: ``{code: 400, msg: "default invalid"}``, connection kept;
 - a frame of an authenticated connection claiming another user: ``{code: 403}``, kept;
-- a handler error: ``{code: 500, msg: <error>}`` (as the document's catch-all).
+- a handler error: ``{code: 500, msg: <error>}`` (as the document's catch-all), the
+  connection kept.
+
+Log lines a client can cause (a refused id, a handler error, a presence check that
+failed) are rate-limited: at most one a second of each kind, with a count of those
+held back (:class:`common.logs.Throttled`).
 
 An authenticated connection (the gateway verified its token and bound its uid)
-joins its rooms' groups at connect and gets a ``welcome`` frame; its person is
+joins its rooms' groups (``room:<id>``) at connect and gets a ``welcome`` frame; its person is
 announced ``online`` to those rooms if this is their first connection, and
 ``offline`` once their last one has been gone for ``CHAT_PRESENCE_GRACE`` seconds
 (environment, default 5), so that a reload or a short drop says nothing.
@@ -30,12 +36,14 @@ from typing import Any
 
 from business import api
 from common.exceptions import GatewayError
+from common.logs import Throttled
 
 from . import identity, presence, protocol
 from .identity import Forbidden, Identity
 from .protocol import Rejected, Request
 
 log = logging.getLogger(__name__)
+quiet = Throttled(log)  # the lines a client's frames or connections can cause
 GRACE = float(os.environ.get("CHAT_PRESENCE_GRACE", "5"))
 _later: set[asyncio.Task[None]] = set()  # presence checks under way
 
@@ -54,8 +62,8 @@ def on_websocket_connect(client_id: str, data: dict[str, Any]) -> None:
         return
     api.session.update(from_user_id=who.uid, from_username=who.nickname,
                        from_avatar=who.avatar, rooms=list(who.rooms))  # fmt: skip
-    for room in who.rooms:
-        api.join_group(client_id, room)
+    for room in who.rooms:  # the server's groups (a client's raw join names other ones)
+        api.join_group(client_id, identity.room_group(room))
     api.send_to_current_client(presence.welcome(who, client_id))  # after the joins: ready
     if who.rooms:  # asked apart, so that the client's next frames do not wait for it
         _spawn(_online_if_first(client_id, who))
@@ -73,26 +81,27 @@ async def _online_if_first(client_id: str, who: Identity) -> None:
     try:
         connections = await api.get_client_id_by_uid(who.uid)
     except GatewayError as exc:  # say nothing rather than something false
-        log.info("client %s: presence unknown: %s", client_id, exc)
+        quiet.info("presence", "client %s: presence unknown: %s", client_id, exc)
         return
     if connections.complete and presence.is_alone(connections, client_id):
-        rooms = list(who.rooms)  # to the others: never about yourself
-        api.send_to_group(rooms, presence.announcement(who, "online", rooms), exclude=[client_id])
+        rooms = list(who.rooms)
+        frame = presence.announcement(who, "online", rooms)  # to the others: never to yourself
+        api.send_to_group(identity.room_groups(rooms), frame, exclude=[client_id])
 
 
 def on_message(client_id: str, message: str | bytes) -> None:
     try:
-        request = protocol.parse(message)
+        _dispatch(client_id, identity.attest(protocol.parse(message), _caller()))
     except Rejected as refused:
         api.close_current_client(refused.reply)
-        return
-    try:
-        _dispatch(client_id, identity.attest(request, _caller()))
     except Forbidden as refused:
         api.send_to_current_client(refused.reply)
     except GatewayError as exc:  # e.g. a uid or group id the cluster refuses
-        log.info("client %s: %s", client_id, exc)
+        quiet.info("refused", "client %s: %s", client_id, exc)
         api.send_to_current_client(protocol.reply(500, str(exc)))
+    except Exception as exc:  # a bug: the client hears of it, as the document's catch-all
+        quiet.exception("failed", "client %s: on_message failed", client_id)
+        api.send_to_current_client(protocol.reply(500, str(exc) or type(exc).__name__))
 
 
 def _dispatch(client_id: str, request: Request) -> None:
@@ -106,9 +115,9 @@ def _dispatch(client_id: str, request: Request) -> None:
         api.session.update(
             mode=request.mode,
             event=request.event,
-            group_id=original["group_id"],
-            from_user_id=original["from_user_id"],
-            from_username=original["from_username"],
+            group_id=original["group_id"],  # at most 19 digits: storable
+            from_user_id=protocol.storable(original["from_user_id"]),
+            from_username=protocol.storable(original["from_username"]),
             from_avatar=request.from_avatar,
         )
         api.send_to_current_client(protocol.reply(0, "success", original))
@@ -146,10 +155,11 @@ async def _offline_after_grace(client_id: str, who: Identity, rooms: list[int]) 
     try:
         connections = await api.get_client_id_by_uid(who.uid)
     except GatewayError as exc:
-        log.info("user %s: presence unknown: %s", who.uid, exc)
+        quiet.info("presence", "user %s: presence unknown: %s", who.uid, exc)
         return
     if connections.complete and not connections and rooms:
-        api.send_to_group(rooms, presence.announcement(who, "offline", rooms))
+        frame = presence.announcement(who, "offline", rooms)
+        api.send_to_group(identity.room_groups(rooms), frame)
         log.debug("client %s closed: user %s offline", client_id, who.uid)
     else:
         log.debug("client %s closed: user %s still here", client_id, who.uid)

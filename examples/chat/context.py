@@ -20,7 +20,7 @@ from aiohttp import web
 from business import AsyncGatewayClient
 
 from .db import AsyncStore, Room, User
-from .frames import BadRequest, result
+from .frames import BadRequest, natural, result
 from .throttle import Throttle
 
 COOKIE = "chat_token"
@@ -86,24 +86,24 @@ async def logged_in(request: web.Request) -> User:
 
 
 def number(value: Any, what: str = "id", status: int = 404) -> int:
-    """A positive integer from a path or query value, else a refusal."""
-    try:
-        found = int(str(value))
-    except ValueError:
-        raise BadRequest(f"no such {what}", status=status) from None
-    if found < 1:
+    """An id (``1 <= n < 2**63``) from a path segment or a parsed body; anything else
+    names nothing: ``no such <what>`` (404)."""
+    found = natural(value)
+    if not found:
         raise BadRequest(f"no such {what}", status=status)
     return found
 
 
 def query_int(request: web.Request, name: str, default: int | None) -> int | None:
-    """An optional non-negative integer query parameter (400 if it is not one)."""
+    """An optional query parameter ``0 <= n < 2**63`` (a cursor, a count); 400 if it is
+    anything else."""
     raw = request.query.get(name, "")
     if raw == "":
         return default
-    if not raw.isascii() or not raw.isdigit():
+    found = natural(raw)
+    if found is None:
         raise BadRequest(f"{name} must be a non-negative integer")
-    return int(raw)
+    return found
 
 
 async def room_or_404(request: web.Request, room_id: Any) -> Room:

@@ -3,7 +3,7 @@ missed, and the contacts of private chats.
 
 ``POST /api/send`` adds the logged-in user's nickname and avatar to what the page
 posts (design document 000: the server attests who speaks), stores the message and
-pushes it through the cluster to the room's group, or to both users of a private
+pushes it through the cluster to the room's group (``room:<id>``), or to both users of a private
 message. The insert and the push happen under one lock, so pushes leave in message
 id order.
 
@@ -39,6 +39,7 @@ from .context import (
 )
 from .frames import BadRequest
 from .history import MAX_PAGE
+from .identity import room_group
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -133,7 +134,7 @@ async def send(request: web.Request) -> web.Response:
     if order.action_type == "login":  # document 000's "login": tell the room I am here
         room = await room_or_404(request, order.group_id)
         frame = frames.new_user_login(user, room.id)
-        push.send_to_group(room.id, frame)
+        push.send_to_group(room_group(room.id), frame)
         return reply(frame)
     to_uid = order.to_user_id
     if to_uid is not None:
@@ -149,7 +150,7 @@ async def send(request: web.Request) -> web.Response:
         )
         frame = frames.new_msg(message)
         if to_uid is None:
-            push.send_to_group(order.group_id, frame)
+            push.send_to_group(room_group(order.group_id), frame)
         else:
             push.send_to_uid([str(to_uid), str(user.id)], frame)
     return reply(frame)

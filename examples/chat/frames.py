@@ -28,17 +28,24 @@ from .models import Message, User
 MAX_TEXT = 1000  # characters of a text message
 MSGTYPES = {0: "text", 1: "image", 2: "video", 3: "voice"}
 MEDIA_PREFIXES = ("https://", "http://", "/uploads/")
+MAX_ID = 2**63 - 1  # SQLite's INTEGER: the largest id, cursor or count the API takes
+MAX_ID_DIGITS = len(str(MAX_ID))
 
 
 class BadRequest(Exception):
-    """A request the backend refuses; ``code`` goes into the JSON reply."""
+    """A request the backend refuses; ``code`` (the HTTP status unless given) goes into
+    the JSON reply."""
 
     def __init__(
-        self, msg: str, code: int = 400, status: int = 400, headers: dict[str, str] | None = None
+        self,
+        msg: str,
+        code: int | None = None,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(msg)
         self.msg = msg
-        self.code = code
+        self.code = status if code is None else code
         self.status = status
         self.headers = headers or {}
 
@@ -52,14 +59,25 @@ class Send:
     to_user_id: int | None
 
 
-def _integer(value: Any, name: str) -> int:
+def natural(value: Any) -> int | None:
+    """``value`` as an id, a cursor or a count: an int or a string of ASCII digits with
+    ``0 <= n <= MAX_ID``; None otherwise. (A longer string is never given to ``int()``,
+    which refuses over 4,300 digits; SQLite refuses integers past ``MAX_ID``.)"""
     if isinstance(value, bool):
-        raise BadRequest(f"{name} must be an integer")
+        return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value)
-    raise BadRequest(f"{name} must be an integer")
+        return value if 0 <= value <= MAX_ID else None
+    digits = isinstance(value, str) and value.isascii() and value.isdigit()
+    if digits and len(value) <= MAX_ID_DIGITS:
+        return natural(int(value))
+    return None
+
+
+def _integer(value: Any, name: str) -> int:
+    found = natural(value.strip() if isinstance(value, str) else value)
+    if found is None:
+        raise BadRequest(f"{name} must be a non-negative integer")
+    return found
 
 
 def parse_send(body: Any) -> Send:

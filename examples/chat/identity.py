@@ -15,6 +15,13 @@ rules decide how much of that is believed:
   (bound by the gateway from the token), so an anonymous client can never bind one
   and never receive a registered user's private messages.
 
+Groups have two namespaces in the same way. A registered room's group is
+``room:<id>`` (:func:`room_group`): the worker joins a connection to the rooms of its
+token at connect, and the web backend moves connections on join/leave and pushes
+the room's messages there; no client frame can name it. The document's raw groups
+(``join`` mode 2, anonymous or authenticated: digits only) are others, so a raw
+``join`` with a room's number hears nothing of the room.
+
 Token claims (issued by :mod:`examples.chat.tokens`)::
 
     {"uid": "7", "nickname": "阿克苏", "avatar": "/static/avatars/3.svg",
@@ -23,12 +30,14 @@ Token claims (issued by :mod:`examples.chat.tokens`)::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .protocol import Request, reply
 
 GUEST = "guest:"  # the uid namespace of anonymous clients
+ROOM = "room:"  # the group namespace of registered rooms (the server's)
 FORBIDDEN_IDENTITY = "不能冒充其他用户：from_user_id必须是当前登录用户的id"
 
 
@@ -77,6 +86,15 @@ def from_claims(claims: Any) -> Identity | None:
 def guest_uid(user_id: str) -> str:
     """The uid an anonymous client's ``from_user_id`` / ``to_user_id`` stands for."""
     return GUEST + user_id
+
+
+def room_group(room: int) -> str:
+    """The cluster group of a registered room: only the worker and the backend use it."""
+    return f"{ROOM}{room}"
+
+
+def room_groups(rooms: Iterable[int]) -> list[str]:
+    return [room_group(room) for room in rooms]
 
 
 def is_registered(uid: Any) -> bool:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .identity import Identity, is_registered
+from .identity import Identity, is_registered, room_group
 
 
 def welcome(who: Identity, client_id: str) -> dict[str, Any]:
@@ -74,8 +74,9 @@ def online_members(group_uids: Iterable[Any], members: Iterable[int]) -> set[str
 def online_counts(
     group_uids: Mapping[str, Iterable[Any]], members: Mapping[int, Iterable[int]]
 ) -> dict[int, int]:
-    """Per room: how many of its members are connected (distinct people)."""
+    """Per room: how many of its members are connected to its group (distinct people);
+    ``group_uids`` is every group's uids, as ``get_all_group_uid_list`` answers."""
     return {
-        room: len(online_members(group_uids.get(str(room), ()), ids))
+        room: len(online_members(group_uids.get(room_group(room), ()), ids))
         for room, ids in members.items()
     }

@@ -14,18 +14,24 @@ Every reply is ``{"code": int, "msg": str, "data": ...}`` (the document's
 with the reply to send before closing. Validation follows the document's
 ``MessageFormatValidate`` rules in order and stops at the first failure, with the
 document's own error texts; ``from_avatar`` is optional (the document's own client
-examples omit it) and defaults to :data:`DEFAULT_AVATAR`.
+examples omit it) and defaults to :data:`DEFAULT_AVATAR`. A ``group_id`` is at most
+:data:`MAX_GROUP_DIGITS` digits (a longer one answers ``group_id必须是数字``), and JSON
+nested deeper than the decoder goes, or a number too large for a float (``1e999``), is
+invalid JSON (PHP's ``json_decode`` stops at depth 512; its ``json_encode`` cannot say
+INF back).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 MAX_CONTENT = 128  # characters (the validator's max:128 counts with mb_strlen)
+MAX_GROUP_DIGITS = 19  # any 64-bit id; int() refuses strings over 4,300 digits
 DEFAULT_AVATAR = "/static/avatars/default.svg"
 
 INVALID_JSON = "无效的json数据"
@@ -78,6 +84,10 @@ def _scalar(value: Any) -> bool:
     return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 
+def _digits(text: str) -> bool:
+    return len(text) <= MAX_GROUP_DIGITS and text.isascii() and text.isdigit()
+
+
 def _check(message: dict[str, Any]) -> str | None:
     """The first validation error of a decoded object, or None."""
     mode = message.get("mode")
@@ -88,7 +98,7 @@ def _check(message: dict[str, Any]) -> str | None:
     group_id = message.get("group_id")
     if not _present(group_id):
         return GROUP_REQUIRED
-    if not _scalar(group_id) or not str(group_id).isascii() or not str(group_id).isdigit():
+    if not _scalar(group_id) or not _digits(str(group_id)):
         return GROUP_NUMBER
     if not _present(message.get("from_user_id")) or not _scalar(message["from_user_id"]):
         return USER_ID_REQUIRED
@@ -106,12 +116,19 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")  # PHP's json_decode refuses NaN/Infinity
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):  # 1e999: echoed back it would be Infinity, which is not JSON
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
 def parse(frame: str | bytes) -> Request:
     """Decode and validate one client frame; :class:`Rejected` if it must be refused."""
     try:
         text = frame.decode("utf-8") if isinstance(frame, bytes) else frame
-        message = json.loads(text, parse_constant=_reject_constant)
-    except ValueError:  # includes JSONDecodeError and UnicodeDecodeError
+        message = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, too deep
         raise Rejected(INVALID_JSON) from None
     if not isinstance(message, dict):
         raise Rejected(NOT_AN_OBJECT)
@@ -128,6 +145,14 @@ def parse(frame: str | bytes) -> Request:
         from_username=str(message["from_username"]),
         from_avatar=avatar if isinstance(avatar, str) and avatar else DEFAULT_AVATAR,
     )
+
+
+def storable(value: Any) -> Any:
+    """A frame's value as a session can hold it: an integer past 64 bits (JSON allows
+    4,300 digits; a session is msgpack) as its digits, anything else as it is."""
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        return str(value)
+    return value
 
 
 def recipient(request: Request) -> str | None:

@@ -1,11 +1,12 @@
 """Rooms and their people: the list, creating, joining, leaving, members.
 
 Membership is the server's: a user's connections are in the groups of the rooms
-they joined (the worker joins them from the token at connect; joining or leaving
-here moves every open connection of the user at once), so a page hears every room
-it belongs to, and leaving stops it. Online counts and member lists count people
-(distinct registered users connected to the room's group, :mod:`examples.chat.presence`),
-not connections, and never anonymous protocol clients.
+they joined (``room:<id>``, a namespace no client frame can name: the worker joins
+them from the token at connect; joining or leaving here moves every open connection
+of the user at once), so a page hears every room it belongs to, and leaving stops
+it. Online counts and member lists count people (distinct registered users
+connected to the room's group, :mod:`examples.chat.presence`), not connections,
+and never anonymous protocol clients.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from . import frames, presence
 from .context import PUSH, STORE, current_user, json_body, logged_in, reply, room_or_404
 from .db import Room, User
 from .frames import BadRequest
+from .identity import room_group
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -70,16 +72,17 @@ async def _move_connections(request: web.Request, user: User, room: Room, join: 
         client_ids = []
     mine = await store.run(lambda s: s.rooms_of(user.id))
     frame = frames.room_member(user, "join" if join else "leave", room.id)
+    group = room_group(room.id)
     if not join:  # told while still in the group: the user's other tabs hear it too
-        push.send_to_group(room.id, frame)
+        push.send_to_group(group, frame)
     for client_id in client_ids:
         if join:
-            push.join_group(client_id, room.id)
+            push.join_group(client_id, group)
         else:
-            push.leave_group(client_id, room.id)
+            push.leave_group(client_id, group)
         push.update_session(client_id, {"rooms": mine})
     if join:
-        push.send_to_group(room.id, frame)
+        push.send_to_group(group, frame)
 
 
 @routes.post("/api/rooms")
@@ -125,7 +128,7 @@ async def room_members(request: web.Request) -> web.Response:
     ids = (await store.run(lambda s: s.members([room.id])))[room.id]
     users = await store.run(lambda s: s.users_by_id(ids))
     try:
-        uids = await request.app[PUSH].get_uid_list_by_group(room.id)
+        uids = await request.app[PUSH].get_uid_list_by_group(room_group(room.id))
     except Exception as exc:
         log.warning("members of room %s: online flags unavailable: %s", room.id, exc)
         uids = []

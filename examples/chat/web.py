@@ -2,12 +2,16 @@
 
 ::
 
-    python -m examples.chat.web --listen 127.0.0.1:8080 --register 127.0.0.1:1236 \\
-        --db data/chat.sqlite3 --ws-url ws://127.0.0.1:8783 --auth-secret S [--secret S]
+    GW_AUTH_SECRET=... python -m examples.chat.web --listen 127.0.0.1:8080 \\
+        --register 127.0.0.1:1236 --db data/chat.sqlite3 --ws-url ws://127.0.0.1:8783
 
 ``--auth-secret`` (env ``GW_AUTH_SECRET``, at least 32 bytes) signs the page's
 WebSocket tokens; the gateway verifies them with the same secret (its own
-``--auth-secret``). ``gw up --with`` puts it in the command as ``{auth_secret}``.
+``--auth-secret``, the same variable). Under ``gw up --with`` (``make run``) the
+backend reads it from the environment it inherits from ``gw up``, as every child of
+``gw up`` does: there is no placeholder for it, and it is best on no command line
+(``ps`` shows command lines to every user). ``make run`` makes a new one each run.
+The cluster's own ``--secret`` (env ``GW_SECRET``), if it has one, comes the same way.
 
 Prints one line ``GW-READY {"role": "web", "listen": "HOST:PORT"}`` on stdout once
 serving (with the real port when given port 0), logs to stderr, and exits 0 on

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -33,7 +34,12 @@ async def assert_refused(chat, frame: str | bytes | dict[str, Any], msg: str) ->
 
 
 # -- refusals: reply 400, then a close frame with code 1000 -----------------------------------
-@pytest.mark.parametrize("frame", ["{not json", "", "{'a': 1}", '{"mode": NaN}', b"\xff\xfe{}"])
+@pytest.mark.parametrize(
+    "frame",
+    ["{not json", "", "{'a': 1}", '{"mode": NaN}', b"\xff\xfe{}",
+     "[" * 100_000,  # nested deeper than a decoder goes (PHP's json_decode: 512)
+     json.dumps(VALID)[:-1] + ', "x": 1e999}'],  # infinite: echoed, it would not be JSON
+)  # fmt: skip
 async def test_invalid_json_is_refused_and_closed(chat, frame):
     await assert_refused(chat, frame, "无效的json数据")
 
@@ -53,6 +59,8 @@ async def test_json_that_is_not_an_object_is_refused_and_closed(chat, frame):
         ({"group_id": None}, "群组group_id是必须的"),
         ({"group_id": "abc"}, "group_id必须是数字"),
         ({"group_id": -1}, "group_id必须是数字"),
+        ({"group_id": "1" * 5000}, "group_id必须是数字"),  # int() refuses over 4,300 digits
+        ({"group_id": "1" * 20}, "group_id必须是数字"),  # ids have at most 19
         ({"from_user_id": None}, "用户id是必须的"),
         ({"from_user_id": ""}, "用户id是必须的"),
         ({"from_username": None}, "用户名必须填写"),
@@ -140,6 +148,21 @@ async def test_join_mode_1_binds_the_uid_and_keeps_the_avatar(chat):
     await client.close()
 
 
+async def test_a_number_too_big_for_a_session_is_kept_as_text(chat):
+    """A session holds 64-bit integers at most: a larger from_user_id (JSON allows 4,300
+    digits) is stored as its digits, not dropped with an error line per frame."""
+    client = await ChatClient.open(chat.ws)
+    big = 10**30
+    errors = chat.worker.logs().count("session not saved")
+    for _ in range(20):
+        await client.join((big, "大号"), 2, 912)  # type: ignore[arg-type]
+    async with AsyncGatewayClient(chat.register_address) as gw:
+        (session,) = (await gw.get_client_sessions_by_group(912)).values()
+    assert (session["from_user_id"], session["from_username"]) == (str(big), "大号")
+    assert chat.worker.logs().count("session not saved") == errors
+    await client.close()
+
+
 async def test_private_speak_needs_a_recipient(chat):
     client = await ChatClient.open(chat.ws)
     frame = speak_frame(("507", "无人"), 1, 0, "", "hello")
@@ -155,6 +178,36 @@ async def test_a_group_id_the_cluster_refuses_answers_500_and_keeps_the_connecti
     reply = await client.recv()
     assert reply["code"] == 500 and reply["data"] == [] and "not a valid group" in reply["msg"]
     await client.join(("508", "零"), 2, 906)
+    await client.close()
+
+
+async def test_a_long_group_id_fails_no_handler(chat):
+    """200 such frames once made 3,000 log lines (a traceback each) and no reply."""
+    failures = chat.worker.logs().count("handler failed")
+    for frame in (join_frame(("514", "长号"), 2, "1" * 5000),  # type: ignore[arg-type]
+                  speak_frame(("514", "长号"), 2, "1" * 5000, "", "hi")):  # type: ignore[arg-type]  # fmt: skip
+        await assert_refused(chat, frame, "group_id必须是数字")
+    alive = await ChatClient.open(chat.ws)
+    await alive.join(("514", "长号"), 2, 911)  # the worker is still serving...
+    assert chat.worker.logs().count("handler failed") == failures  # ...and failed nothing
+    await alive.close()
+
+
+async def test_a_flood_of_refused_frames_is_answered_and_logged_sparingly(chat):
+    """Each frame gets its 500; the worker's log gets a line a second, not one a frame."""
+    client = await ChatClient.open(chat.ws)
+    frame = join_frame(("515", "洪水"), 2, 0)  # group "0": the cluster refuses it
+    logged = chat.worker.logs().count("not a valid group")
+    started = time.monotonic()
+    for _ in range(200):
+        await client.send(frame)
+    for _ in range(200):
+        reply = await client.recv()
+        assert (reply["code"], reply["data"]) == (500, []) and "not a valid group" in reply["msg"]
+    elapsed = time.monotonic() - started
+    await client.join(("515", "洪水"), 2, 910)  # the connection is kept
+    lines = chat.worker.logs().count("not a valid group") - logged
+    assert lines <= 2 + elapsed, chat.worker.logs()[-3000:]  # one at once, then one a second
     await client.close()
 
 

@@ -2,6 +2,8 @@
 
 - A raw WebSocket (the document's ``join``, mode 1) with a logged-in user's id gets
   nothing of theirs; a forged token does not even get a connection.
+- A raw ``join`` (mode 2) with room 100's number hears nothing of room 100: it is the
+  document's group 100, apart from the room's (``room:100``).
 - A raw ``speak`` with another user's id, name and avatar is not shown as them:
   anonymously it reaches no page as a message; with a token of one's own it is
   refused with ``{code: 403}``.
@@ -96,7 +98,7 @@ async def test_raw_sockets_get_nothing_of_a_user_and_cannot_speak_as_them(chat, 
     await spy.evaluate("(f) => window.raw.send(JSON.stringify(f))", fake)
     received = await spy.evaluate(ROUND_TRIP, "spy")  # the group's copy came back to the spy:
     assert received[-1]["msg"] == "受害者[群聊说]:我是受害者，把密码发我"
-    # ... and was written to every page in the group at the same moment
+    # ... its group is the document's group 100, not room 100: no page is in it
 
     # attack 3: a registered attacker, with a token of their own, claims the victim's id
     mallory = await open_page(browser, site.url, errors)
@@ -129,6 +131,9 @@ async def test_raw_sockets_get_nothing_of_a_user_and_cannot_speak_as_them(chat, 
         await expect(page.locator("#messages")).not_to_contain_text("把密码发我")
         await expect(page.locator("#messages")).not_to_contain_text("带令牌的冒充")
         assert await page.locator("#messages li.msg .name", has_text="受害者").count() == 0
+    # the spy, in the document's group 100 since attack 2, did not hear room 100
+    received = await spy.evaluate(ROUND_TRIP, "spy")
+    assert [f for f in received if "攻击之后的真消息" in json.dumps(f, ensure_ascii=False)] == []
     await shot(victim, "chat-attacks.png")
     assert errors == []
 

@@ -4,7 +4,8 @@
   while others write in its room, in another of its rooms and privately; when the
   network is back it fetches what it missed by message id: everything, in order.
 - Every room: a message to another room the user belongs to shows a badge; after
-  leaving that room, its messages no longer reach the page.
+  leaving that room, its messages no longer reach the page; a room joined while the
+  page connects (after its token was issued) is heard too.
 - Presence by person: two tabs are one person online; closing one says nothing,
   closing the last says "离开了房间" once.
 - History: older messages load on scrolling up, a page at a time, to the first one.
@@ -21,6 +22,7 @@ import asyncio
 import aiohttp
 
 from .browser import (
+    DESKTOP,
     PASSWORD,
     WAIT,
     browser,
@@ -146,6 +148,44 @@ async def test_every_room_is_heard_until_left(site, browser):
             "window.__chat.logs.get('r102').messages.map((m) => m.content)"
         )
         assert logged == ["102的消息0", "102的消息1"]
+    finally:
+        await writer.close()
+    assert errors == []
+
+
+async def test_a_room_joined_while_connecting_is_heard(site, browser):
+    """A token lists the rooms of the moment it is issued, and only the server puts a
+    connection in a room's group: a room joined between the token and the welcome is
+    missing from the welcome, so the page comes back at once with a fresh token."""
+    from playwright.async_api import expect
+
+    errors: list[str] = []
+    context = await browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    page = await context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    grants: list[list[int]] = []
+
+    async def joined_meanwhile(route) -> None:
+        response = await route.fetch()  # a token for the rooms of now
+        grants.append((await response.json())["data"]["rooms"])
+        if len(grants) == 1:  # ... and then another room is joined (in another tab)
+            joined = await context.request.post(site.url + "/api/rooms/101/join")
+            assert joined.ok, await joined.text()
+        await route.fulfill(response=response)
+
+    await page.route("**/api/token", joined_meanwhile)
+    await page.goto(site.url)
+    await sign_in(page, "连接时加入")
+    assert grants[:2] == [[100], [100, 101]]
+    await page.click('#rooms li[data-room="100"]')
+    writer = Writer(site.url)
+    try:
+        await writer.register("在101说话")
+        await writer.call("/api/rooms/101/join")
+        await writer.say("101的新消息", room=101)
+        badge = page.locator('#rooms li[data-room="101"] .badge')
+        await expect(badge).to_have_text("1", timeout=WAIT)  # live: no reconnection since
+        assert await page.evaluate("window.__chat.recovered") == 0
     finally:
         await writer.close()
     assert errors == []

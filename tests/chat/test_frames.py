@@ -59,6 +59,29 @@ def test_refused(body):
         parse_send(body)
 
 
+@pytest.mark.parametrize("value", [2**63, str(2**63), "1" * 5000, -1, "-1", "+1", "1.0", 1.0])
+@pytest.mark.parametrize("field", ["group_id", "to_user_id"])
+def test_ids_are_bounded(field, value):
+    body = {"action_type": "send_msg", "content": "a", "msgtype": 0, field: value}
+    with pytest.raises(BadRequest) as refused:
+        parse_send(body)
+    assert (refused.value.msg, refused.value.status) == (
+        f"{field} must be a non-negative integer", 400)  # fmt: skip
+
+
+def test_the_largest_id_passes():
+    top = 2**63 - 1
+    assert parse_send({"action_type": "send_msg", "group_id": str(top), "content": "a",
+                       "msgtype": 0}).group_id == top  # fmt: skip
+    assert parse_send({"action_type": "send_msg", "to_user_id": top, "content": "a",
+                       "msgtype": 0}).to_user_id == top  # fmt: skip
+
+
+def test_a_refusal_carries_its_status_as_code():
+    assert BadRequest("no such room", status=404).code == 404
+    assert BadRequest("x").code == 400 and BadRequest("x", code=100, status=405).code == 100
+
+
 def test_longest_text_passes():
     assert parse_send({"action_type": "send_msg", "group_id": 1, "content": "字" * 1000,
                        "msgtype": 0}).content == "字" * 1000  # fmt: skip

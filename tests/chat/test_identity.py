@@ -8,6 +8,7 @@ import pytest
 
 from examples.chat import identity, protocol
 from examples.chat.identity import Forbidden, Identity
+from examples.chat.protocol import Rejected
 
 AKESU = Identity("7", "阿克苏", "/static/avatars/3.svg", (100, 101))
 SPEAK = {"event": "speak", "mode": 2, "group_id": 100, "from_user_id": "7",
@@ -77,3 +78,11 @@ def test_uids_of_authenticated_clients_are_theirs():
 def test_registered_uids():
     assert identity.is_registered("7") and not identity.is_registered("guest:7")
     assert not identity.is_registered(7) and not identity.is_registered("")
+
+
+def test_rooms_live_in_a_group_namespace_no_frame_can_name():
+    assert identity.room_groups([100, 101]) == ["room:100", "room:101"]
+    assert parse({**SPEAK, "group_id": 100}).group_id == "100"  # the document's group 100
+    with pytest.raises(Rejected) as refused:
+        parse({**SPEAK, "group_id": identity.room_group(100)})
+    assert refused.value.reply["msg"] == protocol.GROUP_NUMBER

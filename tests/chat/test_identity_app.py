@@ -5,6 +5,7 @@ with anonymous clients allowed, one worker), real frames."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -40,7 +41,8 @@ async def test_a_token_binds_its_uid_and_joins_its_rooms(chat):
                        "client_id": welcome["client_id"]}  # fmt: skip
     async with AsyncGatewayClient(chat.register_address) as gw:
         assert await gw.get_client_id_by_uid("7002") == [welcome["client_id"]]
-        assert await gw.get_uid_list_by_group(9102) == ["7002"]
+        assert await gw.get_uid_list_by_group("room:9102") == ["7002"]  # the rooms' groups
+        assert await gw.get_uid_list_by_group(9102) == []  # not the document's group 9102
         session = await gw.get_session(welcome["client_id"])
         assert (session["from_user_id"], session["from_username"]) == ("7002", "甲")
         gw.send_to_uid("7002", {"action_type": "new_msg", "content": "to 7002"})
@@ -74,6 +76,9 @@ async def test_an_authenticated_client_cannot_claim_another_user(chat):
 async def test_an_authenticated_speak_carries_the_attested_name(chat):
     speaker, _ = await authed(chat, 7005, "真名", rooms=[9104])
     listener, _ = await authed(chat, 7006, "听众", rooms=[9104])
+    for client, uid in ((speaker, "7005"), (listener, "7006")):  # the document's group 9104
+        await client.send(join_frame((uid, "x"), 2, 9104))
+        assert (await client.next())["msg"] == "success"
     frame = {**speak_frame(("7005", "假名"), 2, 9104, "", "你好"), "from_avatar": "/evil.png"}
     await speaker.send(frame)
     expected = {"code": 0, "msg": "真名[群聊说]:你好", "data": {
@@ -101,6 +106,27 @@ async def test_anonymous_clients_never_reach_a_registered_user(chat):
     assert await victim.quiet("7007") == []
     await spy.close()
     await victim.close()
+
+
+async def test_rooms_are_apart_from_the_documents_groups(chat):
+    """A token's rooms are joined as ``room:<id>`` groups, which only the worker and the
+    backend name; the document's raw join (mode 2) of the same number is another group:
+    it hears neither the room's pushes nor its presence."""
+    member, _ = await authed(chat, 7014, "成员", rooms=[9110])
+    raw = await ChatClient.open(chat.ws)
+    await raw.join(("7014", "成员"), 2, 9110)
+    async with AsyncGatewayClient(chat.register_address) as gw:
+        assert await gw.get_uid_list_by_group("room:9110") == ["7014"]
+        assert await gw.get_client_id_count_by_group(9110) == 1  # the raw client alone
+        gw.send_to_group(
+            "room:9110", {"action_type": "new_msg", "content": "房间"}
+        )  # as the backend
+    assert (await member.next())["content"] == "房间"
+    other, _ = await authed(chat, 7015, "又一个", rooms=[9110])
+    assert (await member.next("presence"))["uid"] == "7015"  # the room hears arrivals...
+    assert await raw.ping_pong() == []  # ...the raw group neither that nor the push
+    for client in (member, other, raw):
+        await client.close()
 
 
 async def test_presence_is_by_person_with_a_grace_for_reloads(chat):
@@ -132,7 +158,7 @@ async def test_rooms_joined_later_are_where_the_offline_notice_goes(chat):
     observer, _ = await authed(chat, 7012, "观察", rooms=[9108])
     mover, welcome = await authed(chat, 7013, "搬家", rooms=[9109])
     async with AsyncGatewayClient(chat.register_address) as gw:  # as POST /api/rooms/9108/join
-        gw.join_group(welcome["client_id"], 9108)
+        gw.join_group(welcome["client_id"], "room:9108")
         gw.update_session(welcome["client_id"], {"rooms": [9108, 9109]})
         session = await gw.get_session(welcome["client_id"])
     assert session["rooms"] == [9108, 9109]
@@ -140,3 +166,27 @@ async def test_rooms_joined_later_are_where_the_offline_notice_goes(chat):
     offline = await observer.next("presence", timeout=GRACE + 5 * UNIT)
     assert (offline["state"], offline["group_ids"]) == ("offline", [9108, 9109])
     await observer.close()
+
+
+async def test_the_bearer_token_is_neither_logged_nor_stored(chat):
+    """The gateway hands on_websocket_connect the upgrade's query string (``query``,
+    ``server.QUERY_STRING``, ``server.REQUEST_URI``): the token is in it. The worker
+    keeps only what it derives (ip, browser, the verified identity), and logs none of
+    it; neither does the gateway (at debug level here)."""
+    signed = token(7016, "持票人", rooms=[9111])
+    signature = signed.rsplit(".", 1)[1]
+    client = await ChatClient.open(chat.ws_with(signed))
+    welcome = await client.recv()
+    await client.send(join_frame(("7016", "持票人"), 2, 9111))
+    assert (await client.next())["msg"] == "success"
+    await client.send(speak_frame(("7016", "持票人"), 1, 0, "", "没有收件人"))
+    assert (await client.next())["code"] == 400
+    async with AsyncGatewayClient(chat.register_address) as gw:
+        session = await gw.get_session(welcome["client_id"])
+    assert session["from_user_id"] == "7016" and signature not in json.dumps(session)
+    await client.close()
+    # the worker has handled the close once it looked for the person after the grace
+    closed = f"client {welcome['client_id']} closed: user 7016 offline"
+    await asyncio.to_thread(chat.worker.wait_log, closed, GRACE + 10 * UNIT)
+    for process in (chat.worker, chat.gateway, chat.register):
+        assert signature not in process.logs(), process.name

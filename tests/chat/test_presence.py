@@ -29,7 +29,9 @@ def test_people_are_distinct_registered_uids():
 
 
 def test_online_counts_are_members_connected_to_the_group():
-    group_uids = {"100": ["7", "8", "guest:10086", "9"], "101": ["7"], "555": ["7"]}
+    group_uids = {"room:100": ["7", "8", "guest:10086", "9"], "room:101": ["7"],
+                  "room:555": ["7"], "100": ["10"], "102": ["7"]}  # fmt: skip
     members = {100: [7, 8, 10], 101: [8], 102: [7]}
+    # the document's raw groups "100", "102" are not the rooms: 10 and 7 are not counted there
     assert presence.online_counts(group_uids, members) == {100: 2, 101: 0, 102: 0}
-    assert presence.online_members(group_uids["100"], [7, 9]) == {"7", "9"}
+    assert presence.online_members(group_uids["room:100"], [7, 9]) == {"7", "9"}

@@ -39,7 +39,12 @@ def test_avatar_numbers_and_strings():
     assert request.from_avatar == "/a.png"
 
 
-@pytest.mark.parametrize("frame", ["", "{", "{'a':1}", "[1,]", '{"a": Infinity}', b"\xc3\x28"])
+@pytest.mark.parametrize(
+    "frame",
+    ["", "{", "{'a':1}", "[1,]", '{"a": Infinity}', b"\xc3\x28",
+     "[" * 100_000, '{"mode": ' + "[" * 5000,  # deeper than any decoder goes (PHP: 512)
+     '{"content": 1e999}', '{"content": -1e400}'],  # no JSON encoder can say it back
+)  # fmt: skip
 def test_invalid_json(frame):
     assert rejection(frame) == protocol.INVALID_JSON
 
@@ -57,6 +62,11 @@ def test_not_an_object(frame):
         ({"mode": [1]}, protocol.MODE_IN),
         ({"group_id": "1.5"}, protocol.GROUP_NUMBER),
         ({"group_id": "１００"}, protocol.GROUP_NUMBER),  # full-width digits
+        # longer than any id: int() refuses over 4,300 digits, the cluster needs no more
+        ({"group_id": "1" * 5000}, protocol.GROUP_NUMBER),
+        ({"group_id": "9" * 4300}, protocol.GROUP_NUMBER),
+        ({"group_id": "1" * (protocol.MAX_GROUP_DIGITS + 1)}, protocol.GROUP_NUMBER),
+        ({"group_id": 10**protocol.MAX_GROUP_DIGITS}, protocol.GROUP_NUMBER),
         ({"group_id": []}, protocol.GROUP_REQUIRED),
         ({"from_user_id": {"a": 1}}, protocol.USER_ID_REQUIRED),
         ({"from_username": ""}, protocol.USERNAME_REQUIRED),
@@ -66,6 +76,13 @@ def test_not_an_object(frame):
 )
 def test_validation_messages(change, msg):
     assert rejection(protocol.json.dumps({**GOOD, **change})) == msg
+
+
+def test_the_longest_group_id_passes():
+    longest = "9" * protocol.MAX_GROUP_DIGITS
+    assert parse(protocol.json.dumps({**GOOD, "group_id": longest})).group_id == longest
+    number = int(longest)
+    assert parse(protocol.json.dumps({**GOOD, "group_id": number})).group_id == longest
 
 
 def test_content_limit_counts_characters():
@@ -135,3 +152,11 @@ def test_protocol_loads_no_network_library():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_storable_keeps_what_a_session_holds():
+    assert protocol.storable(2**64 - 1) == 2**64 - 1 and protocol.storable(-(2**63)) == -(2**63)
+    assert protocol.storable(2**64) == str(2**64) and protocol.storable(-(2**63) - 1) == str(
+        -(2**63) - 1
+    )
+    assert protocol.storable("10086") == "10086" and protocol.storable(1.5) == 1.5

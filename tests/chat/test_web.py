@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import struct
 import zlib
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from common.up import up as up_command
 from examples.chat import tokens
+from examples.chat import web as web_module
 
 from .support import AUTH_SECRET, ChatClient, WebProcess, join_frame, start_web
 
@@ -313,8 +317,7 @@ async def test_image_upload_then_image_message(web, chat, browsers):
     alice = browsers[0]
     await alice.register("传图")
     await alice.call("POST", "/api/rooms/102/join")
-    listener = await ChatClient.open(chat.ws)
-    await listener.join(("998", "看图"), 2, 102)
+    listener, _ = await alice.socket(chat)  # her page: in room 102's group from its token
     form = aiohttp.FormData()
     form.add_field("file", png(), filename="red.png", content_type="image/png")
     saved = (await alice.call("POST", "/api/upload", data=form))["data"]
@@ -348,6 +351,50 @@ async def test_refusals(browsers):
     await alice.call("GET", "/api/private/abc/messages", 404)
 
 
+# Past SQLite's INTEGER (2**63 - 1, OverflowError) and past Python's int() of a string
+# (4,300 digits, ValueError): both once answered 500 with a traceback in the log.
+OUT_OF_RANGE = [str(2**63), "9" * 20, "1" * 5000]
+
+
+@pytest.mark.parametrize("value", OUT_OF_RANGE, ids=["2**63", "20 digits", "5000 digits"])
+async def test_ids_out_of_range_are_refused_in_the_apis_format(web, browsers, value):
+    alice = browsers[0]
+    await alice.register(f"大数{len(value)}")
+    before = web.logs().count("Traceback")
+    for path, name in [(f"/api/updates?after={value}", "after"),
+                       (f"/api/rooms/100/messages?before={value}", "before"),
+                       (f"/api/rooms/100/messages?limit={value}", "limit"),
+                       (f"/api/private/1/messages?before={value}", "before")]:  # fmt: skip
+        assert await alice.call("GET", path, 400) == {
+            "code": 400, "msg": f"{name} must be a non-negative integer", "data": None}  # fmt: skip
+    for method, path, what in [("GET", f"/api/rooms/{value}/messages", "room"),
+                               ("GET", f"/api/rooms/{value}/members", "room"),
+                               ("POST", f"/api/rooms/{value}/join", "room"),
+                               ("POST", f"/api/rooms/{value}/leave", "room"),
+                               ("GET", f"/api/private/{value}/messages", "user")]:  # fmt: skip
+        assert await alice.call(method, path, 404) == {
+            "code": 404, "msg": f"no such {what}", "data": None}  # fmt: skip
+    for field in ("group_id", "to_user_id"):
+        for given in (value, int(value)) if len(value) < 4300 else (value,):
+            body = await alice.send(400, action_type="send_msg", content="x", msgtype=0,
+                                    **{field: given})  # fmt: skip
+            assert body == {"code": 400, "msg": f"{field} must be a non-negative integer",
+                            "data": None}  # fmt: skip
+    assert web.logs().count("Traceback") == before
+
+
+async def test_the_largest_id_is_an_id(browsers):
+    alice = browsers[0]
+    await alice.register("最大的数")
+    top = str(2**63 - 1)
+    found = (await alice.call("GET", f"/api/updates?after={top}"))["data"]
+    assert (found["messages"], found["cursor"], found["more"]) == ([], 2**63 - 1, False)
+    assert (await alice.call("GET", f"/api/rooms/100/messages?before={top}"))["code"] == 0
+    assert (await alice.call("GET", f"/api/rooms/{top}/messages", 404))["code"] == 404
+    assert (await alice.call("GET", f"/api/private/{top}/messages"))["data"] == []
+    await alice.send(404, action_type="send_msg", to_user_id=top, content="x", msgtype=0)
+
+
 async def test_default_database_path_and_sigterm(chat, tmp_path):
     process = WebProcess("--listen", "127.0.0.1:0", "--register", chat.register_address,
                          cwd=tmp_path)  # fmt: skip
@@ -360,6 +407,53 @@ async def test_default_database_path_and_sigterm(chat, tmp_path):
     assert len(process.stdout) == 1
 
 
+def _command_lines(pid: int) -> list[str]:
+    """The command lines of a process and of its children (as ``ps`` shows them)."""
+    found = [pid]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid:  # the field after the state: the parent's pid
+            found.append(int(stat.parent.name))
+    return [Path(f"/proc/{p}/cmdline").read_text(errors="replace") for p in found]
+
+
+async def test_gw_up_hands_the_backend_its_auth_secret_in_the_environment(gw, tmp_path):
+    """What web.py's docstring and the README say of ``make run``: the backend started by
+    ``gw up --with`` reads GW_AUTH_SECRET from the environment it inherits (there is no
+    placeholder for it), so its tokens open the gateway's door, and no process has the
+    secret on its command line (which ``ps`` shows every user)."""
+    up_help = next(p.help for p in up_command.params if p.name == "with_commands") or ""
+    placeholders = set(re.findall(r"\{(\w+)\}", up_help))
+    assert placeholders >= {"register", "websocket"}
+    assert set(re.findall(r"\{(\w+)\}", web_module.__doc__ or "")) <= placeholders
+    backend = (f"python -m examples.chat.web --listen 127.0.0.1:0 --register {{register}} "
+               f"--ws-url ws://{{websocket}} --db {tmp_path / 'chat.sqlite3'}")  # fmt: skip
+    cluster = gw.start("up", "--app", "examples.chat.app", "--auth-optional",
+                       "--register-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0",
+                       "--start-port", "0", "--workers", "1", "--heartbeat", "0.2",
+                       "--with", backend, env={"GW_AUTH_SECRET": AUTH_SECRET})  # fmt: skip
+    processes = cluster.info["processes"]
+    site = next(p for p in processes if p.get("role") == "web")
+    gateway = next(p for p in processes if p.get("role") == "gateway")
+    command_lines = _command_lines(cluster.proc.pid)
+    assert len(command_lines) == 1 + len(processes)  # gw up and every child
+    assert [line for line in command_lines if AUTH_SECRET in line] == []
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        register = {"nickname": "环境变量", "password": PASSWORD}
+        async with http.post(f"http://{site['listen']}/api/register", json=register) as response:
+            assert response.status == 200, await response.text()
+        async with http.post(f"http://{site['listen']}/api/token") as response:
+            assert response.status == 200, await response.text()
+            grant = (await response.json())["data"]
+    assert tokens.verify(AUTH_SECRET, grant["token"])["nickname"] == "环境变量"
+    client = await ChatClient.open(f"ws://{gateway['websocket']}/?token={grant['token']}")
+    assert (await client.recv())["action_type"] == "welcome"  # the gateway took the token
+    await client.close()
+
+
 def test_no_auth_secret_is_a_usage_error(chat, tmp_path):
     process = WebProcess("--listen", "127.0.0.1:0", "--register", chat.register_address,
                          cwd=tmp_path, auth=False)  # fmt: skip
@@ -368,13 +462,32 @@ def test_no_auth_secret_is_a_usage_error(chat, tmp_path):
     process.stop()
 
 
-async def test_web_and_protocol_clients_share_the_room(chat, browsers):
-    """A client using the document's raw frames hears the web page's room messages."""
-    alice = browsers[0]
-    await alice.register("网页用户")
-    raw = await ChatClient.open(chat.ws)
-    await raw.send(join_frame(("10086", "阿克苏"), 2, 100))
-    assert (await raw.recv())["msg"] == "success"
-    sent = await alice.send(action_type="send_msg", group_id="100", content="hello", msgtype="0")
-    assert await raw.next("new_msg") == sent["data"]
-    await raw.close()
+async def test_a_raw_join_never_hears_a_room(chat, browsers):
+    """Membership is the server's. The document's raw ``join`` (mode 2) with a room's id
+    puts a connection in the protocol's own group of that number, never in the room:
+    neither an anonymous client nor a user who left the room hears what its members
+    post, while a member's page does. (This test replaces one that asserted the
+    opposite, a raw client hearing the room: the reviewer's hole.)"""
+    member, leaver, _ = browsers
+    await member.register("留在100")
+    gone = await leaver.register("离开100")
+    member_ws, _ = await member.socket(chat)
+    leaver_ws, _ = await leaver.socket(chat)  # in room 100's group from its token
+    await leaver.call("POST", "/api/rooms/100/leave")
+    assert (await leaver_ws.next("room_member"))["event"] == "leave"  # told while inside
+    rejoin = join_frame((str(gone["id"]), "离开100"), 2, 100)
+    await leaver_ws.send(rejoin)
+    reply = await leaver_ws.next()
+    assert (reply["code"], reply["msg"], reply["data"]["group_id"]) == (0, "success", 100)
+    anonymous = await ChatClient.open(chat.ws)
+    await anonymous.join(("10086", "阿克苏"), 2, 100)  # the document's reply, as ever
+
+    sent = (await member.send(action_type="send_msg", group_id=100, content="只给成员",
+                              msgtype=0))["data"]  # fmt: skip
+    await member.send(action_type="login", group_id=100)  # document 000's "I am here"
+    assert await member_ws.next("new_msg") == sent
+    assert (await member_ws.next("new_user_login"))["group_id"] == 100
+    assert await anonymous.quiet() == []
+    assert await leaver_ws.quiet(str(gone["id"])) == []
+    for ws in (member_ws, leaver_ws, anonymous):
+        await ws.close()

@@ -79,16 +79,22 @@ async function sync(ws) {
   }
 }
 
+let staleWelcomes = 0;  // welcomes in a row that missed a room we belong to
+
 async function onWelcome(ws, frame) {
   try {
     await loadRooms();
-    // rooms joined after the token was issued: their groups too (rooms are public groups)
-    for (const room of state.rooms) {
-      if (room.joined && !frame.group_ids.includes(room.id)) {
-        ws.send(JSON.stringify({ event: "join", mode: 2, group_id: room.id, from_user_id: myId(),
-          from_username: state.me.nickname, to_user_id: "", content: "加入会话" }));
-      }
+    if (ws !== state.link.ws) return;
+    // A room joined after the token was issued is not among the welcome's groups, and
+    // only the server puts a connection in a room's group: come back with a fresh
+    // token (a few times at most: the two lists come from the same table).
+    const missing = state.rooms.some((room) => room.joined && !frame.group_ids.includes(room.id));
+    if (missing && staleWelcomes < 3) {
+      staleWelcomes += 1;
+      state.link.reconnectNow();
+      return;
     }
+    staleWelcomes = 0;
     if (!(await sync(ws))) return;
     await loadContacts(true);
   } catch (error) {
