@@ -23,6 +23,7 @@ from typing import Any
 
 from common import ids, ops
 from common.exceptions import InvalidArgument, NotRunning, QueryTimeout, RemoteError
+from common.logs import Throttled
 from common.metrics import Histogram
 from common.protocol import Command, Op, encode
 
@@ -31,6 +32,7 @@ from .context import Context, current
 from .results import with_missing
 
 log = logging.getLogger(__name__)
+throttled = Throttled(log)  # a handler may call at every event
 
 Message = str | bytes | dict[str, Any] | list[Any]
 
@@ -81,8 +83,8 @@ class GatewayAPI:
     def _all(self, op: Op, *args: Any) -> None:
         cluster = self.cluster
         if cluster.listed is None:
-            log.warning("%s dropped: no register has answered yet (%s)", op.name.lower(),
-                        ", ".join(cluster.registers))  # fmt: skip
+            throttled.warning("dropped", "%s dropped: no register has answered yet (%s)",
+                              op.name.lower(), ", ".join(cluster.registers))  # fmt: skip
             return
         data = encode(Command(op, list(args)))  # once, whatever the number of gateways
         for link in cluster.listed_links():

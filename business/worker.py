@@ -232,9 +232,9 @@ class Worker(Service):
                 after = protocol.pack_session(context.session)
             except (TypeError, ValueError, OverflowError) as exc:
                 # e.g. a datetime: msgpack cannot carry it. Keep serving: drop the writes.
-                log.error(
-                    "client %s: session not saved, a value cannot be encoded (%s); store "
-                    "str, int, float, bool, None, bytes, lists and dicts only",
+                throttled.error(
+                    "session", "client %s: session not saved, a value cannot be encoded "
+                    "(%s); store str, int, float, bool, None, bytes, lists and dicts only",
                     event.client_id, exc,
                 )  # fmt: skip
                 after = baseline
