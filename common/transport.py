@@ -177,6 +177,7 @@ _SEND: Any = zmq.backend.Socket.send
 _RECV: Any = zmq.backend.Socket.recv
 _GET: Any = zmq.backend.Socket.get
 _NOBLOCK, _SNDMORE = zmq.NOBLOCK, zmq.SNDMORE
+_EVENTS, _RCVMORE, _POLLIN, _POLLOUT = zmq.EVENTS, zmq.RCVMORE, zmq.POLLIN, zmq.POLLOUT
 
 
 class Channel(Outbox):
@@ -202,10 +203,14 @@ class Channel(Outbox):
         sock: zmq.asyncio.Socket,
         on_message: Callable[[list[bytes]], None],
         on_unreachable: Callable[[bytes], None] | None = None,
+        on_batch: tuple[Callable[[], None], Callable[[], None]] | None = None,
     ) -> None:
         super().__init__(sock, on_unreachable)
         self._raw: zmq.Socket[bytes] = zmq.Socket.shadow(sock.underlying)
         self._on_message = on_message
+        # (before, after) each wake-up's batch of messages: the owner's chance to write
+        # what the batch made at its end, without a loop callback of its own
+        self._on_batch = on_batch
         # sends refused by the high-water mark, per destination (one slow peer must
         # not hold up the others), each in order
         self._held: dict[bytes | None, collections.deque[bytes]] = {}
@@ -266,14 +271,27 @@ class Channel(Outbox):
             self._loop.call_soon(self._ready)
 
     def _ready(self) -> None:
+        """Take what arrived, then send what it made, all in this one callback.
+
+        Sends made while the batch is handled are not scheduled (no loop callback, no
+        handle): the batch's end sends them. After the first message, ``EVENTS`` says
+        whether another waits: at a moderate rate a wake-up brings one or two, and a
+        receive that finds nothing raises (3 us) where asking costs 1.4 us.
+        """
         self._wake_scheduled = False
         if self._closed or self._sock.closed:
             return
         raw, handle = self._raw, self._on_message
-        for _ in range(self.BATCH):
+        scheduled, self._scheduled = self._scheduled, True  # the batch's end sends
+        if self._on_batch is not None:
+            self._on_batch[0]()
+        more = False
+        for n in range(self.BATCH):
+            if n == 1 and not _GET(raw, _EVENTS) & _POLLIN:
+                break  # nothing more (and reading EVENTS re-armed the descriptor)
             try:
                 parts = [_RECV(raw, _NOBLOCK)]
-                while _GET(raw, zmq.RCVMORE):
+                while _GET(raw, _RCVMORE):
                     parts.append(_RECV(raw, _NOBLOCK))
             except zmq.Again:  # all read, and the descriptor is armed again
                 break
@@ -284,10 +302,18 @@ class Channel(Outbox):
             if self._closed:
                 return
         else:
+            more = True
+        if self._on_batch is not None:
+            self._on_batch[1]()
+        if self._pending:
+            self.flush()  # (it also looks at EVENTS, and schedules a wake-up if needed)
+        else:
+            self._scheduled = scheduled
+        if more:
             self._wake_scheduled = True  # more waiting: after other callbacks had a turn
             self._loop.call_soon(self._ready)
             return
-        if self._held and _GET(raw, zmq.EVENTS) & zmq.POLLOUT:
+        if self._held and _GET(raw, _EVENTS) & _POLLOUT:
             self._release_held()
             self._wake()  # those sends may have consumed the edge
 

@@ -73,8 +73,13 @@ class Fanout:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
 
+    def begin(self) -> None:
+        """A batch of worker frames begins: its end calls :meth:`flush` (so no loop
+        callback is scheduled for what it delivers)."""
+        self._scheduled = True
+
     def flush(self) -> None:
-        """Write every connection's queue (the loop calls this once per pass)."""
+        """Write every connection's queue (once per loop pass, or at a batch's end)."""
         self._scheduled = False
         out, self._out = self._out, {}
         for conn, items in out.items():

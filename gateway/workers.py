@@ -114,7 +114,8 @@ class WorkerLink:
             port = cfg.start_port + cfg.process_index
             self._router.bind(f"tcp://{host}:{port}")
         self.address = f"tcp://{cfg.lan_ip}:{port}"
-        self._channel = Channel(self._router, self._on_message, self._on_unreachable)
+        self._channel = Channel(self._router, self._on_message, self._on_unreachable,
+                                (self.fanout.begin, self.fanout.flush))  # fmt: skip
         # watched from now on: a peer refused at once is logged too (with its address)
         self._watching = watch(self._router, zmq.EVENT_DISCONNECTED, self._on_link_event)
         return self.address

@@ -369,3 +369,37 @@ async def test_a_silent_peer_is_declared_dead_within_the_link_timeout() -> None:
         await asyncio.gather(watcher, return_exceptions=True)
         t.close()
         await relay.close()
+
+
+async def test_what_a_batch_makes_leaves_at_its_end_without_a_loop_callback(
+    transport: Sockets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    router_sock, dealer_sock = pair(transport)
+    at_dealer: list[list[bytes]] = []
+    order: list[str] = []
+    router: Channel
+
+    def on_router(parts: list[bytes]) -> None:
+        order.append("message")
+        router.send(b"pong", to=parts[0])
+
+    router = Channel(router_sock, on_router, None,
+                     (lambda: order.append("begin"), lambda: order.append("end")))  # fmt: skip
+    dealer = Channel(dealer_sock, at_dealer.append)
+    scheduled: list[Any] = []
+    loop = asyncio.get_running_loop()
+    real = loop.call_soon
+
+    def spy(callback: Any, *args: Any, **kwargs: Any) -> Any:
+        scheduled.append(callback)
+        return real(callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon", spy)
+    for n in range(30):  # one at a time: each wake-up brings one (the moderate-rate case)
+        dealer.send(b"ping")
+        await eventually_async(lambda n=n: len(at_dealer) == n + 1)
+    assert at_dealer == [[b"pong"]] * 30
+    assert order[:3] == ["begin", "message", "end"] and order.count("message") == 30
+    assert router.flush not in scheduled  # its pongs left at the batch's end
+    router.close()
+    dealer.close()
