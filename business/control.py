@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -41,6 +42,10 @@ def _registers(ctx: click.Context, registers: tuple[str, ...], run_dir: Path) ->
 
 def _ask(registers: tuple[str, ...], secret: str | None, timeout: float,
          call: Callable[[AsyncGatewayClient], Awaitable[T]]) -> T:  # fmt: skip
+    # this command says what went wrong itself: the push client's own warnings
+    # ("no register answered...; still trying") would only contradict it
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+
     async def run() -> T:
         try:
             client = AsyncGatewayClient(registers, secret=secret, timeout=timeout)

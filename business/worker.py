@@ -17,9 +17,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Coroutine
-from typing import Any
-
-from prometheus_client.core import Metric
+from typing import TYPE_CHECKING, Any
 
 from common import protocol
 from common.config import WorkerConfig
@@ -29,10 +27,13 @@ from common.metrics import Histogram, Readiness
 from common.protocol import EventKind, Role
 from common.service import Service
 
-from . import handlers, metrics
+from . import handlers
 from .api import WorkerAPI, api
 from .cluster import Cluster, Link
 from .context import Context
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 
 log = logging.getLogger(__name__)
 throttled = Throttled(log)
@@ -116,6 +117,8 @@ class Worker(Service):
 
     def collect(self) -> list[Metric]:
         assert self.cluster is not None
+        from . import metrics  # prometheus-client: loaded only when metrics are served
+
         return metrics.families(self, self.cluster, self.api)
 
     def ready(self) -> Readiness:

@@ -24,14 +24,13 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from socketserver import ThreadingMixIn
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, ProcessCollector, make_wsgi_app
-from prometheus_client.core import HistogramMetricFamily, Metric
-from prometheus_client.registry import Collector
-
 from .config import split_address
+
+if TYPE_CHECKING:  # prometheus-client is imported only where metrics are served
+    from prometheus_client.core import HistogramMetricFamily, Metric
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +59,8 @@ class Histogram:
 
     def family(self, name: str, documentation: str) -> HistogramMetricFamily:
         """The histogram as Prometheus sees it (cumulative buckets)."""
+        from prometheus_client.core import HistogramMetricFamily
+
         buckets, total = [], 0
         for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
             total += count
@@ -67,8 +68,9 @@ class Histogram:
         return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=self.sum)
 
 
-class _OnLoop(Collector):
-    """Collects by running the role's ``collect`` on its event loop."""
+class _OnLoop:
+    """A collector (prometheus-client's protocol: ``collect()``) that runs the role's
+    ``collect`` on its event loop."""
 
     def __init__(self, server: MetricsServer) -> None:
         self._server = server
@@ -107,6 +109,10 @@ class MetricsServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
+        # imported here, not at the module's top: a role without --metrics-listen
+        # never loads prometheus-client (~50 ms at every process start)
+        from prometheus_client import CollectorRegistry, ProcessCollector, make_wsgi_app
+
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_OnLoop(self))
         ProcessCollector(registry=self.registry)

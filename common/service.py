@@ -15,11 +15,12 @@ import resource
 import signal
 from collections.abc import Coroutine, Iterable
 from types import TracebackType
-from typing import Any
-
-from prometheus_client.core import Metric
+from typing import TYPE_CHECKING, Any
 
 from .metrics import MetricsServer, Readiness
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 from .ready import print_ready
 
 log = logging.getLogger(__name__)

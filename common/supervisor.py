@@ -284,11 +284,12 @@ class Supervisor:
 
     async def run(
         self, stages: list[list[Child]], reload_stage: int | None = None,
-        control: str | None = None,
+        control: str | None = None, announce: Callable[[dict[str, Any]], None] | None = None,
     ) -> int:  # fmt: skip
         """Start everything, print the ready line, serve until a signal; exit code.
 
-        ``control``: a Unix socket path for :meth:`serve_control` (``gw scale``).
+        ``control``: a Unix socket path for :meth:`serve_control` (``gw scale``);
+        ``announce``: called with the ready line's contents once it is printed.
         """
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
@@ -305,8 +306,11 @@ class Supervisor:
             await self.stop()
             return 1
         server = await self.serve_control(control) if control else None
-        ready.print_ready(self.role, {"pid": os.getpid(), "processes": self.processes(),
-                                      **({"control": control} if control else {})})  # fmt: skip
+        info = {"pid": os.getpid(), "processes": self.processes(),
+                **({"control": control} if control else {})}  # fmt: skip
+        ready.print_ready(self.role, info)
+        if announce is not None:
+            announce(info)
         await stop.wait()
         if server is not None:
             server.close()

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from .control import describe
 from .options import (
     COMMON,
     child_args,
@@ -38,6 +39,12 @@ def with_command(command: str, values: dict[str, str]) -> list[str]:
     if argv and argv[0] in ("python", "python3"):
         argv[0] = sys.executable
     return argv
+
+
+def _announce(info: dict[str, Any]) -> None:
+    """For people (the ready line above it is for programs): what serves where."""
+    lines = "\n".join(describe(info))
+    log.info("cluster up (pid %s); Ctrl-C or SIGTERM stops it:\n%s", info["pid"], lines)
 
 
 @click.command()
@@ -111,6 +118,7 @@ def up(app: str, register_listen: str, gateways: int, workers: int,
         values = {"register": address, "websocket": listen}
         extras = [Child(f"with-{i}", with_command(command, values), 3)
                   for i, command in enumerate(with_commands)]  # fmt: skip
-        return await supervisor.run([gws, wks, extras], reload_stage=2, control=control)
+        return await supervisor.run([gws, wks, extras], reload_stage=2, control=control,
+                                    announce=_announce)  # fmt: skip
 
     sys.exit(asyncio.run(run()))

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import jwt
-
 from common.imports import load_callable
 
 Hook = Callable[[dict[str, Any]], Any]
@@ -110,6 +108,8 @@ def token_of(path: str, headers: Mapping[str, str]) -> str | None:
 
 def verify(token: str, secret: str, now: float) -> dict[str, Any] | Refusal:
     """The claims of a valid HS256 token, or the 401 refusal saying why (for the log)."""
+    import jwt  # PyJWT loads cryptography (~50 ms): only for a gateway that verifies
+
     try:
         claims = jwt.decode(
             token, secret, algorithms=["HS256"],

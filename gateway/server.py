@@ -22,10 +22,9 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
-from prometheus_client.core import Metric
 
 from common import ids, protocol
 from common.config import GatewayConfig, check_lan_ip, public_address, split_address
@@ -34,7 +33,6 @@ from common.metrics import Readiness
 from common.service import Service
 from common.transport import Outbox, Transport, drain, watch
 
-from . import metrics
 from .clients import ClientIndex
 from .connection import OPEN_TIMEOUT
 from .dispatch import Dispatcher
@@ -43,6 +41,9 @@ from .fanout import Fanout
 from .keepalive import Keepalive
 from .router import WorkerPool, chooser
 from .workers import WorkerLink
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +230,8 @@ class GatewayServer(Service):
 
     # -- metrics and readiness --------------------------------------------------------------
     def collect(self) -> list[Metric]:
+        from . import metrics  # prometheus-client: loaded only when metrics are served
+
         return metrics.families(self.stats, self.index, self.dispatcher.pool, self.workers,
                                 self.registers_linked(), self.edge.stopping)  # fmt: skip
 

@@ -14,10 +14,9 @@ import logging
 import os
 import time
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
-from prometheus_client.core import GaugeMetricFamily, Metric
 
 from common import protocol
 from common.config import RegisterConfig, bad_internal_address, split_address
@@ -27,6 +26,9 @@ from common.service import Service
 from common.transport import Outbox, Transport, watch
 
 from .membership import Membership
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +181,8 @@ class RegisterServer(Service):
 
     def collect(self) -> list[Metric]:
         """The register's metrics (``--metrics-listen``); it is always ready once serving."""
+        from prometheus_client.core import GaugeMetricFamily  # only when metrics are served
+
         membership = self.membership
         return [
             GaugeMetricFamily(

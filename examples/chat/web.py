@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -97,7 +98,7 @@ async def serve(app: web.Application, host: str, port: int) -> None:
         bound = runner.addresses[0]
         address = f"{bound[0]}:{bound[1]}"
         log.info("chat web on http://%s/", address)
-        ready.print_ready("web", {"listen": address})
+        ready.print_ready("web", {"listen": address, "pid": os.getpid()})
         await stop.wait()
         log.info("stopping")
     finally:
