@@ -1,6 +1,7 @@
-"""The kernel's floor under S4: CPU of one small ``send()`` to a TCP client on loopback.
+"""The floors under the bench's figures: the kernel's cost of a small ``send()`` (S4),
+and the ZeroMQ hop's own cost (S3, from :mod:`bench.hop`).
 
-    python -m bench.floor [--clients 1000] [--seconds 3]
+    python -m bench.floor [--clients 1000] [--seconds 3] [--rate 3000] [--no-hop]
 
 A receiver process (asyncio + uvloop, reading and discarding, like the load
 generator) holds ``--clients`` connections; this process writes one 64-byte frame to
@@ -89,6 +90,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="CPU of one small send() on loopback")
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=3000.0,
+        help="The hop's open loop: round trips a second (S3's half rate).",
+    )
+    parser.add_argument("--no-hop", action="store_true", help="Only the send() floor.")
     args = parser.parse_args()
     raise_open_file_limit()
     ctx = multiprocessing.get_context("spawn")
@@ -117,6 +125,12 @@ def main() -> None:
     finally:
         receiver.terminate()
         receiver.join(5)
+    if not args.no_hop:
+        from .hop import report
+
+        print()
+        print("The ZeroMQ hop (bare pyzmq ROUTER/DEALER, two processes):")
+        report(args.seconds, 100, args.rate)
 
 
 if __name__ == "__main__":

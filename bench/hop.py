@@ -135,24 +135,29 @@ def round_trips(seconds: float, inflight: int, rate: float | None) -> dict[str, 
     }
 
 
+def report(seconds: float, inflight: int, rate: float) -> None:
+    """Print the hop's table: closed loop, then open loop at ``rate``."""
+    print(
+        "| mode | round trips/s | echo side, CPU us | floor (2 x echo), us | sender (pacing "
+        "included), us | p50 ms |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for label, paced in ((f"closed loop, {inflight} in flight", None),
+                         (f"open loop at {rate:g}/s", rate)):  # fmt: skip
+        found = round_trips(seconds, inflight, paced)
+        print(
+            f"| {label} | {found['rate']:,.0f} | {found['echo_us']:.1f} | "
+            f"{found['floor_us']:.1f} | {found['dealer_us']:.1f} | {found['p50_ms']:.3f} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="ZeroMQ ROUTER/DEALER round trip floor")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--inflight", type=int, default=100)
     parser.add_argument("--rate", type=float, default=3000.0)
     args = parser.parse_args()
-    print(
-        "| mode | round trips/s | echo side, CPU us | floor (2 x echo), us | sender (pacing "
-        "included), us | p50 ms |"
-    )
-    print("| --- | --- | --- | --- | --- | --- |")
-    for label, rate in ((f"closed loop, {args.inflight} in flight", None),
-                        (f"open loop at {args.rate:g}/s", args.rate)):  # fmt: skip
-        found = round_trips(args.seconds, args.inflight, rate)
-        print(
-            f"| {label} | {found['rate']:,.0f} | {found['echo_us']:.1f} | "
-            f"{found['floor_us']:.1f} | {found['dealer_us']:.1f} | {found['p50_ms']:.3f} |"
-        )
+    report(args.seconds, args.inflight, args.rate)
 
 
 if __name__ == "__main__":
