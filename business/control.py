@@ -78,7 +78,8 @@ def table(rows: list[list[str]]) -> list[str]:
 
 COUNTERS = ("messages_in", "messages_out", "commands", "queries", "events_redelivered",
             "refused_no_worker", "closed_slow", "closed_rate_limit", "closed_control_flood",
-            "refused_401", "refused_403", "refused_503", "bad_frames", "errors")  # fmt: skip
+            "closed_ip_cap", "refused_401", "refused_403", "refused_503", "bad_frames",
+            "errors")  # fmt: skip
 
 
 def render(status: dict[str, Any], missing: list[str]) -> list[str]:

@@ -114,6 +114,7 @@ class Edge:
             "closed_slow",
             "closed_rate_limit",
             "closed_control_flood",
+            "closed_ip_cap",
             "refused_401",
             "refused_403",
             "refused_503",
@@ -137,7 +138,7 @@ class Edge:
         cap = self.policy.max_connections_per_ip
         if cap and self.per_ip[ip] > 2 * cap:
             # far over its cap (idle half-open connections, say): not worth a 503
-            self.stats["refused_503"] += 1
+            self.stats["closed_ip_cap"] += 1
             self.log.info("max-connections-per-ip", "dropped a connection from %s: %d open, "
                           "--max-connections-per-ip %d", ip, self.per_ip[ip], cap)  # fmt: skip
             conn.abort()

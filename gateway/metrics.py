@@ -29,7 +29,7 @@ COUNTERS = {
     "errors": ("errors", "Internal frames whose handling failed (our bug)"),
 }
 CLOSES = {"closed_slow": "slow", "closed_rate_limit": "rate_limit",
-          "closed_control_flood": "control_flood"}  # fmt: skip
+          "closed_control_flood": "control_flood", "closed_ip_cap": "ip_cap"}  # fmt: skip
 
 
 def families(

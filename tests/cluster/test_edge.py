@@ -338,6 +338,9 @@ async def test_idle_half_open_connections_cannot_lock_others_out(gw: Cluster) ->
         for sock in ready:  # readable because dropped: end of stream, or reset
             with contextlib.suppress(ConnectionResetError):
                 assert sock.recv(1) == b""
+        (only,) = (await probe.result("get_status")).values()
+        assert only["closed_ip_cap"] == 25 - 4  # counted as drops, not as 503 answers
+        assert only["refused_503"] == 0
     finally:
         for sock in idle:
             sock.close()
