@@ -8,6 +8,12 @@ Run it with ``python -m bench`` (``make bench``); see docs/benchmarks.md.
     wsclient.py  a minimal WebSocket client protocol (no task per connection)
     loadgen.py   load-generator processes (asyncio, one per core), driven over pipes
     servers.py   start/stop the servers under test; their CPU and RSS from /proc
-    scenarios.py S1..S6
+    phases.py    one measured phase; closed loops on both servers, then an open loop
+    scenarios.py S1..S7, their rows
+    hop.py       S3's floor: bare pyzmq round trips
+    floor.py     the floors under S3 and S4 (the kernel's send(), the hop), printed alone
+    routing.py   S6: first-pick routers side by side
+    threads.py   the worker's thread-pool path against plain async handlers
+    profile.py   a scenario under cProfile
     report.py    the table
 """

@@ -19,9 +19,9 @@ import click
 
 from common.service import raise_open_file_limit
 
+from .phases import Settings
 from .report import Row, table
 from .scenarios import (
-    Settings,
     capacity,
     everyone,
     fanout,

@@ -23,7 +23,7 @@ import threading
 from collections import Counter
 
 from .loadgen import LoadGen
-from .scenarios import load_spec
+from .phases import load_spec
 from .servers import ClusterUnderTest
 
 

@@ -1,144 +1,35 @@
-"""S1..S6: each runs its load against the cluster and the baseline, returns rows.
+"""S1..S7: each runs its load against the cluster and the baseline, returns rows.
 
 The headline of a traffic scenario is **server CPU microseconds per delivered frame**:
 the utime+stime of every server process during the phase (from /proc), divided by
 the frames the clients received. Throughput and latency are reported beside it; on
-two cores they depend on how much CPU the load generator takes (reported too).
+two cores they depend on how much CPU the load generator takes (reported too). How a
+phase runs is :mod:`bench.phases`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import statistics
 import time
-from array import array
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from .loadgen import LoadGen
+from .phases import (
+    Phase,
+    Runs,
+    Settings,
+    both_servers,
+    closed_then_paced,
+    connect,
+    drain,
+    load_spec,
+    log,
+    run_phase,
+    spec_of,
+)
 from .report import Row, percentile
-from .servers import Baseline, ClusterUnderTest, Server
-
-
-@dataclass(frozen=True)
-class Settings:
-    procs: int = 2  # load-generator processes
-    workers: int = 1  # business-worker processes of the cluster
-    duration: float = 8.0  # seconds of traffic per phase
-    idle: float = 10.0  # seconds of the idle measurement (S1)
-    clients: int = 10_000  # S1/S2
-    capacity: int = 20_000  # S1 capacity check, 2 gateways
-    fanout: int = 1_000  # S4 clients (in 10 groups)
-    everyone: int = 5_000  # S5 clients
-    pairs: int = 100  # S3 pairs
-    concurrency: int = 50  # handshakes in flight per load-generator process
-    repeat: int = 3  # S3/S4 closed-loop runs per server, alternating between them
-
-    @classmethod
-    def quick(cls, procs: int = 2, workers: int = 1) -> Settings:
-        return cls(procs, workers, duration=1.5, idle=1.0, clients=500, capacity=1_000,
-                   fanout=500, everyone=1_000, pairs=50, repeat=1)  # fmt: skip
-
-
-@dataclass
-class Phase:
-    """Merged results of one phase over every load-generator process."""
-
-    received: int
-    sent: Counter[str]
-    lat: list[int]  # ascending, microseconds
-    span: float  # seconds from the first send to the last frame received
-    server_cpu: float  # seconds
-    server_kernel_cpu: float  # seconds: the system part of server_cpu
-    loadgen_cpu: float  # seconds
-    dropped: int
-    unexpected: int
-    late: int  # frames of earlier phases that arrived after they ended (and, for the
-    # last phase, the drain's)
-
-    def per_frame_us(self) -> float | None:
-        return self.server_cpu / self.received * 1e6 if self.received else None
-
-    def rate(self, count: int | None = None) -> float:
-        return (self.received if count is None else count) / self.span if self.span else 0.0
-
-    def p(self, q: float, scale: float = 1e-3) -> float | None:
-        value = percentile(self.lat, q)
-        return None if value is None else value * scale  # ms by default
-
-    def kernel_percent(self) -> float | None:
-        return self.server_kernel_cpu / self.server_cpu * 100 if self.server_cpu else None
-
-    def loadgen_percent(self) -> float:
-        return self.loadgen_cpu / self.span * 100 if self.span else 0.0
-
-
-def run_phase(server: Server, load: LoadGen, **phase: Any) -> Phase:
-    cpu, kernel = server.cpu(), server.kernel_cpu()
-    # one start for every load-generator process (they share CLOCK_MONOTONIC), a
-    # little ahead so that each has its command before the first frame can arrive
-    results = load.ask("phase", {"start_ns": time.monotonic_ns() + 100_000_000, **phase})
-    server_cpu, server_kernel = server.cpu() - cpu, server.kernel_cpu() - kernel
-    behind = max(r["behind_ns"] for r in results) / 1e6
-    if behind > 0:  # its first frames were sorted out all the same (see LoadProcess)
-        _log(f"note: a load-generator process began the phase {behind:.1f} ms late")
-    lat = array("q")
-    sent: Counter[str] = Counter()
-    for result in results:
-        lat.frombytes(result["lat_us"])
-        sent.update(result["sent"])
-    start = min(r["start_ns"] for r in results)
-    last = max(r["last_rx_ns"] for r in results)
-    return Phase(
-        received=sum(r["received"] for r in results), sent=sent, lat=sorted(lat),
-        span=max(0.0, (last - start) / 1e9), server_cpu=server_cpu,
-        server_kernel_cpu=server_kernel,
-        loadgen_cpu=sum(r["cpu"] for r in results), dropped=sum(r["dropped"] for r in results),
-        unexpected=sum(r["unexpected"] for r in results),
-        late=sum(r["late"] for r in results),
-    )  # fmt: skip
-
-
-def drain(load: LoadGen) -> int:
-    """After a server's last phase: the frames that still arrived (late, not lost)."""
-    return sum(r["late"] for r in load.ask("drain"))
-
-
-def load_spec(server: Server, n: int, groups: int, join: str, compression: bool = False,
-          concurrency: int = 50) -> dict[str, Any]:  # fmt: skip
-    return {"urls": server.urls, "n": n, "groups": groups, "join": join,
-            "compression": compression, "concurrency": concurrency,
-            "ca": server.ca}  # fmt: skip
-
-
-def _connect(server: Server, load: LoadGen, n: int) -> dict[str, Any]:
-    cpu, start = server.cpu(), time.monotonic()
-    results = load.ask("connect")
-    wall = time.monotonic() - start
-    durations = array("q")
-    failures: Counter[str] = Counter()
-    for result in results:
-        durations.frombytes(result["durations_us"])
-        failures.update(result["failures"])
-    ok = sum(r["ok"] for r in results)
-    return {
-        "ok": ok, "failed": n - ok, "failures": dict(failures), "rate": ok / wall,
-        "durations": sorted(durations),
-        "cpu_per_client_us": (server.cpu() - cpu) / max(ok, 1) * 1e6,
-        "loadgen_cpu": sum(r["cpu"] for r in results), "wall": wall,
-    }  # fmt: skip
-
-
-def _servers(cfg: Settings, gateways: int = 1, compression: bool = False,
-             workers: int | None = None) -> list[Callable[[], Server]]:  # fmt: skip
-    w = cfg.workers if workers is None else workers
-    return [
-        lambda: ClusterUnderTest(gateways=gateways, workers=w, compression=compression),
-        lambda: Baseline(compression=compression),
-    ]
+from .servers import ClusterUnderTest, Server
 
 
 def _ms(durations_us: list[int], q: float) -> float | None:
@@ -146,23 +37,19 @@ def _ms(durations_us: list[int], q: float) -> float | None:
     return None if value is None else value / 1e3  # None: nobody connected
 
 
-def _log(text: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
 # -- S1 idle capacity, S2 connect+join ----------------------------------------------
 def idle_and_connect(cfg: Settings, s1: bool, s2: bool) -> list[Row]:
     """S2 is the connect phase of S1: N clients connect and join a group, then idle."""
     found: dict[tuple[str, bool], dict[str, Any]] = {}
     for compression in [False, True] if s1 else [False]:
-        for factory in _servers(cfg, compression=compression):
+        for factory in both_servers(cfg, compression=compression):
             with factory() as server:
-                _log(f"S1/S2 {server.name}: {cfg.clients} clients, compression "
+                log(f"S1/S2 {server.name}: {cfg.clients} clients, compression "
                      f"{'on' if compression else 'off'}")  # fmt: skip
                 rss = server.gateway_rss()
                 spec = load_spec(server, cfg.clients, 100, "group", compression, cfg.concurrency)
                 with LoadGen(spec, cfg.procs) as load:
-                    result = _connect(server, load, cfg.clients)
+                    result = connect(server, load, cfg.clients)
                     cpu = server.cpu()
                     time.sleep(cfg.idle)
                     result["idle_cpu_pct"] = (server.cpu() - cpu) / cfg.idle * 100
@@ -207,11 +94,11 @@ def idle_and_connect(cfg: Settings, s1: bool, s2: bool) -> list[Row]:
 def capacity(cfg: Settings) -> list[Row]:
     """The 20,000-connection target: 2 gateway processes, held for ``idle`` seconds."""
     with ClusterUnderTest(gateways=2, workers=cfg.workers) as server:
-        _log(f"S1 capacity: {cfg.capacity} clients on 2 gateways")
+        log(f"S1 capacity: {cfg.capacity} clients on 2 gateways")
         rss = server.gateway_rss()
         spec = load_spec(server, cfg.capacity, 100, "group", False, cfg.concurrency)
         with LoadGen(spec, cfg.procs) as load:
-            result = _connect(server, load, cfg.capacity)
+            result = connect(server, load, cfg.capacity)
             time.sleep(cfg.idle)
             held = asyncio.run(server.status())
             clients = sum(s["clients"] for s in held.values())
@@ -252,85 +139,8 @@ def _runs(cfg: Settings) -> str:
     return "median of 1 run" if cfg.repeat == 1 else f"median of {cfg.repeat} alternating runs"
 
 
-def spec_of(n: int, groups: int, join: str) -> Callable[[Server], dict[str, Any]]:
-    return lambda server: load_spec(server, n, groups, join)
-
-
 def _slower(found: dict[str, Runs]) -> str:
     return next(name for name, runs in found.items() if runs.sets_rate)
-
-
-@dataclass
-class Runs:
-    """One server's closed-loop runs (alternating with the other server's) and its open loop."""
-
-    closed: list[Phase]
-    paced: Phase
-    sets_rate: bool = False  # its median closed-loop rate was the lower: it set the open loop's
-
-    @property
-    def median(self) -> Phase:
-        """The closed-loop run of median CPU per frame: the table's saturation figures.
-
-        The open loop's rate is the median of the runs' rates (see
-        :func:`closed_then_paced`), which may come from another run."""
-        ranked = sorted(self.closed, key=lambda p: p.per_frame_us() or 0.0)
-        return ranked[(len(ranked) - 1) // 2]
-
-    def spread(self) -> str:
-        """Every closed-loop run's CPU per frame, for the table's label."""
-        return " / ".join(f"{p.per_frame_us() or 0:.1f}" for p in self.closed)
-
-
-def closed_then_paced(
-    cfg: Settings,
-    name: str,
-    what: str,
-    spec: Callable[[Server], dict[str, Any]],
-    kind: str,
-    senders: list[int],
-    rate_of: Callable[[Phase], float],
-    unit: str,
-    servers: list[Callable[[], Server]] | None = None,
-) -> dict[str, Runs]:
-    """Closed loops on both servers, alternating, then an open loop at one rate on each.
-
-    ``cfg.repeat`` closed-loop runs per server, taken in turns (cluster, baseline,
-    cluster, ...) so that a noisy moment of the machine does not land on one server
-    only; the table reports each server's median run. The open loop's rate is half
-    of the lower of the two median closed-loop rates: both servers can sustain it,
-    and their latency and CPU per frame are compared under the same load. Both
-    servers stay up (their clients connected) throughout; the idle one costs next
-    to nothing, and CPU is counted per server.
-    """
-    closed: dict[str, list[Phase]] = {}
-    paced: dict[str, Phase] = {}
-    with contextlib.ExitStack() as stack:
-        running: list[tuple[Server, LoadGen]] = []
-        for factory in servers or _servers(cfg):
-            server = stack.enter_context(factory())
-            _log(f"{name} {server.name}: {what}")
-            load = stack.enter_context(LoadGen(spec(server), cfg.procs))
-            _connect(server, load, spec(server)["n"])
-            running.append((server, load))
-            closed[server.name] = []
-        for turn in range(cfg.repeat):
-            for server, load in running:
-                _log(f"{name} {server.name}: closed loop, run {turn + 1} of {cfg.repeat}")
-                closed[server.name].append(run_phase(server, load, kind=kind, senders=senders,
-                                                     duration=cfg.duration))  # fmt: skip
-        rates = {k: statistics.median(rate_of(p) for p in v) for k, v in closed.items()}
-        slower = min(rates, key=rates.__getitem__)
-        rate = max(rates[slower] / 2, 1.0)  # (a closed loop that got nothing back: 0)
-        for server, load in running:
-            _log(f"{name} {server.name}: open loop at {rate:.0f} {unit} (same for both)")
-            paced[server.name] = run_phase(
-                server, load, kind=kind, senders=senders, duration=cfg.duration, closed=False,
-                rate=rate,
-            )  # fmt: skip
-        for server, load in running:
-            paced[server.name].late += drain(load)
-    return {k: Runs(closed[k], paced[k], k == slower) for k in closed}
 
 
 # -- S3 private round trips ----------------------------------------------------------
@@ -387,7 +197,7 @@ def hop_floor(cfg: Settings, cluster: float | None, baseline: float | None,
     and what the cluster spends beyond it (compared with the baseline's whole cost)."""
     from .hop import round_trips
 
-    _log("S3 floor: bare pyzmq ROUTER/DEALER round trips, closed loop and at S3's rate")
+    log("S3 floor: bare pyzmq ROUTER/DEALER round trips, closed loop and at S3's rate")
     seconds = min(cfg.duration, 4.0)
     closed = round_trips(seconds, cfg.pairs, None)["floor_us"]
     paced = round_trips(seconds, cfg.pairs, rate)["floor_us"] if rate else None
@@ -491,12 +301,12 @@ def fanout_tls(cfg: Settings) -> list[Row]:
 # -- S5 send_to_all ------------------------------------------------------------------
 def everyone(cfg: Settings) -> list[Row]:
     found: dict[str, Phase] = {}
-    for factory in _servers(cfg):
+    for factory in both_servers(cfg):
         with factory() as server:
-            _log(f"S5 {server.name}: send_to_all to {cfg.everyone} clients")
+            log(f"S5 {server.name}: send_to_all to {cfg.everyone} clients")
             with LoadGen(load_spec(server, cfg.everyone, 1, "group", False, cfg.concurrency),
                          cfg.procs) as load:  # fmt: skip
-                _connect(server, load, cfg.everyone)
+                connect(server, load, cfg.everyone)
                 phase = found[server.name] = run_phase(server, load, kind="all", senders=[0],
                                                        duration=cfg.duration, window=2)  # fmt: skip
                 phase.late += drain(load)

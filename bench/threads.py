@@ -14,7 +14,7 @@ import argparse
 import os
 
 from .loadgen import LoadGen
-from .scenarios import load_spec, run_phase
+from .phases import load_spec, run_phase
 from .servers import CLOCK_TICKS, ClusterUnderTest
 
 Sample = dict[tuple[int, str, str], tuple[int, int, int, int]]

@@ -12,18 +12,10 @@ from dataclasses import replace
 
 import pytest
 
+from bench.phases import Settings, closed_then_paced, spec_of
 from bench.report import Row, table
 from bench.routing import routing
-from bench.scenarios import (
-    Settings,
-    capacity,
-    closed_then_paced,
-    everyone,
-    fanout,
-    idle_and_connect,
-    private,
-    spec_of,
-)
+from bench.scenarios import capacity, everyone, fanout, idle_and_connect, private
 
 TINY = Settings(procs=2, workers=1, duration=0.6, idle=0.2, clients=40, capacity=60,
                 fanout=100, everyone=40, pairs=10, concurrency=10, repeat=1)  # fmt: skip
