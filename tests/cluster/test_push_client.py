@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from business import AsyncGatewayClient, GatewayClient
 from common.exceptions import InvalidArgument, NotRunning, QueryTimeout
 from tests.cluster.client import Probe
-from tests.harness import Cluster
+from tests.harness import UNIT, Cluster
 
 APP = "tests.cluster.apps.probe"
 
@@ -46,19 +47,26 @@ async def test_async_client_pushes_and_queries(gw: Cluster) -> None:
 
 
 async def test_single_gateway_query_times_out_clearly(gw: Cluster) -> None:
-    register = gw.register()
+    # The register must still list the stopped gateway when the client asks: the
+    # harness's 0.7 s peer timeout leaves too short a window on a slow machine (the
+    # gateway is expired first, and the count is a complete 0: right, but not this test).
+    register = gw.register("--peer-timeout", "3")
     gateway = gw.gateway(register)
     gw.worker(register, APP)
     probe = await Probe.open(gateway)
-    gateway.signal(19)  # SIGSTOP: the gateway stops answering
-    try:
-        async with AsyncGatewayClient(register.info["listen"], timeout=0.3) as client:
+    async with AsyncGatewayClient(register.info["listen"], timeout=0.3) as client:
+        deadline = time.monotonic() + 10 * UNIT
+        while not (await client.get_all_client_id_count()).complete:  # register settles
+            assert time.monotonic() < deadline, "the register's list never became complete"
+            await asyncio.sleep(0.05)
+        gateway.signal(19)  # SIGSTOP: the gateway stops answering
+        try:
             with pytest.raises(QueryTimeout, match="did not answer"):
                 await client.is_online(probe.client_id)
             count = await client.get_all_client_id_count()
             assert count == 0 and count.missing == (gateway.info["internal"],)
-    finally:
-        gateway.signal(18)  # SIGCONT
+        finally:
+            gateway.signal(18)  # SIGCONT
     assert await probe.result("get_all_client_id_count") == 1
     await probe.close()
 
