@@ -73,7 +73,9 @@ async def test_a_page_recovers_what_it_missed_while_offline(site, browser):
     await sign_in(page, "断线者")
     me = await page.evaluate("window.__chat.me.id")
     await page.click('#discover li[data-room="101"] .join')
-    await page.click('#rooms li[data-room="100"]')
+    await page.click('#rooms li[data-room="100"]')  # at once: the join may still be on its way
+    await expect(page.locator('#rooms li[data-room="101"]')).to_have_count(1)  # joined
+    assert await page.evaluate("window.__chat.conv.id") == 100  # the join did not take us away
     writer = Writer(site.url)
     try:
         await writer.register("写信人")

@@ -183,10 +183,12 @@ export async function loadOlder() {
 }
 
 export async function joinRoom(roomId) {
+  const from = state.conv;
   try {
     await post(`/api/rooms/${roomId}/join`);
     await loadRooms();
-    openConversation({ kind: "room", id: roomId });
+    // Open the room we joined, unless the user went elsewhere while we waited.
+    if (state.conv === from) openConversation({ kind: "room", id: roomId });
   } catch (error) {
     toast(error.message);
   }
