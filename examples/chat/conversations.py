@@ -131,19 +131,18 @@ async def send(request: web.Request) -> web.Response:
     user = await logged_in(request)
     order = frames.parse_send(await json_body(request))
     store, push = request.app[STORE], request.app[PUSH]
-    if order.action_type == "login":  # document 000's "login": tell the room I am here
-        room = await room_or_404(request, order.group_id)
-        frame = frames.new_user_login(user, room.id)
-        push.send_to_group(room_group(room.id), frame)
-        return reply(frame)
     to_uid = order.to_user_id
     if to_uid is not None:
         if to_uid == user.id or await store.run(lambda s: s.user(to_uid)) is None:
             raise BadRequest("no such user", status=404)
-    else:
+    else:  # a room: only its members speak there, or say they are here
         room = await room_or_404(request, order.group_id)
         if not await store.run(lambda s: s.is_member(user.id, room.id)):
             raise BadRequest("请先加入这个房间", code=403, status=403)
+    if order.action_type == "login":  # document 000's "login": tell the room I am here
+        frame = frames.new_user_login(user, room.id)
+        push.send_to_group(room_group(room.id), frame)
+        return reply(frame)
     async with request.app[GUARDS].send:
         message = await store.run(
             lambda s: s.add_message(user, order.msgtype, order.content, order.group_id, to_uid)

@@ -484,9 +484,12 @@ async def test_a_raw_join_never_hears_a_room(chat, browsers):
 
     sent = (await member.send(action_type="send_msg", group_id=100, content="只给成员",
                               msgtype=0))["data"]  # fmt: skip
-    await member.send(action_type="login", group_id=100)  # document 000's "I am here"
+    # document 000's "I am here": a member's is heard, one who left is refused
+    await leaver.send(403, action_type="login", group_id=100)
+    await member.send(action_type="login", group_id=100)
     assert await member_ws.next("new_msg") == sent
-    assert (await member_ws.next("new_user_login"))["group_id"] == 100
+    heard = await member_ws.next("new_user_login")
+    assert (heard["group_id"], heard["uid"]) == (100, str(member.user["id"]))  # not the leaver's
     assert await anonymous.quiet() == []
     assert await leaver_ws.quiet(str(gone["id"])) == []
     for ws in (member_ws, leaver_ws, anonymous):
