@@ -19,7 +19,7 @@ UP     += --auth-optional
 endif
 
 .PHONY: install run test test-fast lint format bench bench-quick browser clean \
-	start stop restart reload status scale logs connections
+	start stop restart reload status scale logs connections chat-password
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,12 @@ logs: install
 ## make connections: every client connection (client_id, uid, groups, remote, age)
 connections: install
 	$(GW) connections --run-dir $(RUN)
+
+## make chat-password NICK=name: set or reset a chat account's password (asked twice; it
+## logs the account out everywhere); how an account made before passwords is claimed
+chat-password: install
+	$(if $(NICK),,$(error usage: make chat-password NICK=nickname))
+	$(PY) -m examples.chat.admin set-password "$$NICK"
 
 ## make browser: Debian's Chromium (+ a CJK font) for the browser tests (needs root)
 browser:

@@ -5,7 +5,8 @@
 - ``POST /api/login`` (``nickname``, ``password``, optional new ``avatar``): 401 if
   wrong; 429 with ``Retry-After`` after repeated failures (per nickname and per
   client address, :mod:`examples.chat.throttle`). Accounts made before passwords
-  existed have none and cannot log in (anyone could have made them).
+  existed have none and cannot log in (anyone could have made them) until an
+  operator sets one (:mod:`examples.chat.admin`).
 - Both take JSON, a urlencoded form or a multipart form, and set the session
   cookie (HttpOnly, SameSite=Lax); the reply is the user ``{id, nickname, avatar}``.
 - ``POST /api/token``: a short-lived token for one WebSocket connection
@@ -43,7 +44,9 @@ routes = web.RouteTableDef()
 MAX_NICKNAME = 16
 WRONG = "昵称或密码错误"
 TAKEN = "这个昵称已被注册"
-NO_PASSWORD = "这个昵称是早期无密码的账号，已不能登录；请注册一个新昵称"
+NO_PASSWORD = (
+    "这个昵称是早期无密码的账号：请管理员为它设置密码（make chat-password），或注册一个新昵称"
+)
 
 
 @dataclass

@@ -85,6 +85,21 @@ class Store(MessageStore):
         ).fetchone()
         return None if row is None else (User(*row[:3]), row[3])
 
+    def set_password(self, nickname: str, password_hash: str) -> User | None:
+        """Give the account a new password hash and end its login sessions (an
+        operator's reset, see :mod:`examples.chat.admin`); None if there is no such
+        account."""
+        found = self.credentials(nickname)
+        if found is None:
+            return None
+        user = found[0]
+        with self._db:
+            self._db.execute(
+                "UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user.id)
+            )
+            self._db.execute("DELETE FROM sessions WHERE user_id = ?", (user.id,))
+        return user
+
     def set_avatar(self, user_id: int, avatar: str) -> User | None:
         with self._db:
             self._db.execute("UPDATE users SET avatar = ? WHERE id = ?", (avatar, user_id))
