@@ -22,18 +22,11 @@ import click
 
 from . import passwords
 from .db import Store
+from .web import db_option
 
 
 @click.group()
-@click.option(
-    "--db",
-    "db_path",
-    default="data/chat.sqlite3",
-    show_default=True,
-    envvar="CHAT_DB",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The chat's SQLite file (the web backend's --db).",
-)
+@db_option
 @click.pass_context
 def main(ctx: click.Context, db_path: Path) -> None:
     """Operator commands on the chat's accounts."""

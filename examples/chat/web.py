@@ -105,6 +105,17 @@ async def serve(app: web.Application, host: str, port: int) -> None:
         await runner.cleanup()
 
 
+db_option = click.option(
+    "--db",
+    "db_path",
+    default="data/chat.sqlite3",
+    show_default=True,
+    envvar="CHAT_DB",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The chat's SQLite file (the web backend creates it, and its folder).",
+)
+
+
 @click.command()
 @click.option(
     "--listen",
@@ -120,15 +131,7 @@ async def serve(app: web.Application, host: str, port: int) -> None:
     envvar="GW_REGISTER",
     help="Register address(es) of the cluster, comma-separated.",
 )
-@click.option(
-    "--db",
-    "db_path",
-    default="data/chat.sqlite3",
-    show_default=True,
-    envvar="CHAT_DB",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="SQLite file (created with its folder).",
-)
+@db_option
 @click.option(
     "--ws-url",
     default="ws://127.0.0.1:8783",
