@@ -134,6 +134,9 @@ def gateway_options(func: F) -> F:
                help="Message sent to clients on every tick."),
         option("--ws-ping-interval", envvar="GW_WS_PING_INTERVAL", type=float, default=20.0,
                help="WebSocket ping period (s); 0 disables it."),
+        option("--ws-ping-timeout", envvar="GW_WS_PING_TIMEOUT", type=float, default=None,
+               help="A client whose pong is this late is closed (s; default: the ping "
+                    "period)."),
         option("--max-message-size", envvar="GW_MAX_MESSAGE_SIZE", type=int, default=1 << 20,
                help="Largest client message (bytes)."),
         option("--max-send-buffer", envvar="GW_MAX_SEND_BUFFER", type=int, default=4 << 20,
@@ -194,7 +197,7 @@ def gateway_config(params: dict[str, Any], registers: tuple[str, ...], index: in
         ping_not_response_limit=params["ping_not_response_limit"],
         ping_data=params["ping_data"],
         ws_ping_interval=ws_ping,
-        ws_ping_timeout=ws_ping,
+        ws_ping_timeout=(params["ws_ping_timeout"] or ws_ping) if ws_ping else None,
         max_message_size=params["max_message_size"],
         max_send_buffer=params["max_send_buffer"],
         max_pending_events=params["max_pending_events"],
