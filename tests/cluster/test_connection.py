@@ -58,7 +58,8 @@ async def test_invalid_utf8_text_is_closed_with_1007(gw: Cluster) -> None:
 
 async def test_keepalive_closes_a_peer_that_never_answers_pings(gw: Cluster) -> None:
     register = gw.register()
-    gateway = gw.gateway(register, "--ws-ping-interval", "0.2")
+    # (a timeout longer than the interval: the healthy client's pong has 1 s, not 0.2)
+    gateway = gw.gateway(register, "--ws-ping-interval", "0.2", "--ws-ping-timeout", "1")
     gw.worker(register, APP)
     healthy = await Probe.open(gateway)  # websockets answers pings by itself
     host, port = gateway.info["websocket"].rsplit(":", 1)
@@ -70,7 +71,7 @@ async def test_keepalive_closes_a_peer_that_never_answers_pings(gw: Cluster) -> 
         received += chunk  # pings (and the greeting) arrive; we never pong
     assert b"\x89" in received  # a ping frame was sent before giving up
     writer.close()
-    gateway.wait_log("no pong for 0.2s, closing")
+    gateway.wait_log("no pong for 1s, closing")
     assert healthy.ws.state is State.OPEN
     assert await healthy.result("get_all_client_id_count") == 1
 
@@ -110,11 +111,12 @@ async def test_a_paused_client_is_not_taken_for_dead_by_the_keepalive(gw: Cluste
     # The gateway stops reading a client whose backlog is long: its pongs wait unread
     # in the socket. That is our backpressure, not a dead peer.
     register = gw.register()
-    gateway = gw.gateway(register, "--ws-ping-interval", "0.1")
+    # a sweep every 0.1 s while it is paused (~1.3 s); a pong, when read, has 0.5 s
+    gateway = gw.gateway(register, "--ws-ping-interval", "0.1", "--ws-ping-timeout", "0.5")
     gw.worker(register, APP)
     probe = await Probe.open(gateway)
     for _ in range(150):
-        await probe.send({"count": True, "delay": 0.01})
+        await probe.send({"count": True, "delay": 0.015})
     counts = [(await probe.json(timeout=30 * UNIT))["count"] for _ in range(150)]
     assert counts == list(range(1, 151))
     status = await probe.result("get_status")
