@@ -177,6 +177,15 @@ class Cluster:
             "worker", "--app", app, "--register", address, "--count", str(count), *FAST, *extra
         )
 
+    @staticmethod
+    def linked(gateway: GwProcess, workers: GwProcess, timeout: float = 10 * UNIT) -> None:
+        """Wait until ``gateway`` has taken the Hello of every process of ``workers``: a
+        worker's ready line means it reached the register's gateways, not that each of
+        them has it yet (until then the gateway routes to the workers it has)."""
+        pids = [p["pid"] for p in workers.info.get("processes", [workers.info])]
+        eventually(lambda: all(f"(pid {pid}) connected" in gateway.logs() for pid in pids),
+                   timeout)  # fmt: skip
+
     def stop_all(self) -> dict[str, int]:
         """Stop in reverse order of start; return {args[0]+index: exit code}."""
         codes = {}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from common import ids
@@ -67,28 +65,19 @@ async def test_a_custom_router_picks_the_first_worker(gw: Cluster) -> None:
     gateway = gw.gateway(register, "--router", "tests.cluster.apps.routers:oldest")
     workers = gw.worker(register, PROBE, count=3)
     pids = sorted(p["pid"] for p in workers.info["processes"])
-    first = await Probe.open(gateway)  # (maybe before the gateway had every worker)
-
-    async def linked() -> int:
-        return len(next(iter((await first.result("get_status")).values()))["workers"])
-
-    deadline = asyncio.get_running_loop().time() + 10 * UNIT
-    while await linked() < 3:  # a worker's ready line comes before its Hello is taken
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.05)
+    gw.linked(gateway, workers)
     probes = [await Probe.open(gateway) for _ in range(4)]
     for probe in probes:
         await probe.send({"pid": True})
         assert (await probe.json())["pid"] == pids[0]
         await probe.close()
-    await first.close()
 
 
 @pytest.mark.parametrize("router", ["broken", "stranger"])
 async def test_a_failing_custom_router_falls_back_to_least(gw: Cluster, router: str) -> None:
     register = gw.register()
     gateway = gw.gateway(register, "--router", f"tests.cluster.apps.routers:{router}")
-    gw.worker(register, PROBE, count=2)
+    gw.linked(gateway, gw.worker(register, PROBE, count=2))
     probes = [await Probe.open(gateway) for _ in range(2)]
     seen = set()
     for probe in probes:

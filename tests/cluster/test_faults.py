@@ -67,11 +67,12 @@ async def test_a_frozen_workers_events_go_elsewhere_within_the_link_timeout(
     gw: Cluster,
 ) -> None:
     # SIGSTOP: no FIN, no RST, no libzmq PONG, as when a worker's host is cut off.
-    # The gateway's libzmq closes the link after Timing().link_timeout (1.5 s: its
-    # Transport takes the default timing) and re-sends the event to the other worker.
+    # The gateway's libzmq closes the link after its link timeout (0.5 s with the
+    # harness's --heartbeat 0.2) and re-sends the event to the other worker.
     register = gw.register()
     gateway = gw.gateway(register)
     workers = gw.worker(register, APP, count=2)
+    gw.linked(gateway, workers)  # the other worker is there to take it
     probe = await Probe.open(gateway)
     await probe.send({"pid": True})
     victim = (await probe.json())["pid"]
@@ -84,7 +85,8 @@ async def test_a_frozen_workers_events_go_elsewhere_within_the_link_timeout(
     finally:
         os.kill(victim, signal.SIGCONT)
     assert answer["pid"] != victim
-    assert waited < Timing().link_timeout + 0.5 * UNIT, waited  # + the probe, scheduling
+    link_timeout = Timing(heartbeat=0.2, timeout=0.7).link_timeout
+    assert waited < link_timeout + 1.0 * UNIT, waited  # + the probe, scheduling
     logs = gateway.wait_log("re-routing 1 unacknowledged events")
     assert f"(pid {victim}) left: its connection is gone" in logs
     # thawed, it reconnects and is a worker again
