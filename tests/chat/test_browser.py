@@ -15,8 +15,14 @@ import re
 
 import pytest
 
+from tests.harness import UNIT
+
 from .browser import WAIT, browser, chromium, needs_chromium, open_page, say, shot, sign_in, site
 from .test_web import png
+
+# a reload is back in 0.2-0.5 s here (under load too): 4 s is a wide margin, and every
+# leave notice a test waits for comes that much later
+PRESENCE_GRACE = 4 * UNIT
 
 pytestmark = needs_chromium
 __all__ = ["browser", "chromium", "site"]  # fixtures

@@ -160,7 +160,7 @@ def gw_cluster(gw: Cluster) -> Cluster:
 async def test_drain_closes_every_client_with_1012_and_loses_nothing(gw: Cluster) -> None:
     register = gw.register()
     gateway = gw.gateway(register, "--drain-time", "2", "--metrics-listen", "127.0.0.1:0")
-    gw.worker(register, PROBE)
+    worker = gw.worker(register, PROBE)
     observer = await Probe.open(gateway, "/?uid=observer")
     probes = [await Probe.open(gateway) for _ in range(20)]
     other = gw.gateway(register)  # where the clients would reconnect
@@ -180,6 +180,8 @@ async def test_drain_closes_every_client_with_1012_and_loses_nothing(gw: Cluster
     assert "draining 21 clients" in gateway.logs()
     # every close event reached the worker: the worker saw the close of each
     assert "21 clients closed, 0 events unacknowledged" in gateway.logs()
+    # a count now is complete once the worker has let the drained gateway go
+    await asyncio.to_thread(worker.wait_log, f"gateway {gateway.info['internal']} left the cluster")
     fresh = await Probe.open(other)
     assert await fresh.result("get_all_client_id_count") == 1
     await fresh.close()

@@ -363,7 +363,7 @@ async def test_a_silent_peer_is_declared_dead_within_the_link_timeout() -> None:
         await eventually_async(lambda: len(events) > 1, timeout=5 * UNIT)
         event, at = events[1]
         assert event == zmq.EVENT_DISCONNECTED
-        assert at - cut_at <= timing.link_timeout + 0.2  # plus a scheduling margin
+        assert at - cut_at <= timing.link_timeout + 0.5 * UNIT  # plus a scheduling margin
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
