@@ -144,7 +144,7 @@ async def test_a_client_every_register_refuses_fails_to_start(
     try:
         started = asyncio.get_running_loop().time()
         with pytest.raises(ConfigError, match="same --secret") as failed:
-            await client.start(wait=0.3, start_timeout=1.0)
+            await client.start(wait=0.8, start_timeout=1.0)
         assert asyncio.get_running_loop().time() - started >= 1.0
         assert register.address.removeprefix("tcp://") in str(failed.value)
         assert "refused us" in str(failed.value)

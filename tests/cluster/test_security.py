@@ -57,7 +57,7 @@ async def test_wrong_secret_is_refused_and_logged_on_both_sides(gw: Cluster) -> 
 
 async def test_a_push_client_with_a_wrong_secret_fails_to_start(gw: Cluster) -> None:
     register = gw.register("--secret", "right")
-    client = AsyncGatewayClient(register.info["listen"], secret="wrong", timeout=0.5)
+    client = AsyncGatewayClient(register.info["listen"], secret="wrong", timeout=1.5 * UNIT)
     with pytest.raises(ConfigError, match="same --secret"):
         await client.start()
     register.wait_log("its --secret differs from ours")
