@@ -40,6 +40,7 @@ from .context import (
 from .frames import BadRequest
 from .history import MAX_PAGE
 from .identity import room_group
+from .models import Room, User
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -126,23 +127,31 @@ async def send_get(request: web.Request) -> web.Response:
     return reply(None, "请用post方法请求接口", code=100, status=405)
 
 
+async def _joined_room(request: web.Request, user: User, group_id: int) -> Room:
+    """The room, if the user is a member: only members speak there, or say they are
+    here (403 otherwise; 404 for no such room)."""
+    room = await room_or_404(request, group_id)
+    if not await request.app[STORE].run(lambda s: s.is_member(user.id, room.id)):
+        raise BadRequest("请先加入这个房间", code=403, status=403)
+    return room
+
+
 @routes.post("/api/send")
 async def send(request: web.Request) -> web.Response:
     user = await logged_in(request)
     order = frames.parse_send(await json_body(request))
     store, push = request.app[STORE], request.app[PUSH]
+    if order.action_type == "login":  # document 000's "login": tell the room I am here
+        room = await _joined_room(request, user, order.group_id)
+        frame = frames.new_user_login(user, room.id)
+        push.send_to_group(room_group(room.id), frame)
+        return reply(frame)
     to_uid = order.to_user_id
     if to_uid is not None:
         if to_uid == user.id or await store.run(lambda s: s.user(to_uid)) is None:
             raise BadRequest("no such user", status=404)
-    else:  # a room: only its members speak there, or say they are here
-        room = await room_or_404(request, order.group_id)
-        if not await store.run(lambda s: s.is_member(user.id, room.id)):
-            raise BadRequest("请先加入这个房间", code=403, status=403)
-    if order.action_type == "login":  # document 000's "login": tell the room I am here
-        frame = frames.new_user_login(user, room.id)
-        push.send_to_group(room_group(room.id), frame)
-        return reply(frame)
+    else:
+        await _joined_room(request, user, order.group_id)
     async with request.app[GUARDS].send:
         message = await store.run(
             lambda s: s.add_message(user, order.msgtype, order.content, order.group_id, to_uid)
