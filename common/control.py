@@ -80,7 +80,7 @@ def running(run: RunDir) -> int:
     """The running cluster's pid, or a clear error."""
     pid = run.pid()
     if pid is None:
-        raise click.ClickException(f"no cluster running from {run.path} (gw start first)")
+        raise click.ClickException(f"no cluster running from {run.path}/ (gw start first)")
     return pid
 
 
@@ -125,7 +125,10 @@ def start(run_dir: Path, timeout: float, up_args: tuple[str, ...]) -> None:
         raise click.ClickException(f"already running (pid {pid}); gw stop first")
     run.path.mkdir(mode=0o700, parents=True, exist_ok=True)
     args, secrets = without_secrets(list(up_args))
-    run.args_file.write_text(json.dumps(args))  # for gw restart: secrets come from the env
+    # for gw restart: the arguments, and the names of the secrets it must find in its
+    # environment (never their values)
+    needed = sorted({*secrets, *(env for env in SECRETS.values() if os.environ.get(env))})
+    run.args_file.write_text(json.dumps({"args": args, "secrets": needed}))
     info = _launch(run, args, timeout, secrets)
     click.echo(f"cluster running (pid {info['pid']}), logs in {run.log}:")
     for line in describe(info):
@@ -247,12 +250,20 @@ def _listening(address: str) -> bool:
 @run_dir_option
 @click.pass_context
 def restart(ctx: click.Context, run_dir: Path) -> None:
-    """Stop, then start again with the same arguments."""
+    """Stop, then start again with the same arguments (and the secrets it was started
+    with, from the environment: they are never saved)."""
     run = RunDir(run_dir)
     try:
-        args = json.loads(run.args_file.read_text())
+        saved = json.loads(run.args_file.read_text())
     except (OSError, ValueError):
-        raise click.ClickException(f"no earlier gw start in {run_dir}") from None
+        raise click.ClickException(f"no earlier gw start in {run_dir}/") from None
+    args, needed = (saved, []) if isinstance(saved, list) else (saved["args"], saved["secrets"])
+    missing = [env for env in needed if not os.environ.get(env)]
+    if missing:  # it would stop, then fail to start (or start without its secret)
+        raise click.ClickException(
+            f"the cluster was started with {' and '.join(missing)}, which this environment "
+            "lacks (secrets are never saved): set it, or use make restart; nothing was stopped"
+        )
     ctx.invoke(stop, run_dir=run_dir)
     ctx.invoke(start, run_dir=run_dir, up_args=tuple(args))
 

@@ -21,10 +21,12 @@ from tests.harness import ROOT, UNIT, Cluster, eventually
 PROBE = "tests.cluster.apps.probe"
 
 
-def gw(*args: str, cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+def gw(*args: str, cwd: Path, timeout: float = 90,
+       env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
     return subprocess.run([sys.executable, "-m", "common.cli", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout * UNIT,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})  # fmt: skip
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
+                               **(env or {})})  # fmt: skip
 
 
 def http_get(address: str, path: str) -> tuple[int, str]:
@@ -121,6 +123,34 @@ async def test_the_background_cluster_from_start_to_stop(tmp_path: Path) -> None
     assert gw("stop", "--run-dir", "run", cwd=tmp_path).stdout.strip() == "not running"
     status = gw("status", "--run-dir", "run", "--timeout", "0.5", cwd=tmp_path)
     assert status.returncode == 1 and "no register answered" in status.stderr
+    assert "no cluster was started from run/ either" in status.stderr
+    scale = gw("scale", "--run-dir", "run", "2", cwd=tmp_path)
+    assert scale.returncode == 1 and "no cluster running from run/ (gw start first)" in scale.stderr
+
+
+def test_restart_needs_the_secrets_the_cluster_was_started_with(tmp_path: Path) -> None:
+    secret = "a-token-secret-of-32-bytes-or-more!"
+    start = gw("start", "--run-dir", "run", "--app", PROBE, "--register-listen", "127.0.0.1:0",
+               "--listen", "127.0.0.1:0", "--start-port", "0", "--heartbeat", "0.2",
+               "--workers", "1", "--drain-time", "0.5", "--auth-secret", secret,
+               "--auth-optional", cwd=tmp_path)  # fmt: skip
+    assert start.returncode == 0, start.stderr
+    try:
+        saved = (tmp_path / "run" / "gw.args").read_text()
+        assert secret not in saved and "GW_AUTH_SECRET" in saved  # its name only
+        first = json.loads((tmp_path / "run" / "gw.json").read_text())["pid"]
+        refused = gw("restart", "--run-dir", "run", cwd=tmp_path)
+        assert refused.returncode == 1, refused.stdout
+        assert "started with GW_AUTH_SECRET" in refused.stderr
+        assert "nothing was stopped" in refused.stderr and secret not in refused.stderr
+        os.kill(first, 0)  # still running
+        done = gw("restart", "--run-dir", "run", cwd=tmp_path, env={"GW_AUTH_SECRET": secret})
+        assert done.returncode == 0, done.stderr
+        assert "nothing left listening" in done.stdout and "cluster running" in done.stdout
+        assert json.loads((tmp_path / "run" / "gw.json").read_text())["pid"] != first
+    finally:
+        stop = gw("stop", "--run-dir", "run", cwd=tmp_path)
+    assert stop.returncode == 0, stop.stderr
 
 
 async def test_metrics_and_readiness(gw_cluster: Cluster) -> None:
