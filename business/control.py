@@ -32,16 +32,21 @@ timeout_option = option("--timeout", type=float, default=3.0,
                         help="Seconds to wait for the registers and the gateways.")  # fmt: skip
 
 
-def _registers(ctx: click.Context, registers: tuple[str, ...], run_dir: Path) -> tuple[str, ...]:
+def _registers(
+    ctx: click.Context, registers: tuple[str, ...], run_dir: Path
+) -> tuple[tuple[str, ...], str]:
+    """The registers to ask (the background cluster's, unless --register was given),
+    and what to add if none of them answers."""
     if ctx.get_parameter_source("registers") is ParameterSource.DEFAULT:
         background = register_of(run_dir)
         if background is not None:
-            return (background,)
-    return registers
+            return (background,), ""
+        return registers, f" (no cluster was started from {run_dir}/ either: gw start first?)"
+    return registers, ""
 
 
 def _ask(registers: tuple[str, ...], secret: str | None, timeout: float,
-         call: Callable[[AsyncGatewayClient], Awaitable[T]]) -> T:  # fmt: skip
+         call: Callable[[AsyncGatewayClient], Awaitable[T]], hint: str = "") -> T:  # fmt: skip
     # this command says what went wrong itself: the push client's own warnings
     # ("no register answered...; still trying") would only contradict it
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
@@ -55,8 +60,8 @@ def _ask(registers: tuple[str, ...], secret: str | None, timeout: float,
         try:
             if client.cluster.listed is None:
                 raise click.ClickException(
-                    f"no register answered within {timeout:g}s at {', '.join(registers)}: is "
-                    "it running, and is --secret (GW_SECRET) the cluster's?"
+                    f"no register answered within {timeout:g}s at {', '.join(registers)}: "
+                    f"is it running?{hint}"
                 )
             return await call(client)
         finally:
@@ -116,8 +121,8 @@ def render(status: dict[str, Any], missing: list[str]) -> list[str]:
 def status(ctx: click.Context, registers: tuple[str, ...], secret: str | None, timeout: float,
            run_dir: Path, as_json: bool) -> None:  # fmt: skip
     """Every gateway's clients, workers, memory and counters (exit 1: no register answered)."""
-    registers = _registers(ctx, registers, run_dir)
-    result = _ask(registers, secret, timeout, lambda client: client.get_status())
+    registers, hint = _registers(ctx, registers, run_dir)
+    result = _ask(registers, secret, timeout, lambda client: client.get_status(), hint)
     gateways, missing = dict(result), list(result.missing)
     if as_json:
         click.echo(json.dumps({"gateways": gateways, "missing": missing}, indent=2,
@@ -137,12 +142,12 @@ def status(ctx: click.Context, registers: tuple[str, ...], secret: str | None, t
 def connections(ctx: click.Context, registers: tuple[str, ...], secret: str | None,
                 timeout: float, run_dir: Path, as_json: bool) -> None:  # fmt: skip
     """Every client connection: client_id, uid, groups, remote address, age."""
-    registers = _registers(ctx, registers, run_dir)
+    registers, hint = _registers(ctx, registers, run_dir)
 
     async def ask(client: AsyncGatewayClient) -> Any:
         return await client._ask(Op.GET_CONNECTIONS)
 
-    found = _ask(registers, secret, timeout, ask)
+    found = _ask(registers, secret, timeout, ask, hint)
     now = time.time()
     if as_json:
         for conn in found:
