@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -275,8 +276,8 @@ def reload(run_dir: Path, timeout: float) -> None:
     """Replace the business workers one at a time (clients stay connected)."""
     run = RunDir(run_dir)
     pid = running(run)
-    workers = [p["name"] for p in _ask(run, {"status": True})["processes"]
-               if p.get("role") == "worker"]  # fmt: skip
+    workers = {p["name"]: p.get("pid") for p in _ask(run, {"status": True})["processes"]
+               if p.get("role") == "worker"}  # fmt: skip
     offset = run.log.stat().st_size
     os.kill(pid, signal.SIGHUP)
     click.echo(f"reloading {len(workers)} workers, one at a time...")
@@ -285,10 +286,11 @@ def reload(run_dir: Path, timeout: float) -> None:
         with run.log.open("rb") as log:
             log.seek(offset)
             text = log.read().decode(errors="replace")
-        for name in workers:
-            if name not in done and f"reloaded {name}:" in text:
+        for name, old in workers.items():
+            found = re.search(rf"reloaded {re.escape(name)}: pid (\S+)", text)
+            if name not in done and found:
                 done.add(name)
-                click.echo(f"  {name} replaced")
+                click.echo(f"  {name} replaced: pid {found[1]} (was {old})")
             if f"reload stopped, {name} kept" in text:
                 raise click.ClickException(f"reload stopped at {name}: see {run.log}")
         if time.monotonic() > deadline:
@@ -329,11 +331,12 @@ def scale(run_dir: Path, workers: int) -> None:
 @option("--follow/--no-follow", "-f", default=True, help="Keep printing new lines.")
 @option("--lines", "-n", type=int, default=50, help="Lines from the end to start with.")
 def logs(run_dir: Path, follow: bool, lines: int) -> None:
-    """Print the background cluster's log (and follow it)."""
+    """Print the last lines of the background cluster's log, then follow it (Ctrl-C
+    ends it)."""
     run = RunDir(run_dir)
     if not run.log.exists():
         raise click.ClickException(f"no log at {run.log}")
-    with run.log.open("rb") as log:
+    with run.log.open("rb") as log, contextlib.suppress(KeyboardInterrupt):
         for line in log.read().decode(errors="replace").splitlines()[-lines:]:
             click.echo(line)
         while follow:

@@ -101,7 +101,9 @@ async def test_the_background_cluster_from_start_to_stop(tmp_path: Path) -> None
         old = {(await probes[0].json())["pid"]}
         reload = await asyncio.to_thread(gw, "reload", "--run-dir", "run", cwd=tmp_path)
         assert reload.returncode == 0, reload.stderr
-        assert "worker-0 replaced" in reload.stdout and reload.stdout.strip().endswith("reloaded")
+        assert reload.stdout.strip().endswith("reloaded")
+        (replaced,) = [line for line in reload.stdout.splitlines() if "replaced: pid " in line]
+        assert f"(was {next(iter(old))})" in replaced  # the one worker left after scale 1
         assert await exchange(probes, 3) == 6 * 3  # the same connections, still served
         await probes[0].send({"pid": True})
         assert (await probes[0].json())["pid"] not in old  # by the new worker
