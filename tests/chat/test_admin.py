@@ -3,17 +3,24 @@ chat-password``), run as a real process on a real SQLite file."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
+from business import AsyncGatewayClient
 from examples.chat import passwords, schema
 from examples.chat.db import Store
-from tests.harness import ROOT
+from tests.harness import ROOT, UNIT
+
+from .support import ChatClient, ChatCluster, token
 
 PASSWORD = "我的新密码 long enough"
 
@@ -49,9 +56,9 @@ def test_an_account_made_before_passwords_gets_one_and_loses_its_sessions(legacy
         kept = store.start_session(other.id)
     finally:
         store.close()
-    done = admin(legacy, "set-password", "老用户", stdin=PASSWORD + "\n")
+    done = admin(legacy, "set-password", "老用户", "--keep-connections", stdin=PASSWORD + "\n")
     assert done.returncode == 0, done.stderr
-    assert "password set for 老用户 (id 1)" in done.stdout
+    assert done.stdout == "password set for 老用户 (id 1); its sessions ended\n"
     assert PASSWORD not in done.stdout + done.stderr
     store = Store(legacy)
     try:
@@ -105,8 +112,14 @@ def make(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess
 
 
 def test_make_chat_password_sets_it(legacy: Path) -> None:
-    done = make("chat-password", "NICK=老用户", stdin=PASSWORD + "\n", CHAT_DB=str(legacy))
+    with socket.socket() as held:  # bound, never listening: nobody answers there
+        held.bind(("127.0.0.1", 0))
+        nowhere = f"127.0.0.1:{held.getsockname()[1]}"
+        done = make("chat-password", "NICK=老用户", stdin=PASSWORD + "\n", CHAT_DB=str(legacy),
+                    GW_REGISTER=nowhere)  # fmt: skip
     assert done.returncode == 0 and "password set for 老用户" in done.stdout, done.stderr
+    # the password is set either way; the cluster not reached is said
+    assert f"open connections not closed: no register answered at {nowhere}" in done.stdout
     store = Store(legacy)
     try:
         found = store.credentials("老用户")
@@ -115,3 +128,28 @@ def test_make_chat_password_sets_it(legacy: Path) -> None:
         store.close()
     done = make("chat-password")
     assert done.returncode != 0 and "usage: make chat-password NICK=nickname" in done.stderr
+
+
+async def test_the_accounts_open_connections_are_closed(legacy: Path, chat: ChatCluster) -> None:
+    mine = await ChatClient.open(chat.ws_with(token(1, "老用户")))
+    other = await ChatClient.open(chat.ws_with(token(2, "别人")))
+    for client in (mine, other):
+        assert (await client.recv())["action_type"] == "welcome"
+    done = await asyncio.to_thread(
+        admin, legacy, "set-password", "老用户", "--register", chat.register_address,
+        stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "1 open connection(s) closed"
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await mine.next()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+    async with AsyncGatewayClient(chat.register_address) as gw:  # nobody else's
+        deadline = time.monotonic() + 5 * UNIT
+        while await gw.get_client_id_by_uid("1"):  # gone once the gateway saw the close
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        gw.send_to_uid("2", {"action_type": "new_msg", "content": "still here"})
+    assert (await other.next("new_msg"))["content"] == "still here"
+    await other.close()
