@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import pytest_asyncio
 
@@ -136,3 +137,35 @@ async def shot(page: Any, name: str) -> Path:
     data = await page.screenshot(path=str(path))
     assert len(data) > 8_000, f"{name}: {len(data)} bytes, a blank page?"
     return path
+
+
+class Writer:
+    """Another user, writing through the HTTP API."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.user: dict = {}
+
+    async def call(self, path: str, **body) -> dict:
+        async with self.http.post(self.base + path, json=body) as response:
+            reply = await response.json()
+            assert response.status == 200, reply
+            return reply["data"]
+
+    async def register(self, nickname: str) -> None:
+        self.user = await self.call("/api/register", nickname=nickname, password=PASSWORD)
+
+    async def say(self, content: str, room: int | None = None, to: int | None = None) -> dict:
+        target = {"group_id": room} if room else {"group_id": 0, "to_user_id": to}
+        return await self.call("/api/send", action_type="send_msg", msgtype=0, content=content,
+                               **target)  # fmt: skip
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    async def __aenter__(self) -> Writer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

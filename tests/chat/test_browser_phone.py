@@ -9,12 +9,10 @@ chat-phone-members.png, chat-phone-private.png.
 
 from __future__ import annotations
 
-import aiohttp
-
 from .browser import (
-    PASSWORD,
     PHONE,
     WAIT,
+    Writer,
     browser,
     chromium,
     needs_chromium,
@@ -39,11 +37,9 @@ async def test_phone_navigation(site, browser):
     from playwright.async_api import expect
 
     errors: list[str] = []
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as friend:
-        async with friend.post(
-            site.url + "/api/register", json={"nickname": "桌面朋友", "password": PASSWORD}
-        ) as response:
-            friend_id = (await response.json())["data"]["id"]
+    async with Writer(site.url) as friend:
+        await friend.register("桌面朋友")
+        friend_id = friend.user["id"]
         page = await open_page(browser, site.url, errors, viewport=PHONE)
         await sign_in(page, "手机用户")
         me = await page.evaluate("window.__chat.me.id")
@@ -54,10 +50,7 @@ async def test_phone_navigation(site, browser):
         rooms, tabs = await box(page, "#rooms"), await box(page, ".rail")
         assert rooms["width"] == PHONE["width"] and tabs["width"] == PHONE["width"]
         assert tabs["y"] + tabs["height"] == PHONE["height"]  # pinned to the bottom
-        async with friend.post(site.url + "/api/send", json={
-                "action_type": "send_msg", "group_id": 100, "msgtype": 0,
-                "content": "欢迎用手机的朋友"}) as response:  # fmt: skip
-            assert response.status == 200
+        await friend.say("欢迎用手机的朋友", room=100)
         await expect(page.locator('#rooms li[data-room="100"] .badge')).to_have_text(
             "1", timeout=WAIT
         )
@@ -96,10 +89,7 @@ async def test_phone_navigation(site, browser):
         await expect(page.locator("#chat-title")).to_have_text("桌面朋友")
         await say(page, "私聊你一下")
         await page.click("#back")
-        async with friend.post(site.url + "/api/send", json={
-                "action_type": "send_msg", "to_user_id": me, "msgtype": 0,
-                "content": "收到手机的私聊"}) as response:  # fmt: skip
-            assert response.status == 200
+        await friend.say("收到手机的私聊", to=me)
         await expect(page.locator("#contacts-badge")).to_have_text("1", timeout=WAIT)
         await expect(page.locator(f'#contacts li[data-uid="{friend_id}"] .item-sub')).to_have_text(
             "收到手机的私聊"

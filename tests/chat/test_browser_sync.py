@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
-
 from .browser import (
     DESKTOP,
-    PASSWORD,
     WAIT,
+    Writer,
     browser,
     chromium,
     needs_chromium,
@@ -37,32 +35,6 @@ from .browser import (
 
 pytestmark = needs_chromium
 __all__ = ["browser", "chromium", "site"]  # fixtures
-
-
-class Writer:
-    """Another user, writing through the HTTP API."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-        self.user: dict = {}
-
-    async def call(self, path: str, **body) -> dict:
-        async with self.http.post(self.base + path, json=body) as response:
-            reply = await response.json()
-            assert response.status == 200, reply
-            return reply["data"]
-
-    async def register(self, nickname: str) -> None:
-        self.user = await self.call("/api/register", nickname=nickname, password=PASSWORD)
-
-    async def say(self, content: str, room: int | None = None, to: int | None = None) -> dict:
-        target = {"group_id": room} if room else {"group_id": 0, "to_user_id": to}
-        return await self.call("/api/send", action_type="send_msg", msgtype=0, content=content,
-                               **target)  # fmt: skip
-
-    async def close(self) -> None:
-        await self.http.close()
 
 
 async def test_a_page_recovers_what_it_missed_while_offline(site, browser):
