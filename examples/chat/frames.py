@@ -26,6 +26,7 @@ from typing import Any
 from .models import Message, User
 
 MAX_TEXT = 1000  # characters of a text message
+MAX_URL = 2048  # characters of a media message's URL
 MSGTYPES = {0: "text", 1: "image", 2: "video", 3: "voice"}
 MEDIA_PREFIXES = ("https://", "http://", "/uploads/")
 MAX_ID = 2**63 - 1  # SQLite's INTEGER: the largest id, cursor or count the API takes
@@ -106,6 +107,8 @@ def parse_send(body: Any) -> Send:
         raise BadRequest("消息内容是必须的")
     if msgtype == 0 and len(content) > MAX_TEXT:
         raise BadRequest(f"消息内容最大支持{MAX_TEXT}个字符")
+    if msgtype and len(content) > MAX_URL:
+        raise BadRequest(f"media URL longer than {MAX_URL} characters")
     if msgtype and (not content.startswith(MEDIA_PREFIXES) or any(c in content for c in "\"'<> ")):
         raise BadRequest("media content must be an http(s) URL or an uploaded file")
     return Send(action, group_id, msgtype, content, to_user_id)

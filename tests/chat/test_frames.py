@@ -87,6 +87,14 @@ def test_longest_text_passes():
                        "msgtype": 0}).content == "字" * 1000  # fmt: skip
 
 
+def test_a_media_url_is_bounded():
+    url = "https://example.com/" + "a" * (frames.MAX_URL - 20)
+    body = {"action_type": "send_msg", "group_id": 1, "msgtype": 1}
+    assert parse_send({**body, "content": url}).content == url  # the longest that passes
+    with pytest.raises(BadRequest, match="media URL longer than 2048"):
+        parse_send({**body, "content": url + "a"})
+
+
 def test_pushed_frames():
     user = User(2, "南京⌘陆小凤", "/p.jpeg")
     assert frames.new_user_login(user, 100) == {"action_type": "new_user_login",
