@@ -106,12 +106,15 @@ class Store(MessageStore):
         return self.user(user_id)
 
     def start_session(self, user_id: int) -> str:
-        """A new login session for the user; the token goes into the cookie."""
+        """A new login session for the user; the token goes into the cookie. Expired
+        sessions are deleted here (nothing else would: the table would only grow)."""
         token = secrets.token_urlsafe(32)
+        now = self._clock()
         with self._db:
+            self._db.execute("DELETE FROM sessions WHERE created_at <= ?", (now - SESSION_TTL,))
             self._db.execute(
                 "INSERT INTO sessions (token, user_id, created_at) VALUES (?, ?, ?)",
-                (_digest(token), user_id, self._clock()),
+                (_digest(token), user_id, now),
             )
         return token
 

@@ -73,6 +73,19 @@ def test_sessions_are_stored_as_digests_and_expire(store, clock):
     assert store.user_by_token(other) is None
 
 
+def test_expired_sessions_are_deleted_when_someone_logs_in(store, clock):
+    user = store.register("a", HASH, "/a.svg")
+    old = store.start_session(user.id)
+    clock.offset = SESSION_TTL / 2
+    kept = store.start_session(user.id)
+    clock.offset = SESSION_TTL + 10  # the first one expired, the second not yet
+    newest = store.start_session(user.id)
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("SELECT COUNT(*) FROM sessions").fetchone() == (2,)
+    assert store.user_by_token(old) is None
+    assert store.user_by_token(kept) == user and store.user_by_token(newest) == user
+
+
 def test_avatar_changes_only_when_asked(store):
     user = store.register("a", HASH, "/a.svg")
     assert store.set_avatar(user.id, "/uploads/x.png").avatar == "/uploads/x.png"
