@@ -24,6 +24,8 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from common.logs import Throttled
+
 from . import frames, media
 from .context import (
     GUARDS,
@@ -43,6 +45,7 @@ from .identity import room_group
 from .models import Room, User
 
 log = logging.getLogger(__name__)
+quiet = Throttled(log)  # lines any request can cause while the cluster is away
 routes = web.RouteTableDef()
 PAGE = 50  # messages of a history page unless ?limit= says otherwise
 
@@ -101,7 +104,7 @@ async def users(request: web.Request) -> web.Response:
         try:
             online = await request.app[PUSH].is_uids_online([str(u.id) for u in everyone])
         except Exception as exc:
-            log.warning("online flags unavailable: %s", exc)
+            quiet.warning("cluster", "online flags unavailable: %s", exc)
     return reply([
         {**u.public(), "online": bool(online.get(str(u.id))),
          "last": frames.new_msg(last[u.id]) if u.id in last else None}

@@ -16,6 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
+from common.logs import Throttled
+
 from . import frames, presence
 from .context import PUSH, STORE, current_user, json_body, logged_in, reply, room_or_404
 from .db import Room, User
@@ -23,6 +25,7 @@ from .frames import BadRequest
 from .identity import room_group
 
 log = logging.getLogger(__name__)
+quiet = Throttled(log)  # lines any request can cause while the cluster is away
 routes = web.RouteTableDef()
 MAX_ROOM_NAME = 20
 
@@ -32,7 +35,7 @@ async def _group_uids(request: web.Request) -> dict[str, list[Any]] | None:
     try:
         found: dict[str, list[Any]] = await request.app[PUSH].get_all_group_uid_list()
     except Exception as exc:
-        log.warning("online counts unavailable: %s", exc)
+        quiet.warning("cluster", "online counts unavailable: %s", exc)
         return None
     return found
 
@@ -68,7 +71,7 @@ async def _move_connections(request: web.Request, user: User, room: Room, join: 
     try:
         client_ids = list(await push.get_client_id_by_uid(str(user.id)))
     except Exception as exc:  # the membership stands; connections catch up on reconnect
-        log.warning("connections of user %s unknown: %s", user.id, exc)
+        quiet.warning("cluster", "connections of user %s unknown: %s", user.id, exc)
         client_ids = []
     mine = await store.run(lambda s: s.rooms_of(user.id))
     frame = frames.room_member(user, "join" if join else "leave", room.id)
@@ -130,7 +133,8 @@ async def room_members(request: web.Request) -> web.Response:
     try:
         uids = await request.app[PUSH].get_uid_list_by_group(room_group(room.id))
     except Exception as exc:
-        log.warning("members of room %s: online flags unavailable: %s", room.id, exc)
+        quiet.warning("cluster", "members of room %s: online flags unavailable: %s", room.id,
+                      exc)  # fmt: skip
         uids = []
     online = presence.online_members(uids, ids)
     listed = [
