@@ -36,6 +36,10 @@ from .queries import Queries
 from .view import GatewayView
 
 log = logging.getLogger(__name__)
+# Links opened for a client_id whose gateway no register lists: a gone gateway's
+# clients, or forged ids. Each closes after a peer timeout; past this many at once,
+# a send to another such id is refused rather than opening more.
+MAX_UNLISTED_LINKS = 64
 
 EventCallback = Callable[["Link", protocol.Event], None]
 
@@ -257,11 +261,17 @@ class Cluster:
 
     def link(self, address: str) -> Link:
         """The link to a gateway, opened on first use; InvalidArgument if ``address``
-        (e.g. decoded from a forged client_id) is not one a gateway can have."""
+        (e.g. decoded from a forged client_id) is not one a gateway can have, or if
+        it is unlisted and :data:`MAX_UNLISTED_LINKS` such links are open."""
         known = self.links.get(address)
         if known is not None:
             return known
         problem = bad_internal_address(address)
+        if problem is None and address not in self.view.listed():
+            unlisted = sum(1 for a in self.links if a not in self.view.listed())
+            if unlisted >= MAX_UNLISTED_LINKS:  # each costs a socket, a task, log lines
+                problem = (f"{unlisted} links to gateways no register lists are open "
+                           "already (client_ids of gone gateways, or forged)")  # fmt: skip
         if problem is not None:
             raise InvalidArgument(f"cannot link to gateway {address[:80]!r}: {problem}")
         sock = self.transport.socket(zmq.DEALER, server=False)

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 import pytest
 import zmq
 
-from business.cluster import Cluster
+from business.cluster import MAX_UNLISTED_LINKS, Cluster
 from common import protocol
 from common.config import Security, Timing
 from common.exceptions import ConfigError, InvalidArgument
@@ -130,6 +130,20 @@ async def test_an_address_no_gateway_can_have_is_refused_by_link() -> None:
             with pytest.raises(InvalidArgument, match="cannot link"):
                 client.link(address)
         assert client.links == {}
+    finally:
+        await client.close()
+
+
+async def test_links_to_gateways_no_register_lists_are_bounded() -> None:
+    # forged client_ids, each naming another ip:port: a link each, up to a bound
+    client = Cluster([], role=Role.CLIENT, name="t", timing=TIMING)
+    try:
+        for port in range(20000, 20000 + MAX_UNLISTED_LINKS):
+            client.link(f"tcp://127.0.0.1:{port}")  # nothing listens: never connected
+        with pytest.raises(InvalidArgument, match=f"{MAX_UNLISTED_LINKS} links to gateways"):
+            client.link("tcp://127.0.0.1:30000")
+        assert len(client.links) == MAX_UNLISTED_LINKS
+        assert client.link("tcp://127.0.0.1:20000") is client.links["tcp://127.0.0.1:20000"]
     finally:
         await client.close()
 
