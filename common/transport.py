@@ -299,7 +299,9 @@ class Channel(Outbox):
                 handle(parts)
             except Exception:  # one bad message must not stop the link
                 log.exception("failed to handle a message")
-            if self._closed:
+            if self._closed:  # the handler closed us: the batch still ends
+                if self._on_batch is not None:
+                    self._on_batch[1]()
                 return
         else:
             more = True

@@ -139,6 +139,25 @@ async def test_a_failing_handler_costs_only_its_message(
     dealer.close()
 
 
+async def test_a_batch_that_began_ends_when_a_handler_closes_the_channel(
+    transport: Sockets,
+) -> None:
+    router_sock, dealer_sock = pair(transport)
+    hooks: list[str] = []
+
+    def handler(parts: list[bytes]) -> None:
+        hooks.append("message")
+        router.close()
+
+    batch = (lambda: hooks.append("begin"), lambda: hooks.append("end"))
+    router = Channel(router_sock, handler, on_batch=batch)
+    dealer = Channel(dealer_sock, lambda parts: None)
+    dealer.send(b"last")
+    await eventually_async(lambda: "message" in hooks)
+    assert hooks == ["begin", "message", "end"]  # a begun batch would otherwise never end
+    dealer.close()
+
+
 async def test_unreachable_peer_is_reported(transport: Sockets) -> None:
     router_sock, _ = pair(transport)
     gone: list[bytes] = []
