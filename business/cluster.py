@@ -156,8 +156,9 @@ class Cluster:
         if await self._answered_within(wait):
             return
         if self._handshakes.refused_everywhere:  # refused, not just unreachable
-            await self._answered_within(limit - wait)
-            if not self._listed.is_set() and not self._handshakes.accepted:
+            if await self._answered_within(limit - wait):
+                return  # a register took us after all: nothing to warn of
+            if not self._handshakes.accepted:
                 await self.close()
                 raise self._handshakes.error(limit)
         log.warning("no register answered within %gs at %s; still trying", wait,
