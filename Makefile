@@ -90,7 +90,7 @@ browser:
 		echo "chromium is missing and cannot be installed here: browser tests will be skipped"; \
 	fi
 
-## make test: every test (unit, cluster, chat, browser)
+## make test: every test (unit, inproc, cluster, chat, browser, deploy; multihost as root)
 test: install browser
 	$(PY) -m pytest -ra
 
