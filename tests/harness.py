@@ -11,6 +11,7 @@ import ctypes
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -203,6 +204,13 @@ def ws_url(gateway: GwProcess | str, path: str = "/") -> str:
     if address.startswith(("ws://", "wss://")):  # a URL already (wss:// for TLS)
         return address.rstrip("/") + path
     return f"ws://{address}{path}"
+
+
+def free_port() -> int:
+    """A loopback port free now (for a process that must come back on the same one)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def eventually(check: Callable[[], Any], timeout: float = 10 * UNIT, interval: float = 0.02) -> Any:

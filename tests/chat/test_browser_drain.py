@@ -10,26 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
 
-from tests.harness import ROOT, UNIT, Cluster
+from tests.harness import ROOT, UNIT, Cluster, free_port
 
 from .browser import WAIT, browser, chromium, needs_chromium, open_page, sign_in, site
 from .support import APP, AUTH_SECRET, ChatCluster
 
 pytestmark = needs_chromium
 __all__ = ["browser", "chromium", "site"]  # fixtures
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 
 import pytest
 from websockets.asyncio.client import connect
@@ -14,15 +13,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from common.config import Timing
 from tests.cluster.client import Probe
-from tests.harness import UNIT, Cluster, eventually, ws_url
+from tests.harness import UNIT, Cluster, eventually, free_port, ws_url
 
 APP = "tests.cluster.apps.probe"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_worker_started_after_the_gateway(gw: Cluster) -> None:

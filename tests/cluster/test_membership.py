@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import time
 
 import zmq
@@ -18,7 +17,7 @@ import zmq
 from business import AsyncGatewayClient
 from common import protocol
 from tests.cluster.client import Probe
-from tests.harness import UNIT, Cluster
+from tests.harness import UNIT, Cluster, free_port
 
 APP = "tests.cluster.apps.probe"
 
@@ -74,12 +73,6 @@ async def test_a_register_frozen_then_back_loses_no_all_send(gw: Cluster) -> Non
     assert await sender.barrier(sender) == to_all
     assert "left the cluster" not in worker.logs()
     register.wait_log("heard from nobody")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_a_restarted_register_never_makes_an_empty_cluster_look_complete(
