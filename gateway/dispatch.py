@@ -20,9 +20,9 @@ Worker choice (sticky per client, least connections or random on the first pick)
 the record of unacknowledged events are :class:`~gateway.router.WorkerPool`'s. What
 the dispatcher decides, it reports to two small sinks: :class:`EventSink` sends an
 event to a worker, :class:`FlowSink` pauses, resumes or refuses a client. The
-dispatcher is the only writer of a client's routing and flow state
-(``worker``, ``inflight``, ``backlog``, ``paused``); tests drive it with recording
-sinks, no sockets, no event loop.
+dispatcher is the only writer of a client's flow state (``backlog``, ``paused``); its
+pool, of its routing state (``worker``, and ``inflight``: the events the pool tracks
+or holds); tests drive them with recording sinks, no sockets, no event loop.
 """
 
 from __future__ import annotations
@@ -119,11 +119,9 @@ class Dispatcher:
     def _send_now(self, client: Client, kind: EventKind, payload: Any, redelivered: bool) -> None:
         worker = self.pool.pick(client)
         if worker is None:
-            if self.pool.hold((client, kind, payload)):
-                # it waits for any worker as if in flight: the client's next events
-                # queue in its backlog (and pause it), not in the waiting room
-                client.inflight += 1
-            else:
+            # held, it counts as in flight: the client's next events queue in its
+            # backlog (and pause it), not in the waiting room
+            if not self.pool.hold((client, kind, payload)):
                 self.stats["refused_no_worker"] += 1
                 self._flow.refuse(client, kind)
             return
@@ -149,10 +147,7 @@ class Dispatcher:
     def resume_pending(self) -> None:
         """Send the events that waited for any worker (call once a worker is welcomed)."""
         if self.pool.pending:
-            waiting = self.pool.take_pending()
-            for client, _, _ in waiting:
-                client.inflight -= 1
-            self._reroute(waiting, redelivered=False)
+            self._reroute(self.pool.take_pending(), redelivered=False)
 
     def worker_bye(self, identity: bytes) -> None:
         """A worker stopping: no new client goes to it."""

@@ -182,9 +182,12 @@ class WorkerPool:
         if len(self.pending) >= self.max_pending:
             return False
         self.pending.append(event)
+        event[0].inflight += 1  # it waits for any worker as if in flight
         return True
 
     def take_pending(self) -> list[PendingEvent]:
         events = list(self.pending)
         self.pending.clear()
+        for client, _, _ in events:
+            client.inflight -= 1
         return events
