@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 
 def cookies_of(values: Iterable[str]) -> dict[str, str]:
@@ -70,9 +70,10 @@ def request_data(
 
 
 def _without_token(path: str, pairs: list[tuple[str, str]]) -> tuple[str, list[tuple[str, str]]]:
+    # the other parameters stay as the client wrote them (only the token's are cut)
     url = urlsplit(path)
-    query = [(k, v) for k, v in parse_qsl(url.query, keep_blank_values=True) if k != "token"]
-    path = url.path + ("?" + urlencode(query) if query else "")
+    query = [p for p in url.query.split("&") if unquote_plus(p.partition("=")[0]) != "token"]
+    path = url.path + ("?" + "&".join(query) if any(query) else "")
     kept = [(k, v) for k, v in pairs
             if not (k.lower() == "authorization" and v.lower().startswith("bearer "))]  # fmt: skip
     return path, kept
