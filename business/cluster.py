@@ -364,8 +364,9 @@ class Cluster:
             for _, outbox in self._register_socks:
                 outbox.send(subscribe)
             if self.saying_hello:
+                hello = protocol.encode(self._hello())
                 for link in self.links.values():
-                    link.send(self._hello())
+                    link.outbox.send(hello)
 
     # -- queries --------------------------------------------------------------------
     async def query(
@@ -377,9 +378,9 @@ class Cluster:
             return {}, (), None
         links = [self.link(address) for address in targets]  # InvalidArgument before we wait
         request_id, pending = self._queries.open(targets)
-        frame = protocol.Query(request_id, op, args)
+        data = protocol.encode(protocol.Query(request_id, op, args))  # once, for every link
         for link in links:
-            link.send(frame)
+            link.outbox.send(data)
         try:
             await asyncio.wait_for(asyncio.shield(pending.future), timeout)
         except TimeoutError:
