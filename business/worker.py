@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
 log = logging.getLogger(__name__)
-throttled = Throttled(log)
+throttled = Throttled(log)  # what handlers' failures and gateways' bad input make us say
 
 _Queued = tuple[Link, protocol.Event]
 
@@ -77,7 +77,6 @@ class Worker(Service):
         self._slots = asyncio.Semaphore(config.max_concurrency)
         self.handled = 0
         self.failed = 0
-        self._peer_log = Throttled(log)  # what a gateway's bad input makes us say
         self._sync_kinds = self.app.sync_kinds
         self.events_by_kind = [0] * (max(EventKind) + 1)  # events handled, by kind
         # handler latency, timed only when metrics are served (two clock reads an event)
@@ -207,8 +206,8 @@ class Worker(Service):
         try:
             session = protocol.unpack_session(baseline)
         except ProtocolError as exc:
-            self._peer_log.warning("session", "event for %s has a bad session (%s): using an "
-                                   "empty one", event.client_id, exc)  # fmt: skip
+            throttled.warning("session", "event for %s has a bad session (%s): using an "
+                              "empty one", event.client_id, exc)  # fmt: skip
             session, baseline = {}, protocol.pack_session({})
         context = Context(
             event.client_id, session, event.remote, link.address, link.public, link,
