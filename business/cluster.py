@@ -261,9 +261,8 @@ class Cluster:
         return [self.links[a] for a in self.view.members() if a in self.links]
 
     def link(self, address: str) -> Link:
-        """The link to a gateway, opened on first use; InvalidArgument if ``address``
-        (e.g. decoded from a forged client_id) is not one a gateway can have, or if
-        it is unlisted and :data:`MAX_UNLISTED_LINKS` such links are open."""
+        """The link to a gateway, opened on first use; InvalidArgument if ``address`` (from
+        a forged client_id?) is not a gateway's, or past :data:`MAX_UNLISTED_LINKS`."""
         known = self.links.get(address)
         if known is not None:
             return known
