@@ -22,6 +22,7 @@ from .metrics import MetricsServer, Readiness
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
 from .ready import print_ready
+from .supervisor import SUPERVISED
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ async def run_until_signal(service: Service) -> None:
         log.info("%s: %s received, stopping", service.role, signal.Signals(signum).name)
         service.close()
 
-    if os.environ.get("GW_SUPERVISED"):
+    if os.environ.get(SUPERVISED):
         # A Ctrl-C reaches every process of the terminal's group: a supervised role
         # leaves it to its supervisor, which stops the roles in order (gateways drain
         # while workers still run, then workers, then the register) with SIGTERM.
