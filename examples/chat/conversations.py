@@ -133,8 +133,12 @@ async def send_get(request: web.Request) -> web.Response:
 async def _joined_room(request: web.Request, user: User, group_id: int) -> Room:
     """The room, if the user is a member: only members speak there, or say they are
     here (403 otherwise; 404 for no such room)."""
-    room = await room_or_404(request, group_id)
-    if not await request.app[STORE].run(lambda s: s.is_member(user.id, room.id)):
+    room, member = await request.app[STORE].run(
+        lambda s: (s.room(group_id), s.is_member(user.id, group_id))
+    )  # one trip to the store's thread
+    if room is None:
+        raise BadRequest("no such room", status=404)
+    if not member:
         raise BadRequest("请先加入这个房间", code=403, status=403)
     return room
 
