@@ -91,7 +91,8 @@ async def _online_if_first(client_id: str, who: Identity) -> None:
 
 def on_message(client_id: str, message: str | bytes) -> None:
     try:
-        _dispatch(client_id, identity.attest(protocol.parse(message), _caller()))
+        who = _caller()
+        _dispatch(client_id, identity.attest(protocol.parse(message), who), who)
     except Rejected as refused:
         api.close_current_client(refused.reply)
     except Forbidden as refused:
@@ -104,9 +105,8 @@ def on_message(client_id: str, message: str | bytes) -> None:
         api.send_to_current_client(protocol.reply(500, str(exc) or type(exc).__name__))
 
 
-def _dispatch(client_id: str, request: Request) -> None:
+def _dispatch(client_id: str, request: Request, who: Identity | None) -> None:
     original = request.original
-    who = _caller()
     if request.event == "join":
         if request.mode == 2:
             api.join_group(client_id, request.group_id)
