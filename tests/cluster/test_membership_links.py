@@ -148,9 +148,7 @@ async def test_links_to_gateways_no_register_lists_are_bounded() -> None:
         await client.close()
 
 
-async def test_a_client_every_register_refuses_fails_to_start(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def test_a_client_every_register_refuses_fails_to_start() -> None:
     secure = Transport(Security("right"), TIMING)
     register = Peer(secure)
     client = Cluster([register.address], role=Role.CLIENT, name="t", timing=TIMING,

@@ -94,7 +94,7 @@ async def test_a_gateway_logs_a_refused_peer_with_its_address(gw: Cluster) -> No
     watching = asyncio.create_task(watch(sock, 0, lambda e, ep: None, attempts.append))
     sock.connect(gateway.info["internal"])
     try:
-        logs = gateway.wait_log("its --secret differs from ours")
+        gateway.wait_log("its --secret differs from ours")
         await eventually_async(lambda: len(attempts) >= 3)  # refused three times
         logs = gateway.logs()
     finally:

@@ -123,7 +123,6 @@ class Load:
         self.ledger = Ledger()
         self.clients: list[Client] = []
         self._ids = itertools.count()
-        self._joined: asyncio.Event = asyncio.Event()
 
     async def connect(self, count: int, gateways: dict[str, str]) -> list[Client]:
         """``count`` more clients, round-robin over ``gateways`` (host -> ws host:port);

@@ -147,10 +147,6 @@ class Network:
 
         return pool.submit(make).result(timeout + 5)
 
-    def executor(self, name: str) -> concurrent.futures.ThreadPoolExecutor:
-        """The thread that lives in host ``name`` (made by :meth:`connect`)."""
-        return self._threads[name]
-
     def close(self) -> None:
         """Delete every namespace made (their interfaces go with them)."""
         for pool in self._threads.values():

@@ -310,7 +310,7 @@ def test_link_timeout_follows_heartbeat_and_peer_timeout(
     assert heartbeat <= timing.quiet <= max(heartbeat, timeout - heartbeat)
 
 
-def test_transport_applies_the_timing_to_every_socket(transport: Sockets) -> None:
+def test_transport_applies_the_timing_to_every_socket() -> None:
     timed = Transport(Security(), Timing(0.5, 1.75))
     try:
         for server in (True, False):
