@@ -37,7 +37,7 @@ def handle(frame: Any) -> list[Command]:
 
 
 def test_an_unexpected_error_answers_500_and_is_logged_once_a_second(monkeypatch, caplog):
-    def broken(client_id: str, request: Any) -> None:
+    def broken(client_id: str, request: Any, who: Any) -> None:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(app, "_dispatch", broken)
@@ -59,7 +59,7 @@ def test_an_unexpected_error_answers_500_and_is_logged_once_a_second(monkeypatch
 
 @pytest.mark.parametrize("error", [KeyError("x"), ValueError(), OverflowError("big")])
 def test_any_exception_is_answered(monkeypatch, error):
-    def broken(client_id: str, request: Any) -> None:
+    def broken(client_id: str, request: Any, who: Any) -> None:
         raise error
 
     monkeypatch.setattr(app, "_dispatch", broken)
