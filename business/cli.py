@@ -12,6 +12,7 @@ import click
 from common.config import WorkerConfig
 from common.exceptions import ConfigError
 from common.options import (
+    Refused,
     child_args,
     common_options,
     export_secrets,
@@ -79,7 +80,7 @@ def worker(app: str, registers: tuple[str, ...], count: int, name: str, max_conc
         try:
             loaded = load(app)
         except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise Refused(str(exc)) from None
         serve(Worker(config, loaded))
         return
     export_secrets(params)

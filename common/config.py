@@ -189,6 +189,7 @@ class GatewayConfig:
     internal_listen: str | None = None  # where the internal port binds (default: lan_ip)
     public_address: str | None = None  # the WebSocket address reported (default: bound)
     start_port: int = 2900  # internal port of the first process; 0 = any free port
+    reuse_port: bool = False  # share the WebSocket port (SO_REUSEPORT): --count N, replacing
     registers: tuple[str, ...] = ("127.0.0.1:1236",)
     ping_interval: float = 0.0  # application heartbeat tick (0 = off)
     ping_not_response_limit: int = 0  # ticks without client data before closing

@@ -33,7 +33,8 @@ import click
 from . import ready
 from .config import split_address
 from .exceptions import ConfigError
-from .options import SECRETS, option
+from .options import SECRETS, Refused, option
+from .supervisor import REFUSED
 
 run_dir_option = option(
     "--run-dir", envvar="GW_RUN_DIR", default="run",
@@ -123,7 +124,8 @@ def start(run_dir: Path, timeout: float, up_args: tuple[str, ...]) -> None:
     run = RunDir(run_dir)
     pid = run.pid()
     if pid is not None:
-        raise click.ClickException(f"already running (pid {pid}); gw stop first")
+        raise Refused(f"a cluster is already running from {run.path}/ (pid {pid}): stop it "
+                      "first (make stop, gw stop), or use another --run-dir")  # fmt: skip
     run.path.mkdir(mode=0o700, parents=True, exist_ok=True)
     args, secrets = without_secrets(list(up_args))
     # for gw restart: the arguments, and the names of the secrets it must find in its
@@ -178,6 +180,12 @@ def _launch(run: RunDir, up_args: list[str], timeout: float,
                     return info
             if proc.poll() is not None:
                 run.clear()
+                if proc.returncode == REFUSED:  # a refusal: its one line says it all
+                    log.seek(offset)
+                    said = log.read().decode(errors="replace").splitlines()
+                    errors = [line.removeprefix("Error: ") for line in said
+                              if line.startswith("Error: ")]  # fmt: skip
+                    raise Refused(errors[0] if errors else f"refused to start: see {run.log}")
                 tail = run.log.read_text(errors="replace").splitlines()[-15:]
                 raise click.ClickException(
                     f"the cluster exited ({proc.returncode}) before it was ready:\n"

@@ -27,6 +27,7 @@ from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any, TypeVar
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from .binding import refusal
 from .config import split_address
 
 if TYPE_CHECKING:  # prometheus-client is imported only where metrics are served
@@ -118,22 +119,38 @@ class MetricsServer:
         ProcessCollector(registry=self.registry)
         self._metrics_app = make_wsgi_app(self.registry)
 
-    def start(self) -> str:
-        """Bind (port 0: any free port) and serve on a thread; return host:port."""
-        self._loop = asyncio.get_running_loop()
+    def bind(self) -> str:
+        """Bind (port 0: any free port), before the role starts: a busy port is refused
+        before anything else is done; return host:port."""
         host, port = split_address(self.listen)
-        self._server = make_server(host, port, self._app, _Threading, handler_class=_Quiet)
+        try:
+            self._server = make_server(host, port, self._app, _Threading, handler_class=_Quiet)
+        except OSError as exc:
+            raise refusal(exc, self.listen, "the metrics port", "--metrics-listen") from None
         self.address = f"{host}:{self._server.server_port}"
+        return self.address
+
+    def serve(self) -> None:
+        """Serve on a thread, once the role has started (requests wait till then)."""
+        assert self._server is not None, "bind() first"
+        self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="gw-metrics", daemon=True
         )
         self._thread.start()
+
+    def start(self) -> str:
+        """Bind and serve; return host:port."""
+        self.bind()
+        self.serve()
         return self.address
 
     def close(self) -> None:
         """Stop serving; never waits on the event loop's thread for a client."""
         server, self._server = self._server, None
-        if server is not None:
+        if server is not None and self._thread is None:  # bound, never served
+            server.server_close()
+        elif server is not None:
             # shutdown() waits for serve_forever to notice (half a second at most):
             # on a thread of its own, so that the loop that called close() goes on
             def stop() -> None:

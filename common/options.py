@@ -126,6 +126,10 @@ def gateway_options(func: F) -> F:
                     "where it listens; --lan-ip if it listens on 0.0.0.0)."),
         option("--start-port", envvar="GW_START_PORT", type=int, default=2900,
                help="Internal port of process 0 (+1 per process; 0: any free port)."),
+        option("--reuse-port", envvar="GW_REUSE_PORT", is_flag=True,
+               help="Share the WebSocket port with other gateways started so (SO_REUSEPORT; "
+                    "--count N does it for its own processes): to replace a gateway in "
+                    "place. Without it a busy port is an error."),
         option("--ping-interval", envvar="GW_PING_INTERVAL", type=float, default=0.0,
                help="Application heartbeat tick (s); 0 disables it."),
         option("--ping-not-response-limit", envvar="GW_PING_NOT_RESPONSE_LIMIT", type=int,
@@ -192,6 +196,7 @@ def gateway_config(params: dict[str, Any], registers: tuple[str, ...], index: in
         internal_listen=params["internal_listen"],
         public_address=params["public_address"],
         start_port=params["start_port"],
+        reuse_port=params["reuse_port"],
         registers=registers,
         ping_interval=params["ping_interval"],
         ping_not_response_limit=params["ping_not_response_limit"],
@@ -273,11 +278,17 @@ def setup(log_level: str, log_format: str = "text") -> None:
     raise_open_file_limit()
 
 
+class Refused(click.ClickException):
+    """A role that cannot start as configured (a bad option, a busy port): one line on
+    stderr, ``Error: ...``, and exit code 2, as click's usage errors; a supervisor
+    that sees a child exit 2 before it was ready stops, and says nothing more."""
+
+    exit_code = 2
+
+
 def serve(service: Service) -> None:
     """Run a role until SIGTERM/SIGINT; its configuration errors become clear CLI errors."""
     try:
         run(service)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    except OSError as exc:
-        raise click.ClickException(f"{service.role}: {exc}") from None
+    except (ConfigError, OSError) as exc:
+        raise Refused(f"{service.role}: {exc}") from None

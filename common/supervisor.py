@@ -33,6 +33,31 @@ READ_LIMIT = 1 << 20  # longest line read while waiting for a ready line
 STABLE_AFTER = 60.0  # a child up this long has its restart backoff reset
 
 
+REFUSED = 2  # a child's exit code for "cannot start as configured" (it said why)
+
+
+class ChildFailed(RuntimeError):
+    """A child exited (or hung) before its ready line; ``code`` is its exit code."""
+
+    def __init__(self, name: str, code: int | None) -> None:
+        super().__init__(f"{name} did not become ready (exit code {code})")
+        self.code = code
+
+    @property
+    def refused(self) -> bool:
+        """It refused to start, and its one line on stderr said why."""
+        return self.code == REFUSED
+
+
+def send(proc: asyncio.subprocess.Process, signum: int) -> None:
+    """Signal a child with ``os.kill``, not ``Popen.send_signal``: that polls first, and
+    its ``waitpid`` would reap an exited child under the child watcher's feet (which
+    then logs "Unknown child process" and reports exit code 255 instead of the real one)."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signum)
+
+
 def gw_command(*args: str) -> list[str]:
     """The command line of a ``gw`` subcommand in this interpreter."""
     return [sys.executable, "-m", "common.cli", *args]
@@ -102,12 +127,14 @@ class Supervisor:
                 ready.wait_async(proc.stdout, echo=sys.stdout.write), READY_TIMEOUT
             )
         except (TimeoutError, EOFError) as exc:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            raise RuntimeError(
-                f"{child.name} did not become ready (exit code {proc.returncode})"
-            ) from exc
+            if isinstance(exc, TimeoutError):  # hung: else it is exiting on its own
+                send(proc, signal.SIGKILL)
+            try:
+                await asyncio.wait_for(proc.wait(), self.stop_timeout)
+            except TimeoutError:  # closed its stdout but lives on
+                send(proc, signal.SIGKILL)
+                await proc.wait()
+            raise ChildFailed(child.name, proc.returncode) from exc
         child.info = info
         task = asyncio.get_running_loop().create_task(self._watch(child, proc))
         self._watchers.add(task)
@@ -135,17 +162,31 @@ class Supervisor:
                 return
             try:
                 await self.spawn(child)
-            except RuntimeError as exc:
+            except ChildFailed as exc:
                 log.error("%s", exc)
                 continue
             log.info("%s restarted as pid %d", child.name, child.proc.pid if child.proc else 0)
             return
 
     async def start(self, stages: list[list[Child]]) -> None:
+        """Start each stage once the one before is ready; if a child fails, wait for
+        the rest of its stage (so that ``stop`` finds every process) and raise."""
         for stage in stages:
             for child in stage:
                 self.children.append(child)
-            await asyncio.gather(*(self.spawn(child) for child in stage))
+            results = await asyncio.gather(*(self.spawn(child) for child in stage),
+                                           return_exceptions=True)  # fmt: skip
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+
+    async def abandon(self, failure: ChildFailed) -> int:
+        """A child did not start: stop the others; the exit code for the command (2 if
+        the child refused its configuration: its own line said why, nothing to add)."""
+        if not failure.refused:
+            log.error("%s", failure)
+        await self.stop()
+        return REFUSED if failure.refused else 1
 
     async def reload(self, stage: int) -> None:
         """Replace the children of ``stage`` one at a time, each new one ready first.
@@ -161,7 +202,7 @@ class Supervisor:
                 self.children.append(new)
                 try:
                     await self.spawn(new)
-                except RuntimeError as exc:
+                except ChildFailed as exc:
                     self.children.remove(new)
                     log.error("reload stopped, %s kept: %s", old.name, exc)
                     return
@@ -186,7 +227,7 @@ class Supervisor:
                 self.children.append(child)
                 try:
                     await self.spawn(child)
-                except RuntimeError as exc:
+                except ChildFailed as exc:
                     self.children.remove(child)
                     log.error("scale stopped at %d: %s", len(current), exc)
                     break
@@ -250,8 +291,7 @@ class Supervisor:
         timeout = self.stop_timeout
         procs = [c.proc for c in children if c.proc is not None and c.proc.returncode is None]
         for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
+            send(proc, signal.SIGTERM)
         clean = True
         for proc in procs:
             try:
@@ -259,7 +299,7 @@ class Supervisor:
                 clean &= code == 0
             except TimeoutError:
                 log.warning("pid %d ignored SIGTERM for %gs: killing it", proc.pid, timeout)
-                proc.kill()
+                send(proc, signal.SIGKILL)
                 await proc.wait()
                 clean = False
         return clean
@@ -301,10 +341,8 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGTTOU, self._nudge, -1)
         try:
             await self.start(stages)
-        except RuntimeError as exc:
-            log.error("%s", exc)
-            await self.stop()
-            return 1
+        except ChildFailed as exc:
+            return await self.abandon(exc)
         server = await self.serve_control(control) if control else None
         info = {"pid": os.getpid(), "processes": self.processes(),
                 **({"control": control} if control else {})}  # fmt: skip

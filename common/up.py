@@ -15,9 +15,13 @@ from typing import Any
 
 import click
 
+from .binding import check_free
+from .config import split_address
 from .control import describe
+from .exceptions import ConfigError
 from .options import (
     COMMON,
+    Refused,
     child_args,
     common_options,
     export_secrets,
@@ -26,7 +30,7 @@ from .options import (
     option,
     setup,
 )
-from .supervisor import Child, Supervisor, gw_command, reserve_port
+from .supervisor import Child, ChildFailed, Supervisor, gw_command, reserve_port
 
 log = logging.getLogger("gw")
 
@@ -45,6 +49,22 @@ def _announce(info: dict[str, Any]) -> None:
     """For people (the ready line above it is for programs): what serves where."""
     lines = "\n".join(describe(info))
     log.info("cluster up (pid %s); Ctrl-C or SIGTERM stops it:\n%s", info["pid"], lines)
+
+
+def _check_ports(register: str, params: dict[str, Any], gateways: int, processes: int,
+                 metrics: str | None) -> None:  # fmt: skip
+    """Every fixed port this cluster will listen on is free, before any process starts:
+    a second ``make run`` says which port is taken and by whom, and starts nothing."""
+    check_free(register, "the register's port", "--register-listen")
+    check_free(params["listen"], "the WebSocket port", "--listen")
+    if params["start_port"]:
+        host = params["internal_listen"] or params["lan_ip"]
+        for port in range(params["start_port"], params["start_port"] + gateways):
+            check_free(f"{host}:{port}", "a gateway's internal port", "--start-port")
+    if metrics:
+        host, port = split_address(metrics)
+        for number in range(processes if port else 0):
+            check_free(f"{host}:{port + number}", "a metrics port", "--metrics-port")
 
 
 @click.command()
@@ -76,10 +96,16 @@ def up(app: str, register_listen: str, gateways: int, workers: int,
        **params: Any) -> None:  # fmt: skip
     """Register + gateway(s) + workers in one command (development, ``make run``)."""
     setup(params["log_level"], params["log_format"])
+    base = params["metrics_listen"] or (f"127.0.0.1:{metrics_port}" if metrics_port else None)
+    try:
+        _check_ports(register_listen, params, gateways, 1 + gateways + workers, base)
+    except ConfigError as exc:
+        raise Refused(f"gw up: {exc}") from None
     export_secrets(params)
     common = child_args({k: params[k] for k in COMMON})
+    if gateways > 1:
+        params["reuse_port"] = True  # the gateway processes share their port
     gateway_args = child_args(params, skip=(*COMMON, "listen", "metrics_listen"))
-    base = params["metrics_listen"] or (f"127.0.0.1:{metrics_port}" if metrics_port else None)
 
     def metrics(number: int) -> list[str]:  # register 0, gateways 1.., workers after them
         return metrics_args(base, number)
@@ -103,9 +129,8 @@ def up(app: str, register_listen: str, gateways: int, workers: int,
         supervisor.children.append(reg)
         try:
             info = await supervisor.spawn(reg)
-        except RuntimeError as exc:
-            log.error("%s", exc)
-            return 1
+        except ChildFailed as exc:
+            return await supervisor.abandon(exc)
         address = info["listen"]  # the workers' factory reads it from here on
         listen = reserve_port(params["listen"]) if gateways > 1 else params["listen"]
         gws = [

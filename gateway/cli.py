@@ -10,6 +10,7 @@ import click
 
 from common.exceptions import ConfigError
 from common.options import (
+    Refused,
     child_args,
     common_options,
     export_secrets,
@@ -40,11 +41,12 @@ def gateway(registers: tuple[str, ...], count: int, process_index: int, **params
         try:
             server = GatewayServer(gateway_config(params, registers, process_index))
         except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise Refused(str(exc)) from None
         serve(server)
         return
     export_secrets(params)
     params["listen"] = reserve_port(params["listen"])
+    params["reuse_port"] = True  # the processes share their port
     base = [*child_args({**params, "register": registers}, skip=("metrics_listen",)),
             "--count", "1"]  # fmt: skip
     children = [

@@ -52,6 +52,10 @@ DRAIN_WAVES = 20  # a drain closes clients in this many waves (fewer if fewer cl
 DRAIN_RATE = 500.0  # clients a second a drain needs at least: 10 clients, 20 ms
 
 
+# no register link and no worker: no worker can reach this gateway, a client would wait
+UNREACHABLE = Refusal(503, "No business worker can reach this gateway; try again later.\n",
+                      "no register link and no worker", "unreachable")  # fmt: skip
+
 MIN_AUTH_SECRET = 32  # bytes: RFC 7518 3.2, an HS256 key at least as long as the hash
 
 
@@ -87,6 +91,7 @@ class Edge:
         stats: dict[str, int],
         clock: Callable[[], float],
         wall_clock: Callable[[], float],
+        reachable: Callable[[], bool] = lambda: True,
     ) -> None:
         self.config = config
         self.index = index
@@ -95,6 +100,7 @@ class Edge:
         self.stats = stats
         self._clock = clock
         self._wall_clock = wall_clock  # token expiry is wall time
+        self._reachable = reachable  # False: no register link and no worker (503)
         self.dispatcher: Dispatcher | None = None  # set by attach()
         self.policy = Policy()
         self.conns: set[Connection] = set()  # every TCP connection, handshake or open
@@ -150,6 +156,9 @@ class Edge:
             return
         if self.stopping:
             conn.reject(http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n")
+            return
+        if not self._reachable():
+            self._refuse(conn, UNREACHABLE)
             return
         # accepted clients count against --max-connections, not connections still in
         # their handshake (those time out): idle sockets cannot lock everyone out

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from common import ids, protocol
+from common.binding import refusal
 from common.config import GatewayConfig, check_lan_ip, public_address, split_address
 from common.exceptions import ConfigError
 from common.metrics import Readiness
@@ -86,7 +87,7 @@ class GatewayServer(Service):
         self.fanout = Fanout(self.stats)
         self.keepalive = Keepalive(config, self.index, self.fanout)
         self.edge = Edge(config, self.index, self.fanout, self.keepalive, self.stats, clock,
-                         wall_clock)  # fmt: skip
+                         wall_clock, self.reachable)  # fmt: skip
         self.workers = WorkerLink(config, self.index, self.fanout, self.stats, self.status, clock)
         pool = WorkerPool(chooser(config.router), config.max_pending_events)
         self.dispatcher = Dispatcher(pool, self.workers, self.edge, self.stats)
@@ -99,6 +100,9 @@ class GatewayServer(Service):
         self._monitors: list[Any] = []
         self._ws: asyncio.Server | None = None
         self._leaving = False
+        self._started = 0.0
+        self._unlinked_since: float | None = None  # no register link and no worker
+        self._unlinked_said = False
         self.internal_address = ""
         self.public_address = ""
         self.listen_address = ""
@@ -114,15 +118,23 @@ class GatewayServer(Service):
         self._transport = Transport(cfg.security, cfg.timing)
         self.internal_address = self.workers.bind(self._transport, self.epoch)
         host, ws_port = split_address(cfg.listen)
-        self._ws = await asyncio.get_running_loop().create_server(
-            self.edge.connection,
-            host,
-            ws_port,
-            reuse_port=ws_port != 0 and hasattr(socket, "SO_REUSEPORT"),
-            backlog=4096,  # bursts of handshakes: asyncio's default of 100 drops SYNs
-            ssl=tls,
-            ssl_handshake_timeout=OPEN_TIMEOUT if tls else None,
-        )
+        try:
+            self._ws = await asyncio.get_running_loop().create_server(
+                self.edge.connection,
+                host,
+                ws_port,
+                # shared only when asked (--reuse-port; --count N asks for its own
+                # processes): a second gateway on a busy port is an error, not a
+                # silent partner that takes a share of the clients
+                reuse_port=cfg.reuse_port and ws_port != 0 and hasattr(socket, "SO_REUSEPORT"),
+                backlog=4096,  # bursts of handshakes: asyncio's default of 100 drops SYNs
+                ssl=tls,
+                ssl_handshake_timeout=OPEN_TIMEOUT if tls else None,
+            )
+        except OSError as exc:
+            raise refusal(exc, cfg.listen, "the WebSocket port", "--listen") from None
+        self._started = self._clock()
+        self._unlinked_since = self._started  # links take a moment: a grace from here
         self.public_port = self._ws.sockets[0].getsockname()[1]
         self.listen_address = f"{host}:{self.public_port}"
         self.public_address = public_address(cfg, host, self.public_port)
@@ -210,7 +222,41 @@ class GatewayServer(Service):
         while True:
             await asyncio.sleep(self.config.timing.heartbeat)
             self._announce()
-            self.workers.sweep(self._clock())
+            now = self._clock()
+            self.workers.sweep(now)
+            self._say_links(now)
+
+    # -- reachable: a register link or a worker -----------------------------------------
+    def _linked(self) -> bool:
+        return bool(self.registers_linked() or self.dispatcher.pool.live())
+
+    def reachable(self) -> bool:
+        """Whether a worker can reach this gateway: a register link is up or a worker
+        is linked. Without either for longer than a link timeout (from the start, or
+        since the last one went), no worker may ever come: new clients get 503."""
+        if self._linked():
+            self._unlinked_since = None
+            return True
+        now = self._clock()
+        if self._unlinked_since is None:
+            self._unlinked_since = now
+        return now - self._unlinked_since < self.config.timing.link_timeout
+
+    def _say_links(self, now: float) -> None:
+        """Loudly, once, when this gateway becomes unreachable; once when it is back."""
+        if self.reachable():
+            if self._unlinked_said:
+                self._unlinked_said = False
+                log.info("gateway %s: linked again (registers %d, workers %d): taking clients",
+                         self.internal_address, self.registers_linked(),
+                         len(self.dispatcher.pool.live()))  # fmt: skip
+        elif not self._unlinked_said:
+            self._unlinked_said = True
+            log.warning(
+                "gateway %s: no register answers at %s (--register) and no worker is linked: "
+                "no worker can reach this gateway; new clients get 503 until one does",
+                self.internal_address, ", ".join(self.config.registers),
+            )  # fmt: skip
 
     async def _drain_register(self, sock: Any) -> None:
         # The register never talks to gateways; keep the socket's queue empty anyway.

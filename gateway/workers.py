@@ -25,6 +25,7 @@ from typing import Any
 import zmq
 
 from common import ops, protocol
+from common.binding import refusal
 from common.config import GatewayConfig
 from common.exceptions import ProtocolError
 from common.frames import EventKind, Op, Role
@@ -108,11 +109,24 @@ class WorkerLink:
         self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         # a worker reconnecting with its identity takes over its old pipe
         self._router.setsockopt(zmq.ROUTER_HANDOVER, 1)
-        if cfg.start_port == 0:
-            port = self._router.bind_to_random_port(f"tcp://{host}")
-        else:
-            port = cfg.start_port + cfg.process_index
-            self._router.bind(f"tcp://{host}:{port}")
+        port = cfg.start_port + cfg.process_index if cfg.start_port else 0
+        try:
+            if port == 0:
+                port = self._router.bind_to_random_port(f"tcp://{host}")
+            else:
+                self._router.bind(f"tcp://{host}:{port}")
+        except zmq.ZMQError as exc:
+            raise refusal(
+                exc,
+                f"{host}:{port}",
+                "the gateway's internal port",
+                "--start-port",
+                "--internal-listen" if cfg.internal_listen else "--lan-ip",
+                ""
+                if cfg.internal_listen
+                else "Behind NAT or in a container, keep --lan-ip "
+                "as the address workers reach and bind with --internal-listen 0.0.0.0.",
+            ) from None
         self.address = f"tcp://{cfg.lan_ip}:{port}"
         self._channel = Channel(self._router, self._on_message, self._on_unreachable,
                                 (self.fanout.begin, self.fanout.flush))  # fmt: skip

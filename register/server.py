@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from common import protocol
+from common.binding import refusal
 from common.config import RegisterConfig, bad_internal_address, split_address
 from common.exceptions import ProtocolError
 from common.logs import Throttled
@@ -74,10 +75,13 @@ class RegisterServer(Service):
         self.config.security.check_bind(host, "the register")
         self._transport = Transport(self.config.security, self.config.timing)
         self._sock = self._transport.socket(zmq.ROUTER, server=True)
-        if port == 0:
-            port = self._sock.bind_to_random_port(f"tcp://{host}")
-        else:
-            self._sock.bind(f"tcp://{host}:{port}")
+        try:
+            if port == 0:
+                port = self._sock.bind_to_random_port(f"tcp://{host}")
+            else:
+                self._sock.bind(f"tcp://{host}:{port}")
+        except zmq.ZMQError as exc:
+            raise refusal(exc, f"{host}:{port}", "the register's port", "--listen") from None
         self.address = f"{host}:{port}"
         # the monitor, attached before the ready line: it logs the peers we refuse
         self._watching = watch(self._sock, 0, lambda e, ep: None)
@@ -201,6 +205,8 @@ class RegisterServer(Service):
         ]
 
     def _release(self) -> None:
+        if self._watching is not None:  # never started if the start failed: no warning
+            self._watching.close()
         if self._transport is not None:
             self._transport.close()
             self._transport = None

@@ -99,8 +99,22 @@ def test_bad_app_is_a_clear_error() -> None:
         [sys.executable, "-m", "common.cli", "worker", "--app", "no.such.module", "--single"],
         cwd=ROOT, capture_output=True, text=True, timeout=30 * UNIT,
     )  # fmt: skip
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "cannot import app 'no.such.module'" in result.stderr
+
+
+def test_a_refused_child_ends_its_supervisor_with_one_line() -> None:
+    """The child's own line says why; the supervisor adds nothing (it used to add
+    "did not become ready", and at times asyncio's "Unknown child process": its kill
+    reaped the child under the watcher, which then reported 255) and exits 2."""
+    for _ in range(3):
+        result = subprocess.run(
+            [sys.executable, "-m", "common.cli", "worker", "--app", "no.such.module",
+             "--count", "2"], cwd=ROOT, capture_output=True, text=True, timeout=30 * UNIT,
+        )  # fmt: skip
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 2, result.stderr
+        assert lines == ["Error: cannot import app 'no.such.module': No module named 'no'"] * 2
 
 
 EXTRA = (
