@@ -7,6 +7,9 @@
 - The WebSocket keepalive: every ``ws_ping_interval`` a ping to each client with none
   outstanding; a client whose pong is late by ``ws_ping_timeout`` is closed.
 
+Each sweep visits its clients a few hundred at a time, spread over its period, so
+that a gateway with 100,000 clients neither stalls its loop nor pings in bursts.
+
 A client the gateway paused (its backlog is full: we stopped reading it) is busy,
 not silent: neither sweep counts it. The decisions are pure functions
 (:func:`idle_sweep`, :func:`ping_sweep`); the loops apply them. This module is the
@@ -17,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterable
+import math
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from common.config import GatewayConfig
@@ -28,6 +32,7 @@ from .fanout import Fanout
 
 log = logging.getLogger(__name__)
 throttled = Throttled(log)  # a mass of dead clients: a line a second, with a count
+PASS_SIZE = 500  # clients a sweep visits in one loop pass (100,000: 200 passes a period)
 
 
 def idle_sweep(clients: Iterable[Client], limit: int) -> tuple[list[Client], list[Client]]:
@@ -91,13 +96,32 @@ class Keepalive:
             loops.append(self._ws_keepalive())
         return loops
 
+    async def _sweep(self, period: float, visit: Callable[[list[Client], float], None]) -> None:
+        """Visit every client once per ``period``, ``PASS_SIZE`` at a time, the passes
+        spread over the period: at 100,000 clients no pass holds the loop for long,
+        and the pings (and their pongs) come as a steady trickle, not a burst.
+
+        A pass sees the clients of the period's start that are still here; a client
+        that came since waits for the next period (it was just heard anyway).
+        """
+        loop = asyncio.get_running_loop()
+        clients = self.index.clients
+        while True:
+            everyone = list(clients.values())
+            passes = max(1, math.ceil(len(everyone) / PASS_SIZE))
+            for start in range(0, passes * PASS_SIZE, PASS_SIZE):
+                await asyncio.sleep(period / passes)
+                here = [c for c in everyone[start : start + PASS_SIZE]
+                        if clients.get(c.client_id) is c]  # fmt: skip
+                if here:
+                    visit(here, loop.time())
+
     async def _app_heartbeat(self) -> None:
         cfg = self.config
         ping = cfg.ping_data or None
-        while True:
-            await asyncio.sleep(cfg.ping_interval)
-            silent, idle = idle_sweep(list(self.index.clients.values()),
-                                      cfg.ping_not_response_limit)  # fmt: skip
+
+        def visit(clients: list[Client], now: float) -> None:
+            silent, idle = idle_sweep(clients, cfg.ping_not_response_limit)
             for client in silent:
                 throttled.info("silent", "client %s silent for %d ticks: closing",
                                client.client_id, client.idle_ticks)  # fmt: skip
@@ -105,17 +129,19 @@ class Keepalive:
             if ping is not None and idle:
                 self.fanout.deliver(idle, ping)
 
+        await self._sweep(cfg.ping_interval, visit)
+
     async def _ws_keepalive(self) -> None:
         interval = self.config.ws_ping_interval or 20.0
         timeout = self.config.ws_ping_timeout or interval
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(interval)
-            now = loop.time()
-            dead, ping = ping_sweep(list(self.index.clients.values()), now, timeout)
+
+        def visit(clients: list[Client], now: float) -> None:
+            dead, ping = ping_sweep(clients, now, timeout)
             for client in dead:
                 throttled.info("pong", "client %s: no pong for %gs, closing", client.client_id,
                                timeout)  # fmt: skip
                 client.conn.abort()
             for client in ping:
                 client.conn.ping_now(now)
+
+        await self._sweep(interval, visit)

@@ -57,3 +57,47 @@ def test_ping_sweep_forgets_a_paused_clients_ping() -> None:
     a.paused = True
     assert ping_sweep([a], now=100.0, timeout=10.0) == ([], [])
     assert a.conn.ping_sent == 0.0
+
+
+class Pinged:
+    """A connection that records when it was pinged (and is never answered)."""
+
+    def __init__(self, log: list[tuple[str, float]], name: str) -> None:
+        self.log, self.name, self.ping_sent = log, name, 0.0
+        self.aborted = False
+
+    def ping_now(self, now: float) -> None:
+        self.ping_sent = now
+        self.log.append((self.name, now))
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+async def test_a_sweep_is_spread_over_its_period_a_pass_at_a_time(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """1,000 clients, 100 a pass: ten passes a period, every client pinged once a
+    period; a client that left before its pass is skipped."""
+    import asyncio
+
+    from common.config import GatewayConfig
+    from gateway import keepalive
+    from gateway.clients import ClientIndex
+
+    monkeypatch.setattr(keepalive, "PASS_SIZE", 100)
+    pings: list[tuple[str, float]] = []
+    index = ClientIndex()
+    for i in range(1000):
+        index.add(Client(f"c{i}", "127.0.0.1:1", Pinged(pings, f"c{i}")))
+    gone = index.clients["c950"]
+    config = GatewayConfig(ws_ping_interval=0.5, ws_ping_timeout=10.0)
+    sweeping = asyncio.ensure_future(Keepalive(config, index, None).loops()[0])  # type: ignore[arg-type]
+    await asyncio.sleep(0.3)  # about half the first period: about half the passes
+    index.remove("c950")
+    await asyncio.sleep(0.35)
+    sweeping.cancel()
+    names = [name for name, _ in pings]
+    assert len(names) == len(set(names)) == 999  # once each in the period, c950 skipped
+    assert "c950" not in names and gone.conn.ping_sent == 0.0
+    times = sorted({round(t, 3) for _, t in pings})
+    assert len(times) == 10  # ten passes
+    assert times[-1] - times[0] >= 0.35  # spread over the period, not a burst
