@@ -4,6 +4,7 @@ one table (see docs/benchmarks.md for what each figure means).
     python -m bench                      # everything, ~4.5 minutes on 2 cores
     python -m bench --quick              # smaller and shorter: a smoke run (< 1 minute)
     python -m bench --scenarios S1,S3    # only these
+    python -m bench --scenarios S8       # 100,000 clients on this machine (make bench-scale)
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ from .scenarios import (
 )
 
 ALL = ("S1", "S2", "S3", "S4", "S5", "S6", "S7")
+KNOWN = (*ALL, "S8")  # S8 (100,000 clients, several minutes) runs only when named
 
 
 def _scenarios(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
     chosen = tuple(s.strip().upper() for s in value.split(",") if s.strip())
-    unknown = [s for s in chosen if s not in ALL]
+    unknown = [s for s in chosen if s not in KNOWN]
     if unknown:
-        raise click.BadParameter(f"unknown {', '.join(unknown)}; choose among {', '.join(ALL)}")
+        raise click.BadParameter(f"unknown {', '.join(unknown)}; choose among {', '.join(KNOWN)}")
     return chosen
 
 
@@ -66,8 +68,15 @@ def machine() -> str:
     default=",".join(ALL),
     show_default=True,
     callback=_scenarios,
-    help="Comma-separated subset of S1..S7 (S7: S4 over TLS vs plain).",
+    help="Comma-separated subset of S1..S8 (S7: S4 over TLS vs plain; S8, 100,000 "
+    "clients, only when named).",
 )
+@click.option("--clients", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="S8: clients to hold.")  # fmt: skip
+@click.option("--crowd-procs", type=int, default=0,
+              help="S8: load-generator processes (0: one per 15,000 clients).")  # fmt: skip
+@click.option("--gateway-procs", type=int, default=0,
+              help="S8: gateway processes, over 2 ports (0: one per 15,000 clients).")  # fmt: skip
 @click.option("--procs", type=int, default=2, show_default=True, help="Load-generator processes.")
 @click.option(
     "--workers",
@@ -91,9 +100,9 @@ def machine() -> str:
     default=None,
     help="Also write the rows as JSON here.",
 )
-def main(quick: bool, scenarios: tuple[str, ...], procs: int, workers: int,
-         duration: float | None, repeat: int | None, no_capacity: bool,
-         json_path: str | None) -> None:  # fmt: skip
+def main(quick: bool, scenarios: tuple[str, ...], clients: int, crowd_procs: int,
+         gateway_procs: int, procs: int, workers: int, duration: float | None,
+         repeat: int | None, no_capacity: bool, json_path: str | None) -> None:  # fmt: skip
     """Benchmark the cluster side by side with a single-process websockets server."""
     hard = raise_open_file_limit()
     cfg = Settings.quick(procs, workers) if quick else Settings(procs, workers)
@@ -122,11 +131,25 @@ def main(quick: bool, scenarios: tuple[str, ...], procs: int, workers: int,
         from .routing import routing
 
         rows += routing(procs)
+    extra: list[str] = []
+    if "S8" in scenarios:
+        from .scale import LimitError, ScaleSettings, s8
+
+        scale = ScaleSettings(clients=clients, crowd_procs=crowd_procs,
+                              gateway_procs=gateway_procs, workers=max(workers, 2))  # fmt: skip
+        try:
+            found, extra = s8(scale, log=lambda line: click.echo(line, err=True))
+        except LimitError as exc:
+            raise click.ClickException(f"S8 cannot run {clients:,} clients here:\n{exc}") from None
+        rows += found
     elapsed = time.monotonic() - started
     click.echo()
     click.echo(f"machine: {machine()}")
     click.echo(f"settings: {asdict(cfg)}; run took {elapsed:.0f}s")
     click.echo(table(rows))
+    if extra:
+        click.echo("\nS8, per gateway process:")
+        click.echo("\n".join(extra))
     if json_path:
         with open(json_path, "w") as out:
             json.dump([{k: getattr(r, k) for k in ("scenario", "metric", "cluster", "baseline",

@@ -32,5 +32,9 @@ def on_message(client_id: str, text: str | bytes) -> None:
             api.send_to_group(message["group_id"], data)
         else:
             api.send_to_all(data)
+    elif event == "enter":  # S8: join the group and bind the uid, one answer
+        api.join_group(client_id, message["group_id"])
+        api.bind_uid(client_id, message["from_user_id"])
+        api.send_to_current_client(chat.reply(0, "success"))
     else:
         api.send_to_current_client(chat.reply(400, "default invalid", message))

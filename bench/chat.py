@@ -9,7 +9,8 @@ A client sends JSON text frames::
   Both answer the joining client with ``{"code": 0, "msg": "success", "data": <msg>}``
   and store the fields in the session, as the seed's ``onMessage`` does.
 - speak, mode 1: ``send_to_uid(to_user_id, reply)``; mode 2: ``send_to_group``.
-- speak, mode 3 is the bench's one extension: ``send_to_all(reply)`` (scenario S5).
+- speak, mode 3 is the bench's one extension: ``send_to_all(reply)`` (scenario S5);
+  the other is ``enter`` (S8): join ``group_id`` and bind ``from_user_id`` at once.
 
 Replies are built once per message, as a ``str``, so both servers write the same
 bytes to every recipient. Pure: no I/O.
