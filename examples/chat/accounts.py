@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, web
 
-from . import media, passwords, tokens
+from . import media, mediatypes, passwords, tokens
 from .context import (
     AVATARS,
     COOKIE,
@@ -75,8 +75,8 @@ async def _account_form(request: web.Request) -> AccountForm:
                 continue
             if part.name == "avatar_file" and part.filename:
                 upload = await media.read(part, media.MAX_AVATAR)
-                if upload.msgtype != 1:
-                    raise BadRequest("an avatar is an image")
+                if upload.msgtype != mediatypes.IMAGE:
+                    raise BadRequest("头像必须是图片")
             elif part.name in ("nickname", "password", "avatar"):
                 fields[part.name] = await part.text()
         return AccountForm(fields.get("nickname", ""), fields.get("password", ""),

@@ -21,11 +21,12 @@ from business import AsyncGatewayClient
 
 from .db import AsyncStore, Room, User
 from .frames import BadRequest, natural, result
+from .mediatypes import STOCK_AVATARS
 from .throttle import Throttle
 
 COOKIE = "chat_token"
 STATIC = Path(__file__).resolve().parent / "static"
-AVATARS = tuple(f"/static/avatars/{n}.svg" for n in range(1, 9))
+AVATARS = STOCK_AVATARS
 DEFAULT_ROOM = 100
 
 

@@ -30,9 +30,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .mediatypes import DEFAULT_AVATAR
+
 MAX_CONTENT = 128  # characters (the validator's max:128 counts with mb_strlen)
 MAX_GROUP_DIGITS = 19  # any 64-bit id; int() refuses strings over 4,300 digits
-DEFAULT_AVATAR = "/static/avatars/default.svg"
 
 INVALID_JSON = "无效的json数据"
 NOT_AN_OBJECT = "请求数据结构无法被解析"

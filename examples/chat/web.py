@@ -73,7 +73,6 @@ def make_app(
     for table in ROUTES:
         app.add_routes(table)
     app.router.add_static("/static", STATIC)
-    app.router.add_static("/uploads", uploads)
     return app
 
 
