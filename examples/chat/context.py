@@ -35,6 +35,7 @@ class Settings:
     ws_url: str
     uploads: Path
     auth_secret: str
+    page_policy: str = "default-src 'self'"  # Content-Security-Policy (examples.chat.guard)
     token_ttl: int = 300  # seconds
 
 

@@ -33,7 +33,7 @@ from .mediatypes import TYPES, UPLOADS, upload_name
 
 MAX_UPLOAD = 8 << 20  # bytes
 MAX_AVATAR = 1 << 20
-UNSUPPORTED = "文件格式不支持：只能上传 PNG、JPEG、GIF、WebP 图片，MP4、WebM、Ogg 视频或常见音频"
+UNSUPPORTED = "文件格式不支持：只能上传图片、视频或音频"
 NOT_FOUND = "文件不存在"
 UPLOAD_HEADERS = {
     "X-Content-Type-Options": "nosniff",

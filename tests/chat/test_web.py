@@ -110,6 +110,13 @@ async def test_page_static_and_config(web, chat, browsers):
     async with http.get(web.url + "/") as response:
         page = await response.text()
         assert response.status == 200 and "/static/main.js" in page and "cdn" not in page.lower()
+        policy = response.headers["Content-Security-Policy"]
+        gateway = chat.ws.rstrip("/")
+        assert f"connect-src 'self' {gateway};" in policy and "script-src 'self';" in policy
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    # nothing inline for the CSP to refuse: no script without src, handler or style
+    assert re.search(r"<script(?![^>]*\ssrc=)", page) is None
+    assert re.search(r"<[^>]*\s(on\w+|style)\s*=", page) is None and "<style" not in page
     for asset in ("/static/main.js", "/static/socket.js", "/static/conversations.js",
                   "/static/chat.css", "/static/avatars/default.svg"):  # fmt: skip
         async with http.get(web.url + asset) as response:
