@@ -77,7 +77,7 @@ async def test_the_page_comes_back_at_once_when_its_gateway_drains(chat, site, b
         cwd=ROOT, capture_output=True, text=True, timeout=60 * UNIT,
     )  # fmt: skip
     assert drain.returncode == 0, drain.stderr
-    await page.wait_for_function(f"window.__chat.link.connects > {connects}", timeout=WAIT)
+    await page.wait_for_function(f"() => window.__chat.link.connects > {connects}", timeout=WAIT)
     await expect(page.locator("#conn")).to_have_attribute("data-state", "online", timeout=WAIT)
     states = await page.evaluate("window.__states")
     assert "offline" not in states and states[-1] == "online", states  # no back-off on 1012
