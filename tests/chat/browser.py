@@ -45,7 +45,9 @@ needs_chromium = [
 @pytest.fixture(scope="module")
 def site(chat, tmp_path_factory) -> Iterator[WebProcess]:
     """The web backend of this module's cluster, on a fresh database."""
-    process = start_web(chat, tmp_path_factory.mktemp("browser") / "chat.sqlite3")
+    db = tmp_path_factory.mktemp("browser") / "chat.sqlite3"
+    process = start_web(chat, db)
+    process.db = db  # type: ignore[attr-defined]
     try:
         yield process
     finally:

@@ -7,20 +7,28 @@ real cluster and backend, on a desktop and on a phone (390x844).
   Content-Security-Policy.
 - The page runs only its own scripts: an injected inline handler or inline script
   does not run (the page's CSP), and Chromium reports the violation.
+- Media come from our own uploads only: the page has no way to send a link as an
+  image, the backend refuses one posted from the page, a message an older release
+  stored with an outside image is shown as text, and an image from another site that
+  got into the page anyway is not fetched (CSP): the other site (a server on another
+  port, recording every request) never hears from a viewer.
 
 Every browser test also fails on any CSP violation the page itself causes
 (:func:`tests.chat.browser.watch`).
 
-Screenshots: artifacts/chat-upload-refused.png, artifacts/chat-phone-upload-refused.png.
+Screenshots: artifacts/chat-upload-refused.png, artifacts/chat-phone-upload-refused.png,
+artifacts/chat-media-outside-as-text.png, artifacts/chat-phone-media-outside-as-text.png.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 
 from .browser import (
     PHONE,
     WAIT,
+    Stranger,
     browser,
     chromium,
     needs_chromium,
@@ -122,3 +130,55 @@ async def test_the_page_runs_only_its_own_scripts(site, browser):
     assert violations == ["script-src-attr", "script-src-elem"]
     reported = [e for e in errors if CSP_REPORTED in e]
     assert reported and [e for e in errors if e not in reported] == []
+
+
+async def test_media_from_elsewhere_never_reaches_a_viewer(site, browser):
+    from playwright.async_api import expect
+
+    errors: list[str] = []
+    async with Stranger() as stranger:
+        tracker = stranger.url + "/tracker.png"
+        desk = await open_page(browser, site.url, errors)
+        await sign_in(desk, "只看本站")
+        assert await desk.locator("#media-url").count() == 0  # no "send a link as an image"
+        refused = await desk.evaluate(
+            """async (url) => {
+              const { post } = await import("/static/api.js");
+              try {
+                await post("/api/send", {action_type: "send_msg", group_id: 100, msgtype: 1,
+                                         content: url});
+                return "sent";
+              } catch (error) { return error.message; }
+            }""",
+            tracker,
+        )
+        assert refused == "只能发送本站上传的文件"
+        me = await desk.evaluate("window.__chat.me.id")
+        with sqlite3.connect(site.db) as db:  # as a release that took any http(s) URL did
+            db.execute(
+                "INSERT INTO messages (room_id, from_uid, to_uid, msgtype, content, created_at)"
+                " VALUES (100, ?, NULL, 1, ?, strftime('%s', 'now'))",
+                (me, tracker),
+            )
+        await desk.reload()
+        phone = await open_page(browser, site.url, errors, viewport=PHONE)
+        await sign_in(phone, "手机只看本站")
+        await phone.click('#rooms li[data-room="100"]')
+        shots = (("chat-media-outside-as-text.png", desk),
+                 ("chat-phone-media-outside-as-text.png", phone))  # fmt: skip
+        for name, page in shots:
+            old = page.locator("#messages li.msg .bubble", has_text=tracker)
+            await expect(old).to_have_count(1, timeout=WAIT)
+            assert await page.locator(f'#messages [src="{tracker}"]').count() == 0
+            await shot(page, name)
+
+        # an outside image that got into the page anyway is not fetched: the page's CSP
+        async with desk.expect_console_message(lambda m: CSP_REPORTED in m.text, timeout=WAIT):
+            await desk.evaluate(
+                "(url) => { const img = new Image(); img.src = url; document.body.append(img); }",
+                stranger.url + "/slipped-in.png",
+            )
+        assert stranger.requests == []
+    reported = [e for e in errors if CSP_REPORTED in e]
+    assert len(reported) == 1 and "img-src" in reported[0]
+    assert [e for e in errors if e not in reported] == []

@@ -4,6 +4,7 @@ real process, a real SQLite file)."""
 from __future__ import annotations
 
 import io
+import sqlite3
 
 import aiohttp
 
@@ -95,3 +96,40 @@ async def test_a_refused_upload_leaves_no_traceback(web, browsers):
     too_big = await alice.call("POST", "/api/upload", 413, data=big)
     assert too_big["msg"] == "文件太大：不能超过 8 MB"
     assert web.logs().count("Traceback") == before
+
+
+async def test_media_messages_are_our_own_uploads_only(web, chat, browsers):
+    alice = browsers[0]
+    await alice.register("只发本站")
+    listener, _ = await alice.socket(chat)
+    photo = await alice.call("POST", "/api/upload", data=form(png(), "p.png", "image/png"))
+    url = photo["data"]["url"]
+    message = {"action_type": "send_msg", "group_id": 100}
+    for outside in ("https://example.com/a.png", "http://127.0.0.1:9/x.png", "//example.com/x"):
+        refused = await alice.send(400, **message, msgtype=1, content=outside)
+        assert refused == {"code": 400, "msg": "只能发送本站上传的文件", "data": None}
+    missing = "/uploads/" + "f" * 24 + ".png"  # our shape, but nothing was uploaded
+    assert (await alice.send(400, **message, msgtype=1, content=missing))["msg"] == (
+        "文件不存在，请重新上传"
+    )
+    wrong = await alice.send(400, **message, msgtype=2, content=url)
+    assert wrong["msg"] == "文件类型与消息类型不符"
+    sent = (await alice.send(**message, msgtype=1, content=url))["data"]
+    assert await listener.next("new_msg") == sent  # the refused ones were never pushed
+    history = (await alice.call("GET", "/api/rooms/100/messages"))["data"]
+    assert [m["content"] for m in history if m["uid"] == str(alice.user["id"])] == [url]
+    await listener.close()
+
+
+async def test_outside_media_an_older_release_stored_is_listed_as_text(web, browsers):
+    alice = browsers[0]
+    user = await alice.register("旧消息")
+    with sqlite3.connect(web.db) as db:  # as a release that took any http(s) URL stored it
+        db.execute(
+            "INSERT INTO messages (room_id, from_uid, to_uid, msgtype, content, created_at)"
+            " VALUES (100, ?, NULL, 1, 'https://example.com/tracker.png', 1.0)",
+            (user["id"],),
+        )
+    history = (await alice.call("GET", "/api/rooms/100/messages"))["data"]
+    old = [m for m in history if m["content"] == "https://example.com/tracker.png"]
+    assert [m["msgtype"] for m in old] == [0]
