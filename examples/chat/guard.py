@@ -1,4 +1,12 @@
-"""What the backend tells browsers about every response: the page's security policy.
+"""The browser's side of security: requests from other sites refused, and what every
+response tells the browser.
+
+:func:`same_origin` (a middleware) refuses a state-changing request that another site
+could have made the user's browser send, by the rules of :mod:`examples.chat.origin`
+(403 ``拒绝跨站请求``, or 403 ``页面已过期，请刷新后再试`` for a form or an empty body
+without the page's token), with a rate-limited log line; :func:`grant` gives a
+browser its token (``GET /api/config``), and a new ``chat_csrf`` cookie to make it
+from if the browser has none.
 
 Every response carries (unless its handler set its own, as uploads do:
 :mod:`examples.chat.media`):
@@ -15,13 +23,61 @@ Every response carries (unless its handler set its own, as uploads do:
 
 from __future__ import annotations
 
+import logging
+import secrets
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from .context import SETTINGS
+from common.logs import Throttled
 
+from . import origin
+from .context import SETTINGS
+from .frames import BadRequest
+
+log = logging.getLogger(__name__)
+quiet = Throttled(log)  # lines any other site can cause
 COMMON_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+CSRF_COOKIE = "chat_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_COOKIE_TTL = 365 * 86400  # seconds: a page reopened with the browser still works
+
+
+@web.middleware
+async def same_origin(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Refuse a state-changing request that did not come from the page itself."""
+    if request.method not in origin.SAFE_METHODS:
+        secret = request.app[SETTINGS].auth_secret
+        has_token = origin.token_ok(
+            secret, request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)
+        )
+        refused = origin.refusal(
+            request.method,
+            origin=request.headers.get("Origin"),
+            fetch_site=request.headers.get("Sec-Fetch-Site"),
+            host=request.host,
+            content_type=request.headers.get("Content-Type"),
+            has_token=has_token,
+        )
+        if refused is not None:
+            quiet.warning("refused", "refused %s %s from %s: %s", request.method,
+                          request.path[:100], request.remote, refused.reason)  # fmt: skip
+            raise BadRequest(refused.msg, status=403)
+    return await handler(request)  # type: ignore[no-any-return]
+
+
+def grant(request: web.Request) -> tuple[str, str | None]:
+    """The browser's CSRF token, and the new cookie it is made from if the browser has
+    none (the caller sets it on its response with :func:`set_cookie`)."""
+    cookie = request.cookies.get(CSRF_COOKIE)
+    new = None if cookie else secrets.token_urlsafe(32)
+    return origin.token(request.app[SETTINGS].auth_secret, cookie or str(new)), new
+
+
+def set_cookie(response: web.StreamResponse, cookie: str) -> None:
+    response.set_cookie(CSRF_COOKIE, cookie, httponly=True, samesite="Strict",
+                        max_age=CSRF_COOKIE_TTL, path="/")  # fmt: skip
 
 
 def page_policy(ws_url: str) -> str:

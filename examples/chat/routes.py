@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import accounts, conversations, frames, media, rooms
+from . import accounts, conversations, frames, guard, media, rooms
 from .context import AVATARS, DEFAULT_ROOM, SETTINGS, STATIC, reply
 
 routes = web.RouteTableDef()
@@ -23,9 +23,15 @@ async def index(request: web.Request) -> web.FileResponse:
 
 @routes.get("/api/config")
 async def config(request: web.Request) -> web.Response:
+    """What the page needs first, with its CSRF token (``csrf``: the ``X-CSRF-Token``
+    of its posts, :mod:`examples.chat.origin`)."""
     settings = request.app[SETTINGS]
-    return reply({"ws_url": settings.ws_url, "avatars": AVATARS, "max_text": frames.MAX_TEXT,
-                  "default_room": DEFAULT_ROOM})  # fmt: skip
+    token, new_cookie = guard.grant(request)
+    response = reply({"ws_url": settings.ws_url, "avatars": AVATARS, "max_text": frames.MAX_TEXT,
+                      "default_room": DEFAULT_ROOM, "csrf": token})  # fmt: skip
+    if new_cookie:
+        guard.set_cookie(response, new_cookie)
+    return response
 
 
 @routes.get("/uploads/{name}")

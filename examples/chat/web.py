@@ -50,7 +50,7 @@ def make_app(
     problem = tokens.secret_error(auth_secret)
     if problem:
         raise ValueError(problem)
-    app = web.Application(middlewares=[errors], client_max_size=CLIENT_MAX_SIZE)
+    app = web.Application(middlewares=[errors, guard.same_origin], client_max_size=CLIENT_MAX_SIZE)
     uploads = db.parent / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     app[SETTINGS] = Settings(ws_url=ws_url, uploads=uploads, auth_secret=auth_secret,

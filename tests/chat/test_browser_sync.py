@@ -145,7 +145,7 @@ async def test_a_room_joined_while_connecting_is_heard(site, browser):
         response = await route.fetch()  # a token for the rooms of now
         grants.append((await response.json())["data"]["rooms"])
         if len(grants) == 1:  # ... and then another room is joined (in another tab)
-            joined = await context.request.post(site.url + "/api/rooms/101/join")
+            joined = await context.request.post(site.url + "/api/rooms/101/join", data={})
             assert joined.ok, await joined.text()
         await route.fulfill(response=response)
 

@@ -53,14 +53,26 @@ def web(chat, tmp_path_factory) -> Iterator[WebProcess]:
 
 
 class Browser:
-    """An HTTP client with its own cookies (one logged-in user)."""
+    """An HTTP client with its own cookies (one logged-in user). Its calls other than GET
+    carry the CSRF token that ``/api/config`` gives with its cookie, as the page's do
+    (forms and empty bodies need it: examples/chat/origin.py)."""
 
     def __init__(self, web: WebProcess) -> None:
         self.base = web.url
         self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
         self.user: dict[str, Any] = {}
+        self.token = ""
+
+    async def csrf(self) -> str:
+        """The token of this client's ``chat_csrf`` cookie (a new one if it has none)."""
+        if not self.token or not any(c.key == "chat_csrf" for c in self.http.cookie_jar):
+            async with self.http.get(self.base + "/api/config") as response:
+                self.token = (await response.json())["data"]["csrf"]
+        return self.token
 
     async def call(self, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
+        if method != "GET":
+            kwargs["headers"] = {"X-CSRF-Token": await self.csrf(), **kwargs.get("headers", {})}
         async with self.http.request(method, self.base + path, **kwargs) as response:
             body = await response.json()
             assert response.status == expect, (response.status, body)
@@ -452,7 +464,7 @@ async def test_gw_up_hands_the_backend_its_auth_secret_in_the_environment(gw, tm
         register = {"nickname": "环境变量", "password": PASSWORD}
         async with http.post(f"http://{site['listen']}/api/register", json=register) as response:
             assert response.status == 200, await response.text()
-        async with http.post(f"http://{site['listen']}/api/token") as response:
+        async with http.post(f"http://{site['listen']}/api/token", json={}) as response:
             assert response.status == 200, await response.text()
             grant = (await response.json())["data"]
     assert tokens.verify(AUTH_SECRET, grant["token"])["nickname"] == "环境变量"
