@@ -22,7 +22,7 @@ from business import AsyncGatewayClient
 from .db import AsyncStore, Room, User
 from .frames import BadRequest, natural, result
 from .mediatypes import STOCK_AVATARS
-from .throttle import Throttle
+from .throttle import LoginThrottle
 
 COOKIE = "chat_token"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -41,10 +41,9 @@ class Settings:
 
 @dataclass
 class Guards:
-    """Login throttles (per nickname, per client address) and the send lock."""
+    """The login throttle (per address, account and device) and the send lock."""
 
-    by_name: Throttle = field(default_factory=lambda: Throttle(limit=5, window=300))
-    by_address: Throttle = field(default_factory=lambda: Throttle(limit=20, window=300))
+    logins: LoginThrottle = field(default_factory=LoginThrottle)
     # Held from a message's insert to its push: pushes leave in id order, so a page
     # that saw message n on a synced connection has everything before n it may see.
     send: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -7,7 +7,10 @@
 - A raw ``speak`` with another user's id, name and avatar is not shown as them:
   anonymously it reaches no page as a message; with a token of one's own it is
   refused with ``{code: 403}``.
-- A wrong password is refused, repeated failures are throttled, the right one works.
+- Password guesses slow the attacker down and never lock the owner out: an attacker
+  (another address) is told to wait, longer and longer (429, Retry-After), while
+  the owner's usual browser logs in at once and the owner on a new phone waits a few
+  seconds, counted down in the card, then logs in.
 - A page on another port of 127.0.0.1 (another origin of the same site, so
   SameSite=Lax cookies go along) makes the logged-in user's browser post: the
   issue's text/plain form to /api/send, a urlencoded join, a multipart login as the
@@ -15,6 +18,8 @@
   none had any effect, on a desktop and on a phone.
 
 Screenshots: artifacts/chat-attacks.png (the victim's window after the attacks),
+artifacts/chat-phone-login-wait.png (the owner's new phone, told to wait),
+artifacts/chat-login-recognised.png (the owner's usual browser, in during the attack),
 artifacts/chat-cross-site.png and artifacts/chat-phone-cross-site.png (the
 victims' windows after the cross-site posts: nothing forged in them).
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 from .browser import (
     PHONE,
@@ -37,6 +43,7 @@ from .browser import (
     sign_in,
     site,
 )
+from .test_web_logins import attacker, guess
 
 pytestmark = needs_chromium
 __all__ = ["browser", "chromium", "site"]  # fixtures
@@ -159,28 +166,57 @@ async def test_raw_sockets_get_nothing_of_a_user_and_cannot_speak_as_them(chat, 
     assert errors == []
 
 
-async def test_a_wrong_password_is_refused_and_repeated_failures_wait(site, browser):
+async def test_guesses_slow_the_attacker_and_never_lock_out_the_owner(site, browser):
     from playwright.async_api import expect
 
     errors: list[str] = []
-    owner = await open_page(browser, site.url, errors)
+    owner = await open_page(browser, site.url, errors)  # the owner's usual browser
     await sign_in(owner, "有密码的人", password="my-own-password")
-    guesser = await open_page(browser, site.url, errors)
-    for attempt in range(5):
-        await sign_in(guesser, "有密码的人", register=False, password=f"guess-{attempt}",
-                      online=False)  # fmt: skip
-        await expect(guesser.locator("#login-error")).to_have_text("昵称或密码错误", timeout=WAIT)
-        await expect(guesser.locator("#app")).to_be_hidden()
     taken = await open_page(browser, site.url, errors)
     await sign_in(taken, "有密码的人", password="whatever-123", online=False)
     await expect(taken.locator("#login-error")).to_have_text("这个昵称已被注册", timeout=WAIT)
-    # throttled now, even with the right password
-    await sign_in(guesser, "有密码的人", register=False, password="my-own-password", online=False)
-    await expect(guesser.locator("#login-error")).to_contain_text("尝试次数过多", timeout=WAIT)
-    await expect(guesser.locator("#app")).to_be_hidden()
-    # the owner, from their own session, is not affected
-    await owner.reload()
-    await expect(owner.locator("#conn")).to_have_attribute("data-state", "online", timeout=WAIT)
+    await owner.click("#logout")
+    await expect(owner.locator("#login")).to_be_visible()
+    guesser = await open_page(browser, site.url, errors)  # a wrong password, in the card
+    await sign_in(guesser, "有密码的人", register=False, password="guess-0", online=False)
+    await expect(guesser.locator("#login-error")).to_have_text("昵称或密码错误", timeout=WAIT)
+
+    async with attacker("127.0.0.2") as http:  # the attack, from another address
+        tries = [await guess(http, site.url, "有密码的人", f"guess-{n}") for n in range(1, 6)]
+        assert [status for status, _, _ in tries] == [401] * 4 + [429]
+        assert tries[-1][2] == 1  # Retry-After: the account's first wait
+
+        # the owner's usual browser: in at once, the attack notwithstanding
+        await sign_in(owner, "有密码的人", register=False, password="my-own-password")
+
+        # the owner on a new phone: told to wait a little, counted down, then in
+        phone = await open_page(browser, site.url, errors, viewport=PHONE)
+        await phone.fill("#nickname", "有密码的人")
+        await phone.fill("#password", "my-own-password")
+        for _ in range(2):  # the attacker keeps guessing as soon as it may: 2 s, then 4 s
+            await asyncio.sleep(tries[-1][2] or 0)  # the wait the backend told it
+            assert (await guess(http, site.url, "有密码的人", "again"))[0] == 401
+            tries.append(await guess(http, site.url, "有密码的人", "again"))
+        assert [t[2] for t in tries[-2:]] == [2, 4]  # growing
+        await phone.click("#login-button")
+        error = phone.locator("#login-error")
+        told = re.compile(r"^尝试次数过多，请[1-4]秒后再试$")  # not 5 minutes: seconds
+        await expect(error).to_have_text(told, timeout=WAIT)
+        await expect(phone.locator("#login-button")).to_be_disabled()
+        await shot(phone, "chat-phone-login-wait.png")
+        await expect(phone.locator("#login-button")).to_be_enabled(timeout=WAIT)
+        await expect(error).to_have_text("可以再试一次了")
+        await phone.click("#login-button")
+        await expect(phone.locator("#conn")).to_have_attribute("data-state", "online",
+                                                               timeout=WAIT)  # fmt: skip
+        # ... and the attacker gained nothing by it: its next turn's guess (its wait has
+        # run out meanwhile, or not yet) is followed by a longer wait still
+        after = [await guess(http, site.url, "有密码的人", "again")]
+        if after[0][0] == 401:
+            after.append(await guess(http, site.url, "有密码的人", "again"))
+            assert after[-1][2] == 8
+        assert after[-1][0] == 429
+    await shot(owner, "chat-login-recognised.png")
     assert errors == []
 
 
