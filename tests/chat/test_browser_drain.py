@@ -37,7 +37,9 @@ def chat() -> Iterator[ChatCluster]:
                 "gateway", "--listen", f"127.0.0.1:{port}", "--start-port", "0",
                 "--register", register.info["listen"], "--heartbeat", "0.2",
                 "--ws-ping-interval", "0", "--drain-time", "1",
-                env={"GW_AUTH_SECRET": AUTH_SECRET, "GW_AUTH_OPTIONAL": "1"},
+                # GW_REUSE_PORT: main's gateways share a port only when asked (older
+                # ones always did, and ignore the variable)
+                env={"GW_AUTH_SECRET": AUTH_SECRET, "GW_AUTH_OPTIONAL": "1", "GW_REUSE_PORT": "1"},
             )
             for _ in range(2)
         ]  # fmt: skip
