@@ -61,7 +61,7 @@ async def same_origin(request: web.Request, handler: Any) -> web.StreamResponse:
             has_token=has_token,
         )
         if refused is not None:
-            quiet.warning("refused", "refused %s %s from %s: %s", request.method,
+            quiet.warning("refused", "refused %s %r from %s: %s", request.method,
                           request.path[:100], request.remote, refused.reason)  # fmt: skip
             raise BadRequest(refused.msg, status=403)
     return await handler(request)  # type: ignore[no-any-return]

@@ -72,7 +72,7 @@ async def test_the_issues_text_plain_post_stores_and_pushes_nothing(web, browser
         stored = db.execute("SELECT count(*) FROM messages WHERE from_uid = ?", (user["id"],))
         assert stored.fetchone()[0] == 0
     # a line for the operator (one a second at most: the module's first is written)
-    assert re.search(r"refused POST /api/\S+ from 127\.0\.0\.1: ", web.logs())
+    assert re.search(r"refused POST '/api/\S+' from 127\.0\.0\.1: ", web.logs())
     assert await victim.csrf() not in web.logs()  # the token is never logged
 
 
