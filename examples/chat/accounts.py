@@ -3,12 +3,15 @@
 - ``POST /api/register`` (``nickname``, ``password``, ``avatar`` or ``avatar_file``):
   409 if the nickname is taken; the new user is a member of the default room.
 - ``POST /api/login`` (``nickname``, ``password``, optional new ``avatar``): 401 if
-  wrong; 429 with ``Retry-After`` after repeated failures (per nickname and per
-  client address, :mod:`examples.chat.throttle`). Accounts made before passwords
-  existed have none and cannot log in (anyone could have made them) until an
-  operator sets one (:mod:`examples.chat.admin`).
+  wrong; 429 with ``Retry-After`` while failed guesses make it wait: growing waits
+  per address and per account, but a browser that logged in to the account before
+  waits only for its own failures (:mod:`examples.chat.throttle`,
+  :mod:`examples.chat.devices`). Accounts made before passwords existed have none
+  and cannot log in (anyone could have made them) until an operator sets one
+  (:mod:`examples.chat.admin`).
 - Both take JSON, a urlencoded form or a multipart form, and set the session
-  cookie (HttpOnly, SameSite=Lax); the reply is the user ``{id, nickname, avatar}``.
+  cookie (HttpOnly, SameSite=Lax) and the device cookie; the reply is the user
+  ``{id, nickname, avatar}``.
 - ``POST /api/token``: a short-lived token for one WebSocket connection
   (:mod:`examples.chat.tokens`), with the gateway's URL.
 
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, web
 
-from . import media, passwords, tokens
+from . import devices, media, mediatypes, passwords, tokens
 from .context import (
     AVATARS,
     COOKIE,
@@ -39,6 +42,7 @@ from .context import (
 )
 from .db import SESSION_TTL, NicknameTaken, User
 from .frames import BadRequest
+from .throttle import Attempt
 
 routes = web.RouteTableDef()
 MAX_NICKNAME = 16
@@ -75,8 +79,8 @@ async def _account_form(request: web.Request) -> AccountForm:
                 continue
             if part.name == "avatar_file" and part.filename:
                 upload = await media.read(part, media.MAX_AVATAR)
-                if upload.msgtype != 1:
-                    raise BadRequest("an avatar is an image")
+                if upload.msgtype != mediatypes.IMAGE:
+                    raise BadRequest("头像必须是图片")
             elif part.name in ("nickname", "password", "avatar"):
                 fields[part.name] = await part.text()
         return AccountForm(fields.get("nickname", ""), fields.get("password", ""),
@@ -101,11 +105,15 @@ def _nickname(form: AccountForm) -> str:
     return nickname
 
 
-async def _signed_in(request: web.Request, user: User) -> web.Response:
-    """The user as the reply, with a new session cookie."""
+async def _signed_in(request: web.Request, user: User, device: str | None = None) -> web.Response:
+    """The user as the reply, with a new session cookie and the browser's device cookie
+    (``device``: the nonce it already has for this account)."""
     token = await request.app[STORE].run(lambda s: s.start_session(user.id))
     response = reply(user.public())
     response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", max_age=SESSION_TTL)
+    recognised = devices.issue(request.app[SETTINGS].auth_secret, user.id, device)
+    response.set_cookie(devices.COOKIE, recognised, httponly=True, samesite="Strict",
+                        max_age=devices.TTL, path=devices.PATH)  # fmt: skip
     return response
 
 
@@ -142,35 +150,39 @@ def _throttled(seconds: float) -> BadRequest:
                       headers={"Retry-After": str(wait)})  # fmt: skip
 
 
+def _recognised(request: web.Request, user: User | None) -> str | None:
+    """The device's nonce if this browser logged in to ``user``'s account before."""
+    if user is None:
+        return None
+    cookie = request.cookies.get(devices.COOKIE)
+    return devices.verify(request.app[SETTINGS].auth_secret, cookie, user.id)
+
+
 @routes.post("/api/login")
 async def login(request: web.Request) -> web.Response:
     form = await _account_form(request)
     nickname = _nickname(form)
-    guards = request.app[GUARDS]
-    by_name, by_address = [f"name:{nickname.casefold()}"], [f"addr:{request.remote}"]
-    wait = max(guards.by_name.retry_after(by_name), guards.by_address.retry_after(by_address))
-    if wait > 0:
-        raise _throttled(wait)
-    # Counted as a failure before it is checked, so that guesses sent in parallel are
-    # all counted; taken back if the password is right.
-    guards.by_name.failed(by_name)
-    guards.by_address.failed(by_address)
     store = request.app[STORE]
     found = await store.run(lambda s: s.credentials(nickname))
+    device = _recognised(request, found[0] if found else None)
+    attempt = Attempt(str(request.remote), nickname.casefold(), device)
+    logins = request.app[GUARDS].logins
+    wait = logins.begin(attempt)  # counts it as a failure until the password is right
+    if wait > 0:
+        raise _throttled(wait)
     stored = found[1] if found else None
     # an unknown nickname costs one scrypt too (checked against a dummy hash)
     if found is None or not await asyncio.to_thread(passwords.verify, form.password, stored):
         legacy = found is not None and stored is None
         raise BadRequest(NO_PASSWORD if legacy else WRONG, code=401, status=401)
-    guards.by_name.succeeded(by_name)
-    guards.by_address.forgive_last(by_address)
+    logins.succeeded(attempt)
     user = found[0]
     avatar = await _avatar(request, form)
     if avatar and avatar != user.avatar:
         user_id = user.id
         changed = await store.run(lambda s: s.set_avatar(user_id, avatar))
         user = changed or user
-    return await _signed_in(request, user)
+    return await _signed_in(request, user, device)
 
 
 @routes.post("/api/logout")

@@ -21,11 +21,12 @@ from business import AsyncGatewayClient
 
 from .db import AsyncStore, Room, User
 from .frames import BadRequest, natural, result
-from .throttle import Throttle
+from .mediatypes import STOCK_AVATARS
+from .throttle import LoginThrottle
 
 COOKIE = "chat_token"
 STATIC = Path(__file__).resolve().parent / "static"
-AVATARS = tuple(f"/static/avatars/{n}.svg" for n in range(1, 9))
+AVATARS = STOCK_AVATARS
 DEFAULT_ROOM = 100
 
 
@@ -34,15 +35,15 @@ class Settings:
     ws_url: str
     uploads: Path
     auth_secret: str
+    page_policy: str = "default-src 'self'"  # Content-Security-Policy (examples.chat.guard)
     token_ttl: int = 300  # seconds
 
 
 @dataclass
 class Guards:
-    """Login throttles (per nickname, per client address) and the send lock."""
+    """The login throttle (per address, account and device) and the send lock."""
 
-    by_name: Throttle = field(default_factory=lambda: Throttle(limit=5, window=300))
-    by_address: Throttle = field(default_factory=lambda: Throttle(limit=20, window=300))
+    logins: LoginThrottle = field(default_factory=LoginThrottle)
     # Held from a message's insert to its push: pushes leave in id order, so a page
     # that saw message n on a synced connection has everything before n it may see.
     send: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -2,7 +2,9 @@
 missed, and the contacts of private chats.
 
 ``POST /api/send`` adds the logged-in user's nickname and avatar to what the page
-posts (design document 000: the server attests who speaks), stores the message and
+posts (design document 000: the server attests who speaks); a media message must
+name a file uploaded here (:func:`examples.chat.frames.parse_send`) that exists. It
+stores the message and
 pushes it through the cluster to the room's group (``room:<id>``), or to both users of a private
 message. The insert and the push happen under one lock, so pushes leave in message
 id order.
@@ -19,6 +21,7 @@ everything up to it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -48,6 +51,7 @@ log = logging.getLogger(__name__)
 quiet = Throttled(log)  # lines any request can cause while the cluster is away
 routes = web.RouteTableDef()
 PAGE = 50  # messages of a history page unless ?limit= says otherwise
+GONE = "文件不存在，请重新上传"
 
 
 def _limit(request: web.Request) -> int:
@@ -153,6 +157,10 @@ async def send(request: web.Request) -> web.Response:
         frame = frames.new_user_login(user, room.id)
         push.send_to_group(room_group(room.id), frame)
         return reply(frame)
+    if order.msgtype and not await asyncio.to_thread(
+        media.exists, request.app[SETTINGS].uploads, order.content
+    ):
+        raise BadRequest(GONE)
     to_uid = order.to_user_id
     if to_uid is not None:
         if to_uid == user.id or await store.run(lambda s: s.user(to_uid)) is None:

@@ -14,7 +14,11 @@ Every reply is ``{"code": int, "msg": str, "data": ...}`` (the document's
 with the reply to send before closing. Validation follows the document's
 ``MessageFormatValidate`` rules in order and stops at the first failure, with the
 document's own error texts; ``from_avatar`` is optional (the document's own client
-examples omit it) and defaults to :data:`DEFAULT_AVATAR`. A ``group_id`` is at most
+examples omit it) and defaults to :data:`DEFAULT_AVATAR`; given, it must be one of
+our own images, a stock avatar or an uploaded image (:mod:`examples.chat.mediatypes`),
+or the frame is refused as the document refuses a frame (400
+``用户头像必须是本站的图片``, closed), so that no client that shows the avatars it is
+sent is ever made to fetch one from another server. A ``group_id`` is at most
 :data:`MAX_GROUP_DIGITS` digits (a longer one answers ``group_id必须是数字``), and JSON
 nested deeper than the decoder goes, or a number too large for a float (``1e999``), is
 invalid JSON (PHP's ``json_decode`` stops at depth 512; its ``json_encode`` cannot say
@@ -30,9 +34,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .mediatypes import DEFAULT_AVATAR, is_own_avatar
+
 MAX_CONTENT = 128  # characters (the validator's max:128 counts with mb_strlen)
 MAX_GROUP_DIGITS = 19  # any 64-bit id; int() refuses strings over 4,300 digits
-DEFAULT_AVATAR = "/static/avatars/default.svg"
 
 INVALID_JSON = "无效的json数据"
 NOT_AN_OBJECT = "请求数据结构无法被解析"
@@ -45,6 +50,7 @@ GROUP_REQUIRED = "群组group_id是必须的"
 GROUP_NUMBER = "group_id必须是数字"
 USER_ID_REQUIRED = "用户id是必须的"
 USERNAME_REQUIRED = "用户名必须填写"
+AVATAR_OWN = "用户头像必须是本站的图片"  # not the document's: see the module's docstring
 CONTENT_REQUIRED = "消息内容是必须的"
 CONTENT_MAX = "消息内容最大支持128个字符"
 
@@ -104,6 +110,9 @@ def _check(message: dict[str, Any]) -> str | None:
         return USER_ID_REQUIRED
     if not _present(message.get("from_username")) or not _scalar(message["from_username"]):
         return USERNAME_REQUIRED
+    avatar = message.get("from_avatar")
+    if _present(avatar) and not is_own_avatar(avatar):
+        return AVATAR_OWN
     content = message.get("content")
     if not _present(content) or not _scalar(content):
         return CONTENT_REQUIRED

@@ -1,4 +1,4 @@
-"""The page, its configuration, and the whole HTTP API's route table.
+"""The page, its configuration, the uploaded files, and the whole HTTP API's route table.
 
 The API is split by concern: :mod:`examples.chat.accounts` (register, login,
 tokens), :mod:`examples.chat.rooms` (rooms, membership, members) and
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import accounts, conversations, frames, rooms
+from . import accounts, conversations, frames, guard, media, rooms
 from .context import AVATARS, DEFAULT_ROOM, SETTINGS, STATIC, reply
 
 routes = web.RouteTableDef()
@@ -23,9 +23,21 @@ async def index(request: web.Request) -> web.FileResponse:
 
 @routes.get("/api/config")
 async def config(request: web.Request) -> web.Response:
+    """What the page needs first, with its CSRF token (``csrf``: the ``X-CSRF-Token``
+    of its posts, :mod:`examples.chat.origin`)."""
     settings = request.app[SETTINGS]
-    return reply({"ws_url": settings.ws_url, "avatars": AVATARS, "max_text": frames.MAX_TEXT,
-                  "default_room": DEFAULT_ROOM})  # fmt: skip
+    token, new_cookie = guard.grant(request)
+    response = reply({"ws_url": settings.ws_url, "avatars": AVATARS, "max_text": frames.MAX_TEXT,
+                      "default_room": DEFAULT_ROOM, "csrf": token})  # fmt: skip
+    if new_cookie:
+        guard.set_cookie(response, new_cookie)
+    return response
+
+
+@routes.get("/uploads/{name}")
+async def uploads(request: web.Request) -> web.FileResponse:
+    """An uploaded file, typed by its bytes (:func:`examples.chat.media.serve`)."""
+    return await media.serve(request, request.app[SETTINGS].uploads)
 
 
 ROUTES: tuple[web.RouteTableDef, ...] = (

@@ -34,7 +34,7 @@ from aiohttp import web
 from business import AsyncGatewayClient
 from common import ready
 
-from . import tokens
+from . import guard, tokens
 from .context import GUARDS, PUSH, SETTINGS, STATIC, STORE, Guards, Settings, errors
 from .db import AsyncStore
 from .routes import ROUTES
@@ -50,10 +50,11 @@ def make_app(
     problem = tokens.secret_error(auth_secret)
     if problem:
         raise ValueError(problem)
-    app = web.Application(middlewares=[errors], client_max_size=CLIENT_MAX_SIZE)
+    app = web.Application(middlewares=[errors, guard.same_origin], client_max_size=CLIENT_MAX_SIZE)
     uploads = db.parent / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
-    app[SETTINGS] = Settings(ws_url=ws_url, uploads=uploads, auth_secret=auth_secret)
+    app[SETTINGS] = Settings(ws_url=ws_url, uploads=uploads, auth_secret=auth_secret,
+                             page_policy=guard.page_policy(ws_url))  # fmt: skip
     app[GUARDS] = Guards()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -70,10 +71,10 @@ def make_app(
             await store.close()
 
     app.cleanup_ctx.append(resources)
+    app.on_response_prepare.append(guard.add_headers)
     for table in ROUTES:
         app.add_routes(table)
     app.router.add_static("/static", STATIC)
-    app.router.add_static("/uploads", uploads)
     return app
 
 

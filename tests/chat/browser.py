@@ -45,7 +45,9 @@ needs_chromium = [
 @pytest.fixture(scope="module")
 def site(chat, tmp_path_factory) -> Iterator[WebProcess]:
     """The web backend of this module's cluster, on a fresh database."""
-    process = start_web(chat, tmp_path_factory.mktemp("browser") / "chat.sqlite3")
+    db = tmp_path_factory.mktemp("browser") / "chat.sqlite3"
+    process = start_web(chat, db)
+    process.db = db  # type: ignore[attr-defined]
     try:
         yield process
     finally:
@@ -95,12 +97,25 @@ async def browser(chromium: Any) -> AsyncIterator[Browser]:
         await session.close()
 
 
+def watch(page: Any, url: str, errors: list[str]) -> None:
+    """Collect in ``errors`` the page's uncaught script errors and every Content Security
+    Policy violation Chromium reports (a page that needs inline script, or loads
+    anything from elsewhere, fails its test)."""
+    page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
+
+    def console(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            errors.append(f"{url}: {message.text}")
+
+    page.on("console", console)
+
+
 async def open_page(browser: Browser, url: str, errors: list[str], viewport: Any = None) -> Any:
     """A new browser context (its own cookies) with one page at ``url``; uncaught
-    script errors are collected in ``errors``."""
+    script errors and CSP violations are collected in ``errors``."""
     context = await browser.new_context(viewport=viewport or DESKTOP, locale="zh-CN")
     page = await context.new_page()
-    page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
+    watch(page, url, errors)
     await page.goto(url)
     return page
 
@@ -169,3 +184,39 @@ class Writer:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+class Stranger:
+    """Another site: an aiohttp server on another port of 127.0.0.1 (port 0) that serves
+    the pages it is given (``pages[path] = html``) and records every request it gets."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, str] = {}
+        self.requests: list[str] = []
+        self.runner: Any = None
+        self.url = ""
+
+    async def _any(self, request: Any) -> Any:
+        from aiohttp import web
+
+        self.requests.append(request.path_qs)
+        page = self.pages.get(request.path)
+        if page is None:
+            return web.Response(status=404, text="nothing here")
+        return web.Response(text=page, content_type="text/html")
+
+    async def __aenter__(self) -> Stranger:
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._any)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = self.runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}"
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.runner.cleanup()

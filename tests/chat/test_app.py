@@ -67,6 +67,9 @@ async def test_json_that_is_not_an_object_is_refused_and_closed(chat, frame):
         ({"content": None}, "消息内容是必须的"),
         ({"content": ""}, "消息内容是必须的"),
         ({"content": "字" * 129}, "消息内容最大支持128个字符"),
+        # an avatar is one of our own images, never another server's (issue 18, item 3)
+        ({"from_avatar": "https://example.com/a.png"}, "用户头像必须是本站的图片"),
+        ({"from_avatar": "http://127.0.0.1:9/a.png", "content": ""}, "用户头像必须是本站的图片"),
         # several faults: the validator's order decides which one is reported
         ({"mode": 9, "group_id": None, "content": ""}, "消息模式只能是1或2"),
     ],

@@ -173,7 +173,7 @@ async def test_the_documents_snippets_in_a_browser(chat, site, browser, mode):
     # document's clients hear the app's frames too; only the replies are looked at)
     replies = "window.received.filter((f) => f.code !== undefined)"
     for page in hearers:
-        await page.wait_for_function(f"{replies}.length === 2", timeout=WAIT)
+        await page.wait_for_function(f"() => {replies}.length === 2", timeout=WAIT)
         said = (await page.evaluate(replies))[1]
         expected = "阿克苏[单聊对]10000[说]:" if mode == 1 else "阿克苏[群聊说]:"
         assert said["msg"] == expected + content and said["data"]["content"] == content

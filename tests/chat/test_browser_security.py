@@ -7,16 +7,43 @@
 - A raw ``speak`` with another user's id, name and avatar is not shown as them:
   anonymously it reaches no page as a message; with a token of one's own it is
   refused with ``{code: 403}``.
-- A wrong password is refused, repeated failures are throttled, the right one works.
+- Password guesses slow the attacker down and never lock the owner out: an attacker
+  (another address) is told to wait, longer and longer (429, Retry-After), while
+  the owner's usual browser logs in at once and the owner on a new phone waits a few
+  seconds, counted down in the card, then logs in.
+- A page on another port of 127.0.0.1 (another origin of the same site, so
+  SameSite=Lax cookies go along) makes the logged-in user's browser post: the
+  issue's text/plain form to /api/send, a urlencoded join, a multipart login as the
+  attacker, no-cors fetches to join and to log out. Every one is refused (403) and
+  none had any effect, on a desktop and on a phone.
 
-Screenshot: artifacts/chat-attacks.png (the victim's window after the attacks).
+Screenshots: artifacts/chat-attacks.png (the victim's window after the attacks),
+artifacts/chat-phone-login-wait.png (the owner's new phone, told to wait),
+artifacts/chat-login-recognised.png (the owner's usual browser, in during the attack),
+artifacts/chat-cross-site.png and artifacts/chat-phone-cross-site.png (the
+victims' windows after the cross-site posts: nothing forged in them).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 
-from .browser import WAIT, browser, chromium, needs_chromium, open_page, say, shot, sign_in, site
+from .browser import (
+    PHONE,
+    WAIT,
+    Stranger,
+    browser,
+    chromium,
+    needs_chromium,
+    open_page,
+    say,
+    shot,
+    sign_in,
+    site,
+)
+from .test_web_logins import attacker, guess
 
 pytestmark = needs_chromium
 __all__ = ["browser", "chromium", "site"]  # fixtures
@@ -105,7 +132,8 @@ async def test_raw_sockets_get_nothing_of_a_user_and_cannot_speak_as_them(chat, 
     await sign_in(mallory, "坏人")
     refused = await mallory.evaluate(
         """async (f) => {
-          const grant = await (await fetch("/api/token", {method: "POST"})).json();
+          const json = {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"};
+          const grant = await (await fetch("/api/token", json)).json();
           const ws = new WebSocket(grant.data.ws_url + "?token=" + grant.data.token);
           return await new Promise((resolve) => {
             ws.onmessage = (event) => {
@@ -138,26 +166,145 @@ async def test_raw_sockets_get_nothing_of_a_user_and_cannot_speak_as_them(chat, 
     assert errors == []
 
 
-async def test_a_wrong_password_is_refused_and_repeated_failures_wait(site, browser):
+async def test_guesses_slow_the_attacker_and_never_lock_out_the_owner(site, browser):
     from playwright.async_api import expect
 
     errors: list[str] = []
-    owner = await open_page(browser, site.url, errors)
+    owner = await open_page(browser, site.url, errors)  # the owner's usual browser
     await sign_in(owner, "有密码的人", password="my-own-password")
-    guesser = await open_page(browser, site.url, errors)
-    for attempt in range(5):
-        await sign_in(guesser, "有密码的人", register=False, password=f"guess-{attempt}",
-                      online=False)  # fmt: skip
-        await expect(guesser.locator("#login-error")).to_have_text("昵称或密码错误", timeout=WAIT)
-        await expect(guesser.locator("#app")).to_be_hidden()
     taken = await open_page(browser, site.url, errors)
     await sign_in(taken, "有密码的人", password="whatever-123", online=False)
     await expect(taken.locator("#login-error")).to_have_text("这个昵称已被注册", timeout=WAIT)
-    # throttled now, even with the right password
-    await sign_in(guesser, "有密码的人", register=False, password="my-own-password", online=False)
-    await expect(guesser.locator("#login-error")).to_contain_text("尝试次数过多", timeout=WAIT)
-    await expect(guesser.locator("#app")).to_be_hidden()
-    # the owner, from their own session, is not affected
-    await owner.reload()
-    await expect(owner.locator("#conn")).to_have_attribute("data-state", "online", timeout=WAIT)
+    await owner.click("#logout")
+    await expect(owner.locator("#login")).to_be_visible()
+    guesser = await open_page(browser, site.url, errors)  # a wrong password, in the card
+    await sign_in(guesser, "有密码的人", register=False, password="guess-0", online=False)
+    await expect(guesser.locator("#login-error")).to_have_text("昵称或密码错误", timeout=WAIT)
+
+    async with attacker("127.0.0.2") as http:  # the attack, from another address
+        tries = [await guess(http, site.url, "有密码的人", f"guess-{n}") for n in range(1, 6)]
+        assert [status for status, _, _ in tries] == [401] * 4 + [429]
+        assert tries[-1][2] == 1  # Retry-After: the account's first wait
+
+        # the owner's usual browser: in at once, the attack notwithstanding
+        await sign_in(owner, "有密码的人", register=False, password="my-own-password")
+
+        # the owner on a new phone: told to wait a little, counted down, then in
+        phone = await open_page(browser, site.url, errors, viewport=PHONE)
+        await phone.fill("#nickname", "有密码的人")
+        await phone.fill("#password", "my-own-password")
+        for _ in range(2):  # the attacker keeps guessing as soon as it may: 2 s, then 4 s
+            await asyncio.sleep(tries[-1][2] or 0)  # the wait the backend told it
+            assert (await guess(http, site.url, "有密码的人", "again"))[0] == 401
+            tries.append(await guess(http, site.url, "有密码的人", "again"))
+        assert [t[2] for t in tries[-2:]] == [2, 4]  # growing
+        await phone.click("#login-button")
+        error = phone.locator("#login-error")
+        told = re.compile(r"^尝试次数过多，请[1-4]秒后再试$")  # not 5 minutes: seconds
+        await expect(error).to_have_text(told, timeout=WAIT)
+        await expect(phone.locator("#login-button")).to_be_disabled()
+        await shot(phone, "chat-phone-login-wait.png")
+        await expect(phone.locator("#login-button")).to_be_enabled(timeout=WAIT)
+        await expect(error).to_have_text("可以再试一次了")
+        await phone.click("#login-button")
+        await expect(phone.locator("#conn")).to_have_attribute("data-state", "online",
+                                                               timeout=WAIT)  # fmt: skip
+        # ... and the attacker gained nothing by it: its next turn's guess (its wait has
+        # run out meanwhile, or not yet) is followed by a longer wait still
+        after = [await guess(http, site.url, "有密码的人", "again")]
+        if after[0][0] == 401:
+            after.append(await guess(http, site.url, "有密码的人", "again"))
+            assert after[-1][2] == 8
+        assert after[-1][0] == 429
+    await shot(owner, "chat-login-recognised.png")
+    assert errors == []
+
+
+# The attacker's pages, served from another port: each makes the visitor's browser post
+# to the chat (SITE is replaced by the chat's address).
+FORGED = '{"action_type": "send_msg", "group_id": 100, "msgtype": 0, "content": "跨站伪造"}'
+ATTACKS = {
+    # the issue's attack: a text/plain form whose one field makes the body JSON
+    "/send.html": f"""<form method="post" action="SITE/api/send" enctype="text/plain">
+      <input type="hidden" name='{FORGED[:-1]}, "x": "' value='"}}'></form>
+      <script>document.forms[0].submit()</script>""",
+    "/join.html": """<form method="post" action="SITE/api/rooms/101/join">
+      <input type="hidden" name="x" value="1"></form><script>document.forms[0].submit()</script>""",
+    "/login.html": """<form method="post" action="SITE/api/login" enctype="multipart/form-data">
+      <input type="hidden" name="nickname" value="跨站攻击者">
+      <input type="hidden" name="password" value="attacker-password"></form>
+      <script>document.forms[0].submit()</script>""",
+    "/fetch.html": """<script>
+      for (const path of ["/api/rooms/102/join", "/api/logout"])
+        fetch("SITE" + path, {method: "POST", mode: "no-cors", credentials: "include",
+                              body: "{}"});
+    </script>""",
+}
+
+
+async def answers(tab, url: str, chat_url: str, count: int) -> list[tuple[str, int]]:
+    """Open ``url`` in ``tab``; the (method, status) of the first ``count`` responses
+    from the chat that follow (the requests the page made the browser send)."""
+    seen: list[tuple[str, int]] = []
+    answered = asyncio.Event()
+
+    def chat_response(response) -> None:
+        if response.url.startswith(chat_url):
+            seen.append((response.request.method, response.status))
+            if len(seen) == count:
+                answered.set()
+
+    tab.on("response", chat_response)
+    try:
+        await tab.goto(url)
+        await asyncio.wait_for(answered.wait(), WAIT / 1000)
+    finally:
+        tab.remove_listener("response", chat_response)
+    return seen
+
+
+async def test_a_page_on_another_port_cannot_post_as_the_user(site, browser):
+    from playwright.async_api import expect
+
+    errors: list[str] = []
+    victims = [await open_page(browser, site.url, errors),
+               await open_page(browser, site.url, errors, viewport=PHONE)]  # fmt: skip
+    await sign_in(victims[0], "跨站受害者")
+    await sign_in(victims[1], "手机受害者")
+    await victims[1].click('#rooms li[data-room="100"]')
+    attacker = await open_page(browser, site.url, errors)
+    await sign_in(attacker, "跨站攻击者", password="attacker-password")
+    async with Stranger() as evil:
+        evil.pages.update({path: page.replace("SITE", site.url) for path, page in ATTACKS.items()})
+        for victim in victims:
+            tab = await victim.context.new_page()  # the victim's browser, another site
+            for path in ATTACKS:
+                expected = 2 if path == "/fetch.html" else 1
+                seen = await answers(tab, evil.url + path, site.url, expected)
+                assert seen == [("POST", 403)] * expected, path
+                if path != "/fetch.html":  # a form: the tab shows the chat's answer
+                    await tab.wait_for_url(site.url + "/**", timeout=WAIT)
+                    shown = json.loads(await tab.locator("body").inner_text())
+                    assert shown == {"code": 403, "msg": "拒绝跨站请求", "data": None}
+            await tab.close()
+
+    # nothing happened: still logged in as themselves, in no new room, nothing forged
+    for victim, name in zip(victims, ("跨站受害者", "手机受害者"), strict=True):
+        me = await victim.evaluate("async () => (await (await fetch('/api/me')).json()).data")
+        assert me["nickname"] == name
+        rooms = await victim.evaluate("async () => (await (await fetch('/api/rooms')).json()).data")
+        assert [r["id"] for r in rooms if r["joined"]] == [100]
+    await say(
+        victims[0], "跨站之后的真消息"
+    )  # pushes leave in id order: a forged one would be first
+    for victim, name in zip(victims, ("chat-cross-site.png", "chat-phone-cross-site.png"),
+                            strict=True):  # fmt: skip
+        real = victim.locator("#messages li.msg", has_text="跨站之后的真消息")
+        await expect(real).to_have_count(1, timeout=WAIT)
+        await expect(victim.locator("#messages")).not_to_contain_text("跨站伪造")
+        await shot(victim, name)
+    history = await attacker.evaluate(
+        "async () => (await (await fetch('/api/rooms/100/messages')).json()).data"
+    )
+    assert "跨站伪造" not in [m["content"] for m in history]
     assert errors == []

@@ -63,7 +63,9 @@ async def test_a_page_recovers_what_it_missed_while_offline(site, browser):
         await writer.say("另一个房间", room=101)
         await writer.say("私下说", to=me)
         await page.context.set_offline(False)
-        await page.wait_for_function(f"window.__chat.link.connects > {connects}", timeout=WAIT)
+        await page.wait_for_function(
+            f"() => window.__chat.link.connects > {connects}", timeout=WAIT
+        )
         await expect(page.locator("#conn")).to_have_attribute("data-state", "online", timeout=WAIT)
         shown = page.locator("#messages li.msg .bubble")
         await expect(shown).to_have_text(["断线前", "断线中0", "断线中1", "断线中2"], timeout=WAIT)
@@ -143,7 +145,7 @@ async def test_a_room_joined_while_connecting_is_heard(site, browser):
         response = await route.fetch()  # a token for the rooms of now
         grants.append((await response.json())["data"]["rooms"])
         if len(grants) == 1:  # ... and then another room is joined (in another tab)
-            joined = await context.request.post(site.url + "/api/rooms/101/join")
+            joined = await context.request.post(site.url + "/api/rooms/101/join", data={})
             assert joined.ok, await joined.text()
         await route.fulfill(response=response)
 

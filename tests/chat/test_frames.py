@@ -8,12 +8,14 @@ from examples.chat import frames
 from examples.chat.db import Message, User
 from examples.chat.frames import BadRequest, Send, parse_send
 
+PICTURE = "/uploads/0123456789abcdef01234567.png"
+
 
 def test_the_documents_send_body():
     body = {"action_type": "send_msg", "group_id": 100, "content": "2222", "msgtype": 0}
     assert parse_send(body) == Send("send_msg", 100, 0, "2222", None)
-    image = {**body, "group_id": "100", "msgtype": "1", "content": "/uploads/a.png"}
-    assert parse_send(image) == Send("send_msg", 100, 1, "/uploads/a.png", None)
+    image = {**body, "group_id": "100", "msgtype": "1", "content": PICTURE}
+    assert parse_send(image) == Send("send_msg", 100, 1, PICTURE, None)
 
 
 def test_login_needs_a_room():
@@ -87,12 +89,36 @@ def test_longest_text_passes():
                        "msgtype": 0}).content == "字" * 1000  # fmt: skip
 
 
-def test_a_media_url_is_bounded():
-    url = "https://example.com/" + "a" * (frames.MAX_URL - 20)
-    body = {"action_type": "send_msg", "group_id": 1, "msgtype": 1}
-    assert parse_send({**body, "content": url}).content == url  # the longest that passes
-    with pytest.raises(BadRequest, match="media URL longer than 2048"):
-        parse_send({**body, "content": url + "a"})
+@pytest.mark.parametrize("url", [
+    "https://example.com/a.png", "http://127.0.0.1:9/a.png", "//example.com/a.png",
+    "https://example.com" + PICTURE, PICTURE + "?x", "/uploads/a.png", "/static/avatars/1.svg",
+    "data:image/png;base64,iVBORw0KGgo=",
+])  # fmt: skip
+def test_media_is_our_own_uploads_only(url):
+    body = {"action_type": "send_msg", "group_id": 1, "msgtype": 1, "content": url}
+    with pytest.raises(BadRequest) as refused:
+        parse_send(body)
+    assert (refused.value.msg, refused.value.status) == ("只能发送本站上传的文件", 400)
+
+
+def test_media_of_the_kind_it_is_sent_as():
+    body = {"action_type": "send_msg", "group_id": 1, "content": PICTURE}
+    for msgtype in (1, "1"):
+        assert parse_send({**body, "msgtype": msgtype}).msgtype == 1
+    clip = "/uploads/0123456789abcdef01234567.webm"
+    assert parse_send({**body, "msgtype": 2, "content": clip}).content == clip
+    for msgtype in (2, 3):
+        with pytest.raises(BadRequest, match="文件类型与消息类型不符"):
+            parse_send({**body, "msgtype": msgtype})
+    assert parse_send({**body, "msgtype": 0, "content": "https://example.com"}).msgtype == 0
+
+
+def test_outside_media_stored_by_an_older_release_is_text():
+    old = Message(9, 100, 2, None, 1, "https://example.com/a.png", 2.0, "旧", "/p.jpeg")
+    frame = frames.new_msg(old)
+    assert (frame["msgtype"], frame["content"]) == (0, "https://example.com/a.png")
+    ours = Message(10, 100, 2, None, 3, "/uploads/0123456789abcdef01234567.mp3", 2.0, "新", "/p")
+    assert frames.new_msg(ours)["msgtype"] == 3
 
 
 def test_pushed_frames():
@@ -103,7 +129,7 @@ def test_pushed_frames():
     assert frames.new_msg(message) == {"action_type": "new_msg", "msgtype": 0, "uid": "2",
         "photo": "/p.jpeg", "username": "南京⌘陆小凤", "content": "2222", "group_id": 100,
         "to_user_id": None, "msg_id": 7, "time": 1.5}  # fmt: skip
-    private = Message(8, 0, 2, 3, 1, "/uploads/a.png", 2.0, "南京⌘陆小凤", "/p.jpeg")
+    private = Message(8, 0, 2, 3, 1, PICTURE, 2.0, "南京⌘陆小凤", "/p.jpeg")
     assert frames.new_msg(private)["to_user_id"] == "3"
 
 

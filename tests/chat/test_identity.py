@@ -13,7 +13,7 @@ from examples.chat.protocol import Rejected
 AKESU = Identity("7", "阿克苏", "/static/avatars/3.svg", (100, 101))
 SPEAK = {"event": "speak", "mode": 2, "group_id": 100, "from_user_id": "7",
          "from_username": "假名", "to_user_id": "", "content": "hi",
-         "from_avatar": "/evil.png"}  # fmt: skip
+         "from_avatar": "/static/avatars/8.svg"}  # fmt: skip
 
 
 def parse(frame: dict[str, object]) -> protocol.Request:

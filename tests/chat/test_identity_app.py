@@ -79,7 +79,8 @@ async def test_an_authenticated_speak_carries_the_attested_name(chat):
     for client, uid in ((speaker, "7005"), (listener, "7006")):  # the document's group 9104
         await client.send(join_frame((uid, "x"), 2, 9104))
         assert (await client.next())["msg"] == "success"
-    frame = {**speak_frame(("7005", "假名"), 2, 9104, "", "你好"), "from_avatar": "/evil.png"}
+    claimed = "/static/avatars/8.svg"  # one of ours, but not the user's
+    frame = {**speak_frame(("7005", "假名"), 2, 9104, "", "你好"), "from_avatar": claimed}
     await speaker.send(frame)
     expected = {"code": 0, "msg": "真名[群聊说]:你好", "data": {
         **frame, "from_username": "真名", "from_avatar": "/static/avatars/1.svg"}}  # fmt: skip

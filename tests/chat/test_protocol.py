@@ -34,9 +34,32 @@ def test_the_documents_request_json_parses_without_an_avatar():
 
 def test_avatar_numbers_and_strings():
     request = parse(protocol.json.dumps({**GOOD, "mode": "2", "group_id": "0100",
-                                         "from_user_id": 7, "from_avatar": "/a.png"}))  # fmt: skip
+                                         "from_user_id": 7,
+                                         "from_avatar": "/static/avatars/4.svg"}))  # fmt: skip
     assert (request.mode, request.group_id, request.from_user_id) == (2, "100", "7")
-    assert request.from_avatar == "/a.png"
+    assert request.from_avatar == "/static/avatars/4.svg"
+    uploaded = "/uploads/0123456789abcdef01234567.webp"
+    assert parse(protocol.json.dumps({**GOOD, "from_avatar": uploaded})).from_avatar == uploaded
+    for absent in ("", None):  # not given: the default, as the document's snippets
+        request = parse(protocol.json.dumps({**GOOD, "from_avatar": absent}))
+        assert request.from_avatar == protocol.DEFAULT_AVATAR
+
+
+@pytest.mark.parametrize("avatar", [
+    "https://example.com/a.png", "http://127.0.0.1:9/a.png", "//example.com/a.png",
+    "/a.png", "/uploads/0123456789abcdef01234567.mp4", "data:image/png;base64,AA==", 7, ["x"],
+])  # fmt: skip
+def test_an_avatar_that_is_not_ours_is_refused(avatar):
+    with pytest.raises(Rejected) as refused:
+        parse(protocol.json.dumps({**GOOD, "from_avatar": avatar}))
+    assert refused.value.reply == {"code": 400, "msg": "用户头像必须是本站的图片", "data": []}
+    # the document's order: an earlier field's error comes first, content's after
+    with pytest.raises(Rejected) as first:
+        parse(protocol.json.dumps({**GOOD, "from_avatar": avatar, "from_username": ""}))
+    assert first.value.reply["msg"] == "用户名必须填写"
+    with pytest.raises(Rejected) as before_content:
+        parse(protocol.json.dumps({**GOOD, "from_avatar": avatar, "content": ""}))
+    assert before_content.value.reply["msg"] == "用户头像必须是本站的图片"
 
 
 @pytest.mark.parametrize(

@@ -96,10 +96,6 @@ export function setupActions() {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) sendText(event);
   };
   $("#media-file").onchange = sendFile;
-  $("#media-url").onclick = () => {
-    const url = window.prompt("图片链接（http:// 或 https://）");
-    if (url) sendMessage(1, url.trim());
-  };
   for (const tab of document.querySelectorAll(".rail-tab")) tab.onclick = () => showTab(tab.dataset.tab);
   $("#back").onclick = closeConversation;
   $("#leave-room").onclick = leaveRoom;

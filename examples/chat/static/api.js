@@ -1,6 +1,13 @@
 /* HTTP calls to the web backend. Every reply is {code, msg, data}; a code other than
  * 0 becomes an ApiError carrying the code and the HTTP status, so callers can tell
- * "not logged in" (401) from "throttled" (429) from a network failure (status 0). */
+ * "not logged in" (401) from "throttled" (429, with retryAfter in seconds) from a
+ * network failure (status 0). Every call that is not a GET carries the page's CSRF
+ * token (from /api/config), which the backend asks of forms and empty bodies. */
+
+let csrfToken = "";
+export function setCsrfToken(token) {
+  csrfToken = token || "";
+}
 
 export class ApiError extends Error {
   constructor(message, code, status) {
@@ -12,8 +19,11 @@ export class ApiError extends Error {
 
 export async function api(path, options = {}) {
   let response;
+  const method = (options.method || "GET").toUpperCase();
+  const headers = { ...options.headers };
+  if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = csrfToken;
   try {
-    response = await fetch(path, { credentials: "same-origin", ...options });
+    response = await fetch(path, { credentials: "same-origin", ...options, headers });
   } catch (error) {
     throw new ApiError("网络连接失败", -1, 0);
   }
@@ -23,7 +33,11 @@ export async function api(path, options = {}) {
   } catch {
     body = { code: response.status, msg: response.statusText || `HTTP ${response.status}` };
   }
-  if (body.code !== 0) throw new ApiError(body.msg || `HTTP ${response.status}`, body.code, response.status);
+  if (body.code !== 0) {
+    const error = new ApiError(body.msg || `HTTP ${response.status}`, body.code, response.status);
+    error.retryAfter = Number(response.headers.get("Retry-After")) || 0;
+    throw error;
+  }
   return body.data;
 }
 

@@ -1,12 +1,35 @@
 /* The login / register card. Registering picks an avatar (a stock one or an upload);
  * logging in never sends one, so an account keeps the avatar it has. Errors are the
- * backend's own words: 401 wrong password, 409 nickname taken, 429 too many tries. */
+ * backend's own words: 401 wrong password, 409 nickname taken, 429 too many tries,
+ * for which the button waits the seconds the backend said, counting them down. */
 
 import { postForm } from "./api.js";
 import { $, el } from "./view.js";
 
 let mode = "login";
 let chosenAvatar = null;
+let countdown = null;
+
+/* 429: the button is off for the backend's Retry-After, the seconds counted down. */
+function waitToRetry(seconds) {
+  const button = $("#login-button");
+  let left = Math.max(1, Math.ceil(seconds));
+  const show = () => { $("#login-error").textContent = `尝试次数过多，请${left}秒后再试`; };
+  button.disabled = true;
+  show();
+  clearInterval(countdown);
+  countdown = setInterval(() => {
+    left -= 1;
+    if (left > 0) {
+      show();
+      return;
+    }
+    clearInterval(countdown);
+    countdown = null;
+    button.disabled = false;
+    $("#login-error").textContent = "可以再试一次了";
+  }, 1000);
+}
 
 function setMode(next) {
   mode = next;
@@ -65,8 +88,9 @@ export function setupLogin(config, signedIn) {
       signedIn(user);
     } catch (error) {
       $("#login-error").textContent = error.message;
+      if (error.status === 429 && error.retryAfter) waitToRetry(error.retryAfter);
     } finally {
-      $("#login-button").disabled = false;
+      if (!countdown) $("#login-button").disabled = false;
     }
   };
 }

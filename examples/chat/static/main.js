@@ -13,7 +13,7 @@
  */
 
 import { setupActions } from "./actions.js";
-import { api, post } from "./api.js";
+import { api, post, setCsrfToken } from "./api.js";
 import { Cursor, Log, conversationOf, isNewer, keyOf, roomKey, userKey } from "./conversations.js";
 import { startLink } from "./live.js";
 import { setupLogin, showLogin } from "./login.js";
@@ -229,6 +229,7 @@ async function startApp(user) {
 
 async function boot() {
   state.config = await api("/api/config");
+  setCsrfToken(state.config.csrf);
   setupLogin(state.config, startApp);
   setupActions();
   if (PHONE.matches) $("#input").placeholder = "输入消息";

@@ -1,7 +1,9 @@
 /* Drawing the page from its state: lists, messages, header, members. No network.
  *
- * Text from the server is always set as text (textContent), never parsed as HTML;
- * media URLs were checked by the backend (http(s) or /uploads/ only).
+ * Text from the server is always set as text (textContent), never parsed as HTML.
+ * Media are our own uploads only: the backend sends nothing else as media, and a URL
+ * of any other shape is shown as text here too, never loaded (the page's CSP would
+ * refuse it anyway).
  */
 
 import { keyOf, preview, roomKey, userKey } from "./conversations.js";
@@ -40,11 +42,13 @@ function badge(n) {
   return n ? el("span", { className: "badge", textContent: n > 99 ? "99+" : String(n) }) : null;
 }
 
+const UPLOAD = /^\/uploads\/[0-9a-f]{24}\.[a-z0-9]{3,4}$/;
+
 /* One message (or notice) of a conversation. */
 export function renderMessage(item, myId) {
   if (item.notice) return el("li", { className: "notice" }, el("span", {}, item.notice));
   const mine = String(item.uid) === myId;
-  const type = Number(item.msgtype);
+  const type = UPLOAD.test(item.content) ? Number(item.msgtype) : 0;
   let bubble;
   if (type === 1) {
     const img = el("img", { className: "pic", src: item.content, alt: "图片", loading: "lazy" });
