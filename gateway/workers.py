@@ -325,4 +325,7 @@ class WorkerLink:
                                  "handled": w.handled} for w in pool.workers.values()},
             "pending_events": len(pool.pending),
             "commands_by_op": dict(self.commands_by_op),
+            # push clients (gw api, web backends) by name: their identity is NAME/random
+            "push_clients": sorted({i.decode(errors="replace").rpartition("/")[0]
+                                    for i in self.peers}),
         }  # fmt: skip

@@ -99,3 +99,9 @@ class HttpApi:
 
     async def get(self, path: str) -> Answer:
         return await self.request("GET", path, key=None)
+
+
+def cmdline(pid: int) -> str:
+    """A process's command line, as ``ps`` shows it to every user."""
+    with open(f"/proc/{pid}/cmdline", "rb") as raw:
+        return raw.read().decode(errors="replace").replace("\0", " ")
