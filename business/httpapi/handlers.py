@@ -15,7 +15,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("business.httpapi")
 JSON = "application/json"
 FAILED_RATE, FAILED_BURST = 5.0, 20.0  # requests with a wrong or no key, per address
+ITEM_KEYS = frozenset({"call", "args"})  # what a batch item holds
+SENT: dict[str, Any] = reply(CALLS["send_to_all"], None)  # every send's answer (read only)
+Reply = dict[str, Any] | Coroutine[Any, Any, dict[str, Any]]  # a batch item's: a query awaits
 
 
 class HttpApi:
@@ -103,7 +106,10 @@ class HttpApi:
             self._admit(request)
             self._post(request)
             items = self._checked_batch(await self._body(request, None))
-            replies = [await self._item(request, item) for item in items]
+            replies = []
+            for item in items:  # in order: a query's answer before the next call
+                reply = self._item(request, item)
+                replies.append(reply if isinstance(reply, dict) else await reply)
             response = web.Response(body=to_json(replies), content_type=JSON)
         except ApiError as err:
             response = self._refuse(request, "batch", err)
@@ -198,6 +204,12 @@ class HttpApi:
 
     async def _do(self, call: Call, body: Any) -> dict[str, Any]:
         """One call: its arguments bound, its gateways checked, then done."""
+        values, timeout = self._prepare(call, body)
+        if call.query:
+            return await self._query(call, values, timeout)
+        return self._send(call, values)
+
+    def _prepare(self, call: Call, body: Any) -> tuple[list[Any], float | None]:
         try:
             values, timeout = bind(call, body)
         except ValueError as exc:
@@ -206,20 +218,27 @@ class HttpApi:
             cluster = self.client.cluster
         except NotRunning:
             raise ApiError("stopping", "the API is stopping", retry_after=1.0) from None
-        view = cluster.view
-        reach.check(call, values, reach.Cluster(view, cluster.registers, view.answered,
-                                                view.complete))  # fmt: skip
-        method = self._methods[call.name]
+        reach.check(call, values, cluster.view, cluster.registers)
+        return values, timeout
+
+    def _send(self, call: Call, values: list[Any]) -> dict[str, Any]:
+        """A send: queued in order, as the push client queues it (no await)."""
         try:
-            if call.query:
-                return reply(call, await method(*values, timeout=timeout))
-            method(*values)
+            self._methods[call.name](*values)
         except Exception as exc:
-            err = from_exception(exc)
-            if err is None:
-                raise
-            raise err from None
-        return reply(call, None)
+            raise self._mapped(exc) from None
+        return SENT
+
+    async def _query(self, call: Call, values: list[Any], timeout: float | None) -> dict[str, Any]:
+        try:
+            return reply(call, await self._methods[call.name](*values, timeout=timeout))
+        except Exception as exc:
+            raise self._mapped(exc) from None
+
+    @staticmethod
+    def _mapped(exc: Exception) -> Exception:
+        """The refusal that answers a push client's exception (a bug stays itself: a 500)."""
+        return from_exception(exc) or exc
 
     @staticmethod
     def _checked_batch(items: Any) -> list[Any]:
@@ -238,25 +257,41 @@ class HttpApi:
                            f"{MAX_BATCH_QUERIES} (each waits for its answers)")  # fmt: skip
         return items
 
-    async def _item(self, request: web.Request, item: Any) -> dict[str, Any]:
-        """One call of a batch: its reply, or its error (which does not stop the batch)."""
+    def _item(self, request: web.Request, item: Any) -> Reply:
+        """One call of a batch: its reply (a query's: to await), or its error, which does
+        not stop the batch. A send is done here and now: no coroutine for each."""
         label = "unknown"
         try:
             if type(item) is not dict or type(item.get("call")) is not str or not (
-                    item.keys() <= {"call", "args"}):  # fmt: skip
+                    item.keys() <= ITEM_KEYS):  # fmt: skip
                 raise ApiError("invalid_argument", 'a batch item is {"call": NAME, "args": '
                                "{...}} (args may be left out)")  # fmt: skip
             call = CALLS.get(item["call"])
             if call is None:
                 raise self._unknown(item["call"])
             label = call.name
-            payload = await self._do(call, item.get("args", {}))
+            values, timeout = self._prepare(call, item.get("args", {}))
+            if call.query:
+                return self._batched_query(request, call, values, timeout)
+            payload = self._send(call, values)
         except ApiError as err:
-            self.stats.batched[label, err.status] += 1
-            self._logged(request, f"batch {label}", err)
-            return err.item()
+            return self._batched_error(request, label, err)
         self.stats.batched[label, 200] += 1
         return payload
+
+    async def _batched_query(self, request: web.Request, call: Call, values: list[Any],
+                             timeout: float | None) -> dict[str, Any]:  # fmt: skip
+        try:
+            payload = await self._query(call, values, timeout)
+        except ApiError as err:
+            return self._batched_error(request, call.name, err)
+        self.stats.batched[call.name, 200] += 1
+        return payload
+
+    def _batched_error(self, request: web.Request, label: str, err: ApiError) -> dict[str, Any]:
+        self.stats.batched[label, err.status] += 1
+        self._logged(request, f"batch {label}", err)
+        return err.item()
 
     # -- answers --------------------------------------------------------------------
     @staticmethod

@@ -19,8 +19,7 @@ names the gateways that did not answer in ``missing``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from common import ids
@@ -33,36 +32,19 @@ from .errors import ApiError
 RETRY_AFTER = 1.0  # seconds, for a 503
 
 
-@dataclass(slots=True)
-class Cluster:
-    """What the checks read of a push client's :class:`~business.cluster.Cluster`."""
-
-    view: GatewayView
-    registers: Sequence[str]
-    answered: bool  # some register has sent a list
-    settled: bool  # some register has sent a complete list
-
-
-def targets(call: Call, values: list[Any]) -> list[str] | None:
-    """The client_ids whose gateways the call needs; None: it goes to every gateway."""
+def check(call: Call, values: list[Any], view: GatewayView, registers: Sequence[str]) -> None:
+    """Raise the :class:`ApiError` that answers a call that cannot reach its gateways
+    (``view``: the push client's, live; ``registers``: their addresses, to say so)."""
+    if not view.answered:
+        raise ApiError("no_gateway", "no register has answered yet (" + ", ".join(registers)
+                       + "): no gateway is known", RETRY_AFTER)  # fmt: skip
     if call.one:
-        return [values[0]]
-    if call.op is Op.SEND_TO_ALL and values[1] is not None:
-        return list(values[1])  # only the gateways of the listed clients
-    return None
-
-
-def check(call: Call, values: list[Any], cluster: Cluster) -> None:
-    """Raise the :class:`ApiError` that answers a call that cannot reach its gateways."""
-    if not cluster.answered:
-        raise ApiError("no_gateway", "no register has answered yet (" +
-                       ", ".join(cluster.registers) + "): no gateway is known",
-                       RETRY_AFTER)  # fmt: skip
-    needed = targets(call, values)
-    if needed is None:
-        _any_member_up(cluster.view)
+        _gateway_of(values[0], view)
+    elif call.op is Op.SEND_TO_ALL and values[1] is not None:
+        for client_id in values[1]:  # only the gateways of the listed clients
+            _gateway_of(client_id, view)
     else:
-        _gateways_of(needed, cluster)
+        _any_member_up(view)
 
 
 def _any_member_up(view: GatewayView) -> None:
@@ -72,15 +54,15 @@ def _any_member_up(view: GatewayView) -> None:
                        "none linked)", RETRY_AFTER)  # fmt: skip
 
 
-def _gateways_of(client_ids: Iterable[str], cluster: Cluster) -> None:
-    for address in dict.fromkeys(ids.gateway_of(client_id) for client_id in client_ids):
-        state = cluster.view.links.get(address)
-        if state is None and not cluster.settled:
-            raise ApiError("no_gateway", f"gateway {address} is not listed (yet): the "
-                           "registers' lists are not complete", RETRY_AFTER)  # fmt: skip
-        if state is None:
-            raise ApiError("unknown_gateway", f"a client_id names gateway {address}, which "
-                           "is not in the cluster (gone, or the id is forged)")  # fmt: skip
-        if not state.up:
-            raise ApiError("no_gateway", f"gateway {address} is not reachable now",
-                           RETRY_AFTER)  # fmt: skip
+def _gateway_of(client_id: str, view: GatewayView) -> None:
+    address = ids.gateway_of(client_id)  # bind has checked it
+    state = view.links.get(address)
+    if state is not None and state.up:
+        return
+    if state is None and not view.complete:
+        raise ApiError("no_gateway", f"gateway {address} is not listed (yet): the registers' "
+                       "lists are not complete", RETRY_AFTER)  # fmt: skip
+    if state is None:
+        raise ApiError("unknown_gateway", f"a client_id names gateway {address}, which is not "
+                       "in the cluster (gone, or the id is forged)")  # fmt: skip
+    raise ApiError("no_gateway", f"gateway {address} is not reachable now", RETRY_AFTER)

@@ -131,3 +131,31 @@ def test_json_carries_what_a_python_worker_may_have_put_in_a_session() -> None:
         "result": {"name": "李", "raw": "AP8=", "a2V5": 1, "7": None, "n": ["YQ=="]},
     }  # fmt: skip
     assert to_json({"result": "李"}) == '{"result":"李"}'.encode()  # UTF-8, not \\u escapes
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_the_fast_path_binds_as_the_argument_by_argument_one(name: str) -> None:
+    """bind() first tries the op's own generated check on the whole body; whatever it
+    returns, the slow path (_bind) returns too, and what it refuses, _bind refuses."""
+    import random
+
+    from business.httpapi.calls import _bind
+
+    pool: list[Any] = ["m", "", "0", 7, 0, None, True, 1.5, [], ["u", 2], [CID], {"k": 1}, CID,
+                       [CID, "x"], {"a": [1]}, [0]]  # fmt: skip
+    call = CALLS[name]
+    rng = random.Random(name)
+    fast = 0
+    for _ in range(600):
+        body = {a.name: rng.choice(pool) for a in call.args if rng.random() < 0.9}
+        try:
+            expected: Any = _bind(call, body)
+        except BadArgument as exc:
+            expected = type(exc)
+        try:
+            got: Any = bind(call, body)
+        except BadArgument as exc:
+            got = type(exc)
+        assert got == expected, body
+        fast += got != BadArgument
+    assert fast > 0 or call.args[0].client_ids  # some bodies were taken
