@@ -4,6 +4,7 @@ one table (see docs/benchmarks.md for what each figure means).
     python -m bench                      # everything, ~4.5 minutes on 2 cores
     python -m bench --quick              # smaller and shorter: a smoke run (< 1 minute)
     python -m bench --scenarios S1,S3    # only these
+    python -m bench --scenarios S8       # the HTTP API beside the Python push client
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .scenarios import (
     private,
 )
 
-ALL = ("S1", "S2", "S3", "S4", "S5", "S6", "S7")
+ALL = ("S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8")
 
 
 def _scenarios(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -66,7 +67,7 @@ def machine() -> str:
     default=",".join(ALL),
     show_default=True,
     callback=_scenarios,
-    help="Comma-separated subset of S1..S7 (S7: S4 over TLS vs plain).",
+    help="Comma-separated subset of S1..S8 (S7: S4 over TLS vs plain; S8: the HTTP API).",
 )
 @click.option("--procs", type=int, default=2, show_default=True, help="Load-generator processes.")
 @click.option(
@@ -122,6 +123,10 @@ def main(quick: bool, scenarios: tuple[str, ...], procs: int, workers: int,
         from .routing import routing
 
         rows += routing(procs)
+    if "S8" in scenarios:
+        from .api import http_api
+
+        rows += http_api(cfg)
     elapsed = time.monotonic() - started
     click.echo()
     click.echo(f"machine: {machine()}")
