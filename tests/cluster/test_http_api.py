@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -184,6 +184,21 @@ async def test_bad_input_gets_a_clear_error_and_nothing_else(gw: Cluster) -> Non
         huge = json.dumps({"message": "x" * 4096}).encode()
         assert "over 2048 bytes" in await refused(413, "too_large", post(
             "POST", "/api/v1/send_to_all", huge))  # fmt: skip
+
+        async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as read
+            yield b'{"message": "'
+            for _ in range(8):
+                yield b"x" * 1024
+            yield b'"}'
+
+        assert http.session is not None
+        async with http.session.post(
+            f"{http.base}/api/v1/send_to_all",
+            data=chunks(),
+            headers={"Authorization": f"Bearer {KEY}"},
+        ) as streamed:
+            assert streamed.status == 413
+            assert (await streamed.json())["error"]["code"] == "too_large"
         # nothing of it reached a client, and the API still serves
         await http.result("send_to_client", client_id=probe.client_id, message="after")
         assert await probe.recv() == "after"
