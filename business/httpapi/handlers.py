@@ -296,7 +296,7 @@ class HttpApi:
     # -- answers --------------------------------------------------------------------
     @staticmethod
     def _unknown(name: str) -> ApiError:
-        close = difflib.get_close_matches(name, CALLS, n=1)
+        close = difflib.get_close_matches(name[:60], CALLS, n=1)  # bounded: any name comes
         hint = f"; did you mean {close[0]}?" if close else ""
         return ApiError("unknown_call", f"no call {name[:60]!r} (GET /api/v1/openapi.json "
                         f"lists them){hint}")  # fmt: skip
@@ -320,6 +320,8 @@ class HttpApi:
             headers["Retry-After"] = str(max(1, math.ceil(err.retry_after)))
         if err.code == "unauthorized":
             headers["WWW-Authenticate"] = 'Bearer realm="gw api"'
+        elif err.code == "method_not_allowed":
+            headers["Allow"] = "POST"
         response = web.Response(status=err.status, body=to_json(err.body()), content_type=JSON,
                                 headers=headers)  # fmt: skip
         if err.code == "too_large":

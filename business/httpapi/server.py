@@ -78,18 +78,17 @@ class ApiServer(Service):
         await self.client.start()
         app = web.Application(client_max_size=self.config.max_body)
         app.add_routes(self.api.routes())
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_TIMEOUT)
-        await self._runner.setup()
-        host, port = split_address(self.config.listen)
-        site = web.TCPSite(self._runner, host, port, backlog=1024)
+        runner = self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_TIMEOUT)
         try:
-            await site.start()
-        except BaseException:
-            await self._runner.cleanup()
+            await runner.setup()
+            host, port = split_address(self.config.listen)
+            await web.TCPSite(runner, host, port, backlog=1024).start()
+        except BaseException:  # the port is taken, say: nothing is left open
+            await runner.cleanup()
             await self.client.close()
             raise
-        bound = self._runner.addresses[0]
-        self.address = f"{bound[0]}:{bound[1]}"
+        host, port = runner.addresses[0][:2]
+        self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         keys = f"API keys: {len(self.api.keys)}" if len(self.api.keys) else "no API key: --insecure"
         log.info("HTTP API on http://%s/api/v1/ (%s), registers %s", self.address, keys,
                  ", ".join(self.config.registers))  # fmt: skip
