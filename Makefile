@@ -18,7 +18,7 @@ AUTH   := GW_AUTH_SECRET="$$($(PY) -c 'import secrets; print(secrets.token_urlsa
 UP     += --auth-optional
 endif
 
-.PHONY: install run test test-fast lint format bench bench-quick browser clean \
+.PHONY: install run test test-fast lint format bench bench-quick browser php clean \
 	start stop restart reload status scale logs connections chat-password
 
 $(STAMP): pyproject.toml
@@ -90,8 +90,21 @@ browser:
 		echo "chromium is missing and cannot be installed here: browser tests will be skipped"; \
 	fi
 
+## make php: Debian's php-cli for the HTTP API's PHP example test (needs root)
+php:
+	@if command -v php >/dev/null 2>&1; then \
+		echo "php: $$(php -r 'echo PHP_VERSION;')"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's php-cli for the PHP example's test..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			php-cli >/dev/null) \
+			|| echo "php-cli could not be installed: the PHP example's tests will be skipped"; \
+	else \
+		echo "php is missing and cannot be installed here: the PHP example's tests will be skipped"; \
+	fi
+
 ## make test: every test (unit, inproc, cluster, chat, browser, deploy; multihost as root)
-test: install browser
+test: install browser php
 	$(PY) -m pytest -ra
 
 test-fast: install

@@ -13,6 +13,9 @@ Run it with ``python -m bench`` (``make bench``); see docs/benchmarks.md.
     hop.py       S3's floor: bare pyzmq round trips
     floor.py     the floors under S3 and S4 (the kernel's send(), the hop), printed alone
     routing.py   S6: first-pick routers side by side
+    api.py       S8: the HTTP API (gw api) beside the Python push client
+    httpload.py  a minimal HTTP/1.1 keep-alive client (no task per connection)
+    pushload.py  S8's reference: the Python push client at a given rate, in its own process
     threads.py   the worker's thread-pool path against plain async handlers
     profile.py   a scenario under cProfile
     report.py    the table

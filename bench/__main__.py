@@ -5,6 +5,7 @@ one table (see docs/benchmarks.md for what each figure means).
     python -m bench --quick              # smaller and shorter: a smoke run (< 1 minute)
     python -m bench --scenarios S1,S3    # only these
     python -m bench --scenarios S8       # 100,000 clients on this machine (make bench-scale)
+    python -m bench --scenarios S9       # the HTTP API beside the Python push client
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .scenarios import (
     private,
 )
 
-ALL = ("S1", "S2", "S3", "S4", "S5", "S6", "S7")
+ALL = ("S1", "S2", "S3", "S4", "S5", "S6", "S7", "S9")
 KNOWN = (*ALL, "S8")  # S8 (100,000 clients, several minutes) runs only when named
 
 
@@ -68,8 +69,8 @@ def machine() -> str:
     default=",".join(ALL),
     show_default=True,
     callback=_scenarios,
-    help="Comma-separated subset of S1..S8 (S7: S4 over TLS vs plain; S8, 100,000 "
-    "clients, only when named).",
+    help="Comma-separated subset of S1..S9 (S7: S4 over TLS vs plain; S8: 100,000 "
+    "clients, only when named; S9: the HTTP API).",
 )
 @click.option("--clients", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="S8: clients to hold.")  # fmt: skip
@@ -131,6 +132,10 @@ def main(quick: bool, scenarios: tuple[str, ...], clients: int, crowd_procs: int
         from .routing import routing
 
         rows += routing(procs)
+    if "S9" in scenarios:
+        from .api import http_api
+
+        rows += http_api(cfg)
     extra: list[str] = []
     if "S8" in scenarios:
         from .scale import LimitError, ScaleSettings, s8

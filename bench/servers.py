@@ -56,11 +56,12 @@ def rss_bytes(pid: int) -> int:
 class _Child:
     """One child process whose ready line we wait for."""
 
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.log = tempfile.NamedTemporaryFile(prefix="bench-", suffix=".log", delete=False)  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log,
-            stdin=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdin=subprocess.DEVNULL, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )  # fmt: skip
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._pumping = threading.Thread(target=self._pump, daemon=True)
@@ -117,8 +118,8 @@ class Server:
         self.children: list[_Child] = []
         self.urls, self.pids, self.gateway_pids = [], [], []
 
-    def _start(self, argv: list[str]) -> dict[str, Any]:
-        child = _Child(argv)
+    def _start(self, argv: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+        child = _Child(argv, env)
         self.children.append(child)
         # the Popen pid: the register's ready line does not carry one
         return {**child.ready(), "pid": child.proc.pid}

@@ -26,6 +26,7 @@ from .client import AsyncGatewayClient
 
 T = TypeVar("T")
 
+OURS = "gw-control"  # these commands' push client: left out of the push clients shown
 secret_option = option("--secret", envvar="GW_SECRET", default=None,
                        help="The cluster's shared secret.")  # fmt: skip
 timeout_option = option("--timeout", type=float, default=3.0,
@@ -53,7 +54,7 @@ def _ask(registers: tuple[str, ...], secret: str | None, timeout: float,
 
     async def run() -> T:
         try:
-            client = AsyncGatewayClient(registers, secret=secret, timeout=timeout)
+            client = AsyncGatewayClient(registers, secret=secret, timeout=timeout, name=OURS)
             await client.start()
         except ConfigError as exc:  # no register took our handshake: the likely cause
             raise click.ClickException(str(exc)) from None
@@ -93,7 +94,11 @@ def render(status: dict[str, Any], missing: list[str]) -> list[str]:
                  "PENDING", "RSS MiB"]]  # fmt: skip
     workers = [["WORKER", "GATEWAY", "CLIENTS", "UNACKED", "HANDLED"]]
     counters = []
+    pushing: dict[str, int] = {}  # push client -> gateways it is linked to
     for address, s in sorted(status.items()):
+        for name in s.get("push_clients", []):
+            if not name.startswith(OURS + "-"):
+                pushing[name] = pushing.get(name, 0) + 1
         gateways.append([address, s["websocket"], str(s["pid"]), str(s["clients"]),
                          str(s["uids"]), str(s["groups"]), str(len(s["workers"])),
                          str(s["pending_events"]), _mib(s["rss_bytes"])])  # fmt: skip
@@ -105,6 +110,14 @@ def render(status: dict[str, Any], missing: list[str]) -> list[str]:
     lines = table(gateways) if status else ["no gateway"]
     if len(workers) > 1:
         lines += ["", *table(workers)]
+    if pushing:  # gw api, web backends...: what pushes into the cluster from outside
+        lines += [
+            "",
+            *table(
+                [["PUSH CLIENT", "GATEWAYS"]]
+                + [[name, f"{count} of {len(status)}"] for name, count in sorted(pushing.items())]
+            ),
+        ]
     lines += ["", "counters:", *counters] if counters else []
     if missing:
         lines += ["", f"did not answer: {', '.join(missing)}"]

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "register": "register.cli:register",
     "gateway": "gateway.cli:gateway",
     "worker": "business.cli:worker",
+    "api": "business.httpapi.cli:api",
     "up": "common.up:up",
     "start": "common.control:start",
     "stop": "common.control:stop",

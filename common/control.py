@@ -106,6 +106,8 @@ def describe(info: dict[str, Any]) -> list[str]:
             where = f"{scheme}://{p['websocket']}  (internal {p['internal']})"
         elif role == "worker":
             where = f"app {p.get('app', '?')}"
+        elif role == "api":
+            where = f"http://{p['listen']}/api/v1/  (GET /api/v1/openapi.json)"
         elif "listen" in p:
             where = f"http://{p['listen']}/"
         else:
@@ -147,8 +149,10 @@ def without_secrets(args: list[str]) -> tuple[list[str], dict[str, str]]:
     items = iter(args)
     for arg in items:
         flag, sep, value = arg.partition("=")
-        if flag in flags:
-            secrets[flags[flag]] = value if sep else next(items, "")
+        if flag in flags:  # a repeated one (--api-key): comma-separated, as its variable
+            given = value if sep else next(items, "")
+            env = flags[flag]
+            secrets[env] = f"{secrets[env]},{given}" if env in secrets else given
         else:
             kept.append(arg)
     return kept, secrets

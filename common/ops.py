@@ -10,6 +10,8 @@ The argument schema (:data:`ARGS`, :func:`check_args`) is the wire-to-call bound
 a gateway checks a Command's or Query's arguments when it takes the frame, so the
 code that runs the op gets the types it declares, and a peer's bad frame is a
 :class:`~common.exceptions.ProtocolError`, never a ``TypeError`` deep in a handler.
+The same schema as JSON Schema (:data:`JSON_SCHEMA`, :data:`OPTIONAL`, :data:`RESULTS`)
+is what the HTTP API checks and documents (its OpenAPI document is made from it).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from .exceptions import ProtocolError
 from .frames import Op
+from .ids import ID_LENGTH
 
 
 class Merge(Enum):
@@ -199,7 +202,8 @@ def _session(value: Any) -> dict[Any, Any]:
 _CID, _NAME, _NAMES, _MSG, _SESSION = _client_id, _name, _names, _message, _session
 _CIDS_OR_NONE, _MSG_OR_NONE = _optional(_client_ids), _optional(_message)
 
-# Every op's arguments, in order, as the API sends them (always all of them).
+# Every op's arguments, in order, as the API sends them (always all of them), named as
+# GatewayAPI's parameters (send_to_uid's and send_to_group's take one id or a list).
 ARGS: dict[Op, tuple[tuple[str, Check], ...]] = {
     Op.SEND_TO_ALL: (("message", _MSG), ("client_ids", _CIDS_OR_NONE),
                      ("exclude", _CIDS_OR_NONE)),
@@ -208,11 +212,11 @@ ARGS: dict[Op, tuple[tuple[str, Check], ...]] = {
     Op.DESTROY_CLIENT: (("client_id", _CID),),
     Op.BIND_UID: (("client_id", _CID), ("uid", _NAME)),
     Op.UNBIND_UID: (("client_id", _CID), ("uid", _NAME)),
-    Op.SEND_TO_UID: (("uids", _NAMES), ("message", _MSG)),
+    Op.SEND_TO_UID: (("uid", _NAMES), ("message", _MSG)),
     Op.JOIN_GROUP: (("client_id", _CID), ("group", _NAME)),
     Op.LEAVE_GROUP: (("client_id", _CID), ("group", _NAME)),
     Op.UNGROUP: (("group", _NAME),),
-    Op.SEND_TO_GROUP: (("groups", _NAMES), ("message", _MSG), ("exclude", _CIDS_OR_NONE)),
+    Op.SEND_TO_GROUP: (("group", _NAMES), ("message", _MSG), ("exclude", _CIDS_OR_NONE)),
     Op.SET_SESSION: (("client_id", _CID), ("session", _SESSION)),
     Op.UPDATE_SESSION: (("client_id", _CID), ("session", _SESSION)),
     Op.DRAIN: (),
@@ -242,6 +246,62 @@ ARGS: dict[Op, tuple[tuple[str, Check], ...]] = {
     Op.GET_STATUS: (),
     Op.GET_CONNECTIONS: (),
 }  # fmt: skip
+
+
+# -- the same schema as JSON Schema (the HTTP API's OpenAPI document is made from it) ---
+ID_JSON: dict[str, Any] = {
+    "oneOf": [{"type": "string", "minLength": 1, "not": {"const": "0"}},
+              {"type": "integer", "not": {"const": 0}}],
+    "description": "A group id or uid: a string or an integer (100 and \"100\" are one id); "
+                   "0, \"0\" and \"\" are not ids.",
+}  # fmt: skip
+# a gateway takes any string (and finds no such client); senders route only real ids
+CLIENT_ID_JSON: dict[str, Any] = {
+    "type": "string",
+    "pattern": f"^[0-9a-f]{{{ID_LENGTH}}}$",
+    "description": f"A client_id: {ID_LENGTH} lowercase hex digits.",
+}
+JSON_SCHEMA: dict[Check, dict[str, Any]] = {
+    _CID: CLIENT_ID_JSON,
+    _NAME: ID_JSON,
+    _NAMES: {"type": "array", "items": ID_JSON},
+    _MSG: {"type": "string"},
+    _SESSION: {"type": "object"},
+    _CIDS_OR_NONE: {"type": ["array", "null"], "items": CLIENT_ID_JSON},
+    _MSG_OR_NONE: {"type": ["string", "null"]},
+}
+"""Each check's values as JSON Schema (a JSON value: bytes are not one)."""
+
+OPTIONAL: frozenset[Check] = frozenset({_CIDS_OR_NONE, _MSG_OR_NONE})
+"""Checks whose argument the API lets a caller leave out: it is then None."""
+
+_COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
+_FLAG: dict[str, Any] = {"type": "integer", "enum": [0, 1]}
+_STRINGS: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+_CLIENT_IDS_JSON: dict[str, Any] = {"type": "array", "items": CLIENT_ID_JSON}
+
+
+def _by_key(value: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": value}
+
+
+_MERGED: dict[Merge, dict[str, Any]] = {
+    Merge.SUM: _COUNT, Merge.ANY: _FLAG, Merge.CONCAT: _CLIENT_IDS_JSON, Merge.UNION: _STRINGS,
+    Merge.COUNT_UNION: _COUNT, Merge.DICT: _by_key({"type": "object"}),
+    Merge.DICT_ANY: _by_key(_FLAG), Merge.DICT_SUM: _by_key(_COUNT),
+    Merge.DICT_CONCAT: _by_key(_CLIENT_IDS_JSON), Merge.DICT_UNION: _by_key(_STRINGS),
+    Merge.DICT_COUNT_UNION: _by_key(_COUNT), Merge.STATUS: _by_key({"type": "object"}),
+}  # fmt: skip
+_ANSWERS: dict[Op, dict[str, Any]] = {  # where the merge alone does not say
+    Op.IS_ONLINE: _FLAG,
+    Op.GET_UID_BY_CLIENT_ID: {"type": ["string", "null"]},
+    Op.GET_SESSION: {"type": ["object", "null"]},
+    Op.GET_CONNECTIONS: {"type": "array", "items": {"type": "object"}},
+}
+RESULTS: dict[Op, dict[str, Any]] = {
+    op: _ANSWERS.get(op) or _MERGED[spec.merge] for op, spec in SPECS.items() if spec.merge
+}
+"""Each query's merged answer as JSON Schema (session values as JSON carries them)."""
 
 
 def _names_ok(values: list[Any]) -> bool:

@@ -229,7 +229,7 @@ def gateway_config(params: dict[str, Any], registers: tuple[str, ...], index: in
 
 # Options that must not appear on a child's command line (``ps`` shows it to every
 # user of the machine): children get them through their environment variable.
-SECRETS = {"secret": "GW_SECRET", "auth_secret": "GW_AUTH_SECRET"}
+SECRETS = {"secret": "GW_SECRET", "auth_secret": "GW_AUTH_SECRET", "api_key": "GW_API_KEY"}
 
 
 def child_args(params: dict[str, Any], skip: Sequence[str] = ()) -> list[str]:
@@ -260,8 +260,9 @@ def metrics_args(metrics_listen: str | None, index: int) -> list[str]:
 def export_secrets(params: dict[str, Any]) -> None:
     """Put this process's secrets in its environment, for the children it starts."""
     for name, variable in SECRETS.items():
-        if params.get(name):
-            os.environ[variable] = params[name]
+        if params.get(name):  # several API keys: comma-separated, as GW_API_KEY takes them
+            value = params[name]
+            os.environ[variable] = ",".join(value) if isinstance(value, tuple) else value
 
 
 def setup(log_level: str, log_format: str = "text") -> None:

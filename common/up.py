@@ -82,19 +82,31 @@ def _check_ports(register: str, params: dict[str, Any], gateways: int, processes
     multiple=True,
     metavar="COMMAND",
     help="Also run COMMAND (once the cluster is up) under the supervisor; it must "
-    "print a GW-READY line. {register} and {websocket} are replaced; the secrets "
-    "(GW_SECRET, GW_AUTH_SECRET) are in its environment, never on its command line.",
+    "print a GW-READY line. {register}, {websocket} and {api} are replaced; the secrets "
+    "(GW_SECRET, GW_AUTH_SECRET, GW_API_KEY) are in its environment, never on its command line.",
 )
 @option("--metrics-port", envvar="GW_METRICS_PORT", type=int, default=0,
         help="Serve /metrics, /healthz, /readyz from every process on 127.0.0.1: the "
              "register on this port, then one port each (0: off).")  # fmt: skip
 @option("--control", envvar="GW_CONTROL", default=None, type=click.Path(dir_okay=False),
         help="A Unix socket for gw scale (gw start sets it).")  # fmt: skip
+@option("--api-port", envvar="GW_API_PORT", type=int, default=None,
+        help="Also run gw api, the HTTP API, on 127.0.0.1:PORT (0: any free port); {api} "
+             "in --with is its address.")  # fmt: skip
+@option(
+    "--api-key",
+    envvar="GW_API_KEY",
+    multiple=True,
+    help="The HTTP API's key(s), handed to it in its environment (or --insecure: none).",
+)
 @common_options
 def up(app: str, register_listen: str, gateways: int, workers: int,
        with_commands: tuple[str, ...], metrics_port: int, control: str | None,
-       **params: Any) -> None:  # fmt: skip
+       api_port: int | None, **params: Any) -> None:  # fmt: skip
     """Register + gateway(s) + workers in one command (development, ``make run``)."""
+    if api_port is not None and not params["api_key"] and not params["insecure"]:
+        raise click.UsageError("--api-port: the HTTP API needs --api-key (or GW_API_KEY), or "
+                               "--insecure to serve it on loopback without a key")  # fmt: skip
     setup(params["log_level"], params["log_format"])
     base = params["metrics_listen"] or (f"127.0.0.1:{metrics_port}" if metrics_port else None)
     try:
@@ -123,9 +135,9 @@ def up(app: str, register_listen: str, gateways: int, workers: int,
         # a gateway drains its clients for --drain-time before it stops: wait for it
         supervisor = Supervisor("up", scalable={2: worker},
                                 stop_timeout=params["drain_time"] + 30)  # fmt: skip
-        # the extra commands, then the gateways (they drain: their clients' close events
-        # must still find workers), then the workers, then the register
-        supervisor.stop_order = [3, 1, 2, 0]
+        # the extra commands, the API, then the gateways (they drain: their clients' close
+        # events must still find workers), then the workers, then the register
+        supervisor.stop_order = [3, 4, 1, 2, 0]
         supervisor.children.append(reg)
         try:
             info = await supervisor.spawn(reg)
@@ -141,9 +153,14 @@ def up(app: str, register_listen: str, gateways: int, workers: int,
         ]  # fmt: skip
         wks = [worker(n) for n in range(workers)]
         values = {"register": address, "websocket": listen}
+        api: list[Child] = []  # a push client: up once workers serve, stopped before gateways
+        if api_port is not None:
+            values["api"] = reserve_port(f"127.0.0.1:{api_port}")
+            api.append(Child("api", gw_command("api", "--listen", values["api"], "--register",
+                                               address, *common), 4))  # fmt: skip
         extras = [Child(f"with-{i}", with_command(command, values), 3)
                   for i, command in enumerate(with_commands)]  # fmt: skip
-        return await supervisor.run([gws, wks, extras], reload_stage=2, control=control,
+        return await supervisor.run([gws, wks, api, extras], reload_stage=2, control=control,
                                     announce=_announce)  # fmt: skip
 
     sys.exit(asyncio.run(run()))

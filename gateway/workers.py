@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 import zmq
@@ -339,4 +339,11 @@ class WorkerLink:
                                  "handled": w.handled} for w in pool.workers.values()},
             "pending_events": len(pool.pending),
             "commands_by_op": dict(self.commands_by_op),
+            "push_clients": push_clients(self.peers),
         }  # fmt: skip
+
+
+def push_clients(identities: Iterable[bytes]) -> list[str]:
+    """The names of push clients (gw api, web backends), for gw status: their ZeroMQ
+    identity is NAME/random (business.cluster)."""
+    return sorted({identity.decode(errors="replace").rsplit("/", 1)[0] for identity in identities})

@@ -80,3 +80,20 @@ def test_connect_idle_capacity_and_routing_scenarios() -> None:
     assert held.cluster == TINY.capacity and held.verdict == "MET"
     single = next(r for r in rows if r.metric.startswith("send_to_client:"))
     assert single.cluster == 1.0 and single.verdict == "MET"
+
+
+@pytest.mark.timeout(90)
+def test_the_http_api_scenario_runs_and_loses_nothing() -> None:
+    from bench.api import BATCH, http_api
+
+    rows = http_api(replace(TINY, duration=0.5))
+    by = _by_metric(rows)
+    single = next(r for r in rows if r.metric.startswith("sends/s, single calls"))
+    batched = next(r for r in rows if r.metric.startswith(f"sends/s, batches of {BATCH}"))
+    assert single.cluster and single.cluster > 0 and batched.cluster and batched.cluster > 0
+    costs = [r for r in rows if r.metric.startswith("CPU per send")]
+    assert len(costs) == 2 and all(r.cluster and r.baseline for r in costs), costs
+    assert by["refused requests (answers other than 200)"].cluster == 0
+    lost = by["lost sends (gw api; baseline column: the push client)"]
+    assert lost.cluster == 0 and lost.baseline == 0
+    assert "S9 HTTP API" in table(rows)

@@ -142,3 +142,43 @@ def test_secrets_never_reach_a_command_line(gw: Cluster) -> None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode()
         assert secret not in cmdline and auth not in cmdline, cmdline
     assert secret not in cluster.logs() and auth not in cluster.logs()
+
+
+async def test_gw_up_runs_the_http_api_and_gw_status_shows_it(gw: Cluster) -> None:
+    from tests.cluster.httpapi import KEY, HttpApi, cmdline
+
+    cluster = up(gw, "--workers", "1", "--api-port", "0", "--with",
+                 f'python -c "{EXTRA}" {{api}}', env={"GW_API_KEY": KEY})  # fmt: skip
+    (api,) = by_role(cluster, "api")
+    (gateway,) = by_role(cluster, "gateway")
+    (register,) = by_role(cluster, "register")
+    (extra,) = by_role(cluster, "extra")
+    assert extra["register"] == api["listen"]  # {api} in --with is its address
+    command = cmdline(api["pid"])
+    assert KEY not in command and api["listen"] in command
+    probe = await Probe.open(gateway["websocket"])
+    async with HttpApi(api["listen"]) as http:
+        await http.result("send_to_client", client_id=probe.client_id, message="from http")
+        assert await probe.recv() == "from http"
+        assert (await http.call("get_all_client_id_count", _key="not-the-key-123456")).status == 401
+    status = subprocess.run(
+        [sys.executable, "-m", "common.cli", "status", "--register", register["listen"]],
+        cwd=ROOT, capture_output=True, text=True, timeout=30 * UNIT,
+    )  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    (row,) = [line.split() for line in lines if line.startswith("api-")]
+    assert row == [f"api-{api['pid']}", "1", "of", "1"]
+    assert not any(line.startswith("gw-control") for line in lines)
+    await probe.close()
+
+
+def test_gw_up_wants_a_key_for_the_api() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "common.cli", "up", "--api-port", "0"], cwd=ROOT,
+        capture_output=True, text=True, timeout=30 * UNIT,
+        env={k: v for k, v in os.environ.items() if k != "GW_API_KEY"},
+    )  # fmt: skip
+    assert result.returncode == 2  # a usage error, before anything starts
+    assert "--api-port: the HTTP API needs --api-key (or GW_API_KEY)" in result.stderr
+    assert "GW-READY" not in result.stdout

@@ -155,6 +155,34 @@ def test_restart_needs_the_secrets_the_cluster_was_started_with(tmp_path: Path) 
     assert stop.returncode == 0, stop.stderr
 
 
+async def test_the_background_cluster_with_the_http_api(tmp_path: Path) -> None:
+    from tests.cluster.httpapi import KEY, OTHER_KEY, HttpApi, cmdline
+
+    start = gw("start", "--run-dir", "run", "--app", PROBE, "--register-listen", "127.0.0.1:0",
+               "--listen", "127.0.0.1:0", "--start-port", "0", "--heartbeat", "0.2",
+               "--workers", "1", "--drain-time", "0.5", "--api-port", "0", "--api-key", KEY,
+               "--api-key", OTHER_KEY, cwd=tmp_path)  # fmt: skip
+    assert start.returncode == 0, start.stderr
+    try:
+        (line,) = [line for line in start.stdout.splitlines() if "/api/v1/" in line]
+        assert line.split()[0] == "api" and "openapi.json" in line
+        info = json.loads((tmp_path / "run" / "gw.json").read_text())
+        (api,) = [p for p in info["processes"] if p["role"] == "api"]
+        saved = (tmp_path / "run" / "gw.args").read_text()
+        assert KEY not in saved and OTHER_KEY not in saved and "GW_API_KEY" in saved
+        for pid in [info["pid"]] + [p["pid"] for p in info["processes"] if "pid" in p]:
+            assert KEY not in cmdline(pid)
+        async with HttpApi(api["listen"], key=OTHER_KEY) as http:  # both keys given work
+            assert (await http.call("get_all_client_id_count")).status == 200
+        status = gw("status", "--run-dir", "run", cwd=tmp_path)
+        assert status.returncode == 0 and f"api-{api['pid']}" in status.stdout, status.stderr
+    finally:
+        stop = gw("stop", "--run-dir", "run", cwd=tmp_path)
+    assert stop.returncode == 0, stop.stderr
+    assert "nothing left listening" in stop.stdout  # the API's port is checked too
+    assert KEY not in (tmp_path / "run" / "gw.log").read_text()
+
+
 async def test_metrics_and_readiness(gw_cluster: Cluster) -> None:
     register = gw_cluster.register("--metrics-listen", "127.0.0.1:0")
     gateway = gw_cluster.gateway(register, "--metrics-listen", "127.0.0.1:0")
@@ -229,7 +257,7 @@ def test_logs_as_json(gw: Cluster) -> None:
     assert any("register listening on" in e["message"] for e in entries)
 
 
-@pytest.mark.parametrize("command", ["register", "gateway", "worker", "up"])
+@pytest.mark.parametrize("command", ["register", "gateway", "worker", "up", "api"])
 def test_help_shows_every_options_environment_variable(command: str) -> None:
     import click
 

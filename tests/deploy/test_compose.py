@@ -20,7 +20,7 @@ import yaml
 from .support import DEFAULT_DRAIN_TIME, DEPLOY, ROOT, UNIT, port_of, role_of, tool, unknown_envvars
 
 COMPOSE = DEPLOY / "compose.yaml"
-SECRETS = {"GW_SECRET": "s" * 48, "GW_AUTH_SECRET": "a" * 48}
+SECRETS = {"GW_SECRET": "s" * 48, "GW_AUTH_SECRET": "a" * 48, "GW_API_KEY": "k" * 24}
 _VARIABLE = re.compile(r"\$(?:\$|\{(\w+)(?:(:?[-?])([^}]*))?\}|(\w+))")
 
 
@@ -93,9 +93,9 @@ def test_interpolation_as_compose_does() -> None:
 
 def test_the_services() -> None:
     found = services()
-    assert set(found) == {"register", "gateway-1", "gateway-2", "worker", "chat-web"}
+    assert set(found) == {"register", "gateway-1", "gateway-2", "worker", "api", "chat-web"}
     expected = {"register": "register", "gateway-1": "gateway", "gateway-2": "gateway",
-                "worker": "worker", "chat-web": "web"}  # fmt: skip
+                "worker": "worker", "api": "api", "chat-web": "web"}  # fmt: skip
     assert {name: role(s)[0] for name, s in found.items()} == expected
     # one image, built from this repository's Dockerfile
     images = {s["image"] for s in found.values()}
@@ -165,6 +165,18 @@ def test_the_worker_scales() -> None:
     assert not {"container_name", "ports", "networks", "hostname"} & set(worker)
     assert env_of(worker)["GW_WORKER_COUNT"] == "1"
     assert env_of(worker)["GW_APP"] == "examples.chat.app"
+
+
+def test_the_http_api_is_published_with_its_key() -> None:
+    from business.httpapi.server import STOP_TIMEOUT
+
+    api = services()["api"]
+    env = env_of(api)
+    assert env["GW_API_KEY"] == SECRETS["GW_API_KEY"]  # from deploy/.env, required
+    assert list(published(api).values()) == [port_of(env["GW_API_LISTEN"])]
+    assert env["GW_API_LISTEN"].startswith("0.0.0.0:")  # reachable from other containers
+    grace = api["stop_grace_period"]
+    assert int(grace.removesuffix("s")) > STOP_TIMEOUT  # requests in progress finish
 
 
 def test_references() -> None:

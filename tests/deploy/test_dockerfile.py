@@ -145,8 +145,9 @@ def test_one_image_whose_command_is_the_role() -> None:
 
 def test_exposed_ports() -> None:
     exposed = {int(p.split("/")[0]) for p in last(final_stage(), "EXPOSE").split()}
-    # register 1236, gateway 8783 (WebSocket) and 2900 (internal), chat web 8080, metrics 9300
-    assert exposed == {1236, 2900, 8783, 8080, 9300}
+    # register 1236, gateway 8783 (WebSocket) and 2900 (internal), HTTP API 8790, chat web
+    # 8080, metrics 9300
+    assert exposed == {1236, 2900, 8783, 8790, 8080, 9300}
 
 
 def test_the_build_context_has_what_the_image_copies_and_no_secrets() -> None:

@@ -36,7 +36,7 @@ from .support import (
 
 Doc = dict[str, Any]
 KUSTOMIZATION = KUBERNETES / "kustomization.yaml"
-ROLES = {"register", "gateway", "worker"}
+ROLES = {"register", "gateway", "worker", "api"}
 
 
 def kustomization() -> Doc:
@@ -126,7 +126,7 @@ def test_selectors_and_service_ports() -> None:
         selector = deployment["spec"]["selector"]["matchLabels"]
         assert selected(selector) == [name], f"{name}'s selector is not its own"
     services = of_kind("Service")
-    assert set(services) == {"gw-register", "gw-gateway", "gw-chat-web"}
+    assert set(services) == {"gw-register", "gw-gateway", "gw-api", "gw-chat-web"}
     for service in services.values():
         (target,) = selected(service["spec"]["selector"])
         (container,) = containers(deployments[target])
@@ -175,13 +175,18 @@ def test_secrets_come_from_the_secret() -> None:
                     refs.append((entry["name"], ref["key"]))
                 elif entry["name"] in ("GW_SECRET", "GW_AUTH_SECRET"):
                     pytest.fail(f"{entry['name']} written in a manifest")
-    assert {r[0] for r in refs} == {"GW_SECRET", "GW_AUTH_SECRET"}
+    assert {r[0] for r in refs} == {"GW_SECRET", "GW_AUTH_SECRET", "GW_API_KEY"}
     # Every variable maps to one key, everywhere.
-    assert len(set(refs)) == 2, refs
-    # The placeholder auth secret is too short for a gateway (32 bytes at least), so a base
-    # applied with its placeholders does not serve clients.
+    assert len(set(refs)) == 3, refs
+    # The placeholder auth secret is too short for a gateway (32 bytes at least), and the
+    # placeholder API key for gw api, so a base applied with its placeholders serves nobody.
     placeholder = secrets["gw-secret"]["stringData"]["auth-secret"]
     assert len(placeholder.encode()) < 32
+    from business.httpapi.auth import parse_keys
+    from common.exceptions import ConfigError
+
+    with pytest.raises(ConfigError):
+        parse_keys([secrets["gw-secret"]["stringData"]["api-key"]])
 
 
 def test_probes_and_metrics() -> None:
@@ -271,6 +276,21 @@ def test_workers_autoscale_and_roll_one_at_a_time() -> None:
     assert (rolling["maxSurge"], rolling["maxUnavailable"]) == (1, 0)
 
 
+def test_the_http_api_is_served_and_rolls_without_a_gap() -> None:
+    from business.httpapi.server import STOP_TIMEOUT
+
+    deployment = of_kind("Deployment")["gw-api"]
+    pod = deployment["spec"]["template"]["spec"]
+    (api,) = pod["containers"]
+    assert role(api)[0] == "api"
+    assert container_port(api, "http") == port_of(env_values(api)["GW_API_LISTEN"])
+    (port,) = of_kind("Service")["gw-api"]["spec"]["ports"]
+    assert port["targetPort"] == "http" and port["port"] == container_port(api, "http")
+    assert deployment["spec"]["replicas"] >= 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert pod["terminationGracePeriodSeconds"] > STOP_TIMEOUT  # requests in progress finish
+
+
 def test_chat_web_keeps_its_database() -> None:
     deployment = of_kind("Deployment")["gw-chat-web"]
     pod = deployment["spec"]["template"]["spec"]
@@ -322,7 +342,8 @@ def test_the_overlay_in_the_readme_builds(tmp_path: Path) -> None:
     overlay.mkdir(parents=True)
     shutil.copytree(KUBERNETES, tmp_path / "deploy" / "kubernetes")
     (overlay / "kustomization.yaml").write_text(block)
-    (overlay / "secret.env").write_text("secret=s3cr3t\nauth-secret=" + "a" * 40 + "\n")
+    (overlay / "secret.env").write_text("secret=s3cr3t\nauth-secret=" + "a" * 40 + "\n"
+                                        "api-key=" + "k" * 24 + "\n")  # fmt: skip
     done = subprocess.run(
         [kubectl, "kustomize", str(overlay)], capture_output=True, text=True, timeout=60 * UNIT
     )

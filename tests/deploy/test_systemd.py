@@ -92,7 +92,8 @@ def seconds(text: str) -> float:
 
 def test_the_units() -> None:
     assert [u.name for u in UNITS] == [
-        "gw-gateway.service", "gw-register.service", "gw-worker@.service", "gw-workers.service",
+        "gw-api.service", "gw-gateway.service", "gw-register.service", "gw-worker@.service",
+        "gw-workers.service",
     ]  # fmt: skip
     roles = {}
     for path in UNITS:
@@ -104,7 +105,8 @@ def test_the_units() -> None:
         assert one(unit, "Service", "KillSignal") == "SIGTERM"
         assert one(unit, "Service", "User") == "gatewayworker"
     assert roles == {"gw-gateway.service": "gateway", "gw-register.service": "register",
-                     "gw-worker@.service": "worker", "gw-workers.service": "worker"}  # fmt: skip
+                     "gw-worker@.service": "worker", "gw-workers.service": "worker",
+                     "gw-api.service": "api"}  # fmt: skip
     # an instance is one worker process (systemd supervises it), named after the instance
     _, args = command(parse(SYSTEMD / "gw-worker@.service"))
     assert "--single" in args and args[args.index("--name") + 1].endswith("%i")
@@ -144,6 +146,16 @@ def test_a_gateway_gets_longer_than_its_drain_to_stop() -> None:
     timeout = seconds(one(unit, "Service", "TimeoutStopSec"))
     assert timeout >= max(drain, DEFAULT_DRAIN_TIME) + 10
     assert one(unit, "Service", "KillMode") == "mixed"  # its supervisor stops its processes
+
+
+def test_the_api_gets_longer_than_its_requests_to_stop_and_its_key_from_a_file() -> None:
+    from business.httpapi.server import STOP_TIMEOUT
+
+    unit = parse(SYSTEMD / "gw-api.service")
+    assert seconds(one(unit, "Service", "TimeoutStopSec")) > STOP_TIMEOUT
+    _, args = command(unit)
+    assert "--api-key" not in args  # never on a command line: from api.env
+    assert "GW_API_KEY" in env_file(str(SYSTEMD / "api.env.example"))
 
 
 def test_nothing_restarts_every_worker_at_once() -> None:

@@ -12,3 +12,17 @@ def test_secrets_move_from_the_arguments_to_the_environment() -> None:
     assert kept == ["--app", "x", "--workers", "2", "--auth-optional"]
     assert secrets == {"GW_SECRET": "s1", "GW_AUTH_SECRET": "s2"}
     assert without_secrets(["--app", "x"]) == (["--app", "x"], {})
+
+
+def test_api_keys_move_too_and_several_stay_several() -> None:
+    kept, secrets = without_secrets(["--api-port", "0", "--api-key", "k1", "--api-key=k2"])
+    assert kept == ["--api-port", "0"]
+    assert secrets == {"GW_API_KEY": "k1,k2"}  # as GW_API_KEY takes them
+
+
+def test_the_api_is_described_with_its_url() -> None:
+    from common.control import describe
+
+    (line,) = describe({"processes": [{"role": "api", "name": "api", "pid": 7,
+                                       "listen": "127.0.0.1:8790"}]})  # fmt: skip
+    assert "http://127.0.0.1:8790/api/v1/" in line and "openapi.json" in line

@@ -244,3 +244,74 @@ def test_the_generated_fast_check_never_accepts_what_the_schema_refuses(op: Op) 
             slow = [check(v) for (_, check), v in zip(schema, args, strict=True)]
             assert slow == args  # the fast path accepts only what needs no normalizing
     assert accepted > 0 or not schema  # the draw reached the fast path
+
+
+# -- the schema as JSON Schema (what the HTTP API checks and documents) ----------------
+CID = "7f0000019f576546405e00000001"
+JSON_POOL: list[Any] = ["", "0", "a", "100", 0, 7, -3, True, False, None, 1.5, [], ["a"],
+                        ["0"], [1, "x"], ["a", None], [0], {}, {"k": 1}, CID, [CID],
+                        [CID, "short"], "short"]  # fmt: skip
+
+
+@pytest.mark.parametrize("check", list(ops.JSON_SCHEMA), ids=lambda c: c.__name__)
+def test_the_json_schema_says_what_the_check_accepts(check: ops.Check) -> None:
+    """Every JSON value: the schema validates it exactly when the check accepts it (a
+    client_id's pattern excepted: a gateway takes any string, the schema 28 hex digits)."""
+    import jsonschema
+
+    schema = ops.JSON_SCHEMA[check]
+    validator = jsonschema.Draft202012Validator(schema)
+    strict_ids = schema is ops.CLIENT_ID_JSON or schema.get("items") is ops.CLIENT_ID_JSON
+    agreed = 0
+    for value in JSON_POOL:
+        try:
+            check(value)
+            accepted = True
+        except ValueError:
+            accepted = False
+        valid = validator.is_valid(value)
+        if strict_ids and accepted and not valid:  # a string, or a list of them, not an id
+            assert value not in (CID, [CID])
+            continue
+        assert valid == accepted, (value, schema)
+        agreed += 1
+    assert agreed >= len(JSON_POOL) // 2
+
+
+def test_the_optional_checks_take_none_and_the_others_do_not() -> None:
+    for check in ops.JSON_SCHEMA:
+        if check in ops.OPTIONAL:
+            assert check(None) is None
+        else:
+            with pytest.raises(ValueError):
+                check(None)
+
+
+@pytest.mark.parametrize("op", QUERIES, ids=lambda op: op.name)
+def test_every_query_has_a_result_schema_its_merge_fits(op: Op) -> None:
+    import jsonschema
+
+    samples = {
+        Merge.SUM: [3, 4], Merge.ANY: [0, 1], Merge.CONCAT: [[CID], []],
+        Merge.UNION: [["a", "b"], ["b"]], Merge.COUNT_UNION: [["a"], ["a", "b"]],
+        Merge.DICT: [{CID: {"k": 1}}, {}], Merge.DICT_ANY: [{"u": 1}, {"u": 0}],
+        Merge.DICT_SUM: [{"g": 1}, {"g": 2}], Merge.DICT_CONCAT: [{"u": [CID]}, {"u": []}],
+        Merge.DICT_UNION: [{"g": ["a"]}, {"g": ["a", "b"]}],
+        Merge.DICT_COUNT_UNION: [{"g": ["a"]}, {"g": ["b"]}],
+        Merge.STATUS: [{"clients": 1}, {"clients": 2}],
+    }  # fmt: skip
+    merge_kind = SPECS[op].merge
+    assert merge_kind is not None
+    if merge_kind is Merge.FIRST:
+        answers = {Op.IS_ONLINE: [1], Op.GET_UID_BY_CLIENT_ID: ["u"], Op.GET_SESSION: [{"k": 1}]}
+        values = answers[op]
+    elif op is Op.GET_CONNECTIONS:
+        values = [[{"client_id": CID}], []]
+    else:
+        values = samples[merge_kind]
+    merged = merge(merge_kind, {f"g{i}": v for i, v in enumerate(values)})
+    jsonschema.validate(merged, ops.RESULTS[op])
+    if merge_kind is not Merge.FIRST:  # no gateway asked: the empty answer fits too
+        jsonschema.validate(empty(merge_kind), ops.RESULTS[op])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(1.5, ops.RESULTS[op])  # no answer is a fraction

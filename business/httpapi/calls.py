@@ -1,0 +1,231 @@
+"""The HTTP API's calls: each Gateway API call by name, its JSON arguments, its answer (pure).
+
+Made from :mod:`common.ops`, the schema a gateway checks every command against: a
+call's arguments are that op's, by the names :class:`~business.api.GatewayAPI`'s
+methods give them, and checked by the same functions. What HTTP adds is what JSON
+needs, as the Python API does it:
+
+- a ``message`` may be a JSON object or array: it is sent as JSON text (a string is
+  sent as it is, a text frame);
+- where a list of ids is taken (``uid`` of send_to_uid, ``group`` of send_to_group,
+  ``uids``, ``groups``), one id alone is a list of one;
+- a query takes ``timeout`` (seconds, at most :data:`MAX_TIMEOUT`) as its deadline;
+- every client_id must be one (``ids.decode``'s check): the gateway it names is checked
+  where the call is routed (:mod:`.reach`).
+
+An argument left out is an error unless the Python API has a default for it
+(:data:`common.ops.OPTIONAL`: then it is None); an argument of another name is an
+error. The operators' ops (drain, status, connections) are not calls here: ``gw
+drain``, ``gw status`` and ``gw connections`` are.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from common import ids, ops
+from common.exceptions import ClientIdError, InvalidArgument, ProtocolError
+from common.frames import Op
+
+from ..api import encode_message
+
+NOT_CALLS = frozenset({Op.DRAIN, Op.GET_STATUS, Op.GET_CONNECTIONS})  # the operators' ops
+MAX_TIMEOUT = 30.0  # seconds: the longest deadline a query may ask for
+MAX_BATCH = 10_000  # calls in one batch request
+MAX_BATCH_QUERIES = 100  # of which queries (done in order, each waits for its answers)
+
+
+class BadArgument(InvalidArgument):
+    """A call's arguments are not what it takes: which one, and why."""
+
+    def __init__(self, call: str, argument: str | None, why: str) -> None:
+        self.call, self.argument, self.why = call, argument, why
+        where = f"{call}: argument {argument!r}: " if argument else f"{call}: "
+        super().__init__(where + why)
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """One argument of a call."""
+
+    name: str
+    check: ops.Check  # the op's own check (wire schema)
+    required: bool
+    message: bool  # a JSON object or array is sent as JSON text
+    listed: bool  # a list of ids: one id alone is a list of one
+    client_ids: bool  # client_ids (one, or a list): each must decode
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The wire schema, as HTTP widens it (see the module docstring)."""
+        wire = ops.JSON_SCHEMA[self.check]
+        if self.message:
+            kinds = ["string", "object", "array"] + (["null"] if not self.required else [])
+            return {"type": kinds, "description": "A string is sent as a text frame; a JSON "
+                    "object or array as its JSON text."}  # fmt: skip
+        if self.listed:
+            return {"oneOf": [ops.ID_JSON, wire]}
+        return wire
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One Gateway API call over HTTP."""
+
+    name: str
+    op: Op
+    args: tuple[Arg, ...]
+    query: bool
+    one: bool  # routed to the gateway of its client_id (args[0]), else to every gateway
+    accepted: frozenset[str]  # every argument name it takes (``timeout`` too, for a query)
+    wire: frozenset[str]  # the op's own arguments' names
+    wire_order: tuple[str, ...]  # ... in order
+    client_id_args: tuple[int, ...]  # the positions of client_ids (one, or a list)
+
+
+def _arg(name: str, check: ops.Check) -> Arg:
+    schema = ops.JSON_SCHEMA[check]
+    return Arg(
+        name=name,
+        check=check,
+        required=check not in ops.OPTIONAL,
+        message=name == "message",
+        listed=schema.get("type") == "array" and schema.get("items") is ops.ID_JSON,
+        client_ids=schema is ops.CLIENT_ID_JSON or schema.get("items") is ops.CLIENT_ID_JSON,
+    )
+
+
+def _call(op: Op) -> Call:
+    spec = ops.SPECS[op]
+    args = tuple(_arg(name, check) for name, check in ops.ARGS[op])
+    query = spec.merge is not None
+    names = tuple(a.name for a in args)
+    return Call(op.name.lower(), op, args, query=query, one=spec.one,
+                accepted=frozenset(names + (("timeout",) if query else ())),
+                wire=frozenset(names), wire_order=names,
+                client_id_args=tuple(i for i, a in enumerate(args) if a.client_ids))  # fmt: skip
+
+
+CALLS: dict[str, Call] = {call.name: call for call in map(_call, Op) if call.op not in NOT_CALLS}
+"""Every call, by its name (the GatewayAPI method's)."""
+
+
+def _client_ids(value: Any) -> None:
+    for client_id in value if type(value) is list else (value,):
+        try:
+            ids.gateway_of(client_id)  # checked as decode checks it (and cheaper)
+        except ClientIdError:
+            raise ValueError(f"{client_id!r:.60} is not a client_id "
+                             f"({ids.ID_LENGTH} lowercase hex digits)") from None  # fmt: skip
+
+
+def _timeout(call: str, value: Any) -> float:
+    if type(value) not in (int, float) or not 0 < value <= MAX_TIMEOUT:
+        raise BadArgument(call, "timeout", f"seconds, more than 0 and at most {MAX_TIMEOUT:g}")
+    return float(value)
+
+
+def bind(call: Call, body: Any) -> tuple[list[Any], float | None]:
+    """The positional arguments of the call's GatewayAPI method (checked and
+    normalized), and a query's ``timeout`` if it gave one; BadArgument if wrong."""
+    if type(body) is dict and body.keys() <= call.wire:  # the usual body, checked at once
+        values = [body.get(name) for name in call.wire_order]
+        try:  # the gateway's own check, fast path first: the values need nothing of HTTP's
+            values = ops.check_args(call.op, values)
+            for index in call.client_id_args:
+                if values[index] is not None:
+                    _client_ids(values[index])
+        except (ProtocolError, ValueError):
+            pass  # a JSON message, one id for a list, a missing or bad argument: below
+        else:
+            return values, None
+    return _bind(call, body)
+
+
+def _bind(call: Call, body: Any) -> tuple[list[Any], float | None]:
+    """:func:`bind`, argument by argument: what HTTP adds, and which argument is wrong."""
+    if type(body) is not dict:
+        raise BadArgument(call.name, None, "the arguments are a JSON object, not "
+                          f"{_json_kind(body)}")  # fmt: skip
+    unknown = body.keys() - call.accepted
+    if unknown:
+        takes = ", ".join(sorted(call.accepted)) or "no argument"
+        names = ", ".join(repr(name[:40]) for name in sorted(unknown)[:3])
+        raise BadArgument(call.name, None, f"unknown argument {names} (it takes {takes})")
+    values: list[Any] = []
+    for arg in call.args:
+        if arg.name not in body:
+            if arg.required:
+                raise BadArgument(call.name, arg.name, "missing")
+            values.append(None)
+            continue
+        value = body[arg.name]
+        try:
+            if arg.message and type(value) in (dict, list):
+                value = encode_message(value)
+            elif arg.message and type(value) is not str and (value is not None or arg.required):
+                raise ValueError(f"a message is a string, a JSON object or an array, not "
+                                 f"{_json_kind(value)}")  # fmt: skip
+            elif arg.listed and type(value) is not list:
+                value = [value]
+            value = arg.check(value)
+            if arg.client_ids and value is not None:
+                _client_ids(value)
+        except ValueError as exc:  # InvalidArgument is one too
+            raise BadArgument(call.name, arg.name, str(exc)) from None
+        values.append(value)
+    timeout = _timeout(call.name, body["timeout"]) if call.query and "timeout" in body else None
+    return values, timeout
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)  # fmt: skip
+
+
+def reply(call: Call, result: Any) -> dict[str, Any]:
+    """The body of a call's answer: ``{"result": ...}``, and for a query sent to every
+    gateway, ``missing``: the gateways (or registers) that did not answer."""
+    if not call.query:
+        return {"result": None}
+    if call.one:
+        return {"result": result}
+    return {"result": result, "missing": list(getattr(result, "missing", ()))}
+
+
+def _plain(value: Any) -> Any:
+    """A value JSON can carry: bytes (a session value a Python worker set) as base64,
+    map keys as strings."""
+    if isinstance(value, dict):
+        return {_key(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN and infinities: no JSON spelling
+    return value
+
+
+def _key(key: Any) -> Any:
+    if isinstance(key, bytes):
+        return base64.b64encode(key).decode()
+    return key if isinstance(key, str | int | float | bool) or key is None else str(key)
+
+
+_encode: Callable[[Any], str] = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False
+).encode
+
+
+def to_json(body: Any) -> bytes:
+    """``body`` as UTF-8 JSON; what JSON cannot carry as it is goes through :func:`_plain`."""
+    try:
+        return _encode(body).encode()
+    except (TypeError, ValueError):  # bytes, or keys JSON has no spelling for
+        return _encode(_plain(body)).encode()

@@ -1,0 +1,329 @@
+"""The HTTP side of the API: aiohttp handlers that turn requests into Gateway API calls.
+
+Each request, in order: its key (:mod:`.auth`) and its rate (a token bucket per key,
+or per address without keys), its body (at most ``--max-body`` bytes of JSON), its
+arguments (:func:`.calls.bind`), whether its gateways can be reached
+(:mod:`.reach`), then the push client's own method. Whatever cannot be done is
+answered with an error (:mod:`.errors`) and a log line, at most one a second per kind
+(:class:`~common.logs.Throttled`): never with the key, nor the body.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from common.exceptions import NotRunning
+from common.limits import Buckets
+from common.logs import Throttled
+
+from . import reach
+from .auth import KeyRing, Refused
+from .calls import CALLS, MAX_BATCH, MAX_BATCH_QUERIES, Call, bind, reply, to_json
+from .errors import ApiError, from_exception
+from .metrics import Stats
+
+if TYPE_CHECKING:
+    from ..client import AsyncGatewayClient
+
+log = logging.getLogger("business.httpapi")
+JSON = "application/json"
+FAILED_RATE, FAILED_BURST = 5.0, 20.0  # requests with a wrong or no key, per address
+ITEM_KEYS = frozenset({"call", "args"})  # what a batch item holds
+SENT: dict[str, Any] = reply(CALLS["send_to_all"], None)  # every send's answer (read only)
+Reply = dict[str, Any] | Coroutine[Any, Any, dict[str, Any]]  # a batch item's: a query awaits
+
+
+class HttpApi:
+    """The handlers, and what they share: the push client, the keys, the limits, the counts."""
+
+    def __init__(self, client: AsyncGatewayClient, keys: KeyRing, *, rate_limit: float,
+                 max_body: int, document: bytes,
+                 metrics: Callable[[], Awaitable[bytes]] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.client = client
+        self.keys = keys
+        self.max_body = max_body
+        self.rate_limit = rate_limit
+        self.limits = Buckets(rate_limit, 2 * rate_limit) if rate_limit > 0 else None
+        self.failures = Buckets(FAILED_RATE, FAILED_BURST)
+        self.stats = Stats()
+        self.stopping = False
+        self._document = document
+        self._metrics = metrics
+        self._clock = clock
+        self._methods: dict[str, Callable[..., Any]] = {n: getattr(client, n) for n in CALLS}
+        self._log = Throttled(log)
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/api/v1/openapi.json", self.openapi),
+            web.route("*", "/api/v1/batch", self.batch),
+            web.route("*", "/api/v1/{call}", self.call),
+            web.get("/healthz", self.healthz),
+            web.get("/readyz", self.readyz),
+            web.get("/metrics", self.metrics),
+            web.route("*", "/{tail:.*}", self.not_found),
+        ]
+
+    # -- endpoints ------------------------------------------------------------------
+    async def call(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/<call>``: one call, its arguments a JSON object."""
+        started = time.perf_counter()
+        name = request.match_info["call"]
+        call = CALLS.get(name)
+        label = name if call is not None else "unknown"
+        self.stats.in_progress += 1
+        try:
+            self._admit(request)
+            if call is None:
+                raise self._unknown(name)
+            self._post(request)
+            payload = await self._do(call, await self._body(request, {}))
+            response = web.Response(body=to_json(payload), content_type=JSON)
+        except ApiError as err:
+            response = self._refuse(request, label, err)
+        except Exception:
+            response = self._bug(request, label)
+        finally:
+            self.stats.in_progress -= 1
+        self.stats.request(label, response.status, time.perf_counter() - started)
+        return response
+
+    async def batch(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/batch``: a JSON array of ``{"call": NAME, "args": {...}}``, done
+        in order; the answer is the array of their replies."""
+        started = time.perf_counter()
+        self.stats.in_progress += 1
+        try:
+            self._admit(request)
+            self._post(request)
+            items = self._checked_batch(await self._body(request, None))
+            replies = []
+            for item in items:  # in order: a query's answer before the next call
+                reply = self._item(request, item)
+                replies.append(reply if isinstance(reply, dict) else await reply)
+            response = web.Response(body=to_json(replies), content_type=JSON)
+        except ApiError as err:
+            response = self._refuse(request, "batch", err)
+        except Exception:
+            response = self._bug(request, "batch")
+        finally:
+            self.stats.in_progress -= 1
+        self.stats.request("batch", response.status, time.perf_counter() - started)
+        return response
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        self.stats.request("openapi", 200, 0.0)
+        return web.Response(body=self._document, content_type=JSON)
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        ok, why = self.readiness()
+        return web.Response(
+            status=200 if ok else 503, text="ready\n" if ok else f"not ready: {why}\n"
+        )
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        if self._metrics is None:
+            return await self.not_found(request)
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return web.Response(
+            body=await self._metrics(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    async def not_found(self, request: web.Request) -> web.Response:
+        err = ApiError("not_found", f"no such path: {request.path[:100]} (the calls are "
+                       "POST /api/v1/<call>; GET /api/v1/openapi.json lists them)")  # fmt: skip
+        self.stats.request("unknown", err.status, 0.0)
+        return self._response(err)
+
+    def readiness(self) -> tuple[bool, str]:
+        """Ready once a register has sent the gateway list, and until stopping."""
+        if self.stopping:
+            return False, "stopping"
+        try:
+            listed = self.client.cluster.listed
+        except NotRunning:
+            return False, "stopping"
+        if listed is None:
+            return False, "no register has answered yet"
+        return True, ""
+
+    # -- the steps of a request -----------------------------------------------------
+    def _admit(self, request: web.Request) -> None:
+        """Its key, then its rate: ApiError 401 or 429 if it is not let in."""
+        remote = request.remote or "?"
+        who = remote
+        if not self.keys.open:
+            found = self.keys.identify(request.headers.get("Authorization"))
+            if isinstance(found, Refused):
+                if not self.failures.take(remote, self._clock()):
+                    raise ApiError("rate_limited", "too many requests without a valid API key "
+                                   "from this address", retry_after=1.0)  # fmt: skip
+                raise ApiError("unauthorized", found.value)
+            who = f"key #{found}"
+        if self.limits is not None and not self.limits.take(who, self._clock()):
+            raise ApiError("rate_limited", f"over {self.rate_limit:g} requests a second "
+                           f"(--rate-limit) for {'this key' if who != remote else 'this address'}",
+                           retry_after=1.0 / self.rate_limit)  # fmt: skip
+        if self.stopping:
+            raise ApiError("stopping", "the API is stopping", retry_after=1.0)
+
+    @staticmethod
+    def _post(request: web.Request) -> None:
+        if request.method != "POST":
+            raise ApiError("method_not_allowed", f"{request.path[:100]} takes POST, not "
+                           f"{request.method[:10]}")  # fmt: skip
+
+    async def _body(self, request: web.Request, empty: Any) -> Any:
+        """The request's JSON (``empty`` if it has no body)."""
+        too_large = ApiError("too_large", f"the body is over {self.max_body} bytes (--max-body)")
+        if request.content_length is not None and request.content_length > self.max_body:
+            raise too_large  # not even read
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise too_large from None
+        if not raw.strip():
+            return empty
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise ApiError("bad_json", f"the body is not JSON: {str(exc)[:120]}") from None
+
+    async def _do(self, call: Call, body: Any) -> dict[str, Any]:
+        """One call: its arguments bound, its gateways checked, then done."""
+        values, timeout = self._prepare(call, body)
+        if call.query:
+            return await self._query(call, values, timeout)
+        return self._send(call, values)
+
+    def _prepare(self, call: Call, body: Any) -> tuple[list[Any], float | None]:
+        try:
+            values, timeout = bind(call, body)
+        except ValueError as exc:
+            raise ApiError("invalid_argument", str(exc)) from None
+        try:
+            cluster = self.client.cluster
+        except NotRunning:
+            raise ApiError("stopping", "the API is stopping", retry_after=1.0) from None
+        reach.check(call, values, cluster.view, cluster.registers)
+        return values, timeout
+
+    def _send(self, call: Call, values: list[Any]) -> dict[str, Any]:
+        """A send: queued in order, as the push client queues it (no await)."""
+        try:
+            self._methods[call.name](*values)
+        except Exception as exc:
+            raise self._mapped(exc) from None
+        return SENT
+
+    async def _query(self, call: Call, values: list[Any], timeout: float | None) -> dict[str, Any]:
+        try:
+            return reply(call, await self._methods[call.name](*values, timeout=timeout))
+        except Exception as exc:
+            raise self._mapped(exc) from None
+
+    @staticmethod
+    def _mapped(exc: Exception) -> Exception:
+        """The refusal that answers a push client's exception (a bug stays itself: a 500)."""
+        return from_exception(exc) or exc
+
+    @staticmethod
+    def _checked_batch(items: Any) -> list[Any]:
+        if type(items) is not list:
+            raise ApiError("bad_json", 'a batch is a JSON array of {"call": NAME, "args": {...}}')
+        if len(items) > MAX_BATCH:
+            raise ApiError("batch_too_large", f"{len(items)} calls: a batch takes at most "
+                           f"{MAX_BATCH}")  # fmt: skip
+        queries = 0
+        for item in items:
+            name = item.get("call") if type(item) is dict else None
+            call = CALLS.get(name) if type(name) is str else None
+            queries += call is not None and call.query
+        if queries > MAX_BATCH_QUERIES:
+            raise ApiError("batch_too_large", f"{queries} queries: a batch takes at most "
+                           f"{MAX_BATCH_QUERIES} (each waits for its answers)")  # fmt: skip
+        return items
+
+    def _item(self, request: web.Request, item: Any) -> Reply:
+        """One call of a batch: its reply (a query's: to await), or its error, which does
+        not stop the batch. A send is done here and now: no coroutine for each."""
+        label = "unknown"
+        try:
+            if type(item) is not dict or type(item.get("call")) is not str or not (
+                    item.keys() <= ITEM_KEYS):  # fmt: skip
+                raise ApiError("invalid_argument", 'a batch item is {"call": NAME, "args": '
+                               "{...}} (args may be left out)")  # fmt: skip
+            call = CALLS.get(item["call"])
+            if call is None:
+                raise self._unknown(item["call"])
+            label = call.name
+            values, timeout = self._prepare(call, item.get("args", {}))
+            if call.query:
+                return self._batched_query(request, call, values, timeout)
+            payload = self._send(call, values)
+        except ApiError as err:
+            return self._batched_error(request, label, err)
+        self.stats.batched[label, 200] += 1
+        return payload
+
+    async def _batched_query(self, request: web.Request, call: Call, values: list[Any],
+                             timeout: float | None) -> dict[str, Any]:  # fmt: skip
+        try:
+            payload = await self._query(call, values, timeout)
+        except ApiError as err:
+            return self._batched_error(request, call.name, err)
+        self.stats.batched[call.name, 200] += 1
+        return payload
+
+    def _batched_error(self, request: web.Request, label: str, err: ApiError) -> dict[str, Any]:
+        self.stats.batched[label, err.status] += 1
+        self._logged(request, f"batch {label}", err)
+        return err.item()
+
+    # -- answers --------------------------------------------------------------------
+    @staticmethod
+    def _unknown(name: str) -> ApiError:
+        close = difflib.get_close_matches(name[:60], CALLS, n=1)  # bounded: any name comes
+        hint = f"; did you mean {close[0]}?" if close else ""
+        return ApiError("unknown_call", f"no call {name[:60]!r} (GET /api/v1/openapi.json "
+                        f"lists them){hint}")  # fmt: skip
+
+    def _refuse(self, request: web.Request, label: str, err: ApiError) -> web.Response:
+        self._logged(request, label, err)
+        return self._response(err)
+
+    def _logged(self, request: web.Request, label: str, err: ApiError) -> None:
+        self._log.warning(err.code, "%d %s from %s: %s", err.status, label, request.remote,
+                          err.message)  # fmt: skip
+
+    def _bug(self, request: web.Request, label: str) -> web.Response:
+        self._log.exception("internal", "500 %s from %s: a bug", label, request.remote)
+        return self._response(ApiError("internal", "an internal error (logged)"))
+
+    @staticmethod
+    def _response(err: ApiError) -> web.Response:
+        headers = {}
+        if err.retry_after is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(err.retry_after)))
+        if err.code == "unauthorized":
+            headers["WWW-Authenticate"] = 'Bearer realm="gw api"'
+        elif err.code == "method_not_allowed":
+            headers["Allow"] = "POST"
+        response = web.Response(status=err.status, body=to_json(err.body()), content_type=JSON,
+                                headers=headers)  # fmt: skip
+        if err.code == "too_large":
+            response.force_close()  # its body is not read: the connection cannot go on
+        return response

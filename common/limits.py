@@ -1,0 +1,71 @@
+"""Token buckets: how many of something a client may do per second (pure, no I/O).
+
+A bucket holds up to ``burst`` tokens and refills at ``rate`` per second; each
+message, control frame or request takes one. The clock is passed in, so tests need
+no sleep. :class:`Buckets` keeps one bucket per key (an API key, a remote address)
+and stays bounded however many keys a flood brings.
+"""
+
+from __future__ import annotations
+
+
+class TokenBucket:
+    """``rate`` per second on average, ``burst`` at once."""
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.stamp = now
+
+    def take(self, now: float) -> bool:
+        """Take one token; False if there is none (the caller is over its rate)."""
+        tokens = self.tokens + (now - self.stamp) * self.rate
+        self.stamp = now
+        if tokens >= 1.0:
+            self.tokens = min(tokens, self.burst) - 1.0
+            return True
+        self.tokens = tokens
+        return False
+
+    def full(self, now: float) -> bool:
+        """True if the bucket has refilled to its burst: forgetting it changes nothing."""
+        return self.tokens + (now - self.stamp) * self.rate >= self.burst
+
+
+class Buckets:
+    """One :class:`TokenBucket` per key, at most ``limit`` of them.
+
+    A key seen for the first time gets a full bucket. Past ``limit`` keys, the full
+    buckets are forgotten (a full bucket is what a new one would be); if none is full
+    (a flood from that many keys at once), every bucket is dropped and the count
+    starts again: memory stays bounded, and a flood that large is throttled anyway.
+    """
+
+    def __init__(self, rate: float, burst: float, limit: int = 10_000) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.limit = limit
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def take(self, key: str, now: float) -> bool:
+        """Take one token from ``key``'s bucket; False if it is over its rate."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self.limit:
+                self._prune(now)
+            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, now)
+        return bucket.take(now)
+
+    def _prune(self, now: float) -> None:
+        full = [key for key, bucket in self._buckets.items() if bucket.full(now)]
+        if full:
+            for key in full:
+                del self._buckets[key]
+        else:
+            self._buckets.clear()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
