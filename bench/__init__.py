@@ -13,10 +13,14 @@ Run it with ``python -m bench`` (``make bench``); see docs/benchmarks.md.
     hop.py       S3's floor: bare pyzmq round trips
     floor.py     the floors under S3 and S4 (the kernel's send(), the hop), printed alone
     routing.py   S6: first-pick routers side by side
-    api.py       S8: the HTTP API (gw api) beside the Python push client
+    api.py       S9: the HTTP API (gw api) beside the Python push client
     httpload.py  a minimal HTTP/1.1 keep-alive client (no task per connection)
-    pushload.py  S8's reference: the Python push client at a given rate, in its own process
+    pushload.py  S9's reference: the Python push client at a given rate, in its own process
     threads.py   the worker's thread-pool path against plain async handlers
     profile.py   a scenario under cProfile
+    limits.py    S8: what this machine allows N clients (open files, ports, conntrack...)
+    fleet.py     S8's cluster: gateway groups sharing a port each, workers, /metrics
+    crowd.py     S8's load generator: idle clients from many source addresses, that come back
+    scale.py     S8: 100,000 clients: connect, idle, send_to_all, storms, memory after
     report.py    the table
 """
