@@ -553,8 +553,7 @@ async def test_keepalive_ping_and_pong() -> None:
     assert peer.conn.ping_sent == 123.5
     [ping] = peer.frames()
     assert ping.opcode is Opcode.PING
-    assert bytes(ping.data).startswith(PING_PREFIX)
-    assert len(ping.data) == len(PING_PREFIX) + 4
+    assert bytes(ping.data) == PING_PREFIX
 
     peer.send(frame(Opcode.PONG, b"not ours"))  # unsolicited pong: not the answer
     assert peer.conn.ping_sent == 123.5
@@ -562,6 +561,46 @@ async def test_keepalive_ping_and_pong() -> None:
     assert peer.conn.ping_sent == 0.0
     assert peer.handler.messages == []
     assert peer.transport.take() == b""
+
+
+def masked(opcode: int, payload: bytes, mask: bytes = b"\x11\x22\x33\x44") -> bytes:
+    """A client's frame, byte by byte (FIN set, masked), for the pong fast path."""
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes((0x80 | opcode, 0x80 | len(payload))) + mask + body
+
+
+async def test_a_pong_alone_in_a_read_is_taken_without_the_parser() -> None:
+    peer = Peer().open()
+    peer.conn.ping_now(5.0)
+    parser = peer.conn.protocol.parser
+    peer.send(masked(0xA, PING_PREFIX))
+    assert peer.conn.ping_sent == 0.0
+    assert peer.conn.protocol.parser is parser and peer.conn.protocol.events == []
+    peer.send(frame(Opcode.TEXT, b"still fine"))  # the parser is where it was
+    assert [message for _, message in peer.handler.messages] == ["still fine"]
+
+
+async def test_pong_shaped_bytes_in_the_middle_of_a_frame_go_to_the_parser() -> None:
+    """A binary frame's header arrives alone, then 9 bytes of its payload that look like
+    our pong: they are the frame's, not a pong."""
+    peer = Peer().open()
+    peer.conn.ping_now(5.0)
+    payload = masked(0xA, PING_PREFIX)  # 9 bytes, read as the binary frame's payload
+    peer.send(bytes((0x82, 0x80 | len(payload))) + b"\x00\x00\x00\x00")
+    peer.send(payload)
+    assert peer.conn.ping_sent == 5.0  # not taken for the pong
+    assert [message for _, message in peer.handler.messages] == [payload]
+
+
+async def test_an_unmasked_or_foreign_pong_is_the_parsers() -> None:
+    peer = Peer().open()
+    peer.conn.ping_now(5.0)
+    [_ping] = peer.frames()
+    peer.send(masked(0xA, b"xy:"))  # not ours: an unsolicited pong, counted as such
+    assert peer.conn.ping_sent == 5.0 and peer.conn.controls is not None
+    peer.send(bytes((0x8A, 7)) + b"gw:abcd")  # 9 bytes, unmasked
+    [close] = peer.frames()  # a client's frame must be masked: 1002
+    assert close_of(close).code == 1002 and peer.conn.ping_sent == 5.0
 
 
 async def test_ping_now_before_open_does_nothing() -> None:
