@@ -27,7 +27,7 @@ class Client:
     conn: Any = None
     session: dict[Any, Any] = field(default_factory=dict)
     uid: str | None = None
-    groups: set[str] = field(default_factory=set)
+    groups: tuple[str, ...] = ()  # a tuple: most clients are in a few groups (a set: 216 B)
     worker: bytes | None = None  # sticky worker, None until the first event
     idle_ticks: int = 0  # heartbeat ticks since the client last sent anything
     inflight: int = 0  # events sent to its worker and not yet acknowledged (0 or 1)
@@ -54,7 +54,8 @@ class ClientIndex:
 
     def __init__(self) -> None:
         self.clients: dict[str, Client] = {}
-        self.uids: dict[str, set[str]] = {}
+        # a uid's connections: a list (most uids have one: a third of a set's size)
+        self.uids: dict[str, list[str]] = {}
         self.groups: dict[str, set[str]] = {}
         self._queries: dict[Op, Callable[..., Any]] = {
             Op.IS_ONLINE: lambda cid: int(cid in self.clients),
@@ -100,18 +101,24 @@ class ClientIndex:
         if client is None:
             return None
         if client.uid is not None:
-            self._discard(self.uids, client.uid, client_id)
+            self._unbind(client.uid, client_id)
         for group in client.groups:
-            self._discard(self.groups, group, client_id)
+            self._leave(group, client_id)
         return client
 
-    @staticmethod
-    def _discard(table: dict[str, set[str]], name: str, client_id: str) -> None:
-        members = table.get(name)
+    def _unbind(self, uid: str, client_id: str) -> None:
+        members = self.uids.get(uid)
+        if members is not None and client_id in members:
+            members.remove(client_id)
+            if not members:
+                del self.uids[uid]
+
+    def _leave(self, group: str, client_id: str) -> None:
+        members = self.groups.get(group)
         if members is not None:
             members.discard(client_id)
             if not members:
-                del table[name]
+                del self.groups[group]
 
     def bind_uid(self, client_id: str, uid: Any) -> bool:
         """Bind (rebinding moves the connection from its previous uid)."""
@@ -120,9 +127,11 @@ class ClientIndex:
         if client is None:
             return False
         if client.uid is not None and client.uid != uid:
-            self._discard(self.uids, client.uid, client_id)
+            self._unbind(client.uid, client_id)
         client.uid = uid
-        self.uids.setdefault(uid, set()).add(client_id)
+        members = self.uids.setdefault(uid, [])
+        if client_id not in members:
+            members.append(client_id)
         return True
 
     def unbind_uid(self, client_id: str, uid: Any) -> bool:
@@ -131,7 +140,7 @@ class ClientIndex:
         if client is None or client.uid != uid:
             return False
         client.uid = None
-        self._discard(self.uids, uid, client_id)
+        self._unbind(uid, client_id)
         return True
 
     def join_group(self, client_id: str, group: Any) -> bool:
@@ -139,7 +148,8 @@ class ClientIndex:
         client = self.clients.get(client_id)
         if client is None:
             return False
-        client.groups.add(group)
+        if group not in client.groups:
+            client.groups += (group,)
         self.groups.setdefault(group, set()).add(client_id)
         return True
 
@@ -148,15 +158,17 @@ class ClientIndex:
         client = self.clients.get(client_id)
         if client is None or group not in client.groups:
             return False
-        client.groups.discard(group)
-        self._discard(self.groups, group, client_id)
+        client.groups = tuple(g for g in client.groups if g != group)
+        self._leave(group, client_id)
         return True
 
     def ungroup(self, group: Any) -> int:
         """Dissolve a group; returns how many members it had here."""
-        members = self.groups.pop(key(group), set())
+        name = key(group)
+        members = self.groups.pop(name, set())
         for client_id in members:
-            self.clients[client_id].groups.discard(str(group))
+            client = self.clients[client_id]
+            client.groups = tuple(g for g in client.groups if g != name)
         return len(members)
 
     # -- sessions -------------------------------------------------------------------
