@@ -47,6 +47,7 @@ from typing import Any
 from common.service import raise_open_file_limit
 
 from . import chat
+from .servers import cpu_seconds
 from .wsclient import Client
 
 MARK = b"#S"
@@ -100,8 +101,10 @@ class Tally:
         self.got = array("i", bytes(4 * size))
         self.lat = array("q")
         self.last: dict[int, int] = {}  # seq -> latest arrival (ns)
+        self.count: Counter[int] = Counter()  # seq -> copies arrived
         self.received = 0
         self.last_rx = 0
+        self.waiting: tuple[int, int, asyncio.Event] | None = None  # (seq, copies, then)
 
 
 class Crowd:
@@ -206,22 +209,40 @@ class Crowd:
             expected += size[c % groups + 1] if kind == "G" else 1
         return {"sent": sent, "expected": expected}
 
-    async def do_report(self, kind: str, expect: int = 0, quiet: float = 1.0,
-                        limit: float = 30.0) -> dict[str, Any]:  # fmt: skip
-        """Wait until ``kind`` is quiet, then what arrived; ``expect`` copies per
-        connected client (0: only the count)."""
+    async def do_await(self, kind: str, seq: int, limit: float) -> dict[str, Any]:
+        """Until every connected client has message ``seq`` of ``kind`` (or ``limit`` s)."""
         tally = self.tallies[kind]
+        target = len(self.members)
+        if tally.count[seq] < target:
+            tally.waiting = (seq, target, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(tally.waiting[2].wait(), limit)
+            tally.waiting = None
+        return {"have": tally.count[seq], "of": target}
+
+    async def do_report(
+        self, kind: str, expect: int = 0, quiet: float = 1.0, limit: float = 30.0,
+        groups_by_seq: dict[int, list[int]] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Wait until ``kind`` is quiet, then what arrived. What each connected client
+        should have had: ``expect`` copies, or one per seq sent to its group."""
+        tally = self.tallies[kind]
+        per_group: Counter[int] = Counter()
+        for groups in (groups_by_seq or {}).values():
+            per_group.update(groups)
         deadline = time.monotonic_ns() + int(limit * 1e9)
         while time.monotonic_ns() < deadline:
             if time.monotonic_ns() - tally.last_rx > quiet * 1e9:
                 break
             await asyncio.sleep(quiet / 5)
         missing = extra = 0
-        if expect:
+        if expect or per_group:
             for c in self.members:
                 if c in self.lost_at:  # lost since the mark: not counted here
                     continue
                 got = tally.got[self.position[c]]
+                if per_group:
+                    expect = per_group[c % self.spec["groups"] + 1]
                 missing += max(0, expect - got)
                 extra += max(0, got - expect)
         return {"received": tally.received, "missing": missing, "extra": extra,
@@ -338,6 +359,10 @@ class Crowd:
         tally.lat.append((now - sent) // 1000)
         if tally.last.get(seq, 0) < now:
             tally.last[seq] = now
+        tally.count[seq] += 1
+        waiting = tally.waiting
+        if waiting is not None and seq == waiting[0] and tally.count[seq] >= waiting[1]:
+            waiting[2].set()
 
 
 def _main(conn: Connection, index: int, procs: int, spec: dict[str, Any]) -> None:
@@ -378,6 +403,10 @@ class Crowds:
                 raise TimeoutError(f"a crowd process did not answer in {timeout:g}s")
             results.append(pipe.recv())
         return results
+
+    def cpu(self) -> float:
+        """CPU seconds the crowd processes have used so far."""
+        return cpu_seconds([p.pid for p in self.processes])
 
     def ready(self) -> bool:
         """Every process has answered the last command (without taking the answers)."""

@@ -113,8 +113,9 @@ class Fleet:
         own = [p.pid for p in self.processes if role is None or p.role == role]
         return own + (self.supervisors if role is None else [])
 
-    def cpu(self) -> float:
-        return cpu_seconds(self.pids())
+    def cpu(self, role: str | None = None) -> float:
+        """CPU seconds of the cluster's processes (of one role: without supervisors)."""
+        return cpu_seconds(self.pids(role))
 
     def rss(self, role: str) -> int:
         total = 0

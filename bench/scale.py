@@ -28,6 +28,7 @@ from .limits import Plan, problems, read
 from .report import Row, percentile
 
 CLIENTS_PER_PROCESS = 15_000  # under the 20,000 open files a process may hold here
+STORM_GROUPS = 50  # groups a message reaches each second during the reconnect storm
 
 
 class LimitError(Exception):
@@ -148,7 +149,7 @@ def _run(cfg: ScaleSettings, fleet: Fleet, push: Any, procs: int,
         at_peak = push.get_status()
         peak = sum(s["rss_bytes"] for s in at_peak.values())
         rows += _operate(fleet, ok, log)
-        rows += _broadcast(cfg, crowds, push, ok, log)
+        rows += _broadcast(cfg, fleet, crowds, push, ok, log)
         rows += _traffic(cfg, crowds, "G", log)
         rows += _traffic(cfg, crowds, "P", log)
         rows += _storm(cfg, fleet, crowds, push, log)
@@ -174,8 +175,10 @@ def _idle(cfg: ScaleSettings, fleet: Fleet, crowds: Crowds, ok: int, rss0: dict[
     crowds.ask("mark", {"kinds": []})
     gateways = fleet.gateways()
     lag0, cpu0 = fleet.lag(gateways), fleet.cpu()
+    roles0 = {role: fleet.cpu(role) for role in ("gateway", "worker", "register")}
     time.sleep(cfg.idle)
     cpu, lag = fleet.cpu() - cpu0, fleet.lag(gateways)
+    roles = {role: (fleet.cpu(role) - roles0[role]) / cfg.idle * 100 for role in roles0}
     dropped = sum(r["lost"] for r in crowds.ask("storm", {"limit": 0}))
     per = {role: (fleet.rss(role) - rss0[role]) / max(ok, 1) for role in rss0}
     p99 = lag_quantile(lag0, lag, 0.99)
@@ -184,6 +187,9 @@ def _idle(cfg: ScaleSettings, fleet: Fleet, crowds: Crowds, ok: int, rss0: dict[
             check=lambda v, r: v == 0, digits=0, compare=False),
         Row("S8 idle", "server CPU while idle, % of a core (all processes)", cpu / cfg.idle * 100,
             target="<= 10", check=lambda v, r: v <= 10, digits=2),
+        Row("S8 idle", "  of which the gateways, %", roles["gateway"], digits=2),
+        Row("S8 idle", "  the workers, %", roles["worker"], digits=2),
+        Row("S8 idle", "  the register, %", roles["register"], digits=2),
         Row("S8 idle", "gateway RSS per connection, KB", per["gateway"] / 1024, target="<= 5 KB",
             check=lambda v, r: v <= 5),
         Row("S8 idle", "worker RSS per connection, KB", per["worker"] / 1024, digits=2),
@@ -206,14 +212,18 @@ def _operate(fleet: Fleet, ok: int, log: Any) -> list[Row]:
     ]  # fmt: skip
 
 
-def _broadcast(cfg: ScaleSettings, crowds: Crowds, push: Any, ok: int, log: Any) -> list[Row]:
-    log(f"S8 send_to_all x{cfg.broadcasts}")
+def _broadcast(cfg: ScaleSettings, fleet: Fleet, crowds: Crowds, push: Any, ok: int,
+               log: Any) -> list[Row]:  # fmt: skip
+    log(f"S8 send_to_all x{cfg.broadcasts}, each once the one before reached everyone")
     crowds.ask("mark", {"kinds": ["A"]})
     stamps = {}
+    cpu0, load0 = fleet.cpu(), crowds.cpu()
     for seq in range(1, cfg.broadcasts + 1):
         stamps[seq] = time.monotonic_ns()
         push.send_to_all({"s8": marker("A", seq, stamps[seq])})
+        crowds.ask("await", {"kind": "A", "seq": seq, "limit": 30.0})
         time.sleep(cfg.spacing)
+    cpu, load = fleet.cpu() - cpu0, crowds.cpu() - load0
     results = crowds.ask("report", {"kind": "A", "expect": cfg.broadcasts, "quiet": 2.0})
     lat = _merge(results, "lat_us")
     last = {seq: max(r["last"].get(seq, 0) for r in results) - t for seq, t in stamps.items()}
@@ -225,6 +235,12 @@ def _broadcast(cfg: ScaleSettings, crowds: Crowds, push: Any, ok: int, log: Any)
             digits=0),
         Row("S8 send_to_all", "the last client has it, p50 of the rounds, ms", _ms(rounds, 50),
             digits=0),
+        Row("S8 send_to_all", "server CPU per round (every process), s",
+            cpu / cfg.broadcasts, digits=2),
+        Row("S8 send_to_all", "load generator CPU per round (receiving it), s",
+            load / cfg.broadcasts, digits=2),
+        Row("S8 send_to_all", "floor: both CPUs per round over 2 cores, ms",
+            (cpu + load) / cfg.broadcasts / 2 * 1e3, digits=0),
         Row("S8 send_to_all", "per client p50, ms", _ms(lat, 50)),
         Row("S8 send_to_all", "per client p99, ms", _ms(lat, 99)),
         Row("S8 send_to_all", "lost", lost, target="0", check=lambda v, r: v == 0, digits=0,
@@ -270,15 +286,19 @@ def _storm(cfg: ScaleSettings, fleet: Fleet, crowds: Crowds, push: Any, log: Any
     killed = time.monotonic_ns()
     os.kill(victim.pid, signal.SIGKILL)
     crowds.send("storm", {"limit": cfg.storm_limit, "notice": 2.0})
-    seq = 0
+    # meanwhile, every second, a message to STORM_GROUPS groups in turn: the other
+    # gateways' clients must get every one of theirs
+    seq, groups_by_seq = 0, {}
     while not crowds.ready():
         seq += 1
-        push.send_to_all({"s8": marker("R", seq, time.monotonic_ns())})
+        groups_by_seq[seq] = [(seq * STORM_GROUPS + j) % cfg.groups + 1
+                              for j in range(STORM_GROUPS)]  # fmt: skip
+        push.send_to_group(groups_by_seq[seq], {"s8": marker("R", seq, time.monotonic_ns())})
         for p in survivors:
             peak[p.pid] = max(peak[p.pid], fleet.rss_of(p))
         time.sleep(1.0)
     storm = crowds.collect()
-    results = crowds.ask("report", {"kind": "R", "expect": seq, "quiet": 2.0})
+    results = crowds.ask("report", {"kind": "R", "groups_by_seq": groups_by_seq, "quiet": 2.0})
     lag = lag_quantile(lag0, fleet.lag(survivors), 0.99)
     lost = sum(r["lost"] for r in storm)
     back = sum(r["back"] for r in storm)
