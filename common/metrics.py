@@ -69,6 +69,48 @@ class Histogram:
         return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=self.sum)
 
 
+class LagProbe:
+    """How late the event loop runs a timer: every ``period`` seconds, the delay past
+    the deadline is one observation (``gw_event_loop_lag_seconds``). A callback that
+    holds the loop for 80 ms shows as a lag of up to 80 ms.
+
+    A bare timer callback, not a task: a sample costs about 10 us, where a sleeping
+    task's wake-up cost ten times that (20 a second was 0.2% of a core per process).
+    """
+
+    BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+    def __init__(self, period: float = 0.1) -> None:
+        self.period = period
+        self.histogram = Histogram(self.BOUNDS)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._due = 0.0
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._due = self._loop.time() + self.period
+        self._handle = self._loop.call_at(self._due, self._tick)
+
+    def _tick(self) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        self.histogram.observe(max(0.0, now - self._due))
+        self._due = now + self.period
+        self._handle = self._loop.call_at(self._due, self._tick)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def family(self) -> HistogramMetricFamily:
+        return self.histogram.family(
+            "gw_event_loop_lag_seconds",
+            f"How late the event loop ran a timer, sampled every {self.period * 1e3:g} ms",
+        )
+
+
 class _OnLoop:
     """A collector (prometheus-client's protocol: ``collect()``) that runs the role's
     ``collect`` on its event loop."""

@@ -17,7 +17,7 @@ from collections.abc import Coroutine, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .metrics import Histogram, MetricsServer, Readiness
+from .metrics import LagProbe, MetricsServer, Readiness
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -25,9 +25,6 @@ from .ready import print_ready
 from .supervisor import SUPERVISED
 
 log = logging.getLogger(__name__)
-
-LAG_PERIOD = 0.05  # seconds between two event-loop lag samples (when metrics are served)
-LAG_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 def raise_open_file_limit() -> int:
@@ -54,7 +51,7 @@ class Service:
         self._loop_tasks: list[asyncio.Task[Any]] = []
         self.metrics_listen = metrics_listen
         self.metrics: MetricsServer | None = None
-        self.loop_lag = Histogram(LAG_BOUNDS)
+        self.loop_lag = LagProbe()
 
     # -- to implement ---------------------------------------------------------------
     async def _start(self) -> None:
@@ -109,10 +106,9 @@ class Service:
         assert self._close_requested is not None
         try:
             async with asyncio.TaskGroup() as group:
-                loops = self._loops()
+                self._loop_tasks = [group.create_task(c) for c in self._loops()]
                 if self.metrics is not None:
-                    loops.append(self._watch_lag())
-                self._loop_tasks = [group.create_task(c) for c in loops]
+                    self.loop_lag.start()
                 await self._close_requested.wait()
                 try:
                     await self._shutdown()
@@ -122,26 +118,11 @@ class Service:
         finally:
             self._release_all()
 
-    async def _watch_lag(self) -> None:
-        """How late the event loop wakes a timer: every ``LAG_PERIOD``, the delay past
-        the deadline is one observation (``gw_event_loop_lag_seconds``). A callback
-        that holds the loop for 80 ms shows as a lag of up to 80 ms."""
-        loop = asyncio.get_running_loop()
-        while True:
-            due = loop.time() + LAG_PERIOD
-            await asyncio.sleep(LAG_PERIOD)
-            self.loop_lag.observe(max(0.0, loop.time() - due))
-
     def _collect_all(self) -> list[Metric]:
-        return [
-            *self.collect(),
-            self.loop_lag.family(
-                "gw_event_loop_lag_seconds",
-                "How late the event loop ran a timer, sampled every 50 ms",
-            ),
-        ]
+        return [*self.collect(), self.loop_lag.family()]
 
     def _release_all(self) -> None:
+        self.loop_lag.stop()
         if self.metrics is not None:
             self.metrics.close()
         self._release()

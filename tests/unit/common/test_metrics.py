@@ -48,3 +48,24 @@ def test_histogram_buckets_are_cumulative() -> None:
     assert samples[("h_bucket", "+Inf")] == 4
     assert samples[("h_count", None)] == 4
     assert abs(samples[("h_sum", None)] - 4.25) < 1e-9
+
+
+async def test_the_lag_probe_sees_a_callback_that_holds_the_loop() -> None:
+    import time
+
+    from common.metrics import LagProbe
+
+    probe = LagProbe(period=0.02)
+    probe.start()
+    await asyncio.sleep(0.1)  # a few samples of an idle loop: under 100 ms each
+    quiet = probe.histogram.count
+    assert quiet >= 2 and sum(probe.histogram.counts[: probe.BOUNDS.index(0.1) + 1]) == quiet
+    time.sleep(0.15)  # noqa: ASYNC251 - holding the loop is the point: a sample ~150 ms late
+    await asyncio.sleep(0.05)
+    probe.stop()
+    late = sum(probe.histogram.counts[probe.BOUNDS.index(0.25) :])  # over 100 ms
+    assert late == 1 and probe.histogram.sum >= 0.1
+    count = probe.histogram.count
+    await asyncio.sleep(0.06)
+    assert probe.histogram.count == count  # stopped: no more samples
+    assert probe.family().name == "gw_event_loop_lag_seconds"
