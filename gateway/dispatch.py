@@ -137,6 +137,8 @@ class Dispatcher:
         if client.paused and len(client.backlog) <= self._limit // 2:
             client.paused = False
             self._flow.resume_reading(client)
+        if not client.backlog:  # an empty deque is 600 bytes (and every client had one)
+            client.backlog = None
         self._send_now(client, kind, payload, False)
 
     # -- workers --------------------------------------------------------------------------

@@ -74,8 +74,9 @@ def test_one_event_in_flight_then_the_next_on_ack() -> None:
     assert sink.payloads() == [0]  # the others wait for the ack
     assert c.inflight == 1 and list(c.backlog or ()) == [(MESSAGE, 1), (MESSAGE, 2)]
     ack_last(d, sink, c)
-    assert sink.payloads() == [0, 1]
+    assert sink.payloads() == [0, 1] and c.backlog is not None  # one still waits
     ack_last(d, sink, c)
+    assert c.backlog is None  # emptied: its deque is not kept for the client's life
     ack_last(d, sink, c)
     assert sink.payloads() == [0, 1, 2]
     assert c.inflight == 0 and not c.backlog
