@@ -72,6 +72,18 @@ def new_protocol(max_size: int | None, compression: bool) -> ServerProtocol:
     )
 
 
+def at_frame_start(protocol: ServerProtocol) -> bool:
+    """Whether websockets' parser waits between two frames with nothing buffered: its
+    innermost generator is ``StreamReader.at_eof`` (it is in the middle of a frame
+    anywhere else, even with an empty buffer: between a frame's header and payload)."""
+    if protocol.reader.buffer:
+        return False
+    waiting: Any = protocol.parser  # a generator: gi_yieldfrom is where it waits
+    while (inner := waiting.gi_yieldfrom) is not None:
+        waiting = inner
+    return waiting.gi_code is _AT_FRAME_START
+
+
 class ConnectionHandler(Protocol):
     """What a :class:`Connection` reports to, in this order, from the event loop."""
 
@@ -137,6 +149,8 @@ class Connection(Stream):
             frames: list[Frame] = events  # type: ignore[assignment]  # only frames once open
             for frame in frames:
                 self._on_frame(frame)
+            if frames:
+                self._release_last_frame()
         if protocol.close_expected():
             if self.timer is None:
                 self.arm_close_timer()
@@ -153,15 +167,25 @@ class Connection(Stream):
         """
         if data[0] != POLITE_PONG[0] or data[1] != POLITE_PONG[1] or not self.accepted:
             return False
-        protocol = self.protocol
-        waiting = protocol.parser.gi_yieldfrom  # type: ignore[attr-defined]
-        if (protocol.state is not OPEN or protocol.reader.buffer or waiting is None
-                or waiting.gi_code is not _AT_FRAME_START):  # fmt: skip
+        if self.protocol.state is not OPEN or not at_frame_start(self.protocol):
             return False
         if bytes(b ^ m for b, m in zip(data[6:], data[2:6], strict=False)) != PING_PREFIX:
             return False
         self.ping_sent = 0.0
         return True
+
+    def _release_last_frame(self) -> None:
+        """Let go of the last frame read: websockets' parser keeps it in a local
+        variable until the next frame, and an idle client's next frame may never come
+        (its pongs are taken without the parser): a 1 MB message would be held for the
+        connection's life. At a frame boundary, with nothing buffered, a fresh parser
+        (and reader) is the same parser without it; all state is on the protocol."""
+        protocol = self.protocol
+        if not at_frame_start(protocol):
+            return
+        protocol.reader = StreamReader()
+        protocol.parser = protocol.parse()
+        next(protocol.parser)
 
     def _handshake_data(self, data: bytes) -> None:
         """Feed the upgrade request, and only it, to the protocol.

@@ -573,11 +573,35 @@ async def test_a_pong_alone_in_a_read_is_taken_without_the_parser() -> None:
     peer = Peer().open()
     peer.conn.ping_now(5.0)
     parser = peer.conn.protocol.parser
+    parse = peer.conn.protocol.receive_data
+
+    def not_parsed(data: bytes) -> None:
+        raise AssertionError("the pong went to the parser")
+
+    peer.conn.protocol.receive_data = not_parsed  # type: ignore[method-assign]
     peer.send(masked(0xA, PING_PREFIX))
     assert peer.conn.ping_sent == 0.0
-    assert peer.conn.protocol.parser is parser and peer.conn.protocol.events == []
+    assert peer.conn.protocol.parser is parser
+    peer.conn.protocol.receive_data = parse  # type: ignore[method-assign]
     peer.send(frame(Opcode.TEXT, b"still fine"))  # the parser is where it was
     assert [message for _, message in peer.handler.messages] == ["still fine"]
+
+
+async def test_the_last_message_read_is_not_kept_for_the_connections_life() -> None:
+    """websockets' parser keeps its last frame in a local until the next frame: after
+    a message, a fresh parser is put in its place (and the frame is freed)."""
+    import sys
+
+    peer = Peer().open()
+    before = peer.conn.protocol.parser
+    peer.send(frame(Opcode.BINARY, b"x" * 200_000))
+    [(_, message)] = peer.handler.messages
+    assert peer.conn.protocol.parser is not before
+    del before  # (the old parser, which held the frame)
+    # held by the handler's tuple, this name and getrefcount's argument: no frame holds it
+    assert sys.getrefcount(message) == 3
+    peer.send(frame(Opcode.TEXT, b"next"))  # the fresh parser reads on
+    assert peer.handler.messages[-1][1] == "next"
 
 
 async def test_pong_shaped_bytes_in_the_middle_of_a_frame_go_to_the_parser() -> None:
