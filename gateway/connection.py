@@ -181,7 +181,9 @@ class Connection(Stream):
         connection's life. At a frame boundary, with nothing buffered, a fresh parser
         (and reader) is the same parser without it; all state is on the protocol."""
         protocol = self.protocol
-        if not at_frame_start(protocol):
+        # open only: after a close frame the parser is websockets' discard(), which
+        # must run to the end of the stream (it waits in at_eof too)
+        if protocol.state is not OPEN or not at_frame_start(protocol):
             return
         protocol.reader = StreamReader()
         protocol.parser = protocol.parse()

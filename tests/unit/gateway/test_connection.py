@@ -604,6 +604,20 @@ async def test_the_last_message_read_is_not_kept_for_the_connections_life() -> N
     assert peer.handler.messages[-1][1] == "next"
 
 
+async def test_a_client_closing_after_a_message_ends_cleanly() -> None:
+    """The close frame makes websockets swap its parser for discard(), which must run to
+    the end of the stream: the last frame's release must leave it be (it once put a
+    fresh parser in its place, which then failed on the end of stream)."""
+    peer = Peer().open()
+    peer.send(text("last words"), close_frame(1000, "bye"))
+    [answer] = peer.frames()
+    assert close_of(answer).code == 1000
+    peer.conn.eof_received()
+    assert peer.conn.protocol.parser_exc is None
+    peer.conn.connection_lost(None)
+    assert peer.conn.close_code == 1000 and peer.conn.protocol.parser_exc is None
+
+
 async def test_pong_shaped_bytes_in_the_middle_of_a_frame_go_to_the_parser() -> None:
     """A binary frame's header arrives alone, then 9 bytes of its payload that look like
     our pong: they are the frame's, not a pong."""
