@@ -35,9 +35,10 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
-from websockets.streams import StreamReader
 
+from . import parsing
 from .limits import TokenBucket
+from .parsing import PING_FRAME, PING_PREFIX, POLITE_PONG_SIZE, between_frames, is_our_pong
 from .stream import CLOSE_TIMEOUT, OPEN_TIMEOUT, Stream, throttled, traffic
 
 __all__ = ["CLOSE_TIMEOUT", "OPEN_TIMEOUT", "Connection", "ConnectionHandler", "new_protocol"]
@@ -48,14 +49,6 @@ protocol_log = logging.getLogger("gateway.websocket")
 if protocol_log.level == logging.NOTSET:
     protocol_log.setLevel(logging.WARNING)
 
-PING_PREFIX = b"gw:"
-# Our keepalive ping, the same bytes for every client (a server frame is not masked;
-# control frames are never compressed): written as is, with no framing per ping.
-PING_FRAME = Frame(Opcode.PING, PING_PREFIX).serialize(mask=False, extensions=None)
-# A client's pong to it, masked as a client must: 0x8A (FIN, PONG), 0x83 (masked, 3 bytes)
-POLITE_PONG = (0x8A, 0x80 | len(PING_PREFIX))
-POLITE_PONG_SIZE = 2 + 4 + len(PING_PREFIX)
-_AT_FRAME_START = StreamReader.at_eof.__code__  # websockets' parser waits here between frames
 # Control frames (pings, pongs we did not ask for) a client may send: 10 a second,
 # 50 at once. Browsers send none; websockets' client one every 20 s.
 CONTROL_RATE, CONTROL_BURST = 10.0, 50.0
@@ -70,18 +63,6 @@ def new_protocol(max_size: int | None, compression: bool) -> ServerProtocol:
         max_size=max_size,
         logger=protocol_log,
     )
-
-
-def at_frame_start(protocol: ServerProtocol) -> bool:
-    """Whether websockets' parser waits between two frames with nothing buffered: its
-    innermost generator is ``StreamReader.at_eof`` (it is in the middle of a frame
-    anywhere else, even with an empty buffer: between a frame's header and payload)."""
-    if protocol.reader.buffer:
-        return False
-    waiting: Any = protocol.parser  # a generator: gi_yieldfrom is where it waits
-    while (inner := waiting.gi_yieldfrom) is not None:
-        waiting = inner
-    return waiting.gi_code is _AT_FRAME_START
 
 
 class ConnectionHandler(Protocol):
@@ -140,7 +121,9 @@ class Connection(Stream):
                 self.abort()
             return
         protocol = self.protocol
-        if len(data) == POLITE_PONG_SIZE and self._pong(data):
+        if len(data) == POLITE_PONG_SIZE and is_our_pong(data) and between_frames(protocol):
+            # an idle client's only traffic: taken without the parser (see parsing.py)
+            self.ping_sent = 0.0
             return
         protocol.receive_data(data)
         events = protocol.events_received()
@@ -149,45 +132,12 @@ class Connection(Stream):
             frames: list[Frame] = events  # type: ignore[assignment]  # only frames once open
             for frame in frames:
                 self._on_frame(frame)
-            if frames:
-                self._release_last_frame()
+            if frames and between_frames(protocol):
+                parsing.refresh(protocol)  # the parser held the last frame (see parsing.py)
         if protocol.close_expected():
             if self.timer is None:
                 self.arm_close_timer()
             self._read_the_end()
-
-    def _pong(self, data: bytes) -> bool:
-        """The answer to our keepalive ping, alone in one read, taken without the parser.
-
-        An idle client's only traffic is one pong per ping (at 100,000 clients, 5,000 a
-        second): parsing each as a frame costs more than everything else an idle
-        gateway does. Taken only at a frame boundary (websockets' parser waiting
-        between frames, nothing buffered), in the open state, masked as a client's
-        frames must be; anything else goes through the parser as usual.
-        """
-        if data[0] != POLITE_PONG[0] or data[1] != POLITE_PONG[1] or not self.accepted:
-            return False
-        if self.protocol.state is not OPEN or not at_frame_start(self.protocol):
-            return False
-        if bytes(b ^ m for b, m in zip(data[6:], data[2:6], strict=False)) != PING_PREFIX:
-            return False
-        self.ping_sent = 0.0
-        return True
-
-    def _release_last_frame(self) -> None:
-        """Let go of the last frame read: websockets' parser keeps it in a local
-        variable until the next frame, and an idle client's next frame may never come
-        (its pongs are taken without the parser): a 1 MB message would be held for the
-        connection's life. At a frame boundary, with nothing buffered, a fresh parser
-        (and reader) is the same parser without it; all state is on the protocol."""
-        protocol = self.protocol
-        # open only: after a close frame the parser is websockets' discard(), which
-        # must run to the end of the stream (it waits in at_eof too)
-        if protocol.state is not OPEN or not at_frame_start(protocol):
-            return
-        protocol.reader = StreamReader()
-        protocol.parser = protocol.parse()
-        next(protocol.parser)
 
     def _handshake_data(self, data: bytes) -> None:
         """Feed the upgrade request, and only it, to the protocol.
