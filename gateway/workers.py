@@ -337,6 +337,7 @@ class WorkerLink:
             "workers": {w.name: {"clients": w.clients, "unacked": len(w.unacked),
                                  "handled": w.handled} for w in pool.workers.values()},
             "pending_events": len(pool.pending),
+            "events": sum(self.events_by_kind),  # sent to workers (gw status --watch: events/s)
             "commands_by_op": dict(self.commands_by_op),
             "push_clients": push_clients(self.peers),
         }  # fmt: skip
