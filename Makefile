@@ -18,8 +18,8 @@ AUTH   := GW_AUTH_SECRET="$$($(PY) -c 'import secrets; print(secrets.token_urlsa
 UP     += --auth-optional
 endif
 
-.PHONY: install run test test-fast lint format bench bench-quick browser php clean \
-	start stop restart reload status scale logs connections chat-password
+.PHONY: install run test test-fast lint format bench bench-quick browser php tmux clean \
+	start stop restart reload status top scale logs connections chat-password
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ reload: install
 ## make status: gateways, clients, workers, memory, counters (gw status --json for machines)
 status: install
 	$(GW) status --run-dir $(RUN)
+
+## make top: gw status redrawn every 2 s (EVERY=1: every second) with per-second rates
+## (messages, events, commands, redeliveries, refusals) per gateway and worker; Ctrl-C ends it
+top: install
+	$(GW) status --run-dir $(RUN) --watch $(EVERY)
 
 ## make scale WORKERS=N: run N business workers now, no restart, no event lost
 scale: install
@@ -103,8 +108,21 @@ php:
 		echo "php is missing and cannot be installed here: the PHP example's tests will be skipped"; \
 	fi
 
+## make tmux: Debian's tmux for the test of gw status --watch in a real terminal (needs root)
+tmux:
+	@if command -v tmux >/dev/null 2>&1; then \
+		echo "tmux: $$(tmux -V)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's tmux for the terminal test of gw status --watch..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			tmux >/dev/null) \
+			|| echo "tmux could not be installed: the terminal test will be skipped"; \
+	else \
+		echo "tmux is missing and cannot be installed here: the terminal test will be skipped"; \
+	fi
+
 ## make test: every test (unit, inproc, cluster, chat, browser, deploy; multihost as root)
-test: install browser php
+test: install browser php tmux
 	$(PY) -m pytest -ra
 
 test-fast: install
