@@ -206,6 +206,7 @@ async def test_metrics_and_readiness(gw_cluster: Cluster) -> None:
     assert metric(gateway_metrics, "gw_gateway_clients") == 1
     assert metric(gateway_metrics, "gw_gateway_workers") == 1
     assert metric(gateway_metrics, "gw_gateway_registers_linked") == 1
+    assert metric(gateway_metrics, "gw_gateway_registers") == 1  # what GwRegisterDown compares
     assert metric(gateway_metrics, 'gw_gateway_events_total{kind="message"}') == 1
     assert metric(gateway_metrics, "gw_gateway_bytes_in_total") > 0
     assert metric(gateway_metrics, "process_resident_memory_bytes") > 0
