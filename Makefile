@@ -18,8 +18,8 @@ AUTH   := GW_AUTH_SECRET="$$($(PY) -c 'import secrets; print(secrets.token_urlsa
 UP     += --auth-optional
 endif
 
-.PHONY: install run test test-fast lint format bench bench-quick browser php clean \
-	start stop restart reload status scale logs connections chat-password
+.PHONY: install run test test-fast lint format bench bench-quick browser php tmux promtool clean \
+	start stop restart reload status top scale logs connections chat-password
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ reload: install
 ## make status: gateways, clients, workers, memory, counters (gw status --json for machines)
 status: install
 	$(GW) status --run-dir $(RUN)
+
+## make top: gw status redrawn every 2 s (EVERY=1: every second) with per-second rates
+## (messages, events, commands, redeliveries, refusals) per gateway and worker; Ctrl-C ends it
+top: install
+	$(GW) status --run-dir $(RUN) --watch $(EVERY)
 
 ## make scale WORKERS=N: run N business workers now, no restart, no event lost
 scale: install
@@ -103,8 +108,39 @@ php:
 		echo "php is missing and cannot be installed here: the PHP example's tests will be skipped"; \
 	fi
 
+## make tmux: Debian's tmux for the test of gw status --watch in a real terminal (needs root)
+tmux:
+	@if command -v tmux >/dev/null 2>&1; then \
+		echo "tmux: $$(tmux -V)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's tmux for the terminal test of gw status --watch..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			tmux >/dev/null) \
+			|| echo "tmux could not be installed: the terminal test will be skipped"; \
+	else \
+		echo "tmux is missing and cannot be installed here: the terminal test will be skipped"; \
+	fi
+
+## make promtool: Prometheus' promtool for the alert rules' tests, unpacked from Debian's
+## prometheus package into $(VENV)/bin (no Prometheus service is installed or started)
+promtool: install
+	@if [ -x $(VENV)/bin/promtool ]; then \
+		echo "promtool: $$($(VENV)/bin/promtool --version 2>&1 | head -1)"; \
+	elif command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1; then \
+		echo "unpacking promtool from Debian's prometheus package for the alert rules' tests..."; \
+		tmp=$$(mktemp -d); \
+		{ [ "$$(id -u)" != 0 ] || apt-get update -qq; } \
+			&& (cd $$tmp && apt-get download -qq prometheus >/dev/null 2>&1) \
+			&& dpkg-deb -x $$tmp/prometheus_*.deb $$tmp/deb \
+			&& cp $$tmp/deb/usr/bin/promtool $(VENV)/bin/promtool \
+			|| echo "promtool could not be installed: the rules' promtool checks will be skipped"; \
+		rm -rf $$tmp; \
+	else \
+		echo "promtool is missing and cannot be installed here: its checks will be skipped"; \
+	fi
+
 ## make test: every test (unit, inproc, cluster, chat, browser, deploy; multihost as root)
-test: install browser php
+test: install browser php tmux promtool
 	$(PY) -m pytest -ra
 
 test-fast: install
@@ -130,11 +166,12 @@ bench-quick: install
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
 
-## make deploy-check: the deploy files' tests (hadolint, kubernetes-validate, compose, systemd).
-## As root it first installs Debian's docker-compose and shellcheck for the checks that use
-## them (skipped, with the reason, where they are missing).
+## make deploy-check: the deploy files' tests (hadolint, kubernetes-validate, compose, systemd,
+## the dashboard and alert rules). As root it first installs Debian's docker-compose and
+## shellcheck, and promtool (make promtool), for the checks that use them (skipped, with the
+## reason, where they are missing).
 .PHONY: deploy-check image
-deploy-check: install
+deploy-check: install promtool
 	@missing=""; \
 	command -v shellcheck >/dev/null 2>&1 || missing="$$missing shellcheck"; \
 	{ docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; } \

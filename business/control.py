@@ -7,8 +7,10 @@ from the cluster ``gw start`` runs in the background (``--run-dir``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,6 +25,8 @@ from common.frames import Command, Op
 from common.options import option, register_option
 
 from .client import AsyncGatewayClient
+from .tables import mib, table
+from .watch import watch
 
 T = TypeVar("T")
 
@@ -71,17 +75,6 @@ def _ask(registers: tuple[str, ...], secret: str | None, timeout: float,
     return asyncio.run(run())
 
 
-def _mib(value: float) -> str:
-    return f"{value / (1 << 20):.1f}"
-
-
-def table(rows: list[list[str]]) -> list[str]:
-    """Columns aligned, the first row a header."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-            for row in rows]  # fmt: skip
-
-
 COUNTERS = ("messages_in", "messages_out", "commands", "queries", "events_redelivered",
             "refused_no_worker", "closed_slow", "closed_rate_limit", "closed_control_flood",
             "closed_ip_cap", "refused_401", "refused_403", "refused_503", "bad_frames",
@@ -101,7 +94,7 @@ def render(status: dict[str, Any], missing: list[str]) -> list[str]:
                 pushing[name] = pushing.get(name, 0) + 1
         gateways.append([address, s["websocket"], str(s["pid"]), str(s["clients"]),
                          str(s["uids"]), str(s["groups"]), str(len(s["workers"])),
-                         str(s["pending_events"]), _mib(s["rss_bytes"])])  # fmt: skip
+                         str(s["pending_events"]), mib(s["rss_bytes"])])  # fmt: skip
         for name, w in sorted(s["workers"].items()):
             workers.append([name, address, str(w["clients"]), str(w["unacked"]),
                             str(w["handled"])])  # fmt: skip
@@ -130,11 +123,23 @@ def render(status: dict[str, Any], missing: list[str]) -> list[str]:
 @timeout_option
 @run_dir_option
 @option("--json", "as_json", is_flag=True, help="The machine-readable JSON of every gateway.")
+@option("--watch", "every", type=click.FloatRange(min=0.1), is_flag=False, flag_value=2.0,
+        default=None, show_default=False, metavar="[SECONDS]",
+        help="Refresh every SECONDS (default 2) with per-second rates, until Ctrl-C.")  # fmt: skip
 @click.pass_context
 def status(ctx: click.Context, registers: tuple[str, ...], secret: str | None, timeout: float,
-           run_dir: Path, as_json: bool) -> None:  # fmt: skip
-    """Every gateway's clients, workers, memory and counters (exit 1: no register answered)."""
+           run_dir: Path, as_json: bool, every: float | None) -> None:  # fmt: skip
+    """Every gateway's clients, workers, memory and counters (exit 1: no register answered);
+    with --watch, their rates per second, redrawn in place (make top)."""
     registers, hint = _registers(ctx, registers, run_dir)
+    if every is not None:
+        if as_json:
+            raise click.UsageError("--watch is for people: without --json")
+        out = sys.stdout
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the way to end it
+            _ask(registers, secret, timeout,
+                 lambda client: watch(client, every, out, out.isatty()), hint)  # fmt: skip
+        return
     result = _ask(registers, secret, timeout, lambda client: client.get_status(), hint)
     gateways, missing = dict(result), list(result.missing)
     if as_json:

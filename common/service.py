@@ -164,6 +164,9 @@ async def run_until_signal(service: Service) -> None:
     """
     loop = asyncio.get_running_loop()
     interrupted = 0
+    # Under a supervisor, a stop is its planned action (gw stop, reload, scale), which it
+    # logs itself, with every child's exit code: each child's own lines would be noise.
+    said = logging.DEBUG if os.environ.get(SUPERVISED) else logging.INFO
 
     def on_signal(signum: int) -> None:
         nonlocal interrupted
@@ -172,7 +175,7 @@ async def run_until_signal(service: Service) -> None:
             if interrupted > 1:
                 log.warning("second interrupt: exiting now")
                 raise SystemExit(130)
-        log.info("%s: %s received, stopping", service.role, signal.Signals(signum).name)
+        log.log(said, "%s: %s received, stopping", service.role, signal.Signals(signum).name)
         service.close()
 
     if os.environ.get(SUPERVISED):
@@ -192,7 +195,7 @@ async def run_until_signal(service: Service) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.remove_signal_handler(signum)  # (False if it had none: SIGINT, supervised)
         signal.signal(signum, signal.SIG_IGN)
-    log.info("%s: stopped", service.role)
+    log.log(said, "%s: stopped", service.role)
 
 
 def run(service: Service) -> None:

@@ -208,8 +208,11 @@ class Supervisor:
                     return
                 old.retiring = True
                 self.children.remove(old)
-                await self._terminate([old])
-                log.info("reloaded %s: pid %s", new.name, new.proc.pid if new.proc else "?")
+                unclean = await self._terminate([old])
+                pids = (c.proc.pid if c.proc else "?" for c in (new, old))
+                log.info("reloaded %s: pid %s (was %s)", new.name, *pids)
+                if unclean:
+                    log.warning("reload: %s", unclean[0])
 
     async def scale(self, stage: int, count: int) -> int:
         """Resize a scalable stage to ``count`` children; return the count reached.
@@ -287,37 +290,39 @@ class Supervisor:
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
 
-    async def _terminate(self, children: list[Child]) -> bool:
+    async def _terminate(self, children: list[Child]) -> list[str]:
+        """SIGTERM ``children`` and wait for them; what did not exit 0 ("NAME exited N")."""
         timeout = self.stop_timeout
-        procs = [c.proc for c in children if c.proc is not None and c.proc.returncode is None]
-        for proc in procs:
+        running = [(c.name, c.proc) for c in children
+                   if c.proc is not None and c.proc.returncode is None]  # fmt: skip
+        for _, proc in running:
             send(proc, signal.SIGTERM)
-        clean = True
-        for proc in procs:
+        unclean = []
+        for name, proc in running:
             try:
                 code = await asyncio.wait_for(proc.wait(), timeout)
-                clean &= code == 0
             except TimeoutError:
                 log.warning("pid %d ignored SIGTERM for %gs: killing it", proc.pid, timeout)
                 send(proc, signal.SIGKILL)
-                await proc.wait()
-                clean = False
-        return clean
+                code = await proc.wait()
+            if code != 0:
+                unclean.append(f"{name} (pid {proc.pid}) exited {code}")
+        return unclean
 
-    async def stop(self) -> bool:
+    async def stop(self) -> list[str]:
         """Stop every child, stage by stage (``stop_order``, else the last stage first);
-        True if all exited cleanly."""
+        return those that did not exit 0 ("NAME (pid N) exited CODE")."""
         self._stopping = True
-        clean = True
+        unclean: list[str] = []
         stages = sorted({c.stage for c in self.children}, reverse=True)
         order = [s for s in self.stop_order if s in stages] + [
             s for s in stages if s not in self.stop_order
         ]
         for stage in order:
-            clean &= await self._terminate([c for c in self.children if c.stage == stage])
+            unclean += await self._terminate([c for c in self.children if c.stage == stage])
         for task in list(self._watchers):
             task.cancel()
-        return clean
+        return unclean
 
     def processes(self) -> list[dict[str, Any]]:
         return [{"name": c.name, **c.info} for c in self.children]
@@ -353,4 +358,10 @@ class Supervisor:
         if server is not None:
             server.close()
         log.info("stopping %d processes", len(self.children))
-        return 0 if await self.stop() else 1
+        unclean = await self.stop()
+        # one line for every child's exit (the children say nothing of a planned stop)
+        if unclean:
+            log.warning("stopped; not cleanly: %s", ", ".join(unclean))
+            return 1
+        log.info("stopped %d processes, each exited 0", len(self.children))
+        return 0

@@ -76,6 +76,7 @@ def families(
         ("events_unacked", "Events at workers, not acknowledged yet", pool.unacked()),
         ("events_backlog", "Events waiting behind their client's previous one", backlog),
         ("registers_linked", "Register links up", registers_linked),
+        ("registers", "Registers configured (--register)", len(workers.config.registers)),
         ("draining", "1 while draining or stopping", int(draining)),
     ):
         out.append(GaugeMetricFamily(f"gw_gateway_{name}", doc, value=value))

@@ -286,11 +286,10 @@ class WorkerLink:
     def worker_gone(self, identity: bytes, why: str) -> None:
         assert self.dispatcher is not None
         worker, rerouted = self.dispatcher.worker_gone(identity)
-        if worker is not None:
-            log.warning(
-                "worker %s (pid %d) left: %s; re-routing %d unacknowledged events",
-                worker.name, worker.pid, why, rerouted,
-            )  # fmt: skip
+        if worker is not None:  # after its Bye (gw reload, scale, stop): planned, at INFO
+            level, why = (logging.INFO, "it stopped") if worker.leaving else (logging.WARNING, why)
+            log.log(level, "worker %s (pid %d) left: %s; re-routing %d unacknowledged events",
+                    worker.name, worker.pid, why, rerouted)  # fmt: skip
 
     def sweep(self, now: float) -> None:
         """Heartbeat backstop: forget silent workers and push clients."""
@@ -338,6 +337,7 @@ class WorkerLink:
             "workers": {w.name: {"clients": w.clients, "unacked": len(w.unacked),
                                  "handled": w.handled} for w in pool.workers.values()},
             "pending_events": len(pool.pending),
+            "events": sum(self.events_by_kind),  # sent to workers (gw status --watch: events/s)
             "commands_by_op": dict(self.commands_by_op),
             "push_clients": push_clients(self.peers),
         }  # fmt: skip

@@ -34,7 +34,8 @@ from aiohttp import web
 from business import AsyncGatewayClient
 from common import ready
 
-from . import guard, tokens
+from . import accesslog, guard, tokens
+from .accesslog import AccessLog
 from .context import GUARDS, PUSH, SETTINGS, STATIC, STORE, Guards, Settings, errors
 from .db import AsyncStore
 from .routes import ROUTES
@@ -85,13 +86,14 @@ def _split(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
-async def serve(app: web.Application, host: str, port: int) -> None:
+async def serve(app: web.Application, host: str, port: int,
+                access_log: AccessLog = "api") -> None:  # fmt: skip
     """Serve until SIGTERM/SIGINT; print the ready line once listening."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    runner = web.AppRunner(app, access_log=log)
+    runner = web.AppRunner(app, **accesslog.runner_options(access_log, log))
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
@@ -154,8 +156,16 @@ db_option = click.option(
     envvar="CHAT_LOG_LEVEL",
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
+@click.option(
+    "--access-log",
+    default="api",
+    show_default=True,
+    envvar="CHAT_ACCESS_LOG",
+    type=click.Choice(accesslog.MODES),
+    help="api: the page and API calls, not static files or uploads; all; off.",
+)
 def main(listen: str, register: str, db_path: Path, ws_url: str, auth_secret: str | None,
-         secret: str | None, log_level: str) -> None:  # fmt: skip
+         secret: str | None, log_level: str, access_log: AccessLog) -> None:  # fmt: skip
     """Run the chat's web backend."""
     logging.basicConfig(
         level=getattr(logging, log_level.upper()),
@@ -167,7 +177,8 @@ def main(listen: str, register: str, db_path: Path, ws_url: str, auth_secret: st
     if problem or auth_secret is None:
         raise click.UsageError(f"--auth-secret: {problem}")
     try:
-        asyncio.run(serve(make_app(db_path, register, ws_url, auth_secret, secret), host, port))
+        app = make_app(db_path, register, ws_url, auth_secret, secret)
+        asyncio.run(serve(app, host, port, access_log))
     except OSError as exc:
         raise click.ClickException(f"web: {exc}") from None
 
