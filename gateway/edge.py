@@ -259,7 +259,7 @@ class Edge:
             self.stats["closed_control_flood"] += 1
             self.log.warning("control", "client %s (%s) flooded control frames: closed 1008",
                              client.client_id, client.remote)  # fmt: skip
-        elif conn.close_code not in (None, 1000, 1001):
+        elif conn.close_code not in (None, 1000, 1001) and not self.stopping:  # (ours: planned)
             self.log.info("closed", "client %s (%s) closed: %s %s", client.client_id,
                           client.remote, conn.close_code, conn.close_reason)  # fmt: skip
 
@@ -294,8 +294,9 @@ class Edge:
         span = min(duration, len(clients) / DRAIN_RATE)
         waves = max(1, min(DRAIN_WAVES, len(clients)))
         size = math.ceil(len(clients) / waves)
-        log.info("draining %d clients over %.1fs (%d waves, close code %d)", len(clients),
-                 span, waves, code)  # fmt: skip
+        log.info("draining %d clients over %.1fs in %d waves (close code %d)%s", len(clients),
+                 span, waves, code, "" if span >= duration else
+                 f": fewer than --drain-time needs, at {DRAIN_RATE:g} a second")  # fmt: skip
         for wave in range(waves):
             for conn in clients[wave * size : (wave + 1) * size]:
                 if conn in self.conns:
@@ -319,8 +320,8 @@ class Edge:
         try:
             await asyncio.wait_for(self.all_gone.wait(), timeout)
         except TimeoutError:
-            log.warning("%d clients did not finish their closing handshake: aborted",
-                        len(self.conns))  # fmt: skip
+            log.info("%d clients did not answer the close within %gs: aborted",
+                     len(self.conns), timeout)  # fmt: skip
             for conn in list(self.conns):
                 conn.abort()
             # their connection_lost (and close events) run in the next loop passes:
