@@ -60,7 +60,8 @@ CAUSES = {
     errno.ECONNREFUSED: "ECONNREFUSED: nobody listening, or its backlog full (net.core.somaxconn)",
     errno.ETIMEDOUT: "ETIMEDOUT: no answer to the SYN (backlog full: net.core.somaxconn, "
     "net.ipv4.tcp_max_syn_backlog)",
-    errno.ECONNRESET: "ECONNRESET: reset during the handshake",
+    errno.ECONNRESET: "ECONNRESET: reset during the handshake (a full accept queue: "
+    "net.core.somaxconn, the server's backlog)",
 }
 
 

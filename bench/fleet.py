@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .servers import _Child, cpu_seconds, rss_bytes
+from .servers import _Child, cpu_seconds, cpu_split, rss_bytes
 
 LAG = re.compile(r'^gw_event_loop_lag_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)$', re.M)
 
@@ -116,6 +116,10 @@ class Fleet:
     def cpu(self, role: str | None = None) -> float:
         """CPU seconds of the cluster's processes (of one role: without supervisors)."""
         return cpu_seconds(self.pids(role))
+
+    def cpu_split(self) -> tuple[float, float]:
+        """(user, system) CPU seconds of every process of the cluster."""
+        return cpu_split(self.pids())
 
     def rss(self, role: str) -> int:
         total = 0
