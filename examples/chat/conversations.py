@@ -32,6 +32,8 @@ from common.logs import Throttled
 from . import frames, media
 from .context import (
     GUARDS,
+    NO_ROOM,
+    NO_USER,
     PUSH,
     SETTINGS,
     STORE,
@@ -52,6 +54,9 @@ quiet = Throttled(log)  # lines any request can cause while the cluster is away
 routes = web.RouteTableDef()
 PAGE = 50  # messages of a history page unless ?limit= says otherwise
 GONE = "文件不存在，请重新上传"
+# Private chats are with someone else: the page offers none with yourself (you are not
+# among your contacts), and the API says why rather than "no such user".
+SELF = "不能给自己发私聊消息"
 
 
 def _limit(request: web.Request) -> int:
@@ -68,11 +73,24 @@ async def room_messages(request: web.Request) -> web.Response:
     return reply([frames.new_msg(m) for m in history])
 
 
+async def _peer(request: web.Request, me: User, user_id: int) -> User:
+    """The other person of a private conversation: someone else (a private chat with
+    yourself is refused, 400 :data:`SELF`), who exists (404 otherwise)."""
+    if user_id == me.id:
+        raise BadRequest(SELF)
+    other = await request.app[STORE].run(lambda s: s.user(user_id))
+    if other is None:
+        raise BadRequest(NO_USER, status=404)
+    return other
+
+
 @routes.get("/api/private/{user_id}/messages")
 async def private_messages(request: web.Request) -> web.Response:
     """A page of the private conversation between the logged-in user and another."""
     me = await logged_in(request)
-    other = number(request.match_info["user_id"], "user")
+    other = number(request.match_info["user_id"], NO_USER)
+    if other == me.id:
+        raise BadRequest(SELF)
     limit, before = _limit(request), query_int(request, "before", None)
     history = await request.app[STORE].run(lambda s: s.private_history(me.id, other, limit, before))
     return reply([frames.new_msg(m) for m in history])
@@ -121,12 +139,12 @@ async def upload(request: web.Request) -> web.Response:
     """One multipart ``file``: saved, and its URL returned for a media message."""
     await logged_in(request)
     if request.content_type != "multipart/form-data":
-        raise BadRequest("post a multipart form with a file")
+        raise BadRequest("请用表单上传文件")
     async for part in await request.multipart():
         if isinstance(part, BodyPartReader) and part.name == "file" and part.filename:
             msgtype, url = await media.save(part, request.app[SETTINGS].uploads)
             return reply({"url": url, "msgtype": msgtype})
-    raise BadRequest("no file in the form")
+    raise BadRequest("没有选择文件")
 
 
 @routes.get("/api/send")
@@ -141,7 +159,7 @@ async def _joined_room(request: web.Request, user: User, group_id: int) -> Room:
         lambda s: (s.room(group_id), s.is_member(user.id, group_id))
     )  # one trip to the store's thread
     if room is None:
-        raise BadRequest("no such room", status=404)
+        raise BadRequest(NO_ROOM, status=404)
     if not member:
         raise BadRequest("请先加入这个房间", code=403, status=403)
     return room
@@ -163,8 +181,7 @@ async def send(request: web.Request) -> web.Response:
         raise BadRequest(GONE)
     to_uid = order.to_user_id
     if to_uid is not None:
-        if to_uid == user.id or await store.run(lambda s: s.user(to_uid)) is None:
-            raise BadRequest("no such user", status=404)
+        await _peer(request, user, to_uid)
     else:
         await _joined_room(request, user, order.group_id)
     async with request.app[GUARDS].send:

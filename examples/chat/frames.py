@@ -36,6 +36,7 @@ MAX_TEXT = 1000  # characters of a text message
 MSGTYPES = {0: "text", 1: "image", 2: "video", 3: "voice"}
 NOT_OURS = "只能发送本站上传的文件"
 WRONG_KIND = "文件类型与消息类型不符"
+NOT_NATURAL = "必须是非负整数"  # after a field's name, as the document's "group_id必须是数字"
 MAX_ID = 2**63 - 1  # SQLite's INTEGER: the largest id, cursor or count the API takes
 MAX_ID_DIGITS = len(str(MAX_ID))
 
@@ -84,7 +85,7 @@ def natural(value: Any) -> int | None:
 def _integer(value: Any, name: str) -> int:
     found = natural(value.strip() if isinstance(value, str) else value)
     if found is None:
-        raise BadRequest(f"{name} must be a non-negative integer")
+        raise BadRequest(f"{name}{NOT_NATURAL}")
     return found
 
 
@@ -94,21 +95,21 @@ def parse_send(body: Any) -> Send:
         raise BadRequest("请求数据结构无法被解析")
     action = body.get("action_type")
     if action not in ("login", "send_msg"):
-        raise BadRequest("action_type must be login or send_msg")
+        raise BadRequest("action_type只能是login或send_msg")
     raw_to = body.get("to_user_id")
     to_user_id = None if raw_to in (None, "", 0, "0") else _integer(raw_to, "to_user_id")
     group_id = _integer(body.get("group_id") or 0, "group_id")
     if action == "login":
         if not group_id:
-            raise BadRequest("group_id is required")
+            raise BadRequest("群组group_id是必须的")
         return Send(action, group_id, 0, "", None)
     if to_user_id is None and not group_id:
-        raise BadRequest("a message needs a group_id or a to_user_id")
+        raise BadRequest("消息需要群组group_id或接受用户to_user_id")
     if to_user_id is not None:
         group_id = 0
     msgtype = _integer(body.get("msgtype", 0), "msgtype")
     if msgtype not in MSGTYPES:
-        raise BadRequest("msgtype must be 0 (text), 1 (image), 2 (video) or 3 (voice)")
+        raise BadRequest("消息类型msgtype只能是0（文字）、1（图片）、2（视频）或3（语音）")
     content = body.get("content")
     if not isinstance(content, str) or not content.strip():
         raise BadRequest("消息内容是必须的")

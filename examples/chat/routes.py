@@ -24,10 +24,12 @@ async def index(request: web.Request) -> web.FileResponse:
 @routes.get("/api/config")
 async def config(request: web.Request) -> web.Response:
     """What the page needs first, with its CSRF token (``csrf``: the ``X-CSRF-Token``
-    of its posts, :mod:`examples.chat.origin`)."""
+    of its posts, :mod:`examples.chat.origin`); ``max_upload`` and ``max_avatar`` (bytes)
+    let it refuse a file too big before sending it."""
     settings = request.app[SETTINGS]
     token, new_cookie = guard.grant(request)
     response = reply({"ws_url": settings.ws_url, "avatars": AVATARS, "max_text": frames.MAX_TEXT,
+                      "max_upload": media.MAX_UPLOAD, "max_avatar": media.MAX_AVATAR,
                       "default_room": DEFAULT_ROOM, "csrf": token})  # fmt: skip
     if new_cookie:
         guard.set_cookie(response, new_cookie)

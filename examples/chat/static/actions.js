@@ -6,7 +6,7 @@ import {
   addMessage, closeConversation, loadContacts, loadMembers, loadOlder, loadRooms, logout,
   openConversation, state, updateComposer,
 } from "./main.js";
-import { $, toast } from "./view.js";
+import { $, toast, tooBig } from "./view.js";
 
 const TITLES = { rooms: "群聊", contacts: "私聊", me: "我" };
 
@@ -38,6 +38,10 @@ async function sendFile() {
   const file = input.files[0];
   input.value = "";
   if (!file) return;
+  if (file.size > state.config.max_upload) {  // the backend would refuse it: not sent
+    toast(tooBig(state.config.max_upload));
+    return;
+  }
   const form = new FormData();
   form.append("file", file);
   try {

@@ -56,8 +56,10 @@ function onFrame(ws, frame) {
       refreshSoon();
       return;
     default:
-      // The document's {code, msg, data} replies: only refusals of our own frames matter.
-      if (frame.code === 403 || frame.code === 500) toast(`${frame.code}: ${frame.msg}`);
+      // The document's {code, msg, data} replies: only refusals of our own frames matter
+      // (403 is said in Chinese; a 500 carries the cluster's words, not shown).
+      if (frame.code === 403) toast(frame.msg);
+      else if (frame.code === 500) toast("服务器处理消息出错（500）");
   }
 }
 

@@ -38,6 +38,11 @@ export function when(seconds, short = false) {
   return short ? day : `${day} ${hm}`;
 }
 
+/* The backend's words for a file over a limit (bytes), for a file refused before sending. */
+export function tooBig(limit) {
+  return `文件太大：不能超过 ${Math.round(limit / 1048576)} MB`;
+}
+
 function badge(n) {
   return n ? el("span", { className: "badge", textContent: n > 99 ? "99+" : String(n) }) : null;
 }
