@@ -88,9 +88,7 @@ async def _peer(request: web.Request, me: User, user_id: int) -> User:
 async def private_messages(request: web.Request) -> web.Response:
     """A page of the private conversation between the logged-in user and another."""
     me = await logged_in(request)
-    other = number(request.match_info["user_id"], NO_USER)
-    if other == me.id:
-        raise BadRequest(SELF)
+    other = (await _peer(request, me, number(request.match_info["user_id"], NO_USER))).id
     limit, before = _limit(request), query_int(request, "before", None)
     history = await request.app[STORE].run(lambda s: s.private_history(me.id, other, limit, before))
     return reply([frames.new_msg(m) for m in history])

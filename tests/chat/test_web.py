@@ -398,7 +398,7 @@ async def test_the_largest_id_is_an_id(browsers):
     assert (found["messages"], found["cursor"], found["more"]) == ([], 2**63 - 1, False)
     assert (await alice.call("GET", f"/api/rooms/100/messages?before={top}"))["code"] == 0
     assert (await alice.call("GET", f"/api/rooms/{top}/messages", 404))["code"] == 404
-    assert (await alice.call("GET", f"/api/private/{top}/messages"))["data"] == []
+    assert (await alice.call("GET", f"/api/private/{top}/messages", 404))["msg"] == "用户不存在"
     await alice.send(404, action_type="send_msg", to_user_id=top, content="x", msgtype=0)
 
 

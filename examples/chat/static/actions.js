@@ -3,9 +3,10 @@
 
 import { post, postForm } from "./api.js";
 import {
-  addMessage, closeConversation, loadContacts, loadMembers, loadOlder, loadRooms, logout,
-  openConversation, state, updateComposer,
+  addMessage, goBack, loadContacts, loadOlder, loadRooms, logout, showMembers, state,
+  openConversation, updateComposer,
 } from "./main.js";
+import { closeMembers, membersOpened } from "./navigation.js";
 import { $, toast, tooBig } from "./view.js";
 
 const TITLES = { rooms: "群聊", contacts: "私聊", me: "我" };
@@ -89,9 +90,10 @@ async function createRoom(event) {
   }
 }
 
+/* The members sheet is a history step over its room: closing it is going back. */
 function toggleMembers(show) {
-  $("#members").hidden = !show;
-  if (show) loadMembers().catch((error) => toast(error.message));
+  if (show && state.conv) membersOpened(state.conv);
+  if (show || !closeMembers()) showMembers(show);
 }
 
 export function setupActions() {
@@ -101,7 +103,7 @@ export function setupActions() {
   };
   $("#media-file").onchange = sendFile;
   for (const tab of document.querySelectorAll(".rail-tab")) tab.onclick = () => showTab(tab.dataset.tab);
-  $("#back").onclick = closeConversation;
+  $("#back").onclick = goBack;
   $("#leave-room").onclick = leaveRoom;
   $("#members-leave").onclick = () => {
     toggleMembers(false);

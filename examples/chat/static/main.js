@@ -1,6 +1,7 @@
 /* The chat page: its state, loading, conversations, the session (the drawing is in
  * view.js, the data in conversations.js, the WebSocket in socket.js, what the server
- * pushes in live.js, the user's actions in actions.js).
+ * pushes in live.js, the user's actions in actions.js, the screens as browser history
+ * in navigation.js).
  *
  * HTTP (the web backend, design document 000): login, rooms, history, uploads, and
  * POST /api/send for every message, to which the backend adds our nickname and avatar.
@@ -17,6 +18,7 @@ import { api, post, setCsrfToken } from "./api.js";
 import { Cursor, Log, conversationOf, isNewer, keyOf, roomKey, userKey } from "./conversations.js";
 import { startLink } from "./live.js";
 import { setupLogin, showLogin } from "./login.js";
+import * as navigation from "./navigation.js";
 import {
   $, DEFAULT_AVATAR, appendLast, el, renderContacts, renderHeader, renderLog, renderMembers,
   renderRooms, renderTotals, toast,
@@ -131,12 +133,15 @@ export function updateComposer() {
 const historyPath = (conv, before) => `${conv.kind === "room" ? `/api/rooms/${conv.id}` : `/api/private/${conv.id}`}`
   + `/messages?limit=${PAGE}${before ? `&before=${before}` : ""}`;
 
-export async function openConversation(conv) {
+/* Show a conversation; `fromHistory`: the browser's history asked for it (back, forward,
+ * a reload), which then already has its entry; otherwise the user did. */
+export async function openConversation(conv, { fromHistory = false } = {}) {
   state.conv = conv;
   const key = keyOf(conv);
   delete state.unread[key];
   setView("chat");
-  if (conv.kind !== "room") $("#members").hidden = true;
+  if (!fromHistory) navigation.entered(conv);
+  if (!fromHistory || conv.kind !== "room") $("#members").hidden = true;
   renderHeader(state);
   renderLists();
   updateComposer();
@@ -150,7 +155,8 @@ export async function openConversation(conv) {
       log.loaded = true;
       log.complete = page.length < PAGE;
     } catch (error) {
-      toast(error.message);
+      toast(error.message);  // no such room or person: back to the lists
+      if (keyOf(state.conv) === key) goBack();
       return;
     }
   }
@@ -203,10 +209,34 @@ export function closeConversation() {
   updateComposer();
 }
 
+/* The page's back button: the same step back as the browser's. */
+export function goBack() {
+  if (!navigation.backToLists()) closeConversation();
+}
+
+/* The members sheet of the open room, shown or hidden (not a history step). */
+export function showMembers(show) {
+  $("#members").hidden = !show;
+  if (show) loadMembers().catch((error) => toast(error.message));
+}
+
+/* What the browser's history shows now (back, forward): the lists, a conversation,
+ * the members sheet over a room. */
+function showRoute(route) {
+  if (!state.me) return;
+  if (!route.conv) {
+    closeConversation();
+    return;
+  }
+  if (keyOf(route.conv) !== keyOf(state.conv)) openConversation(route.conv, { fromHistory: true });
+  showMembers(route.members);
+}
+
 // -- session ---------------------------------------------------------------------------------
 export async function logout(tell = true) {
   if (tell) await post("/api/logout").catch(() => {});
   if (state.link) state.link.stop();
+  navigation.reset();
   Object.assign(state, { me: null, link: null, conv: null, logs: new Map(), unread: {},
     online: new Set(), cursor: new Cursor(), rooms: [], contacts: [] });
   showLogin();
@@ -221,9 +251,11 @@ async function startApp(user) {
   $("#me-id").textContent = `ID：${user.id}`;
   await Promise.all([loadRooms(), loadContacts(true)]).catch((error) => toast(error.message));
   startLink();
+  const route = navigation.routeOf(location.hash);  // a reload or a link: where it was
   const mine = state.rooms.filter((r) => r.joined);
   const first = mine.find((r) => r.id === state.config.default_room) || mine[0];
-  if (!PHONE.matches && first) openConversation({ kind: "room", id: first.id });
+  if (route.conv) showRoute(route);
+  else if (!PHONE.matches && first) openConversation({ kind: "room", id: first.id });
   else closeConversation();
 }
 
@@ -232,6 +264,7 @@ async function boot() {
   setCsrfToken(state.config.csrf);
   setupLogin(state.config, startApp);
   setupActions();
+  navigation.setupNavigation(showRoute);
   if (PHONE.matches) $("#input").placeholder = "输入消息";
   window.addEventListener("offline", () => state.link?.drop());
   window.addEventListener("online", () => { if (state.link && !state.link.ws) state.link.reconnectNow(); });
