@@ -67,12 +67,15 @@ export function closeMembers() {
 }
 
 /* Back to the lists (the page's back button); false if there is no entry to go back
- * to (the caller then shows the lists itself). */
+ * to (the caller then shows the lists itself, and the URL says so). */
 export function backToLists() {
   const levels = depth();
-  if (levels < 1) return false;
-  history.go(-levels);
-  return true;
+  if (levels >= 1) {
+    history.go(-levels);
+    return true;
+  }
+  if (location.hash) history.replaceState({ depth: 0 }, "", listUrl());
+  return false;
 }
 
 /* Logged out: the lists entry, without a conversation in the URL. */
