@@ -1,10 +1,11 @@
 """SQLite storage of the chat: accounts, login sessions, rooms, membership (and messages).
 
 :class:`Store` is synchronous and owns one connection; its message queries live in
-:mod:`examples.chat.history`. :class:`AsyncStore` runs every call of a Store on one
-dedicated thread (a single-worker executor), so the event loop never blocks on
-SQLite and the connection is only ever used by the thread that created it; calls
-are serialized, which SQLite wants anyway. The schema and its migrations are in
+:mod:`examples.chat.history`, its read positions in :mod:`examples.chat.reads`.
+:class:`AsyncStore` runs every call of a Store on one dedicated thread (a
+single-worker executor), so the event loop never blocks on SQLite and the connection
+is only ever used by the thread that created it; calls are serialized, which SQLite
+wants anyway. The schema and its migrations are in
 :mod:`examples.chat.schema`.
 
 Login sessions are stored as SHA-256 digests of their tokens: a copy of the
@@ -25,9 +26,11 @@ from typing import Any, TypeVar
 
 from . import schema
 from .history import MessageStore
-from .models import Message, Room, User
+from .models import Message, Reading, Room, User
+from .reads import ReadStore
 
-__all__ = ["DEFAULT_ROOMS", "AsyncStore", "Message", "NicknameTaken", "Room", "Store", "User"]
+__all__ = ["DEFAULT_ROOMS", "AsyncStore", "Message", "NicknameTaken", "Reading", "Room", "Store",
+           "User"]  # fmt: skip
 T = TypeVar("T")
 
 DEFAULT_ROOMS = ((100, "开源技术小栈"), (101, "Python 交流"), (102, "闲聊灌水"))
@@ -42,7 +45,7 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class Store(MessageStore):
+class Store(MessageStore, ReadStore):
     """The chat's tables in one SQLite file (created, with the default rooms, if new)."""
 
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
@@ -163,12 +166,15 @@ class Store(MessageStore):
         return Room(*row)
 
     def join_room(self, user_id: int, room_id: int) -> bool:
-        """Make the user a member; False if they already were."""
+        """Make the user a member, who has read the room so far; False if they already
+        were."""
         with self._db:
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO memberships (user_id, room_id, joined_at) VALUES (?, ?, ?)",
                 (user_id, room_id, self._clock()),
             )
+            if cursor.rowcount == 1:
+                self._start_reading_room(user_id, room_id)
         return cursor.rowcount == 1
 
     def leave_room(self, user_id: int, room_id: int) -> bool:
