@@ -47,7 +47,7 @@ from .context import (
 from .frames import BadRequest
 from .history import MAX_PAGE
 from .identity import room_group
-from .models import Room, User
+from .models import Reading, Room, User
 
 log = logging.getLogger(__name__)
 quiet = Throttled(log)  # lines any request can cause while the cluster is away
@@ -57,6 +57,7 @@ GONE = "文件不存在，请重新上传"
 # Private chats are with someone else: the page offers none with yourself (you are not
 # among your contacts), and the API says why rather than "no such user".
 SELF = "不能给自己发私聊消息"
+NOTHING_READ = Reading(0, 0, 0)  # a contact without a conversation
 
 
 def _limit(request: web.Request) -> int:
@@ -73,7 +74,7 @@ async def room_messages(request: web.Request) -> web.Response:
     return reply([frames.new_msg(m) for m in history])
 
 
-async def _peer(request: web.Request, me: User, user_id: int) -> User:
+async def peer(request: web.Request, me: User, user_id: int) -> User:
     """The other person of a private conversation: someone else (a private chat with
     yourself is refused, 400 :data:`SELF`), who exists (404 otherwise)."""
     if user_id == me.id:
@@ -88,7 +89,7 @@ async def _peer(request: web.Request, me: User, user_id: int) -> User:
 async def private_messages(request: web.Request) -> web.Response:
     """A page of the private conversation between the logged-in user and another."""
     me = await logged_in(request)
-    other = (await _peer(request, me, number(request.match_info["user_id"], NO_USER))).id
+    other = (await peer(request, me, number(request.match_info["user_id"], NO_USER))).id
     limit, before = _limit(request), query_int(request, "before", None)
     history = await request.app[STORE].run(lambda s: s.private_history(me.id, other, limit, before))
     return reply([frames.new_msg(m) for m in history])
@@ -114,11 +115,14 @@ async def updates(request: web.Request) -> web.Response:
 @routes.get("/api/users")
 async def users(request: web.Request) -> web.Response:
     """The contacts: everyone else who can log in, ``online`` if a page of theirs is
-    connected, and ``last``, the latest private message with them."""
+    connected, ``last``, the latest private message with them, and the conversation's
+    reading: ``read``, ``unread``, ``latest`` (:mod:`examples.chat.reads`)."""
     me = await logged_in(request)
     store = request.app[STORE]
-    everyone = [u for u in await store.run(lambda s: s.users()) if u.id != me.id]
-    last = await store.run(lambda s: s.last_private(me.id))
+    everyone, last, readings = await store.run(
+        lambda s: ([u for u in s.users() if u.id != me.id], s.last_private(me.id),
+                   s.private_readings(me.id))
+    )  # fmt: skip
     online: dict[str, Any] = {}
     if everyone:
         try:
@@ -127,7 +131,8 @@ async def users(request: web.Request) -> web.Response:
             quiet.warning("cluster", "online flags unavailable: %s", exc)
     return reply([
         {**u.public(), "online": bool(online.get(str(u.id))),
-         "last": frames.new_msg(last[u.id]) if u.id in last else None}
+         "last": frames.new_msg(last[u.id]) if u.id in last else None,
+         **frames.reading_fields(readings.get(u.id, NOTHING_READ))}
         for u in everyone
     ])  # fmt: skip
 
@@ -150,7 +155,7 @@ async def send_get(request: web.Request) -> web.Response:
     return reply(None, "请用post方法请求接口", code=100, status=405)
 
 
-async def _joined_room(request: web.Request, user: User, group_id: int) -> Room:
+async def joined_room(request: web.Request, user: User, group_id: int) -> Room:
     """The room, if the user is a member: only members speak there, or say they are
     here (403 otherwise; 404 for no such room)."""
     room, member = await request.app[STORE].run(
@@ -169,7 +174,7 @@ async def send(request: web.Request) -> web.Response:
     order = frames.parse_send(await json_body(request))
     store, push = request.app[STORE], request.app[PUSH]
     if order.action_type == "login":  # document 000's "login": tell the room I am here
-        room = await _joined_room(request, user, order.group_id)
+        room = await joined_room(request, user, order.group_id)
         frame = frames.new_user_login(user, room.id)
         push.send_to_group(room_group(room.id), frame)
         return reply(frame)
@@ -179,9 +184,9 @@ async def send(request: web.Request) -> web.Response:
         raise BadRequest(GONE)
     to_uid = order.to_user_id
     if to_uid is not None:
-        await _peer(request, user, to_uid)
+        await peer(request, user, to_uid)
     else:
-        await _joined_room(request, user, order.group_id)
+        await joined_room(request, user, order.group_id)
     async with request.app[GUARDS].send:
         message = await store.run(
             lambda s: s.add_message(user, order.msgtype, order.content, order.group_id, to_uid)

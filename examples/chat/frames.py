@@ -12,6 +12,12 @@ users of a private message)::
      "msg_id": 7, "time": 1702100000.0}
     {"action_type": "room_member", "event": "join" | "leave", "uid": "2",
      "username": "...", "photo": "...", "group_id": 100}
+    {"action_type": "read", "group_id": 100, "to_user_id": null, "read": 7,
+     "unread": 0, "latest": 9}                   # to the reader's own pages only
+
+A page marks a conversation read with ``{group_id, msg_id}`` or ``{to_user_id,
+msg_id}`` (:func:`parse_read`); the ``read`` frame tells every page of that user how
+far it is read (:class:`~examples.chat.models.Reading`).
 
 The document's fields come first; ``group_id``, ``to_user_id``, ``msg_id`` and
 ``time`` are added so that a page in several conversations can file each message.
@@ -30,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .mediatypes import upload_url
-from .models import Message, User
+from .models import Message, Reading, User
 
 MAX_TEXT = 1000  # characters of a text message
 MSGTYPES = {0: "text", 1: "image", 2: "video", 3: "voice"}
@@ -66,6 +72,13 @@ class Send:
     msgtype: int
     content: str
     to_user_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    group_id: int  # 0 for a private conversation
+    to_user_id: int | None  # the other person of a private conversation
+    msg_id: int  # the last message read
 
 
 def natural(value: Any) -> int | None:
@@ -122,6 +135,34 @@ def parse_send(body: Any) -> Send:
         if media.msgtype != msgtype:
             raise BadRequest(WRONG_KIND)
     return Send(action, group_id, msgtype, content, to_user_id)
+
+
+def parse_read(body: Any) -> Read:
+    """Check a POST body of the read endpoint: a room's ``group_id`` or a private
+    conversation's ``to_user_id``, and ``msg_id``."""
+    if not isinstance(body, dict):
+        raise BadRequest("请求数据结构无法被解析")
+    raw_to = body.get("to_user_id")
+    to_user_id = None if raw_to in (None, "", 0, "0") else _integer(raw_to, "to_user_id")
+    group_id = 0 if to_user_id is not None else _integer(body.get("group_id") or 0, "group_id")
+    if to_user_id is None and not group_id:
+        raise BadRequest("需要群组group_id或接受用户to_user_id")
+    return Read(group_id, to_user_id, _integer(body.get("msg_id"), "msg_id"))
+
+
+def read(group_id: int, to_user_id: int | None, reading: Reading) -> dict[str, Any]:
+    """How far the user has read a conversation (pushed to their own pages)."""
+    return {
+        "action_type": "read",
+        "group_id": group_id,
+        "to_user_id": None if to_user_id is None else str(to_user_id),
+        **reading_fields(reading),
+    }
+
+
+def reading_fields(reading: Reading) -> dict[str, int]:
+    """A conversation's reading as the lists and the ``read`` frame carry it."""
+    return {"read": reading.read, "unread": reading.unread, "latest": reading.latest}
 
 
 def new_user_login(user: User, group_id: int) -> dict[str, Any]:

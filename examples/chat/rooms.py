@@ -43,7 +43,8 @@ async def _group_uids(request: web.Request) -> dict[str, list[Any]] | None:
 @routes.get("/api/rooms")
 async def rooms(request: web.Request) -> web.Response:
     """Every room: ``{id, name, online}``, and for a logged-in user ``joined``,
-    ``members`` (how many) and ``last`` (the latest message of a joined room)."""
+    ``members`` (how many), and for a joined room ``last`` (its latest message) and its
+    reading: ``read``, ``unread``, ``latest`` (:mod:`examples.chat.reads`)."""
     store = request.app[STORE]
     user = await current_user(request)
     found = await store.run(lambda s: s.rooms())
@@ -56,11 +57,15 @@ async def rooms(request: web.Request) -> web.Response:
     ]
     if user is not None:
         mine = {r.id for r in found if user.id in members[r.id]}
-        last = await store.run(lambda s: s.last_in_rooms(mine))
+        last, readings = await store.run(
+            lambda s: (s.last_in_rooms(mine), s.room_readings(user.id, mine))
+        )  # one call: the counts and the latest messages of one moment
         for item in listed:
             message = last.get(item["id"])
             item.update(joined=item["id"] in mine, members=len(members[item["id"]]),
                         last=None if message is None else frames.new_msg(message))  # fmt: skip
+            if item["id"] in readings:
+                item.update(frames.reading_fields(readings[item["id"]]))
     return reply(listed)
 
 

@@ -2,7 +2,8 @@
 
 The API is split by concern: :mod:`examples.chat.accounts` (register, login,
 tokens), :mod:`examples.chat.rooms` (rooms, membership, members) and
-:mod:`examples.chat.conversations` (sending, history, updates, contacts, uploads);
+:mod:`examples.chat.conversations` (sending, history, updates, contacts, uploads),
+:mod:`examples.chat.unread` (marking conversations read);
 :data:`ROUTES` is all of them, for :func:`examples.chat.web.make_app`.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import accounts, conversations, frames, guard, media, rooms
+from . import accounts, conversations, frames, guard, media, rooms, unread
 from .context import AVATARS, DEFAULT_ROOM, SETTINGS, STATIC, reply
 
 routes = web.RouteTableDef()
@@ -43,5 +44,5 @@ async def uploads(request: web.Request) -> web.FileResponse:
 
 
 ROUTES: tuple[web.RouteTableDef, ...] = (
-    routes, accounts.routes, rooms.routes, conversations.routes,
+    routes, accounts.routes, rooms.routes, conversations.routes, unread.routes,
 )  # fmt: skip

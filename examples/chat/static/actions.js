@@ -67,7 +67,6 @@ async function leaveRoom() {
   if (!conv || conv.kind !== "room") return;
   try {
     await post(`/api/rooms/${conv.id}/leave`);
-    delete state.unread[`r${conv.id}`];
     await loadRooms();
     toast("已退出房间");
     updateComposer();

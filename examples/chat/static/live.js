@@ -7,8 +7,9 @@
 import { api, post } from "./api.js";
 import { keyOf, roomKey } from "./conversations.js";
 import {
-  addMessage, isJoined, loadContacts, loadRooms, logout, myId, refreshSoon, state,
+  addMessage, isJoined, loadContacts, loadRooms, logout, myId, refreshSoon, renderLists, state,
 } from "./main.js";
+import { keyOfRead, setReading } from "./reading.js";
 import { Link } from "./socket.js";
 import { $, appendLast, toast } from "./view.js";
 
@@ -49,6 +50,10 @@ function onFrame(ws, frame) {
       return;
     case "new_user_login":  // document 000's login action: someone says they are here
       onPresence(String(frame.uid), true, frame.username, [frame.group_id]);
+      return;
+    case "read":  // this user read a conversation, on this page or another one
+      setReading(keyOfRead(frame), frame);
+      renderLists();
       return;
     case "room_member":
       if (String(frame.uid) === myId()) loadRooms().catch(() => {});  // another tab of ours

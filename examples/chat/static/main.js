@@ -19,6 +19,7 @@ import { Cursor, Log, conversationOf, isNewer, keyOf, roomKey, userKey } from ".
 import { startLink } from "./live.js";
 import { setupLogin, showLogin } from "./login.js";
 import * as navigation from "./navigation.js";
+import { markRead, setReading, unreadCounts } from "./reading.js";
 import {
   $, DEFAULT_AVATAR, appendLast, el, renderContacts, renderHeader, renderLog, renderMembers,
   renderRooms, renderTotals, toast,
@@ -28,7 +29,9 @@ const PAGE = 50;
 const PHONE = window.matchMedia("(max-width: 760px)");
 export const state = {
   config: null, me: null, rooms: [], contacts: [], conv: null,
-  logs: new Map(), unread: {}, online: new Set(), cursor: new Cursor(), link: null,
+  logs: new Map(), online: new Set(), cursor: new Cursor(), link: null,
+  reads: new Map(),  // key -> the server's reading {read, unread, latest} (reading.js)
+  unread: {},  // key -> unread count, derived from reads and logs at each drawing
   recovered: 0,  // messages that only the recovery after a reconnection brought
 };
 window.__chat = state;  // for debugging and the browser tests
@@ -43,6 +46,7 @@ export function logOf(key) {
 }
 
 export function renderLists() {
+  state.unread = unreadCounts();
   renderRooms(state, openConversation, joinRoom);
   renderContacts(state, openConversation);
   renderTotals(state);
@@ -51,6 +55,7 @@ export function renderLists() {
 // -- loading ---------------------------------------------------------------------------
 export async function loadRooms() {
   state.rooms = await api("/api/rooms");
+  for (const room of state.rooms) if (room.read != null) setReading(roomKey(room.id), room);
   renderLists();
   renderHeader(state);
   updateComposer();
@@ -60,6 +65,7 @@ export async function loadRooms() {
  * periodic refresh that happens to see someone first cannot swallow their notice. */
 export async function loadContacts(resetPresence = false) {
   state.contacts = await api("/api/users");
+  for (const user of state.contacts) setReading(userKey(user.id), user);
   if (resetPresence) {
     state.online = new Set(state.contacts.filter((u) => u.online).map((u) => String(u.id)));
   }
@@ -97,6 +103,7 @@ export function addMessage(message) {
   updatePreview(key, message);
   const mine = String(message.uid) === myId();
   if (key === keyOf(state.conv)) {
+    markRead(state.conv, key);
     const list = $("#messages");
     if (log.loaded && index === log.items.length - 1) {
       const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
@@ -107,8 +114,6 @@ export function addMessage(message) {
       renderLog(list, log, myId());
       list.scrollTop = list.scrollHeight - top;
     }
-  } else if (!mine && (key[0] === "u" || isJoined(message.group_id))) {
-    state.unread[key] = (state.unread[key] || 0) + 1;
   }
   if (key[0] === "u" && !state.contacts.some((u) => userKey(u.id) === key)) refreshSoon();
   renderLists();
@@ -138,7 +143,7 @@ const historyPath = (conv, before) => `${conv.kind === "room" ? `/api/rooms/${co
 export async function openConversation(conv, { fromHistory = false } = {}) {
   state.conv = conv;
   const key = keyOf(conv);
-  delete state.unread[key];
+  markRead(conv, key);
   setView("chat");
   if (!fromHistory) navigation.entered(conv);
   if (!fromHistory || conv.kind !== "room") $("#members").hidden = true;
@@ -161,6 +166,7 @@ export async function openConversation(conv, { fromHistory = false } = {}) {
     }
   }
   if (keyOf(state.conv) !== key) return;
+  if (markRead(conv, key)) renderLists();
   renderLog(list, log, myId());
   list.scrollTop = list.scrollHeight;
   loadMembers().catch(() => {});
@@ -238,7 +244,7 @@ export async function logout(tell = true) {
   if (state.link) state.link.stop();
   navigation.reset();
   Object.assign(state, { me: null, link: null, conv: null, logs: new Map(), unread: {},
-    online: new Set(), cursor: new Cursor(), rooms: [], contacts: [] });
+    reads: new Map(), online: new Set(), cursor: new Cursor(), rooms: [], contacts: [] });
   showLogin();
 }
 
@@ -267,6 +273,9 @@ async function boot() {
   navigation.setupNavigation(showRoute);
   if (PHONE.matches) $("#input").placeholder = "输入消息";
   window.addEventListener("offline", () => state.link?.drop());
+  document.addEventListener("visibilitychange", () => {  // back to the page: what it shows is read
+    if (state.me && state.conv && markRead(state.conv, keyOf(state.conv))) renderLists();
+  });
   window.addEventListener("online", () => { if (state.link && !state.link.ws) state.link.reconnectNow(); });
   setInterval(() => { if (state.me) refreshSoon(); }, 15000);
   let user;
