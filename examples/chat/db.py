@@ -149,21 +149,40 @@ class Store(MessageStore, ReadStore):
 
     # -- rooms and membership ---------------------------------------------------------
     def rooms(self) -> list[Room]:
-        return [Room(*row) for row in self._db.execute("SELECT id, name FROM rooms ORDER BY id")]
+        rows = self._db.execute("SELECT id, name, created_by FROM rooms ORDER BY id")
+        return [Room(*row) for row in rows]
 
     def room(self, room_id: int) -> Room | None:
-        row = self._db.execute("SELECT id, name FROM rooms WHERE id = ?", (room_id,)).fetchone()
+        row = self._db.execute(
+            "SELECT id, name, created_by FROM rooms WHERE id = ?", (room_id,)
+        ).fetchone()
         return Room(*row) if row else None
 
-    def create_room(self, name: str) -> Room:
+    def room_named(self, name: str) -> Room | None:
+        row = self._db.execute(
+            "SELECT id, name, created_by FROM rooms WHERE name = ?", (name,)
+        ).fetchone()
+        return Room(*row) if row else None
+
+    def create_room(self, name: str, created_by: int | None = None) -> Room:
         """A new room, or the existing one of that name."""
         with self._db:
             self._db.execute(
-                "INSERT OR IGNORE INTO rooms (name, created_at) VALUES (?, ?)",
-                (name, self._clock()),
+                "INSERT OR IGNORE INTO rooms (name, created_at, created_by) VALUES (?, ?, ?)",
+                (name, self._clock(), created_by),
             )
-            row = self._db.execute("SELECT id, name FROM rooms WHERE name = ?", (name,)).fetchone()
-        return Room(*row)
+        found = self.room_named(name)
+        assert found is not None  # inserted, or there already
+        return found
+
+    def rename_room(self, room_id: int, name: str) -> Room | None:
+        """Give the room a new name; None if another room has it."""
+        try:
+            with self._db:
+                self._db.execute("UPDATE rooms SET name = ? WHERE id = ?", (name, room_id))
+        except sqlite3.IntegrityError:
+            return None
+        return self.room(room_id)
 
     def join_room(self, user_id: int, room_id: int) -> bool:
         """Make the user a member, who has read the room so far; False if they already

@@ -14,6 +14,8 @@ users of a private message)::
      "username": "...", "photo": "...", "group_id": 100}
     {"action_type": "read", "group_id": 100, "to_user_id": null, "read": 7,
      "unread": 0, "latest": 9}                   # to the reader's own pages only
+    {"action_type": "room", "event": "created" | "renamed", "group_id": 103,
+     "name": "...", "created_by": "2", "uid": "2", "username": "..."}   # to every user
 
 A page marks a conversation read with ``{group_id, msg_id}`` or ``{to_user_id,
 msg_id}`` (:func:`parse_read`); the ``read`` frame tells every page of that user how
@@ -36,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .mediatypes import upload_url
-from .models import Message, Reading, User
+from .models import Message, Reading, Room, User
 
 MAX_TEXT = 1000  # characters of a text message
 MSGTYPES = {0: "text", 1: "image", 2: "video", 3: "voice"}
@@ -184,6 +186,20 @@ def room_member(user: User, event: str, group_id: int) -> dict[str, Any]:
         "username": user.nickname,
         "photo": user.avatar,
         "group_id": group_id,
+    }
+
+
+def room_event(event: str, room: Room, by: User) -> dict[str, Any]:
+    """A room was created or renamed (``by`` the user who did it): told to every user,
+    whose lists show every room."""
+    return {
+        "action_type": "room",
+        "event": event,
+        "group_id": room.id,
+        "name": room.name,
+        "created_by": None if room.created_by is None else str(room.created_by),
+        "uid": str(by.id),
+        "username": by.nickname,
     }
 
 

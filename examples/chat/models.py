@@ -24,6 +24,7 @@ class User:
 class Room:
     id: int
     name: str
+    created_by: int | None = None  # its owner, who may rename it (None: the default rooms)
 
 
 @dataclass(frozen=True, slots=True)

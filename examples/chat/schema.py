@@ -13,6 +13,8 @@ indexes, so an existing ``data/chat.sqlite3`` keeps every row:
    everything read (each membership at its room's latest message, each private
    conversation at its latest message to the user), so an upgrade shows no badges for
    messages that were read under the release before, which kept no positions.
+3. who created a room (``rooms.created_by``; NULL for the default rooms and the rooms
+   of earlier releases): its owner, who may rename it.
 """
 
 from __future__ import annotations
@@ -79,6 +81,10 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT to_uid, 0, from_uid, MAX(id) FROM messages
         WHERE room_id = 0 AND to_uid IS NOT NULL AND to_uid != from_uid
         GROUP BY to_uid, from_uid;
+    """,
+    # 3: a room's owner
+    """
+    ALTER TABLE rooms ADD COLUMN created_by INTEGER REFERENCES users(id);
     """,
 )
 VERSION = len(MIGRATIONS)

@@ -53,6 +53,19 @@ async function sendFile() {
   }
 }
 
+async function renameRoom(event) {
+  event.preventDefault();
+  const conv = state.conv;
+  const name = $("#rename-name").value.trim();
+  if (!conv || conv.kind !== "room" || !name) return;
+  try {
+    await post(`/api/rooms/${conv.id}/rename`, { name });  // told back to us as to everyone
+    $("#rename-name").value = "";
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
 function showTab(name) {
   for (const tab of document.querySelectorAll(".rail-tab")) tab.classList.toggle("active", tab.dataset.tab === name);
   $("#rooms-pane").hidden = name !== "rooms";
@@ -60,6 +73,7 @@ function showTab(name) {
   $("#me-pane").hidden = name !== "me";
   $("#list-title").textContent = TITLES[name];
   if (name === "contacts") loadContacts().catch(() => {});
+  if (name === "rooms") loadRooms().catch(() => {});
 }
 
 async function leaveRoom() {
@@ -121,6 +135,7 @@ export function setupActions() {
   $("#members-toggle").onclick = () => toggleMembers($("#members").hidden);
   $("#members-close").onclick = () => toggleMembers(false);
   $("#new-room").onsubmit = createRoom;
+  $("#rename-room").onsubmit = renameRoom;
   $("#logout").onclick = () => logout();
   $("#logout-me").onclick = () => logout();
   const list = $("#messages");

@@ -1,4 +1,5 @@
-/* The live part of the page: what the server pushes (messages, presence, membership),
+/* The live part of the page: what the server pushes (messages, presence, membership,
+ * rooms created and renamed, how far we read),
  * and the connection's life: token -> welcome -> what we missed since our cursor ->
  * "online". Names and avatars shown here come only from frames with an action_type
  * (the backend or the worker built them from verified identities); the document's
@@ -8,10 +9,11 @@ import { api, post } from "./api.js";
 import { keyOf, roomKey } from "./conversations.js";
 import {
   addMessage, isJoined, loadContacts, loadRooms, logout, myId, refreshSoon, renderLists, state,
+  updateComposer,
 } from "./main.js";
 import { keyOfRead, setReading } from "./reading.js";
 import { Link } from "./socket.js";
-import { $, appendLast, toast } from "./view.js";
+import { $, appendLast, renderHeader, toast } from "./view.js";
 
 function notice(key, text) {
   const log = state.logs.get(key);
@@ -39,6 +41,23 @@ function onPresence(uid, online, username, groupIds) {
   refreshSoon();
 }
 
+/* A room was created or renamed (told to every user): the lists change at once. */
+function onRoom(frame) {
+  const id = Number(frame.group_id);
+  const room = state.rooms.find((r) => r.id === id);
+  if (frame.event === "created" && !room) {
+    state.rooms.push({ id, name: frame.name, online: 0, joined: false, members: 0,
+      created_by: frame.created_by });
+  } else if (frame.event === "renamed" && room && room.name !== frame.name) {
+    room.name = frame.name;
+    const who = String(frame.uid) === myId() ? "你" : frame.username;
+    if (isJoined(id)) notice(roomKey(id), `${who} 把房间名改为“${frame.name}”`);
+  }
+  renderLists();
+  renderHeader(state);
+  updateComposer();
+}
+
 function onFrame(ws, frame) {
   switch (frame.action_type) {
     case "new_msg":
@@ -50,6 +69,9 @@ function onFrame(ws, frame) {
       return;
     case "new_user_login":  // document 000's login action: someone says they are here
       onPresence(String(frame.uid), true, frame.username, [frame.group_id]);
+      return;
+    case "room":
+      onRoom(frame);
       return;
     case "read":  // this user read a conversation, on this page or another one
       setReading(keyOfRead(frame), frame);

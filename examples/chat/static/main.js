@@ -133,6 +133,8 @@ export function updateComposer() {
   $("#leave-room").hidden = !conv || conv.kind !== "room" || outside;
   $("#members-leave").hidden = $("#leave-room").hidden;
   $("#members-toggle").hidden = !conv || conv.kind !== "room";
+  const room = conv && conv.kind === "room" && state.rooms.find((r) => r.id === conv.id);
+  $("#rename-room").hidden = !room || room.created_by !== myId();  // the owner's only
 }
 
 const historyPath = (conv, before) => `${conv.kind === "room" ? `/api/rooms/${conv.id}` : `/api/private/${conv.id}`}`
@@ -277,7 +279,12 @@ async function boot() {
     if (state.me && state.conv && markRead(state.conv, keyOf(state.conv))) renderLists();
   });
   window.addEventListener("online", () => { if (state.link && !state.link.ws) state.link.reconnectNow(); });
-  setInterval(() => { if (state.me) refreshSoon(); }, 15000);
+  // No polling: rooms created, renamed, joined and left are pushed (live.js); the lists
+  // are asked again when the page comes back into view (online counts of rooms we are
+  // not in, people who share no room with us: nothing pushes those to us).
+  document.addEventListener("visibilitychange", () => {
+    if (state.me && document.visibilityState === "visible") refreshSoon();
+  });
   let user;
   try {
     user = await api("/api/me");
