@@ -1,12 +1,17 @@
 /* Drawing the page from its state: lists, messages, header, members. No network.
  *
- * Text from the server is always set as text (textContent), never parsed as HTML.
+ * Text from the server is always set as text (textContent, text nodes), never parsed as
+ * HTML; links in a message are <a> elements made here for http(s) URLs only
+ * (layout.js), opened in a new tab with rel="noopener noreferrer". How a conversation
+ * reads (day separators, one avatar and name for a sender's consecutive messages) is
+ * decided in layout.js.
  * Media are our own uploads only: the backend sends nothing else as media, and a URL
  * of any other shape is shown as text here too, never loaded (the page's CSP would
  * refuse it anyway).
  */
 
 import { keyOf, preview, roomKey, userKey } from "./conversations.js";
+import { dayLabel, linkParts, placeOf, rowsOf } from "./layout.js";
 
 export const $ = (selector) => document.querySelector(selector);
 export const DEFAULT_AVATAR = "/static/avatars/default.svg";
@@ -48,9 +53,21 @@ function badge(n) {
 }
 
 const UPLOAD = /^\/uploads\/[0-9a-f]{24}\.[a-z0-9]{3,4}$/;
+const clock = (seconds) => new Date(seconds * 1000)
+  .toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", hour12: false });
 
-/* One message (or notice) of a conversation. */
-export function renderMessage(item, myId) {
+/* A text message's content: text nodes, and links for its http(s) URLs. */
+function textNodes(content) {
+  return linkParts(content).map((part) => (part.href
+    ? el("a", { href: part.href, target: "_blank", rel: "noopener noreferrer", textContent: part.text })
+    : document.createTextNode(part.text)));
+}
+
+const dayRow = (label) => el("li", { className: "day" }, el("span", { textContent: label }));
+
+/* One message (or notice) of a conversation; `continued`: its sender's previous
+ * message is just above, so neither avatar nor name again. */
+export function renderMessage(item, myId, continued = false) {
   if (item.notice) return el("li", { className: "notice" }, el("span", {}, item.notice));
   const mine = String(item.uid) === myId;
   const type = UPLOAD.test(item.content) ? Number(item.msgtype) : 0;
@@ -64,13 +81,18 @@ export function renderMessage(item, myId) {
   } else if (type === 3) {
     bubble = el("div", { className: "bubble media" }, el("audio", { src: item.content, controls: true, preload: "none" }));
   } else {
-    bubble = el("div", { className: "bubble", textContent: item.content });
+    bubble = el("div", { className: "bubble" }, ...textNodes(item.content));
   }
-  return el("li", { className: `msg${mine ? " mine" : ""}`, dataset: { msgId: item.msg_id, uid: item.uid } },
-    el("img", { className: "avatar", src: item.photo || DEFAULT_AVATAR, alt: item.username }),
+  bubble.title = clock(item.time);
+  const classes = `msg${mine ? " mine" : ""}${continued ? " continued" : ""}`;
+  return el("li", { className: classes, dataset: { msgId: item.msg_id, uid: item.uid } },
+    continued
+      ? el("span", { className: "avatar-space" })
+      : el("img", { className: "avatar", src: item.photo || DEFAULT_AVATAR, alt: item.username }),
     el("div", { className: "body" },
-      el("div", { className: "meta" }, el("span", { className: "name", textContent: item.username }),
-        el("time", { textContent: when(item.time) })),
+      !continued && el("div", { className: "meta" },
+        el("span", { className: "name", textContent: item.username }),
+        el("time", { textContent: clock(item.time) })),
       bubble));
 }
 
@@ -79,15 +101,22 @@ function historyMark(log) {
   return el("li", { className: "history-end", textContent: log.items.length ? "没有更早的消息了" : "还没有消息，打个招呼吧" });
 }
 
-/* The whole message list of a conversation, with the history marker on top. */
+/* The whole message list of a conversation: the history marker on top, then each
+ * day's separator and items. */
 export function renderLog(list, log, myId) {
-  list.replaceChildren(historyMark(log), ...log.items.map((item) => renderMessage(item, myId)));
+  list.replaceChildren(historyMark(log), ...rowsOf(log.items).map((row) => (row.item
+    ? renderMessage(row.item, myId, row.continued)
+    : dayRow(row.day))));
 }
 
 /* Append the last item of a log (a new message or notice) to its shown list. */
 export function appendLast(list, log, myId) {
   list.firstElementChild?.replaceWith(historyMark(log));
-  list.append(renderMessage(log.items[log.items.length - 1], myId));
+  const items = log.items;
+  const last = items[items.length - 1];
+  const place = placeOf(items[items.length - 2], last);
+  if (place.day) list.append(dayRow(dayLabel(last.time)));
+  list.append(renderMessage(last, myId, place.continued));
 }
 
 function item(props, icon, name, sub, side) {
