@@ -1,7 +1,8 @@
 /* The chat page: its state, loading, conversations, the session (the drawing is in
- * view.js, the data in conversations.js, the WebSocket in socket.js, what the server
- * pushes in live.js, the user's actions in actions.js, the screens as browser history
- * in navigation.js).
+ * view.js, the data in conversations.js, how a conversation reads in layout.js, the
+ * WebSocket in socket.js, what the server pushes in live.js, the user's actions in
+ * actions.js, the screens as browser history in navigation.js, unread counts in
+ * reading.js).
  *
  * HTTP (the web backend, design document 000): login, rooms, history, uploads, and
  * POST /api/send for every message, to which the backend adds our nickname and avatar.
