@@ -35,12 +35,14 @@ export function toast(text) {
   toast.timer = setTimeout(() => { box.hidden = true; }, 3000);
 }
 
-export function when(seconds, short = false) {
+const clock = (seconds) => new Date(seconds * 1000)
+  .toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", hour12: false });
+
+/* A list item's time: the time of day today, else the day. */
+export function when(seconds) {
   const date = new Date(seconds * 1000);
-  const hm = date.toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", hour12: false });
-  if (new Date().toDateString() === date.toDateString()) return hm;
-  const day = `${date.getMonth() + 1}月${date.getDate()}日`;
-  return short ? day : `${day} ${hm}`;
+  if (new Date().toDateString() === date.toDateString()) return clock(seconds);
+  return `${date.getMonth() + 1}月${date.getDate()}日`;
 }
 
 /* The backend's words for a file over a limit (bytes), for a file refused before sending. */
@@ -53,8 +55,6 @@ function badge(n) {
 }
 
 const UPLOAD = /^\/uploads\/[0-9a-f]{24}\.[a-z0-9]{3,4}$/;
-const clock = (seconds) => new Date(seconds * 1000)
-  .toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", hour12: false });
 
 /* A text message's content: text nodes, and links for its http(s) URLs. */
 function textNodes(content) {
@@ -145,7 +145,7 @@ export function renderRooms(state, open, join) {
       { className: key === current ? "active" : "", dataset: { room: room.id } },
       el("span", { className: "room-icon", textContent: room.name.slice(0, 1) }),
       room.name, lastLine(room.last, myId, true) || `${room.members ?? 0}位成员${online}`,
-      { time: el("time", { className: "item-time", textContent: room.last ? when(room.last.time, true) : "" }),
+      { time: el("time", { className: "item-time", textContent: room.last ? when(room.last.time) : "" }),
         badge: badge(state.unread[key]) });
     node.onclick = () => open({ kind: "room", id: room.id });
     return node;
@@ -179,7 +179,7 @@ export function renderContacts(state, open) {
         el("img", { className: "avatar", src: user.avatar || DEFAULT_AVATAR, alt: "" }),
         el("span", { className: `dot${user.online ? " on" : ""}`, title: user.online ? "在线" : "离线" })),
       user.nickname, lastLine(user.last, myId, false) || (user.online ? "在线" : "离线"),
-      { time: el("time", { className: "item-time", textContent: user.last ? when(user.last.time, true) : "" }),
+      { time: el("time", { className: "item-time", textContent: user.last ? when(user.last.time) : "" }),
         badge: badge(state.unread[key]) });
     node.onclick = () => open({ kind: "user", id: user.id });
     return node;
