@@ -65,7 +65,7 @@ def _stock_avatar(value: object) -> str | None:
     if value in (None, ""):
         return None
     if value not in AVATARS:
-        raise BadRequest("unknown avatar")
+        raise BadRequest("没有这个头像")
     return str(value)
 
 

@@ -20,7 +20,8 @@ failed) are rate-limited: at most one a second of each kind, with a count of tho
 held back (:class:`common.logs.Throttled`).
 
 An authenticated connection (the gateway verified its token and bound its uid)
-joins its rooms' groups (``room:<id>``) at connect and gets a ``welcome`` frame; its person is
+joins its rooms' groups (``room:<id>``) and the group of every user (``users``) at
+connect and gets a ``welcome`` frame; its person is
 announced ``online`` to those rooms if this is their first connection, and
 ``offline`` once their last one has been gone for ``CHAT_PRESENCE_GRACE`` seconds
 (environment, default 5), so that a reload or a short drop says nothing.
@@ -64,6 +65,7 @@ def on_websocket_connect(client_id: str, data: dict[str, Any]) -> None:
                        from_avatar=who.avatar, rooms=list(who.rooms))  # fmt: skip
     for room in who.rooms:  # the server's groups (a client's raw join names other ones)
         api.join_group(client_id, identity.room_group(room))
+    api.join_group(client_id, identity.USERS)  # rooms created and renamed are told there
     api.send_to_current_client(presence.welcome(who, client_id))  # after the joins: ready
     if who.rooms:  # asked apart, so that the client's next frames do not wait for it
         _spawn(_online_if_first(client_id, who))

@@ -20,7 +20,7 @@ from aiohttp import web
 from business import AsyncGatewayClient
 
 from .db import AsyncStore, Room, User
-from .frames import BadRequest, natural, result
+from .frames import NOT_NATURAL, BadRequest, natural, result
 from .mediatypes import STOCK_AVATARS
 from .throttle import LoginThrottle
 
@@ -28,6 +28,8 @@ COOKIE = "chat_token"
 STATIC = Path(__file__).resolve().parent / "static"
 AVATARS = STOCK_AVATARS
 DEFAULT_ROOM = 100
+NO_ROOM = "房间不存在"
+NO_USER = "用户不存在"
 
 
 @dataclass
@@ -61,14 +63,32 @@ def reply(data: Any = None, msg: str = "success", code: int = 0, status: int = 2
     )
 
 
+# aiohttp's own refusals under /api/ (no such endpoint, a body over the size limit...),
+# said in the page's language like ours rather than as aiohttp's English text/plain
+HTTP_TEXTS = {
+    404: "没有这个接口",
+    405: "不支持这种请求方法",
+    413: "请求太大",
+    415: "不支持这种内容类型",
+}
+
+
 @web.middleware
 async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Refusals become JSON replies with the refusal's code and status."""
+    """Refusals become JSON replies with the refusal's code and status: ours
+    (:class:`BadRequest`), and aiohttp's own under ``/api/``."""
     try:
         return await handler(request)  # type: ignore[no-any-return]
     except BadRequest as exc:
         response = reply(None, exc.msg, exc.code, exc.status)
         response.headers.update(exc.headers)
+        return response
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/api/"):
+            raise
+        response = reply(None, HTTP_TEXTS.get(exc.status, "请求失败"), exc.status, exc.status)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
         return response
 
 
@@ -86,12 +106,12 @@ async def logged_in(request: web.Request) -> User:
     return user
 
 
-def number(value: Any, what: str = "id", status: int = 404) -> int:
+def number(value: Any, missing: str, status: int = 404) -> int:
     """An id (``1 <= n < 2**63``) from a path segment or a parsed body; anything else
-    names nothing: ``no such <what>`` (404)."""
+    names nothing: ``missing`` (:data:`NO_ROOM`, :data:`NO_USER`; 404)."""
     found = natural(value)
     if not found:
-        raise BadRequest(f"no such {what}", status=status)
+        raise BadRequest(missing, status=status)
     return found
 
 
@@ -103,15 +123,15 @@ def query_int(request: web.Request, name: str, default: int | None) -> int | Non
         return default
     found = natural(raw)
     if found is None:
-        raise BadRequest(f"{name} must be a non-negative integer")
+        raise BadRequest(f"{name}{NOT_NATURAL}")
     return found
 
 
 async def room_or_404(request: web.Request, room_id: Any) -> Room:
-    number_ = number(room_id, "room")
+    number_ = number(room_id, NO_ROOM)
     room = await request.app[STORE].run(lambda s: s.room(number_))
     if room is None:
-        raise BadRequest("no such room", status=404)
+        raise BadRequest(NO_ROOM, status=404)
     return room
 
 

@@ -32,6 +32,8 @@ from common.logs import Throttled
 from . import frames, media
 from .context import (
     GUARDS,
+    NO_ROOM,
+    NO_USER,
     PUSH,
     SETTINGS,
     STORE,
@@ -45,13 +47,17 @@ from .context import (
 from .frames import BadRequest
 from .history import MAX_PAGE
 from .identity import room_group
-from .models import Room, User
+from .models import Reading, Room, User
 
 log = logging.getLogger(__name__)
 quiet = Throttled(log)  # lines any request can cause while the cluster is away
 routes = web.RouteTableDef()
 PAGE = 50  # messages of a history page unless ?limit= says otherwise
 GONE = "文件不存在，请重新上传"
+# Private chats are with someone else: the page offers none with yourself (you are not
+# among your contacts), and the API says why rather than "no such user".
+SELF = "不能给自己发私聊消息"
+NOTHING_READ = Reading(0, 0, 0)  # a contact without a conversation
 
 
 def _limit(request: web.Request) -> int:
@@ -68,11 +74,22 @@ async def room_messages(request: web.Request) -> web.Response:
     return reply([frames.new_msg(m) for m in history])
 
 
+async def peer(request: web.Request, me: User, user_id: int) -> User:
+    """The other person of a private conversation: someone else (a private chat with
+    yourself is refused, 400 :data:`SELF`), who exists (404 otherwise)."""
+    if user_id == me.id:
+        raise BadRequest(SELF)
+    other = await request.app[STORE].run(lambda s: s.user(user_id))
+    if other is None:
+        raise BadRequest(NO_USER, status=404)
+    return other
+
+
 @routes.get("/api/private/{user_id}/messages")
 async def private_messages(request: web.Request) -> web.Response:
     """A page of the private conversation between the logged-in user and another."""
     me = await logged_in(request)
-    other = number(request.match_info["user_id"], "user")
+    other = (await peer(request, me, number(request.match_info["user_id"], NO_USER))).id
     limit, before = _limit(request), query_int(request, "before", None)
     history = await request.app[STORE].run(lambda s: s.private_history(me.id, other, limit, before))
     return reply([frames.new_msg(m) for m in history])
@@ -98,11 +115,14 @@ async def updates(request: web.Request) -> web.Response:
 @routes.get("/api/users")
 async def users(request: web.Request) -> web.Response:
     """The contacts: everyone else who can log in, ``online`` if a page of theirs is
-    connected, and ``last``, the latest private message with them."""
+    connected, ``last``, the latest private message with them, and the conversation's
+    reading: ``read``, ``unread``, ``latest`` (:mod:`examples.chat.reads`)."""
     me = await logged_in(request)
     store = request.app[STORE]
-    everyone = [u for u in await store.run(lambda s: s.users()) if u.id != me.id]
-    last = await store.run(lambda s: s.last_private(me.id))
+    everyone, last, readings = await store.run(
+        lambda s: ([u for u in s.users() if u.id != me.id], s.last_private(me.id),
+                   s.private_readings(me.id))
+    )  # fmt: skip
     online: dict[str, Any] = {}
     if everyone:
         try:
@@ -111,7 +131,8 @@ async def users(request: web.Request) -> web.Response:
             quiet.warning("cluster", "online flags unavailable: %s", exc)
     return reply([
         {**u.public(), "online": bool(online.get(str(u.id))),
-         "last": frames.new_msg(last[u.id]) if u.id in last else None}
+         "last": frames.new_msg(last[u.id]) if u.id in last else None,
+         **frames.reading_fields(readings.get(u.id, NOTHING_READ))}
         for u in everyone
     ])  # fmt: skip
 
@@ -121,12 +142,12 @@ async def upload(request: web.Request) -> web.Response:
     """One multipart ``file``: saved, and its URL returned for a media message."""
     await logged_in(request)
     if request.content_type != "multipart/form-data":
-        raise BadRequest("post a multipart form with a file")
+        raise BadRequest("请用表单上传文件")
     async for part in await request.multipart():
         if isinstance(part, BodyPartReader) and part.name == "file" and part.filename:
             msgtype, url = await media.save(part, request.app[SETTINGS].uploads)
             return reply({"url": url, "msgtype": msgtype})
-    raise BadRequest("no file in the form")
+    raise BadRequest("没有选择文件")
 
 
 @routes.get("/api/send")
@@ -134,14 +155,14 @@ async def send_get(request: web.Request) -> web.Response:
     return reply(None, "请用post方法请求接口", code=100, status=405)
 
 
-async def _joined_room(request: web.Request, user: User, group_id: int) -> Room:
+async def joined_room(request: web.Request, user: User, group_id: int) -> Room:
     """The room, if the user is a member: only members speak there, or say they are
     here (403 otherwise; 404 for no such room)."""
     room, member = await request.app[STORE].run(
         lambda s: (s.room(group_id), s.is_member(user.id, group_id))
     )  # one trip to the store's thread
     if room is None:
-        raise BadRequest("no such room", status=404)
+        raise BadRequest(NO_ROOM, status=404)
     if not member:
         raise BadRequest("请先加入这个房间", code=403, status=403)
     return room
@@ -153,7 +174,7 @@ async def send(request: web.Request) -> web.Response:
     order = frames.parse_send(await json_body(request))
     store, push = request.app[STORE], request.app[PUSH]
     if order.action_type == "login":  # document 000's "login": tell the room I am here
-        room = await _joined_room(request, user, order.group_id)
+        room = await joined_room(request, user, order.group_id)
         frame = frames.new_user_login(user, room.id)
         push.send_to_group(room_group(room.id), frame)
         return reply(frame)
@@ -163,10 +184,9 @@ async def send(request: web.Request) -> web.Response:
         raise BadRequest(GONE)
     to_uid = order.to_user_id
     if to_uid is not None:
-        if to_uid == user.id or await store.run(lambda s: s.user(to_uid)) is None:
-            raise BadRequest("no such user", status=404)
+        await peer(request, user, to_uid)
     else:
-        await _joined_room(request, user, order.group_id)
+        await joined_room(request, user, order.group_id)
     async with request.app[GUARDS].send:
         message = await store.run(
             lambda s: s.add_message(user, order.msgtype, order.content, order.group_id, to_uid)

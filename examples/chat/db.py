@@ -1,10 +1,11 @@
 """SQLite storage of the chat: accounts, login sessions, rooms, membership (and messages).
 
 :class:`Store` is synchronous and owns one connection; its message queries live in
-:mod:`examples.chat.history`. :class:`AsyncStore` runs every call of a Store on one
-dedicated thread (a single-worker executor), so the event loop never blocks on
-SQLite and the connection is only ever used by the thread that created it; calls
-are serialized, which SQLite wants anyway. The schema and its migrations are in
+:mod:`examples.chat.history`, its read positions in :mod:`examples.chat.reads`.
+:class:`AsyncStore` runs every call of a Store on one dedicated thread (a
+single-worker executor), so the event loop never blocks on SQLite and the connection
+is only ever used by the thread that created it; calls are serialized, which SQLite
+wants anyway. The schema and its migrations are in
 :mod:`examples.chat.schema`.
 
 Login sessions are stored as SHA-256 digests of their tokens: a copy of the
@@ -25,9 +26,11 @@ from typing import Any, TypeVar
 
 from . import schema
 from .history import MessageStore
-from .models import Message, Room, User
+from .models import Message, Reading, Room, User
+from .reads import ReadStore
 
-__all__ = ["DEFAULT_ROOMS", "AsyncStore", "Message", "NicknameTaken", "Room", "Store", "User"]
+__all__ = ["DEFAULT_ROOMS", "AsyncStore", "Message", "NicknameTaken", "Reading", "Room", "Store",
+           "User"]  # fmt: skip
 T = TypeVar("T")
 
 DEFAULT_ROOMS = ((100, "开源技术小栈"), (101, "Python 交流"), (102, "闲聊灌水"))
@@ -42,7 +45,7 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class Store(MessageStore):
+class Store(MessageStore, ReadStore):
     """The chat's tables in one SQLite file (created, with the default rooms, if new)."""
 
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
@@ -146,29 +149,51 @@ class Store(MessageStore):
 
     # -- rooms and membership ---------------------------------------------------------
     def rooms(self) -> list[Room]:
-        return [Room(*row) for row in self._db.execute("SELECT id, name FROM rooms ORDER BY id")]
+        rows = self._db.execute("SELECT id, name, created_by FROM rooms ORDER BY id")
+        return [Room(*row) for row in rows]
 
     def room(self, room_id: int) -> Room | None:
-        row = self._db.execute("SELECT id, name FROM rooms WHERE id = ?", (room_id,)).fetchone()
+        row = self._db.execute(
+            "SELECT id, name, created_by FROM rooms WHERE id = ?", (room_id,)
+        ).fetchone()
         return Room(*row) if row else None
 
-    def create_room(self, name: str) -> Room:
+    def room_named(self, name: str) -> Room | None:
+        row = self._db.execute(
+            "SELECT id, name, created_by FROM rooms WHERE name = ?", (name,)
+        ).fetchone()
+        return Room(*row) if row else None
+
+    def create_room(self, name: str, created_by: int | None = None) -> Room:
         """A new room, or the existing one of that name."""
         with self._db:
             self._db.execute(
-                "INSERT OR IGNORE INTO rooms (name, created_at) VALUES (?, ?)",
-                (name, self._clock()),
+                "INSERT OR IGNORE INTO rooms (name, created_at, created_by) VALUES (?, ?, ?)",
+                (name, self._clock(), created_by),
             )
-            row = self._db.execute("SELECT id, name FROM rooms WHERE name = ?", (name,)).fetchone()
-        return Room(*row)
+        found = self.room_named(name)
+        assert found is not None  # inserted, or there already
+        return found
+
+    def rename_room(self, room_id: int, name: str) -> Room | None:
+        """Give the room a new name; None if another room has it."""
+        try:
+            with self._db:
+                self._db.execute("UPDATE rooms SET name = ? WHERE id = ?", (name, room_id))
+        except sqlite3.IntegrityError:
+            return None
+        return self.room(room_id)
 
     def join_room(self, user_id: int, room_id: int) -> bool:
-        """Make the user a member; False if they already were."""
+        """Make the user a member, who has read the room so far; False if they already
+        were."""
         with self._db:
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO memberships (user_id, room_id, joined_at) VALUES (?, ?, ?)",
                 (user_id, room_id, self._clock()),
             )
+            if cursor.rowcount == 1:
+                self._start_reading_room(user_id, room_id)
         return cursor.rowcount == 1
 
     def leave_room(self, user_id: int, room_id: int) -> bool:

@@ -12,6 +12,14 @@ users of a private message)::
      "msg_id": 7, "time": 1702100000.0}
     {"action_type": "room_member", "event": "join" | "leave", "uid": "2",
      "username": "...", "photo": "...", "group_id": 100}
+    {"action_type": "read", "group_id": 100, "to_user_id": null, "read": 7,
+     "unread": 0, "latest": 9}                   # to the reader's own pages only
+    {"action_type": "room", "event": "created" | "renamed", "group_id": 103,
+     "name": "...", "created_by": "2", "uid": "2", "username": "..."}   # to every user
+
+A page marks a conversation read with ``{group_id, msg_id}`` or ``{to_user_id,
+msg_id}`` (:func:`parse_read`); the ``read`` frame tells every page of that user how
+far it is read (:class:`~examples.chat.models.Reading`).
 
 The document's fields come first; ``group_id``, ``to_user_id``, ``msg_id`` and
 ``time`` are added so that a page in several conversations can file each message.
@@ -30,12 +38,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .mediatypes import upload_url
-from .models import Message, User
+from .models import Message, Reading, Room, User
 
 MAX_TEXT = 1000  # characters of a text message
 MSGTYPES = {0: "text", 1: "image", 2: "video", 3: "voice"}
 NOT_OURS = "只能发送本站上传的文件"
 WRONG_KIND = "文件类型与消息类型不符"
+NOT_NATURAL = "必须是非负整数"  # after a field's name, as the document's "group_id必须是数字"
 MAX_ID = 2**63 - 1  # SQLite's INTEGER: the largest id, cursor or count the API takes
 MAX_ID_DIGITS = len(str(MAX_ID))
 
@@ -67,6 +76,13 @@ class Send:
     to_user_id: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class Read:
+    group_id: int  # 0 for a private conversation
+    to_user_id: int | None  # the other person of a private conversation
+    msg_id: int  # the last message read
+
+
 def natural(value: Any) -> int | None:
     """``value`` as an id, a cursor or a count: an int or a string of ASCII digits with
     ``0 <= n <= MAX_ID``; None otherwise. (A longer string is never given to ``int()``,
@@ -84,7 +100,7 @@ def natural(value: Any) -> int | None:
 def _integer(value: Any, name: str) -> int:
     found = natural(value.strip() if isinstance(value, str) else value)
     if found is None:
-        raise BadRequest(f"{name} must be a non-negative integer")
+        raise BadRequest(f"{name}{NOT_NATURAL}")
     return found
 
 
@@ -94,21 +110,21 @@ def parse_send(body: Any) -> Send:
         raise BadRequest("请求数据结构无法被解析")
     action = body.get("action_type")
     if action not in ("login", "send_msg"):
-        raise BadRequest("action_type must be login or send_msg")
+        raise BadRequest("action_type只能是login或send_msg")
     raw_to = body.get("to_user_id")
     to_user_id = None if raw_to in (None, "", 0, "0") else _integer(raw_to, "to_user_id")
     group_id = _integer(body.get("group_id") or 0, "group_id")
     if action == "login":
         if not group_id:
-            raise BadRequest("group_id is required")
+            raise BadRequest("群组group_id是必须的")
         return Send(action, group_id, 0, "", None)
     if to_user_id is None and not group_id:
-        raise BadRequest("a message needs a group_id or a to_user_id")
+        raise BadRequest("消息需要群组group_id或接受用户to_user_id")
     if to_user_id is not None:
         group_id = 0
     msgtype = _integer(body.get("msgtype", 0), "msgtype")
     if msgtype not in MSGTYPES:
-        raise BadRequest("msgtype must be 0 (text), 1 (image), 2 (video) or 3 (voice)")
+        raise BadRequest("消息类型msgtype只能是0（文字）、1（图片）、2（视频）或3（语音）")
     content = body.get("content")
     if not isinstance(content, str) or not content.strip():
         raise BadRequest("消息内容是必须的")
@@ -121,6 +137,34 @@ def parse_send(body: Any) -> Send:
         if media.msgtype != msgtype:
             raise BadRequest(WRONG_KIND)
     return Send(action, group_id, msgtype, content, to_user_id)
+
+
+def parse_read(body: Any) -> Read:
+    """Check a POST body of the read endpoint: a room's ``group_id`` or a private
+    conversation's ``to_user_id``, and ``msg_id``."""
+    if not isinstance(body, dict):
+        raise BadRequest("请求数据结构无法被解析")
+    raw_to = body.get("to_user_id")
+    to_user_id = None if raw_to in (None, "", 0, "0") else _integer(raw_to, "to_user_id")
+    group_id = 0 if to_user_id is not None else _integer(body.get("group_id") or 0, "group_id")
+    if to_user_id is None and not group_id:
+        raise BadRequest("需要群组group_id或接受用户to_user_id")
+    return Read(group_id, to_user_id, _integer(body.get("msg_id"), "msg_id"))
+
+
+def read(group_id: int, to_user_id: int | None, reading: Reading) -> dict[str, Any]:
+    """How far the user has read a conversation (pushed to their own pages)."""
+    return {
+        "action_type": "read",
+        "group_id": group_id,
+        "to_user_id": None if to_user_id is None else str(to_user_id),
+        **reading_fields(reading),
+    }
+
+
+def reading_fields(reading: Reading) -> dict[str, int]:
+    """A conversation's reading as the lists and the ``read`` frame carry it."""
+    return {"read": reading.read, "unread": reading.unread, "latest": reading.latest}
 
 
 def new_user_login(user: User, group_id: int) -> dict[str, Any]:
@@ -142,6 +186,20 @@ def room_member(user: User, event: str, group_id: int) -> dict[str, Any]:
         "username": user.nickname,
         "photo": user.avatar,
         "group_id": group_id,
+    }
+
+
+def room_event(event: str, room: Room, by: User) -> dict[str, Any]:
+    """A room was created or renamed (``by`` the user who did it): told to every user,
+    whose lists show every room."""
+    return {
+        "action_type": "room",
+        "event": event,
+        "group_id": room.id,
+        "name": room.name,
+        "created_by": None if room.created_by is None else str(room.created_by),
+        "uid": str(by.id),
+        "username": by.nickname,
     }
 
 

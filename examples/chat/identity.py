@@ -20,7 +20,9 @@ Groups have two namespaces in the same way. A registered room's group is
 token at connect, and the web backend moves connections on join/leave and pushes
 the room's messages there; no client frame can name it. The document's raw groups
 (``join`` mode 2, anonymous or authenticated: digits only) are others, so a raw
-``join`` with a room's number hears nothing of the room.
+``join`` with a room's number hears nothing of the room. Every authenticated
+connection is also in the group ``users`` (:data:`USERS`), where the backend tells
+of rooms created and renamed; anonymous clients never are.
 
 Token claims (issued by :mod:`examples.chat.tokens`)::
 
@@ -38,6 +40,7 @@ from .protocol import Request, reply
 
 GUEST = "guest:"  # the uid namespace of anonymous clients
 ROOM = "room:"  # the group namespace of registered rooms (the server's)
+USERS = "users"  # the group of every authenticated connection: news of the rooms
 FORBIDDEN_IDENTITY = "不能冒充其他用户：from_user_id必须是当前登录用户的id"
 
 

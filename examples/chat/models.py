@@ -24,6 +24,19 @@ class User:
 class Room:
     id: int
     name: str
+    created_by: int | None = None  # its owner, who may rename it (None: the default rooms)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How far a user has read a conversation, as of one moment: ``read`` is the id of the
+    last message read, ``unread`` how many messages of others came after it (at most
+    :data:`examples.chat.reads.MAX_COUNTED`), ``latest`` the conversation's latest
+    message id then (0 if none): what came later is not in ``unread``."""
+
+    read: int
+    unread: int
+    latest: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,14 @@
-"""Rooms and their people: the list, creating, joining, leaving, members.
+"""Rooms and their people: the list, creating, renaming, joining, leaving, members.
 
 Membership is the server's: a user's connections are in the groups of the rooms
 they joined (``room:<id>``, a namespace no client frame can name: the worker joins
 them from the token at connect; joining or leaving here moves every open connection
 of the user at once), so a page hears every room it belongs to, and leaving stops
-it. Online counts and member lists count people (distinct registered users
-connected to the room's group, :mod:`examples.chat.presence`), not connections,
-and never anonymous protocol clients.
+it. A room created or renamed is told at once to every logged-in page (the group
+``users``, which every authenticated connection is in), a membership change to the
+room (``room_member``): pushed, not polled. Online counts and member lists count
+people (distinct registered users connected to the room's group,
+:mod:`examples.chat.presence`), not connections, and never anonymous protocol clients.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from . import frames, presence
 from .context import PUSH, STORE, current_user, json_body, logged_in, reply, room_or_404
 from .db import Room, User
 from .frames import BadRequest
-from .identity import room_group
+from .identity import USERS, room_group
 
 log = logging.getLogger(__name__)
 quiet = Throttled(log)  # lines any request can cause while the cluster is away
 routes = web.RouteTableDef()
 MAX_ROOM_NAME = 20
+NOT_OWNER = "只有房主可以修改房间名"
+NAME_TAKEN = "这个房间名已被使用"
 
 
 async def _group_uids(request: web.Request) -> dict[str, list[Any]] | None:
@@ -43,7 +47,8 @@ async def _group_uids(request: web.Request) -> dict[str, list[Any]] | None:
 @routes.get("/api/rooms")
 async def rooms(request: web.Request) -> web.Response:
     """Every room: ``{id, name, online}``, and for a logged-in user ``joined``,
-    ``members`` (how many) and ``last`` (the latest message of a joined room)."""
+    ``members`` (how many), and for a joined room ``last`` (its latest message) and its
+    reading: ``read``, ``unread``, ``latest`` (:mod:`examples.chat.reads`)."""
     store = request.app[STORE]
     user = await current_user(request)
     found = await store.run(lambda s: s.rooms())
@@ -51,16 +56,21 @@ async def rooms(request: web.Request) -> web.Response:
     group_uids = await _group_uids(request)
     counts = None if group_uids is None else presence.online_counts(group_uids, members)
     listed: list[dict[str, Any]] = [
-        {"id": r.id, "name": r.name, "online": None if counts is None else counts[r.id]}
+        {"id": r.id, "name": r.name, "online": None if counts is None else counts[r.id],
+         "created_by": _owner(r)}
         for r in found
-    ]
+    ]  # fmt: skip
     if user is not None:
         mine = {r.id for r in found if user.id in members[r.id]}
-        last = await store.run(lambda s: s.last_in_rooms(mine))
+        last, readings = await store.run(
+            lambda s: (s.last_in_rooms(mine), s.room_readings(user.id, mine))
+        )  # one call: the counts and the latest messages of one moment
         for item in listed:
             message = last.get(item["id"])
             item.update(joined=item["id"] in mine, members=len(members[item["id"]]),
                         last=None if message is None else frames.new_msg(message))  # fmt: skip
+            if item["id"] in readings:
+                item.update(frames.reading_fields(readings[item["id"]]))
     return reply(listed)
 
 
@@ -88,19 +98,49 @@ async def _move_connections(request: web.Request, user: User, room: Room, join: 
         push.send_to_group(group, frame)
 
 
-@routes.post("/api/rooms")
-async def create_room(request: web.Request) -> web.Response:
-    """A new room (or the one of that name); its creator joins it."""
-    user = await logged_in(request)
+async def _room_name(request: web.Request) -> str:
     body = await json_body(request)
     name = str(body.get("name") or "").strip() if isinstance(body, dict) else ""
     if not name or len(name) > MAX_ROOM_NAME or not name.isprintable():
         raise BadRequest(f"房间名需要1到{MAX_ROOM_NAME}个可见字符")
+    return name
+
+
+@routes.post("/api/rooms")
+async def create_room(request: web.Request) -> web.Response:
+    """A new room (or the one of that name); its creator owns it and joins it. A new one
+    is told to every user at once (``room`` ``created``, to the group ``users``)."""
+    user = await logged_in(request)
+    name = await _room_name(request)
     store = request.app[STORE]
-    room = await store.run(lambda s: s.create_room(name))
+    existed, room = await store.run(lambda s: (s.room_named(name), s.create_room(name, user.id)))
+    if existed is None:
+        request.app[PUSH].send_to_group(USERS, frames.room_event("created", room, user))
     if await store.run(lambda s: s.join_room(user.id, room.id)):
         await _move_connections(request, user, room, join=True)
-    return reply({"id": room.id, "name": room.name, "online": None, "joined": True})
+    return reply({"id": room.id, "name": room.name, "online": None, "joined": True,
+                  "created_by": _owner(room)})  # fmt: skip
+
+
+@routes.post("/api/rooms/{room_id}/rename")
+async def rename_room(request: web.Request) -> web.Response:
+    """A new name, by the room's owner only (403; the default rooms have none); 409 if
+    another room has it. Told to every user at once (``room`` ``renamed``)."""
+    user = await logged_in(request)
+    room = await room_or_404(request, request.match_info["room_id"])
+    if room.created_by != user.id:
+        raise BadRequest(NOT_OWNER, code=403, status=403)
+    name = await _room_name(request)
+    renamed = await request.app[STORE].run(lambda s: s.rename_room(room.id, name))
+    if renamed is None:
+        raise BadRequest(NAME_TAKEN, code=409, status=409)
+    if renamed.name != room.name:
+        request.app[PUSH].send_to_group(USERS, frames.room_event("renamed", renamed, user))
+    return reply({"id": renamed.id, "name": renamed.name, "created_by": _owner(renamed)})
+
+
+def _owner(room: Room) -> str | None:
+    return None if room.created_by is None else str(room.created_by)
 
 
 @routes.post("/api/rooms/{room_id}/join")

@@ -2,7 +2,8 @@
 
 The API is split by concern: :mod:`examples.chat.accounts` (register, login,
 tokens), :mod:`examples.chat.rooms` (rooms, membership, members) and
-:mod:`examples.chat.conversations` (sending, history, updates, contacts, uploads);
+:mod:`examples.chat.conversations` (sending, history, updates, contacts, uploads),
+:mod:`examples.chat.unread` (marking conversations read);
 :data:`ROUTES` is all of them, for :func:`examples.chat.web.make_app`.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import accounts, conversations, frames, guard, media, rooms
+from . import accounts, conversations, frames, guard, media, rooms, unread
 from .context import AVATARS, DEFAULT_ROOM, SETTINGS, STATIC, reply
 
 routes = web.RouteTableDef()
@@ -24,10 +25,12 @@ async def index(request: web.Request) -> web.FileResponse:
 @routes.get("/api/config")
 async def config(request: web.Request) -> web.Response:
     """What the page needs first, with its CSRF token (``csrf``: the ``X-CSRF-Token``
-    of its posts, :mod:`examples.chat.origin`)."""
+    of its posts, :mod:`examples.chat.origin`); ``max_upload`` and ``max_avatar`` (bytes)
+    let it refuse a file too big before sending it."""
     settings = request.app[SETTINGS]
     token, new_cookie = guard.grant(request)
     response = reply({"ws_url": settings.ws_url, "avatars": AVATARS, "max_text": frames.MAX_TEXT,
+                      "max_upload": media.MAX_UPLOAD, "max_avatar": media.MAX_AVATAR,
                       "default_room": DEFAULT_ROOM, "csrf": token})  # fmt: skip
     if new_cookie:
         guard.set_cookie(response, new_cookie)
@@ -41,5 +44,5 @@ async def uploads(request: web.Request) -> web.FileResponse:
 
 
 ROUTES: tuple[web.RouteTableDef, ...] = (
-    routes, accounts.routes, rooms.routes, conversations.routes,
+    routes, accounts.routes, rooms.routes, conversations.routes, unread.routes,
 )  # fmt: skip

@@ -8,6 +8,13 @@ indexes, so an existing ``data/chat.sqlite3`` keeps every row:
 1. accounts have passwords (``users.password_hash``; NULL for accounts made before
    passwords existed: they cannot log in, see :mod:`examples.chat.accounts`), room
    membership (``memberships``), and an index for a user's private messages.
+2. read positions (``read_positions``, :mod:`examples.chat.reads`): per user, the last
+   message read of each room and private conversation. An existing file starts with
+   everything read (each membership at its room's latest message, each private
+   conversation at its latest message to the user), so an upgrade shows no badges for
+   messages that were read under the release before, which kept no positions.
+3. who created a room (``rooms.created_by``; NULL for the default rooms and the rooms
+   of earlier releases): its owner, who may rename it.
 """
 
 from __future__ import annotations
@@ -56,6 +63,28 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX memberships_room ON memberships (room_id);
     CREATE INDEX messages_to ON messages (to_uid, id);
+    """,
+    # 2: read positions, everything read so far
+    """
+    CREATE TABLE read_positions (
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        room_id INTEGER NOT NULL,            -- 0 for a private conversation
+        peer_id INTEGER NOT NULL,            -- the other person of a private one, else 0
+        last_read INTEGER NOT NULL,          -- the id of the last message read
+        PRIMARY KEY (user_id, room_id, peer_id)
+    );
+    INSERT INTO read_positions (user_id, room_id, peer_id, last_read)
+        SELECT mb.user_id, mb.room_id, 0, COALESCE((SELECT MAX(m.id) FROM messages m
+            WHERE m.room_id = mb.room_id AND m.to_uid IS NULL), 0)
+        FROM memberships mb;
+    INSERT INTO read_positions (user_id, room_id, peer_id, last_read)
+        SELECT to_uid, 0, from_uid, MAX(id) FROM messages
+        WHERE room_id = 0 AND to_uid IS NOT NULL AND to_uid != from_uid
+        GROUP BY to_uid, from_uid;
+    """,
+    # 3: a room's owner
+    """
+    ALTER TABLE rooms ADD COLUMN created_by INTEGER REFERENCES users(id);
     """,
 )
 VERSION = len(MIGRATIONS)

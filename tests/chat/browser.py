@@ -188,11 +188,13 @@ class Writer:
 
 class Stranger:
     """Another site: an aiohttp server on another port of 127.0.0.1 (port 0) that serves
-    the pages it is given (``pages[path] = html``) and records every request it gets."""
+    the pages it is given (``pages[path] = html``) and records every request it gets
+    (``requests``: path and query; ``headers``: each one's headers)."""
 
     def __init__(self) -> None:
         self.pages: dict[str, str] = {}
         self.requests: list[str] = []
+        self.headers: list[dict[str, str]] = []
         self.runner: Any = None
         self.url = ""
 
@@ -200,6 +202,7 @@ class Stranger:
         from aiohttp import web
 
         self.requests.append(request.path_qs)
+        self.headers.append(dict(request.headers))
         page = self.pages.get(request.path)
         if page is None:
             return web.Response(status=404, text="nothing here")

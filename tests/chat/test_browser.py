@@ -95,9 +95,14 @@ async def test_two_users_chat_in_a_real_browser(chat, site, browser, tmp_path):
         1, timeout=WAIT
     )
 
-    # a reload: still logged in, the history is back, and 阿克苏 is told nothing
+    # a reload: still logged in, in the same conversation (its URL), the history is back,
+    # and 阿克苏 is told nothing
     await lamu.reload()
     await expect(lamu.locator("#conn")).to_have_attribute("data-state", "online", timeout=WAIT)
+    await expect(lamu.locator("#chat-title")).to_have_text("阿克苏")
+    await expect(lamu.locator("#messages li.msg", has_text="收到！")).to_have_count(1)
+    await lamu.click('.rail-tab[data-tab="rooms"]')
+    await lamu.click('#rooms li[data-room="100"]')
     await expect(lamu.locator("#messages li.msg", has_text="大家好，我是阿克苏")).to_have_count(1)
     await asyncio.to_thread(chat.worker.wait_log, f"user {lamu_id} still here")
     await akesu.click('.rail-tab[data-tab="rooms"]')

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from examples.chat import schema
-from examples.chat.db import SESSION_TTL, AsyncStore, NicknameTaken, Store
+from examples.chat.db import SESSION_TTL, AsyncStore, NicknameTaken, Room, Store
 
 HASH = "scrypt$14$8$1$AAAA$AAAA"  # the store keeps hashes, it never checks them
 
@@ -112,6 +112,19 @@ def test_create_room_once(store):
     room = store.create_room("Rust")
     assert room.id == 103  # after the default rooms
     assert store.create_room("Rust") == room
+
+
+def test_a_room_has_its_owner_and_can_be_renamed(store):
+    owner = store.register("房主", HASH, "/a.svg")
+    room = store.create_room("Go", owner.id)
+    assert (room.name, room.created_by) == ("Go", owner.id)
+    assert store.create_room("Go", 999).created_by == owner.id  # the first one's
+    assert store.room(100) == Room(100, "开源技术小栈", None)  # a default room: no owner
+    assert store.rename_room(room.id, "Golang") == Room(room.id, "Golang", owner.id)
+    assert store.room_named("Go") is None and store.room_named("Golang") == store.room(room.id)
+    assert store.rename_room(room.id, "Python 交流") is None  # another room's name
+    assert store.room(room.id) == Room(room.id, "Golang", owner.id)
+    assert [r.name for r in store.rooms()][-1] == "Golang"
 
 
 def test_room_history_pages_by_id(store):

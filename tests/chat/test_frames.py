@@ -68,7 +68,7 @@ def test_ids_are_bounded(field, value):
     with pytest.raises(BadRequest) as refused:
         parse_send(body)
     assert (refused.value.msg, refused.value.status) == (
-        f"{field} must be a non-negative integer", 400)  # fmt: skip
+        f"{field}必须是非负整数", 400)  # fmt: skip
 
 
 def test_the_largest_id_passes():
@@ -80,7 +80,7 @@ def test_the_largest_id_passes():
 
 
 def test_a_refusal_carries_its_status_as_code():
-    assert BadRequest("no such room", status=404).code == 404
+    assert BadRequest("房间不存在", status=404).code == 404
     assert BadRequest("x").code == 400 and BadRequest("x", code=100, status=405).code == 100
 
 

@@ -309,8 +309,14 @@ async def test_private_message_reaches_both_users_only(chat, browsers):
     assert (await carol.call("GET", f"/api/private/{a['id']}/messages"))["data"] == []
     users = {u["id"]: u for u in (await carol.call("GET", "/api/users"))["data"]}
     assert users[a["id"]]["online"] is True and c["id"] not in users
-    await alice.send(404, action_type="send_msg", to_user_id=987654, content="x", msgtype=0)
-    await alice.send(404, action_type="send_msg", to_user_id=a["id"], content="x", msgtype=0)
+    nobody = await alice.send(404, action_type="send_msg", to_user_id=987654, content="x",
+                              msgtype=0)  # fmt: skip
+    assert nobody["msg"] == "用户不存在"
+    myself = await alice.send(400, action_type="send_msg", to_user_id=a["id"], content="x",
+                              msgtype=0)  # fmt: skip
+    assert myself["msg"] == "不能给自己发私聊消息"  # not "no such user": she exists
+    history = await alice.call("GET", f"/api/private/{a['id']}/messages", 400)
+    assert history["msg"] == myself["msg"]
     for ws in (*sockets.values(), spy):
         await ws.close()
 
@@ -368,20 +374,19 @@ async def test_ids_out_of_range_are_refused_in_the_apis_format(web, browsers, va
                        (f"/api/rooms/100/messages?limit={value}", "limit"),
                        (f"/api/private/1/messages?before={value}", "before")]:  # fmt: skip
         assert await alice.call("GET", path, 400) == {
-            "code": 400, "msg": f"{name} must be a non-negative integer", "data": None}  # fmt: skip
-    for method, path, what in [("GET", f"/api/rooms/{value}/messages", "room"),
-                               ("GET", f"/api/rooms/{value}/members", "room"),
-                               ("POST", f"/api/rooms/{value}/join", "room"),
-                               ("POST", f"/api/rooms/{value}/leave", "room"),
-                               ("GET", f"/api/private/{value}/messages", "user")]:  # fmt: skip
+            "code": 400, "msg": f"{name}必须是非负整数", "data": None}  # fmt: skip
+    for method, path, what in [("GET", f"/api/rooms/{value}/messages", "房间"),
+                               ("GET", f"/api/rooms/{value}/members", "房间"),
+                               ("POST", f"/api/rooms/{value}/join", "房间"),
+                               ("POST", f"/api/rooms/{value}/leave", "房间"),
+                               ("GET", f"/api/private/{value}/messages", "用户")]:  # fmt: skip
         assert await alice.call(method, path, 404) == {
-            "code": 404, "msg": f"no such {what}", "data": None}  # fmt: skip
+            "code": 404, "msg": f"{what}不存在", "data": None}  # fmt: skip
     for field in ("group_id", "to_user_id"):
         for given in (value, int(value)) if len(value) < 4300 else (value,):
             body = await alice.send(400, action_type="send_msg", content="x", msgtype=0,
                                     **{field: given})  # fmt: skip
-            assert body == {"code": 400, "msg": f"{field} must be a non-negative integer",
-                            "data": None}  # fmt: skip
+            assert body == {"code": 400, "msg": f"{field}必须是非负整数", "data": None}
     assert web.logs().count("Traceback") == before
 
 
@@ -393,7 +398,7 @@ async def test_the_largest_id_is_an_id(browsers):
     assert (found["messages"], found["cursor"], found["more"]) == ([], 2**63 - 1, False)
     assert (await alice.call("GET", f"/api/rooms/100/messages?before={top}"))["code"] == 0
     assert (await alice.call("GET", f"/api/rooms/{top}/messages", 404))["code"] == 404
-    assert (await alice.call("GET", f"/api/private/{top}/messages"))["data"] == []
+    assert (await alice.call("GET", f"/api/private/{top}/messages", 404))["msg"] == "用户不存在"
     await alice.send(404, action_type="send_msg", to_user_id=top, content="x", msgtype=0)
 
 

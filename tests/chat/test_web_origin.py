@@ -30,7 +30,8 @@ STALE = {"code": 403, "msg": "页面已过期，请刷新后再试", "data": Non
 def test_every_write_is_listed():
     assert set(WRITES) >= {"/api/send", "/api/login", "/api/register", "/api/logout",
                            "/api/upload", "/api/token", "/api/rooms",
-                           "/api/rooms/101/join", "/api/rooms/101/leave"}  # fmt: skip
+                           "/api/rooms/101/join", "/api/rooms/101/leave", "/api/read",
+                           "/api/rooms/101/rename"}  # fmt: skip
 
 
 def from_site(web, port: int, **headers: str) -> dict[str, str]:

@@ -3,10 +3,11 @@
 
 import { post, postForm } from "./api.js";
 import {
-  addMessage, closeConversation, loadContacts, loadMembers, loadOlder, loadRooms, logout,
-  openConversation, state, updateComposer,
+  addMessage, goBack, loadContacts, loadOlder, loadRooms, logout, showMembers, state,
+  openConversation, updateComposer,
 } from "./main.js";
-import { $, toast } from "./view.js";
+import { closeMembers, membersOpened } from "./navigation.js";
+import { $, toast, tooBig } from "./view.js";
 
 const TITLES = { rooms: "群聊", contacts: "私聊", me: "我" };
 
@@ -38,11 +39,28 @@ async function sendFile() {
   const file = input.files[0];
   input.value = "";
   if (!file) return;
+  if (file.size > state.config.max_upload) {  // the backend would refuse it: not sent
+    toast(tooBig(state.config.max_upload));
+    return;
+  }
   const form = new FormData();
   form.append("file", file);
   try {
     const saved = await postForm("/api/upload", form);
     await sendMessage(saved.msgtype, saved.url);
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
+async function renameRoom(event) {
+  event.preventDefault();
+  const conv = state.conv;
+  const name = $("#rename-name").value.trim();
+  if (!conv || conv.kind !== "room" || !name) return;
+  try {
+    await post(`/api/rooms/${conv.id}/rename`, { name });  // told back to us as to everyone
+    $("#rename-name").value = "";
   } catch (error) {
     toast(error.message);
   }
@@ -55,6 +73,7 @@ function showTab(name) {
   $("#me-pane").hidden = name !== "me";
   $("#list-title").textContent = TITLES[name];
   if (name === "contacts") loadContacts().catch(() => {});
+  if (name === "rooms") loadRooms().catch(() => {});
 }
 
 async function leaveRoom() {
@@ -62,7 +81,6 @@ async function leaveRoom() {
   if (!conv || conv.kind !== "room") return;
   try {
     await post(`/api/rooms/${conv.id}/leave`);
-    delete state.unread[`r${conv.id}`];
     await loadRooms();
     toast("已退出房间");
     updateComposer();
@@ -85,9 +103,10 @@ async function createRoom(event) {
   }
 }
 
+/* The members sheet is a history step over its room: closing it is going back. */
 function toggleMembers(show) {
-  $("#members").hidden = !show;
-  if (show) loadMembers().catch((error) => toast(error.message));
+  if (show && state.conv) membersOpened(state.conv);
+  if (show || !closeMembers()) showMembers(show);
 }
 
 export function setupActions() {
@@ -97,7 +116,7 @@ export function setupActions() {
   };
   $("#media-file").onchange = sendFile;
   for (const tab of document.querySelectorAll(".rail-tab")) tab.onclick = () => showTab(tab.dataset.tab);
-  $("#back").onclick = closeConversation;
+  $("#back").onclick = goBack;
   $("#leave-room").onclick = leaveRoom;
   $("#members-leave").onclick = () => {
     toggleMembers(false);
@@ -116,6 +135,7 @@ export function setupActions() {
   $("#members-toggle").onclick = () => toggleMembers($("#members").hidden);
   $("#members-close").onclick = () => toggleMembers(false);
   $("#new-room").onsubmit = createRoom;
+  $("#rename-room").onsubmit = renameRoom;
   $("#logout").onclick = () => logout();
   $("#logout-me").onclick = () => logout();
   const list = $("#messages");

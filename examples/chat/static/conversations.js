@@ -6,6 +6,10 @@
  * the order is the server's), once each, with notices ("X 进入了房间") where they
  * happened. History pages are merged in from either end.
  *
+ * A conversation's unread count is the server's (a reading {read, unread, latest}: the
+ * position, how many messages of others came after it, the latest message id then),
+ * plus the messages of others the page got after `latest` (unreadOf).
+ *
  * The Cursor is how a page that was disconnected finds what it missed: the id up to
  * which it has everything it may see. It moves with /api/updates replies, and with
  * pushed messages once the current connection has synced (the server pushes in id
@@ -34,6 +38,30 @@ export function preview(message) {
   const type = Number(message.msgtype);
   const body = type === 1 ? "[图片]" : type === 2 ? "[视频]" : type === 3 ? "[语音]" : message.content;
   return body.replace(/\s+/g, " ");
+}
+
+const NOTHING_READ = { read: 0, unread: 0, latest: 0 };
+
+/* How many messages of others are unread in a conversation: the server's count up to
+ * its reading's `latest`, and those of the log after it (a log is in id order). */
+export function unreadOf(reading, log, myId) {
+  const base = reading || NOTHING_READ;
+  const after = Math.max(base.read, base.latest);
+  let count = base.unread;
+  const items = log ? log.items : [];
+  for (let i = items.length - 1; i >= 0; i -= 1) {
+    const item = items[i];
+    if (item.msg_id == null) continue;
+    if (item.msg_id <= after) break;
+    if (String(item.uid) !== myId) count += 1;
+  }
+  return count;
+}
+
+/* Whether a reading from the server is as far on as the one the page has: a later one
+ * never has a smaller `read` or `latest`, so one that arrives late is dropped. */
+export function isFurther(next, current) {
+  return !current || (next.read >= current.read && next.latest >= current.latest);
 }
 
 const order = (item) => (item.msg_id != null ? item.msg_id : item.after + 0.5);

@@ -1,4 +1,5 @@
-/* The live part of the page: what the server pushes (messages, presence, membership),
+/* The live part of the page: what the server pushes (messages, presence, membership,
+ * rooms created and renamed, how far we read),
  * and the connection's life: token -> welcome -> what we missed since our cursor ->
  * "online". Names and avatars shown here come only from frames with an action_type
  * (the backend or the worker built them from verified identities); the document's
@@ -7,10 +8,12 @@
 import { api, post } from "./api.js";
 import { keyOf, roomKey } from "./conversations.js";
 import {
-  addMessage, isJoined, loadContacts, loadRooms, logout, myId, refreshSoon, state,
+  addMessage, isJoined, loadContacts, loadRooms, logout, myId, refreshSoon, renderLists, state,
+  updateComposer,
 } from "./main.js";
+import { keyOfRead, setReading } from "./reading.js";
 import { Link } from "./socket.js";
-import { $, appendLast, toast } from "./view.js";
+import { $, appendLast, renderHeader, toast } from "./view.js";
 
 function notice(key, text) {
   const log = state.logs.get(key);
@@ -38,6 +41,23 @@ function onPresence(uid, online, username, groupIds) {
   refreshSoon();
 }
 
+/* A room was created or renamed (told to every user): the lists change at once. */
+function onRoom(frame) {
+  const id = Number(frame.group_id);
+  const room = state.rooms.find((r) => r.id === id);
+  if (frame.event === "created" && !room) {
+    state.rooms.push({ id, name: frame.name, online: 0, joined: false, members: 0,
+      created_by: frame.created_by });
+  } else if (frame.event === "renamed" && room && room.name !== frame.name) {
+    room.name = frame.name;
+    const who = String(frame.uid) === myId() ? "你" : frame.username;
+    if (isJoined(id)) notice(roomKey(id), `${who} 把房间名改为“${frame.name}”`);
+  }
+  renderLists();
+  renderHeader(state);
+  updateComposer();
+}
+
 function onFrame(ws, frame) {
   switch (frame.action_type) {
     case "new_msg":
@@ -50,14 +70,23 @@ function onFrame(ws, frame) {
     case "new_user_login":  // document 000's login action: someone says they are here
       onPresence(String(frame.uid), true, frame.username, [frame.group_id]);
       return;
+    case "room":
+      onRoom(frame);
+      return;
+    case "read":  // this user read a conversation, on this page or another one
+      setReading(keyOfRead(frame), frame);
+      renderLists();
+      return;
     case "room_member":
       if (String(frame.uid) === myId()) loadRooms().catch(() => {});  // another tab of ours
       else notice(roomKey(frame.group_id), `${frame.username} ${frame.event === "join" ? "加入了房间" : "退出了房间"}`);
       refreshSoon();
       return;
     default:
-      // The document's {code, msg, data} replies: only refusals of our own frames matter.
-      if (frame.code === 403 || frame.code === 500) toast(`${frame.code}: ${frame.msg}`);
+      // The document's {code, msg, data} replies: only refusals of our own frames matter
+      // (403 is said in Chinese; a 500 carries the cluster's words, not shown).
+      if (frame.code === 403) toast(frame.msg);
+      else if (frame.code === 500) toast("服务器处理消息出错（500）");
   }
 }
 

@@ -4,7 +4,7 @@
  * for which the button waits the seconds the backend said, counting them down. */
 
 import { postForm } from "./api.js";
-import { $, el } from "./view.js";
+import { $, el, tooBig } from "./view.js";
 
 let mode = "login";
 let chosenAvatar = null;
@@ -42,6 +42,19 @@ function setMode(next) {
   $("#login-error").textContent = "";
 }
 
+/* The chosen avatar file, named in our words (none: the stock choice counts). */
+function pickAvatarFile(maxBytes) {
+  const input = $("#avatar-file");
+  const file = input.files[0];
+  if (file && file.size > maxBytes) {
+    input.value = "";
+    $("#login-error").textContent = tooBig(maxBytes);
+  }
+  const kept = input.files[0];
+  $("#avatar-file-name").textContent = kept ? kept.name : "未选择文件";
+  if (kept) $("#login-error").textContent = "";
+}
+
 function renderAvatarChoices(avatars) {
   const box = $("#avatar-choices");
   box.replaceChildren();
@@ -52,6 +65,8 @@ function renderAvatarChoices(avatars) {
     button.setAttribute("aria-checked", String(url === chosenAvatar));
     button.onclick = () => {
       chosenAvatar = url;
+      $("#avatar-file").value = "";  // a stock avatar replaces a chosen file
+      $("#avatar-file-name").textContent = "未选择文件";
       for (const b of box.children) b.setAttribute("aria-checked", String(b === button));
     };
     box.append(button);
@@ -61,6 +76,7 @@ function renderAvatarChoices(avatars) {
 /* Wire the card; `signedIn(user)` runs after a successful login or registration. */
 export function setupLogin(config, signedIn) {
   renderAvatarChoices(config.avatars);
+  $("#avatar-file").onchange = () => pickAvatarFile(config.max_avatar);
   for (const tab of document.querySelectorAll(".mode-tabs [role=tab]")) {
     tab.onclick = () => setMode(tab.dataset.mode);
   }

@@ -1,6 +1,8 @@
 /* The chat page: its state, loading, conversations, the session (the drawing is in
- * view.js, the data in conversations.js, the WebSocket in socket.js, what the server
- * pushes in live.js, the user's actions in actions.js).
+ * view.js, the data in conversations.js, how a conversation reads in layout.js, the
+ * WebSocket in socket.js, what the server pushes in live.js, the user's actions in
+ * actions.js, the screens as browser history in navigation.js, unread counts in
+ * reading.js).
  *
  * HTTP (the web backend, design document 000): login, rooms, history, uploads, and
  * POST /api/send for every message, to which the backend adds our nickname and avatar.
@@ -17,6 +19,8 @@ import { api, post, setCsrfToken } from "./api.js";
 import { Cursor, Log, conversationOf, isNewer, keyOf, roomKey, userKey } from "./conversations.js";
 import { startLink } from "./live.js";
 import { setupLogin, showLogin } from "./login.js";
+import * as navigation from "./navigation.js";
+import { markRead, setReading, unreadCounts } from "./reading.js";
 import {
   $, DEFAULT_AVATAR, appendLast, el, renderContacts, renderHeader, renderLog, renderMembers,
   renderRooms, renderTotals, toast,
@@ -26,7 +30,9 @@ const PAGE = 50;
 const PHONE = window.matchMedia("(max-width: 760px)");
 export const state = {
   config: null, me: null, rooms: [], contacts: [], conv: null,
-  logs: new Map(), unread: {}, online: new Set(), cursor: new Cursor(), link: null,
+  logs: new Map(), online: new Set(), cursor: new Cursor(), link: null,
+  reads: new Map(),  // key -> the server's reading {read, unread, latest} (reading.js)
+  unread: {},  // key -> unread count, derived from reads and logs at each drawing
   recovered: 0,  // messages that only the recovery after a reconnection brought
 };
 window.__chat = state;  // for debugging and the browser tests
@@ -41,6 +47,7 @@ export function logOf(key) {
 }
 
 export function renderLists() {
+  state.unread = unreadCounts();
   renderRooms(state, openConversation, joinRoom);
   renderContacts(state, openConversation);
   renderTotals(state);
@@ -49,6 +56,7 @@ export function renderLists() {
 // -- loading ---------------------------------------------------------------------------
 export async function loadRooms() {
   state.rooms = await api("/api/rooms");
+  for (const room of state.rooms) if (room.read != null) setReading(roomKey(room.id), room);
   renderLists();
   renderHeader(state);
   updateComposer();
@@ -58,6 +66,7 @@ export async function loadRooms() {
  * periodic refresh that happens to see someone first cannot swallow their notice. */
 export async function loadContacts(resetPresence = false) {
   state.contacts = await api("/api/users");
+  for (const user of state.contacts) setReading(userKey(user.id), user);
   if (resetPresence) {
     state.online = new Set(state.contacts.filter((u) => u.online).map((u) => String(u.id)));
   }
@@ -95,6 +104,7 @@ export function addMessage(message) {
   updatePreview(key, message);
   const mine = String(message.uid) === myId();
   if (key === keyOf(state.conv)) {
+    markRead(state.conv, key);
     const list = $("#messages");
     if (log.loaded && index === log.items.length - 1) {
       const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
@@ -105,8 +115,6 @@ export function addMessage(message) {
       renderLog(list, log, myId());
       list.scrollTop = list.scrollHeight - top;
     }
-  } else if (!mine && (key[0] === "u" || isJoined(message.group_id))) {
-    state.unread[key] = (state.unread[key] || 0) + 1;
   }
   if (key[0] === "u" && !state.contacts.some((u) => userKey(u.id) === key)) refreshSoon();
   renderLists();
@@ -126,17 +134,22 @@ export function updateComposer() {
   $("#leave-room").hidden = !conv || conv.kind !== "room" || outside;
   $("#members-leave").hidden = $("#leave-room").hidden;
   $("#members-toggle").hidden = !conv || conv.kind !== "room";
+  const room = conv && conv.kind === "room" && state.rooms.find((r) => r.id === conv.id);
+  $("#rename-room").hidden = !room || room.created_by !== myId();  // the owner's only
 }
 
 const historyPath = (conv, before) => `${conv.kind === "room" ? `/api/rooms/${conv.id}` : `/api/private/${conv.id}`}`
   + `/messages?limit=${PAGE}${before ? `&before=${before}` : ""}`;
 
-export async function openConversation(conv) {
+/* Show a conversation; `fromHistory`: the browser's history asked for it (back, forward,
+ * a reload), which then already has its entry; otherwise the user did. */
+export async function openConversation(conv, { fromHistory = false } = {}) {
   state.conv = conv;
   const key = keyOf(conv);
-  delete state.unread[key];
+  markRead(conv, key);
   setView("chat");
-  if (conv.kind !== "room") $("#members").hidden = true;
+  if (!fromHistory) navigation.entered(conv);
+  if (!fromHistory || conv.kind !== "room") $("#members").hidden = true;
   renderHeader(state);
   renderLists();
   updateComposer();
@@ -150,11 +163,13 @@ export async function openConversation(conv) {
       log.loaded = true;
       log.complete = page.length < PAGE;
     } catch (error) {
-      toast(error.message);
+      toast(error.message);  // no such room or person: back to the lists
+      if (keyOf(state.conv) === key) goBack();
       return;
     }
   }
   if (keyOf(state.conv) !== key) return;
+  if (markRead(conv, key)) renderLists();
   renderLog(list, log, myId());
   list.scrollTop = list.scrollHeight;
   loadMembers().catch(() => {});
@@ -203,12 +218,36 @@ export function closeConversation() {
   updateComposer();
 }
 
+/* The page's back button: the same step back as the browser's. */
+export function goBack() {
+  if (!navigation.backToLists()) closeConversation();
+}
+
+/* The members sheet of the open room, shown or hidden (not a history step). */
+export function showMembers(show) {
+  $("#members").hidden = !show;
+  if (show) loadMembers().catch((error) => toast(error.message));
+}
+
+/* What the browser's history shows now (back, forward): the lists, a conversation,
+ * the members sheet over a room. */
+function showRoute(route) {
+  if (!state.me) return;
+  if (!route.conv) {
+    closeConversation();
+    return;
+  }
+  if (keyOf(route.conv) !== keyOf(state.conv)) openConversation(route.conv, { fromHistory: true });
+  showMembers(route.members);
+}
+
 // -- session ---------------------------------------------------------------------------------
 export async function logout(tell = true) {
   if (tell) await post("/api/logout").catch(() => {});
   if (state.link) state.link.stop();
+  navigation.reset();
   Object.assign(state, { me: null, link: null, conv: null, logs: new Map(), unread: {},
-    online: new Set(), cursor: new Cursor(), rooms: [], contacts: [] });
+    reads: new Map(), online: new Set(), cursor: new Cursor(), rooms: [], contacts: [] });
   showLogin();
 }
 
@@ -221,9 +260,11 @@ async function startApp(user) {
   $("#me-id").textContent = `ID：${user.id}`;
   await Promise.all([loadRooms(), loadContacts(true)]).catch((error) => toast(error.message));
   startLink();
+  const route = navigation.routeOf(location.hash);  // a reload or a link: where it was
   const mine = state.rooms.filter((r) => r.joined);
   const first = mine.find((r) => r.id === state.config.default_room) || mine[0];
-  if (!PHONE.matches && first) openConversation({ kind: "room", id: first.id });
+  if (route.conv) showRoute(route);
+  else if (!PHONE.matches && first) openConversation({ kind: "room", id: first.id });
   else closeConversation();
 }
 
@@ -232,10 +273,19 @@ async function boot() {
   setCsrfToken(state.config.csrf);
   setupLogin(state.config, startApp);
   setupActions();
+  navigation.setupNavigation(showRoute);
   if (PHONE.matches) $("#input").placeholder = "输入消息";
   window.addEventListener("offline", () => state.link?.drop());
+  document.addEventListener("visibilitychange", () => {  // back to the page: what it shows is read
+    if (state.me && state.conv && markRead(state.conv, keyOf(state.conv))) renderLists();
+  });
   window.addEventListener("online", () => { if (state.link && !state.link.ws) state.link.reconnectNow(); });
-  setInterval(() => { if (state.me) refreshSoon(); }, 15000);
+  // No polling: rooms created, renamed, joined and left are pushed (live.js); the lists
+  // are asked again when the page comes back into view (online counts of rooms we are
+  // not in, people who share no room with us: nothing pushes those to us).
+  document.addEventListener("visibilitychange", () => {
+    if (state.me && document.visibilityState === "visible") refreshSoon();
+  });
   let user;
   try {
     user = await api("/api/me");

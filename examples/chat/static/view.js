@@ -1,12 +1,17 @@
 /* Drawing the page from its state: lists, messages, header, members. No network.
  *
- * Text from the server is always set as text (textContent), never parsed as HTML.
+ * Text from the server is always set as text (textContent, text nodes), never parsed as
+ * HTML; links in a message are <a> elements made here for http(s) URLs only
+ * (layout.js), opened in a new tab with rel="noopener noreferrer". How a conversation
+ * reads (day separators, one avatar and name for a sender's consecutive messages) is
+ * decided in layout.js.
  * Media are our own uploads only: the backend sends nothing else as media, and a URL
  * of any other shape is shown as text here too, never loaded (the page's CSP would
  * refuse it anyway).
  */
 
 import { keyOf, preview, roomKey, userKey } from "./conversations.js";
+import { dayLabel, linkParts, placeOf, rowsOf } from "./layout.js";
 
 export const $ = (selector) => document.querySelector(selector);
 export const DEFAULT_AVATAR = "/static/avatars/default.svg";
@@ -30,12 +35,19 @@ export function toast(text) {
   toast.timer = setTimeout(() => { box.hidden = true; }, 3000);
 }
 
-export function when(seconds, short = false) {
+const clock = (seconds) => new Date(seconds * 1000)
+  .toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", hour12: false });
+
+/* A list item's time: the time of day today, else the day. */
+export function when(seconds) {
   const date = new Date(seconds * 1000);
-  const hm = date.toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", hour12: false });
-  if (new Date().toDateString() === date.toDateString()) return hm;
-  const day = `${date.getMonth() + 1}月${date.getDate()}日`;
-  return short ? day : `${day} ${hm}`;
+  if (new Date().toDateString() === date.toDateString()) return clock(seconds);
+  return `${date.getMonth() + 1}月${date.getDate()}日`;
+}
+
+/* The backend's words for a file over a limit (bytes), for a file refused before sending. */
+export function tooBig(limit) {
+  return `文件太大：不能超过 ${Math.round(limit / 1048576)} MB`;
 }
 
 function badge(n) {
@@ -44,8 +56,18 @@ function badge(n) {
 
 const UPLOAD = /^\/uploads\/[0-9a-f]{24}\.[a-z0-9]{3,4}$/;
 
-/* One message (or notice) of a conversation. */
-export function renderMessage(item, myId) {
+/* A text message's content: text nodes, and links for its http(s) URLs. */
+function textNodes(content) {
+  return linkParts(content).map((part) => (part.href
+    ? el("a", { href: part.href, target: "_blank", rel: "noopener noreferrer", textContent: part.text })
+    : document.createTextNode(part.text)));
+}
+
+const dayRow = (label) => el("li", { className: "day" }, el("span", { textContent: label }));
+
+/* One message (or notice) of a conversation; `continued`: its sender's previous
+ * message is just above, so neither avatar nor name again. */
+export function renderMessage(item, myId, continued = false) {
   if (item.notice) return el("li", { className: "notice" }, el("span", {}, item.notice));
   const mine = String(item.uid) === myId;
   const type = UPLOAD.test(item.content) ? Number(item.msgtype) : 0;
@@ -59,13 +81,18 @@ export function renderMessage(item, myId) {
   } else if (type === 3) {
     bubble = el("div", { className: "bubble media" }, el("audio", { src: item.content, controls: true, preload: "none" }));
   } else {
-    bubble = el("div", { className: "bubble", textContent: item.content });
+    bubble = el("div", { className: "bubble" }, ...textNodes(item.content));
   }
-  return el("li", { className: `msg${mine ? " mine" : ""}`, dataset: { msgId: item.msg_id, uid: item.uid } },
-    el("img", { className: "avatar", src: item.photo || DEFAULT_AVATAR, alt: item.username }),
+  bubble.title = clock(item.time);
+  const classes = `msg${mine ? " mine" : ""}${continued ? " continued" : ""}`;
+  return el("li", { className: classes, dataset: { msgId: item.msg_id, uid: item.uid } },
+    continued
+      ? el("span", { className: "avatar-space" })
+      : el("img", { className: "avatar", src: item.photo || DEFAULT_AVATAR, alt: item.username }),
     el("div", { className: "body" },
-      el("div", { className: "meta" }, el("span", { className: "name", textContent: item.username }),
-        el("time", { textContent: when(item.time) })),
+      !continued && el("div", { className: "meta" },
+        el("span", { className: "name", textContent: item.username }),
+        el("time", { textContent: clock(item.time) })),
       bubble));
 }
 
@@ -74,15 +101,22 @@ function historyMark(log) {
   return el("li", { className: "history-end", textContent: log.items.length ? "没有更早的消息了" : "还没有消息，打个招呼吧" });
 }
 
-/* The whole message list of a conversation, with the history marker on top. */
+/* The whole message list of a conversation: the history marker on top, then each
+ * day's separator and items. */
 export function renderLog(list, log, myId) {
-  list.replaceChildren(historyMark(log), ...log.items.map((item) => renderMessage(item, myId)));
+  list.replaceChildren(historyMark(log), ...rowsOf(log.items).map((row) => (row.item
+    ? renderMessage(row.item, myId, row.continued)
+    : dayRow(row.day))));
 }
 
 /* Append the last item of a log (a new message or notice) to its shown list. */
 export function appendLast(list, log, myId) {
   list.firstElementChild?.replaceWith(historyMark(log));
-  list.append(renderMessage(log.items[log.items.length - 1], myId));
+  const items = log.items;
+  const last = items[items.length - 1];
+  const place = placeOf(items[items.length - 2], last);
+  if (place.day) list.append(dayRow(dayLabel(last.time)));
+  list.append(renderMessage(last, myId, place.continued));
 }
 
 function item(props, icon, name, sub, side) {
@@ -111,7 +145,7 @@ export function renderRooms(state, open, join) {
       { className: key === current ? "active" : "", dataset: { room: room.id } },
       el("span", { className: "room-icon", textContent: room.name.slice(0, 1) }),
       room.name, lastLine(room.last, myId, true) || `${room.members ?? 0}位成员${online}`,
-      { time: el("time", { className: "item-time", textContent: room.last ? when(room.last.time, true) : "" }),
+      { time: el("time", { className: "item-time", textContent: room.last ? when(room.last.time) : "" }),
         badge: badge(state.unread[key]) });
     node.onclick = () => open({ kind: "room", id: room.id });
     return node;
@@ -145,7 +179,7 @@ export function renderContacts(state, open) {
         el("img", { className: "avatar", src: user.avatar || DEFAULT_AVATAR, alt: "" }),
         el("span", { className: `dot${user.online ? " on" : ""}`, title: user.online ? "在线" : "离线" })),
       user.nickname, lastLine(user.last, myId, false) || (user.online ? "在线" : "离线"),
-      { time: el("time", { className: "item-time", textContent: user.last ? when(user.last.time, true) : "" }),
+      { time: el("time", { className: "item-time", textContent: user.last ? when(user.last.time) : "" }),
         badge: badge(state.unread[key]) });
     node.onclick = () => open({ kind: "user", id: user.id });
     return node;
