@@ -18,7 +18,7 @@ AUTH   := GW_AUTH_SECRET="$$($(PY) -c 'import secrets; print(secrets.token_urlsa
 UP     += --auth-optional
 endif
 
-.PHONY: install run test test-fast lint format bench bench-quick browser php tmux promtool clean \
+.PHONY: install run test test-fast lint format bench bench-quick bench-scale browser php tmux promtool clean \
 	start stop restart reload status top scale logs connections chat-password
 
 $(STAMP): pyproject.toml
@@ -162,6 +162,12 @@ bench: install
 
 bench-quick: install
 	$(PY) -m bench --quick
+
+## make bench-scale: S8, 100,000 clients on this machine (CLIENTS=250000 for more; several
+## minutes; it says which limit stops it, see deploy/sysctl/). See docs/benchmarks.md
+CLIENTS ?= 100000
+bench-scale: install
+	$(PY) -m bench --scenarios S8 --clients $(CLIENTS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
