@@ -18,7 +18,7 @@ AUTH   := GW_AUTH_SECRET="$$($(PY) -c 'import secrets; print(secrets.token_urlsa
 UP     += --auth-optional
 endif
 
-.PHONY: install run test test-fast lint format bench bench-quick browser php clean \
+.PHONY: install run test test-fast lint format bench bench-quick browser php node clean \
 	start stop restart reload status scale logs connections chat-password
 
 $(STAMP): pyproject.toml
@@ -103,8 +103,32 @@ php:
 		echo "php is missing and cannot be installed here: the PHP example's tests will be skipped"; \
 	fi
 
-## make test: every test (unit, inproc, cluster, chat, browser, deploy; multihost as root)
-test: install browser php
+## make node: Node.js and npm for the JavaScript client's tests (Debian's nodejs and npm,
+## needs root, if missing), then the client's devDependencies (ws, typescript) from the npm
+## registry as clients/js/package-lock.json pins them
+node:
+	@missing=""; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -z "$$missing" ]; then \
+		echo "node: $$(node --version), npm $$(npm --version)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's$$missing for the JavaScript client's tests..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			$$missing >/dev/null) \
+			|| echo "could not install$$missing: the JavaScript client's tests will be skipped"; \
+	else \
+		echo "missing$$missing, not installable here: the JavaScript client's tests will be skipped"; \
+	fi
+	@if command -v npm >/dev/null 2>&1 \
+		&& [ ! clients/js/node_modules/.package-lock.json -nt clients/js/package-lock.json ]; then \
+		(cd clients/js && npm ci --no-audit --no-fund --loglevel=error) \
+			|| echo "npm ci failed: the JavaScript client's cluster and type tests will be skipped"; \
+	fi
+
+## make test: every test (unit, inproc, cluster, chat, browser, JavaScript client, deploy;
+## multihost as root)
+test: install browser php node
 	$(PY) -m pytest -ra
 
 test-fast: install
@@ -128,7 +152,7 @@ bench-quick: install
 	$(PY) -m bench --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info clients/js/node_modules
 
 ## make deploy-check: the deploy files' tests (hadolint, kubernetes-validate, compose, systemd).
 ## As root it first installs Debian's docker-compose and shellcheck for the checks that use
