@@ -95,7 +95,8 @@ export interface CloseEvent {
 
 export interface Events {
   open: { reconnected: boolean };
-  message: string | ArrayBuffer | Blob;
+  /** A string; binary: per binaryType (ArrayBuffer by default, Blob, or a Node Buffer). */
+  message: string | ArrayBuffer | Blob | Uint8Array;
   close: CloseEvent;
   reconnecting: { attempt: number; delay: number };
   state: { state: State; previous: State };

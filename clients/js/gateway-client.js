@@ -429,6 +429,7 @@ export class GatewayClient {
     this.#opened = true;
     this.#lastSeen = Date.now();
     this.#input((m) => m.opened(Date.now()));
+    if (ws !== this.#ws) return; // a state listener closed or replaced it
     const { heartbeat } = this.#options;
     if (heartbeat) this.#heartbeatTimer = setInterval(() => this.#beat(ws), heartbeat.interval);
     const reconnected = this.#everOpened;

@@ -151,6 +151,17 @@ suite("connecting", () => {
     assert.throws(() => client.on("opened", () => {}), TypeError);
   });
 
+  test("a state listener that closes the client on open: no open event, no timer left", async () => {
+    const { client, log, last } = await started({ opened: false, heartbeat: { interval: 1000, message: "ping" } });
+    client.send("queued");
+    client.on("state", ({ state }) => state === "open" && client.close());
+    last().open();
+    assert.deepEqual(named(log, "open"), []);
+    assert.equal(client.state, "closed");
+    mock.timers.tick(5000);
+    assert.deepEqual(last().sent, []);
+  });
+
   test("no WebSocket, or a malformed URL: an error at once", () => {
     assert.throws(() => new GatewayClient("ws://gw.test/"), /pass one as options.WebSocket/);
     const { WebSocket } = fakeSockets();
