@@ -18,7 +18,7 @@ AUTH   := GW_AUTH_SECRET="$$($(PY) -c 'import secrets; print(secrets.token_urlsa
 UP     += --auth-optional
 endif
 
-.PHONY: install run test test-fast lint format bench bench-quick bench-scale browser php tmux promtool clean \
+.PHONY: install run test test-fast lint format bench bench-quick bench-scale browser php node tmux promtool clean \
 	start stop restart reload status top scale logs connections chat-password
 
 $(STAMP): pyproject.toml
@@ -139,8 +139,32 @@ promtool: install
 		echo "promtool is missing and cannot be installed here: its checks will be skipped"; \
 	fi
 
-## make test: every test (unit, inproc, cluster, chat, browser, deploy; multihost as root)
-test: install browser php tmux promtool
+## make node: Node.js and npm for the JavaScript client's tests (Debian's nodejs and npm,
+## needs root, if missing), then the client's devDependencies (ws, typescript) from the npm
+## registry as clients/js/package-lock.json pins them
+node:
+	@missing=""; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -z "$$missing" ]; then \
+		echo "node: $$(node --version), npm $$(npm --version)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's$$missing for the JavaScript client's tests..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			$$missing >/dev/null) \
+			|| echo "could not install$$missing: the JavaScript client's tests will be skipped"; \
+	else \
+		echo "missing$$missing, not installable here: the JavaScript client's tests will be skipped"; \
+	fi
+	@if command -v npm >/dev/null 2>&1 \
+		&& [ ! clients/js/node_modules/.package-lock.json -nt clients/js/package-lock.json ]; then \
+		(cd clients/js && npm ci --no-audit --no-fund --loglevel=error) \
+			|| echo "npm ci failed: the JavaScript client's cluster and type tests will be skipped"; \
+	fi
+
+## make test: every test (unit, inproc, cluster, chat, browser, JavaScript client, deploy;
+## multihost as root)
+test: install browser php node tmux promtool
 	$(PY) -m pytest -ra
 
 test-fast: install
@@ -170,7 +194,7 @@ bench-scale: install
 	$(PY) -m bench --scenarios S8 --clients $(CLIENTS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info clients/js/node_modules
 
 ## make deploy-check: the deploy files' tests (hadolint, kubernetes-validate, compose, systemd,
 ## the dashboard and alert rules). As root it first installs Debian's docker-compose and
