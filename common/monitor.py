@@ -14,12 +14,13 @@ What each side sees (libzmq 4.3, CURVE on the bound side)::
     a TCP probe, a scanner   NO_DETAIL, or nothing at all      -
     a CURVE key ZAP refuses  AUTH (ZAP status)                 AUTH
 
-The peer of a *bound* socket: libzmq's events name the listening endpoint, not the
-peer (the versioned monitor that has both is a draft API). The event of an accepted
-connection carries its descriptor, so :class:`AcceptedPeers` looks the peer up as
-soon as that event is read; the connection's DISCONNECTED event is queued before
-libzmq closes the descriptor, so a lookup is trusted only if no DISCONNECTED of
-that descriptor was queued by the time it returned (the number may be reused).
+The peer of a *bound* socket (its caller says so: ``watch(..., bound=True)``):
+libzmq's events name the listening endpoint, not the peer (the versioned monitor that
+has both is a draft API). The event of an accepted connection carries its
+descriptor, so :class:`AcceptedPeers` looks the peer up as soon as that event is
+read; the connection's DISCONNECTED event is queued before libzmq closes the
+descriptor, so a lookup is trusted only if no DISCONNECTED of that descriptor was
+queued by the time it returned (the number may be reused).
 A failure that outran the lookup is logged without an address.
 """
 
@@ -30,7 +31,6 @@ import contextlib
 import logging
 import os
 import socket
-import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,8 +50,6 @@ HANDSHAKE_FAILED = (
 )
 REFUSAL_LOG_INTERVAL = 10.0  # seconds between two log lines of one kind of refusal
 
-# sockets that bind (marked by Transport): their events name our endpoint, not the peer
-_BOUND: weakref.WeakSet[Any] = weakref.WeakSet()
 _PROTOCOL_ERRORS = {
     getattr(zmq, name): name.removeprefix("PROTOCOL_ERROR_")
     for name in dir(zmq)
@@ -68,11 +66,6 @@ def unwatch(sock: Any) -> None:
     """
     with contextlib.suppress(zmq.ZMQError):
         sock.disable_monitor()
-
-
-def mark_bound(sock: Any) -> None:
-    """Record that ``sock`` binds: :func:`watch` then names the peers it accepts."""
-    _BOUND.add(sock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,14 +207,17 @@ def watch(
     events: int,
     callback: Callback,
     on_refusal: Callable[[Refusal], None] | None = None,
+    *,
+    bound: bool = False,
 ) -> Coroutine[Any, Any, None]:
     """Call ``callback(event, endpoint)`` for ``events`` and failed handshakes, until
     cancelled; log each refused peer (rate-limited) and pass it to ``on_refusal``.
 
-    The monitor is attached here, at the call, and the returned coroutine reads it:
-    call before ``connect()`` so that no event is missed, then await or spawn it.
+    ``bound``: the socket binds (it accepts peers): the peer of each refusal is then
+    looked up (see the module docstring). The monitor is attached here, at the call,
+    and the returned coroutine reads it: call before ``connect()`` so that no event
+    is missed, then await or spawn it.
     """
-    bound = sock in _BOUND
     wanted = events | HANDSHAKE_FAILED
     if bound:
         wanted |= zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED

@@ -26,7 +26,7 @@ import zmq.asyncio
 from zmq.auth.asyncio import AsyncioAuthenticator
 
 from .config import Security, Timing
-from .monitor import mark_bound, watch
+from .monitor import watch
 from .security import ZAP_DOMAIN, Credentials, Keys
 
 __all__ = ["Channel", "Outbox", "Transport", "describe", "drain", "joined", "message", "watch"]
@@ -63,8 +63,6 @@ class Transport:
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, _ms(timing.reconnect_max))
         sock.setsockopt(zmq.CONNECT_TIMEOUT, _ms(timing.link_timeout))
-        if server:
-            mark_bound(sock)  # its monitor's events name our endpoint: watch() finds the peer
         if self._keys is not None:
             if server:
                 self._start_auth()

@@ -131,7 +131,8 @@ class WorkerLink:
         self._channel = Channel(self._router, self._on_message, self._on_unreachable,
                                 (self.fanout.begin, self.fanout.flush))  # fmt: skip
         # watched from now on: a peer refused at once is logged too (with its address)
-        self._watching = watch(self._router, zmq.EVENT_DISCONNECTED, self._on_link_event)
+        link_events, on_event = zmq.EVENT_DISCONNECTED, self._on_link_event
+        self._watching = watch(self._router, link_events, on_event, bound=True)
         return self.address
 
     def close(self) -> None:

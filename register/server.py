@@ -84,7 +84,7 @@ class RegisterServer(Service):
             raise refusal(exc, f"{host}:{port}", "the register's port", "--listen") from None
         self.address = f"{host}:{port}"
         # the monitor, attached before the ready line: it logs the peers we refuse
-        self._watching = watch(self._sock, 0, lambda e, ep: None)
+        self._watching = watch(self._sock, 0, lambda e, ep: None, bound=True)
         self._outbox = Outbox(self._sock)
         self.membership = self._membership()
         log.info("register listening on %s", self.address)

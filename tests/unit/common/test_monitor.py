@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 import zmq
@@ -103,26 +104,27 @@ def test_peer_of_fd_of_something_that_is_not_a_socket() -> None:
 
 # -- real sockets ------------------------------------------------------------------------
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[Transport, str]]:
+async def server() -> AsyncIterator[Server]:
     transport = Transport(Security("right-secret"), Timing(heartbeat=0.2, timeout=0.7))
     router = transport.socket(zmq.ROUTER, server=True)
     port = router.bind_to_random_port("tcp://127.0.0.1")
-    yield transport, f"tcp://127.0.0.1:{port}"
+    yield router, f"tcp://127.0.0.1:{port}"
     transport.close()
 
+
+Server = tuple[Any, str]  # the bound ROUTER, its address
 
 Seen = Callable[[list[Refusal], list[Refusal]], bool]
 
 
 async def refused_by(
-    server: tuple[Transport, str], secret: str | None, done: Seen
+    server: Server, secret: str | None, done: Seen
 ) -> tuple[list[Refusal], list[Refusal]]:
     """Connect with ``secret`` until ``done(bound side's refusals, connecting side's)``."""
-    _, address = server
-    (router,) = [s for s in list(monitor._BOUND) if not s.closed]
+    router, address = server
     seen: list[Refusal] = []
     # attached at watch()'s call: nothing to wait for
-    task = asyncio.create_task(watch(router, 0, lambda e, ep: None, seen.append))
+    task = asyncio.create_task(watch(router, 0, lambda e, ep: None, seen.append, bound=True))
     client = Transport(Security(secret))
     dealer = client.socket(zmq.DEALER, server=False)
     told: list[Refusal] = []
@@ -139,7 +141,7 @@ async def refused_by(
 
 
 async def test_a_wrong_secret_is_refused_and_the_peer_named(
-    server: tuple[Transport, str], caplog: pytest.LogCaptureFixture
+    server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="common.monitor")
     # it retries: refused each time
@@ -160,7 +162,7 @@ async def test_a_wrong_secret_is_refused_and_the_peer_named(
 
 
 async def test_no_secret_against_a_secret_is_named_as_such(
-    server: tuple[Transport, str],
+    server: Server,
 ) -> None:
     # the client sees the mismatch (and, a protocol error, does not retry); the
     # server sees it too, or just the client hanging up
@@ -169,13 +171,12 @@ async def test_no_secret_against_a_secret_is_named_as_such(
 
 
 async def test_a_plain_tcp_probe_is_a_hang_up(
-    server: tuple[Transport, str], caplog: pytest.LogCaptureFixture
+    server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="common.monitor")
-    _, address = server
-    (router,) = [s for s in list(monitor._BOUND) if not s.closed]
+    router, address = server
     seen: list[Refusal] = []
-    task = asyncio.create_task(watch(router, 0, lambda e, ep: None, seen.append))
+    task = asyncio.create_task(watch(router, 0, lambda e, ep: None, seen.append, bound=True))
     host, port = address.removeprefix("tcp://").split(":")
     _, writer = await asyncio.open_connection(host, int(port))
     writer.close()
