@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from typing import Any
 
@@ -24,6 +25,7 @@ from common.options import (
 )
 from common.supervisor import Child, Supervisor, gw_command, reserve_port
 
+from .connection import PROTOCOL_LOGGER
 from .server import GatewayServer
 
 
@@ -37,6 +39,9 @@ from .server import GatewayServer
 def gateway(registers: tuple[str, ...], count: int, process_index: int, **params: Any) -> None:
     """Run gateway process(es): WebSocket clients in, events out to workers."""
     setup(params["log_level"], params["log_format"])
+    # websockets logs every connection opened or refused at INFO: too chatty for a
+    # gateway with 10,000 clients (its warnings and errors still show)
+    logging.getLogger(PROTOCOL_LOGGER).setLevel(logging.WARNING)
     if count == 1:
         try:
             server = GatewayServer(gateway_config(params, registers, process_index))

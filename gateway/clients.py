@@ -11,20 +11,26 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.exceptions import InvalidArgument
+from common.frames import EventKind, Op
 from common.ids import name_key as key
-from common.protocol import EventKind, Op, pack_session
+from common.protocol import pack_session
+
+from .limits import TokenBucket
+
+if TYPE_CHECKING:  # the I/O side, named for its type only: this module loads no I/O
+    from .connection import Connection
 
 
 @dataclass(slots=True, eq=False)
 class Client:
-    """One connection's state. ``conn`` is the I/O layer's connection object."""
+    """One connection's state. ``conn`` is its connection (the I/O side)."""
 
     client_id: str
     remote: str
-    conn: Any = None
+    conn: Connection[Client]
     session: dict[Any, Any] = field(default_factory=dict)
     uid: str | None = None
     groups: tuple[str, ...] = ()  # a tuple: most clients are in a few groups (a set: 216 B)
@@ -36,7 +42,7 @@ class Client:
     plain: bool = True  # no compression extension: shared frame bytes can be written
     auth: bytes | None = None  # the verified identity (claims, msgpack-encoded), if any
     since: float = 0.0  # when it connected (wall clock: gw connections shows its age)
-    bucket: Any = None  # the --rate-limit token bucket, if any
+    bucket: TokenBucket | None = None  # the --rate-limit token bucket, if any
     _packed: bytes | None = None
 
     def packed_session(self) -> bytes:

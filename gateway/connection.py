@@ -11,11 +11,17 @@ connections:
 - keepalive is one sweep over every connection (see :mod:`gateway.keepalive`):
   :meth:`Connection.ping_now` sends a ping, a pong carrying our prefix answers it.
 
+websockets logs every connection opened or refused at INFO on :data:`PROTOCOL_LOGGER`:
+too chatty for a gateway with 10,000 clients, so ``gw gateway`` sets that logger to
+WARNING (its warnings and errors still show). This module configures no logging.
+
 The seam with the rest of the gateway goes both ways through public names only: a
 connection reports to its :class:`ConnectionHandler` (made, request, message, lost),
 and the handler acts through the connection's verbs (:meth:`~Connection.accept`,
 :meth:`~Connection.reject`, :meth:`~Connection.write_frames`, :meth:`~Connection.close`,
-pause and resume reading...). This module imports nothing of the gateway's.
+:meth:`~Connection.fail`, pause and resume reading...). A connection carries the
+handler's record of it (``client``, typed by the handler: ``Connection[Client]``) and
+never reads it. This module imports nothing of the gateway's but the transport side.
 
 Timeouts follow websockets' asyncio server: a request must arrive within
 ``OPEN_TIMEOUT``; once a close is sent (or the handshake failed), the peer has
@@ -28,7 +34,8 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
-from typing import Any, Protocol
+from collections.abc import Iterable
+from typing import Any, Generic, Protocol, TypeVar
 
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
 from websockets.frames import Frame, Opcode
@@ -39,15 +46,15 @@ from websockets.server import ServerProtocol
 from . import parsing
 from .limits import TokenBucket
 from .parsing import PING_FRAME, PING_PREFIX, POLITE_PONG_SIZE, between_frames, is_our_pong
-from .stream import CLOSE_TIMEOUT, OPEN_TIMEOUT, Stream, throttled, traffic
+from .stream import CLOSE_TIMEOUT, OPEN_TIMEOUT, Drop, Stream, Traffic, throttled
 
-__all__ = ["CLOSE_TIMEOUT", "OPEN_TIMEOUT", "Connection", "ConnectionHandler", "new_protocol"]
+__all__ = [
+    "CLOSE_TIMEOUT", "OPEN_TIMEOUT", "PROTOCOL_LOGGER", "Connection", "ConnectionHandler", "Drop",
+    "Traffic", "new_protocol",
+]  # fmt: skip
 
-# websockets logs every connection opened or rejected at INFO: too chatty for a gateway
-# with 10,000 clients. Its warnings and errors still show.
-protocol_log = logging.getLogger("gateway.websocket")
-if protocol_log.level == logging.NOTSET:
-    protocol_log.setLevel(logging.WARNING)
+PROTOCOL_LOGGER = "gateway.websocket"  # websockets' own lines (see the module docstring)
+protocol_log = logging.getLogger(PROTOCOL_LOGGER)
 
 # Control frames (pings, pongs we did not ask for) a client may send: 10 a second,
 # 50 at once. Browsers send none; websockets' client one every 20 s.
@@ -55,6 +62,7 @@ CONTROL_RATE, CONTROL_BURST = 10.0, 50.0
 DISCARD_LIMIT = 64 << 10  # bytes a failed connection's peer may still send us
 CONNECTING, OPEN = State.CONNECTING, State.OPEN
 TEXT, BINARY, CONT, PONG, CLOSE = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG, Opcode.CLOSE
+R = TypeVar("R")  # the handler's record of a connection (the gateway's: its Client)
 
 
 def new_protocol(max_size: int | None, compression: bool) -> ServerProtocol:
@@ -65,39 +73,43 @@ def new_protocol(max_size: int | None, compression: bool) -> ServerProtocol:
     )
 
 
-class ConnectionHandler(Protocol):
+class ConnectionHandler(Protocol[R]):
     """What a :class:`Connection` reports to, in this order, from the event loop."""
 
-    def connection_made(self, conn: Connection) -> None:
+    def connection_made(self, conn: Connection[R]) -> None:
         """A TCP connection is open; its upgrade request has not arrived yet."""
 
-    def request_received(self, conn: Connection, request: Request) -> None:
+    def request_received(self, conn: Connection[R], request: Request) -> None:
         """The upgrade request: call ``conn.accept(request)`` or ``conn.reject(...)``.
 
         An exception here costs this connection only (500 or an abort), and is logged.
         """
 
-    def message_received(self, conn: Connection, message: str | bytes) -> None:
+    def message_received(self, conn: Connection[R], message: str | bytes) -> None:
         """A complete message (text as str, binary as bytes) of an accepted connection."""
 
-    def connection_lost(self, conn: Connection) -> None:
+    def connection_lost(self, conn: Connection[R]) -> None:
         """The TCP connection is gone (whoever closed it); ``conn.close_code`` says how."""
 
 
-class Connection(Stream):
+class Connection(Stream, Generic[R]):
     """One client's TCP connection, driven by a ``ServerProtocol``."""
 
-    __slots__ = ("accepted", "client", "controls", "discarded", "failed", "fragments", "handler",
-                 "ping_sent")  # fmt: skip
+    __slots__ = ("_ping_sent", "accepted", "client", "controls", "discarded", "failed",
+                 "fragments", "handler")  # fmt: skip
 
     def __init__(
-        self, handler: ConnectionHandler, protocol: ServerProtocol, limit: int = 4 << 20
+        self,
+        handler: ConnectionHandler[R],
+        protocol: ServerProtocol,
+        limit: int = 4 << 20,
+        traffic: Traffic | None = None,
     ) -> None:
-        super().__init__(protocol, limit)
+        super().__init__(protocol, limit, traffic if traffic is not None else Traffic())
         self.handler = handler
         self.accepted = False  # the handler accepted the upgrade (101 sent)
-        self.client: Any = None  # the handler's own record of this connection
-        self.ping_sent = 0.0  # loop time of our last unanswered keepalive ping (0: none)
+        self.client: R | None = None  # the handler's own record of this connection
+        self._ping_sent = 0.0  # loop time of our last unanswered keepalive ping (0: none)
         # a fragmented message being received: [opcode, fragment, ...]; during the
         # handshake: [the last bytes received]
         self.fragments: list[Any] | None = None
@@ -111,7 +123,7 @@ class Connection(Stream):
         self.handler.connection_made(self)
 
     def data_received(self, data: bytes) -> None:
-        traffic.bytes_in += len(data)
+        self.traffic.bytes_in += len(data)
         if not self.accepted and self.protocol.state is CONNECTING:
             self._handshake_data(data)
             return
@@ -123,7 +135,7 @@ class Connection(Stream):
         protocol = self.protocol
         if len(data) == POLITE_PONG_SIZE and is_our_pong(data) and between_frames(protocol):
             # an idle client's only traffic: taken without the parser (see parsing.py)
-            self.ping_sent = 0.0
+            self._ping_sent = 0.0
             return
         protocol.receive_data(data)
         events = protocol.events_received()
@@ -217,7 +229,7 @@ class Connection(Stream):
             self.fragments = None
         else:
             if opcode is PONG and bytes(frame.data[:3]) == PING_PREFIX:
-                self.ping_sent = 0.0
+                self._ping_sent = 0.0
             elif opcode is not CLOSE:
                 self._control_frame()
             return  # ping (answered by the protocol), close (handled by it too)
@@ -238,15 +250,18 @@ class Connection(Stream):
         if self.controls is None:
             self.controls = TokenBucket(CONTROL_RATE, CONTROL_BURST, now)
         if not self.controls.take(now):
-            self.why = "control frames"
-            self.fail(1008, "too many control frames")
+            self.fail(1008, "too many control frames", Drop.CONTROL_FLOOD)
 
-    def fail(self, code: int, reason: str) -> None:
+    def fail(self, code: int, reason: str, drop: Drop | None = None) -> None:
         """Fail the connection (RFC 6455 7.1.7): send a close, deliver nothing more.
 
-        What the peer sends next is discarded until its end of stream or CLOSE_TIMEOUT;
-        a peer that keeps sending (a flood) past DISCARD_LIMIT bytes is dropped.
+        ``drop``: the gateway's reason, if it ends the client for one (counted by
+        kind when the connection is lost). What the peer sends next is discarded until
+        its end of stream or CLOSE_TIMEOUT; a peer that keeps sending (a flood) past
+        DISCARD_LIMIT bytes is dropped.
         """
+        if drop is not None:
+            self.dropped = drop
         if self.failed or self.transport is None:
             return
         self.failed = True
@@ -279,6 +294,11 @@ class Connection(Stream):
         """An extension (permessage-deflate) frames this connection's messages itself."""
         return bool(self.protocol.extensions)
 
+    @property
+    def is_open(self) -> bool:
+        """Open: accepted, and no close started by either side."""
+        return self.protocol.state is OPEN
+
     # -- writing ------------------------------------------------------------------------
     def write_frames(self, items: list[Any]) -> int:
         """Write queued messages; return the bytes the transport still buffers.
@@ -296,7 +316,7 @@ class Connection(Stream):
         else:
             data = items[0] if len(items) == 1 else b"".join(items)
             transport.write(data)
-            traffic.bytes_out += len(data)
+            self.traffic.bytes_out += len(data)
             self._check_buffer()
         return transport.get_write_buffer_size()
 
@@ -318,10 +338,21 @@ class Connection(Stream):
         """Send a keepalive ping (the gateway's sweep calls this)."""
         transport = self.transport
         if self.protocol.state is OPEN and transport is not None:
-            self.ping_sent = now
+            self._ping_sent = now
             transport.write(PING_FRAME)
-            traffic.bytes_out += len(PING_FRAME)
+            self.traffic.bytes_out += len(PING_FRAME)
             self._check_buffer()
+
+    @property
+    def ping_sent(self) -> float:
+        """When our keepalive ping left (the ``now`` given to :meth:`ping_now`), if its
+        pong has not come yet; 0.0 if none is outstanding."""
+        return self._ping_sent
+
+    def forget_ping(self) -> None:
+        """Stop waiting for the outstanding ping's pong (a paused client's pong waits
+        behind what we do not read); the next sweep pings again."""
+        self._ping_sent = 0.0
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake; the connection is aborted if it does not end."""
@@ -332,16 +363,15 @@ class Connection(Stream):
         self._read_the_end()
         self.arm_close_timer()
 
-    def _read_the_end(self) -> None:
-        """Read on to the peer's close frame, unless we paused the peer for a reason
-        (a full backlog, a full write buffer): reading it then would queue without
-        bound; the close deadline ends it instead."""
-        if not self.paused and self.transport is not None:
-            self.transport.resume_reading()
-
-    def reject(self, status: http.HTTPStatus, text: str) -> None:
-        """Answer the upgrade request with an HTTP response and end the connection."""
-        self.respond(self.protocol.reject(status, text))
+    def reject(
+        self, status: http.HTTPStatus, text: str, headers: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        """Answer the upgrade request with an HTTP response (with ``headers`` added, e.g.
+        ``Retry-After``) and end the connection."""
+        response = self.protocol.reject(status, text)
+        for name, value in headers:
+            response.headers[name] = value
+        self.respond(response)
 
     def respond(self, response: Response) -> None:
         """Send a response that refuses the upgrade; the peer then has CLOSE_TIMEOUT."""

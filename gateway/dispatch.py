@@ -20,15 +20,17 @@ Worker choice (sticky per client, least connections or random on the first pick)
 the record of unacknowledged events are :class:`~gateway.router.WorkerPool`'s. What
 the dispatcher decides, it reports to two small sinks: :class:`EventSink` sends an
 event to a worker, :class:`FlowSink` pauses, resumes or refuses a client. The
-dispatcher is the only writer of a client's flow state (``backlog``, ``paused``); its
-pool, of its routing state (``worker``, and ``inflight``: the events the pool tracks
-or holds); tests drive them with recording sinks, no sockets, no event loop.
+dispatcher is the only writer of a client's flow state (``backlog``, ``paused``) and
+of its :class:`DispatchCounters`; its pool, of its routing state (``worker``, and
+``inflight``: the events the pool tracks or holds); tests drive them with recording
+sinks, no sockets, no event loop.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from common.frames import EventKind
@@ -60,8 +62,18 @@ class FlowSink(Protocol):
     def resume_reading(self, client: Client) -> None:
         """Read the client again: its backlog is down to half."""
 
-    def refuse(self, client: Client, kind: EventKind) -> None:
-        """No worker, and the waiting room is full: this event is dropped."""
+    def refuse(self, client: Client, kind: EventKind, refused: int) -> None:
+        """No worker, and the waiting room is full: this event is dropped (``refused``:
+        the events dropped so far, this one included)."""
+
+
+@dataclass(slots=True)
+class DispatchCounters:
+    """What the dispatcher counts (``gw status`` and ``/metrics`` read them)."""
+
+    events_redelivered: int = 0  # events sent again after their worker died
+    paused_clients: int = 0  # times a client was paused: its backlog full
+    refused_no_worker: int = 0  # events dropped: no worker, and the waiting room full
 
 
 class Dispatcher:
@@ -72,16 +84,13 @@ class Dispatcher:
         pool: WorkerPool,
         events: EventSink,
         flow: FlowSink,
-        stats: dict[str, int],
         backlog_limit: int = CLIENT_BACKLOG,
     ) -> None:
         self.pool = pool
         self._events = events
         self._flow = flow
-        self.stats = stats
         self._limit = backlog_limit
-        for name in ("events_redelivered", "paused_clients", "refused_no_worker"):
-            stats.setdefault(name, 0)
+        self.counters = DispatchCounters()
 
     # -- client events ------------------------------------------------------------------
     def submit(self, client: Client, kind: EventKind, payload: Any) -> None:
@@ -92,7 +101,7 @@ class Dispatcher:
             client.backlog.append((kind, payload))
             if len(client.backlog) >= self._limit and not client.paused:
                 client.paused = True
-                self.stats["paused_clients"] += 1
+                self.counters.paused_clients += 1
                 self._flow.pause_reading(client)
             return
         self._send_now(client, kind, payload, False)
@@ -122,8 +131,8 @@ class Dispatcher:
             # held, it counts as in flight: the client's next events queue in its
             # backlog (and pause it), not in the waiting room
             if not self.pool.hold((client, kind, payload)):
-                self.stats["refused_no_worker"] += 1
-                self._flow.refuse(client, kind)
+                self.counters.refused_no_worker += 1
+                self._flow.refuse(client, kind, self.counters.refused_no_worker)
             return
         seq = self.pool.track(worker, (client, kind, payload))
         self._events.send_event(worker, seq, client, kind, payload, redelivered)
@@ -175,7 +184,7 @@ class Dispatcher:
             if client.worker is not None and client.worker not in self.pool.workers:
                 client.worker = None
             if redelivered:
-                self.stats["events_redelivered"] += 1
+                self.counters.events_redelivered += 1
             if client.inflight:  # an earlier one of these events just left
                 if client.backlog is None:
                     client.backlog = deque()

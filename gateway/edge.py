@@ -1,7 +1,7 @@
 """The gateway's client edge: who gets in, what a client's connection reports, and limits.
 
 :class:`Edge` is the :class:`~gateway.connection.ConnectionHandler` of every client
-connection and the dispatcher's :class:`~gateway.dispatch.FlowSink`:
+connection:
 
 - an upgrade request is answered over HTTP (``/healthz``; 503 while stopping or past
   a connection cap; 401/403 from :mod:`gateway.admission`) or accepted: the client
@@ -10,8 +10,9 @@ connection and the dispatcher's :class:`~gateway.dispatch.FlowSink`:
 - each message goes to the dispatcher, within ``--rate-limit`` (over it: 1008);
 - a lost connection leaves the index, and its close event goes to the dispatcher.
 
-Every refusal and every client we drop is counted and logged, at most one line a
-second per kind (:class:`~common.logs.Throttled`): a flood cannot flood the log.
+Every refusal and every client we drop is counted (:class:`EdgeCounters`) and
+logged, at most one line a second per kind (:class:`~common.logs.Throttled`): a flood
+cannot flood the log.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import http
 import logging
 import math
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.http11 import Request
@@ -35,9 +38,10 @@ from common.frames import EventKind
 from common.logs import Throttled
 from common.protocol import pack_session
 
+from .addresses import Addresses
 from .admission import Admission, Policy, Refusal, admit, check_caps, load_hook
 from .clients import Client, ClientIndex
-from .connection import OPEN, Connection, new_protocol
+from .connection import Connection, Drop, Traffic, new_protocol
 from .dispatch import Dispatcher
 from .fanout import Fanout
 from .handshake import request_data
@@ -47,7 +51,6 @@ from .limits import TokenBucket
 log = logging.getLogger(__name__)
 
 CLOSE_POLICY_VIOLATION = 1008
-CLOSE_TRY_AGAIN_LATER = 1013
 DRAIN_WAVES = 20  # a drain closes clients in this many waves (fewer if fewer clients)
 DRAIN_RATE = 500.0  # clients a second a drain needs at least: 10 clients, 20 ms
 
@@ -79,77 +82,80 @@ def policy_of(config: GatewayConfig) -> Policy:
     )
 
 
+@dataclass(slots=True)
+class EdgeCounters:
+    """What the edge counts (``gw status`` and ``/metrics`` read it)."""
+
+    connections: int = 0  # upgrades accepted
+    messages_in: int = 0  # client messages received
+    closed_slow: int = 0  # clients dropped: their write buffer was full (Drop.SLOW)
+    closed_rate_limit: int = 0  # clients closed 1008 over --rate-limit
+    closed_control_flood: int = 0  # clients closed 1008 for a flood of control frames
+    closed_ip_cap: int = 0  # connections dropped far over --max-connections-per-ip
+    # upgrades refused, by HTTP status (an --auth-hook may refuse with any)
+    refused: dict[int, int] = field(default_factory=lambda: {401: 0, 403: 0, 503: 0})
+
+
 class Edge:
     """Every client connection of one gateway, from TCP accept to connection lost."""
 
     def __init__(
         self,
         config: GatewayConfig,
+        policy: Policy,
         index: ClientIndex,
         fanout: Fanout,
         keepalive: Keepalive,
-        stats: dict[str, int],
-        clock: Callable[[], float],
-        wall_clock: Callable[[], float],
+        dispatcher: Dispatcher,
+        addresses: Addresses,
+        traffic: Traffic,
         reachable: Callable[[], bool] = lambda: True,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
+        self.policy = policy
         self.index = index
         self.fanout = fanout
         self.keepalive = keepalive
-        self.stats = stats
+        self.dispatcher = dispatcher
+        self.addresses = addresses  # where client_ids point (known once bound)
+        self.traffic = traffic  # every connection's bytes
+        self._reachable = reachable  # False: no register link and no worker (503)
         self._clock = clock
         self._wall_clock = wall_clock  # token expiry is wall time
-        self._reachable = reachable  # False: no register link and no worker (503)
-        self.dispatcher: Dispatcher | None = None  # set by attach()
-        self.policy = Policy()
-        self.conns: set[Connection] = set()  # every TCP connection, handshake or open
+        self.counters = EdgeCounters()
+        self.conns: set[Connection[Client]] = set()  # every TCP connection, handshake or open
         self.per_ip: Counter[str] = Counter()
-        self.stopping = False
+        self.stopping = False  # refusing new clients (503): draining or stopping
         self.all_gone: asyncio.Event | None = None  # set when conns empties (on stop)
         self.log = Throttled(log)
-        # where client_ids point: set by the server once bound
-        self.internal = ("", 0)
-        self.internal_address = ""
-        self.public_port = 0
-        self.epoch = 0
         self._counter = 0
-        for name in (
-            "connections",
-            "messages_in",
-            "closed_slow",
-            "closed_rate_limit",
-            "closed_control_flood",
-            "closed_ip_cap",
-            "refused_401",
-            "refused_403",
-            "refused_503",
-        ):
-            stats.setdefault(name, 0)  # fmt: skip
 
-    def attach(self, dispatcher: Dispatcher) -> None:
-        self.dispatcher = dispatcher
-
-    def connection(self) -> Connection:
+    def connection(self) -> Connection[Client]:
         """A new client connection (the factory ``create_server`` calls)."""
         cfg = self.config
         protocol = new_protocol(cfg.max_message_size, cfg.compression)
-        return Connection(self, protocol, cfg.max_send_buffer)
+        return Connection(self, protocol, cfg.max_send_buffer, self.traffic)
+
+    def stop_accepting(self) -> None:
+        """From now on every upgrade is refused (503) and ``/readyz`` says draining."""
+        self.stopping = True
 
     # -- ConnectionHandler ----------------------------------------------------------------
-    def connection_made(self, conn: Connection) -> None:
+    def connection_made(self, conn: Connection[Client]) -> None:
         self.conns.add(conn)
         ip = conn.peer[0]
         self.per_ip[ip] += 1
         cap = self.policy.max_connections_per_ip
         if cap and self.per_ip[ip] > 2 * cap:
             # far over its cap (idle half-open connections, say): not worth a 503
-            self.stats["closed_ip_cap"] += 1
+            self.counters.closed_ip_cap += 1
             self.log.info("max-connections-per-ip", "dropped a connection from %s: %d open, "
                           "--max-connections-per-ip %d", ip, self.per_ip[ip], cap)  # fmt: skip
             conn.abort()
 
-    def request_received(self, conn: Connection, request: Request) -> None:
+    def request_received(self, conn: Connection[Client], request: Request) -> None:
         """The upgrade request: accept it (a new client) or answer it over HTTP."""
         if request.path == "/healthz":
             conn.reject(http.HTTPStatus.OK, "ok\n")
@@ -175,8 +181,8 @@ class Edge:
         if not conn.accept(request):
             return
         self._counter += 1
-        ip, port = self.internal
-        client_id = ids.encode(ip, port, self.epoch, self._counter)
+        where = self.addresses
+        client_id = ids.encode(where.lan_ip, where.internal_port, where.epoch, self._counter)
         client = Client(client_id, f"{conn.peer[0]}:{conn.peer[1]}", conn)
         client.plain = not conn.compressed
         client.since = self._wall_clock()
@@ -190,45 +196,44 @@ class Edge:
         self.index.add(client)
         if claims is not None and claims.get("uid") is not None:
             self.index.bind_uid(client_id, claims["uid"])  # before any event: trusted
-        self.stats["connections"] += 1
-        assert self.dispatcher is not None
+        self.counters.connections += 1
         self.dispatcher.submit(client, EventKind.CONNECT, None)
         self.dispatcher.submit(client, EventKind.WS_CONNECT,
                                self._data(conn, request, client_id, claims))  # fmt: skip
 
-    def _data(self, conn: Connection, request: Request, client_id: str,
+    def _data(self, conn: Connection[Client], request: Request, client_id: str,
               claims: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+        where = self.addresses
         data = request_data(request.path, request.headers.raw_items(), conn.peer, client_id,
-                            self.internal_address, self.public_port,
+                            where.internal, where.public_port,
                             hide_token=self.policy.auth_secret is not None)  # fmt: skip
         data["auth"] = claims
         return data
 
-    def _refuse(self, conn: Connection, refusal: Refusal) -> None:
-        self.stats[f"refused_{refusal.status}"] = self.stats.get(f"refused_{refusal.status}", 0) + 1
+    def _refuse(self, conn: Connection[Client], refusal: Refusal) -> None:
+        refused = self.counters.refused
+        refused[refusal.status] = refused.get(refusal.status, 0) + 1
         self.log.info(refusal.kind, "refused a connection from %s: %d, %s", conn.peer[0],
                       refusal.status, refusal.reason)  # fmt: skip
-        status = http.HTTPStatus(refusal.status)
-        response = conn.protocol.reject(status, refusal.text)
+        headers = []
         if refusal.status == 503:
-            response.headers["Retry-After"] = "5"
+            headers.append(("Retry-After", "5"))
         if refusal.status == 401:
-            response.headers["WWW-Authenticate"] = "Bearer"
-        conn.respond(response)
+            headers.append(("WWW-Authenticate", "Bearer"))
+        conn.reject(http.HTTPStatus(refusal.status), refusal.text, headers)
 
-    def message_received(self, conn: Connection, message: str | bytes) -> None:
-        client: Client = conn.client
+    def message_received(self, conn: Connection[Client], message: str | bytes) -> None:
+        client = conn.client
+        assert client is not None  # (every accepted connection has its client)
         bucket = client.bucket
         if bucket is not None and not bucket.take(self._clock()):
-            conn.why = "rate limit"
-            conn.fail(CLOSE_POLICY_VIOLATION, "rate limit")
+            conn.fail(CLOSE_POLICY_VIOLATION, "rate limit", Drop.RATE_LIMIT)
             return
         self.keepalive.heard(client)
-        self.stats["messages_in"] += 1
-        assert self.dispatcher is not None
+        self.counters.messages_in += 1
         self.dispatcher.submit(client, EventKind.MESSAGE, message)
 
-    def connection_lost(self, conn: Connection) -> None:
+    def connection_lost(self, conn: Connection[Client]) -> None:
         self.conns.discard(conn)
         ip = conn.peer[0]
         self.per_ip[ip] -= 1
@@ -236,49 +241,31 @@ class Edge:
             del self.per_ip[ip]
         if not self.conns and self.all_gone is not None:
             self.all_gone.set()
-        client: Client | None = conn.client
+        client = conn.client
         if client is None:
             return
         self.fanout.forget(conn)
         self._count_drop(conn, client)
         if self.index.remove(client.client_id) is not None:
-            assert self.dispatcher is not None
             self.dispatcher.submit(client, EventKind.CLOSE, None)
 
-    def _count_drop(self, conn: Connection, client: Client) -> None:
-        why = conn.why
-        if why == "slow":
-            self.stats["closed_slow"] += 1
+    def _count_drop(self, conn: Connection[Client], client: Client) -> None:
+        drop = conn.dropped
+        if drop is Drop.SLOW:
+            self.counters.closed_slow += 1
             self.log.warning("slow", "client %s reads too slowly (> %d bytes queued): dropped",
                              client.client_id, self.config.max_send_buffer)  # fmt: skip
-        elif why == "rate limit":
-            self.stats["closed_rate_limit"] += 1
+        elif drop is Drop.RATE_LIMIT:
+            self.counters.closed_rate_limit += 1
             self.log.warning("rate", "client %s (%s) over --rate-limit %g/s: closed 1008",
                              client.client_id, client.remote, self.config.rate_limit)  # fmt: skip
-        elif why == "control frames":
-            self.stats["closed_control_flood"] += 1
+        elif drop is Drop.CONTROL_FLOOD:
+            self.counters.closed_control_flood += 1
             self.log.warning("control", "client %s (%s) flooded control frames: closed 1008",
                              client.client_id, client.remote)  # fmt: skip
         elif conn.close_code not in (None, 1000, 1001) and not self.stopping:  # (ours: planned)
             self.log.info("closed", "client %s (%s) closed: %s %s", client.client_id,
                           client.remote, conn.close_code, conn.close_reason)  # fmt: skip
-
-    # -- the dispatcher's FlowSink ----------------------------------------------------------
-    def pause_reading(self, client: Client) -> None:
-        client.conn.pause_reading()
-
-    def resume_reading(self, client: Client) -> None:
-        client.conn.resume_reading()
-
-    def refuse(self, client: Client, kind: EventKind) -> None:
-        assert self.dispatcher is not None
-        self.log.warning(
-            "no-worker", "no business worker and %d events waiting: closing clients (%d "
-            "refused events so far)", self.dispatcher.pool.max_pending,
-            self.stats["refused_no_worker"],
-        )  # fmt: skip
-        if kind != EventKind.CLOSE:
-            self.fanout.close_after(client.conn, CLOSE_TRY_AGAIN_LATER, "no business worker")
 
     # -- shutdown -----------------------------------------------------------------------------
     async def drain(self, duration: float, code: int, timeout: float) -> None:
@@ -313,7 +300,7 @@ class Edge:
         for conn in list(self.conns):
             if conn.client is None:  # still in its handshake
                 conn.abort()
-            elif conn.protocol.state is OPEN:  # not closing already
+            elif conn.is_open:  # not closing already
                 self.fanout.close_after(conn, code, "")
         if not self.conns:
             return

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from websockets.frames import Frame, Opcode
@@ -28,12 +29,19 @@ log = logging.getLogger(__name__)
 throttled = Throttled(log)
 
 
+@dataclass(slots=True)
+class FanoutCounters:
+    """What the fan-out counts (``gw status`` and ``/metrics`` read it)."""
+
+    messages_out: int = 0  # messages queued to clients, one per recipient
+
+
 class Fanout:
     """The per-connection write queues of one gateway."""
 
-    def __init__(self, stats: dict[str, int]) -> None:
-        self.stats = stats
-        self._out: dict[Connection, list[Any]] = {}  # frames queued per connection
+    def __init__(self) -> None:
+        self.counters = FanoutCounters()
+        self._out: dict[Connection[Client], list[Any]] = {}  # frames queued per connection
         self._scheduled = False
 
     def deliver(self, clients: Iterable[Client], message: str | bytes) -> None:
@@ -68,7 +76,7 @@ class Fanout:
             else:
                 queued.append(item)
             sent += 1
-        self.stats["messages_out"] += sent
+        self.counters.messages_out += sent
         if sent and not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
@@ -85,13 +93,13 @@ class Fanout:
         for conn, items in out.items():
             conn.write_frames(items)
 
-    def close_after(self, conn: Connection, code: int, reason: str) -> None:
+    def close_after(self, conn: Connection[Client], code: int, reason: str) -> None:
         """Close a connection after what is already queued for it."""
         items = self._out.pop(conn, None)
         if items:
             conn.write_frames(items)
         conn.close(code, reason)
 
-    def forget(self, conn: Connection) -> None:
+    def forget(self, conn: Connection[Client]) -> None:
         """The connection is gone: drop what was queued for it."""
         self._out.pop(conn, None)

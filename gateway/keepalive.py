@@ -66,7 +66,7 @@ def ping_sweep(
     for client in clients:
         conn = client.conn
         if client.paused:
-            conn.ping_sent = 0.0
+            conn.forget_ping()
         elif conn.ping_sent and now - conn.ping_sent > timeout:
             dead.append(client)
         elif not conn.ping_sent:

@@ -1,71 +1,79 @@
 """What a gateway tells Prometheus: clients, traffic, events, refusals, queues, links.
 
-Read on the gateway's event loop at each scrape (see :mod:`common.metrics`): counters
-are the ones ``gw status`` shows, under Prometheus names (``gw_gateway_*``).
+Read on the gateway's event loop at each scrape (see :mod:`common.metrics`), from the
+same records as ``gw status`` (:class:`~gateway.status.Records`), under Prometheus
+names (``gw_gateway_*``). The names are a contract: dashboards and alert rules
+(``deploy/``) read them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from common.frames import EventKind
 
-from .clients import ClientIndex
-from .router import WorkerPool
-from .stream import traffic
-from .workers import WorkerLink
+from .status import Records
 
-# stats key -> (metric name, help)
-COUNTERS = {
-    "connections": ("connections", "WebSocket connections accepted"),
-    "messages_in": ("messages_in", "Client messages received"),
-    "messages_out": ("messages_out", "Messages queued to clients (one per recipient)"),
-    "events_redelivered": ("events_redelivered", "Events re-sent after their worker died"),
-    "refused_no_worker": ("events_refused_no_worker", "Events dropped: no worker, queue full"),
-    "paused_clients": ("clients_paused", "Times a client was paused (its backlog full)"),
-    "commands": ("commands", "Commands from workers and push clients"),
-    "queries": ("queries", "Queries from workers and push clients"),
-    "bad_frames": ("bad_frames", "Internal frames refused (a peer's bad input)"),
-    "errors": ("errors", "Internal frames whose handling failed (our bug)"),
-}
-CLOSES = {"closed_slow": "slow", "closed_rate_limit": "rate_limit",
-          "closed_control_flood": "control_flood", "closed_ip_cap": "ip_cap"}  # fmt: skip
+# metric name (gw_gateway_NAME_total), help, the counter
+COUNTERS: tuple[tuple[str, str, Callable[[Records], int]], ...] = (
+    ("connections", "WebSocket connections accepted", lambda r: r.edge.connections),
+    ("messages_in", "Client messages received", lambda r: r.edge.messages_in),
+    ("messages_out", "Messages queued to clients (one per recipient)",
+     lambda r: r.fanout.messages_out),
+    ("events_redelivered", "Events re-sent after their worker died",
+     lambda r: r.dispatch.events_redelivered),
+    ("events_refused_no_worker", "Events dropped: no worker, queue full",
+     lambda r: r.dispatch.refused_no_worker),
+    ("clients_paused", "Times a client was paused (its backlog full)",
+     lambda r: r.dispatch.paused_clients),
+    ("commands", "Commands from workers and push clients", lambda r: r.link.commands),
+    ("queries", "Queries from workers and push clients", lambda r: r.link.queries),
+    ("bad_frames", "Internal frames refused (a peer's bad input)", lambda r: r.link.bad_frames),
+    ("errors", "Internal frames whose handling failed (our bug)", lambda r: r.link.errors),
+)  # fmt: skip
+# gw_gateway_clients_closed_total{reason=...}
+CLOSES: tuple[tuple[str, Callable[[Records], int]], ...] = (
+    ("slow", lambda r: r.edge.closed_slow),
+    ("rate_limit", lambda r: r.edge.closed_rate_limit),
+    ("control_flood", lambda r: r.edge.closed_control_flood),
+    ("ip_cap", lambda r: r.edge.closed_ip_cap),
+)
 
 
 def families(
-    stats: dict[str, int],
-    index: ClientIndex,
-    pool: WorkerPool,
-    workers: WorkerLink,
-    registers_linked: int,
-    draining: bool,
+    records: Records, registers_linked: int, registers: int, draining: bool
 ) -> list[Metric]:
     """Every metric of one gateway, now."""
+    r = records
     out: list[Metric] = []
-    for key, (name, doc) in COUNTERS.items():
-        out.append(CounterMetricFamily(f"gw_gateway_{name}", doc, value=stats.get(key, 0)))
-    closed = CounterMetricFamily("gw_gateway_clients_closed", "Clients the gateway dropped",
-                                 labels=["reason"])  # fmt: skip
-    for key, reason in CLOSES.items():
-        closed.add_metric([reason], stats.get(key, 0))
+    for name, doc, count in COUNTERS:
+        out.append(CounterMetricFamily(f"gw_gateway_{name}", doc, value=count(r)))
+    closed = CounterMetricFamily(
+        "gw_gateway_clients_closed", "Clients the gateway dropped", labels=["reason"]
+    )
+    for reason, count in CLOSES:
+        closed.add_metric([reason], count(r))
     refused = CounterMetricFamily(
         "gw_gateway_upgrades_refused", "Upgrade requests refused, by HTTP status", labels=["status"]
     )
-    for key, value in stats.items():
-        if key.startswith("refused_") and key[8:].isdigit():
-            refused.add_metric([key[8:]], value)
-    events = CounterMetricFamily("gw_gateway_events", "Events sent to workers, by kind",
-                                 labels=["kind"])  # fmt: skip
+    for status, value in r.edge.refused.items():
+        refused.add_metric([str(status)], value)
+    events = CounterMetricFamily(
+        "gw_gateway_events", "Events sent to workers, by kind", labels=["kind"]
+    )
     for kind in EventKind:
-        events.add_metric([kind.name.lower()], workers.events_by_kind[kind])
+        events.add_metric([kind.name.lower()], r.port.events_by_kind[kind])
     ops = CounterMetricFamily("gw_gateway_commands_by_op", "Commands, by op", labels=["op"])
-    for op, count in workers.commands_by_op.items():
-        ops.add_metric([op.lower()], count)
+    for op, done in r.link.commands_by_op.items():
+        ops.add_metric([op.lower()], done)
     out += [closed, refused, events, ops]
     out.append(CounterMetricFamily("gw_gateway_bytes_in", "Bytes from clients",
-                                   value=traffic.bytes_in))  # fmt: skip
+                                   value=r.traffic.bytes_in))  # fmt: skip
     out.append(CounterMetricFamily("gw_gateway_bytes_out", "Bytes to clients",
-                                   value=traffic.bytes_out))  # fmt: skip
+                                   value=r.traffic.bytes_out))  # fmt: skip
+    index, pool = r.index, r.pool
     backlog = sum(len(c.backlog) for c in index.clients.values() if c.backlog)
     for name, doc, value in (
         ("clients", "Clients connected", len(index.clients)),
@@ -76,7 +84,7 @@ def families(
         ("events_unacked", "Events at workers, not acknowledged yet", pool.unacked()),
         ("events_backlog", "Events waiting behind their client's previous one", backlog),
         ("registers_linked", "Register links up", registers_linked),
-        ("registers", "Registers configured (--register)", len(workers.config.registers)),
+        ("registers", "Registers configured (--register)", registers),
         ("draining", "1 while draining or stopping", int(draining)),
     ):
         out.append(GaugeMetricFamily(f"gw_gateway_{name}", doc, value=value))

@@ -12,11 +12,16 @@ the TCP transport rather than with WebSocket frames:
   queue ever more replies, the pongs of a ping flood say);
 - **deadlines**: the open deadline (``OPEN_TIMEOUT``), then after a close or a refusal
   the peer has ``CLOSE_TIMEOUT`` to end the TCP connection before it is aborted.
+
+Every byte in and out is counted in the gateway's :class:`Traffic`, which each
+connection is given (one per gateway, read by its metrics); why we dropped a client
+is a :class:`Drop`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from typing import cast
 
@@ -30,7 +35,7 @@ throttled = Throttled(log)
 
 
 class Traffic:
-    """Bytes in and out of every client connection of this process (for metrics)."""
+    """Bytes in and out of every client connection of one gateway (for its metrics)."""
 
     __slots__ = ("bytes_in", "bytes_out")
 
@@ -39,7 +44,14 @@ class Traffic:
         self.bytes_out = 0
 
 
-traffic = Traffic()
+class Drop(enum.Enum):
+    """Why the gateway ended a client's connection itself (counted and logged by kind)."""
+
+    SLOW = "slow"  # its write buffer passed --max-send-buffer: it reads too slowly
+    RATE_LIMIT = "rate limit"  # over --rate-limit: closed 1008
+    CONTROL_FLOOD = "control frames"  # pings or foreign pongs past their budget: 1008
+
+
 OPEN_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 10.0
 PAUSED_BY_HANDLER, PAUSED_BY_WRITES = 1, 2
@@ -49,15 +61,16 @@ OPEN = State.OPEN
 class Stream(asyncio.Protocol):
     """A client's TCP transport, as the WebSocket connection uses it."""
 
-    __slots__ = ("limit", "paused", "peer", "protocol", "timer", "transport", "why")
+    __slots__ = ("dropped", "limit", "paused", "peer", "protocol", "timer", "traffic", "transport")
 
-    def __init__(self, protocol: ServerProtocol, limit: int) -> None:
+    def __init__(self, protocol: ServerProtocol, limit: int, traffic: Traffic) -> None:
         self.protocol = protocol
         self.limit = limit  # bytes the transport may buffer for this client (all of them)
+        self.traffic = traffic  # the gateway's byte counts, shared by its connections
         self.transport: asyncio.Transport | None = None
         self.timer: asyncio.TimerHandle | None = None  # open or close deadline
         self.peer: tuple[str, int] = ("", 0)
-        self.why: str | None = None  # why we ended it: "slow", "control frames"...
+        self.dropped: Drop | None = None  # why we ended it, if we did for a reason
         self.paused = 0  # why reading is paused: PAUSED_BY_HANDLER | PAUSED_BY_WRITES
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -84,8 +97,8 @@ class Stream(asyncio.Protocol):
         bounded by ``limit``: past it the client is dropped."""
         transport = self.transport
         if transport is not None and transport.get_write_buffer_size() > self.limit:
-            if self.why is None:
-                self.why = "slow"
+            if self.dropped is None:
+                self.dropped = Drop.SLOW
             transport.abort()
 
     def send_data(self) -> None:
@@ -96,7 +109,7 @@ class Stream(asyncio.Protocol):
         for data in self.protocol.data_to_send():
             if data:
                 transport.write(data)
-                traffic.bytes_out += len(data)
+                self.traffic.bytes_out += len(data)
                 wrote = True
             elif transport.can_write_eof():
                 try:
@@ -132,6 +145,13 @@ class Stream(asyncio.Protocol):
         # a closing transport is read anyway (its end must be read)
         if not self.paused and transport is not None and not transport.is_closing():
             transport.resume_reading()
+
+    def _read_the_end(self) -> None:
+        """Read on to the peer's close frame, unless we paused the peer for a reason
+        (a full backlog, a full write buffer): reading it then would queue without
+        bound; the close deadline ends it instead."""
+        if not self.paused and self.transport is not None:
+            self.transport.resume_reading()
 
     def arm_close_timer(self) -> None:
         if self.timer is not None:

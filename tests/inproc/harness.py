@@ -33,7 +33,7 @@ class InProcess:
     worker: Worker
 
     def url(self, path: str = "/") -> str:
-        return f"ws://{self.gateway.public_address}{path}"
+        return f"ws://{self.gateway.addresses.public}{path}"
 
     def client(self, path: str = "/", **kwargs: Any) -> Any:
         """``async with cluster.client() as ws:`` a websockets client of the gateway."""

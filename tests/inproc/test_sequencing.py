@@ -52,7 +52,7 @@ async def test_a_flooding_client_is_paused_and_loses_nothing() -> None:
             await ws.send(json.dumps({"echo": n, "sleep": 0.0005}))
         replies = [(await recv_json(ws))["echo"] for _ in range(300)]
         assert replies == list(range(300))
-        assert c.gateway.stats["paused_clients"] >= 1  # the backlog filled up: paused
+        assert c.gateway.dispatcher.counters.paused_clients >= 1  # the backlog filled up: paused
         client = next(iter(c.gateway.index.clients.values()))
         assert not client.paused and not client.backlog and client.inflight == 0
 
@@ -64,11 +64,11 @@ async def test_a_group_send_reaches_each_member_once() -> None:
             for ws in members:
                 await ws.send(json.dumps({"join": "g"}))
                 assert await recv_json(ws) == {"joined": "g"}
-            before = c.gateway.stats["messages_out"]
+            before = c.gateway.fanout.counters.messages_out
             await members[0].send(json.dumps({"group": "g", "say": "hello all"}))
             for ws in members:
                 assert await asyncio.wait_for(ws.recv(), 10 * UNIT) == "hello all"
-            assert c.gateway.stats["messages_out"] - before == 50
+            assert c.gateway.fanout.counters.messages_out - before == 50
             # and nothing more: a marker sent to each arrives next
             await members[0].send(json.dumps({"group": "g", "say": "marker"}))
             for ws in members:
@@ -86,24 +86,25 @@ async def test_bad_arguments_are_the_peers_fault_and_a_handler_bug_is_ours(
         await recv_json(ws)
         context = zmq.asyncio.Context()
         sock = context.socket(zmq.DEALER)
-        sock.connect(c.gateway.internal_address)
+        sock.connect(c.gateway.addresses.internal)
         try:
             hello = protocol.encode(protocol.Hello(Role.CLIENT, "test", 1))
             bad = protocol.encode(protocol.Command(Op.SEND_TO_GROUP, ["g", "not a list", None]))
             good = protocol.encode(protocol.Command(Op.SEND_TO_GROUP, [["g"], "after bad", None]))
             await sock.send(hello + bad + good)  # one batch: the bad frame costs only itself
             assert await asyncio.wait_for(ws.recv(), 10 * UNIT) == "after bad"
-            assert c.gateway.stats["bad_frames"] == 1 and c.gateway.stats["errors"] == 0
+            counted = c.gateway.workers.counters
+            assert counted.bad_frames == 1 and counted.errors == 0
             assert "refused Command" in caplog.text
 
             def bug(*args: object) -> None:
                 raise KeyError("a bug of ours")
 
-            c.gateway.workers._commands[Op.UNGROUP] = bug
+            c.gateway.commands.table[Op.UNGROUP] = bug
             ours = protocol.encode(protocol.Command(Op.UNGROUP, ["g"]))
             await sock.send(ours + good)
             assert await asyncio.wait_for(ws.recv(), 10 * UNIT) == "after bad"
-            assert c.gateway.stats["errors"] == 1 and c.gateway.stats["bad_frames"] == 1
+            assert counted.errors == 1 and counted.bad_frames == 1
             failed = [r for r in caplog.records if "failed to run Command" in r.getMessage()]
             assert failed and failed[0].exc_info is not None  # logged with its traceback
             assert failed[0].levelno == logging.ERROR
@@ -117,12 +118,12 @@ async def test_a_gateways_error_reply_is_a_remote_error() -> None:
         await eventually_async(lambda: push.gateways)
         # the API refuses 0 itself; a raw query reaches the gateway, which refuses it
         _answers, missing, error = await push.cluster.query(
-            Op.GET_CLIENT_ID_COUNT_BY_GROUP, [0], [c.gateway.internal_address], 5
+            Op.GET_CLIENT_ID_COUNT_BY_GROUP, [0], [c.gateway.addresses.internal], 5
         )
         assert missing == () and error is not None and "not a valid id" in error
         with pytest.raises(RemoteError, match="GET_CLIENT_ID_COUNT_BY_GROUP"):
             await push._ask(Op.GET_CLIENT_ID_COUNT_BY_GROUP, 0)
-        assert c.gateway.stats["bad_frames"] >= 1
+        assert c.gateway.workers.counters.bad_frames >= 1
 
 
 def test_raw_frames_are_the_documented_wire_layout() -> None:

@@ -158,3 +158,68 @@ def test_class_size() -> None:
                 if length > MAX_CLASS_LINES:
                     too_long.append(f"{name}.{node.name}: {length} lines")
     assert too_long == []
+
+
+# -- wiring: parts are built with what they need, nothing is patched in later ---------------
+WIRED = ("common", "gateway", "register")
+# the one write into an object a part holds: the connection drops what only the handshake
+# needed from its own websockets protocol (about 1 KB a connection)
+WRITES_INTO_PARTS = {("gateway.connection", "self.protocol.handshake_exc")}
+
+
+def test_nothing_is_attached_or_set_on_a_part_after_it_is_made() -> None:
+    attached, written = [], []
+    for name, path in SOURCES.items():
+        if name.split(".")[0] not in WIRED:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name == "attach":
+                attached.append(f"{name}:{node.lineno}")
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    # self.part.attr = ...: setting what another object holds
+                    if (
+                        isinstance(target, ast.Attribute)
+                        and isinstance(target.value, ast.Attribute)
+                        and isinstance(target.value.value, ast.Name)
+                        and target.value.value.id == "self"
+                        and (name, ast.unparse(target)) not in WRITES_INTO_PARTS
+                    ):
+                        written.append(f"{name}:{node.lineno} {ast.unparse(target)}")
+    assert attached == [] and written == []
+
+
+def annotation(module: str, cls: str, attribute: str) -> str:
+    """How ``cls.attribute`` is annotated in ``module`` (a field, or ``self.x: T`` in a method)."""
+    tree = ast.parse(SOURCES[module].read_text())
+    [found] = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == cls]
+    for node in ast.walk(found):
+        if isinstance(node, ast.AnnAssign):
+            target = node.target
+            if (isinstance(target, ast.Name) and target.id == attribute) or (
+                isinstance(target, ast.Attribute)
+                and target.attr == attribute
+                and isinstance(target.value, ast.Name)
+                and target.value.id == "self"
+            ):
+                return ast.unparse(node.annotation)
+    raise AssertionError(f"{module}.{cls}.{attribute} is not annotated")
+
+
+def test_the_reader_finds_annotations() -> None:
+    assert annotation("gateway.clients", "Client", "client_id") == "str"
+    assert annotation("gateway.edge", "Edge", "conns") == "set[Connection[Client]]"
+
+
+@pytest.mark.parametrize(
+    ("module", "cls", "attribute"),
+    [
+        ("gateway.clients", "Client", "conn"),
+        ("gateway.clients", "Client", "bucket"),
+        ("gateway.connection", "Connection", "client"),
+    ],
+)
+def test_the_links_between_a_client_and_its_connection_are_typed(
+    module: str, cls: str, attribute: str
+) -> None:
+    assert "Any" not in annotation(module, cls, attribute)

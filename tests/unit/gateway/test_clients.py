@@ -27,7 +27,7 @@ UNKNOWN = cid(999)
 def make_index(*client_ids: str) -> ClientIndex:
     index = ClientIndex()
     for client_id in client_ids:
-        index.add(Client(client_id, "127.0.0.1:5000"))
+        index.add(Client(client_id, "127.0.0.1:5000", None))  # type: ignore[arg-type]
     return index
 
 
@@ -329,7 +329,7 @@ def test_packed_session_is_cached_until_a_change() -> None:
 
 
 def test_session_changed_drops_the_cache() -> None:
-    client = Client(C1, "r")
+    client = Client(C1, "r", None)  # type: ignore[arg-type]
     before = client.packed_session()
     client.session["k"] = "v"
     assert client.packed_session() is before  # direct mutation: caller must say so

@@ -28,7 +28,7 @@ from websockets.uri import parse_uri
 
 from gateway import connection, stream
 from gateway.clients import Client
-from gateway.connection import PING_PREFIX, Connection, ConnectionHandler, new_protocol
+from gateway.connection import PING_PREFIX, Connection, ConnectionHandler, Drop, new_protocol
 from gateway.handshake import request_data
 from tests.harness import eventually_async
 
@@ -962,7 +962,7 @@ async def test_a_write_past_the_limit_drops_the_client_whatever_was_written() ->
     assert not peer.transport.aborted
     peer.transport.buffered = 1001  # a pong makes it over the limit, not only messages
     peer.send(frame(Opcode.PING, b"p"))
-    assert peer.transport.aborted and peer.conn.why == "slow"
+    assert peer.transport.aborted and peer.conn.dropped is Drop.SLOW
 
 
 async def test_reading_is_paused_for_two_reasons_and_resumed_when_both_are_gone() -> None:
@@ -990,7 +990,7 @@ async def test_a_control_frame_flood_fails_the_connection_with_1008() -> None:
     peer.send(frame(Opcode.PING, b"one too many"), text("not delivered"))
     *_, last = peer.frames()
     assert close_of(last).code == 1008 and close_of(last).reason == "too many control frames"
-    assert peer.conn.why == "control frames" and peer.handler.messages == []
+    assert peer.conn.dropped is Drop.CONTROL_FLOOD and peer.handler.messages == []
 
 
 async def test_our_own_pongs_do_not_count_as_control_frames() -> None:
@@ -999,7 +999,7 @@ async def test_our_own_pongs_do_not_count_as_control_frames() -> None:
         peer.conn.ping_now(float(n + 1))
         [ping] = peer.frames()
         peer.send(frame(Opcode.PONG, ping.data))
-    assert peer.conn.why is None and not peer.conn.failed
+    assert peer.conn.dropped is None and not peer.conn.failed
 
 
 async def test_a_failed_connections_peer_may_not_keep_sending_forever() -> None:

@@ -38,8 +38,9 @@ class Sink:
     def resume_reading(self, client: Client) -> None:
         self.calls.append(("resume", client.client_id))
 
-    def refuse(self, client: Client, kind: EventKind) -> None:
+    def refuse(self, client: Client, kind: EventKind, refused: int) -> None:
         self.calls.append(("refuse", client.client_id))
+        self.refused = refused
 
     def payloads(self, client_id: str | None = None) -> list[Any]:
         return [s[4] for s in self.sent if client_id is None or s[2] == client_id]
@@ -54,11 +55,11 @@ def make(*workers: bytes, backlog: int = 4, max_pending: int = 100) -> tuple[Dis
     pool = WorkerPool("least", max_pending)
     for identity in workers:
         pool.hello(identity, identity.decode(), 1, 0.0)
-    return Dispatcher(pool, sink, sink, {}, backlog_limit=backlog), sink
+    return Dispatcher(pool, sink, sink, backlog_limit=backlog), sink
 
 
 def client(n: int) -> Client:
-    return Client(f"c{n}", "127.0.0.1:1")
+    return Client(f"c{n}", "127.0.0.1:1", None)  # type: ignore[arg-type]  # (no I/O here)
 
 
 def ack_last(dispatcher: Dispatcher, sink: Sink, c: Client) -> None:
@@ -135,7 +136,7 @@ def test_a_full_backlog_pauses_and_half_of_it_resumes() -> None:
     while c.inflight:
         ack_last(d, sink, c)
     assert sink.payloads() == list(range(6))
-    assert d.stats["paused_clients"] == 1
+    assert d.counters.paused_clients == 1
 
 
 def test_sticky_worker_and_close_releases_it() -> None:
@@ -170,7 +171,7 @@ def test_a_dead_workers_events_are_redelivered_first_and_in_order() -> None:
     ack_last(d, sink, a)
     assert sink.payloads() == [0, 0, 1, 2]
     assert [s[5] for s in sink.sent] == [False, True, False, False]
-    assert d.stats["events_redelivered"] == 1
+    assert d.counters.events_redelivered == 1
 
 
 def test_events_wait_for_a_worker_then_leave_in_order() -> None:
@@ -197,7 +198,7 @@ def test_a_full_waiting_room_refuses() -> None:
     for c in clients:
         d.submit(c, CONNECT, None)
     assert sink.calls == [("refuse", "c2")]
-    assert d.stats["refused_no_worker"] == 1
+    assert d.counters.refused_no_worker == 1 and sink.refused == 1  # (the sink logs it)
 
 
 def test_a_leaving_worker_keeps_a_client_until_its_event_is_acked() -> None:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from gateway.clients import Client
 from gateway.keepalive import Keepalive, idle_sweep, ping_sweep
 
 
+class Conn:
+    """What the sweeps read and do of a connection: its outstanding ping, forgotten."""
+
+    def __init__(self) -> None:
+        self.ping_sent = 0.0
+
+    def forget_ping(self) -> None:
+        self.ping_sent = 0.0
+
+
 def clients(n: int) -> list[Client]:
-    return [Client(f"c{i}", "127.0.0.1:1", SimpleNamespace(ping_sent=0.0)) for i in range(n)]
+    return [Client(f"c{i}", "127.0.0.1:1", Conn()) for i in range(n)]  # type: ignore[arg-type]
 
 
 def test_idle_ticks_count_up_to_the_limit_then_close() -> None:
@@ -59,11 +67,12 @@ def test_ping_sweep_forgets_a_paused_clients_ping() -> None:
     assert a.conn.ping_sent == 0.0
 
 
-class Pinged:
+class Pinged(Conn):
     """A connection that records when it was pinged (and is never answered)."""
 
     def __init__(self, log: list[tuple[str, float]], name: str) -> None:
-        self.log, self.name, self.ping_sent = log, name, 0.0
+        super().__init__()
+        self.log, self.name = log, name
         self.aborted = False
 
     def ping_now(self, now: float) -> None:

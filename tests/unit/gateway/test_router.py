@@ -15,7 +15,7 @@ W1, W2, W3 = b"w1", b"w2", b"w3"
 
 
 def client(n: int) -> Client:
-    return Client(f"client-{n}", "127.0.0.1:1")
+    return Client(f"client-{n}", "127.0.0.1:1", None)  # type: ignore[arg-type]  # (no I/O here)
 
 
 def event(c: Client, payload: object = None) -> PendingEvent:
