@@ -11,24 +11,32 @@ silent.
 "one" calls go to the gateway encoded in the client_id only; "all" calls go to
 every gateway (see :mod:`common.ops`). GatewayWorker's camelCase names map to these
 snake_case ones one to one (README has the table).
+
+Where calls go: a push client (:class:`~business.client.AsyncGatewayClient`) sends
+through its own :class:`~business.cluster.Cluster`. The module-level :data:`api`
+(``from business import api``, GatewayWorker's ``Gateway::``) sends through the
+cluster of the worker it is called from: the worker of the event being handled
+(:func:`~business.context.current`), or, in ``on_worker_start``/``on_worker_stop``
+and whatever they start, the worker running them
+(:func:`~business.context.running_worker`). Several workers can run in one process
+(the in-process tests do): each handler's calls go through its own worker.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterable
 from typing import Any
 
 from common import ids, ops
 from common.exceptions import InvalidArgument, NotRunning, QueryTimeout, RemoteError
+from common.frames import Command, Op
 from common.logs import Throttled
-from common.metrics import Histogram
-from common.protocol import Command, Op, encode
+from common.protocol import encode
 
 from .cluster import Cluster
-from .context import Context, current
+from .context import Context, current, running_worker
 from .results import with_missing
 
 log = logging.getLogger(__name__)
@@ -56,24 +64,13 @@ def _listed(value: Any, what: str) -> list[str]:
 
 
 class GatewayAPI:
-    """Every GatewayWorker API call that does not need a current client."""
-
-    def __init__(self, cluster: Cluster | None = None, query_timeout: float = 5.0) -> None:
-        self._cluster = cluster
-        self.query_timeout = query_timeout
-        self.query_seconds = Histogram()  # how long queries take, answered or not
-
-    def attach(self, cluster: Cluster | None, query_timeout: float | None = None) -> None:
-        """Send through ``cluster`` from now on (None: detach; calls then raise NotRunning)."""
-        self._cluster = cluster
-        if query_timeout is not None:
-            self.query_timeout = query_timeout
+    """Every GatewayWorker API call that does not need a current client, sent through
+    :attr:`cluster` (which a subclass provides: see the module docstring)."""
 
     @property
     def cluster(self) -> Cluster:
-        if self._cluster is None:
-            raise NotRunning("the Gateway API is used outside a running worker or client")
-        return self._cluster
+        """The links calls go through; NotRunning where there are none."""
+        raise NotRunning("the Gateway API is used outside a running worker or client")
 
     # -- plumbing -------------------------------------------------------------------
     def _one(self, op: Op, client_id: str, *args: Any) -> None:
@@ -94,7 +91,7 @@ class GatewayAPI:
         spec = ops.SPECS[op]
         assert spec.merge is not None
         cluster = self.cluster
-        wait = self.query_timeout if timeout is None else timeout
+        wait = cluster.query_timeout if timeout is None else timeout
         if spec.one:
             addresses = [ids.gateway_of(args[0])]
         elif cluster.listed is None:  # no register answered: say so, do not return "0"
@@ -102,9 +99,7 @@ class GatewayAPI:
             return with_missing(ops.empty(spec.merge), missing)
         else:
             addresses = [link.address for link in cluster.listed_links()]
-        started = time.perf_counter()
         answers, missing, error = await cluster.query(op, list(args), addresses, wait)
-        self.query_seconds.observe(time.perf_counter() - started)
         if error is not None:
             raise RemoteError(f"{op.name}: {error}")
         if spec.one:
@@ -295,9 +290,24 @@ class GatewayAPI:
 class WorkerAPI(GatewayAPI):
     """The API inside a worker: adds the "current client" helpers.
 
-    The current client is tracked with a :class:`~contextvars.ContextVar`, so
-    concurrent handlers (of different clients) never see each other's.
+    The current client, and the worker running, are tracked with
+    :class:`~contextvars.ContextVar` s, so concurrent handlers (of different clients,
+    or of different workers) never see each other's.
     """
+
+    @property
+    def cluster(self) -> Cluster:
+        """The cluster of the worker this is called from (see the module docstring)."""
+        context = current()
+        if context is not None:
+            return context.cluster
+        cluster = running_worker()
+        if cluster is None:
+            raise NotRunning(
+                "the Gateway API is used outside a running worker: in a handler, in "
+                "on_worker_start/on_worker_stop, or in what they start"
+            )
+        return cluster
 
     @property
     def current(self) -> Context:

@@ -35,7 +35,9 @@ from typing import Any
 
 from common import ops
 from common.config import Security, Timing
-from common.protocol import Op, Role
+from common.exceptions import NotRunning
+from common.frames import Op, Role
+from common.metrics import Histogram
 
 from .api import GatewayAPI
 from .cluster import Cluster
@@ -60,7 +62,9 @@ class AsyncGatewayClient(GatewayAPI):
         timing: Timing | None = None,
         name: str = "push-client",
     ) -> None:
-        super().__init__(None, timeout)
+        self.query_timeout = timeout  # a query's default deadline, and start()'s wait
+        self.query_seconds = Histogram()  # how long queries take, answered or not
+        self._cluster: Cluster | None = None  # while started
         self.registers = _registers(register)
         self._security = Security(secret=secret)
         self._timing = timing or Timing()
@@ -73,15 +77,23 @@ class AsyncGatewayClient(GatewayAPI):
         Raises ConfigError if every register that answered refused our handshake.
         """
         cluster = Cluster(
-            self.registers, role=Role.CLIENT, name=self._name,
-            timing=self._timing, security=self._security,
+            self.registers, role=Role.CLIENT, name=self._name, timing=self._timing,
+            security=self._security, query_timeout=self.query_timeout,
+            query_seconds=self.query_seconds,
         )  # fmt: skip
-        self.attach(cluster)
+        self._cluster = cluster
         try:
             await cluster.start(wait=self.query_timeout, settled=True)
         except BaseException:
-            self.attach(None)
+            self._cluster = None
             raise
+
+    @property
+    def cluster(self) -> Cluster:
+        """The links calls go through, while started; NotRunning before or after."""
+        if self._cluster is None:
+            raise NotRunning("the push client is not started (or closed): start() first")
+        return self._cluster
 
     async def _ask(self, op: Op, *args: Any, timeout: float | None = None) -> Any:
         result = await super()._ask(op, *args, timeout=timeout)

@@ -15,9 +15,9 @@ likely cause, if every register that answered refused our security handshake.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,13 +26,15 @@ import zmq
 
 from common import protocol
 from common.config import Security, Timing, bad_internal_address
-from common.exceptions import ConfigError, InvalidArgument, ProtocolError
+from common.exceptions import InvalidArgument, ProtocolError
 from common.logs import Throttled
-from common.monitor import Refusal, unwatch
+from common.metrics import Histogram
+from common.monitor import unwatch
 from common.protocol import Role
-from common.transport import Channel, Outbox, Transport, drain, watch
+from common.transport import Channel, Transport, watch
 
 from .queries import Queries
+from .subscription import Subscription
 from .view import GatewayView
 
 log = logging.getLogger(__name__)
@@ -60,34 +62,6 @@ class Link:
         self.outbox.send(protocol.encode(frame))
 
 
-class _Handshakes:
-    """Which registers accepted or refused our security handshake (see start())."""
-
-    def __init__(self) -> None:
-        self.accepted: set[int] = set()  # registers that completed a handshake with us
-        self.refused: dict[int, Refusal] = {}  # registers whose last handshake failed
-
-    def event(self, index: int, event: int, endpoint: str) -> None:
-        if event & zmq.EVENT_HANDSHAKE_SUCCEEDED:
-            self.accepted.add(index)
-            self.refused.pop(index, None)
-
-    def refusal(self, index: int, refused: Refusal) -> None:
-        self.refused[index] = refused
-
-    @property
-    def refused_everywhere(self) -> bool:
-        """Refused by a register, accepted by none: not merely unreachable."""
-        return bool(self.refused) and not self.accepted
-
-    def error(self, limit: float) -> ConfigError:
-        why = "; ".join(refusal.describe() for refusal in self.refused.values())
-        return ConfigError(
-            f"no register accepted our security handshake within {limit:g}s ({why}). "
-            "Every process of the cluster must have the same --secret."
-        )
-
-
 class Cluster:
     """Links to every gateway the registers know of."""
 
@@ -100,18 +74,23 @@ class Cluster:
         timing: Timing | None = None,
         security: Security | None = None,
         on_event: EventCallback | None = None,
+        query_timeout: float | None = None,
+        query_seconds: Histogram | None = None,
     ) -> None:
         self.registers = tuple(registers)
         self.role = role
         self.name = name
         self.timing = timing or Timing()
-        self.transport = Transport(security or Security(), self.timing)
+        # a query's default deadline (Timing's, unless given), and how long queries take
+        self.query_timeout = self.timing.query_timeout if query_timeout is None else query_timeout
+        self.query_seconds = Histogram() if query_seconds is None else query_seconds
+        self._security = security or Security()
+        self._transport: Transport | None = None  # made on first need (see _sockets)
         self.on_event = on_event
         self.links: dict[str, Link] = {}
         self.view = GatewayView(self.timing.timeout)
         self.saying_hello = role is Role.CLIENT
-        self._register_socks: list[tuple[Any, Outbox]] = []
-        self._handshakes = _Handshakes()
+        self.subscription = Subscription(self.registers, name, self._on_list)
         self._queries = Queries()
         self._listed = asyncio.Event()  # some register sent a list
         self._complete = asyncio.Event()  # some register sent a complete list
@@ -134,17 +113,8 @@ class Cluster:
         in all, then raise :class:`ConfigError` naming the likely cause. A register that is
         merely unreachable is not an error: we keep trying in the background.
         """
-        for index, address in enumerate(self.registers):
-            sock = self.transport.socket(zmq.DEALER, server=False)
-            watching = watch(sock, zmq.EVENT_HANDSHAKE_SUCCEEDED,  # before connect: every event
-                             functools.partial(self._handshakes.event, index),
-                             functools.partial(self._handshakes.refusal, index))  # fmt: skip
-            sock.connect(f"tcp://{address.removeprefix('tcp://')}")
-            outbox = Outbox(sock)
-            self._register_socks.append((sock, outbox))
-            outbox.send(protocol.encode(protocol.Subscribe(self.name)))
-            self._spawn(self._read_register(index, sock))
-            self._spawn(watching)
+        for running in self.subscription.open(self._sockets()):
+            self._spawn(running)
         self._spawn(self._heartbeat())
         if wait:
             begun, limit = self._now(), start_timeout or wait
@@ -155,12 +125,13 @@ class Cluster:
     async def _first_list(self, wait: float, limit: float) -> None:
         if await self._answered_within(wait):
             return
-        if self._handshakes.refused_everywhere:  # refused, not just unreachable
+        handshakes = self.subscription.handshakes
+        if handshakes.refused_everywhere:  # refused, not just unreachable
             if await self._answered_within(limit - wait):
                 return  # a register took us after all: nothing to warn of
-            if not self._handshakes.accepted:
+            if not handshakes.accepted:
                 await self.close()
-                raise self._handshakes.error(limit)
+                raise handshakes.error(limit)
         log.warning("no register answered within %gs at %s; still trying", wait,
                     ", ".join(self.registers))  # fmt: skip
 
@@ -170,6 +141,13 @@ class Cluster:
         except TimeoutError:
             return False
         return True
+
+    def _sockets(self) -> Transport:
+        """The ZeroMQ context, made when the first socket is: a cluster made and never
+        used (a worker that never started) leaves none to close."""
+        if self._transport is None:
+            self._transport = Transport(self._security, self.timing)
+        return self._transport
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -209,18 +187,11 @@ class Cluster:
         for link in self.links.values():
             link.outbox.close()
         self.links.clear()
-        self.transport.close(linger=1.0)  # acks and sends just queued still leave
+        if self._transport is not None:
+            self._transport.close(linger=1.0)  # acks and sends just queued still leave
+            self._transport = None
 
     # -- registers ------------------------------------------------------------------
-    async def _read_register(self, index: int, sock: Any) -> None:
-        async for parts in drain(sock):
-            for frame in protocol.decode_parts(parts):
-                if isinstance(frame, ProtocolError):
-                    self._log.warning("register-frame", "dropped a frame from register %s: %s",
-                                      self.registers[index], frame)  # fmt: skip
-                elif isinstance(frame, protocol.GatewayList):
-                    self._on_list(index, frame)
-
     def _on_list(self, index: int, frame: protocol.GatewayList) -> None:
         usable: dict[str, int] = {}
         for address, epoch in frame.gateways.items():
@@ -274,7 +245,7 @@ class Cluster:
                            "already (client_ids of gone gateways, or forged)")  # fmt: skip
         if problem is not None:
             raise InvalidArgument(f"cannot link to gateway {address[:80]!r}: {problem}")
-        sock = self.transport.socket(zmq.DEALER, server=False)
+        sock = self._sockets().socket(zmq.DEALER, server=False)
         # a stable identity: after a reconnect the gateway still knows us (and our acks)
         sock.setsockopt(zmq.ROUTING_ID, f"{self.name}/{os.urandom(4).hex()}".encode())
         watching = watch(
@@ -355,13 +326,11 @@ class Cluster:
             link.welcomed.set()
 
     async def _heartbeat(self) -> None:
-        subscribe = protocol.encode(protocol.Subscribe(self.name))
         while True:
             await asyncio.sleep(self.timing.heartbeat)
             for address in self.view.tick(self._now()):
                 self._drop(address)
-            for _, outbox in self._register_socks:
-                outbox.send(subscribe)
+            self.subscription.renew()
             if self.saying_hello:
                 hello = protocol.encode(self._hello())
                 for link in self.links.values():
@@ -371,9 +340,13 @@ class Cluster:
     async def query(
         self, op: protocol.Op, args: list[Any], addresses: Iterable[str], timeout: float
     ) -> tuple[dict[str, Any], tuple[str, ...], str | None]:
-        """Ask gateways; return (answers by address, the ones that did not answer, error)."""
+        """Ask gateways; return (answers by address, the ones that did not answer, error).
+
+        Timed in :attr:`query_seconds` (answered or not)."""
+        started = time.perf_counter()
         targets = list(dict.fromkeys(addresses))
         if not targets:
+            self.query_seconds.observe(time.perf_counter() - started)
             return {}, (), None
         links = [self.link(address) for address in targets]  # InvalidArgument before we wait
         request_id, pending = self._queries.open(targets)
@@ -387,4 +360,5 @@ class Cluster:
         finally:
             self._queries.close(request_id)
         missing = tuple(a for a in targets if a not in pending.answers)
+        self.query_seconds.observe(time.perf_counter() - started)
         return dict(pending.answers), missing, pending.error

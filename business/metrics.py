@@ -9,7 +9,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from common.frames import EventKind
 from common.metrics import Histogram
 
-from .api import GatewayAPI
 from .cluster import Cluster
 
 
@@ -25,7 +24,7 @@ class WorkerState(Protocol):
     def running(self) -> int: ...
 
 
-def families(worker: WorkerState, cluster: Cluster, api: GatewayAPI) -> list[Metric]:
+def families(worker: WorkerState, cluster: Cluster) -> list[Metric]:
     """Every metric of one worker process, now."""
     events = CounterMetricFamily("gw_worker_events", "Events handled, by kind", labels=["kind"])
     for kind in EventKind:
@@ -36,7 +35,7 @@ def families(worker: WorkerState, cluster: Cluster, api: GatewayAPI) -> list[Met
         CounterMetricFamily("gw_worker_handler_errors", "Handlers that raised", worker.failed),
         GaugeMetricFamily("gw_worker_gateways", "Gateways linked (welcomed)", linked),
         GaugeMetricFamily("gw_worker_handlers_running", "Async handlers running", worker.running),
-        api.query_seconds.family("gw_worker_query_seconds", "API queries, answered or not"),
+        cluster.query_seconds.family("gw_worker_query_seconds", "API queries, answered or not"),
     ]
     if worker.latency is not None:
         out.append(worker.latency.family("gw_worker_handler_seconds", "Handler run time"))

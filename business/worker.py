@@ -28,9 +28,8 @@ from common.protocol import EventKind, Role
 from common.service import Service
 
 from . import handlers
-from .api import WorkerAPI, api
 from .cluster import Cluster, Link
-from .context import Context
+from .context import Context, worker_context
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -64,14 +63,20 @@ class Worker(Service):
 
     role = "worker"
 
-    def __init__(
-        self, config: WorkerConfig, app: handlers.App | None = None, gateway_api: WorkerAPI = api
-    ) -> None:
+    def __init__(self, config: WorkerConfig, app: handlers.App | None = None) -> None:
         super().__init__(config.metrics_listen)
         self.config = config
         self.app = app if app is not None else handlers.load(config.app)
-        self.api = gateway_api
-        self.cluster: Cluster | None = None
+        self.cluster = Cluster(
+            config.registers,
+            role=Role.WORKER,
+            name=f"{config.name}-{os.getpid()}",
+            timing=config.timing,
+            security=config.security,
+            on_event=self._on_event,
+        )
+        # where ``api`` finds this worker outside a client's event (see business.context)
+        self._as_running = worker_context(self.cluster)
         self._queues: dict[str, deque[_Queued]] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(config.max_concurrency)
@@ -83,28 +88,17 @@ class Worker(Service):
         self.latency: Histogram | None = Histogram() if config.metrics_listen else None
 
     async def _start(self) -> None:
-        name = f"{self.config.name}-{os.getpid()}"
-        self.cluster = Cluster(
-            self.config.registers,
-            role=Role.WORKER,
-            name=name,
-            timing=self.config.timing,
-            security=self.config.security,
-            on_event=self._on_event,
-        )
-        self.api.attach(self.cluster, self.config.timing.query_timeout)
         # ConfigError if every register refused our handshake: exit, no ready line
         await self.cluster.start(self.config.timing.timeout, self.config.start_timeout)
         try:
-            await handlers.call(self.app.on_worker_start, self)
+            await self._as_worker(self.app.on_worker_start)
         except Exception:
             log.exception("on_worker_start failed")
             raise
         self.cluster.say_hello()  # now gateways may send us events
-        log.info("worker %s running %s", name, self.app.name)
+        log.info("worker %s running %s", self.cluster.name, self.app.name)
 
     def info(self) -> dict[str, Any]:
-        assert self.cluster is not None
         return {"pid": os.getpid(), "app": self.app.name, "gateways": sorted(self.cluster.links)}
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
@@ -115,19 +109,16 @@ class Worker(Service):
         return len(self._running)
 
     def collect(self) -> list[Metric]:
-        assert self.cluster is not None
         from . import metrics  # prometheus-client: loaded only when metrics are served
 
-        return metrics.families(self, self.cluster, self.api)
+        return metrics.families(self, self.cluster)
 
     def ready(self) -> Readiness:
-        assert self.cluster is not None
         if any(link.welcomed.is_set() for link in self.cluster.links.values()):
             return True, ""
         return False, "linked to no gateway"
 
     async def _shutdown(self) -> None:
-        assert self.cluster is not None
         self.cluster.say_bye()
         if self._running:
             _, pending = await asyncio.wait(self._running, timeout=self.config.stop_timeout)
@@ -139,12 +130,18 @@ class Worker(Service):
                 for task in pending:
                     task.cancel()
         try:
-            await handlers.call(self.app.on_worker_stop, self)
+            await self._as_worker(self.app.on_worker_stop)
         except Exception:
             log.exception("on_worker_stop failed")
         await self.cluster.close()
-        self.api.attach(None)
         log.info("worker stopped: %d events handled, %d handler errors", self.handled, self.failed)
+
+    async def _as_worker(self, handler: handlers.Handler | None) -> None:
+        """Run on_worker_start or on_worker_stop where ``api`` finds this worker (and so
+        does every task or callback it starts)."""
+        await asyncio.get_running_loop().create_task(
+            handlers.call(handler, self), context=self._as_running
+        )
 
     # -- events ---------------------------------------------------------------------
     def _on_event(self, link: Link, event: protocol.Event) -> None:
@@ -211,7 +208,7 @@ class Worker(Service):
             session, baseline = {}, protocol.pack_session({})
         context = Context(
             event.client_id, session, event.remote, link.address, link.public, link,
-            event.kind is EventKind.CLOSE, event.redelivered, event.auth,
+            self.cluster, event.kind is EventKind.CLOSE, event.redelivered, event.auth,
         )  # fmt: skip
         if self.latency is not None:
             context.started = time.perf_counter()

@@ -28,12 +28,18 @@ from .config import split_address
 log = logging.getLogger(__name__)
 
 SUPERVISED = "GW_SUPERVISED"  # set in a child's environment: its supervisor stops it
-READY_TIMEOUT = float(os.environ.get("GW_READY_TIMEOUT", "30"))
+READY_TIMEOUT = "GW_READY_TIMEOUT"  # seconds a child may take to be ready (default 30)
 READ_LIMIT = 1 << 20  # longest line read while waiting for a ready line
 STABLE_AFTER = 60.0  # a child up this long has its restart backoff reset
 
 
 REFUSED = 2  # a child's exit code for "cannot start as configured" (it said why)
+
+
+def ready_timeout() -> float:
+    """Seconds a child may take to print its ready line (``GW_READY_TIMEOUT``, read when
+    a child starts: slow machines and tests raise it)."""
+    return float(os.environ.get(READY_TIMEOUT, "30"))
 
 
 class ChildFailed(RuntimeError):
@@ -124,7 +130,7 @@ class Supervisor:
         assert proc.stdout is not None
         try:
             info = await asyncio.wait_for(
-                ready.wait_async(proc.stdout, echo=sys.stdout.write), READY_TIMEOUT
+                ready.wait_async(proc.stdout, echo=sys.stdout.write), ready_timeout()
             )
         except (TimeoutError, EOFError) as exc:
             if isinstance(exc, TimeoutError):  # hung: else it is exiting on its own

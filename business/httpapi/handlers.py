@@ -62,6 +62,10 @@ class HttpApi:
         self._methods: dict[str, Callable[..., Any]] = {n: getattr(client, n) for n in CALLS}
         self._log = Throttled(log)
 
+    def stop(self) -> None:
+        """Refuse every call from now on (503, "stopping"): the API is stopping."""
+        self.stopping = True
+
     def routes(self) -> list[web.RouteDef]:
         return [
             web.get("/api/v1/openapi.json", self.openapi),

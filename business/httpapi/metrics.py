@@ -21,7 +21,7 @@ from common.metrics import Histogram
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
-    from ..api import GatewayAPI
+    from ..client import AsyncGatewayClient
     from ..cluster import Cluster
 
 
@@ -41,7 +41,7 @@ class Stats:
             histogram = self.seconds[call] = Histogram()
         histogram.observe(seconds)
 
-    def families(self, api: GatewayAPI, cluster: Cluster | None) -> list[Metric]:
+    def families(self, api: AsyncGatewayClient, cluster: Cluster | None) -> list[Metric]:
         """Every metric of the API process, now."""
         from prometheus_client.core import (
             CounterMetricFamily,

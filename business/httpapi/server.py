@@ -118,7 +118,7 @@ class ApiServer(Service):
         return generate_latest(self._registry)
 
     async def _shutdown(self) -> None:
-        self.api.stopping = True
+        self.api.stop()
         if self._runner is not None:
             log.info("stopping: no new requests, finishing those in progress")
             await self._runner.cleanup()

@@ -3,8 +3,9 @@
 The middle tier between the pure unit tests and the process tests: the real services
 (:class:`RegisterServer`, :class:`GatewayServer`, :class:`Worker`) and real sockets,
 with no process start-up, so that sequencing and fan-out can be tested fast and their
-state read directly. The worker runs the app module given (its handlers use the
-process's one ``business.api``, as in a real worker: one worker per test).
+state read directly. The workers run the app module given; its handlers use
+``business.api``, as in a real worker, and each handler's calls go through its own
+worker (several workers share the process).
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ TIMING = Timing(heartbeat=0.2, timeout=0.7, query_timeout=5.0)
 class InProcess:
     register: RegisterServer
     gateway: GatewayServer
-    worker: Worker
+    workers: list[Worker]
+
+    @property
+    def worker(self) -> Worker:
+        return self.workers[0]
 
     def url(self, path: str = "/") -> str:
         return f"ws://{self.gateway.addresses.public}{path}"
@@ -41,8 +46,9 @@ class InProcess:
 
 
 @contextlib.asynccontextmanager
-async def cluster(app: ModuleType, **gateway: Any) -> AsyncIterator[InProcess]:
-    """Start the three services (gateway options as keyword arguments); stop them after."""
+async def cluster(app: ModuleType, workers: int = 1, **gateway: Any) -> AsyncIterator[InProcess]:
+    """Start a register, a gateway (options as keyword arguments) and ``workers``
+    workers (named worker-0...); stop them after."""
     register = RegisterServer(RegisterConfig("127.0.0.1:0", TIMING))
     await register.start()
     try:
@@ -52,24 +58,29 @@ async def cluster(app: ModuleType, **gateway: Any) -> AsyncIterator[InProcess]:
             **gateway,
         )  # fmt: skip
         server = GatewayServer(config)
-        async with server:
-            worker = Worker(
-                WorkerConfig(registers=(register.address,), timing=TIMING),
-                handlers.from_module(app),
-            )
-            async with worker:
-                await wait_linked(worker, server)
-                yield InProcess(register, server, worker)
+        async with server, contextlib.AsyncExitStack() as stack:
+            running = [
+                await stack.enter_async_context(
+                    Worker(
+                        WorkerConfig(registers=(register.address,), timing=TIMING,
+                                     name=f"worker-{n}"),
+                        handlers.from_module(app),
+                    )
+                )
+                for n in range(workers)
+            ]  # fmt: skip
+            await wait_linked(server, workers)
+            yield InProcess(register, server, running)
     finally:
         register.close()
         await register.wait_closed()
 
 
-async def wait_linked(worker: Worker, gateway: GatewayServer) -> None:
-    """Until the gateway has the worker (its Hello arrived): events then go to it."""
+async def wait_linked(gateway: GatewayServer, workers: int) -> None:
+    """Until the gateway has every worker (their Hello arrived): events then go to them."""
     from tests.harness import eventually_async
 
-    await eventually_async(lambda: gateway.dispatcher.pool.live())
+    await eventually_async(lambda: len(gateway.dispatcher.pool.live()) == workers)
 
 
 async def recv_json(ws: ClientConnection, timeout: float = 10.0) -> Any:

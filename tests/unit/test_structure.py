@@ -161,7 +161,7 @@ def test_class_size() -> None:
 
 
 # -- wiring: parts are built with what they need, nothing is patched in later ---------------
-WIRED = ("common", "gateway", "register")
+WIRED = ("common", "gateway", "register", "business")
 # the one write into an object a part holds: the connection drops what only the handshake
 # needed from its own websockets protocol (about 1 KB a connection)
 WRITES_INTO_PARTS = {("gateway.connection", "self.protocol.handshake_exc")}
@@ -223,3 +223,130 @@ def test_the_links_between_a_client_and_its_connection_are_typed(
     module: str, cls: str, attribute: str
 ) -> None:
     assert "Any" not in annotation(module, cls, attribute)
+
+
+# -- no hidden globals: module-level state is constants, loggers, or on this list ------------
+STATEFUL = ("common", "gateway", "register", "business")
+# a module-level name bound to an object made at import, and why that is not hidden state
+MODULE_OBJECTS = {
+    ("business.api", "api"): "the user's API (GatewayWorker's Gateway::): it holds nothing; "
+    "each call finds its worker in the running handler's context",
+}
+# made at import and fine anywhere: loggers (and their rate-limited wrappers), context vars
+# and click's option decorators
+IMPORT_TIME_CALLS = {"getLogger", "Throttled", "ContextVar", "TypeVar", "option"}
+MUTATORS = {"append", "add", "update", "pop", "popitem", "clear", "setdefault", "extend",
+            "insert", "remove", "discard", "__setitem__"}  # fmt: skip
+
+
+def module_statements(tree: ast.Module) -> list[ast.stmt]:
+    """What runs at import: the module's statements, into ``if``/``try`` blocks (but not
+    ``if __name__ == "__main__"``), not into functions or classes."""
+    found: list[ast.stmt] = []
+    pending = list(tree.body)
+    while pending:
+        node = pending.pop(0)
+        if isinstance(node, ast.If):
+            if "__main__" not in ast.unparse(node.test):
+                pending += node.body + node.orelse
+        elif isinstance(node, ast.Try):
+            pending += node.body + node.orelse + node.finalbody
+            pending += [s for handler in node.handlers for s in handler.body]
+        else:
+            found.append(node)
+    return found
+
+
+def run_at_import(node: ast.AST) -> list[ast.AST]:
+    """The nodes of a module-level statement that run when it is imported: not the
+    bodies of functions (their decorators and defaults do run)."""
+    found: list[ast.AST] = []
+    pending = [node]
+    while pending:
+        inner = pending.pop()
+        found.append(inner)
+        if isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef):
+            pending += [*inner.decorator_list, inner.args]
+        else:
+            pending += ast.iter_child_nodes(inner)
+    return found
+
+
+def constant_name(name: str) -> bool:
+    return name.lstrip("_").isupper() or (name.startswith("__") and name.endswith("__"))
+
+
+def state_problems(name: str, tree: ast.Module) -> list[str]:
+    problems = []
+    for node in module_statements(tree):
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            value = node.value
+            if isinstance(value, ast.Call):
+                called = value.func
+                callee = called.attr if isinstance(called, ast.Attribute) else ast.unparse(called)
+                if callee in IMPORT_TIME_CALLS:
+                    continue
+            elif not isinstance(value, ast.Dict | ast.List | ast.Set | ast.comprehension):
+                continue
+            for target in targets:
+                if (
+                    isinstance(target, ast.Name)
+                    and not constant_name(target.id)
+                    and (name, target.id) not in MODULE_OBJECTS
+                ):
+                    problems.append(
+                        f"{name}:{node.lineno} {target.id} = {ast.unparse(value)}"[:120]
+                    )
+        read = [n for n in run_at_import(node) if isinstance(n, ast.Attribute)]
+        if any(ast.unparse(n) in ("os.environ", "os.getenv") for n in read):
+            problems.append(f"{name}:{node.lineno} reads the environment at import")
+    constants = {
+        t.id
+        for node in module_statements(tree)
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global):
+            problems.append(f"{name}:{node.lineno} global {', '.join(node.names)}")
+        mutated = None
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store | ast.Del):
+            mutated = node.value
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in MUTATORS
+        ):
+            mutated = node.func.value
+        if isinstance(mutated, ast.Name) and mutated.id in constants:
+            problems.append(f"{name}:{node.lineno} changes the module's {mutated.id}")
+    return problems
+
+
+def test_the_state_finder_finds_module_state() -> None:
+    source = """
+import os
+cache = {}
+LIMIT = int(os.environ.get("LIMIT", "1"))
+TABLE = {"a": 1}
+log = logging.getLogger(__name__)
+def f():
+    TABLE["b"] = 2
+    cache.clear()
+    return os.environ["HOME"]  # (when called: fine)
+"""
+    found = state_problems("m", ast.parse(source))
+    assert [p.split(" ", 1)[1] for p in found] == [
+        "cache = {}", "reads the environment at import", "changes the module's TABLE",
+        "changes the module's cache",
+    ]  # fmt: skip
+
+
+def test_no_module_level_state() -> None:
+    problems = []
+    for name, path in SOURCES.items():
+        if name.split(".")[0] in STATEFUL:
+            problems += state_problems(name, ast.parse(path.read_text()))
+    assert problems == []

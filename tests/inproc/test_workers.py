@@ -1,0 +1,57 @@
+"""Several workers in one process: ``business.api`` sends through the worker it is
+called from, in a handler, in ``on_worker_start`` and in what that starts; nowhere
+else."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from business import api
+from common.exceptions import NotRunning
+from tests.harness import UNIT
+
+from . import app
+from .harness import cluster, recv_json
+
+pytestmark = pytest.mark.timeout(30 * UNIT)
+
+
+async def test_each_handler_sends_through_its_own_worker() -> None:
+    async with cluster(app, workers=2) as c:
+        clients = [await c.client().__aenter__() for _ in range(6)]
+        try:
+            answered = {}
+            for ws in clients:
+                await ws.send(json.dumps({"whoami": True}))
+                reply = await recv_json(ws)
+                answered[reply["client_id"]] = reply["worker"]
+            pool = c.gateway.dispatcher.pool
+            routed = {
+                client.client_id: pool.workers[client.worker].name
+                for client in c.gateway.index.clients.values()
+                if client.worker is not None
+            }
+            # each reply came through the worker the gateway sent that client to...
+            assert answered == routed
+            # ...and the gateway spread the clients (least connections): both answered
+            assert set(answered.values()) == {w.cluster.name for w in c.workers}
+        finally:
+            for ws in clients:
+                await ws.close()
+
+
+async def test_on_worker_start_and_what_it_starts_find_their_worker() -> None:
+    app.STARTED.clear()
+    async with cluster(app, workers=2) as c:
+        expected = {w.config.name: (w.cluster, w.cluster) for w in c.workers}
+        assert expected == app.STARTED
+
+
+async def test_outside_any_worker_the_api_is_not_running() -> None:
+    async with cluster(app, workers=2):
+        with pytest.raises(NotRunning, match="outside a running worker"):
+            api.send_to_all("to everyone")
+        with pytest.raises(NotRunning):
+            api.current  # noqa: B018 - the property raises
