@@ -299,7 +299,7 @@ class WorkerAPI(GatewayAPI):
     def cluster(self) -> Cluster:
         """The cluster of the worker this is called from (see the module docstring)."""
         context = current()
-        if context is not None:
+        if context is not None and context.cluster is not None:
             return context.cluster
         cluster = running_worker()
         if cluster is None:

@@ -37,10 +37,10 @@ class Context:
     gateway: str  # gateway internal address
     gateway_public: str  # gateway WebSocket address
     link: Link = field(repr=False)
-    cluster: Cluster = field(repr=False)  # the links of the worker handling it
     closing: bool = False  # on_close: session writes are not stored
     redelivered: bool = False  # sent again after the worker that had it died
     packed_auth: bytes | None = field(default=None, repr=False)
+    cluster: Cluster | None = field(default=None, repr=False)  # of the worker handling it
     started: float = field(default=0.0, repr=False)  # when the handler began (metrics)
     _token: Token[Context | None] | None = field(default=None, init=False, repr=False)
 

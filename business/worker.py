@@ -208,7 +208,7 @@ class Worker(Service):
             session, baseline = {}, protocol.pack_session({})
         context = Context(
             event.client_id, session, event.remote, link.address, link.public, link,
-            self.cluster, event.kind is EventKind.CLOSE, event.redelivered, event.auth,
+            event.kind is EventKind.CLOSE, event.redelivered, event.auth, self.cluster,
         )  # fmt: skip
         if self.latency is not None:
             context.started = time.perf_counter()
