@@ -24,14 +24,14 @@ from typing import Any
 
 import zmq
 
-from common import protocol
+from common import frames, protocol
 from common.config import Security, Timing, bad_internal_address
 from common.exceptions import InvalidArgument, ProtocolError
+from common.frames import Role
 from common.logs import Throttled
 from common.metrics import Histogram
-from common.monitor import unwatch
-from common.protocol import Role
-from common.transport import Channel, Transport, watch
+from common.monitor import unwatch, watch
+from common.transport import Channel, Transport
 
 from .queries import Queries
 from .subscription import Subscription
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 # a send to another such id is refused rather than opening more.
 MAX_UNLISTED_LINKS = 64
 
-EventCallback = Callable[["Link", protocol.Event], None]
+EventCallback = Callable[["Link", frames.Event], None]
 
 
 @dataclass(eq=False)
@@ -58,7 +58,7 @@ class Link:
     welcomed: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    def send(self, frame: protocol.Frame) -> None:
+    def send(self, frame: frames.Frame) -> None:
         self.outbox.send(protocol.encode(frame))
 
 
@@ -167,13 +167,13 @@ class Cluster:
         for link in self.links.values():
             link.send(self._hello())
 
-    def _hello(self) -> protocol.Hello:
-        return protocol.Hello(self.role, self.name, os.getpid())
+    def _hello(self) -> frames.Hello:
+        return frames.Hello(self.role, self.name, os.getpid())
 
     def say_bye(self) -> None:
         """Tell every gateway to send us no new events; flushed at once."""
         for link in self.links.values():
-            link.send(protocol.Bye())
+            link.send(frames.Bye())
             link.outbox.flush()
 
     async def close(self) -> None:
@@ -192,7 +192,7 @@ class Cluster:
             self._transport = None
 
     # -- registers ------------------------------------------------------------------
-    def _on_list(self, index: int, frame: protocol.GatewayList) -> None:
+    def _on_list(self, index: int, frame: frames.GatewayList) -> None:
         usable: dict[str, int] = {}
         for address, epoch in frame.gateways.items():
             problem = bad_internal_address(address)
@@ -313,13 +313,13 @@ class Cluster:
                 self._log.exception("link-error", "failed to process %s from %s",
                                     type(frame).__name__, link.address)  # fmt: skip
 
-    def _on_link_frame(self, link: Link, frame: protocol.Frame) -> None:
-        if isinstance(frame, protocol.Event):
+    def _on_link_frame(self, link: Link, frame: frames.Frame) -> None:
+        if isinstance(frame, frames.Event):
             if self.on_event is not None:
                 self.on_event(link, frame)
-        elif isinstance(frame, protocol.Reply):
+        elif isinstance(frame, frames.Reply):
             self._queries.answered(link.address, frame)
-        elif isinstance(frame, protocol.Welcome):
+        elif isinstance(frame, frames.Welcome):
             if link.epoch and link.epoch != frame.epoch:
                 log.info("gateway %s restarted", link.address)
             link.epoch, link.public = frame.epoch, frame.public
@@ -338,7 +338,7 @@ class Cluster:
 
     # -- queries --------------------------------------------------------------------
     async def query(
-        self, op: protocol.Op, args: list[Any], addresses: Iterable[str], timeout: float
+        self, op: frames.Op, args: list[Any], addresses: Iterable[str], timeout: float
     ) -> tuple[dict[str, Any], tuple[str, ...], str | None]:
         """Ask gateways; return (answers by address, the ones that did not answer, error).
 
@@ -350,7 +350,7 @@ class Cluster:
             return {}, (), None
         links = [self.link(address) for address in targets]  # InvalidArgument before we wait
         request_id, pending = self._queries.open(targets)
-        data = protocol.encode(protocol.Query(request_id, op, args))  # once, for every link
+        data = protocol.encode(frames.Query(request_id, op, args))  # once, for every link
         for link in links:
             link.outbox.send(data)
         try:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from common.control import register_of, run_dir_option
+from common.background import register_of, run_dir_option
 from common.exceptions import ConfigError
 from common.frames import Command, Op
 from common.options import option, register_option

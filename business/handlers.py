@@ -26,7 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from common.exceptions import ConfigError
-from common.protocol import EventKind
+from common.frames import EventKind
 
 Handler = Callable[..., Any]
 CALLBACKS = (

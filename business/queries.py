@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from common import protocol
+from common import frames
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Queries:
     def close(self, request_id: int) -> None:
         self._pending.pop(request_id, None)
 
-    def answered(self, address: str, reply: protocol.Reply) -> None:
+    def answered(self, address: str, reply: frames.Reply) -> None:
         """A gateway's reply: its value, or the error it reported."""
         self._settle(reply.request_id, address, reply)
 
@@ -60,7 +60,7 @@ class Queries:
             if not pending.future.done():
                 pending.future.set_result(pending.answers)
 
-    def _settle(self, request_id: int, address: str, reply: protocol.Reply | None) -> None:
+    def _settle(self, request_id: int, address: str, reply: frames.Reply | None) -> None:
         pending = self._pending.get(request_id)
         if pending is None or address not in pending.waiting:
             return

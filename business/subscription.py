@@ -20,8 +20,8 @@ from common import protocol
 from common.exceptions import ConfigError, ProtocolError
 from common.frames import GatewayList, Subscribe
 from common.logs import Throttled
-from common.monitor import Refusal
-from common.transport import Outbox, Transport, drain, watch
+from common.monitor import FailedHandshake, watch
+from common.transport import Outbox, Transport, drain
 
 log = logging.getLogger("business.cluster")  # where these lines always were
 
@@ -33,14 +33,14 @@ class Handshakes:
 
     def __init__(self) -> None:
         self.accepted: set[int] = set()  # registers that completed a handshake with us
-        self.refused: dict[int, Refusal] = {}  # registers whose last handshake failed
+        self.refused: dict[int, FailedHandshake] = {}  # registers whose last handshake failed
 
     def event(self, index: int, event: int, endpoint: str) -> None:
         if event & zmq.EVENT_HANDSHAKE_SUCCEEDED:
             self.accepted.add(index)
             self.refused.pop(index, None)
 
-    def refusal(self, index: int, refused: Refusal) -> None:
+    def refusal(self, index: int, refused: FailedHandshake) -> None:
         self.refused[index] = refused
 
     @property

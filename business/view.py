@@ -4,7 +4,7 @@ Pure: no sockets, no event loop, the clock passed in. :class:`~business.cluster.
 feeds it the registers' lists and its links' ups and downs, and opens and closes
 the links it names.
 
-Registers' lists (:class:`common.protocol.GatewayList`): a complete list replaces
+Registers' lists (:class:`common.frames.GatewayList`): a complete list replaces
 what that register said before, an incomplete one (a register that just started or
 was cut off) only adds. A gateway any register lists becomes a *member*: "all"
 sends and queries go to every member. What removes a member is its own link, never

@@ -19,12 +19,12 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from common import protocol
+from common import frames, protocol
 from common.config import WorkerConfig
 from common.exceptions import ProtocolError
+from common.frames import EventKind, Role
 from common.logs import Throttled
 from common.metrics import Histogram, Readiness
-from common.protocol import EventKind, Role
 from common.service import Service
 
 from . import handlers
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 throttled = Throttled(log)  # what handlers' failures and gateways' bad input make us say
 
-_Queued = tuple[Link, protocol.Event]
+_Queued = tuple[Link, frames.Event]
 
 
 def session_patch(
@@ -144,7 +144,7 @@ class Worker(Service):
         )
 
     # -- events ---------------------------------------------------------------------
-    def _on_event(self, link: Link, event: protocol.Event) -> None:
+    def _on_event(self, link: Link, event: frames.Event) -> None:
         queue = self._queues.get(event.client_id)
         if queue is None and self._is_sync(event.kind):
             # Nothing of this client is pending and its handler is a plain function:
@@ -181,7 +181,7 @@ class Worker(Service):
         finally:
             del self._queues[client_id]
 
-    def _handle_inline(self, link: Link, event: protocol.Event) -> None:
+    def _handle_inline(self, link: Link, event: frames.Event) -> None:
         context, baseline = self._context(link, event)
         with context:
             try:
@@ -197,7 +197,7 @@ class Worker(Service):
                 self._failed(event)
         self._finish(link, event, context, baseline)
 
-    def _context(self, link: Link, event: protocol.Event) -> tuple[Context, bytes]:
+    def _context(self, link: Link, event: frames.Event) -> tuple[Context, bytes]:
         """The handler's context, with the session decoded once; and its encoded baseline."""
         baseline = event.session
         try:
@@ -217,7 +217,7 @@ class Worker(Service):
     def _finish(
         self,
         link: Link,
-        event: protocol.Event,
+        event: frames.Event,
         context: Context,
         baseline: bytes,
     ) -> None:
@@ -239,9 +239,9 @@ class Worker(Service):
                 after = baseline
             if after != baseline:  # decode the old state only when something changed
                 changed, deleted = session_patch(protocol.unpack_session(baseline), context.session)
-        link.send(protocol.Ack(event.seq, event.client_id, changed, deleted))
+        link.send(frames.Ack(event.seq, event.client_id, changed, deleted))
 
-    def _failed(self, event: protocol.Event) -> None:
+    def _failed(self, event: frames.Event) -> None:
         """A handler raised: log it with its traceback (the first of its kind, then a
         count a second: a client can make a handler fail at every message)."""
         self.failed += 1
@@ -250,7 +250,7 @@ class Worker(Service):
         throttled.exception(kind, "%s handler failed for client %s", event.kind.name.lower(),
                             event.client_id)  # fmt: skip
 
-    def _handler_args(self, event: protocol.Event) -> tuple[Any, ...] | None:
+    def _handler_args(self, event: frames.Event) -> tuple[Any, ...] | None:
         """The handler of an event and its arguments, or None if the app has none."""
         app, client_id, kind = self.app, event.client_id, event.kind
         if kind is EventKind.MESSAGE:
@@ -266,7 +266,7 @@ class Worker(Service):
             return (handler, client_id, event.payload)
         return (handler, client_id)
 
-    async def _call(self, event: protocol.Event) -> None:
+    async def _call(self, event: frames.Event) -> None:
         call = self._handler_args(event)
         if call is not None:
             await handlers.call(*call)

@@ -3,7 +3,7 @@
 :func:`watch` hands a socket's events to a callback and logs every failed security
 handshake, rate-limited (:class:`~common.logs.Throttled`: a peer retrying forever,
 or a port scan, cannot flood the log), by the side that refused the peer, with the
-peer's address where it is known, and named for what it is (:func:`refusal`): a
+peer's address where it is known, and named for what it is (:func:`failed_handshake`): a
 peer whose ``--secret`` differs is not a TCP probe.
 
 What each side sees (libzmq 4.3, CURVE on the bound side)::
@@ -69,7 +69,7 @@ def unwatch(sock: Any) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class Refusal:
+class FailedHandshake:
     """A failed security handshake, as one side saw it."""
 
     kind: str  # secret, mechanism, key, protocol, hangup
@@ -91,24 +91,32 @@ class Refusal:
         return f"internal peer {where} refused us: {self.reason}"
 
 
-def refusal(event: int, value: int, bound: bool, peer: str | None) -> Refusal:
+def failed_handshake(event: int, value: int, bound: bool, peer: str | None) -> FailedHandshake:
     """Name a failed handshake (``event``, libzmq's ``value``) from one side's view."""
+
+    def failed(kind: str, reason: str) -> FailedHandshake:
+        return FailedHandshake(kind, bound, peer, reason)
+
     if event & zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-        return Refusal("key", bound, peer, f"its CURVE key is not derived from the --secret "
-                       f"(ZAP status {value})")  # fmt: skip
+        return failed("key", f"its CURVE key is not derived from the --secret (ZAP status {value})")
     if event & zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
         if value == zmq.PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
-            return Refusal("secret", bound, peer, "its --secret differs from ours")
+            return failed("secret", "its --secret differs from ours")
         if value == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
-            return Refusal("mechanism", bound, peer, "one side has --secret and the other none")
+            return failed("mechanism", "one side has --secret and the other none")
         name = _PROTOCOL_ERRORS.get(value, hex(value))
-        return Refusal("protocol", bound, peer, f"broken handshake ({name}): not a gw process")
+        return failed("protocol", f"broken handshake ({name}): not a gw process")
     if bound:
-        return Refusal("hangup", bound, peer, "hung up during the security handshake (a port "
-                       "probe, or a peer that refused us: see its log)")  # fmt: skip
-    return Refusal("hangup", bound, peer, "it closed the connection during the security "
-                   "handshake: most likely its --secret differs from ours (or it is not a "
-                   "gw register or gateway)")  # fmt: skip
+        return failed(
+            "hangup",
+            "hung up during the security handshake (a port probe, or a peer that refused "
+            "us: see its log)",
+        )
+    return failed(
+        "hangup",
+        "it closed the connection during the security handshake: most likely its --secret "
+        "differs from ours (or it is not a gw register or gateway)",
+    )
 
 
 def peer_of_fd(fd: int) -> str | None:
@@ -164,7 +172,7 @@ class _Monitor:
     """One socket's monitor: events to the callback, refusals to the log."""
 
     def __init__(self, bound: bool, events: int, callback: Callback,
-                 on_refusal: Callable[[Refusal], None] | None) -> None:  # fmt: skip
+                 on_refusal: Callable[[FailedHandshake], None] | None) -> None:  # fmt: skip
         self.bound = bound
         self.events = events | HANDSHAKE_FAILED
         self.callback = callback
@@ -181,14 +189,16 @@ class _Monitor:
             if self.bound:  # its connection's DISCONNECTED follows: it names the descriptor
                 self.failed = (event, value)
             else:
-                self._refused(refusal(event, value, False, endpoint.removeprefix("tcp://")))
+                self._refused(
+                    failed_handshake(event, value, False, endpoint.removeprefix("tcp://"))
+                )
         elif event == zmq.EVENT_DISCONNECTED and self.failed is not None:
             (failed_event, failed_value), self.failed = self.failed, None
-            self._refused(refusal(failed_event, failed_value, True, closed))
+            self._refused(failed_handshake(failed_event, failed_value, True, closed))
         if event & self.events:
             self.callback(event, endpoint)
 
-    def _refused(self, refused: Refusal) -> None:
+    def _refused(self, refused: FailedHandshake) -> None:
         self.log.log(refused.level, f"{refused.kind}:{refused.bound}", "%s", refused.describe())
         if self.on_refusal is not None:
             self.on_refusal(refused)
@@ -206,7 +216,7 @@ def watch(
     sock: zmq.asyncio.Socket,
     events: int,
     callback: Callback,
-    on_refusal: Callable[[Refusal], None] | None = None,
+    on_refusal: Callable[[FailedHandshake], None] | None = None,
     *,
     bound: bool = False,
 ) -> Coroutine[Any, Any, None]:

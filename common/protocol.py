@@ -14,8 +14,9 @@ releases never misread each other. ``KIND`` is a :class:`Kind`; the fields are t
 of the frame's dataclass, in declaration order. Strings are msgpack ``str``, binary
 payloads msgpack ``bin`` (a client's binary WebSocket frame stays binary end to end).
 
-The frames themselves (enums and dataclasses) are in :mod:`common.frames`; they are
-re-exported here, so ``protocol.Event`` and ``protocol.Op`` work as before.
+The frames themselves (enums and dataclasses) are in :mod:`common.frames`, and are
+imported from there (``from common.frames import Event, Op``): this module is the
+codec only.
 
 Delivery: a gateway numbers the events it sends to a worker (``Event.seq``) and keeps
 each one until the worker's :class:`Ack`; the events a dead worker never acknowledged
@@ -51,7 +52,6 @@ from .frames import (
     GatewayList,
     Goodbye,
     Hello,
-    Kind,
     Op,
     Query,
     Reply,
@@ -61,11 +61,14 @@ from .frames import (
 )
 
 __all__ = [
-    "VERSION", "Ack", "Announce", "Bye", "Command", "Event", "EventKind", "Frame",
-    "GatewayList", "Goodbye", "Hello", "Kind", "Op", "Query", "Reply", "Role", "Subscribe",
-    "Welcome", "decode", "decode_many", "decode_parts", "encode", "pack_session",
+    "VERSION",
+    "decode",
+    "decode_many",
+    "decode_parts",
+    "encode",
+    "pack_session",
     "unpack_session",
-]  # fmt: skip
+]
 
 VERSION = 2  # 2: Event.auth
 

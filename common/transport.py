@@ -2,8 +2,8 @@
 
 Security: with a secret, every socket a :class:`Transport` makes uses ZeroMQ's CURVE
 mechanism (keys and the ZAP check in :mod:`common.security`). Liveness: its libzmq
-heartbeats and reconnects follow :class:`~common.config.Timing`. :func:`watch`
-(from :mod:`common.monitor`) reports a socket's links and logs refused peers.
+heartbeats and reconnects follow :class:`~common.config.Timing`.
+:func:`common.monitor.watch` reports a socket's links and logs refused peers.
 
 Batching: :class:`Outbox` collects the frames queued for each peer during one pass
 of the event loop and sends them as one multipart message, without awaiting per
@@ -26,10 +26,9 @@ import zmq.asyncio
 from zmq.auth.asyncio import AsyncioAuthenticator
 
 from .config import Security, Timing
-from .monitor import watch
 from .security import ZAP_DOMAIN, Credentials, Keys
 
-__all__ = ["Channel", "Outbox", "Transport", "describe", "drain", "joined", "message", "watch"]
+__all__ = ["Channel", "Outbox", "Transport", "describe", "drain", "joined", "message"]
 
 log = logging.getLogger(__name__)
 

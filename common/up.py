@@ -15,9 +15,9 @@ from typing import Any
 
 import click
 
+from .background import describe
 from .binding import check_free
 from .config import split_address
-from .control import describe
 from .exceptions import ConfigError
 from .options import (
     COMMON,

@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 from common.exceptions import InvalidArgument
 from common.frames import EventKind, Op
 from common.ids import name_key as key
+from common.limits import TokenBucket
 from common.protocol import pack_session
-
-from .limits import TokenBucket
 
 if TYPE_CHECKING:  # the I/O side, named for its type only: this module loads no I/O
     from .connection import Connection

@@ -1,6 +1,6 @@
 """What a worker's or push client's commands do here: one method per op, as a table.
 
-:class:`Commands` runs a command whose arguments were already checked against its
+:class:`CommandTable` runs a command whose arguments were already checked against its
 op's schema (:func:`common.ops.check_args`): sends go to the
 :class:`~gateway.fanout.Fanout` with their targets from the
 :class:`~gateway.clients.ClientIndex`; uid, group and session ops are the index's
@@ -22,7 +22,7 @@ log = logging.getLogger("gateway.workers")  # where these lines always were
 CLOSE_NORMAL = 1000
 
 
-class Commands:
+class CommandTable:
     """The commands of one gateway, by op."""
 
     def __init__(self, index: ClientIndex, fanout: Fanout, drain: Callable[[], object]) -> None:

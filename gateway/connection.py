@@ -43,15 +43,13 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from . import parsing
-from .limits import TokenBucket
-from .parsing import PING_FRAME, PING_PREFIX, POLITE_PONG_SIZE, between_frames, is_our_pong
-from .stream import CLOSE_TIMEOUT, OPEN_TIMEOUT, Drop, Stream, Traffic, throttled
+from common.limits import TokenBucket
 
-__all__ = [
-    "CLOSE_TIMEOUT", "OPEN_TIMEOUT", "PROTOCOL_LOGGER", "Connection", "ConnectionHandler", "Drop",
-    "Traffic", "new_protocol",
-]  # fmt: skip
+from . import parsing
+from .parsing import PING_FRAME, PING_PREFIX, POLITE_PONG_SIZE, between_frames, is_our_pong
+from .stream import Drop, Stream, Traffic, throttled
+
+__all__ = ["PROTOCOL_LOGGER", "Connection", "ConnectionHandler", "new_protocol"]
 
 PROTOCOL_LOGGER = "gateway.websocket"  # websockets' own lines (see the module docstring)
 protocol_log = logging.getLogger(PROTOCOL_LOGGER)

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from common.frames import EventKind
 
 from .clients import Client
-from .router import PendingEvent, Worker, WorkerPool
+from .router import LinkedWorker, PendingEvent, WorkerPool
 
 # Events queued behind the one a client's worker is handling before the gateway
 # stops reading from that client (it resumes at half).
@@ -47,7 +47,7 @@ class EventSink(Protocol):
     """Where events leave for workers."""
 
     def send_event(
-        self, worker: Worker, seq: int, client: Client, kind: EventKind, payload: Any,
+        self, worker: LinkedWorker, seq: int, client: Client, kind: EventKind, payload: Any,
         redelivered: bool,
     ) -> None:  # fmt: skip
         """Send event ``seq`` of ``client`` to ``worker`` (with the client's session now)."""
@@ -164,7 +164,7 @@ class Dispatcher:
         """A worker stopping: no new client goes to it."""
         self.pool.bye(identity)
 
-    def worker_gone(self, identity: bytes) -> tuple[Worker | None, int]:
+    def worker_gone(self, identity: bytes) -> tuple[LinkedWorker | None, int]:
         """A worker is dead: re-route its unacknowledged events, in order.
 
         Returns the worker (None if unknown) and how many events were re-routed.

@@ -35,18 +35,19 @@ from common import ids
 from common.config import GatewayConfig
 from common.exceptions import ConfigError
 from common.frames import EventKind
+from common.limits import TokenBucket
 from common.logs import Throttled
 from common.protocol import pack_session
 
 from .addresses import Addresses
 from .admission import Admission, Policy, Refusal, admit, check_caps, load_hook
 from .clients import Client, ClientIndex
-from .connection import Connection, Drop, Traffic, new_protocol
+from .connection import Connection, new_protocol
 from .dispatch import Dispatcher
 from .fanout import Fanout
 from .handshake import request_data
 from .keepalive import Keepalive
-from .limits import TokenBucket
+from .stream import Drop, Traffic
 
 log = logging.getLogger(__name__)
 

@@ -27,12 +27,13 @@ from common import protocol
 from common.binding import refusal
 from common.config import GatewayConfig
 from common.frames import Event, EventKind, Frame, Welcome
-from common.transport import Channel, Transport, watch
+from common.monitor import watch
+from common.transport import Channel, Transport
 
 from .addresses import Addresses
 from .clients import Client
 from .fanout import Fanout
-from .router import Worker
+from .router import LinkedWorker
 
 
 class Receiver(Protocol):
@@ -127,7 +128,7 @@ class InternalPort:
 
     # -- sends ----------------------------------------------------------------------------
     def send_event(
-        self, worker: Worker, seq: int, client: Client, kind: EventKind, payload: Any,
+        self, worker: LinkedWorker, seq: int, client: Client, kind: EventKind, payload: Any,
         redelivered: bool,
     ) -> None:  # fmt: skip
         """Send event ``seq`` of ``client`` to ``worker``, with the client's session now."""

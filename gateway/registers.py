@@ -24,7 +24,8 @@ import zmq
 from common import protocol
 from common.config import GatewayConfig
 from common.frames import Announce, Goodbye
-from common.transport import Outbox, Transport, drain, watch
+from common.monitor import watch
+from common.transport import Outbox, Transport, drain
 
 from .addresses import Addresses
 from .router import WorkerPool

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.exceptions import ConfigError
+from common.frames import EventKind
 from common.imports import load_callable
 from common.logs import Throttled
-from common.protocol import EventKind
 
 from .clients import Client
 
@@ -31,7 +31,10 @@ PendingEvent = tuple[Client, EventKind, Any]
 
 
 @dataclass(slots=True)
-class Worker:
+class LinkedWorker:
+    """A worker linked to this gateway, as its pool sees it (the worker process itself
+    is :class:`business.worker.Worker`)."""
+
     identity: bytes
     name: str
     pid: int
@@ -42,15 +45,15 @@ class Worker:
     handled: int = 0
 
 
-def least_clients(candidates: list[Worker]) -> Worker:
+def least_clients(candidates: list[LinkedWorker]) -> LinkedWorker:
     return min(candidates, key=lambda w: (w.clients, len(w.unacked)))
 
 
-def random_worker(candidates: list[Worker]) -> Worker:
+def random_worker(candidates: list[LinkedWorker]) -> LinkedWorker:
     return random.choice(candidates)
 
 
-Chooser = Callable[[list[Worker]], Worker]
+Chooser = Callable[[list[LinkedWorker]], LinkedWorker]
 ROUTERS: dict[str, Chooser] = {
     "least": least_clients,
     "random": random_worker,
@@ -72,7 +75,7 @@ def chooser(policy: str) -> Chooser:
 
 
 def _guarded(policy: str, custom: Chooser) -> Chooser:
-    def choose(candidates: list[Worker]) -> Worker:
+    def choose(candidates: list[LinkedWorker]) -> LinkedWorker:
         try:
             chosen = custom(candidates)
         except Exception:
@@ -93,7 +96,7 @@ class WorkerPool:
 
     def __init__(self, policy: str | Chooser = "least", max_pending: int = 10_000) -> None:
         self._choose = ROUTERS[policy] if isinstance(policy, str) else policy
-        self.workers: dict[bytes, Worker] = {}
+        self.workers: dict[bytes, LinkedWorker] = {}
         self.pending: deque[PendingEvent] = deque()
         self.max_pending = max_pending
         self._seq = 0
@@ -103,7 +106,7 @@ class WorkerPool:
         """A worker's hello or heartbeat; True if it is new."""
         worker = self.workers.get(identity)
         if worker is None:
-            self.workers[identity] = Worker(identity, name, pid, now)
+            self.workers[identity] = LinkedWorker(identity, name, pid, now)
             return True
         worker.seen = now
         return False
@@ -128,11 +131,11 @@ class WorkerPool:
         """Workers not heard from for ``timeout``."""
         return [i for i, w in self.workers.items() if now - w.seen > timeout]
 
-    def live(self) -> list[Worker]:
+    def live(self) -> list[LinkedWorker]:
         return [w for w in self.workers.values() if not w.leaving]
 
     # -- routing --------------------------------------------------------------------
-    def pick(self, client: Client) -> Worker | None:
+    def pick(self, client: Client) -> LinkedWorker | None:
         """The worker for this client's next event (sticky), or None if there is none."""
         current = self.workers.get(client.worker) if client.worker is not None else None
         # A leaving worker keeps a client only while it still holds that client's
@@ -156,7 +159,7 @@ class WorkerPool:
             worker.clients -= 1
         client.worker = None
 
-    def track(self, worker: Worker, event: PendingEvent) -> int:
+    def track(self, worker: LinkedWorker, event: PendingEvent) -> int:
         """Number an event sent to ``worker`` and keep it until acknowledged."""
         self._seq += 1
         worker.unacked[self._seq] = event

@@ -9,7 +9,7 @@ client's events go through the :class:`~gateway.dispatch.Dispatcher` (one in fli
 in order), and what workers send goes out through :class:`~gateway.fanout.Fanout`::
 
     Connection --(ConnectionHandler)--> Edge --> Dispatcher --> InternalPort --> workers
-    workers --> InternalPort --> WorkerLink --> Commands --> ClientIndex targets --> Fanout
+    workers --> InternalPort --> WorkerLink --> CommandTable --> ClientIndex --> Fanout
 
 The parts are built once, in dependency order, each given what it needs (as
 uvicorn's ``Server`` hands its ``ServerState`` down): what is known only once the
@@ -39,8 +39,7 @@ from common.transport import Transport
 
 from .addresses import Addresses
 from .clients import ClientIndex
-from .commands import Commands
-from .connection import OPEN_TIMEOUT, Traffic
+from .commands import CommandTable
 from .dispatch import Dispatcher
 from .edge import Edge, policy_of
 from .fanout import Fanout
@@ -50,6 +49,7 @@ from .keepalive import Keepalive
 from .registers import Reach, RegisterLinks
 from .router import WorkerPool, chooser
 from .status import Records, status
+from .stream import OPEN_TIMEOUT, Traffic
 from .workers import LinkCounters, PushClients, WorkerLink
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class GatewayServer(Service):
         self.edge = Edge(config, policy_of(config), self.index, self.fanout, self.keepalive,
                          self.dispatcher, self.addresses, self.traffic, self.reach.reachable,
                          clock, wall_clock)  # fmt: skip
-        self.commands = Commands(self.index, self.fanout, self.close)  # gw drain: as SIGTERM
+        self.commands = CommandTable(self.index, self.fanout, self.close)  # gw drain: as SIGTERM
         # the link answers the status, which reads the link's records: made before it
         peers, link_counters = PushClients(), LinkCounters()
         self.records = Records(self.addresses, self.index, pool, self.edge.counters,

@@ -7,7 +7,7 @@ Queries and Acks in batches, through the :class:`~gateway.internal.InternalPort`
 - every Command's and Query's arguments are checked against its op's schema
   (:func:`common.ops.check_args`) when the frame is taken: a peer's bad frame is a
   ProtocolError, counted in ``bad_frames``; the code that runs the op
-  (:class:`~gateway.commands.Commands`) gets the types it declares, and an exception
+  (:class:`~gateway.commands.CommandTable`) gets the types it declares, and an exception
   there is a bug of ours, logged with its traceback and counted in ``errors`` (the
   rest of the batch still runs);
 - a worker's Hello links it (the :class:`~gateway.dispatch.Dispatcher` then sends the
@@ -32,12 +32,12 @@ from typing import Any
 from common import ops, protocol
 from common.config import GatewayConfig
 from common.exceptions import ProtocolError
-from common.frames import Ack, Bye, Command, Hello, Op, Query, Reply, Role
+from common.frames import Ack, Bye, Command, Frame, Hello, Op, Query, Reply, Role
 from common.logs import Throttled
 from common.transport import describe
 
 from .clients import Client, ClientIndex
-from .commands import Commands
+from .commands import CommandTable
 from .dispatch import Dispatcher
 from .internal import InternalPort
 
@@ -95,7 +95,7 @@ class WorkerLink:
         self,
         config: GatewayConfig,
         index: ClientIndex,
-        commands: Commands,
+        commands: CommandTable,
         dispatcher: Dispatcher,
         port: InternalPort,
         peers: PushClients,
@@ -135,7 +135,7 @@ class WorkerLink:
         self.counters.bad_frames += 1
         self.log.warning("bad-frame", "%s from %s: %s", what, identity.hex(), error)
 
-    def _on_frame(self, identity: bytes, frame: protocol.Frame) -> None:
+    def _on_frame(self, identity: bytes, frame: Frame) -> None:
         if isinstance(frame, Ack):
             self._on_ack(identity, frame)
         elif isinstance(frame, Command):

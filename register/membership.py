@@ -5,7 +5,7 @@ Gateways announce ``address -> epoch`` and repeat it as a heartbeat; one silent 
 the same way.
 
 Completeness: a register may not have heard every live gateway yet, and then says
-so (:class:`common.protocol.GatewayList` ``complete`` false: subscribers only add).
+so (:class:`common.frames.GatewayList` ``complete`` false: subscribers only add).
 That is the case for ``settle`` seconds after it started, and again after it heard
 from *nobody* for longer than ``quiet``: such a silence means the register was cut
 off (its host lost the network, or the process was frozen), not that every peer

@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from common import protocol
+from common import frames, protocol
 from common.binding import refusal
 from common.config import RegisterConfig, bad_internal_address, split_address
 from common.exceptions import ProtocolError
 from common.logs import Throttled
+from common.monitor import watch
 from common.service import Service
-from common.transport import Outbox, Transport, watch
+from common.transport import Outbox, Transport
 
 from .membership import Membership
 
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 MAX_PUBLIC_LENGTH = 255  # a gateway's public address is shown, never connected to
 
 
-def announce_problem(frame: protocol.Announce) -> str | None:
+def announce_problem(frame: frames.Announce) -> str | None:
     """Why a gateway's announce cannot be listed; None if it can."""
     problem = bad_internal_address(frame.address)
     if problem is not None:
@@ -129,9 +130,9 @@ class RegisterServer(Service):
         """A rate-limited line about a peer's bad input, naming the peer's address."""
         self._peer_log.warning(kind, "%s from %s: %s", what, _peer_address(part), why)
 
-    def _on_frame(self, identity: bytes, frame: protocol.Frame, part: zmq.Frame,
+    def _on_frame(self, identity: bytes, frame: frames.Frame, part: zmq.Frame,
                   now: float) -> bool:  # fmt: skip
-        if isinstance(frame, protocol.Announce):
+        if isinstance(frame, frames.Announce):
             problem = announce_problem(frame)
             if problem is not None:
                 self._refused("announce", part, "refused an announce", problem)
@@ -140,12 +141,12 @@ class RegisterServer(Service):
             if changed:
                 log.info("gateway %s joined (epoch %08x)", frame.address, frame.epoch)
             return changed
-        if isinstance(frame, protocol.Goodbye):
+        if isinstance(frame, frames.Goodbye):
             if self.membership.goodbye(frame.address):
                 log.info("gateway %s left", frame.address)
                 return True
             return False
-        if isinstance(frame, protocol.Subscribe):
+        if isinstance(frame, frames.Subscribe):
             if self.membership.subscribe(identity, now):
                 log.debug("subscriber %s (%s)", frame.name, identity.hex())
                 self._send_list(identity)
@@ -155,7 +156,7 @@ class RegisterServer(Service):
 
     def _list_frame(self) -> bytes:
         complete = self.membership.complete(self._clock())
-        return protocol.encode(protocol.GatewayList(self.membership.gateways(), complete))
+        return protocol.encode(frames.GatewayList(self.membership.gateways(), complete))
 
     def _send_list(self, identity: bytes) -> None:
         assert self._outbox is not None

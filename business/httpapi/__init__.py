@@ -13,7 +13,7 @@ module          concern
 ``errors``      each refusal's status and code (pure)
 ``openapi``     the OpenAPI 3.1 document, made from the calls (pure)
 ``metrics``     counts by call and status, latency, for Prometheus
-``handlers``    the aiohttp handlers: a request's steps
+``endpoints``   the aiohttp handlers: a request's steps
 ``server``      the process: push client + HTTP server, start and graceful stop
 ``cli``         ``gw api``
 =============== ============================================================

@@ -28,7 +28,7 @@ SCHEMES = ("bearer", "apikey")
 MAKE_ONE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
-class Refused(enum.Enum):
+class BadCredentials(enum.Enum):
     """Why a request's credentials were refused (what the 401 says)."""
 
     NO_HEADER = "no Authorization header: send 'Authorization: Bearer <key>'"
@@ -79,16 +79,16 @@ class KeyRing:
     def __len__(self) -> int:
         return len(self._digests)
 
-    def identify(self, header: str | None) -> int | Refused:
+    def identify(self, header: str | None) -> int | BadCredentials:
         """The number (from 1) of the key an ``Authorization`` header carries, or why not."""
         if not header:
-            return Refused.NO_HEADER
+            return BadCredentials.NO_HEADER
         scheme, _, token = header.strip().partition(" ")
         if scheme.lower() not in SCHEMES or not token.strip():
-            return Refused.SCHEME
+            return BadCredentials.SCHEME
         digest = hashlib.sha256(token.strip().encode("utf-8", "surrogateescape")).digest()
         found = 0
         for number, known in enumerate(self._digests, 1):  # every key, every time
             if hmac.compare_digest(digest, known) and not found:
                 found = number
-        return found or Refused.WRONG_KEY
+        return found or BadCredentials.WRONG_KEY

@@ -28,7 +28,7 @@ from common.service import Service
 from ..client import AsyncGatewayClient
 from .auth import KeyRing
 from .calls import MAX_TIMEOUT, to_json
-from .handlers import HttpApi
+from .endpoints import HttpApi
 from .openapi import document
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from business.context import Context
-from common.protocol import Command, Op
+from common.frames import Command, Op
 from examples.chat import app
 
 SPEAK = {"event": "speak", "mode": 2, "group_id": 100, "from_user_id": "1",

@@ -11,7 +11,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 
-from gateway.connection import CLOSE_TIMEOUT
+from gateway.stream import CLOSE_TIMEOUT
 from tests.cluster.client import Probe
 from tests.harness import UNIT, Cluster
 

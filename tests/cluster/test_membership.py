@@ -15,7 +15,7 @@ import time
 import zmq
 
 from business import AsyncGatewayClient
-from common import protocol
+from common import frames, protocol
 from tests.cluster.client import Probe
 from tests.harness import UNIT, Cluster, free_port
 
@@ -113,7 +113,7 @@ async def test_a_malformed_announce_is_refused_and_later_gateways_still_join(
     try:
         rogue.connect(f"tcp://{register.info['listen']}")
         for address in ("tcp://0.0.0.0:2900", "tcp://127.0.0.1:0", "no address"):
-            rogue.send(protocol.encode(protocol.Announce(address, "x:1", 7)))
+            rogue.send(protocol.encode(frames.Announce(address, "x:1", 7)))
         logs = register.wait_log("refused an announce from 127.0.0.1")
         assert "0.0.0.0" in logs and "joined" not in logs
         assert logs.count("refused an announce") == 1  # the others within a second: counted

@@ -17,10 +17,10 @@ import pytest
 import zmq
 
 from business.cluster import MAX_UNLISTED_LINKS, Cluster
-from common import protocol
+from common import frames, protocol
 from common.config import Security, Timing
 from common.exceptions import ConfigError, InvalidArgument
-from common.protocol import Role
+from common.frames import Role
 from common.transport import Transport
 from tests.harness import UNIT, eventually_async
 
@@ -34,20 +34,20 @@ class Peer:
         self.sock = transport.socket(zmq.ROUTER, server=True)
         self.port = self.sock.bind_to_random_port("tcp://127.0.0.1")
         self.address = f"tcp://127.0.0.1:{self.port}"
-        self.frames: list[tuple[bytes, protocol.Frame]] = []
+        self.frames: list[tuple[bytes, frames.Frame]] = []
         self.task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
         while True:
             identity, *parts = await self.sock.recv_multipart()
             for frame in protocol.decode_parts(parts):
-                assert isinstance(frame, protocol.Frame), frame
+                assert isinstance(frame, frames.Frame), frame
                 self.frames.append((identity, frame))
 
-    def said(self, kind: type[protocol.Frame]) -> list[bytes]:
+    def said(self, kind: type[frames.Frame]) -> list[bytes]:
         return [identity for identity, frame in self.frames if isinstance(frame, kind)]
 
-    async def send(self, identity: bytes, frame: protocol.Frame) -> None:
+    async def send(self, identity: bytes, frame: frames.Frame) -> None:
         await self.sock.send_multipart([identity, protocol.encode(frame)])
 
     async def close(self) -> None:
@@ -65,8 +65,8 @@ async def fakes() -> AsyncIterator[Transport]:
 
 async def subscribed(register: Peer) -> bytes:
     """The identity of the client's subscription, once it arrived."""
-    await eventually_async(lambda: register.said(protocol.Subscribe))
-    return register.said(protocol.Subscribe)[0]
+    await eventually_async(lambda: register.said(frames.Subscribe))
+    return register.said(frames.Subscribe)[0]
 
 
 async def test_a_malformed_address_is_skipped_and_blocks_no_gateway(
@@ -78,12 +78,12 @@ async def test_a_malformed_address_is_skipped_and_blocks_no_gateway(
         await client.start()
         me = await subscribed(register)
         bad = {"tcp://0.0.0.0:2900": 1, "tcp://10.0.0.1:0": 2, "not an address": 3}
-        await register.send(me, protocol.GatewayList({**bad, first.address: 4}, True))
-        await eventually_async(lambda: first.said(protocol.Hello))
+        await register.send(me, frames.GatewayList({**bad, first.address: 4}, True))
+        await eventually_async(lambda: first.said(frames.Hello))
         # a gateway that joins later is linked too (the list's bad entries stay in it)
         listing = {**bad, first.address: 4, later.address: 5}
-        await register.send(me, protocol.GatewayList(listing, True))
-        await eventually_async(lambda: later.said(protocol.Hello))
+        await register.send(me, frames.GatewayList(listing, True))
+        await eventually_async(lambda: later.said(frames.Hello))
         assert sorted(link.address for link in client.listed_links()) == sorted(
             [first.address, later.address]
         )
@@ -104,16 +104,16 @@ async def test_a_list_that_omits_a_live_gateway_does_not_stop_sends_to_it(
     try:
         await client.start()
         me = await subscribed(register)
-        await register.send(me, protocol.GatewayList({gateway.address: 4}, True))
+        await register.send(me, frames.GatewayList({gateway.address: 4}, True))
         await eventually_async(lambda: client.view.links.get(gateway.address, None)
                                and client.view.links[gateway.address].up)  # fmt: skip
         # a register back from a network loss, before the gateway re-announced
-        await register.send(me, protocol.GatewayList({}, True))
+        await register.send(me, frames.GatewayList({}, True))
         await eventually_async(lambda: client.listed == {})
         await asyncio.sleep(5 * TIMING.heartbeat)
         assert [link.address for link in client.listed_links()] == [gateway.address]
-        client.listed_links()[0].send(protocol.Command(protocol.Op.UNGROUP, ["g"]))
-        await eventually_async(lambda: gateway.said(protocol.Command))
+        client.listed_links()[0].send(frames.Command(frames.Op.UNGROUP, ["g"]))
+        await eventually_async(lambda: gateway.said(frames.Command))
         # the gateway goes: its link and the register agree, it leaves
         await gateway.close()
         await eventually_async(lambda: not client.listed_links(), timeout=5 * UNIT)

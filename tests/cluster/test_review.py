@@ -11,7 +11,7 @@ import zmq
 import zmq.asyncio
 from websockets.asyncio.client import connect
 
-from common import protocol
+from common import frames, protocol
 from tests.cluster.client import Probe
 from tests.harness import UNIT, Cluster, ws_url
 
@@ -81,9 +81,9 @@ async def test_malformed_internal_frames_do_not_kill_the_register(gw: Cluster) -
     sock = context.socket(zmq.DEALER)
     sock.connect(f"tcp://{register.info['listen']}")
     bad_frames = [
-        msgpack.packb([protocol.VERSION, protocol.Kind.ANNOUNCE, ["x"], "ws", 1]),
-        msgpack.packb([protocol.VERSION, protocol.Kind.ANNOUNCE, 5, "ws", 1]),
-        msgpack.packb([protocol.VERSION, protocol.Kind.SUBSCRIBE, {"a": 1}]),
+        msgpack.packb([protocol.VERSION, frames.Kind.ANNOUNCE, ["x"], "ws", 1]),
+        msgpack.packb([protocol.VERSION, frames.Kind.ANNOUNCE, 5, "ws", 1]),
+        msgpack.packb([protocol.VERSION, frames.Kind.SUBSCRIBE, {"a": 1}]),
         b"\xc1 not msgpack",
     ]
     await sock.send_multipart(bad_frames)

@@ -13,8 +13,8 @@ from business import AsyncGatewayClient
 from common import ready
 from common.config import Security
 from common.exceptions import ConfigError
-from common.monitor import Refusal
-from common.transport import Transport, watch
+from common.monitor import FailedHandshake, watch
+from common.transport import Transport
 from tests.cluster.client import Probe
 from tests.harness import FAST, ROOT, UNIT, Cluster, eventually_async
 
@@ -90,7 +90,7 @@ async def test_a_gateway_logs_a_refused_peer_with_its_address(gw: Cluster) -> No
     gateway = gw.gateway(register, "--secret", "right")
     intruder = Transport(Security("wrong"))
     sock = intruder.socket(zmq.DEALER, server=False)
-    attempts: list[Refusal] = []
+    attempts: list[FailedHandshake] = []
     watching = asyncio.create_task(watch(sock, 0, lambda e, ep: None, attempts.append))
     sock.connect(gateway.info["internal"])
     try:

@@ -14,7 +14,7 @@ import zmq
 import zmq.asyncio
 
 from business import AsyncGatewayClient
-from common import protocol
+from common import frames, protocol
 from common.exceptions import RemoteError
 from common.frames import Op, Role
 from tests.harness import UNIT, eventually_async
@@ -88,9 +88,9 @@ async def test_bad_arguments_are_the_peers_fault_and_a_handler_bug_is_ours(
         sock = context.socket(zmq.DEALER)
         sock.connect(c.gateway.addresses.internal)
         try:
-            hello = protocol.encode(protocol.Hello(Role.CLIENT, "test", 1))
-            bad = protocol.encode(protocol.Command(Op.SEND_TO_GROUP, ["g", "not a list", None]))
-            good = protocol.encode(protocol.Command(Op.SEND_TO_GROUP, [["g"], "after bad", None]))
+            hello = protocol.encode(frames.Hello(Role.CLIENT, "test", 1))
+            bad = protocol.encode(frames.Command(Op.SEND_TO_GROUP, ["g", "not a list", None]))
+            good = protocol.encode(frames.Command(Op.SEND_TO_GROUP, [["g"], "after bad", None]))
             await sock.send(hello + bad + good)  # one batch: the bad frame costs only itself
             assert await asyncio.wait_for(ws.recv(), 10 * UNIT) == "after bad"
             counted = c.gateway.workers.counters
@@ -101,7 +101,7 @@ async def test_bad_arguments_are_the_peers_fault_and_a_handler_bug_is_ours(
                 raise KeyError("a bug of ours")
 
             c.gateway.commands.table[Op.UNGROUP] = bug
-            ours = protocol.encode(protocol.Command(Op.UNGROUP, ["g"]))
+            ours = protocol.encode(frames.Command(Op.UNGROUP, ["g"]))
             await sock.send(ours + good)
             assert await asyncio.wait_for(ws.recv(), 10 * UNIT) == "after bad"
             assert counted.errors == 1 and counted.bad_frames == 1
@@ -128,5 +128,5 @@ async def test_a_gateways_error_reply_is_a_remote_error() -> None:
 
 def test_raw_frames_are_the_documented_wire_layout() -> None:
     # what the test above sends by hand is what the protocol documents
-    frame = protocol.Command(Op.UNGROUP, ["g"])
+    frame = frames.Command(Op.UNGROUP, ["g"])
     assert msgpack.unpackb(protocol.encode(frame)) == [protocol.VERSION, 30, 10, ["g"]]

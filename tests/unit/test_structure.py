@@ -107,7 +107,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_reader_finds_imports_of_every_kind() -> None:
     # relative, absolute, inside a function, "from package import module"
-    assert "gateway.connection" in GRAPH["gateway.server"]
+    assert "gateway.stream" in GRAPH["gateway.server"]
     assert "common.protocol" in GRAPH["gateway.workers"]
     assert "common.ready" in GRAPH["common.service"]
     assert "gateway.server" in GRAPH["gateway.cli"]
@@ -350,3 +350,79 @@ def test_no_module_level_state() -> None:
         if name.split(".")[0] in STATEFUL:
             problems += state_problems(name, ast.parse(path.read_text()))
     assert problems == []
+
+
+# -- one name, one thing -------------------------------------------------------------------
+# the packages whose names are checked (the chat example is its own house)
+NAMED = ("common", "gateway", "register", "business")
+# module names that several packages have, each meaning the same thing in its own
+SHARED_MODULE_NAMES = {
+    "__init__": "a package",
+    "cli": "a role's gw command",
+    "server": "a role's process (its Service)",
+    "metrics": "what a role tells Prometheus (common's: the endpoint they all serve)",
+}
+
+
+def defined_names(name: str) -> set[str]:
+    """What a module defines itself at its top level (not what it imports)."""
+    found = set()
+    for node in module_statements(ast.parse(SOURCES[name].read_text())):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            found.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return found
+
+
+def borrowed_imports(name: str, path: Path) -> list[str]:
+    """``from M import X`` where M is a project module (not a package) that does not
+    define X but imports it: X has another home, its one import path."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            module = ".".join(base + ([node.module] if node.module else []))
+        else:
+            module = node.module or ""
+        if module not in SOURCES or SOURCES[module].name == "__init__.py":
+            continue
+        for alias in node.names:
+            if f"{module}.{alias.name}" not in SOURCES and alias.name not in defined_names(module):
+                found.append(f"{name}:{node.lineno} takes {alias.name} from {module}")
+    return found
+
+
+def test_names_are_imported_from_their_home() -> None:
+    tests = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts): p
+        for p in sorted((ROOT / "tests").rglob("*.py"))
+    }
+    borrowed = []
+    for name, path in {**SOURCES, **tests}.items():
+        if "chat" not in name.split("."):
+            borrowed += borrowed_imports(name, path)
+    assert borrowed == []
+
+
+def test_a_class_name_means_one_thing() -> None:
+    homes: dict[str, list[str]] = {}
+    for name, path in SOURCES.items():
+        if name.split(".")[0] in NAMED:
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ClassDef):
+                    homes.setdefault(node.name, []).append(name)
+    assert {cls: where for cls, where in homes.items() if len(where) > 1} == {}
+
+
+def test_a_module_name_means_one_thing() -> None:
+    homes: dict[str, list[str]] = {}
+    for name, path in SOURCES.items():
+        if name.split(".")[0] in NAMED:
+            homes.setdefault(path.stem, []).append(name)
+    shared = {stem: where for stem, where in homes.items() if len(where) > 1}
+    assert set(shared) <= set(SHARED_MODULE_NAMES), shared

@@ -6,7 +6,7 @@ import hmac
 
 import pytest
 
-from business.httpapi.auth import KeyRing, Refused, check_exposure, parse_keys
+from business.httpapi.auth import BadCredentials, KeyRing, check_exposure, parse_keys
 from business.httpapi.errors import STATUS_CODES, ApiError, from_exception
 from common.exceptions import (
     ClientIdError,
@@ -53,13 +53,13 @@ def test_either_scheme_and_any_configured_key() -> None:
     assert keys.identify(f"bearer {NEW}") == 2
     assert keys.identify(f"apikey {NEW}") == 2
     assert keys.identify(f"ApiKey  {OLD} ") == 1
-    assert keys.identify(None) is Refused.NO_HEADER
-    assert keys.identify("") is Refused.NO_HEADER
-    assert keys.identify(f"Basic {OLD}") is Refused.SCHEME
-    assert keys.identify("Bearer") is Refused.SCHEME
-    assert keys.identify(f"Bearer {OLD}x") is Refused.WRONG_KEY
-    assert keys.identify(f"Bearer {OLD[:-1]}") is Refused.WRONG_KEY
-    assert keys.identify("Bearer \udcff-not-utf-8") is Refused.WRONG_KEY
+    assert keys.identify(None) is BadCredentials.NO_HEADER
+    assert keys.identify("") is BadCredentials.NO_HEADER
+    assert keys.identify(f"Basic {OLD}") is BadCredentials.SCHEME
+    assert keys.identify("Bearer") is BadCredentials.SCHEME
+    assert keys.identify(f"Bearer {OLD}x") is BadCredentials.WRONG_KEY
+    assert keys.identify(f"Bearer {OLD[:-1]}") is BadCredentials.WRONG_KEY
+    assert keys.identify("Bearer \udcff-not-utf-8") is BadCredentials.WRONG_KEY
     assert KeyRing([]).open
 
 
@@ -74,7 +74,7 @@ def test_every_key_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(hmac, "compare_digest", spy)
     keys = KeyRing([OLD, NEW, "third-key-0123456789"])
     assert keys.identify(f"Bearer {OLD}") == 1
-    assert keys.identify("Bearer x") is Refused.WRONG_KEY
+    assert keys.identify("Bearer x") is BadCredentials.WRONG_KEY
     # all three every time (not stopping at the first match), digests of one length
     assert compared == [(32, 32)] * 6
 

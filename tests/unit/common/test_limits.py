@@ -39,3 +39,12 @@ def test_a_flood_of_new_keys_stays_bounded() -> None:
         assert buckets.take(f"address-{n}", 0.0)  # each new key's first request passes
         assert len(buckets) <= 100
     assert not buckets.take("address-9999", 0.0)  # but not its second
+
+
+def test_a_bucket_allows_its_burst_then_its_rate() -> None:
+    bucket = TokenBucket(rate=5, burst=10, now=0.0)
+    assert [bucket.take(0.0) for _ in range(11)] == [True] * 10 + [False]
+    assert not bucket.take(0.1)  # half a token
+    assert bucket.take(0.2)  # a whole one (5/s)
+    assert not bucket.take(0.2)
+    assert [bucket.take(100.0) for _ in range(11)] == [True] * 10 + [False]  # burst is a cap

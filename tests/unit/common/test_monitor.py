@@ -16,7 +16,7 @@ import zmq
 
 from common import monitor
 from common.config import Security, Timing
-from common.monitor import AcceptedPeers, Refusal, refusal, watch
+from common.monitor import AcceptedPeers, FailedHandshake, failed_handshake, watch
 from common.transport import Transport
 from tests.harness import UNIT, eventually_async
 
@@ -27,7 +27,7 @@ AUTH = zmq.EVENT_HANDSHAKE_FAILED_AUTH
 
 # -- what a failure means --------------------------------------------------------------
 def test_a_different_secret_is_named_by_the_side_that_refused() -> None:
-    found = refusal(PROTOCOL, zmq.PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC, True, "10.0.0.9:4100")
+    found = failed_handshake(PROTOCOL, zmq.PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC, True, "10.0.0.9:4100")
     assert found.kind == "secret" and found.level == logging.WARNING
     assert found.describe() == (
         "refused an internal peer at 10.0.0.9:4100: its --secret differs from ours"
@@ -35,13 +35,13 @@ def test_a_different_secret_is_named_by_the_side_that_refused() -> None:
 
 
 def test_the_refused_side_is_told_it_was_refused() -> None:
-    found = refusal(NO_DETAIL, 32, False, "10.0.0.1:1236")
+    found = failed_handshake(NO_DETAIL, 32, False, "10.0.0.1:1236")
     assert found.describe().startswith("internal peer 10.0.0.1:1236 refused us:")
     assert "--secret differs" in found.reason
 
 
 def test_a_hang_up_at_a_bound_port_is_not_called_a_secret_mismatch() -> None:
-    found = refusal(NO_DETAIL, 104, True, "10.0.0.9:4100")
+    found = failed_handshake(NO_DETAIL, 104, True, "10.0.0.9:4100")
     assert found.kind == "hangup" and found.level == logging.INFO
     text = found.describe()
     assert "secret" not in text and "refused an" not in text
@@ -49,11 +49,13 @@ def test_a_hang_up_at_a_bound_port_is_not_called_a_secret_mismatch() -> None:
 
 
 def test_mechanism_mismatch_key_and_garbage() -> None:
-    mismatch = refusal(PROTOCOL, zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH, False, "x:1")
+    mismatch = failed_handshake(PROTOCOL, zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH, False, "x:1")
     assert mismatch.kind == "mechanism" and "the other none" in mismatch.reason
-    key = refusal(AUTH, 400, True, None)
+    key = failed_handshake(AUTH, 400, True, None)
     assert key.kind == "key" and "an unknown address" in key.describe()
-    garbage = refusal(PROTOCOL, zmq.PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_HELLO, True, None)
+    garbage = failed_handshake(
+        PROTOCOL, zmq.PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_HELLO, True, None
+    )
     assert garbage.kind == "protocol" and "MALFORMED_COMMAND_HELLO" in garbage.reason
 
 
@@ -114,20 +116,20 @@ async def server() -> AsyncIterator[Server]:
 
 Server = tuple[Any, str]  # the bound ROUTER, its address
 
-Seen = Callable[[list[Refusal], list[Refusal]], bool]
+Seen = Callable[[list[FailedHandshake], list[FailedHandshake]], bool]
 
 
 async def refused_by(
     server: Server, secret: str | None, done: Seen
-) -> tuple[list[Refusal], list[Refusal]]:
+) -> tuple[list[FailedHandshake], list[FailedHandshake]]:
     """Connect with ``secret`` until ``done(bound side's refusals, connecting side's)``."""
     router, address = server
-    seen: list[Refusal] = []
+    seen: list[FailedHandshake] = []
     # attached at watch()'s call: nothing to wait for
     task = asyncio.create_task(watch(router, 0, lambda e, ep: None, seen.append, bound=True))
     client = Transport(Security(secret))
     dealer = client.socket(zmq.DEALER, server=False)
-    told: list[Refusal] = []
+    told: list[FailedHandshake] = []
     client_task = asyncio.create_task(watch(dealer, 0, lambda e, ep: None, told.append))
     dealer.connect(address)
     try:
@@ -175,7 +177,7 @@ async def test_a_plain_tcp_probe_is_a_hang_up(
 ) -> None:
     caplog.set_level(logging.INFO, logger="common.monitor")
     router, address = server
-    seen: list[Refusal] = []
+    seen: list[FailedHandshake] = []
     task = asyncio.create_task(watch(router, 0, lambda e, ep: None, seen.append, bound=True))
     host, port = address.removeprefix("tcp://").split(":")
     _, writer = await asyncio.open_connection(host, int(port))

@@ -8,8 +8,8 @@ import pytest
 
 from common import ops
 from common.exceptions import ProtocolError
+from common.frames import Op
 from common.ops import SPECS, Merge, OpSpec, empty, merge
-from common.protocol import Op
 
 G1, G2, G3 = "tcp://10.0.0.1:2900", "tcp://10.0.0.2:2900", "tcp://10.0.0.3:2900"
 

@@ -8,10 +8,9 @@ from dataclasses import fields
 import msgpack
 import pytest
 
-from common import protocol
+from common import frames, protocol
 from common.exceptions import GatewayError, ProtocolError
-from common.protocol import (
-    VERSION,
+from common.frames import (
     Ack,
     Announce,
     Bye,
@@ -29,11 +28,8 @@ from common.protocol import (
     Role,
     Subscribe,
     Welcome,
-    decode,
-    encode,
-    pack_session,
-    unpack_session,
 )
+from common.protocol import VERSION, decode, encode, pack_session, unpack_session
 
 SESSION = pack_session({"name": "ann", "n": 3})
 
@@ -296,15 +292,15 @@ def test_session_travels_inside_an_event() -> None:
 @pytest.mark.parametrize(
     "fields",
     [
-        [protocol.Kind.ANNOUNCE, ["tcp://x"], "ws", 1],  # address not a str
-        [protocol.Kind.ANNOUNCE, "tcp://x", "ws", True],  # epoch a bool
-        [protocol.Kind.GATEWAY_LIST, {5: 1}, True],  # address not a str
-        [protocol.Kind.GATEWAY_LIST, {"tcp://x": "1"}, True],  # epoch not an int
-        [protocol.Kind.GATEWAY_LIST, ["tcp://x"], True],  # not a map
-        [protocol.Kind.ACK, 1, "cid", ["not", "a", "map"], None],
-        [protocol.Kind.COMMAND, protocol.Op.SEND_TO_ALL, {"not": "a list"}],
-        [protocol.Kind.EVENT, 1, 3, "cid", "1.2.3.4:5", "not bytes", "x", False, None],
-        [protocol.Kind.EVENT, 1, 3, "cid", "1.2.3.4:5", b"\x80", "x", False, {"uid": "x"}],
+        [frames.Kind.ANNOUNCE, ["tcp://x"], "ws", 1],  # address not a str
+        [frames.Kind.ANNOUNCE, "tcp://x", "ws", True],  # epoch a bool
+        [frames.Kind.GATEWAY_LIST, {5: 1}, True],  # address not a str
+        [frames.Kind.GATEWAY_LIST, {"tcp://x": "1"}, True],  # epoch not an int
+        [frames.Kind.GATEWAY_LIST, ["tcp://x"], True],  # not a map
+        [frames.Kind.ACK, 1, "cid", ["not", "a", "map"], None],
+        [frames.Kind.COMMAND, frames.Op.SEND_TO_ALL, {"not": "a list"}],
+        [frames.Kind.EVENT, 1, 3, "cid", "1.2.3.4:5", "not bytes", "x", False, None],
+        [frames.Kind.EVENT, 1, 3, "cid", "1.2.3.4:5", b"\x80", "x", False, {"uid": "x"}],
     ],
 )
 def test_fields_of_the_wrong_type_are_protocol_errors(fields: list[object]) -> None:
@@ -317,19 +313,19 @@ def test_fields_of_the_wrong_type_are_protocol_errors(fields: list[object]) -> N
 
 
 def test_decode_many_reads_every_frame_of_a_part_in_order() -> None:
-    frames = [protocol.Goodbye(f"tcp://h:{n}") for n in range(300)]
-    part = b"".join(encode(frame) for frame in frames)
-    assert list(protocol.decode_many(part)) == frames
+    goodbyes = [frames.Goodbye(f"tcp://h:{n}") for n in range(300)]
+    part = b"".join(encode(frame) for frame in goodbyes)
+    assert list(protocol.decode_many(part)) == goodbyes
 
 
 def test_decode_many_of_one_frame() -> None:
-    frame = protocol.Goodbye("tcp://h:1")
+    frame = frames.Goodbye("tcp://h:1")
     assert list(protocol.decode_many(encode(frame))) == [frame]
 
 
 def test_decode_many_skips_a_bad_frame_and_goes_on() -> None:
-    good1, good2 = protocol.Goodbye("tcp://a:1"), protocol.Goodbye("tcp://b:2")
-    wrong_version = frame_bytes(VERSION + 1, protocol.Kind.GOODBYE, "tcp://x:1")
+    good1, good2 = frames.Goodbye("tcp://a:1"), frames.Goodbye("tcp://b:2")
+    wrong_version = frame_bytes(VERSION + 1, frames.Kind.GOODBYE, "tcp://x:1")
     not_a_frame = msgpack.packb({"a": 1})
     part = encode(good1) + wrong_version + not_a_frame + encode(good2)
     out = list(protocol.decode_many(part))
@@ -343,11 +339,11 @@ def test_decode_many_skips_a_bad_frame_and_goes_on() -> None:
     ("tail", "says"),
     [
         (b"\xc1", "undecodable"),  # 0xc1: never used by msgpack
-        (encode(protocol.Goodbye("tcp://c:3"))[:-2], "truncated"),
+        (encode(frames.Goodbye("tcp://c:3"))[:-2], "truncated"),
     ],
 )
 def test_decode_many_stops_at_bytes_it_cannot_read(tail: bytes, says: str) -> None:
-    good = protocol.Goodbye("tcp://a:1")
+    good = frames.Goodbye("tcp://a:1")
     out = list(protocol.decode_many(encode(good) + tail))
     assert out[0] == good
     assert len(out) == 2
@@ -383,8 +379,8 @@ def test_the_generated_field_check_agrees_with_the_per_field_checks(cls: type) -
 
 
 def test_decode_parts_reads_every_part_in_order() -> None:
-    first = [protocol.Ack(1, "a", None, None), protocol.Ack(2, "b", None, None)]
-    second = protocol.Ack(3, "c", None, None)
+    first = [frames.Ack(1, "a", None, None), frames.Ack(2, "b", None, None)]
+    second = frames.Ack(3, "c", None, None)
     parts = [b"".join(encode(f) for f in first), b"\xc1", encode(second)]
     out = list(protocol.decode_parts(parts))
     assert out[:2] == first and out[3] == second

@@ -18,6 +18,7 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from common import monitor
 from common import transport as transport_module
 from common.config import Security, Timing
 from common.transport import Channel, Transport
@@ -368,7 +369,7 @@ async def test_a_silent_peer_is_declared_dead_within_the_link_timeout() -> None:
     dealer = t.socket(zmq.DEALER, server=False)
     events: list[tuple[int, float]] = []
     loop = asyncio.get_running_loop()
-    watcher = asyncio.create_task(transport_module.watch(
+    watcher = asyncio.create_task(monitor.watch(
         dealer, zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED,
         lambda event, endpoint: events.append((event, loop.time())),
     ))  # fmt: skip

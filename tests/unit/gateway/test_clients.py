@@ -8,8 +8,9 @@ import pytest
 
 from common import ids, ops
 from common.exceptions import InvalidArgument
+from common.frames import Op
 from common.ops import SPECS
-from common.protocol import Op, unpack_session
+from common.protocol import unpack_session
 from gateway.clients import Client, ClientIndex
 
 GW_A = ("10.0.0.1", 2900)

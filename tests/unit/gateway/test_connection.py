@@ -28,8 +28,10 @@ from websockets.uri import parse_uri
 
 from gateway import connection, stream
 from gateway.clients import Client
-from gateway.connection import PING_PREFIX, Connection, ConnectionHandler, Drop, new_protocol
+from gateway.connection import Connection, ConnectionHandler, new_protocol
 from gateway.handshake import request_data
+from gateway.parsing import PING_PREFIX
+from gateway.stream import Drop
 from tests.harness import eventually_async
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ import pytest
 from common.frames import EventKind
 from gateway.clients import Client
 from gateway.dispatch import Dispatcher
-from gateway.router import Worker, WorkerPool
+from gateway.router import LinkedWorker, WorkerPool
 
 W1, W2 = b"w1", b"w2"
 CONNECT, WS, MESSAGE, CLOSE = (EventKind.CONNECT, EventKind.WS_CONNECT, EventKind.MESSAGE,
@@ -28,7 +28,7 @@ class Sink:
         self.sent: list[tuple[bytes, int, str, EventKind, Any, bool]] = []
         self.calls: list[tuple[str, str]] = []
 
-    def send_event(self, worker: Worker, seq: int, client: Client, kind: EventKind,
+    def send_event(self, worker: LinkedWorker, seq: int, client: Client, kind: EventKind,
                    payload: Any, redelivered: bool) -> None:  # fmt: skip
         self.sent.append((worker.identity, seq, client.client_id, kind, payload, redelivered))
 

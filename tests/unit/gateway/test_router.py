@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from common.protocol import EventKind
+from common.frames import EventKind
 from gateway import router
 from gateway.clients import Client
-from gateway.router import PendingEvent, Worker, WorkerPool
+from gateway.router import LinkedWorker, PendingEvent, WorkerPool
 
 W1, W2, W3 = b"w1", b"w2", b"w3"
 
@@ -161,7 +161,10 @@ def test_random_policy_picks_a_live_worker_and_sticks(monkeypatch: pytest.Monkey
 
 
 def test_routers_choose_from_candidates() -> None:
-    workers = [Worker(b"a", "a", 1, 0.0, clients=2), Worker(b"b", "b", 1, 0.0, clients=0)]
+    workers = [
+        LinkedWorker(b"a", "a", 1, 0.0, clients=2),
+        LinkedWorker(b"b", "b", 1, 0.0, clients=0),
+    ]
     assert router.least_clients(workers).identity == b"b"
     assert router.random_worker(workers) in workers
     assert set(router.ROUTERS) == {"least", "random"}
@@ -302,7 +305,7 @@ def test_chooser_resolves_names_and_import_strings() -> None:
     assert router.chooser("least") is router.least_clients
     assert router.chooser("random") is router.random_worker
     oldest = router.chooser("tests.cluster.apps.routers:oldest")
-    workers = [Worker(b"a", "a", 30, 0.0), Worker(b"b", "b", 10, 0.0)]
+    workers = [LinkedWorker(b"a", "a", 30, 0.0), LinkedWorker(b"b", "b", 10, 0.0)]
     assert oldest(workers) is workers[1]
     for bad in ("round-robin", "no.such:f", "tests.cluster.apps.routers:missing", ":f"):
         with pytest.raises(ConfigError):
@@ -312,5 +315,8 @@ def test_chooser_resolves_names_and_import_strings() -> None:
 @pytest.mark.parametrize("name", ["broken", "stranger"])
 def test_a_custom_router_that_fails_gets_the_least_loaded(name: str) -> None:
     choose = router.chooser(f"tests.cluster.apps.routers:{name}")
-    workers = [Worker(b"a", "a", 1, 0.0, clients=5), Worker(b"b", "b", 2, 0.0, clients=1)]
+    workers = [
+        LinkedWorker(b"a", "a", 1, 0.0, clients=5),
+        LinkedWorker(b"b", "b", 2, 0.0, clients=1),
+    ]
     assert choose(workers) is workers[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.protocol import Announce
+from common.frames import Announce
 from register.server import announce_problem
 
 

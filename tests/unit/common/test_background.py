@@ -1,8 +1,8 @@
-"""common.control: what gw start keeps off command lines and files."""
+"""common.background: what gw start keeps off command lines and files."""
 
 from __future__ import annotations
 
-from common.control import without_secrets
+from common.background import without_secrets
 
 
 def test_secrets_move_from_the_arguments_to_the_environment() -> None:
@@ -21,7 +21,7 @@ def test_api_keys_move_too_and_several_stay_several() -> None:
 
 
 def test_the_api_is_described_with_its_url() -> None:
-    from common.control import describe
+    from common.background import describe
 
     (line,) = describe({"processes": [{"role": "api", "name": "api", "pid": 7,
                                        "listen": "127.0.0.1:8790"}]})  # fmt: skip

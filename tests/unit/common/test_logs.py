@@ -1,4 +1,4 @@
-"""gateway.limits and common.logs: token buckets and throttled log lines, on a fake clock."""
+"""common.logs: rate-limited log lines, on a fake clock."""
 
 from __future__ import annotations
 
@@ -7,16 +7,6 @@ import logging
 import pytest
 
 from common.logs import Throttled
-from gateway.limits import TokenBucket
-
-
-def test_a_bucket_allows_its_burst_then_its_rate() -> None:
-    bucket = TokenBucket(rate=5, burst=10, now=0.0)
-    assert [bucket.take(0.0) for _ in range(11)] == [True] * 10 + [False]
-    assert not bucket.take(0.1)  # half a token
-    assert bucket.take(0.2)  # a whole one (5/s)
-    assert not bucket.take(0.2)
-    assert [bucket.take(100.0) for _ in range(11)] == [True] * 10 + [False]  # burst is a cap
 
 
 def test_throttled_lines(caplog: pytest.LogCaptureFixture) -> None:

@@ -25,7 +25,7 @@ from common.limits import Buckets
 from common.logs import Throttled
 
 from . import reach
-from .auth import KeyRing, Refused
+from .auth import BadCredentials, KeyRing
 from .calls import CALLS, MAX_BATCH, MAX_BATCH_QUERIES, Call, bind, reply, to_json
 from .errors import ApiError, from_exception
 from .metrics import Stats
@@ -171,7 +171,7 @@ class HttpApi:
         who = remote
         if not self.keys.open:
             found = self.keys.identify(request.headers.get("Authorization"))
-            if isinstance(found, Refused):
+            if isinstance(found, BadCredentials):
                 if not self.failures.take(remote, self._clock()):
                     raise ApiError("rate_limited", "too many requests without a valid API key "
                                    "from this address", retry_after=1.0)  # fmt: skip
