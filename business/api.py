@@ -280,6 +280,11 @@ class GatewayAPI:
         """Per-gateway status (clients, workers, memory, counters), by internal address."""
         return await self._ask(Op.GET_STATUS, timeout=timeout)
 
+    async def get_connections(self, *, timeout: float | None = None) -> Any:
+        """Every client connection of every gateway (client_id, uid, groups, remote
+        address, connected_at: wall time), as ``gw connections`` lists them."""
+        return await self._ask(Op.GET_CONNECTIONS, timeout=timeout)
+
     # GatewayWorker's shorter names for two counts
     get_client_count_by_group = get_client_id_count_by_group
     get_all_client_count = get_all_client_id_count

@@ -29,14 +29,15 @@ import functools
 import inspect
 import os
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
 from common import ops
 from common.config import Security, Timing
-from common.exceptions import NotRunning
-from common.frames import Op, Role
+from common.exceptions import InvalidArgument, NotRunning
+from common.frames import Command, Op, Role
 from common.metrics import Histogram
 
 from .api import GatewayAPI
@@ -122,6 +123,43 @@ class AsyncGatewayClient(GatewayAPI):
     def gateways(self) -> list[str]:
         """Internal addresses of the gateways currently known."""
         return sorted(self.cluster.links)
+
+    # -- operating one gateway ------------------------------------------------------
+    async def gateway_status(self, address: str, *, timeout: float | None = None) -> Any:
+        """The status of the one gateway at ``address`` (``tcp://IP:PORT``, listed or
+        not), or None if it did not answer in time."""
+        wait = self.query_timeout if timeout is None else timeout
+        answers, missing, _ = await self.cluster.query(Op.GET_STATUS, [], [address], wait)
+        return None if missing else answers[address]
+
+    async def drain(
+        self,
+        address: str,
+        *,
+        timeout: float = 60.0,
+        every: float = 0.5,
+        progress: Callable[[int], object] | None = None,
+    ) -> None:
+        """Drain the gateway at ``address`` (``tcp://IP:PORT``), as ``gw drain`` does: it
+        stops being ready and taking clients, closes its clients (1012) in waves over its
+        ``--drain-time``, then stops. Returns once it is gone (it no longer answers).
+
+        Every ``every`` seconds ``progress`` gets how many clients it still has. Raises
+        InvalidArgument if nothing answers there (not a gateway), TimeoutError if it is
+        still there after ``timeout`` seconds.
+        """
+        self.cluster.link(address).send(Command(Op.DRAIN, []))
+        deadline = time.monotonic() + timeout
+        if await self.gateway_status(address, timeout=2.0) is None:
+            raise InvalidArgument(f"{address} did not answer: is it a gateway?")
+        while time.monotonic() < deadline:
+            await asyncio.sleep(every)  # the progress's pace: it is asked, it says nothing
+            status = await self.gateway_status(address, timeout=1.0)
+            if status is None:
+                return
+            if progress is not None:
+                progress(status["clients"])
+        raise TimeoutError(f"{address} still there after {timeout:g}s")
 
 
 class GatewayClient:

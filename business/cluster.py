@@ -116,7 +116,7 @@ class Cluster:
         for running in self.subscription.open(self._sockets()):
             self._spawn(running)
         self._spawn(self._heartbeat())
-        if wait:
+        if wait and self.registers:  # (no register: links are opened on demand only)
             begun, limit = self._now(), start_timeout or wait
             await self._first_list(min(wait, limit), limit)
             if settled and not self.view.complete:  # a register that just (re)started

@@ -20,8 +20,7 @@ import click
 from click.core import ParameterSource
 
 from common.background import register_of, run_dir_option
-from common.exceptions import ConfigError
-from common.frames import Command, Op
+from common.exceptions import ConfigError, InvalidArgument
 from common.options import option, register_option
 
 from .client import AsyncGatewayClient
@@ -162,10 +161,7 @@ def connections(ctx: click.Context, registers: tuple[str, ...], secret: str | No
     """Every client connection: client_id, uid, groups, remote address, age."""
     registers, hint = _registers(ctx, registers, run_dir)
 
-    async def ask(client: AsyncGatewayClient) -> Any:
-        return await client._ask(Op.GET_CONNECTIONS)
-
-    found = _ask(registers, secret, timeout, ask, hint)
+    found = _ask(registers, secret, timeout, lambda client: client.get_connections(), hint)
     now = time.time()
     if as_json:
         for conn in found:
@@ -191,21 +187,15 @@ def drain(address: str, secret: str | None, timeout: float) -> None:
     over its --drain-time so they reconnect elsewhere; then it stops."""
     address = address if address.startswith("tcp://") else f"tcp://{address}"
 
+    def left(clients: int) -> None:
+        click.echo(f"{address}: {clients} clients left")
+
     async def run() -> None:
         async with AsyncGatewayClient((), secret=secret, timeout=2.0) as client:
-            link = client.cluster.link(address)
-            link.send(Command(Op.DRAIN, []))
-            deadline = time.monotonic() + timeout
-            answers, missing, _ = await client.cluster.query(Op.GET_STATUS, [], [address], 2.0)
-            if missing:
-                raise click.ClickException(f"{address} did not answer: is it a gateway?")
-            while time.monotonic() < deadline:
-                await asyncio.sleep(0.5)
-                answers, missing, _ = await client.cluster.query(Op.GET_STATUS, [], [address], 1.0)
-                if missing:
-                    click.echo(f"{address}: drained and gone")
-                    return
-                click.echo(f"{address}: {answers[address]['clients']} clients left")
-            raise click.ClickException(f"{address} still there after {timeout:g}s")
+            try:
+                await client.drain(address, timeout=timeout, progress=left)
+            except (InvalidArgument, TimeoutError) as exc:
+                raise click.ClickException(str(exc)) from None
+        click.echo(f"{address}: drained and gone")
 
     asyncio.run(run())

@@ -426,3 +426,21 @@ def test_a_module_name_means_one_thing() -> None:
             homes.setdefault(path.stem, []).append(name)
     shared = {stem: where for stem, where in homes.items() if len(where) > 1}
     assert set(shared) <= set(SHARED_MODULE_NAMES), shared
+
+
+def test_nothing_reaches_into_another_objects_private_names() -> None:
+    """``other._name`` is the other's own business: ask it through a public verb (gw
+    connections once called the push client's ``_ask``)."""
+    reached = []
+    for name, path in SOURCES.items():
+        if name.split(".")[0] not in NAMED:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and ast.unparse(node.value) not in ("self", "cls", "super()")
+            ):
+                reached.append(f"{name}:{node.lineno} {ast.unparse(node)}")
+    assert reached == []
