@@ -34,8 +34,9 @@ async def test_drain_closes_the_clients_then_returns_once_the_gateway_is_gone() 
     async with cluster(app, drain_time=0.3) as c, c.client() as ws:
         left: list[int] = []
         async with AsyncGatewayClient((), timeout=5 * UNIT) as push:
-            await push.drain(c.gateway.addresses.internal, timeout=10 * UNIT, every=0.05,
-                             progress=left.append)  # fmt: skip
+            await push.drain(
+                c.gateway.addresses.internal, timeout=10 * UNIT, every=0.05, progress=left.append
+            )
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012

@@ -8,6 +8,7 @@ Read from the source with ``ast`` (nothing is imported): every ``import`` and
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -364,7 +365,8 @@ SHARED_MODULE_NAMES = {
 }
 
 
-def defined_names(name: str) -> set[str]:
+@functools.cache
+def defined_names(name: str) -> frozenset[str]:
     """What a module defines itself at its top level (not what it imports)."""
     found = set()
     for node in module_statements(ast.parse(SOURCES[name].read_text())):
@@ -373,7 +375,7 @@ def defined_names(name: str) -> set[str]:
         elif isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             found |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-    return found
+    return frozenset(found)
 
 
 def borrowed_imports(name: str, path: Path) -> list[str]:

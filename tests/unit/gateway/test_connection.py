@@ -14,90 +14,45 @@ import itertools
 import random
 import types
 import weakref
-from collections.abc import Generator
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 import pytest
 from websockets.client import ClientProtocol
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
-from websockets.frames import Close, Frame, Opcode
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
-from websockets.streams import StreamReader
 from websockets.uri import parse_uri
 
 from gateway import connection, stream
 from gateway.clients import Client
 from gateway.connection import Connection, ConnectionHandler, new_protocol
-from gateway.handshake import request_data
 from gateway.parsing import PING_PREFIX
 from gateway.stream import Drop
 from tests.harness import eventually_async
 
+from .wire import (
+    ACCEPT,
+    KEY,
+    PEER,
+    FakeTransport,
+    binary,
+    close_frame,
+    close_of,
+    frame,
+    masked,
+    read_frames,
+    read_response,
+    text,
+    upgrade_request,
+)
+
 T = TypeVar("T")
 
-PEER = ("10.0.0.7", 4242)
-KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's sample key and its accept value
-ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 SHORT = 0.05  # patched OPEN_TIMEOUT / CLOSE_TIMEOUT
 
 
 # -- fakes --------------------------------------------------------------------------
-
-
-class FakeTransport:
-    """Just enough of ``asyncio.Transport``, recording what the connection does."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.read = 0  # how much of data take() has returned
-        self.eof = False
-        self.closed = False
-        self.aborted = False
-        self.reading = True
-        self.buffered = 0  # what get_write_buffer_size() says (a test sets it)
-
-    def write(self, data: bytes) -> None:
-        if self.eof:  # as asyncio's transports do
-            raise RuntimeError("Cannot call write() after write_eof()")
-        self.data += data
-
-    def write_eof(self) -> None:
-        self.eof = True
-
-    def can_write_eof(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.aborted = True
-
-    def pause_reading(self) -> None:
-        self.reading = False
-
-    def resume_reading(self) -> None:
-        self.reading = True
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return PEER if name == "peername" else default
-
-    def get_write_buffer_size(self) -> int:
-        return self.buffered
-
-    def is_closing(self) -> bool:
-        return self.closed or self.aborted
-
-    def take(self) -> bytes:
-        """What was written since the last call."""
-        new = bytes(self.data[self.read :])
-        self.read = len(self.data)
-        return new
-
-    @property
-    def ended(self) -> bool:
-        return self.eof or self.closed or self.aborted
 
 
 class FakeHandler:
@@ -171,68 +126,6 @@ class Peer:
 
 
 # -- client bytes and server output -------------------------------------------------
-
-
-def upgrade_request(path: str = "/", *extra: str) -> bytes:
-    lines = [
-        f"GET {path} HTTP/1.1",
-        "Host: example.com",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {KEY}",
-        "Sec-WebSocket-Version: 13",
-        *extra,
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def frame(opcode: Opcode, data: bytes, fin: bool = True) -> bytes:
-    """A client frame (masked)."""
-    return Frame(opcode, data, fin).serialize(mask=True)
-
-
-def text(message: str) -> bytes:
-    return frame(Opcode.TEXT, message.encode())
-
-
-def binary(message: bytes) -> bytes:
-    return frame(Opcode.BINARY, message)
-
-
-def close_frame(code: int, reason: str = "") -> bytes:
-    return frame(Opcode.CLOSE, Close(code, reason).serialize())
-
-
-def run(coroutine: Generator[None, None, T]) -> T:
-    """Run one of websockets' generator-based parsers over data already fed."""
-    try:
-        next(coroutine)
-    except StopIteration as stop:
-        return cast(T, stop.value)
-    raise AssertionError("incomplete data")
-
-
-def read_response(data: bytes) -> tuple[Response, bytes]:
-    """Parse an HTTP response; return it and the bytes after it."""
-    reader = StreamReader()
-    reader.feed_data(data)
-    response = run(Response.parse(reader.read_line, reader.read_exact, reader.read_to_eof))
-    return response, bytes(reader.buffer)
-
-
-def read_frames(data: bytes) -> list[Frame]:
-    """Parse server frames (unmasked); every byte must belong to a whole frame."""
-    reader = StreamReader()
-    reader.feed_data(data)
-    frames = []
-    while reader.buffer:
-        frames.append(run(Frame.parse(reader.read_exact, mask=False)))
-    return frames
-
-
-def close_of(f: Frame) -> Close:
-    assert f.opcode is Opcode.CLOSE
-    return Close.parse(f.data)
 
 
 @pytest.fixture
@@ -565,12 +458,6 @@ async def test_keepalive_ping_and_pong() -> None:
     assert peer.transport.take() == b""
 
 
-def masked(opcode: int, payload: bytes, mask: bytes = b"\x11\x22\x33\x44") -> bytes:
-    """A client's frame, byte by byte (FIN set, masked), for the pong fast path."""
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes((0x80 | opcode, 0x80 | len(payload))) + mask + body
-
-
 async def test_a_pong_alone_in_a_read_is_taken_without_the_parser() -> None:
     peer = Peer().open()
     peer.conn.ping_now(5.0)
@@ -863,54 +750,6 @@ async def test_a_request_handler_failing_after_accepting_closes_with_1011() -> N
     assert peer.handler.messages == []  # nothing after it is delivered
 
 
-# -- request_data -------------------------------------------------------------------
-
-
-async def test_request_data() -> None:
-    peer = Peer()
-    peer.send(
-        upgrade_request(
-            "/room/7?a=1&b=",
-            "User-Agent: test-agent",
-            'Cookie: sid=abc; theme=dark; quoted="a b"',
-            "Cookie: evil=1; $foo=bar",  # SimpleCookie raises CookieError: skipped
-            "Cookie: late=yes",
-        )
-    )
-    [request] = peer.handler.requests
-    data = request_data(request.path, request.headers.raw_items(), peer.conn.peer, "cid-1",
-                        FakeHandler.internal_address, FakeHandler.public_port)  # fmt: skip
-    assert data["path"] == "/room/7"
-    assert data["query"] == {"a": "1", "b": ""}
-    assert data["headers"]["Host"] == "example.com"
-    assert data["headers"]["User-Agent"] == "test-agent"
-    assert data["cookies"] == {"sid": "abc", "theme": "dark", "quoted": "a b", "late": "yes"}
-    server = data["server"]
-    assert server["REMOTE_ADDR"] == "10.0.0.7"
-    assert server["REMOTE_PORT"] == 4242
-    assert server["REQUEST_URI"] == "/room/7?a=1&b="
-    assert server["QUERY_STRING"] == "a=1&b="
-    assert server["GATEWAY_ADDR"] == FakeHandler.internal_address
-    assert server["GATEWAY_PORT"] == FakeHandler.public_port
-    assert server["GATEWAY_CLIENT_ID"] == "cid-1"
-    assert server["HTTP_HOST"] == "example.com"
-    assert server["HTTP_USER_AGENT"] == "test-agent"
-    assert server["HTTP_SEC_WEBSOCKET_KEY"] == KEY
-    assert server["HTTP_SEC_WEBSOCKET_VERSION"] == "13"
-
-
-async def test_request_data_without_query_or_cookies() -> None:
-    peer = Peer()
-    peer.send(upgrade_request("/"))
-    [request] = peer.handler.requests
-    data = request_data(request.path, request.headers.raw_items(), peer.conn.peer, "cid-2",
-                        FakeHandler.internal_address, FakeHandler.public_port)  # fmt: skip
-    assert data["path"] == "/"
-    assert data["query"] == {}
-    assert data["cookies"] == {}
-    assert data["server"]["QUERY_STRING"] == ""
-
-
 async def test_a_refused_connection_is_aborted_within_close_timeout_even_if_the_peer_keeps_sending(
     short_timeouts: None,
 ) -> None:
@@ -1024,21 +863,3 @@ async def test_a_client_paused_by_its_backlog_is_not_read_on_while_closing() -> 
     assert not peer.transport.reading and peer.conn.timer is not None  # the deadline ends it
     peer.conn.resume_reading()  # the backlog drained: read on, to the close frame
     assert peer.transport.reading
-
-
-def test_a_verified_token_never_reaches_handlers() -> None:
-    pairs = [("Host", "x"), ("Authorization", "Bearer secret.token.here"), ("X-A", "1")]
-    data = request_data("/room?token=secret.token.here&a=1", pairs, PEER, "cid", "tcp://g:1",
-                        8000, hide_token=True)  # fmt: skip
-    assert data["query"] == {"a": "1"} and data["path"] == "/room"
-    assert data["server"]["QUERY_STRING"] == "a=1"
-    assert data["server"]["REQUEST_URI"] == "/room?a=1"
-    assert "Authorization" not in data["headers"] and "HTTP_AUTHORIZATION" not in data["server"]
-    assert "secret.token.here" not in repr(data)
-    # the rest of the query stays as written; an encoded "token" key is cut too
-    raw = request_data("/r?a=x%20y&%74oken=s&flag&token=s", pairs, PEER, "cid", "tcp://g:1",
-                       8000, hide_token=True)  # fmt: skip
-    assert raw["server"]["QUERY_STRING"] == "a=x%20y&flag"
-    assert raw["query"] == {"a": "x y", "flag": ""}
-    kept = request_data("/room?token=app-own&a=1", pairs, PEER, "cid", "tcp://g:1", 8000)
-    assert kept["query"]["token"] == "app-own"  # no --auth-secret: the app's own business

@@ -1,4 +1,4 @@
-"""A push client's links, in this process, against a fake register and fake gateways.
+"""business.cluster: a push client's links against a fake register and fake gateways.
 
 Real ZeroMQ sockets on loopback; the register and gateways are plain ROUTER sockets
 driven by the test, so that it can send what a real register never would (a
@@ -110,6 +110,7 @@ async def test_a_list_that_omits_a_live_gateway_does_not_stop_sends_to_it(
         # a register back from a network loss, before the gateway re-announced
         await register.send(me, frames.GatewayList({}, True))
         await eventually_async(lambda: client.listed == {})
+        # nothing must happen: heartbeats pass (the time is the thing tested), the link stays
         await asyncio.sleep(5 * TIMING.heartbeat)
         assert [link.address for link in client.listed_links()] == [gateway.address]
         client.listed_links()[0].send(frames.Command(frames.Op.UNGROUP, ["g"]))
