@@ -12,10 +12,7 @@ import asyncio
 import signal
 import time
 
-import zmq
-
 from business import AsyncGatewayClient
-from common import frames, protocol
 from tests.cluster.client import Probe
 from tests.harness import UNIT, Cluster, free_port
 
@@ -102,27 +99,3 @@ async def test_a_restarted_register_never_makes_an_empty_cluster_look_complete(
     assert any("register" in " ".join(missing) for _, missing in answers), answers
     for probe in probes:
         await probe.close()
-
-
-async def test_a_malformed_announce_is_refused_and_later_gateways_still_join(
-    gw: Cluster,
-) -> None:
-    register = gw.register()
-    context = zmq.Context()
-    rogue = context.socket(zmq.DEALER)
-    try:
-        rogue.connect(f"tcp://{register.info['listen']}")
-        for address in ("tcp://0.0.0.0:2900", "tcp://127.0.0.1:0", "no address"):
-            rogue.send(protocol.encode(frames.Announce(address, "x:1", 7)))
-        logs = register.wait_log("refused an announce from 127.0.0.1")
-        assert "0.0.0.0" in logs and "joined" not in logs
-        assert logs.count("refused an announce") == 1  # the others within a second: counted
-        gateway = gw.gateway(register)
-        worker = gw.worker(register, APP)
-        worker.wait_log(f"linked to gateway {gateway.info['internal']}")
-        probe = await Probe.open(gateway)
-        assert await probe.result("get_all_client_id_count") == 1
-        await probe.close()
-    finally:
-        rogue.close(linger=0)
-        context.term()

@@ -1,4 +1,5 @@
-"""The external push client (GatewayWorker's GatewayClient), async and sync."""
+"""The external push client (GatewayWorker's GatewayClient): a gateway that stops
+answering (SIGSTOP), and the sync client from plain code (its own loop thread)."""
 
 from __future__ import annotations
 
@@ -8,42 +9,11 @@ import time
 import pytest
 
 from business import AsyncGatewayClient, GatewayClient
-from common.exceptions import InvalidArgument, NotRunning, QueryTimeout
+from common.exceptions import InvalidArgument, QueryTimeout
 from tests.cluster.client import Probe
 from tests.harness import UNIT, Cluster
 
 APP = "tests.cluster.apps.probe"
-
-
-async def test_async_client_pushes_and_queries(gw: Cluster) -> None:
-    register = gw.register()
-    gw1, gw2 = gw.gateway(register), gw.gateway(register)
-    gw.worker(register, APP)
-    a, b = await Probe.open(gw1), await Probe.open(gw2)
-    await a.call("join_group", a.client_id, 100)
-    await a.call("join_group", b.client_id, 100)
-    await a.call("bind_uid", b.client_id, "10086")
-    async with AsyncGatewayClient(register.info["listen"], timeout=5) as client:
-        assert client.gateways == sorted([gw1.info["internal"], gw2.info["internal"]])
-        client.send_to_group(100, {"action_type": "new_msg", "content": "你好"})
-        assert await a.json() == {"action_type": "new_msg", "content": "你好"}
-        assert await b.json() == {"action_type": "new_msg", "content": "你好"}
-        client.send_to_uid("10086", "private")
-        assert await b.recv() == "private"
-        client.send_to_client(a.client_id, "direct")
-        assert await a.recv() == "direct"
-        count = await client.get_client_id_count_by_group(100)
-        assert count == 2 and count.complete and count.missing == ()
-        assert await client.is_online(b.client_id) == 1
-        assert await client.get_uid_by_client_id(b.client_id) == "10086"
-        with pytest.raises(InvalidArgument):
-            client.join_group(a.client_id, 0)
-        # no "current client" outside a worker's handler
-        assert not hasattr(client, "send_to_current_client")
-    with pytest.raises(NotRunning):
-        client.send_to_all("after close")
-    await a.close()
-    await b.close()
 
 
 async def test_single_gateway_query_times_out_clearly(gw: Cluster) -> None:

@@ -11,6 +11,7 @@ worker (several workers share the process).
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from types import ModuleType
@@ -88,3 +89,54 @@ async def recv_json(ws: ClientConnection, timeout: float = 10.0) -> Any:
     import json
 
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+@dataclass
+class Running:
+    """A service started in this process, shaped as the process tests' handles: its
+    ready line's ``info`` (addresses, pid), and the service itself."""
+
+    service: Any
+    info: dict[str, Any]
+
+
+class Services:
+    """Registers, gateways and workers started by one test in its own loop, as
+    ``tests.harness.Cluster`` starts processes; all stopped at the end, in reverse
+    order (workers, then gateways, then registers)."""
+
+    def __init__(self, stack: contextlib.AsyncExitStack) -> None:
+        self._stack = stack
+        self._workers = 0
+
+    async def _start(self, service: Any) -> Any:
+        await self._stack.enter_async_context(service)
+        return service
+
+    async def register(self) -> Running:
+        register = await self._start(RegisterServer(RegisterConfig("127.0.0.1:0", TIMING)))
+        return Running(register, {"listen": register.address, **register.info()})
+
+    async def gateway(self, register: Running, **config: Any) -> Running:
+        base = GatewayConfig(listen="127.0.0.1:0", start_port=0,
+                             registers=(register.info["listen"],), ws_ping_interval=None,
+                             ws_ping_timeout=None, timing=TIMING)  # fmt: skip
+        gateway = await self._start(GatewayServer(replace(base, **config)))
+        return Running(gateway, gateway.info())
+
+    async def worker(self, register: Running, app: str | ModuleType, count: int = 1) -> Running:
+        """``count`` workers running ``app`` (a module, or its import string)."""
+        loaded = handlers.load(app) if isinstance(app, str) else handlers.from_module(app)
+        started = []
+        for _ in range(count):
+            self._workers += 1
+            config = WorkerConfig(registers=(register.info["listen"],), timing=TIMING,
+                                  name=f"worker-{self._workers}")  # fmt: skip
+            started.append(await self._start(Worker(config, loaded)))
+        return Running(started, {"pid": os.getpid(), "workers": len(started)})
+
+
+@contextlib.asynccontextmanager
+async def services() -> AsyncIterator[Services]:
+    async with contextlib.AsyncExitStack() as stack:
+        yield Services(stack)

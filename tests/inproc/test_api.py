@@ -1,36 +1,38 @@
-"""Every Gateway API call, on two gateways and two workers, checked by what clients see."""
+"""Every Gateway API call, on two gateways and two workers in this process, checked by
+what clients see (the probe app drives the API: tests/cluster/apps/probe.py)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.cluster.client import Probe
-from tests.harness import FAST, Cluster, GwProcess, ws_url
+from tests.harness import ws_url
+
+from .harness import Running, Services
 
 APP = "tests.cluster.apps.probe"
 
 
 @dataclass
 class Topology:
-    gw1: GwProcess
-    gw2: GwProcess
+    gw1: Running
+    gw2: Running
     a1: Probe  # on gw1
     a2: Probe  # on gw1
     b1: Probe  # on gw2
 
 
 @pytest.fixture
-async def topo(gw: Cluster) -> AsyncIterator[Topology]:
-    register = gw.register()
-    gw1, gw2 = gw.gateway(register), gw.gateway(register)
-    gw.worker(register, APP, count=2)
+async def topo(gw: Services) -> AsyncIterator[Topology]:
+    register = await gw.register()
+    gw1, gw2 = await gw.gateway(register), await gw.gateway(register)
+    await gw.worker(register, APP, count=2)
     a1, a2, b1 = await Probe.open(gw1), await Probe.open(gw1), await Probe.open(gw2)
     # both workers know both gateways before the test starts
     for probe in (a1, b1):
@@ -277,10 +279,10 @@ async def test_single_client_commands_reach_only_the_owning_gateway(topo: Topolo
     assert delta(gw2, "SEND_TO_GROUP", after, final) == 1
 
 
-async def test_request_data_reaches_on_websocket_connect(gw: Cluster) -> None:
-    register = gw.register()
-    gateway = gw.gateway(register)
-    gw.worker(register, APP)
+async def test_request_data_reaches_on_websocket_connect(gw: Services) -> None:
+    register = await gw.register()
+    gateway = await gw.gateway(register)
+    await gw.worker(register, APP)
     probe = await Probe.open(
         gateway,
         "/chat?room=100&name=%E4%B8%AD",
@@ -299,10 +301,10 @@ async def test_request_data_reaches_on_websocket_connect(gw: Cluster) -> None:
     await probe.close()
 
 
-async def test_on_close_sees_the_session(gw: Cluster) -> None:
-    register = gw.register()
-    gateway = gw.gateway(register)
-    gw.worker(register, APP)
+async def test_on_close_sees_the_session(gw: Services) -> None:
+    register = await gw.register()
+    gateway = await gw.gateway(register)
+    await gw.worker(register, APP)
     observer = await Probe.open(gateway, "/?uid=observer")
     leaver = await Probe.open(gateway, "/leaving")
     await leaver.send({"session": {"nick": "z"}})
@@ -327,29 +329,13 @@ async def test_close_and_destroy_current_client(topo: Topology) -> None:
     assert await topo.a2.result("get_all_client_id_count") == 1
 
 
-async def test_on_websocket_connect_can_refuse_a_client(gw: Cluster) -> None:
-    register = gw.register()
-    gateway = gw.gateway(register)
-    gw.worker(register, APP)
+async def test_on_websocket_connect_can_refuse_a_client(gw: Services) -> None:
+    register = await gw.register()
+    gateway = await gw.gateway(register)
+    await gw.worker(register, APP)
     async with connect(ws_url(gateway, "/?reject=1")) as ws:
         assert "welcome" in json.loads(await ws.recv())
         assert json.loads(await ws.recv()) == {"rejected": True}
         with pytest.raises(ConnectionClosed):
             await ws.recv()
         assert ws.close_code == 1000
-
-
-async def test_worker_start_and_stop_callbacks(gw: Cluster, tmp_path: Path) -> None:
-    stopped = tmp_path / "stopped.txt"
-    register = gw.register()
-    gateway = gw.gateway(register)
-    worker = gw.start(
-        "worker", "--app", APP, "--register", register.info["listen"], "--single",
-        *FAST, env={"PROBE_STOP_FILE": str(stopped)},
-    )  # fmt: skip
-    probe = await Probe.open(gateway)
-    await probe.send({"started": True})
-    assert await probe.json() == {"started": worker.info["pid"]}
-    await probe.close()
-    assert worker.stop() == 0
-    assert stopped.read_text().startswith(f"stopped {worker.info['pid']} after ")

@@ -1,9 +1,10 @@
-"""The gateway's connection fast path: fragments, bad UTF-8, keepalive sweep, paused
-clients."""
+"""The gateway's connection fast path, with a worker, in this process: fragments, bad
+UTF-8, the keepalive sweep, paused clients, compression."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -13,7 +14,9 @@ from websockets.protocol import State
 
 from gateway.stream import CLOSE_TIMEOUT
 from tests.cluster.client import Probe
-from tests.harness import UNIT, Cluster
+from tests.harness import UNIT, eventually_async
+
+from .harness import Services
 
 APP = "tests.cluster.apps.probe"
 HANDSHAKE = (
@@ -26,10 +29,10 @@ def client_frame(opcode: Opcode, data: bytes) -> bytes:
     return Frame(opcode, data).serialize(mask=True)
 
 
-async def test_fragmented_messages_keep_their_order(gw: Cluster) -> None:
-    register = gw.register()
-    gateway = gw.gateway(register)
-    gw.worker(register, APP)
+async def test_fragmented_messages_keep_their_order(gw: Services) -> None:
+    register = await gw.register()
+    gateway = await gw.gateway(register)
+    await gw.worker(register, APP)
     probe = await Probe.open(gateway)
     await probe.send({"session": {"n": 0}})
     assert await probe.json() == {"ok": True}
@@ -43,10 +46,10 @@ async def test_fragmented_messages_keep_their_order(gw: Cluster) -> None:
     assert await probe.recv() == b"binary"
 
 
-async def test_invalid_utf8_text_is_closed_with_1007(gw: Cluster) -> None:
-    register = gw.register()
-    gateway = gw.gateway(register)
-    gw.worker(register, APP)
+async def test_invalid_utf8_text_is_closed_with_1007(gw: Services) -> None:
+    register = await gw.register()
+    gateway = await gw.gateway(register)
+    await gw.worker(register, APP)
     probe = await Probe.open(gateway)
     probe.ws.transport.write(client_frame(Opcode.TEXT, b"\xff\xfe"))
     with pytest.raises(ConnectionClosed) as closed:
@@ -56,11 +59,14 @@ async def test_invalid_utf8_text_is_closed_with_1007(gw: Cluster) -> None:
     assert await other.result("get_all_client_id_count") == 1
 
 
-async def test_keepalive_closes_a_peer_that_never_answers_pings(gw: Cluster) -> None:
-    register = gw.register()
+async def test_keepalive_closes_a_peer_that_never_answers_pings(
+    gw: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.keepalive")
+    register = await gw.register()
     # (a timeout longer than the interval: the healthy client's pong has 1 s, not 0.2)
-    gateway = gw.gateway(register, "--ws-ping-interval", "0.2", "--ws-ping-timeout", "1")
-    gw.worker(register, APP)
+    gateway = await gw.gateway(register, ws_ping_interval=0.2, ws_ping_timeout=1.0)
+    await gw.worker(register, APP)
     healthy = await Probe.open(gateway)  # websockets answers pings by itself
     host, port = gateway.info["websocket"].rsplit(":", 1)
     reader, writer = await asyncio.open_connection(host, int(port))
@@ -71,15 +77,15 @@ async def test_keepalive_closes_a_peer_that_never_answers_pings(gw: Cluster) -> 
         received += chunk  # pings (and the greeting) arrive; we never pong
     assert b"\x89" in received  # a ping frame was sent before giving up
     writer.close()
-    gateway.wait_log("no pong for 1s, closing")
+    await eventually_async(lambda: "no pong for 1s, closing" in caplog.text)
     assert healthy.ws.state is State.OPEN
     assert await healthy.result("get_all_client_id_count") == 1
 
 
-async def test_a_paused_client_that_closes_is_gone_promptly(gw: Cluster) -> None:
-    register = gw.register()
-    gateway = gw.gateway(register)
-    gw.worker(register, APP)
+async def test_a_paused_client_that_closes_is_gone_promptly(gw: Services) -> None:
+    register = await gw.register()
+    gateway = await gw.gateway(register)
+    await gw.worker(register, APP)
     observer = await Probe.open(gateway, "/?uid=observer")
     host, port = gateway.info["websocket"].split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
@@ -107,13 +113,13 @@ async def test_a_paused_client_that_closes_is_gone_promptly(gw: Cluster) -> None
     assert status["paused_clients"] >= 1  # it was paused indeed
 
 
-async def test_a_paused_client_is_not_taken_for_dead_by_the_keepalive(gw: Cluster) -> None:
+async def test_a_paused_client_is_not_taken_for_dead_by_the_keepalive(gw: Services) -> None:
     # The gateway stops reading a client whose backlog is long: its pongs wait unread
     # in the socket. That is our backpressure, not a dead peer.
-    register = gw.register()
+    register = await gw.register()
     # a sweep every 0.1 s while it is paused (~1.3 s); a pong, when read, has 0.5 s
-    gateway = gw.gateway(register, "--ws-ping-interval", "0.1", "--ws-ping-timeout", "0.5")
-    gw.worker(register, APP)
+    gateway = await gw.gateway(register, ws_ping_interval=0.1, ws_ping_timeout=0.5)
+    await gw.worker(register, APP)
     probe = await Probe.open(gateway)
     for _ in range(150):
         await probe.send({"count": True, "delay": 0.015})
@@ -124,12 +130,12 @@ async def test_a_paused_client_is_not_taken_for_dead_by_the_keepalive(gw: Cluste
     assert gateway_status["paused_clients"] >= 1  # it was paused, and it is still here
 
 
-async def test_compressed_and_plain_clients_get_the_same_messages(gw: Cluster) -> None:
+async def test_compressed_and_plain_clients_get_the_same_messages(gw: Services) -> None:
     # --compression: a client that offers permessage-deflate gets it, and the
     # protocol frames each message for it; a client without it gets the shared frame
-    register = gw.register()
-    gateway = gw.gateway(register, "--compression")
-    gw.worker(register, APP)
+    register = await gw.register()
+    gateway = await gw.gateway(register, compression=True)
+    await gw.worker(register, APP)
     deflated = await Probe.open(gateway)  # websockets' client offers deflate
     plain = await Probe.open(gateway, compression=None)
     assert deflated.ws.protocol.extensions and not plain.ws.protocol.extensions
