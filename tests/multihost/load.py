@@ -195,6 +195,20 @@ class Load:
             ids.append(await self.send(chosen[n % len(chosen)], ops[n % len(ops)]))
         return ids
 
+    async def flowing(self, messages: int = 20, timeout: float = 30.0) -> None:
+        """Until ``messages`` sends made from now on have reached every recipient: the load
+        is flowing end to end (what a scenario waits for before it breaks something,
+        rather than a guess of how long that takes)."""
+        before = set(self.ledger.sent)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            new = [i for i in self.ledger.sent if i not in before][:messages]
+            if len(new) == messages and not self.ledger.lost(new):
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"the load is not flowing: {len(new)} of {messages} sent")
+            await asyncio.sleep(0.05)  # (arrivals come from many clients: polled)
+
     async def drain(self, timeout: float, ids: list[str] | None = None) -> int:
         """Wait until nothing expected is missing (or ``timeout``); what is still lost."""
         for _ in range(int(timeout * 10)):  # arrivals come from many clients: polled

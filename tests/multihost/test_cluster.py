@@ -48,7 +48,7 @@ async def test_a_worker_host_added_under_load_takes_new_clients(
     gateways = roles.websockets("gw1", "gw2")
     first = await load.connect(20, gateways)
     running = asyncio.create_task(load.run(10.0, 40))
-    await asyncio.sleep(2.0)
+    await load.flowing()  # under load: then the worker host comes
     added = roles.worker("wk3")
     (child,) = (await asyncio.to_thread(added.wait_ready, 30 * UNIT))["processes"]
     for gateway in roles.processes[1:3]:  # both gateways have met it

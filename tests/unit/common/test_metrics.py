@@ -61,11 +61,11 @@ async def test_the_lag_probe_sees_a_callback_that_holds_the_loop() -> None:
     quiet = probe.histogram.count
     assert quiet >= 2 and sum(probe.histogram.counts[: probe.BOUNDS.index(0.1) + 1]) == quiet
     time.sleep(0.15)  # noqa: ASYNC251 - holding the loop is the point: a sample ~150 ms late
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # the late sample is taken (the probe's own timer)
     probe.stop()
     late = sum(probe.histogram.counts[probe.BOUNDS.index(0.25) :])  # over 100 ms
     assert late == 1 and probe.histogram.sum >= 0.1
     count = probe.histogram.count
-    await asyncio.sleep(0.06)
+    await asyncio.sleep(0.06)  # three periods: that nothing is sampled is the thing tested
     assert probe.histogram.count == count  # stopped: no more samples
     assert probe.family().name == "gw_event_loop_lag_seconds"

@@ -102,7 +102,7 @@ async def test_a_sweep_is_spread_over_its_period_a_pass_at_a_time(monkeypatch) -
     sweeping = asyncio.ensure_future(Keepalive(config, index, None).loops()[0])  # type: ignore[arg-type]
     await asyncio.sleep(0.3)  # about half the first period: about half the passes
     index.remove("c950")
-    await asyncio.sleep(0.35)
+    await asyncio.sleep(0.35)  # the rest of the period (its spread is the thing tested)
     sweeping.cancel()
     names = [name for name, _ in pings]
     assert len(names) == len(set(names)) == 999  # once each in the period, c950 skipped
