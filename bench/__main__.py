@@ -72,12 +72,25 @@ def machine() -> str:
     help="Comma-separated subset of S1..S9 (S7: S4 over TLS vs plain; S8: 100,000 "
     "clients, only when named; S9: the HTTP API).",
 )
-@click.option("--clients", type=click.IntRange(min=1), default=100_000, show_default=True,
-              help="S8: clients to hold.")  # fmt: skip
-@click.option("--crowd-procs", type=int, default=0,
-              help="S8: load-generator processes (0: one per 15,000 clients).")  # fmt: skip
-@click.option("--gateway-procs", type=int, default=0,
-              help="S8: gateway processes, over 2 ports (0: one per 15,000 clients).")  # fmt: skip
+@click.option(
+    "--clients",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    help="S8: clients to hold.",
+)
+@click.option(
+    "--crowd-procs",
+    type=int,
+    default=0,
+    help="S8: load-generator processes (0: one per 15,000 clients).",
+)
+@click.option(
+    "--gateway-procs",
+    type=int,
+    default=0,
+    help="S8: gateway processes, over 2 ports (0: one per 15,000 clients).",
+)
 @click.option("--procs", type=int, default=2, show_default=True, help="Load-generator processes.")
 @click.option(
     "--workers",
@@ -101,9 +114,19 @@ def machine() -> str:
     default=None,
     help="Also write the rows as JSON here.",
 )
-def main(quick: bool, scenarios: tuple[str, ...], clients: int, crowd_procs: int,
-         gateway_procs: int, procs: int, workers: int, duration: float | None,
-         repeat: int | None, no_capacity: bool, json_path: str | None) -> None:  # fmt: skip
+def main(
+    quick: bool,
+    scenarios: tuple[str, ...],
+    clients: int,
+    crowd_procs: int,
+    gateway_procs: int,
+    procs: int,
+    workers: int,
+    duration: float | None,
+    repeat: int | None,
+    no_capacity: bool,
+    json_path: str | None,
+) -> None:
     """Benchmark the cluster side by side with a single-process websockets server."""
     hard = raise_open_file_limit()
     cfg = Settings.quick(procs, workers) if quick else Settings(procs, workers)
@@ -140,8 +163,12 @@ def main(quick: bool, scenarios: tuple[str, ...], clients: int, crowd_procs: int
     if "S8" in scenarios:
         from .scale import LimitError, ScaleSettings, s8
 
-        scale = ScaleSettings(clients=clients, crowd_procs=crowd_procs,
-                              gateway_procs=gateway_procs, workers=max(workers, 2))  # fmt: skip
+        scale = ScaleSettings(
+            clients=clients,
+            crowd_procs=crowd_procs,
+            gateway_procs=gateway_procs,
+            workers=max(workers, 2),
+        )
         try:
             found, extra = s8(scale, log=lambda line: click.echo(line, err=True))
         except LimitError as exc:
@@ -157,9 +184,25 @@ def main(quick: bool, scenarios: tuple[str, ...], clients: int, crowd_procs: int
         click.echo("\n".join(extra))
     if json_path:
         with open(json_path, "w") as out:
-            json.dump([{k: getattr(r, k) for k in ("scenario", "metric", "cluster", "baseline",
-                                                   "ratio", "target", "verdict")}
-                       for r in rows], out, indent=1)  # fmt: skip
+            json.dump(
+                [
+                    {
+                        k: getattr(r, k)
+                        for k in (
+                            "scenario",
+                            "metric",
+                            "cluster",
+                            "baseline",
+                            "ratio",
+                            "target",
+                            "verdict",
+                        )
+                    }
+                    for r in rows
+                ],
+                out,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

@@ -86,8 +86,9 @@ class _Gateway:
         (self.address,) = self.client.gateways
         return self
 
-    async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:  # fmt: skip
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.client.close()
 
     def client_ids(self) -> list[str]:
@@ -112,8 +113,14 @@ class _Gateway:
         return max(0, sent - (seen - before))
 
 
-async def _http_phase(api: tuple[str, int], pid: int, per_connection: list[list[bytes]],
-                      sends_each: int, seconds: float, gateway: _Gateway) -> Load:  # fmt: skip
+async def _http_phase(
+    api: tuple[str, int],
+    pid: int,
+    per_connection: list[list[bytes]],
+    sends_each: int,
+    seconds: float,
+    gateway: _Gateway,
+) -> Load:
     before, cpu = await gateway.commands(), cpu_seconds([pid])
     begun = time.monotonic()
     conns = await closed_loop(*api, per_connection, seconds)
@@ -125,26 +132,41 @@ async def _http_phase(api: tuple[str, int], pid: int, per_connection: list[list[
         latencies += conn.latencies
     sends = statuses[200] * sends_each
     lost = await gateway.missing(before, sends)
-    return Load(sends, elapsed, used, sorted(latencies), sum(statuses.values()) - statuses[200],
-                lost)  # fmt: skip
+    return Load(
+        sends, elapsed, used, sorted(latencies), sum(statuses.values()) - statuses[200], lost
+    )
 
 
-async def _push_phase(register: str, cids: list[str], rate: float, seconds: float,
-                      chunk: int, gateway: _Gateway) -> Load:  # fmt: skip
+async def _push_phase(
+    register: str, cids: list[str], rate: float, seconds: float, chunk: int, gateway: _Gateway
+) -> Load:
     before = await gateway.commands()
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.pushload", "--register", register, "--client-ids",
-        ",".join(cids), "--rate", f"{rate:.0f}", "--seconds", str(seconds), "--chunk",
-        str(chunk), cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "bench.pushload",
+        "--register",
+        register,
+        "--client-ids",
+        ",".join(cids),
+        "--rate",
+        f"{rate:.0f}",
+        "--seconds",
+        str(seconds),
+        "--chunk",
+        str(chunk),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
     out, _ = await child.communicate()
     result = json.loads(out.decode().strip().splitlines()[-1])
     lost = await gateway.missing(before, result["sent"])
     return Load(result["sent"], result["seconds"], result["cpu"], lost=lost)
 
 
-async def _measure(server: ClusterUnderTest, api: tuple[str, int], pid: int,
-                   seconds: float) -> dict[str, Load]:  # fmt: skip
+async def _measure(
+    server: ClusterUnderTest, api: tuple[str, int], pid: int, seconds: float
+) -> dict[str, Load]:
     async with _Gateway(server.register) as gateway:
         cids = gateway.client_ids()
 
@@ -154,8 +176,10 @@ async def _measure(server: ClusterUnderTest, api: tuple[str, int], pid: int,
         def body(n: int) -> dict[str, str]:
             return {"client_id": cids[n % len(cids)], "message": MESSAGE}
 
-        singles = [[post("/api/v1/send_to_client", body(c + n)) for n in range(len(cids))]
-                   for c in range(SINGLE)]  # fmt: skip
+        singles = [
+            [post("/api/v1/send_to_client", body(c + n)) for n in range(len(cids))]
+            for c in range(SINGLE)
+        ]
         batch = [{"call": "send_to_client", "args": body(n)} for n in range(BATCH)]
         batches = [[post("/api/v1/batch", batch)] for _ in range(BATCHES)]
         await _http_phase(api, pid, singles[:2], 1, 0.5, gateway)  # warm-up: links, caches
@@ -164,20 +188,31 @@ async def _measure(server: ClusterUnderTest, api: tuple[str, int], pid: int,
         found["single"] = await _http_phase(api, pid, singles, 1, seconds, gateway)
         log(f"S9 HTTP API: batches of {BATCH}, {BATCHES} connections, closed loop")
         found["batch"] = await _http_phase(api, pid, batches, BATCH, seconds, gateway)
-        for name, rate, chunk in (("push", found["batch"].rate, BATCH),
-                                  ("push single", found["single"].rate, 1)):  # fmt: skip
+        for name, rate, chunk in (
+            ("push", found["batch"].rate, BATCH),
+            ("push single", found["single"].rate, 1),
+        ):
             log(f"S9 Python push client: {rate:.0f} sends/s, {chunk} per loop pass")
-            found[name] = await _push_phase(server.register, cids, rate, seconds, chunk,
-                                            gateway)  # fmt: skip
+            found[name] = await _push_phase(server.register, cids, rate, seconds, chunk, gateway)
     return found
 
 
 def start_api(server: ClusterUnderTest) -> tuple[tuple[str, int], int]:
     """``gw api`` beside the cluster; its address and pid."""
     info = server._start(
-        ["-m", "common.cli", "api", "--listen", "127.0.0.1:0", "--register", server.register,
-         "--log-level", "warning"], env={"GW_API_KEY": KEY},
-    )  # fmt: skip
+        [
+            "-m",
+            "common.cli",
+            "api",
+            "--listen",
+            "127.0.0.1:0",
+            "--register",
+            server.register,
+            "--log-level",
+            "warning",
+        ],
+        env={"GW_API_KEY": KEY},
+    )
     host, _, port = info["listen"].rpartition(":")
     return (host, int(port)), int(info["pid"])
 
@@ -186,8 +221,10 @@ def _beside(load: Load, asked: float, chunk: int) -> str:
     """The baseline column's label: the push client's rate (asked for the API's; on two
     busy cores it may fall short, then it ran flat out: no sleep between passes)."""
     reached = "the same" if load.rate >= 0.97 * asked else f"asked {asked:,.0f}/s, reached"
-    return (f"(baseline column: the Python push client at {reached} {load.rate:,.0f}/s, "
-            f"{chunk} send{'s' if chunk > 1 else ''} a loop pass)")  # fmt: skip
+    return (
+        f"(baseline column: the Python push client at {reached} {load.rate:,.0f}/s, "
+        f"{chunk} send{'s' if chunk > 1 else ''} a loop pass)"
+    )
 
 
 def http_api(cfg: Settings) -> list[Row]:

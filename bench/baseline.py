@@ -92,10 +92,15 @@ async def main(listen: str, compression: bool) -> None:
     host, _, port = listen.rpartition(":")
     chat_server = ChatServer()
     async with serve(
-        chat_server.handle, host, int(port),
-        max_size=1 << 20, ping_interval=None, max_queue=16, server_header=None,
+        chat_server.handle,
+        host,
+        int(port),
+        max_size=1 << 20,
+        ping_interval=None,
+        max_queue=16,
+        server_header=None,
         compression="deflate" if compression else None,
-    ) as server:  # fmt: skip
+    ) as server:
         stop = asyncio.get_running_loop().create_future()
         for signum in (signal.SIGTERM, signal.SIGINT):
             asyncio.get_running_loop().add_signal_handler(signum, stop.set_result, None)

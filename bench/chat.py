@@ -53,10 +53,24 @@ def parse(text: str | bytes) -> dict[str, Any] | None:
     return message
 
 
-def message(event: str, mode: int, *, group_id: Any = 0, from_user_id: str = "",
-            to_user_id: str = "", content: str = "") -> str:  # fmt: skip
+def message(
+    event: str,
+    mode: int,
+    *,
+    group_id: Any = 0,
+    from_user_id: str = "",
+    to_user_id: str = "",
+    content: str = "",
+) -> str:
     """A client message (used by the load generator)."""
-    return _dumps({
-        "event": event, "mode": mode, "group_id": group_id, "from_user_id": from_user_id,
-        "from_username": f"user-{from_user_id}", "to_user_id": to_user_id, "content": content,
-    })  # fmt: skip
+    return _dumps(
+        {
+            "event": event,
+            "mode": mode,
+            "group_id": group_id,
+            "from_user_id": from_user_id,
+            "from_username": f"user-{from_user_id}",
+            "to_user_id": to_user_id,
+            "content": content,
+        }
+    )

@@ -160,9 +160,13 @@ class Crowd:
 
         start = time.monotonic()
         await asyncio.gather(*(one(c) for c in self.mine))
-        return {"ok": len(self.members), "failures": dict(failures),
-                "wall": time.monotonic() - start, "upgrade_us": upgraded.tobytes(),
-                "enter_us": entered.tobytes()}  # fmt: skip
+        return {
+            "ok": len(self.members),
+            "failures": dict(failures),
+            "wall": time.monotonic() - start,
+            "upgrade_us": upgraded.tobytes(),
+            "enter_us": entered.tobytes(),
+        }
 
     async def do_mark(self, kinds: list[str]) -> dict[str, Any]:
         for kind in kinds:
@@ -173,8 +177,9 @@ class Crowd:
         self.failures.clear()
         return {}
 
-    async def do_traffic(self, kind: str, rate: float, duration: float, start_ns: int,
-                         stride: int = 1) -> dict[str, Any]:  # fmt: skip
+    async def do_traffic(
+        self, kind: str, rate: float, duration: float, start_ns: int, stride: int = 1
+    ) -> dict[str, Any]:
         """Send ``kind`` messages on schedule (message k due at start + k / share)."""
         groups, n = self.spec["groups"], self.spec["n"]
         if kind == "G":
@@ -200,11 +205,21 @@ class Crowd:
             self.seq += 1
             content = marker(kind, self.seq, due)
             if kind == "G":
-                text = chat.message("speak", chat.GROUP, group_id=c % groups + 1,
-                                    from_user_id=f"u{c}", content=content)  # fmt: skip
+                text = chat.message(
+                    "speak",
+                    chat.GROUP,
+                    group_id=c % groups + 1,
+                    from_user_id=f"u{c}",
+                    content=content,
+                )
             else:
-                text = chat.message("speak", chat.PRIVATE, from_user_id=f"u{c}",
-                                    to_user_id=f"u{c + 1}", content=content)  # fmt: skip
+                text = chat.message(
+                    "speak",
+                    chat.PRIVATE,
+                    from_user_id=f"u{c}",
+                    to_user_id=f"u{c + 1}",
+                    content=content,
+                )
             member.send(text.encode())
             sent += 1
             expected += size[c % groups + 1] if kind == "G" else 1
@@ -222,9 +237,13 @@ class Crowd:
         return {"have": tally.count[seq], "of": target}
 
     async def do_report(
-        self, kind: str, expect: int = 0, quiet: float = 1.0, limit: float = 30.0,
+        self,
+        kind: str,
+        expect: int = 0,
+        quiet: float = 1.0,
+        limit: float = 30.0,
         groups_by_seq: dict[int, list[int]] | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         """Wait until ``kind`` is quiet, then what arrived. What each connected client
         should have had: ``expect`` copies, or one per seq sent to its group."""
         tally = self.tallies[kind]
@@ -246,8 +265,13 @@ class Crowd:
                     expect = per_group[c % self.spec["groups"] + 1]
                 missing += max(0, expect - got)
                 extra += max(0, got - expect)
-        return {"received": tally.received, "missing": missing, "extra": extra,
-                "lat_us": tally.lat.tobytes(), "last": tally.last}  # fmt: skip
+        return {
+            "received": tally.received,
+            "missing": missing,
+            "extra": extra,
+            "lat_us": tally.lat.tobytes(),
+            "last": tally.last,
+        }
 
     async def do_storm(self, limit: float, notice: float = 0.0) -> dict[str, Any]:
         """Until every client lost since the mark is back and entered (or ``limit`` s),
@@ -258,9 +282,14 @@ class Crowd:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.all_back.wait(), limit)
         back = [self.back_at[c] - self.lost_at[c] for c in self.back_at if c in self.lost_at]
-        return {"lost": len(self.lost_at), "back": len(back), "back_ns": max(back, default=0),
-                "last_back_ns": max(self.back_at.values(), default=0),
-                "attempts": self.attempts, "failures": dict(self.failures)}  # fmt: skip
+        return {
+            "lost": len(self.lost_at),
+            "back": len(back),
+            "back_ns": max(back, default=0),
+            "last_back_ns": max(self.back_at.values(), default=0),
+            "attempts": self.attempts,
+            "failures": dict(self.failures),
+        }
 
     async def do_status(self) -> dict[str, Any]:
         return {"entered": len(self.members), "mine": len(self.mine)}
@@ -300,8 +329,11 @@ class Crowd:
             at_101 = time.monotonic_ns()
             member.entered = loop.create_future()
             groups = self.spec["groups"]
-            member.send(chat.message("enter", chat.GROUP, group_id=c % groups + 1,
-                                     from_user_id=f"u{c}").encode())  # fmt: skip
+            member.send(
+                chat.message(
+                    "enter", chat.GROUP, group_id=c % groups + 1, from_user_id=f"u{c}"
+                ).encode()
+            )
             at_entered = await asyncio.wait_for(member.entered, 60)
         except BaseException:
             member.abort()
@@ -413,8 +445,9 @@ class Crowds:
         """Every process has answered the last command (without taking the answers)."""
         return all(pipe.poll(0) for pipe in self.pipes)
 
-    def ask(self, command: str, args: dict[str, Any] | None = None,
-            timeout: float = 900) -> list[dict[str, Any]]:  # fmt: skip
+    def ask(
+        self, command: str, args: dict[str, Any] | None = None, timeout: float = 900
+    ) -> list[dict[str, Any]]:
         self.send(command, args)
         return self.collect(timeout)
 

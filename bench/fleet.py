@@ -71,8 +71,9 @@ class Fleet:
     supervisors: list[int] = field(default_factory=list)
 
     def _start(self, *argv: str) -> dict[str, Any]:
-        child = _Child(["-m", "common.cli", *argv, "--log-level", "warning",
-                        "--metrics-listen", "127.0.0.1:0"])  # fmt: skip
+        child = _Child(
+            ["-m", "common.cli", *argv, "--log-level", "warning", "--metrics-listen", "127.0.0.1:0"]
+        )
         self.children.append(child)
         return {**child.ready(timeout=120), "pid": child.proc.pid}
 
@@ -82,16 +83,32 @@ class Fleet:
         self.processes.append(Process("register", info["pid"], info["metrics"]))
         per_group = -(-self.gateway_procs // self.gateway_groups)
         for group in range(self.gateway_groups):
-            info = self._start("gateway", "--listen", "127.0.0.1:0", "--start-port", "0",
-                               "--register", self.register, "--count", str(per_group))  # fmt: skip
+            info = self._start(
+                "gateway",
+                "--listen",
+                "127.0.0.1:0",
+                "--start-port",
+                "0",
+                "--register",
+                self.register,
+                "--count",
+                str(per_group),
+            )
             children = info.get("processes", [info])  # --count 1: no supervisor
             if "processes" in info:
                 self.supervisors.append(info["pid"])
             host, _, port = children[0]["websocket"].rpartition(":")
             self.urls.append((host, int(port)))
             self.processes += [Process("gateway", p["pid"], p["metrics"], group) for p in children]
-        info = self._start("worker", "--app", "bench.app", "--register", self.register,
-                           "--count", str(self.workers))  # fmt: skip
+        info = self._start(
+            "worker",
+            "--app",
+            "bench.app",
+            "--register",
+            self.register,
+            "--count",
+            str(self.workers),
+        )
         self.supervisors.append(info["pid"])
         self.processes += [Process("worker", p["pid"], p["metrics"]) for p in info["processes"]]
 

@@ -142,8 +142,10 @@ def report(seconds: float, inflight: int, rate: float) -> None:
         "included), us | p50 ms |"
     )
     print("| --- | --- | --- | --- | --- | --- |")
-    for label, paced in ((f"closed loop, {inflight} in flight", None),
-                         (f"open loop at {rate:g}/s", rate)):  # fmt: skip
+    for label, paced in (
+        (f"closed loop, {inflight} in flight", None),
+        (f"open loop at {rate:g}/s", rate),
+    ):
         found = round_trips(seconds, inflight, paced)
         print(
             f"| {label} | {found['rate']:,.0f} | {found['echo_us']:.1f} | "

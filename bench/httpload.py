@@ -99,8 +99,9 @@ class Connection(asyncio.Protocol):
             self.done(self)
 
 
-async def closed_loop(host: str, port: int, requests: list[list[bytes]],
-                      seconds: float) -> list[Connection]:  # fmt: skip
+async def closed_loop(
+    host: str, port: int, requests: list[list[bytes]], seconds: float
+) -> list[Connection]:
     """One connection per list of requests, each in a closed loop for ``seconds``."""
     loop = asyncio.get_running_loop()
     finished: asyncio.Queue[Connection] = asyncio.Queue()

@@ -76,14 +76,18 @@ def problems(r: Readings, plan: Plan) -> tuple[list[str], list[str]]:
                 f"spread the clients: {option} {max(enough, count + 1)})"
             )
     if r.nr_open is not None and max(per_crowd, per_gateway) > r.nr_open:
-        stop.append(f"fs.nr_open {r.nr_open:,} caps every process's RLIMIT_NOFILE below "
-                    f"{max(per_crowd, per_gateway):,}: sysctl -w fs.nr_open=...")  # fmt: skip
+        stop.append(
+            f"fs.nr_open {r.nr_open:,} caps every process's RLIMIT_NOFILE below "
+            f"{max(per_crowd, per_gateway):,}: sysctl -w fs.nr_open=..."
+        )
     if r.file_max is not None:
         need = 2 * plan.clients + 10_000 + (r.files_open or 0)
         if need > r.file_max:
-            stop.append(f"fs.file-max {r.file_max:,}: {plan.clients:,} connections need about "
-                        f"{need:,} open files in all (both ends): sysctl -w fs.file-max="
-                        f"{need * 2}")  # fmt: skip
+            stop.append(
+                f"fs.file-max {r.file_max:,}: {plan.clients:,} connections need about "
+                f"{need:,} open files in all (both ends): sysctl -w fs.file-max="
+                f"{need * 2}"
+            )
     if r.port_range is not None:
         ports = r.port_range[1] - r.port_range[0] + 1
         per_source = math.ceil(plan.clients / plan.sources)
@@ -98,14 +102,18 @@ def problems(r: Readings, plan: Plan) -> tuple[list[str], list[str]]:
     if r.conntrack_max is not None:
         need = plan.clients + (r.conntrack_count or 0) + 1000
         if need > r.conntrack_max:
-            stop.append(f"net.netfilter.nf_conntrack_max {r.conntrack_max:,}: the kernel tracks "
-                        f"every connection, {need:,} needed (new ones are dropped past it): "
-                        f"sysctl -w net.netfilter.nf_conntrack_max={need * 2}")  # fmt: skip
+            stop.append(
+                f"net.netfilter.nf_conntrack_max {r.conntrack_max:,}: the kernel tracks "
+                f"every connection, {need:,} needed (new ones are dropped past it): "
+                f"sysctl -w net.netfilter.nf_conntrack_max={need * 2}"
+            )
     in_flight = plan.concurrency * plan.crowd_procs
     if r.somaxconn is not None and r.somaxconn < in_flight:
-        slow.append(f"net.core.somaxconn {r.somaxconn} is under the {in_flight} handshakes in "
-                    "flight: a burst over a listening socket's backlog is dropped and retried "
-                    "a second later (sysctl -w net.core.somaxconn=4096)")  # fmt: skip
+        slow.append(
+            f"net.core.somaxconn {r.somaxconn} is under the {in_flight} handshakes in "
+            "flight: a burst over a listening socket's backlog is dropped and retried "
+            "a second later (sysctl -w net.core.somaxconn=4096)"
+        )
     return stop, slow
 
 

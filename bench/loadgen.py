@@ -123,16 +123,21 @@ class LoadProcess:
         async def one(c: int) -> None:
             host, port = urls[c % len(urls)]
             join = chat.message(
-                "join", chat.PRIVATE if by_uid else chat.GROUP, group_id=c % groups + 1,
-                from_user_id=f"u{c}", content="hello",
-            ).encode()  # fmt: skip
+                "join",
+                chat.PRIVATE if by_uid else chat.GROUP,
+                group_id=c % groups + 1,
+                from_user_id=f"u{c}",
+                content="hello",
+            ).encode()
             async with slots:
                 start = time.monotonic_ns()
                 try:
                     _, client = await loop.create_connection(
                         lambda: Client(host, port, self.on_frame, spec["compression"], c),
-                        host, port, ssl=tls,
-                    )  # fmt: skip
+                        host,
+                        port,
+                        ssl=tls,
+                    )
                     await asyncio.wait_for(client.handshake, 60)
                     client.joined = loop.create_future()
                     client.send(join)
@@ -146,14 +151,23 @@ class LoadProcess:
         start = time.monotonic()
         await asyncio.gather(*(one(c) for c in self.mine))
         return {
-            "ok": len(self.clients), "failures": dict(failures),
-            "durations_us": durations.tobytes(), "wall": time.monotonic() - start,
-        }  # fmt: skip
+            "ok": len(self.clients),
+            "failures": dict(failures),
+            "durations_us": durations.tobytes(),
+            "wall": time.monotonic() - start,
+        }
 
     async def phase(
-        self, kind: str, senders: list[int], duration: float, closed: bool = True,
-        window: int = 1, rate: float = 0.0, quiet: float = 0.5, start_ns: int = 0,
-    ) -> dict[str, Any]:  # fmt: skip
+        self,
+        kind: str,
+        senders: list[int],
+        duration: float,
+        closed: bool = True,
+        window: int = 1,
+        rate: float = 0.0,
+        quiet: float = 0.5,
+        start_ns: int = 0,
+    ) -> dict[str, Any]:
         """One phase; ``start_ns`` (the runner's, the same for every process) is when
         sending begins: frames stamped before it belong to an earlier phase."""
         self._reset()
@@ -186,10 +200,15 @@ class LoadProcess:
         self.phase_start = 0
         late, self.late = self.late, 0
         return {
-            "received": self.received, "unexpected": self.unexpected, "sent": dict(self.sent),
-            "late": late, "behind_ns": behind,
-            "lat_us": self.lat.tobytes(), "start_ns": start, "last_rx_ns": self.last_rx,
-        }  # fmt: skip
+            "received": self.received,
+            "unexpected": self.unexpected,
+            "sent": dict(self.sent),
+            "late": late,
+            "behind_ns": behind,
+            "lat_us": self.lat.tobytes(),
+            "start_ns": start,
+            "last_rx_ns": self.last_rx,
+        }
 
     def _settle(self, start: int) -> None:
         """Sort the frames that arrived between phases: this phase's, or late."""
@@ -235,14 +254,20 @@ class LoadProcess:
             if by_uid:
                 partner = c + 1 if c % 2 == 0 else c - 1
                 client.role = SENDER if c % 2 == 0 else RESPONDER
-                text = chat.message("speak", chat.PRIVATE, from_user_id=f"u{c}",
-                                    to_user_id=f"u{partner}", content=_FILL)  # fmt: skip
+                text = chat.message(
+                    "speak",
+                    chat.PRIVATE,
+                    from_user_id=f"u{c}",
+                    to_user_id=f"u{partner}",
+                    content=_FILL,
+                )
                 self.target = "pingpong"
             else:
                 group = c % self.spec["groups"] + 1
                 mode = chat.GROUP if kind == "group" else chat.ALL
-                text = chat.message("speak", mode, group_id=group, from_user_id=f"u{c}",
-                                    content=_FILL)  # fmt: skip
+                text = chat.message(
+                    "speak", mode, group_id=group, from_user_id=f"u{c}", content=_FILL
+                )
                 client.peer = str(group) if kind == "group" else "all"
             client.template = _template(text)
         if not by_uid:
@@ -339,8 +364,9 @@ class LoadGen:
             self.pipes.append(parent)
             self.processes.append(process)
 
-    def ask(self, command: str, args: dict[str, Any] | None = None,
-            timeout: float = 600) -> list[dict[str, Any]]:  # fmt: skip
+    def ask(
+        self, command: str, args: dict[str, Any] | None = None, timeout: float = 600
+    ) -> list[dict[str, Any]]:
         """Send a command to every process; return their results."""
         for pipe in self.pipes:
             pipe.send((command, args or {}))

@@ -36,8 +36,18 @@ class Settings:
 
     @classmethod
     def quick(cls, procs: int = 2, workers: int = 1) -> Settings:
-        return cls(procs, workers, duration=1.5, idle=1.0, clients=500, capacity=1_000,
-                   fanout=500, everyone=1_000, pairs=50, repeat=1)  # fmt: skip
+        return cls(
+            procs,
+            workers,
+            duration=1.5,
+            idle=1.0,
+            clients=500,
+            capacity=1_000,
+            fanout=500,
+            everyone=1_000,
+            pairs=50,
+            repeat=1,
+        )
 
 
 @dataclass
@@ -90,13 +100,17 @@ def run_phase(server: Server, load: LoadGen, **phase: Any) -> Phase:
     start = min(r["start_ns"] for r in results)
     last = max(r["last_rx_ns"] for r in results)
     return Phase(
-        received=sum(r["received"] for r in results), sent=sent, lat=sorted(lat),
-        span=max(0.0, (last - start) / 1e9), server_cpu=server_cpu,
+        received=sum(r["received"] for r in results),
+        sent=sent,
+        lat=sorted(lat),
+        span=max(0.0, (last - start) / 1e9),
+        server_cpu=server_cpu,
         server_kernel_cpu=server_kernel,
-        loadgen_cpu=sum(r["cpu"] for r in results), dropped=sum(r["dropped"] for r in results),
+        loadgen_cpu=sum(r["cpu"] for r in results),
+        dropped=sum(r["dropped"] for r in results),
         unexpected=sum(r["unexpected"] for r in results),
         late=sum(r["late"] for r in results),
-    )  # fmt: skip
+    )
 
 
 def drain(load: LoadGen) -> int:
@@ -104,11 +118,18 @@ def drain(load: LoadGen) -> int:
     return sum(r["late"] for r in load.ask("drain"))
 
 
-def load_spec(server: Server, n: int, groups: int, join: str, compression: bool = False,
-          concurrency: int = 50) -> dict[str, Any]:  # fmt: skip
-    return {"urls": server.urls, "n": n, "groups": groups, "join": join,
-            "compression": compression, "concurrency": concurrency,
-            "ca": server.ca}  # fmt: skip
+def load_spec(
+    server: Server, n: int, groups: int, join: str, compression: bool = False, concurrency: int = 50
+) -> dict[str, Any]:
+    return {
+        "urls": server.urls,
+        "n": n,
+        "groups": groups,
+        "join": join,
+        "compression": compression,
+        "concurrency": concurrency,
+        "ca": server.ca,
+    }
 
 
 def connect(server: Server, load: LoadGen, n: int) -> dict[str, Any]:
@@ -122,15 +143,20 @@ def connect(server: Server, load: LoadGen, n: int) -> dict[str, Any]:
         failures.update(result["failures"])
     ok = sum(r["ok"] for r in results)
     return {
-        "ok": ok, "failed": n - ok, "failures": dict(failures), "rate": ok / wall,
+        "ok": ok,
+        "failed": n - ok,
+        "failures": dict(failures),
+        "rate": ok / wall,
         "durations": sorted(durations),
         "cpu_per_client_us": (server.cpu() - cpu) / max(ok, 1) * 1e6,
-        "loadgen_cpu": sum(r["cpu"] for r in results), "wall": wall,
-    }  # fmt: skip
+        "loadgen_cpu": sum(r["cpu"] for r in results),
+        "wall": wall,
+    }
 
 
-def both_servers(cfg: Settings, gateways: int = 1, compression: bool = False,
-             workers: int | None = None) -> list[Callable[[], Server]]:  # fmt: skip
+def both_servers(
+    cfg: Settings, gateways: int = 1, compression: bool = False, workers: int | None = None
+) -> list[Callable[[], Server]]:
     w = cfg.workers if workers is None else workers
     return [
         lambda: ClusterUnderTest(gateways=gateways, workers=w, compression=compression),
@@ -203,17 +229,23 @@ def closed_then_paced(
         for turn in range(cfg.repeat):
             for server, load in running:
                 log(f"{name} {server.name}: closed loop, run {turn + 1} of {cfg.repeat}")
-                closed[server.name].append(run_phase(server, load, kind=kind, senders=senders,
-                                                     duration=cfg.duration))  # fmt: skip
+                closed[server.name].append(
+                    run_phase(server, load, kind=kind, senders=senders, duration=cfg.duration)
+                )
         rates = {k: statistics.median(rate_of(p) for p in v) for k, v in closed.items()}
         slower = min(rates, key=rates.__getitem__)
         rate = max(rates[slower] / 2, 1.0)  # (a closed loop that got nothing back: 0)
         for server, load in running:
             log(f"{name} {server.name}: open loop at {rate:.0f} {unit} (same for both)")
             paced[server.name] = run_phase(
-                server, load, kind=kind, senders=senders, duration=cfg.duration, closed=False,
+                server,
+                load,
+                kind=kind,
+                senders=senders,
+                duration=cfg.duration,
+                closed=False,
                 rate=rate,
-            )  # fmt: skip
+            )
         for server, load in running:
             paced[server.name].late += drain(load)
     return {k: Runs(closed[k], paced[k], k == slower) for k in closed}

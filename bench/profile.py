@@ -78,8 +78,21 @@ def main() -> None:
             )
         with LoadGen(spec, args.procs) as load:
             load.ask("connect")
-            argv = [spy, "record", "-p", str(pid), "-d", str(args.seconds), "-r", "250",
-                    "-f", "raw", "-o", out, "--nonblocking"]  # fmt: skip
+            argv = [
+                spy,
+                "record",
+                "-p",
+                str(pid),
+                "-d",
+                str(args.seconds),
+                "-r",
+                "250",
+                "-f",
+                "raw",
+                "-o",
+                out,
+                "--nonblocking",
+            ]
             record = threading.Thread(
                 target=subprocess.run, args=(argv,), kwargs={"capture_output": True}
             )

@@ -26,8 +26,9 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _run(register: str, client_ids: list[str], rate: float, seconds: float,
-               chunk: int) -> dict[str, float]:  # fmt: skip
+async def _run(
+    register: str, client_ids: list[str], rate: float, seconds: float, chunk: int
+) -> dict[str, float]:
     from business.client import AsyncGatewayClient
 
     async with AsyncGatewayClient(register, timeout=5) as client:

@@ -53,10 +53,17 @@ def table(rows: list[Row]) -> str:
     """Markdown table (readable as plain text too)."""
     head = ["scenario", "metric", "cluster", "baseline", "cluster/baseline", "target", ""]
     body = [
-        [r.scenario, r.metric, _fmt(r.cluster, r.digits), _fmt(r.baseline, r.digits),
-         "-" if r.ratio is None else f"{r.ratio:.2f}x", r.target, r.verdict]
+        [
+            r.scenario,
+            r.metric,
+            _fmt(r.cluster, r.digits),
+            _fmt(r.baseline, r.digits),
+            "-" if r.ratio is None else f"{r.ratio:.2f}x",
+            r.target,
+            r.verdict,
+        ]
         for r in rows
-    ]  # fmt: skip
+    ]
     widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
     lines = [head, ["-" * w for w in widths], *body]
     right = {2, 3, 4}

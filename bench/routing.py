@@ -36,8 +36,9 @@ async def _measure(server: ClusterUnderTest) -> dict[str, Any]:
     for index, (host, port) in enumerate(server.urls * 2):
         _, client = await loop.create_connection(
             lambda: Client(host, port, lambda c, data: received.update([c.index]), index=index),  # noqa: B023
-            host, port,
-        )  # fmt: skip
+            host,
+            port,
+        )
         await client.handshake
         clients.append(client)
     timing = Timing(heartbeat=60.0, timeout=210.0, query_timeout=5.0)
@@ -101,11 +102,18 @@ def routing(procs: int) -> list[Row]:
         to_first, to_second = sorted(r["sent"].values(), reverse=True)
         per_call = (to_first + to_second) / CALLS
         single = name == "send_to_client"
-        rows.append(Row(
-            "S6 routing", f"{name}: ZMQ messages/call (busiest, other gateway: "
-            f"{to_first / CALLS:.3g}, {to_second / CALLS:.3g}; commands/call "
-            f"{sum(r['commands'].values()) / CALLS:.3g}; frames/call {r['received'] / CALLS:.3g})",
-            per_call, None, "1 message to 1 gateway" if single else "",
-            _only_one_gateway(to_second) if single else None, 3,
-        ))  # fmt: skip
+        rows.append(
+            Row(
+                "S6 routing",
+                f"{name}: ZMQ messages/call (busiest, other gateway: "
+                f"{to_first / CALLS:.3g}, {to_second / CALLS:.3g}; commands/call "
+                f"{sum(r['commands'].values()) / CALLS:.3g}; "
+                f"frames/call {r['received'] / CALLS:.3g})",
+                per_call,
+                None,
+                "1 message to 1 gateway" if single else "",
+                _only_one_gateway(to_second) if single else None,
+                3,
+            )
+        )
     return rows

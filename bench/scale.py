@@ -84,15 +84,20 @@ def check(cfg: ScaleSettings) -> tuple[Plan, list[str]]:
 
 
 def spec(cfg: ScaleSettings, fleet: Fleet, crowds: int) -> dict[str, Any]:
-    return {"n": cfg.clients, "groups": cfg.groups, "urls": fleet.urls,
-            "sources": [f"127.0.0.{2 + i}" for i in range(crowds)],
-            "backoff": cfg.backoff}  # fmt: skip
+    return {
+        "n": cfg.clients,
+        "groups": cfg.groups,
+        "urls": fleet.urls,
+        "sources": [f"127.0.0.{2 + i}" for i in range(crowds)],
+        "backoff": cfg.backoff,
+    }
 
 
 def timed(*argv: str) -> tuple[float, str]:
     start = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "common.cli", *argv], capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "common.cli", *argv], capture_output=True, text=True, timeout=300
+    )
     return time.monotonic() - start, done.stdout
 
 
@@ -103,9 +108,11 @@ def s8(cfg: ScaleSettings, log: Any = print) -> tuple[list[Row], list[str]]:
     plan, slow = check(cfg)
     for line in slow:
         log(f"S8 warning: {line}")
-    log(f"S8: {cfg.clients:,} clients, {plan.gateway_procs} gateway processes on "
+    log(
+        f"S8: {cfg.clients:,} clients, {plan.gateway_procs} gateway processes on "
         f"{cfg.gateway_groups} ports, {cfg.workers} workers, {plan.crowd_procs} load "
-        f"processes from 127.0.0.2-{1 + plan.crowd_procs}")  # fmt: skip
+        f"processes from 127.0.0.2-{1 + plan.crowd_procs}"
+    )
     with Fleet(cfg.gateway_groups, plan.gateway_procs, cfg.workers) as fleet:
         push = GatewayClient(fleet.register, timeout=30)
         try:
@@ -115,8 +122,9 @@ def s8(cfg: ScaleSettings, log: Any = print) -> tuple[list[Row], list[str]]:
             push.close()
 
 
-def _run(cfg: ScaleSettings, fleet: Fleet, push: Any, procs: int,
-         log: Any) -> tuple[list[Row], list[str]]:  # fmt: skip
+def _run(
+    cfg: ScaleSettings, fleet: Fleet, push: Any, procs: int, log: Any
+) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     rss0 = {role: fleet.rss(role) for role in ("gateway", "worker", "register")}
     before = {p.pid: fleet.rss_of(p) for p in fleet.gateways()}
@@ -133,18 +141,37 @@ def _run(cfg: ScaleSettings, fleet: Fleet, push: Any, procs: int,
         up, entered = _merge(connected, "upgrade_us"), _merge(connected, "enter_us")
         held = push.get_all_client_id_count()
         rows += [
-            Row("S8 connect", "clients held (connected and joined)", ok,
-                target=f">= {cfg.clients:,}", check=lambda v, r: v >= cfg.clients, digits=0),
-            Row("S8 connect", "clients the cluster counts (get_all_client_id_count)", held,
-                target="= held", check=lambda v, r: v == ok, digits=0),
-            Row("S8 connect", "failed connects", sum(failures.values()), target="0",
-                check=lambda v, r: v == 0, digits=0, compare=False),
+            Row(
+                "S8 connect",
+                "clients held (connected and joined)",
+                ok,
+                target=f">= {cfg.clients:,}",
+                check=lambda v, r: v >= cfg.clients,
+                digits=0,
+            ),
+            Row(
+                "S8 connect",
+                "clients the cluster counts (get_all_client_id_count)",
+                held,
+                target="= held",
+                check=lambda v, r: v == ok,
+                digits=0,
+            ),
+            Row(
+                "S8 connect",
+                "failed connects",
+                sum(failures.values()),
+                target="0",
+                check=lambda v, r: v == 0,
+                digits=0,
+                compare=False,
+            ),
             Row("S8 connect", "connected+joined /s", ok / wall if wall else None, digits=0),
             Row("S8 connect", "handshake (TCP connect to 101) p50, ms", _ms(up, 50)),
             Row("S8 connect", "handshake (TCP connect to 101) p99, ms", _ms(up, 99)),
             Row("S8 connect", "to joined (101, then enter answered) p50, ms", _ms(entered, 50)),
             Row("S8 connect", "to joined (101, then enter answered) p99, ms", _ms(entered, 99)),
-        ]  # fmt: skip
+        ]
         rows += _idle(cfg, fleet, crowds, ok, rss0, log)
         at_peak = push.get_status()
         peak = sum(s["rss_bytes"] for s in at_peak.values())
@@ -160,17 +187,26 @@ def _run(cfg: ScaleSettings, fleet: Fleet, push: Any, procs: int,
     after = push.get_status()
     lines = per_gateway(before, at_peak, after)
     rows += [
-        Row("S8 after", "gateway RSS before the clients came, MB (all processes)",
-            rss0["gateway"] / 2**20, digits=0),
+        Row(
+            "S8 after",
+            "gateway RSS before the clients came, MB (all processes)",
+            rss0["gateway"] / 2**20,
+            digits=0,
+        ),
         Row("S8 after", "gateway RSS at the peak, MB", peak / 2**20, digits=0),
-        Row("S8 after", "gateway RSS once every client is gone, MB",
-            sum(s["rss_bytes"] for s in after.values()) / 2**20, digits=0),
-    ]  # fmt: skip
+        Row(
+            "S8 after",
+            "gateway RSS once every client is gone, MB",
+            sum(s["rss_bytes"] for s in after.values()) / 2**20,
+            digits=0,
+        ),
+    ]
     return rows, lines
 
 
-def _idle(cfg: ScaleSettings, fleet: Fleet, crowds: Crowds, ok: int, rss0: dict[str, int],
-          log: Any) -> list[Row]:  # fmt: skip
+def _idle(
+    cfg: ScaleSettings, fleet: Fleet, crowds: Crowds, ok: int, rss0: dict[str, int], log: Any
+) -> list[Row]:
     log(f"S8 idle {cfg.idle:g}s (default keepalive: a ping every 20 s per client)")
     crowds.ask("mark", {"kinds": []})
     gateways = fleet.gateways()
@@ -212,8 +248,9 @@ def _operate(fleet: Fleet, ok: int, log: Any) -> list[Row]:
     ]  # fmt: skip
 
 
-def _broadcast(cfg: ScaleSettings, fleet: Fleet, crowds: Crowds, push: Any, ok: int,
-               log: Any) -> list[Row]:  # fmt: skip
+def _broadcast(
+    cfg: ScaleSettings, fleet: Fleet, crowds: Crowds, push: Any, ok: int, log: Any
+) -> list[Row]:
     log(f"S8 send_to_all x{cfg.broadcasts}, each once the one before reached everyone")
     crowds.ask("mark", {"kinds": ["A"]})
     stamps = {}
@@ -262,9 +299,16 @@ def _traffic(cfg: ScaleSettings, crowds: Crowds, kind: str, log: Any) -> list[Ro
     stride = max(2, 2 * int(cfg.clients / (rate * 4)))  # even: the partner is on the other port
     log(f"{name}: {rate:g} messages/s for {cfg.traffic:g}s")
     crowds.ask("mark", {"kinds": [kind]})
-    sent = crowds.ask("traffic", {"kind": kind, "rate": rate, "duration": cfg.traffic,
-                                  "start_ns": time.monotonic_ns() + 200_000_000,
-                                  "stride": stride})  # fmt: skip
+    sent = crowds.ask(
+        "traffic",
+        {
+            "kind": kind,
+            "rate": rate,
+            "duration": cfg.traffic,
+            "start_ns": time.monotonic_ns() + 200_000_000,
+            "stride": stride,
+        },
+    )
     results = crowds.ask("report", {"kind": kind, "quiet": 2.0})
     messages = sum(r["sent"] for r in sent)
     expected = sum(r["expected"] for r in sent)
@@ -284,8 +328,10 @@ def _storm(cfg: ScaleSettings, fleet: Fleet, crowds: Crowds, push: Any, log: Any
     victim = next(p for p in fleet.gateways() if p.group == 0)
     survivors = [p for p in fleet.gateways() if p.pid != victim.pid]
     clients = {s["pid"]: s["clients"] for s in push.get_status().values()}
-    log(f"S8 reconnect storm: SIGKILL gateway pid {victim.pid} ({clients.get(victim.pid, 0):,} "
-        "clients)")  # fmt: skip
+    log(
+        f"S8 reconnect storm: SIGKILL gateway pid {victim.pid} ({clients.get(victim.pid, 0):,} "
+        "clients)"
+    )
     crowds.ask("mark", {"kinds": ["R"]})
     lag0, rss0 = fleet.lag(survivors), {p.pid: fleet.rss_of(p) for p in survivors}
     peak = dict(rss0)
@@ -297,8 +343,9 @@ def _storm(cfg: ScaleSettings, fleet: Fleet, crowds: Crowds, push: Any, log: Any
     seq, groups_by_seq = 0, {}
     while not crowds.ready():
         seq += 1
-        groups_by_seq[seq] = [(seq * STORM_GROUPS + j) % cfg.groups + 1
-                              for j in range(STORM_GROUPS)]  # fmt: skip
+        groups_by_seq[seq] = [
+            (seq * STORM_GROUPS + j) % cfg.groups + 1 for j in range(STORM_GROUPS)
+        ]
         push.send_to_group(groups_by_seq[seq], {"s8": marker("R", seq, time.monotonic_ns())})
         for p in survivors:
             peak[p.pid] = max(peak[p.pid], fleet.rss_of(p))
@@ -339,9 +386,11 @@ def per_gateway(before: dict[int, int], peak: dict[str, Any], after: dict[str, A
     """One line per gateway process: RSS before its clients came, its clients and RSS at
     the peak (and what each client added), its RSS once they were gone."""
     gone = {s["pid"]: s["rss_bytes"] for s in after.values()}
-    lines = ["| gateway (internal address) | pid | RSS before, MB | clients | RSS, MB | "
-             "KB per client | RSS once they are gone, MB |",
-             "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        "| gateway (internal address) | pid | RSS before, MB | clients | RSS, MB | "
+        "KB per client | RSS once they are gone, MB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for address, s in sorted(peak.items()):
         rss, start, after_rss = s["rss_bytes"], before.get(s["pid"], 0), gone.get(s["pid"])
         lines.append(

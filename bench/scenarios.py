@@ -44,8 +44,10 @@ def idle_and_connect(cfg: Settings, s1: bool, s2: bool) -> list[Row]:
     for compression in [False, True] if s1 else [False]:
         for factory in both_servers(cfg, compression=compression):
             with factory() as server:
-                log(f"S1/S2 {server.name}: {cfg.clients} clients, compression "
-                     f"{'on' if compression else 'off'}")  # fmt: skip
+                log(
+                    f"S1/S2 {server.name}: {cfg.clients} clients, compression "
+                    f"{'on' if compression else 'off'}"
+                )
                 rss = server.gateway_rss()
                 spec = load_spec(server, cfg.clients, 100, "group", compression, cfg.concurrency)
                 with LoadGen(spec, cfg.procs) as load:
@@ -54,40 +56,99 @@ def idle_and_connect(cfg: Settings, s1: bool, s2: bool) -> list[Row]:
                     time.sleep(cfg.idle)
                     result["idle_cpu_pct"] = (server.cpu() - cpu) / cfg.idle * 100
                     result["rss_per_conn"] = (server.gateway_rss() - rss) / max(result["ok"], 1)
-                    result["dropped"] = sum(r["dropped"] for r in load.ask("phase", {
-                        "kind": "group", "senders": [], "duration": 0, "quiet": 0.1}))  # fmt: skip
+                    result["dropped"] = sum(
+                        r["dropped"]
+                        for r in load.ask(
+                            "phase", {"kind": "group", "senders": [], "duration": 0, "quiet": 0.1}
+                        )
+                    )
                 found[(server.name, compression)] = result
     rows = []
     c, b = found[("cluster", False)], found[("baseline", False)]
     if s1:
         cz, bz = found[("cluster", True)], found[("baseline", True)]
         rows += [
-            Row("S1 idle", f"gateway RSS per connection, KB ({cfg.clients} conns, deflate off)",
-                c["rss_per_conn"] / 1024, b["rss_per_conn"] / 1024, "<= 10 KB",
-                lambda v, r: v <= 10),
-            Row("S1 idle", "gateway RSS per connection, KB (deflate on)",
-                cz["rss_per_conn"] / 1024, bz["rss_per_conn"] / 1024, "(off by default)"),
-            Row("S1 idle", "server CPU while idle, % of a core", c["idle_cpu_pct"],
-                b["idle_cpu_pct"], digits=2),
-            Row("S1 idle", "connections lost while idle (off + on)",
-                c["dropped"] + cz["dropped"], b["dropped"] + bz["dropped"], "0",
-                lambda v, r: v == 0, 0, False),
-        ]  # fmt: skip
+            Row(
+                "S1 idle",
+                f"gateway RSS per connection, KB ({cfg.clients} conns, deflate off)",
+                c["rss_per_conn"] / 1024,
+                b["rss_per_conn"] / 1024,
+                "<= 10 KB",
+                lambda v, r: v <= 10,
+            ),
+            Row(
+                "S1 idle",
+                "gateway RSS per connection, KB (deflate on)",
+                cz["rss_per_conn"] / 1024,
+                bz["rss_per_conn"] / 1024,
+                "(off by default)",
+            ),
+            Row(
+                "S1 idle",
+                "server CPU while idle, % of a core",
+                c["idle_cpu_pct"],
+                b["idle_cpu_pct"],
+                digits=2,
+            ),
+            Row(
+                "S1 idle",
+                "connections lost while idle (off + on)",
+                c["dropped"] + cz["dropped"],
+                b["dropped"] + bz["dropped"],
+                "0",
+                lambda v, r: v == 0,
+                0,
+                False,
+            ),
+        ]
     if s2:
         rows += [
-            Row("S2 connect", f"clients connected+joined /s ({cfg.concurrency}/process in flight)",
-                c["rate"], b["rate"], digits=0),
-            Row("S2 connect", "time to joined p50, ms", _ms(c["durations"], 50),
-                _ms(b["durations"], 50), digits=2),
-            Row("S2 connect", "time to joined p99, ms", _ms(c["durations"], 99),
-                _ms(b["durations"], 99), digits=2),
-            Row("S2 connect", "server CPU per joined client, us", c["cpu_per_client_us"],
-                b["cpu_per_client_us"], digits=0),
-            Row("S2 connect", "failed connects", c["failed"], b["failed"], "0",
-                lambda v, r: v == 0, 0, False),
-            Row("S2 connect", "load-gen CPU, % of a core", c["loadgen_cpu"] / c["wall"] * 100,
-                b["loadgen_cpu"] / b["wall"] * 100, digits=0),
-        ]  # fmt: skip
+            Row(
+                "S2 connect",
+                f"clients connected+joined /s ({cfg.concurrency}/process in flight)",
+                c["rate"],
+                b["rate"],
+                digits=0,
+            ),
+            Row(
+                "S2 connect",
+                "time to joined p50, ms",
+                _ms(c["durations"], 50),
+                _ms(b["durations"], 50),
+                digits=2,
+            ),
+            Row(
+                "S2 connect",
+                "time to joined p99, ms",
+                _ms(c["durations"], 99),
+                _ms(b["durations"], 99),
+                digits=2,
+            ),
+            Row(
+                "S2 connect",
+                "server CPU per joined client, us",
+                c["cpu_per_client_us"],
+                b["cpu_per_client_us"],
+                digits=0,
+            ),
+            Row(
+                "S2 connect",
+                "failed connects",
+                c["failed"],
+                b["failed"],
+                "0",
+                lambda v, r: v == 0,
+                0,
+                False,
+            ),
+            Row(
+                "S2 connect",
+                "load-gen CPU, % of a core",
+                c["loadgen_cpu"] / c["wall"] * 100,
+                b["loadgen_cpu"] / b["wall"] * 100,
+                digits=0,
+            ),
+        ]
     return rows
 
 
@@ -148,9 +209,15 @@ def private(cfg: Settings) -> list[Row]:
     n = cfg.pairs * 2
     initiators = list(range(0, n, 2))
     found = closed_then_paced(
-        cfg, "S3", f"{cfg.pairs} pairs ping-pong", spec_of(n, 1, "uid"), "pingpong",
-        initiators, lambda p: p.rate(len(p.lat)), "round trips/s",
-    )  # fmt: skip
+        cfg,
+        "S3",
+        f"{cfg.pairs} pairs ping-pong",
+        spec_of(n, 1, "uid"),
+        "pingpong",
+        initiators,
+        lambda p: p.rate(len(p.lat)),
+        "round trips/s",
+    )
     cr, br = found["cluster"], found["baseline"]
     (cc, cp), (bc, bp) = (cr.median, cr.paced), (br.median, br.paced)
     # the issue's S3 latency target is at half of the cluster's saturation rate: the
@@ -190,9 +257,14 @@ def private(cfg: Settings) -> list[Row]:
     ]  # fmt: skip
 
 
-def hop_floor(cfg: Settings, cluster: float | None, baseline: float | None,
-              cluster_half: float | None, baseline_half: float | None,
-              rate: float) -> list[Row]:  # fmt: skip
+def hop_floor(
+    cfg: Settings,
+    cluster: float | None,
+    baseline: float | None,
+    cluster_half: float | None,
+    baseline_half: float | None,
+    rate: float,
+) -> list[Row]:
     """The ZeroMQ hop's own floor (bench.hop) beside S3's figures: what is the hop's,
     and what the cluster spends beyond it (compared with the baseline's whole cost)."""
     from .hop import round_trips
@@ -221,10 +293,15 @@ def fanout(cfg: Settings) -> list[Row]:
     size = cfg.fanout // groups
     senders = list(range(2 * groups))  # two per group (c % groups + 1 is c's group)
     found = closed_then_paced(
-        cfg, "S4", f"{cfg.fanout} clients in {groups} groups", spec_of(cfg.fanout, groups,
-        "group"), "group", senders, lambda p: sum(p.sent.values()) / p.span if p.span else 20.0,
+        cfg,
+        "S4",
+        f"{cfg.fanout} clients in {groups} groups",
+        spec_of(cfg.fanout, groups, "group"),
+        "group",
+        senders,
+        lambda p: sum(p.sent.values()) / p.span if p.span else 20.0,
         "messages/s",
-    )  # fmt: skip
+    )
     cr, br = found["cluster"], found["baseline"]
     (cc, cp), (bc, bp) = (cr.median, cr.paced), (br.median, br.paced)
     half = f"half the {_slower(found)}'s max"
@@ -277,11 +354,16 @@ def fanout_tls(cfg: Settings) -> list[Row]:
 
         groups = 10
         found = closed_then_paced(
-            cfg, "S7", f"{cfg.fanout} clients in {groups} groups, wss:// vs ws://",
-            spec_of(cfg.fanout, groups, "group"), "group", list(range(2 * groups)),
-            lambda p: sum(p.sent.values()) / p.span if p.span else 20.0, "messages/s",
+            cfg,
+            "S7",
+            f"{cfg.fanout} clients in {groups} groups, wss:// vs ws://",
+            spec_of(cfg.fanout, groups, "group"),
+            "group",
+            list(range(2 * groups)),
+            lambda p: sum(p.sent.values()) / p.span if p.span else 20.0,
+            "messages/s",
             servers=[secure, lambda: ClusterUnderTest(workers=cfg.workers)],
-        )  # fmt: skip
+        )
     tr, pr = found["cluster+tls"], found["cluster"]
     (tc, tp), (pc, pp) = (tr.median, tr.paced), (pr.median, pr.paced)
     label = "(cluster column: wss://; baseline column: the cluster on ws://)"
@@ -304,11 +386,13 @@ def everyone(cfg: Settings) -> list[Row]:
     for factory in both_servers(cfg):
         with factory() as server:
             log(f"S5 {server.name}: send_to_all to {cfg.everyone} clients")
-            with LoadGen(load_spec(server, cfg.everyone, 1, "group", False, cfg.concurrency),
-                         cfg.procs) as load:  # fmt: skip
+            with LoadGen(
+                load_spec(server, cfg.everyone, 1, "group", False, cfg.concurrency), cfg.procs
+            ) as load:
                 connect(server, load, cfg.everyone)
-                phase = found[server.name] = run_phase(server, load, kind="all", senders=[0],
-                                                       duration=cfg.duration, window=2)  # fmt: skip
+                phase = found[server.name] = run_phase(
+                    server, load, kind="all", senders=[0], duration=cfg.duration, window=2
+                )
                 phase.late += drain(load)
     c, b = found["cluster"], found["baseline"]
 

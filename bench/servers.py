@@ -59,10 +59,14 @@ class _Child:
     def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.log = tempfile.NamedTemporaryFile(prefix="bench-", suffix=".log", delete=False)  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log,
-            stdin=subprocess.DEVNULL, text=True,
+            [sys.executable, *argv],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            stdin=subprocess.DEVNULL,
+            text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-        )  # fmt: skip
+        )
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._pumping = threading.Thread(target=self._pump, daemon=True)
         self._pumping.start()
@@ -175,8 +179,13 @@ class Baseline(Server):
 class ClusterUnderTest(Server):
     name = "cluster"
 
-    def __init__(self, gateways: int = 1, workers: int = 1, compression: bool = False,
-                 tls: tuple[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        gateways: int = 1,
+        workers: int = 1,
+        compression: bool = False,
+        tls: tuple[str, str] | None = None,
+    ) -> None:
         super().__init__()
         self.gateways, self.workers, self.compression = gateways, workers, compression
         self.tls = tls  # (certificate chain, key) files: serve wss://
@@ -191,18 +200,40 @@ class ClusterUnderTest(Server):
         self.register = info["listen"]
         self.pids.append(info["pid"])
         for _ in range(self.gateways):
-            info = self._start([
-                *cli, "gateway", "--listen", "127.0.0.1:0", "--start-port", "0",
-                "--register", self.register, "--ws-ping-interval", "0", *quiet,
-                *(["--compression"] if self.compression else []),
-                *(["--tls-cert", self.tls[0], "--tls-key", self.tls[1]] if self.tls else []),
-            ])  # fmt: skip
+            info = self._start(
+                [
+                    *cli,
+                    "gateway",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--start-port",
+                    "0",
+                    "--register",
+                    self.register,
+                    "--ws-ping-interval",
+                    "0",
+                    *quiet,
+                    *(["--compression"] if self.compression else []),
+                    *(["--tls-cert", self.tls[0], "--tls-key", self.tls[1]] if self.tls else []),
+                ]
+            )
             self.urls.append(_address(info["websocket"]))
             self.gateway_pids.append(info["pid"])
         self.pids += self.gateway_pids
         if self.workers:
-            info = self._start([*cli, "worker", "--app", "bench.app", "--register",
-                                self.register, "--count", str(self.workers), *quiet])  # fmt: skip
+            info = self._start(
+                [
+                    *cli,
+                    "worker",
+                    "--app",
+                    "bench.app",
+                    "--register",
+                    self.register,
+                    "--count",
+                    str(self.workers),
+                    *quiet,
+                ]
+            )
             self.pids.append(info["pid"])
             self.pids += [p["pid"] for p in info["processes"]]
         asyncio.run(self._wait_for_workers())

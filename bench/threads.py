@@ -39,9 +39,11 @@ def sample(pids: list[int]) -> Sample:
             name = stat[stat.index("(") + 1 : stat.rindex(")")]
             fields = stat.rpartition(")")[2].split()
             found[(pid, tid, name)] = (
-                int(fields[11]), int(fields[12]),
-                int(status["voluntary_ctxt_switches"]), int(status["nonvoluntary_ctxt_switches"]),
-            )  # fmt: skip
+                int(fields[11]),
+                int(fields[12]),
+                int(status["voluntary_ctxt_switches"]),
+                int(status["nonvoluntary_ctxt_switches"]),
+            )
     return found
 
 
@@ -66,8 +68,9 @@ def report(before: Sample, after: Sample, roles: dict[int, str], messages: int) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenario", choices=["S3", "S4"], default="S3")
-    parser.add_argument("--rate", type=float, default=None,
-                        help="open loop, messages/s (default: S3 4000, S4 450)")  # fmt: skip
+    parser.add_argument(
+        "--rate", type=float, default=None, help="open loop, messages/s (default: S3 4000, S4 450)"
+    )
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--procs", type=int, default=2, help="load-generator processes")
     args = parser.parse_args()
@@ -82,16 +85,21 @@ def main() -> None:
         roles.update(dict.fromkeys(server.gateway_pids, "gateway"))
         with LoadGen(load_spec(server, n, groups, join), args.procs) as load:
             load.ask("connect")
-            phases = {"closed loop": {}, f"open loop at {rate:g}/s":
-                      {"closed": False, "rate": rate}}  # fmt: skip
+            phases = {
+                "closed loop": {},
+                f"open loop at {rate:g}/s": {"closed": False, "rate": rate},
+            }
             for name, extra in phases.items():
                 before = sample(server.pids)
-                phase = run_phase(server, load, kind=kind, senders=senders,
-                                  duration=args.seconds, **extra)  # fmt: skip
+                phase = run_phase(
+                    server, load, kind=kind, senders=senders, duration=args.seconds, **extra
+                )
                 after = sample(server.pids)
-                print(f"\n{name}: {phase.received} frames delivered, {phase.rate():.0f}/s, "
-                      f"p50 {phase.p(50):.2f} ms, p99 {phase.p(99):.2f} ms, server CPU "
-                      f"{phase.per_frame_us():.1f} us per frame")  # fmt: skip
+                print(
+                    f"\n{name}: {phase.received} frames delivered, {phase.rate():.0f}/s, "
+                    f"p50 {phase.p(50):.2f} ms, p99 {phase.p(99):.2f} ms, server CPU "
+                    f"{phase.per_frame_us():.1f} us per frame"
+                )
                 print("\n".join(report(before, after, roles, max(phase.received, 1))))
 
 

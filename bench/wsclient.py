@@ -41,9 +41,13 @@ class Client(asyncio.Protocol):
     """One connection. ``on_frame(client, payload)`` is called for every data frame."""
 
     def __init__(
-        self, host: str, port: int, on_frame: Callable[[Client, bytes], None],
-        compression: bool = False, index: int = 0,
-    ) -> None:  # fmt: skip
+        self,
+        host: str,
+        port: int,
+        on_frame: Callable[[Client, bytes], None],
+        compression: bool = False,
+        index: int = 0,
+    ) -> None:
         self.host, self.port, self.index = host, port, index
         self.on_frame = on_frame
         self.compression = compression

@@ -80,8 +80,12 @@ class GatewayAPI:
     def _all(self, op: Op, *args: Any) -> None:
         cluster = self.cluster
         if cluster.listed is None:
-            throttled.warning("dropped", "%s dropped: no register has answered yet (%s)",
-                              op.name.lower(), ", ".join(cluster.registers))  # fmt: skip
+            throttled.warning(
+                "dropped",
+                "%s dropped: no register has answered yet (%s)",
+                op.name.lower(),
+                ", ".join(cluster.registers),
+            )
             return
         data = encode(Command(op, list(args)))  # once, whatever the number of gateways
         for link in cluster.listed_links():

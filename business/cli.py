@@ -11,19 +11,17 @@ import click
 
 from common.config import WorkerConfig
 from common.exceptions import ConfigError
-from common.options import (
+from common.launch import (
     Refused,
     child_args,
-    common_options,
     export_secrets,
     metrics_args,
-    option,
-    register_option,
     security,
     serve,
     setup,
     timing,
 )
+from common.options import common_options, option, register_option
 from common.supervisor import Child, Supervisor, gw_command
 
 from .handlers import load
@@ -64,19 +62,31 @@ from .worker import Worker
 )
 @click.option("--supervised/--single", default=True, hidden=True)
 @common_options
-def worker(app: str, registers: tuple[str, ...], count: int, name: str, max_concurrency: int,
-           query_timeout: float, start_timeout: float, supervised: bool,
-           **params: Any) -> None:  # fmt: skip
+def worker(
+    app: str,
+    registers: tuple[str, ...],
+    count: int,
+    name: str,
+    max_concurrency: int,
+    query_timeout: float,
+    start_timeout: float,
+    supervised: bool,
+    **params: Any,
+) -> None:
     """Run business worker process(es) under a supervisor."""
     setup(params["log_level"], params["log_format"])
     if not supervised:
         sys.path.insert(0, os.getcwd())
         config = WorkerConfig(
-            app=app, registers=registers, name=name, max_concurrency=max_concurrency,
+            app=app,
+            registers=registers,
+            name=name,
+            max_concurrency=max_concurrency,
             start_timeout=start_timeout,
             timing=timing(params["heartbeat"], params["peer_timeout"], query_timeout),
-            security=security(params), metrics_listen=params["metrics_listen"],
-        )  # fmt: skip
+            security=security(params),
+            metrics_listen=params["metrics_listen"],
+        )
         try:
             loaded = load(app)
         except ConfigError as exc:
@@ -85,13 +95,23 @@ def worker(app: str, registers: tuple[str, ...], count: int, name: str, max_conc
         return
     export_secrets(params)
     base = child_args(
-        {"app": app, "register": registers, "name": name, "max_concurrency": max_concurrency,
-         "query_timeout": query_timeout, "start_timeout": start_timeout, **params},
+        {
+            "app": app,
+            "register": registers,
+            "name": name,
+            "max_concurrency": max_concurrency,
+            "query_timeout": query_timeout,
+            "start_timeout": start_timeout,
+            **params,
+        },
         skip=("metrics_listen",),
-    )  # fmt: skip
+    )
     children = [
-        Child(f"worker-{i}", gw_command("worker", *base, "--single",
-                                        *metrics_args(params["metrics_listen"], i)), 0)
+        Child(
+            f"worker-{i}",
+            gw_command("worker", *base, "--single", *metrics_args(params["metrics_listen"], i)),
+            0,
+        )
         for i in range(count)
-    ]  # fmt: skip
+    ]
     sys.exit(asyncio.run(Supervisor("worker").run([children], reload_stage=0)))

@@ -78,10 +78,14 @@ class AsyncGatewayClient(GatewayAPI):
         Raises ConfigError if every register that answered refused our handshake.
         """
         cluster = Cluster(
-            self.registers, role=Role.CLIENT, name=self._name, timing=self._timing,
-            security=self._security, query_timeout=self.query_timeout,
+            self.registers,
+            role=Role.CLIENT,
+            name=self._name,
+            timing=self._timing,
+            security=self._security,
+            query_timeout=self.query_timeout,
             query_seconds=self.query_seconds,
-        )  # fmt: skip
+        )
         self._cluster = cluster
         try:
             await cluster.start(wait=self.query_timeout, settled=True)

@@ -26,7 +26,7 @@ import zmq
 
 from common import frames, protocol
 from common.config import Security, Timing, bad_internal_address
-from common.exceptions import InvalidArgument, ProtocolError
+from common.exceptions import ConfigError, InvalidArgument, ProtocolError
 from common.frames import Role
 from common.logs import Throttled
 from common.metrics import Histogram
@@ -92,8 +92,6 @@ class Cluster:
         self.saying_hello = role is Role.CLIENT
         self.subscription = Subscription(self.registers, name, self._on_list)
         self._queries = Queries()
-        self._listed = asyncio.Event()  # some register sent a list
-        self._complete = asyncio.Event()  # some register sent a complete list
         self._tasks: list[asyncio.Task[None]] = []
         self._log = Throttled(log)  # what a peer's bad input makes us say
 
@@ -103,8 +101,9 @@ class Cluster:
         return self.view.listed() if self.view.answered else None
 
     # -- lifecycle ------------------------------------------------------------------
-    async def start(self, wait: float | None = None, start_timeout: float | None = None,
-                    settled: bool = False) -> None:  # fmt: skip
+    async def start(
+        self, wait: float | None = None, start_timeout: float | None = None, settled: bool = False
+    ) -> None:
         """Subscribe to the registers; wait up to ``wait`` seconds for a first list
         (``settled``: for a complete one, i.e. from a register that has settled).
 
@@ -118,29 +117,13 @@ class Cluster:
         self._spawn(self._heartbeat())
         if wait and self.registers:  # (no register: links are opened on demand only)
             begun, limit = self._now(), start_timeout or wait
-            await self._first_list(min(wait, limit), limit)
-            if settled and not self.view.complete:  # a register that just (re)started
-                await self._answered_within(begun + wait - self._now(), self._complete)
-
-    async def _first_list(self, wait: float, limit: float) -> None:
-        if await self._answered_within(wait):
-            return
-        handshakes = self.subscription.handshakes
-        if handshakes.refused_everywhere:  # refused, not just unreachable
-            if await self._answered_within(limit - wait):
-                return  # a register took us after all: nothing to warn of
-            if not handshakes.accepted:
+            try:
+                await self.subscription.first_list(min(wait, limit), limit)
+            except ConfigError:  # every register that answered refused us
                 await self.close()
-                raise handshakes.error(limit)
-        log.warning("no register answered within %gs at %s; still trying", wait,
-                    ", ".join(self.registers))  # fmt: skip
-
-    async def _answered_within(self, seconds: float, event: asyncio.Event | None = None) -> bool:
-        try:
-            await asyncio.wait_for((event or self._listed).wait(), max(0.0, seconds))
-        except TimeoutError:
-            return False
-        return True
+                raise
+            if settled and not self.view.complete:  # a register that just (re)started
+                await self.subscription.complete_list(begun + wait - self._now())
 
     def _sockets(self) -> Transport:
         """The ZeroMQ context, made when the first socket is: a cluster made and never
@@ -199,9 +182,13 @@ class Cluster:
             if problem is None:
                 usable[address] = epoch
             else:
-                self._log.warning("bad-address", "register %s listed a gateway we cannot link, "
-                                  "%.80r (%s): skipped", self.registers[index], address,
-                                  problem)  # fmt: skip
+                self._log.warning(
+                    "bad-address",
+                    "register %s listed a gateway we cannot link, %.80r (%s): skipped",
+                    self.registers[index],
+                    address,
+                    problem,
+                )
         changes = self.view.on_list(index, usable, frame.complete, self._now())
         for address in changes.drop:
             self._drop(address)
@@ -210,17 +197,15 @@ class Cluster:
                 self.link(address)
             except InvalidArgument as exc:  # one gateway we cannot link must not stop the rest
                 self._log.warning("bad-address", "%s", exc)
-        self._listed.set()
-        if frame.complete:
-            self._complete.set()
 
     def unsettled(self) -> tuple[str, ...]:
         """The registers, if all we have is incomplete lists (a register that just
         started or was cut off): "all" answers may then lack gateways."""
         if self.view.complete or not self.view.answered:
             return ()
-        return tuple(f"register {address} (its list is not complete yet)"
-                     for address in self.registers)  # fmt: skip
+        return tuple(
+            f"register {address} (its list is not complete yet)" for address in self.registers
+        )
 
     # -- links ----------------------------------------------------------------------
     def listed_links(self) -> list[Link]:
@@ -241,8 +226,10 @@ class Cluster:
         if problem is None and address not in self.view.listed():
             unlisted = sum(1 for a in self.links if a not in self.view.listed())
             if unlisted >= MAX_UNLISTED_LINKS:  # each costs a socket, a task, log lines
-                problem = (f"{unlisted} links to gateways no register lists are open "
-                           "already (client_ids of gone gateways, or forged)")  # fmt: skip
+                problem = (
+                    f"{unlisted} links to gateways no register lists are open "
+                    "already (client_ids of gone gateways, or forged)"
+                )
         if problem is not None:
             raise InvalidArgument(f"cannot link to gateway {address[:80]!r}: {problem}")
         sock = self._sockets().socket(zmq.DEALER, server=False)
@@ -304,14 +291,14 @@ class Cluster:
     def _on_link_message(self, link: Link, parts: list[bytes]) -> None:
         for frame in protocol.decode_parts(parts):
             if isinstance(frame, ProtocolError):
-                self._log.warning("link-frame", "dropped a frame from %s: %s", link.address,
-                                  frame)  # fmt: skip
+                self._log.warning("link-frame", "dropped a frame from %s: %s", link.address, frame)
                 continue
             try:
                 self._on_link_frame(link, frame)
             except Exception:  # one bad frame or event must not stop this link
-                self._log.exception("link-error", "failed to process %s from %s",
-                                    type(frame).__name__, link.address)  # fmt: skip
+                self._log.exception(
+                    "link-error", "failed to process %s from %s", type(frame).__name__, link.address
+                )
 
     def _on_link_frame(self, link: Link, frame: frames.Frame) -> None:
         if isinstance(frame, frames.Event):

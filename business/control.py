@@ -30,10 +30,12 @@ from .watch import watch
 T = TypeVar("T")
 
 OURS = "gw-control"  # these commands' push client: left out of the push clients shown
-secret_option = option("--secret", envvar="GW_SECRET", default=None,
-                       help="The cluster's shared secret.")  # fmt: skip
-timeout_option = option("--timeout", type=float, default=3.0,
-                        help="Seconds to wait for the registers and the gateways.")  # fmt: skip
+secret_option = option(
+    "--secret", envvar="GW_SECRET", default=None, help="The cluster's shared secret."
+)
+timeout_option = option(
+    "--timeout", type=float, default=3.0, help="Seconds to wait for the registers and the gateways."
+)
 
 
 def _registers(
@@ -49,8 +51,13 @@ def _registers(
     return registers, ""
 
 
-def _ask(registers: tuple[str, ...], secret: str | None, timeout: float,
-         call: Callable[[AsyncGatewayClient], Awaitable[T]], hint: str = "") -> T:  # fmt: skip
+def _ask(
+    registers: tuple[str, ...],
+    secret: str | None,
+    timeout: float,
+    call: Callable[[AsyncGatewayClient], Awaitable[T]],
+    hint: str = "",
+) -> T:
     # this command says what went wrong itself: the push client's own warnings
     # ("no register answered...; still trying") would only contradict it
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
@@ -74,16 +81,40 @@ def _ask(registers: tuple[str, ...], secret: str | None, timeout: float,
     return asyncio.run(run())
 
 
-COUNTERS = ("messages_in", "messages_out", "commands", "queries", "events_redelivered",
-            "refused_no_worker", "closed_slow", "closed_rate_limit", "closed_control_flood",
-            "closed_ip_cap", "refused_401", "refused_403", "refused_503", "bad_frames",
-            "errors")  # fmt: skip
+COUNTERS = (
+    "messages_in",
+    "messages_out",
+    "commands",
+    "queries",
+    "events_redelivered",
+    "refused_no_worker",
+    "closed_slow",
+    "closed_rate_limit",
+    "closed_control_flood",
+    "closed_ip_cap",
+    "refused_401",
+    "refused_403",
+    "refused_503",
+    "bad_frames",
+    "errors",
+)
 
 
 def render(status: dict[str, Any], missing: list[str]) -> list[str]:
     """``gw status`` for people: gateways, workers, non-zero counters."""
-    gateways = [["GATEWAY", "WEBSOCKET", "PID", "CLIENTS", "UIDS", "GROUPS", "WORKERS",
-                 "PENDING", "RSS MiB"]]  # fmt: skip
+    gateways = [
+        [
+            "GATEWAY",
+            "WEBSOCKET",
+            "PID",
+            "CLIENTS",
+            "UIDS",
+            "GROUPS",
+            "WORKERS",
+            "PENDING",
+            "RSS MiB",
+        ]
+    ]
     workers = [["WORKER", "GATEWAY", "CLIENTS", "UNACKED", "HANDLED"]]
     counters = []
     pushing: dict[str, int] = {}  # push client -> gateways it is linked to
@@ -91,12 +122,21 @@ def render(status: dict[str, Any], missing: list[str]) -> list[str]:
         for name in s.get("push_clients", []):
             if not name.startswith(OURS + "-"):
                 pushing[name] = pushing.get(name, 0) + 1
-        gateways.append([address, s["websocket"], str(s["pid"]), str(s["clients"]),
-                         str(s["uids"]), str(s["groups"]), str(len(s["workers"])),
-                         str(s["pending_events"]), mib(s["rss_bytes"])])  # fmt: skip
+        gateways.append(
+            [
+                address,
+                s["websocket"],
+                str(s["pid"]),
+                str(s["clients"]),
+                str(s["uids"]),
+                str(s["groups"]),
+                str(len(s["workers"])),
+                str(s["pending_events"]),
+                mib(s["rss_bytes"]),
+            ]
+        )
         for name, w in sorted(s["workers"].items()):
-            workers.append([name, address, str(w["clients"]), str(w["unacked"]),
-                            str(w["handled"])])  # fmt: skip
+            workers.append([name, address, str(w["clients"]), str(w["unacked"]), str(w["handled"])])
         shown = [f"{key} {s[key]}" for key in COUNTERS if s.get(key)]
         counters.append(f"  {address}: {', '.join(shown) or 'all zero'}")
     lines = table(gateways) if status else ["no gateway"]
@@ -122,12 +162,27 @@ def render(status: dict[str, Any], missing: list[str]) -> list[str]:
 @timeout_option
 @run_dir_option
 @option("--json", "as_json", is_flag=True, help="The machine-readable JSON of every gateway.")
-@option("--watch", "every", type=click.FloatRange(min=0.1), is_flag=False, flag_value=2.0,
-        default=None, show_default=False, metavar="[SECONDS]",
-        help="Refresh every SECONDS (default 2) with per-second rates, until Ctrl-C.")  # fmt: skip
+@option(
+    "--watch",
+    "every",
+    type=click.FloatRange(min=0.1),
+    is_flag=False,
+    flag_value=2.0,
+    default=None,
+    show_default=False,
+    metavar="[SECONDS]",
+    help="Refresh every SECONDS (default 2) with per-second rates, until Ctrl-C.",
+)
 @click.pass_context
-def status(ctx: click.Context, registers: tuple[str, ...], secret: str | None, timeout: float,
-           run_dir: Path, as_json: bool, every: float | None) -> None:  # fmt: skip
+def status(
+    ctx: click.Context,
+    registers: tuple[str, ...],
+    secret: str | None,
+    timeout: float,
+    run_dir: Path,
+    as_json: bool,
+    every: float | None,
+) -> None:
     """Every gateway's clients, workers, memory and counters (exit 1: no register answered);
     with --watch, their rates per second, redrawn in place (make top)."""
     registers, hint = _registers(ctx, registers, run_dir)
@@ -136,14 +191,20 @@ def status(ctx: click.Context, registers: tuple[str, ...], secret: str | None, t
             raise click.UsageError("--watch is for people: without --json")
         out = sys.stdout
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the way to end it
-            _ask(registers, secret, timeout,
-                 lambda client: watch(client, every, out, out.isatty()), hint)  # fmt: skip
+            _ask(
+                registers,
+                secret,
+                timeout,
+                lambda client: watch(client, every, out, out.isatty()),
+                hint,
+            )
         return
     result = _ask(registers, secret, timeout, lambda client: client.get_status(), hint)
     gateways, missing = dict(result), list(result.missing)
     if as_json:
-        click.echo(json.dumps({"gateways": gateways, "missing": missing}, indent=2,
-                              ensure_ascii=False))  # fmt: skip
+        click.echo(
+            json.dumps({"gateways": gateways, "missing": missing}, indent=2, ensure_ascii=False)
+        )
         return
     for line in render(gateways, missing):
         click.echo(line)
@@ -156,8 +217,14 @@ def status(ctx: click.Context, registers: tuple[str, ...], secret: str | None, t
 @run_dir_option
 @option("--json", "as_json", is_flag=True, help="One JSON object per connection.")
 @click.pass_context
-def connections(ctx: click.Context, registers: tuple[str, ...], secret: str | None,
-                timeout: float, run_dir: Path, as_json: bool) -> None:  # fmt: skip
+def connections(
+    ctx: click.Context,
+    registers: tuple[str, ...],
+    secret: str | None,
+    timeout: float,
+    run_dir: Path,
+    as_json: bool,
+) -> None:
     """Every client connection: client_id, uid, groups, remote address, age."""
     registers, hint = _registers(ctx, registers, run_dir)
 
@@ -169,17 +236,30 @@ def connections(ctx: click.Context, registers: tuple[str, ...], secret: str | No
         return
     rows = [["CLIENT_ID", "UID", "GROUPS", "REMOTE", "AGE s"]]
     for conn in sorted(found, key=lambda c: c["connected_at"]):
-        rows.append([conn["client_id"], str(conn["uid"] or "-"), ",".join(conn["groups"]) or "-",
-                     conn["remote"], f"{now - conn['connected_at']:.0f}"])  # fmt: skip
+        rows.append(
+            [
+                conn["client_id"],
+                str(conn["uid"] or "-"),
+                ",".join(conn["groups"]) or "-",
+                conn["remote"],
+                f"{now - conn['connected_at']:.0f}",
+            ]
+        )
     for line in table(rows):
         click.echo(line)
-    click.echo(f"{len(found)} connections" + (f"; did not answer: {', '.join(found.missing)}"
-                                              if found.missing else ""))  # fmt: skip
+    click.echo(
+        f"{len(found)} connections"
+        + (f"; did not answer: {', '.join(found.missing)}" if found.missing else "")
+    )
 
 
 @click.command()
-@option("--gateway", "address", required=True, help="The gateway's internal address, "
-        "tcp://IP:PORT (gw status lists them).")  # fmt: skip
+@option(
+    "--gateway",
+    "address",
+    required=True,
+    help="The gateway's internal address, tcp://IP:PORT (gw status lists them).",
+)
 @secret_option
 @option("--timeout", type=float, default=60.0, help="Seconds to wait until it is gone.")
 def drain(address: str, secret: str | None, timeout: float) -> None:

@@ -23,8 +23,11 @@ def counters(status: Mapping[str, Any]) -> dict[str, int]:
     HTTP status, ``refused_401``...) and the events refused (no worker) add up to
     ``refused``."""
     found = {key: int(status.get(key, 0)) for key in RATES if key != "refused"}
-    found["refused"] = sum(int(value) for key, value in status.items()
-                           if key.startswith("refused_") and isinstance(value, int))  # fmt: skip
+    found["refused"] = sum(
+        int(value)
+        for key, value in status.items()
+        if key.startswith("refused_") and isinstance(value, int)
+    )
     return found
 
 
@@ -40,9 +43,11 @@ class Sample:
 def sample(status: Mapping[str, Mapping[str, Any]], at: float) -> Sample:
     """A sample of ``status`` (internal address -> that gateway's status) taken at ``at``."""
     gateways = {address: (int(s.get("pid", 0)), counters(s)) for address, s in status.items()}
-    workers = {(address, name): int(w.get("handled", 0))
-               for address, s in status.items()
-               for name, w in s.get("workers", {}).items()}  # fmt: skip
+    workers = {
+        (address, name): int(w.get("handled", 0))
+        for address, s in status.items()
+        for name, w in s.get("workers", {}).items()
+    }
     return Sample(at, gateways, workers)
 
 
@@ -72,10 +77,13 @@ def rates(before: Sample | None, after: Sample) -> Rates:
         old: dict[str, int] = {} if was is None else was[1]  # {}: nothing known yet
         if was is not None and was[0] != pid:  # restarted: its counters began at 0
             old = dict.fromkeys(now, 0)
-        gateways[address] = {key: per_second(old.get(key), value, seconds)
-                             for key, value in now.items()}  # fmt: skip
-    workers = {key: per_second(before.workers.get(key) if before else None, handled, seconds)
-               for key, handled in after.workers.items()}  # fmt: skip
+        gateways[address] = {
+            key: per_second(old.get(key), value, seconds) for key, value in now.items()
+        }
+    workers = {
+        key: per_second(before.workers.get(key) if before else None, handled, seconds)
+        for key, handled in after.workers.items()
+    }
     total: dict[str, Rate] = {}
     for key in RATES:
         known = [rate for got in gateways.values() if (rate := got[key]) is not None]

@@ -9,6 +9,7 @@ ours is not merely unreachable, and a start that no register accepted says why.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Callable, Coroutine
@@ -66,6 +67,8 @@ class Subscription:
         self._on_list = on_list
         self._outboxes: list[Outbox] = []
         self._log = Throttled(log)  # what a register's bad frames make us say
+        self._listed = asyncio.Event()  # some register sent a list
+        self._complete = asyncio.Event()  # some register sent a complete list
 
     def open(self, transport: Transport) -> list[Coroutine[Any, Any, None]]:
         """Connect to every register and subscribe; return what reads each link and its
@@ -95,7 +98,46 @@ class Subscription:
         async for parts in drain(sock):
             for frame in protocol.decode_parts(parts):
                 if isinstance(frame, ProtocolError):
-                    self._log.warning("register-frame", "dropped a frame from register %s: %s",
-                                      self.registers[index], frame)  # fmt: skip
+                    self._log.warning(
+                        "register-frame",
+                        "dropped a frame from register %s: %s",
+                        self.registers[index],
+                        frame,
+                    )
                 elif isinstance(frame, GatewayList):
                     self._on_list(index, frame)
+                    self._listed.set()
+                    if frame.complete:
+                        self._complete.set()
+
+    async def first_list(self, wait: float, limit: float) -> None:
+        """Wait up to ``wait`` seconds for a first list.
+
+        If none came because every register that answered at all refused our security
+        handshake, keep waiting until ``limit`` seconds in all, then raise ConfigError
+        naming the likely cause. A register that is merely unreachable is no error: the
+        links keep trying in the background (a warning says so).
+        """
+        if await self._within(wait, self._listed):
+            return
+        handshakes = self.handshakes
+        if handshakes.refused_everywhere:  # refused, not just unreachable
+            if await self._within(limit - wait, self._listed):
+                return  # a register took us after all: nothing to warn of
+            if not handshakes.accepted:
+                raise handshakes.error(limit)
+        log.warning(
+            "no register answered within %gs at %s; still trying", wait, ", ".join(self.registers)
+        )
+
+    async def complete_list(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for a complete list (from a register that has settled)."""
+        await self._within(seconds, self._complete)
+
+    @staticmethod
+    async def _within(seconds: float, event: asyncio.Event) -> bool:
+        try:
+            await asyncio.wait_for(event.wait(), max(0.0, seconds))
+        except TimeoutError:
+            return False
+        return True

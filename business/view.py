@@ -55,8 +55,9 @@ class GatewayView:
         self._members: list[str] = []
 
     # -- registers ------------------------------------------------------------------
-    def on_list(self, register: int, gateways: dict[str, int], complete: bool,
-                now: float) -> Changes:  # fmt: skip
+    def on_list(
+        self, register: int, gateways: dict[str, int], complete: bool, now: float
+    ) -> Changes:
         """A register's list (addresses already checked by the caller)."""
         if complete:
             self._lists[register] = dict(gateways)

@@ -24,8 +24,13 @@ TOTALS = ("msg in", "msg out", "events", "commands", "redelivered", "refused")
 HOME, CLEAR_LINE, CLEAR_BELOW, CLEAR_SCREEN = "\x1b[H", "\x1b[K", "\x1b[J", "\x1b[2J"
 
 
-def frame(status: Mapping[str, Mapping[str, Any]], missing: list[str], found: Rates,
-          every: float, clock: str) -> list[str]:  # fmt: skip
+def frame(
+    status: Mapping[str, Mapping[str, Any]],
+    missing: list[str],
+    found: Rates,
+    every: float,
+    clock: str,
+) -> list[str]:
     """One refresh: a header, the gateways and workers with their rates, the total."""
     lines = [f"gw status --watch {every:g}s   {clock}   (Ctrl-C ends it)", ""]
     if not status:
@@ -34,21 +39,38 @@ def frame(status: Mapping[str, Mapping[str, Any]], missing: list[str], found: Ra
     workers = [["WORKER", "GATEWAY", "CLIENTS", "UNACKED", "EVENTS/s"]]
     for address, s in sorted(status.items()):
         got = found.gateways.get(address, {})
-        gateways.append([address, str(s["clients"]), str(len(s["workers"])),
-                         str(s["pending_events"]), *(shown(got.get(key)) for key in RATES),
-                         mib(s["rss_bytes"])])  # fmt: skip
+        gateways.append(
+            [
+                address,
+                str(s["clients"]),
+                str(len(s["workers"])),
+                str(s["pending_events"]),
+                *(shown(got.get(key)) for key in RATES),
+                mib(s["rss_bytes"]),
+            ]
+        )
         for name, w in sorted(s["workers"].items()):
-            workers.append([name, address, str(w["clients"]), str(w["unacked"]),
-                            shown(found.workers.get((address, name)))])  # fmt: skip
+            workers.append(
+                [
+                    name,
+                    address,
+                    str(w["clients"]),
+                    str(w["unacked"]),
+                    shown(found.workers.get((address, name))),
+                ]
+            )
     lines += table(gateways)
     if len(workers) > 1:
         lines += ["", *table(workers)]
     names = {name for s in status.values() for name in s["workers"]}
     clients = sum(int(s["clients"]) for s in status.values())
-    per_second = ", ".join(f"{label} {shown(found.total[key])}/s"
-                           for label, key in zip(TOTALS, RATES, strict=True))  # fmt: skip
-    counts = ", ".join(_count(n, what) for n, what in ((len(status), "gateway"),
-                       (len(names), "worker"), (clients, "client")))  # fmt: skip
+    per_second = ", ".join(
+        f"{label} {shown(found.total[key])}/s" for label, key in zip(TOTALS, RATES, strict=True)
+    )
+    counts = ", ".join(
+        _count(n, what)
+        for n, what in ((len(status), "gateway"), (len(names), "worker"), (clients, "client"))
+    )
     lines += ["", f"total: {counts}; {per_second}"]
     return lines + _missing(missing)
 
@@ -64,20 +86,34 @@ def _missing(missing: list[str]) -> list[str]:
 def redraw(lines: list[str], first: bool) -> str:
     """The text that draws ``lines`` over the previous refresh on a terminal: from the
     top left, each line cleared to its end, and whatever was below it cleared."""
-    return ((CLEAR_SCREEN if first else "") + HOME
-            + "".join(line + CLEAR_LINE + "\n" for line in lines) + CLEAR_BELOW)  # fmt: skip
+    return (
+        (CLEAR_SCREEN if first else "")
+        + HOME
+        + "".join(line + CLEAR_LINE + "\n" for line in lines)
+        + CLEAR_BELOW
+    )
 
 
-async def watch(client: AsyncGatewayClient, every: float, out: TextIO, tty: bool,
-                clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+async def watch(
+    client: AsyncGatewayClient,
+    every: float,
+    out: TextIO,
+    tty: bool,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
     """Refresh every ``every`` seconds until cancelled (Ctrl-C)."""
     before: Sample | None = None
     while True:
         started = clock()
         answer = await client.get_status()
         after = sample(answer, clock())
-        lines = frame(dict(answer), list(answer.missing), rates(before, after), every,
-                      time.strftime("%H:%M:%S"))  # fmt: skip
+        lines = frame(
+            dict(answer),
+            list(answer.missing),
+            rates(before, after),
+            every,
+            time.strftime("%H:%M:%S"),
+        )
         out.write(redraw(lines, before is None) if tty else "\n".join(lines) + "\n\n")
         out.flush()
         before = after

@@ -125,8 +125,10 @@ class Worker(Service):
             if pending:
                 log.warning(
                     "%d handlers still running after %gs: cancelled (their events will be "
-                    "redelivered)", len(pending), self.config.stop_timeout,
-                )  # fmt: skip
+                    "redelivered)",
+                    len(pending),
+                    self.config.stop_timeout,
+                )
                 for task in pending:
                     task.cancel()
         try:
@@ -203,13 +205,25 @@ class Worker(Service):
         try:
             session = protocol.unpack_session(baseline)
         except ProtocolError as exc:
-            throttled.warning("session", "event for %s has a bad session (%s): using an "
-                              "empty one", event.client_id, exc)  # fmt: skip
+            throttled.warning(
+                "session",
+                "event for %s has a bad session (%s): using an empty one",
+                event.client_id,
+                exc,
+            )
             session, baseline = {}, protocol.pack_session({})
         context = Context(
-            event.client_id, session, event.remote, link.address, link.public, link,
-            event.kind is EventKind.CLOSE, event.redelivered, event.auth, self.cluster,
-        )  # fmt: skip
+            event.client_id,
+            session,
+            event.remote,
+            link.address,
+            link.public,
+            link,
+            event.kind is EventKind.CLOSE,
+            event.redelivered,
+            event.auth,
+            self.cluster,
+        )
         if self.latency is not None:
             context.started = time.perf_counter()
         return context, baseline
@@ -232,10 +246,12 @@ class Worker(Service):
             except (TypeError, ValueError, OverflowError) as exc:
                 # e.g. a datetime: msgpack cannot carry it. Keep serving: drop the writes.
                 throttled.error(
-                    "session", "client %s: session not saved, a value cannot be encoded "
+                    "session",
+                    "client %s: session not saved, a value cannot be encoded "
                     "(%s); store str, int, float, bool, None, bytes, lists and dicts only",
-                    event.client_id, exc,
-                )  # fmt: skip
+                    event.client_id,
+                    exc,
+                )
                 after = baseline
             if after != baseline:  # decode the old state only when something changed
                 changed, deleted = session_patch(protocol.unpack_session(baseline), context.session)
@@ -247,8 +263,9 @@ class Worker(Service):
         self.failed += 1
         error = sys.exc_info()[1]
         kind = f"{event.kind.name}:{type(error).__name__}"
-        throttled.exception(kind, "%s handler failed for client %s", event.kind.name.lower(),
-                            event.client_id)  # fmt: skip
+        throttled.exception(
+            kind, "%s handler failed for client %s", event.kind.name.lower(), event.client_id
+        )
 
     def _handler_args(self, event: frames.Event) -> tuple[Any, ...] | None:
         """The handler of an event and its arguments, or None if the app has none."""

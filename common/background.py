@@ -33,14 +33,17 @@ import click
 from . import ready
 from .config import split_address
 from .exceptions import ConfigError
-from .options import SECRETS, Refused, option
+from .launch import SECRETS, Refused
+from .options import option
 from .supervisor import REFUSED
 
 run_dir_option = option(
-    "--run-dir", envvar="GW_RUN_DIR", default="run",
+    "--run-dir",
+    envvar="GW_RUN_DIR",
+    default="run",
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the background cluster keeps its pid, log and state.",
-)  # fmt: skip
+)
 
 
 class RunDir:
@@ -126,8 +129,10 @@ def start(run_dir: Path, timeout: float, up_args: tuple[str, ...]) -> None:
     run = RunDir(run_dir)
     pid = run.pid()
     if pid is not None:
-        raise Refused(f"a cluster is already running from {run.path}/ (pid {pid}): stop it "
-                      "first (make stop, gw stop), or use another --run-dir")  # fmt: skip
+        raise Refused(
+            f"a cluster is already running from {run.path}/ (pid {pid}): stop it "
+            "first (make stop, gw stop), or use another --run-dir"
+        )
     run.path.mkdir(mode=0o700, parents=True, exist_ok=True)
     args, secrets = without_secrets(list(up_args))
     # for gw restart: the arguments, and the names of the secrets it must find in its
@@ -158,15 +163,19 @@ def without_secrets(args: list[str]) -> tuple[list[str], dict[str, str]]:
     return kept, secrets
 
 
-def _launch(run: RunDir, up_args: list[str], timeout: float,
-            secrets: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+def _launch(
+    run: RunDir, up_args: list[str], timeout: float, secrets: dict[str, str]
+) -> dict[str, Any]:
     with run.log.open("ab") as log:
         offset = log.tell()
         proc = subprocess.Popen(
             [sys.executable, "-m", "common.cli", "up", "--control", str(run.socket), *up_args],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
             env={**os.environ, **secrets},
-        )  # fmt: skip
+        )
     run.pid_file.write_text(str(proc.pid))
     click.echo(f"starting (pid {proc.pid})...", err=True)
     deadline = time.monotonic() + timeout
@@ -187,8 +196,9 @@ def _launch(run: RunDir, up_args: list[str], timeout: float,
                 if proc.returncode == REFUSED:  # a refusal: its one line says it all
                     log.seek(offset)
                     said = log.read().decode(errors="replace").splitlines()
-                    errors = [line.removeprefix("Error: ") for line in said
-                              if line.startswith("Error: ")]  # fmt: skip
+                    errors = [
+                        line.removeprefix("Error: ") for line in said if line.startswith("Error: ")
+                    ]
                     raise Refused(errors[0] if errors else f"refused to start: see {run.log}")
                 tail = run.log.read_text(errors="replace").splitlines()[-15:]
                 raise click.ClickException(
@@ -288,8 +298,11 @@ def reload(run_dir: Path, timeout: float) -> None:
     """Replace the business workers one at a time (clients stay connected)."""
     run = RunDir(run_dir)
     pid = running(run)
-    workers = {p["name"]: p.get("pid") for p in _ask(run, {"status": True})["processes"]
-               if p.get("role") == "worker"}  # fmt: skip
+    workers = {
+        p["name"]: p.get("pid")
+        for p in _ask(run, {"status": True})["processes"]
+        if p.get("role") == "worker"
+    }
     offset = run.log.stat().st_size
     os.kill(pid, signal.SIGHUP)
     click.echo(f"reloading {len(workers)} workers, one at a time...")

@@ -171,8 +171,13 @@ Callback = Callable[[int, str], None]
 class _Monitor:
     """One socket's monitor: events to the callback, refusals to the log."""
 
-    def __init__(self, bound: bool, events: int, callback: Callback,
-                 on_refusal: Callable[[FailedHandshake], None] | None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        bound: bool,
+        events: int,
+        callback: Callback,
+        on_refusal: Callable[[FailedHandshake], None] | None,
+    ) -> None:
         self.bound = bound
         self.events = events | HANDSHAKE_FAILED
         self.callback = callback

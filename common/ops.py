@@ -250,11 +250,13 @@ ARGS: dict[Op, tuple[tuple[str, Check], ...]] = {
 
 # -- the same schema as JSON Schema (the HTTP API's OpenAPI document is made from it) ---
 ID_JSON: dict[str, Any] = {
-    "oneOf": [{"type": "string", "minLength": 1, "not": {"const": "0"}},
-              {"type": "integer", "not": {"const": 0}}],
-    "description": "A group id or uid: a string or an integer (100 and \"100\" are one id); "
-                   "0, \"0\" and \"\" are not ids.",
-}  # fmt: skip
+    "oneOf": [
+        {"type": "string", "minLength": 1, "not": {"const": "0"}},
+        {"type": "integer", "not": {"const": 0}},
+    ],
+    "description": 'A group id or uid: a string or an integer (100 and "100" are one id); '
+    '0, "0" and "" are not ids.',
+}
 # a gateway takes any string (and finds no such client); senders route only real ids
 CLIENT_ID_JSON: dict[str, Any] = {
     "type": "string",

@@ -77,10 +77,20 @@ _ENUM_FIELDS: dict[str, type[IntEnum]] = {"role": Role, "kind": EventKind, "op":
 _CLASSES: dict[int, type[Frame]] = {
     cls.KIND: cls
     for cls in (
-        Announce, Goodbye, Subscribe, GatewayList, Hello, Welcome, Bye,
-        Event, Ack, Command, Query, Reply,
+        Announce,
+        Goodbye,
+        Subscribe,
+        GatewayList,
+        Hello,
+        Welcome,
+        Bye,
+        Event,
+        Ack,
+        Command,
+        Query,
+        Reply,
     )
-}  # fmt: skip
+}
 _FIELD_NAMES: dict[type[Frame], tuple[str, ...]] = {
     cls: tuple(f.name for f in fields(cls)) for cls in _CLASSES.values()
 }

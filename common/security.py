@@ -46,6 +46,7 @@ class Credentials:
     def callback(self, domain: str, key: bytes) -> bool:
         if key == self._client_key:
             return True
-        self._log.warning("key", "refused an internal peer: its CURVE key is not derived "
-                          "from our --secret")  # fmt: skip
+        self._log.warning(
+            "key", "refused an internal peer: its CURVE key is not derived from our --secret"
+        )
         return False

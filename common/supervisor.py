@@ -161,8 +161,9 @@ class Supervisor:
         while not self._stopping:  # until a replacement is up (its dependencies may be down)
             child.restarts += 1
             delay = min(0.1 * 2 ** min(child.restarts, 6), 5.0)
-            log.warning("%s (pid %d) exited with %s; restarting in %.1fs", child.name,
-                        proc.pid, code, delay)  # fmt: skip
+            log.warning(
+                "%s (pid %d) exited with %s; restarting in %.1fs", child.name, proc.pid, code, delay
+            )
             await asyncio.sleep(delay)
             if self._stopping or child.retiring:
                 return
@@ -180,8 +181,9 @@ class Supervisor:
         for stage in stages:
             for child in stage:
                 self.children.append(child)
-            results = await asyncio.gather(*(self.spawn(child) for child in stage),
-                                           return_exceptions=True)  # fmt: skip
+            results = await asyncio.gather(
+                *(self.spawn(child) for child in stage), return_exceptions=True
+            )
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
@@ -299,8 +301,9 @@ class Supervisor:
     async def _terminate(self, children: list[Child]) -> list[str]:
         """SIGTERM ``children`` and wait for them; what did not exit 0 ("NAME exited N")."""
         timeout = self.stop_timeout
-        running = [(c.name, c.proc) for c in children
-                   if c.proc is not None and c.proc.returncode is None]  # fmt: skip
+        running = [
+            (c.name, c.proc) for c in children if c.proc is not None and c.proc.returncode is None
+        ]
         for _, proc in running:
             send(proc, signal.SIGTERM)
         unclean = []
@@ -334,9 +337,12 @@ class Supervisor:
         return [{"name": c.name, **c.info} for c in self.children]
 
     async def run(
-        self, stages: list[list[Child]], reload_stage: int | None = None,
-        control: str | None = None, announce: Callable[[dict[str, Any]], None] | None = None,
-    ) -> int:  # fmt: skip
+        self,
+        stages: list[list[Child]],
+        reload_stage: int | None = None,
+        control: str | None = None,
+        announce: Callable[[dict[str, Any]], None] | None = None,
+    ) -> int:
         """Start everything, print the ready line, serve until a signal; exit code.
 
         ``control``: a Unix socket path for :meth:`serve_control` (``gw scale``);
@@ -355,8 +361,11 @@ class Supervisor:
         except ChildFailed as exc:
             return await self.abandon(exc)
         server = await self.serve_control(control) if control else None
-        info = {"pid": os.getpid(), "processes": self.processes(),
-                **({"control": control} if control else {})}  # fmt: skip
+        info = {
+            "pid": os.getpid(),
+            "processes": self.processes(),
+            **({"control": control} if control else {}),
+        }
         ready.print_ready(self.role, info)
         if announce is not None:
             announce(info)

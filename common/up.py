@@ -19,17 +19,8 @@ from .background import describe
 from .binding import check_free
 from .config import split_address
 from .exceptions import ConfigError
-from .options import (
-    COMMON,
-    Refused,
-    child_args,
-    common_options,
-    export_secrets,
-    gateway_options,
-    metrics_args,
-    option,
-    setup,
-)
+from .launch import Refused, child_args, export_secrets, metrics_args, setup
+from .options import COMMON, common_options, gateway_options, option
 from .supervisor import Child, ChildFailed, Supervisor, gw_command, reserve_port
 
 log = logging.getLogger("gw")
@@ -51,8 +42,9 @@ def _announce(info: dict[str, Any]) -> None:
     log.info("cluster up (pid %s); Ctrl-C or SIGTERM stops it:\n%s", info["pid"], lines)
 
 
-def _check_ports(register: str, params: dict[str, Any], gateways: int, processes: int,
-                 metrics: str | None) -> None:  # fmt: skip
+def _check_ports(
+    register: str, params: dict[str, Any], gateways: int, processes: int, metrics: str | None
+) -> None:
     """Every fixed port this cluster will listen on is free, before any process starts:
     a second ``make run`` says which port is taken and by whom, and starts nothing."""
     check_free(register, "the register's port", "--register-listen")
@@ -69,13 +61,23 @@ def _check_ports(register: str, params: dict[str, Any], gateways: int, processes
 
 @click.command()
 @option("--app", envvar="GW_APP", default="examples.echo.app", help="App module: PACKAGE.MODULE.")
-@option("--register-listen", envvar="GW_REGISTER_LISTEN", default="127.0.0.1:1236",
-        help="The register's address.")  # fmt: skip
+@option(
+    "--register-listen",
+    envvar="GW_REGISTER_LISTEN",
+    default="127.0.0.1:1236",
+    help="The register's address.",
+)
 @gateway_options
-@option("--gateways", envvar="GW_GATEWAY_COUNT", type=int, default=1,
-        help="Gateway processes (sharing the WebSocket port).")  # fmt: skip
-@option("--workers", envvar="GW_WORKER_COUNT", type=int, default=2,
-        help="Business worker processes.")  # fmt: skip
+@option(
+    "--gateways",
+    envvar="GW_GATEWAY_COUNT",
+    type=int,
+    default=1,
+    help="Gateway processes (sharing the WebSocket port).",
+)
+@option(
+    "--workers", envvar="GW_WORKER_COUNT", type=int, default=2, help="Business worker processes."
+)
 @click.option(
     "--with",
     "with_commands",
@@ -85,14 +87,29 @@ def _check_ports(register: str, params: dict[str, Any], gateways: int, processes
     "print a GW-READY line. {register}, {websocket} and {api} are replaced; the secrets "
     "(GW_SECRET, GW_AUTH_SECRET, GW_API_KEY) are in its environment, never on its command line.",
 )
-@option("--metrics-port", envvar="GW_METRICS_PORT", type=int, default=0,
-        help="Serve /metrics, /healthz, /readyz from every process on 127.0.0.1: the "
-             "register on this port, then one port each (0: off).")  # fmt: skip
-@option("--control", envvar="GW_CONTROL", default=None, type=click.Path(dir_okay=False),
-        help="A Unix socket for gw scale (gw start sets it).")  # fmt: skip
-@option("--api-port", envvar="GW_API_PORT", type=int, default=None,
-        help="Also run gw api, the HTTP API, on 127.0.0.1:PORT (0: any free port); {api} "
-             "in --with is its address.")  # fmt: skip
+@option(
+    "--metrics-port",
+    envvar="GW_METRICS_PORT",
+    type=int,
+    default=0,
+    help="Serve /metrics, /healthz, /readyz from every process on 127.0.0.1: the "
+    "register on this port, then one port each (0: off).",
+)
+@option(
+    "--control",
+    envvar="GW_CONTROL",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="A Unix socket for gw scale (gw start sets it).",
+)
+@option(
+    "--api-port",
+    envvar="GW_API_PORT",
+    type=int,
+    default=None,
+    help="Also run gw api, the HTTP API, on 127.0.0.1:PORT (0: any free port); {api} "
+    "in --with is its address.",
+)
 @option(
     "--api-key",
     envvar="GW_API_KEY",
@@ -100,13 +117,23 @@ def _check_ports(register: str, params: dict[str, Any], gateways: int, processes
     help="The HTTP API's key(s), handed to it in its environment (or --insecure: none).",
 )
 @common_options
-def up(app: str, register_listen: str, gateways: int, workers: int,
-       with_commands: tuple[str, ...], metrics_port: int, control: str | None,
-       api_port: int | None, **params: Any) -> None:  # fmt: skip
+def up(
+    app: str,
+    register_listen: str,
+    gateways: int,
+    workers: int,
+    with_commands: tuple[str, ...],
+    metrics_port: int,
+    control: str | None,
+    api_port: int | None,
+    **params: Any,
+) -> None:
     """Register + gateway(s) + workers in one command (development, ``make run``)."""
     if api_port is not None and not params["api_key"] and not params["insecure"]:
-        raise click.UsageError("--api-port: the HTTP API needs --api-key (or GW_API_KEY), or "
-                               "--insecure to serve it on loopback without a key")  # fmt: skip
+        raise click.UsageError(
+            "--api-port: the HTTP API needs --api-key (or GW_API_KEY), or "
+            "--insecure to serve it on loopback without a key"
+        )
     setup(params["log_level"], params["log_format"])
     base = params["metrics_listen"] or (f"127.0.0.1:{metrics_port}" if metrics_port else None)
     try:
@@ -123,18 +150,29 @@ def up(app: str, register_listen: str, gateways: int, workers: int,
         return metrics_args(base, number)
 
     async def run() -> int:
-        reg = Child("register", gw_command("register", "--listen", register_listen, *common,
-                                           *metrics(0)), 0)  # fmt: skip
+        reg = Child(
+            "register", gw_command("register", "--listen", register_listen, *common, *metrics(0)), 0
+        )
         address = ""
 
         def worker(n: int) -> Child:
-            return Child(f"worker-{n}", gw_command("worker", "--app", app, "--register", address,
-                                                   *common, "--single",
-                                                   *metrics(1 + gateways + n)), 2)  # fmt: skip
+            return Child(
+                f"worker-{n}",
+                gw_command(
+                    "worker",
+                    "--app",
+                    app,
+                    "--register",
+                    address,
+                    *common,
+                    "--single",
+                    *metrics(1 + gateways + n),
+                ),
+                2,
+            )
 
         # a gateway drains its clients for --drain-time before it stops: wait for it
-        supervisor = Supervisor("up", scalable={2: worker},
-                                stop_timeout=params["drain_time"] + 30)  # fmt: skip
+        supervisor = Supervisor("up", scalable={2: worker}, stop_timeout=params["drain_time"] + 30)
         # the extra commands, the API, then the gateways (they drain: their clients' close
         # events must still find workers), then the workers, then the register
         supervisor.stop_order = [3, 4, 1, 2, 0]
@@ -146,21 +184,42 @@ def up(app: str, register_listen: str, gateways: int, workers: int,
         address = info["listen"]  # the workers' factory reads it from here on
         listen = reserve_port(params["listen"]) if gateways > 1 else params["listen"]
         gws = [
-            Child(f"gateway-{i}", gw_command("gateway", "--listen", listen, "--register", address,
-                                             *gateway_args, *common, "--process-index", str(i),
-                                             *metrics(1 + i)), 1)
+            Child(
+                f"gateway-{i}",
+                gw_command(
+                    "gateway",
+                    "--listen",
+                    listen,
+                    "--register",
+                    address,
+                    *gateway_args,
+                    *common,
+                    "--process-index",
+                    str(i),
+                    *metrics(1 + i),
+                ),
+                1,
+            )
             for i in range(gateways)
-        ]  # fmt: skip
+        ]
         wks = [worker(n) for n in range(workers)]
         values = {"register": address, "websocket": listen}
         api: list[Child] = []  # a push client: up once workers serve, stopped before gateways
         if api_port is not None:
             values["api"] = reserve_port(f"127.0.0.1:{api_port}")
-            api.append(Child("api", gw_command("api", "--listen", values["api"], "--register",
-                                               address, *common), 4))  # fmt: skip
-        extras = [Child(f"with-{i}", with_command(command, values), 3)
-                  for i, command in enumerate(with_commands)]  # fmt: skip
-        return await supervisor.run([gws, wks, api, extras], reload_stage=2, control=control,
-                                    announce=_announce)  # fmt: skip
+            api.append(
+                Child(
+                    "api",
+                    gw_command("api", "--listen", values["api"], "--register", address, *common),
+                    4,
+                )
+            )
+        extras = [
+            Child(f"with-{i}", with_command(command, values), 3)
+            for i, command in enumerate(with_commands)
+        ]
+        return await supervisor.run(
+            [gws, wks, api, extras], reload_stage=2, control=control, announce=_announce
+        )
 
     sys.exit(asyncio.run(run()))

@@ -17,8 +17,15 @@ from common.config import split_address
 class Addresses:
     """A gateway's epoch (known from the start) and its addresses (known once bound)."""
 
-    __slots__ = ("_internal", "_internal_port", "_lan_ip", "_listen", "_public", "_public_port",
-                 "epoch")  # fmt: skip
+    __slots__ = (
+        "_internal",
+        "_internal_port",
+        "_lan_ip",
+        "_listen",
+        "_public",
+        "_public_port",
+        "epoch",
+    )
 
     def __init__(self, epoch: int, lan_ip: str) -> None:
         self.epoch = epoch  # this process's instance of the gateway (in its client_ids)

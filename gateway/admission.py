@@ -80,8 +80,9 @@ def check_caps(policy: Policy, connections: int, from_ip: int) -> Refusal | None
     if policy.max_connections and connections > policy.max_connections:
         return Refusal(503, "Too many connections.\n", "max-connections", "caps")
     if policy.max_connections_per_ip and from_ip > policy.max_connections_per_ip:
-        return Refusal(503, "Too many connections from your address.\n",
-                       "max-connections-per-ip", "caps")  # fmt: skip
+        return Refusal(
+            503, "Too many connections from your address.\n", "max-connections-per-ip", "caps"
+        )
     return None
 
 
@@ -112,10 +113,16 @@ def verify(token: str, secret: str, now: float) -> dict[str, Any] | Refusal:
 
     try:
         claims = jwt.decode(
-            token, secret, algorithms=["HS256"],
-            options={"require": ["exp"], "verify_exp": False, "verify_nbf": False,
-                     "verify_iat": False},
-        )  # fmt: skip
+            token,
+            secret,
+            algorithms=["HS256"],
+            options={
+                "require": ["exp"],
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
+        )
     except jwt.PyJWTError as exc:
         return Refusal(401, "Invalid token.\n", f"token refused: {type(exc).__name__}", "token")
     exp, nbf = claims.get("exp"), claims.get("nbf", -math.inf)
@@ -164,8 +171,10 @@ def admit(
     if policy.hook is not None:
         answer = policy.hook(data(claims))
         if isinstance(answer, bool) or not (answer is None or isinstance(answer, dict | int)):
-            raise TypeError(f"--auth-hook returned {type(answer).__name__}: "
-                            "expected a dict, None or an HTTP status")  # fmt: skip
+            raise TypeError(
+                f"--auth-hook returned {type(answer).__name__}: "
+                "expected a dict, None or an HTTP status"
+            )
         if isinstance(answer, int):
             return Refusal(answer, "Refused.\n", f"refused by --auth-hook ({answer})", "hook")
         if answer is not None and not valid_uid(answer.get("uid")):

@@ -10,19 +10,16 @@ from typing import Any
 import click
 
 from common.exceptions import ConfigError
-from common.options import (
+from common.launch import (
     Refused,
     child_args,
-    common_options,
     export_secrets,
     gateway_config,
-    gateway_options,
     metrics_args,
-    option,
-    register_option,
     serve,
     setup,
 )
+from common.options import common_options, gateway_options, option, register_option
 from common.supervisor import Child, Supervisor, gw_command, reserve_port
 
 from .connection import PROTOCOL_LOGGER
@@ -32,8 +29,13 @@ from .server import GatewayServer
 @click.command()
 @gateway_options
 @register_option
-@option("--count", envvar="GW_GATEWAY_COUNT", type=int, default=1,
-        help="Gateway processes (sharing the WebSocket port).")  # fmt: skip
+@option(
+    "--count",
+    envvar="GW_GATEWAY_COUNT",
+    type=int,
+    default=1,
+    help="Gateway processes (sharing the WebSocket port).",
+)
 @click.option("--process-index", type=int, default=0, hidden=True)
 @common_options
 def gateway(registers: tuple[str, ...], count: int, process_index: int, **params: Any) -> None:
@@ -52,12 +54,24 @@ def gateway(registers: tuple[str, ...], count: int, process_index: int, **params
     export_secrets(params)
     params["listen"] = reserve_port(params["listen"])
     params["reuse_port"] = True  # the processes share their port
-    base = [*child_args({**params, "register": registers}, skip=("metrics_listen",)),
-            "--count", "1"]  # fmt: skip
+    base = [
+        *child_args({**params, "register": registers}, skip=("metrics_listen",)),
+        "--count",
+        "1",
+    ]
     children = [
-        Child(f"gateway-{i}", gw_command("gateway", *base, "--process-index", str(i),
-                                         *metrics_args(params["metrics_listen"], i)), 0)
+        Child(
+            f"gateway-{i}",
+            gw_command(
+                "gateway",
+                *base,
+                "--process-index",
+                str(i),
+                *metrics_args(params["metrics_listen"], i),
+            ),
+            0,
+        )
         for i in range(count)
-    ]  # fmt: skip
+    ]
     supervisor = Supervisor("gateway", stop_timeout=params["drain_time"] + 30)
     sys.exit(asyncio.run(supervisor.run([children])))

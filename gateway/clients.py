@@ -257,10 +257,15 @@ class ClientIndex:
 
     def _connections(self) -> list[dict[str, Any]]:
         return [
-            {"client_id": c.client_id, "uid": c.uid, "groups": sorted(c.groups),
-             "remote": c.remote, "connected_at": c.since}
+            {
+                "client_id": c.client_id,
+                "uid": c.uid,
+                "groups": sorted(c.groups),
+                "remote": c.remote,
+                "connected_at": c.since,
+            }
             for c in self.clients.values()
-        ]  # fmt: skip
+        ]
 
     def _sessions(self, ids: Iterable[str]) -> dict[str, dict[Any, Any]]:
         return {cid: self.clients[cid].session for cid in ids}

@@ -93,8 +93,16 @@ class ConnectionHandler(Protocol[R]):
 class Connection(Stream, Generic[R]):
     """One client's TCP connection, driven by a ``ServerProtocol``."""
 
-    __slots__ = ("_ping_sent", "accepted", "client", "controls", "discarded", "failed",
-                 "fragments", "handler")  # fmt: skip
+    __slots__ = (
+        "_ping_sent",
+        "accepted",
+        "client",
+        "controls",
+        "discarded",
+        "failed",
+        "fragments",
+        "handler",
+    )
 
     def __init__(
         self,
@@ -180,8 +188,9 @@ class Connection(Stream, Generic[R]):
                 try:
                     self.handler.request_received(self, event)
                 except Exception:  # a bug must cost this connection only, and say so
-                    throttled.exception("accept", "failed to accept a connection from %s:%d",
-                                        *self.peer)  # fmt: skip
+                    throttled.exception(
+                        "accept", "failed to accept a connection from %s:%d", *self.peer
+                    )
                     if protocol.state is OPEN:  # accepted already: an internal error
                         self.fail(1011, "internal error")
                         return
@@ -278,8 +287,8 @@ class Connection(Stream, Generic[R]):
         protocol = self.protocol
         response = protocol.accept(request)
         if response.status_code != 101:
-            throttled.info("upgrade", "refused a WebSocket upgrade from %s:%d: %d %s",
-                           *self.peer, response.status_code, protocol.handshake_exc)  # fmt: skip
+            why = f"{response.status_code} {protocol.handshake_exc}"
+            throttled.info("upgrade", "refused a WebSocket upgrade from %s:%d: %s", *self.peer, why)
             self.respond(response)
             return False
         protocol.send_response(response)
@@ -291,11 +300,6 @@ class Connection(Stream, Generic[R]):
     def compressed(self) -> bool:
         """An extension (permessage-deflate) frames this connection's messages itself."""
         return bool(self.protocol.extensions)
-
-    @property
-    def is_open(self) -> bool:
-        """Open: accepted, and no close started by either side."""
-        return self.protocol.state is OPEN
 
     # -- writing ------------------------------------------------------------------------
     def write_frames(self, items: list[Any]) -> int:

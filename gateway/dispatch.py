@@ -47,9 +47,14 @@ class EventSink(Protocol):
     """Where events leave for workers."""
 
     def send_event(
-        self, worker: LinkedWorker, seq: int, client: Client, kind: EventKind, payload: Any,
+        self,
+        worker: LinkedWorker,
+        seq: int,
+        client: Client,
+        kind: EventKind,
+        payload: Any,
         redelivered: bool,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Send event ``seq`` of ``client`` to ``worker`` (with the client's session now)."""
 
 

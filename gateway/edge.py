@@ -57,8 +57,12 @@ DRAIN_RATE = 500.0  # clients a second a drain needs at least: 10 clients, 20 ms
 
 
 # no register link and no worker: no worker can reach this gateway, a client would wait
-UNREACHABLE = Refusal(503, "No business worker can reach this gateway; try again later.\n",
-                      "no register link and no worker", "unreachable")  # fmt: skip
+UNREACHABLE = Refusal(
+    503,
+    "No business worker can reach this gateway; try again later.\n",
+    "no register link and no worker",
+    "unreachable",
+)
 
 MIN_AUTH_SECRET = 32  # bytes: RFC 7518 3.2, an HS256 key at least as long as the hash
 
@@ -152,8 +156,13 @@ class Edge:
         if cap and self.per_ip[ip] > 2 * cap:
             # far over its cap (idle half-open connections, say): not worth a 503
             self.counters.closed_ip_cap += 1
-            self.log.info("max-connections-per-ip", "dropped a connection from %s: %d open, "
-                          "--max-connections-per-ip %d", ip, self.per_ip[ip], cap)  # fmt: skip
+            self.log.info(
+                "max-connections-per-ip",
+                "dropped a connection from %s: %d open, --max-connections-per-ip %d",
+                ip,
+                self.per_ip[ip],
+                cap,
+            )
             conn.abort()
 
     def request_received(self, conn: Connection[Client], request: Request) -> None:
@@ -174,8 +183,13 @@ class Edge:
         )
         headers = {k.lower(): v for k, v in request.headers.raw_items()}
         if decision is None:
-            decision = admit(self.policy, request.path, headers, self._wall_clock(),
-                             lambda claims: self._data(conn, request, "", claims))  # fmt: skip
+            decision = admit(
+                self.policy,
+                request.path,
+                headers,
+                self._wall_clock(),
+                lambda claims: self._data(conn, request, "", claims),
+            )
         if isinstance(decision, Refusal):
             self._refuse(conn, decision)
             return
@@ -199,23 +213,40 @@ class Edge:
             self.index.bind_uid(client_id, claims["uid"])  # before any event: trusted
         self.counters.connections += 1
         self.dispatcher.submit(client, EventKind.CONNECT, None)
-        self.dispatcher.submit(client, EventKind.WS_CONNECT,
-                               self._data(conn, request, client_id, claims))  # fmt: skip
+        self.dispatcher.submit(
+            client, EventKind.WS_CONNECT, self._data(conn, request, client_id, claims)
+        )
 
-    def _data(self, conn: Connection[Client], request: Request, client_id: str,
-              claims: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    def _data(
+        self,
+        conn: Connection[Client],
+        request: Request,
+        client_id: str,
+        claims: dict[str, Any] | None,
+    ) -> dict[str, Any]:
         where = self.addresses
-        data = request_data(request.path, request.headers.raw_items(), conn.peer, client_id,
-                            where.internal, where.public_port,
-                            hide_token=self.policy.auth_secret is not None)  # fmt: skip
+        data = request_data(
+            request.path,
+            request.headers.raw_items(),
+            conn.peer,
+            client_id,
+            where.internal,
+            where.public_port,
+            hide_token=self.policy.auth_secret is not None,
+        )
         data["auth"] = claims
         return data
 
     def _refuse(self, conn: Connection[Client], refusal: Refusal) -> None:
         refused = self.counters.refused
         refused[refusal.status] = refused.get(refusal.status, 0) + 1
-        self.log.info(refusal.kind, "refused a connection from %s: %d, %s", conn.peer[0],
-                      refusal.status, refusal.reason)  # fmt: skip
+        self.log.info(
+            refusal.kind,
+            "refused a connection from %s: %d, %s",
+            conn.peer[0],
+            refusal.status,
+            refusal.reason,
+        )
         headers = []
         if refusal.status == 503:
             headers.append(("Retry-After", "5"))
@@ -254,19 +285,38 @@ class Edge:
         drop = conn.dropped
         if drop is Drop.SLOW:
             self.counters.closed_slow += 1
-            self.log.warning("slow", "client %s reads too slowly (> %d bytes queued): dropped",
-                             client.client_id, self.config.max_send_buffer)  # fmt: skip
+            self.log.warning(
+                "slow",
+                "client %s reads too slowly (> %d bytes queued): dropped",
+                client.client_id,
+                self.config.max_send_buffer,
+            )
         elif drop is Drop.RATE_LIMIT:
             self.counters.closed_rate_limit += 1
-            self.log.warning("rate", "client %s (%s) over --rate-limit %g/s: closed 1008",
-                             client.client_id, client.remote, self.config.rate_limit)  # fmt: skip
+            self.log.warning(
+                "rate",
+                "client %s (%s) over --rate-limit %g/s: closed 1008",
+                client.client_id,
+                client.remote,
+                self.config.rate_limit,
+            )
         elif drop is Drop.CONTROL_FLOOD:
             self.counters.closed_control_flood += 1
-            self.log.warning("control", "client %s (%s) flooded control frames: closed 1008",
-                             client.client_id, client.remote)  # fmt: skip
+            self.log.warning(
+                "control",
+                "client %s (%s) flooded control frames: closed 1008",
+                client.client_id,
+                client.remote,
+            )
         elif conn.close_code not in (None, 1000, 1001) and not self.stopping:  # (ours: planned)
-            self.log.info("closed", "client %s (%s) closed: %s %s", client.client_id,
-                          client.remote, conn.close_code, conn.close_reason)  # fmt: skip
+            self.log.info(
+                "closed",
+                "client %s (%s) closed: %s %s",
+                client.client_id,
+                client.remote,
+                conn.close_code,
+                conn.close_reason,
+            )
 
     # -- shutdown -----------------------------------------------------------------------------
     async def drain(self, duration: float, code: int, timeout: float) -> None:
@@ -282,9 +332,16 @@ class Edge:
         span = min(duration, len(clients) / DRAIN_RATE)
         waves = max(1, min(DRAIN_WAVES, len(clients)))
         size = math.ceil(len(clients) / waves)
-        log.info("draining %d clients over %.1fs in %d waves (close code %d)%s", len(clients),
-                 span, waves, code, "" if span >= duration else
-                 f": fewer than --drain-time needs, at {DRAIN_RATE:g} a second")  # fmt: skip
+        log.info(
+            "draining %d clients over %.1fs in %d waves (close code %d)%s",
+            len(clients),
+            span,
+            waves,
+            code,
+            ""
+            if span >= duration
+            else f": fewer than --drain-time needs, at {DRAIN_RATE:g} a second",
+        )
         for wave in range(waves):
             for conn in clients[wave * size : (wave + 1) * size]:
                 if conn in self.conns:
@@ -301,15 +358,16 @@ class Edge:
         for conn in list(self.conns):
             if conn.client is None:  # still in its handshake
                 conn.abort()
-            elif conn.is_open:  # not closing already
+            else:  # (one closing already: nothing is written, nor closed again)
                 self.fanout.close_after(conn, code, "")
         if not self.conns:
             return
         try:
             await asyncio.wait_for(self.all_gone.wait(), timeout)
         except TimeoutError:
-            log.info("%d clients did not answer the close within %gs: aborted",
-                     len(self.conns), timeout)  # fmt: skip
+            log.info(
+                "%d clients did not answer the close within %gs: aborted", len(self.conns), timeout
+            )
             for conn in list(self.conns):
                 conn.abort()
             # their connection_lost (and close events) run in the next loop passes:

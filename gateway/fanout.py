@@ -56,8 +56,7 @@ class Fanout:
         elif isinstance(message, bytes):
             payload, opcode = message, Opcode.BINARY
         else:
-            throttled.warning("type", "dropped a send of %s: not str or bytes",
-                              describe(message))  # fmt: skip
+            throttled.warning("type", "dropped a send of %s: not str or bytes", describe(message))
             return
         frame: bytes | None = None
         encoded = (payload, opcode is Opcode.TEXT)  # for compressed connections

@@ -38,8 +38,10 @@ class ClientFlow:
 
     def refuse(self, client: Client, kind: EventKind, refused: int) -> None:
         self.log.warning(
-            "no-worker", "no business worker and %d events waiting: closing clients (%d "
-            "refused events so far)", self.max_pending, refused,
-        )  # fmt: skip
+            "no-worker",
+            "no business worker and %d events waiting: closing clients (%d refused events so far)",
+            self.max_pending,
+            refused,
+        )
         if kind != EventKind.CLOSE:
             self.fanout.close_after(client.conn, CLOSE_TRY_AGAIN_LATER, "no business worker")

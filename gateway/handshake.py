@@ -74,6 +74,9 @@ def _without_token(path: str, pairs: list[tuple[str, str]]) -> tuple[str, list[t
     url = urlsplit(path)
     query = [p for p in url.query.split("&") if unquote_plus(p.partition("=")[0]) != "token"]
     path = url.path + ("?" + "&".join(query) if any(query) else "")
-    kept = [(k, v) for k, v in pairs
-            if not (k.lower() == "authorization" and v.lower().startswith("bearer "))]  # fmt: skip
+    kept = [
+        (k, v)
+        for k, v in pairs
+        if not (k.lower() == "authorization" and v.lower().startswith("bearer "))
+    ]
     return path, kept

@@ -97,8 +97,12 @@ class InternalPort:
                 else "Behind NAT or in a container, keep --lan-ip "
                 "as the address workers reach and bind with --internal-listen 0.0.0.0.",
             ) from None
-        self._channel = Channel(router, receiver.on_message, receiver.on_unreachable,
-                                (self.fanout.begin, self.fanout.flush))  # fmt: skip
+        self._channel = Channel(
+            router,
+            receiver.on_message,
+            receiver.on_unreachable,
+            (self.fanout.begin, self.fanout.flush),
+        )
         # watched from now on: a peer refused at once is logged too (with its address)
         self._watching = watch(
             router,
@@ -128,16 +132,27 @@ class InternalPort:
 
     # -- sends ----------------------------------------------------------------------------
     def send_event(
-        self, worker: LinkedWorker, seq: int, client: Client, kind: EventKind, payload: Any,
+        self,
+        worker: LinkedWorker,
+        seq: int,
+        client: Client,
+        kind: EventKind,
+        payload: Any,
         redelivered: bool,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Send event ``seq`` of ``client`` to ``worker``, with the client's session now."""
         assert self._channel is not None
         self.counters.events_by_kind[kind] += 1
         frame = Event(
-            seq, kind, client.client_id, client.remote,
-            client.packed_session(), payload, redelivered, client.auth,
-        )  # fmt: skip
+            seq,
+            kind,
+            client.client_id,
+            client.remote,
+            client.packed_session(),
+            payload,
+            redelivered,
+            client.auth,
+        )
         self._channel.send(protocol.encode(frame), to=worker.identity)
 
     def send(self, frame: Frame, to: bytes) -> None:

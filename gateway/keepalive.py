@@ -111,8 +111,9 @@ class Keepalive:
             passes = max(1, math.ceil(len(everyone) / PASS_SIZE))
             for start in range(0, passes * PASS_SIZE, PASS_SIZE):
                 await asyncio.sleep(period / passes)
-                here = [c for c in everyone[start : start + PASS_SIZE]
-                        if clients.get(c.client_id) is c]  # fmt: skip
+                here = [
+                    c for c in everyone[start : start + PASS_SIZE] if clients.get(c.client_id) is c
+                ]
                 if here:
                     visit(here, loop.time())
 
@@ -123,8 +124,12 @@ class Keepalive:
         def visit(clients: list[Client], now: float) -> None:
             silent, idle = idle_sweep(clients, cfg.ping_not_response_limit)
             for client in silent:
-                throttled.info("silent", "client %s silent for %d ticks: closing",
-                               client.client_id, client.idle_ticks)  # fmt: skip
+                throttled.info(
+                    "silent",
+                    "client %s silent for %d ticks: closing",
+                    client.client_id,
+                    client.idle_ticks,
+                )
                 client.conn.abort()
             if ping is not None and idle:
                 self.fanout.deliver(idle, ping)
@@ -138,8 +143,9 @@ class Keepalive:
         def visit(clients: list[Client], now: float) -> None:
             dead, ping = ping_sweep(clients, now, timeout)
             for client in dead:
-                throttled.info("pong", "client %s: no pong for %gs, closing", client.client_id,
-                               timeout)  # fmt: skip
+                throttled.info(
+                    "pong", "client %s: no pong for %gs, closing", client.client_id, timeout
+                )
                 client.conn.abort()
             for client in ping:
                 client.conn.ping_now(now)

@@ -69,10 +69,12 @@ def families(
     for op, done in r.link.commands_by_op.items():
         ops.add_metric([op.lower()], done)
     out += [closed, refused, events, ops]
-    out.append(CounterMetricFamily("gw_gateway_bytes_in", "Bytes from clients",
-                                   value=r.traffic.bytes_in))  # fmt: skip
-    out.append(CounterMetricFamily("gw_gateway_bytes_out", "Bytes to clients",
-                                   value=r.traffic.bytes_out))  # fmt: skip
+    out.append(
+        CounterMetricFamily("gw_gateway_bytes_in", "Bytes from clients", value=r.traffic.bytes_in)
+    )
+    out.append(
+        CounterMetricFamily("gw_gateway_bytes_out", "Bytes to clients", value=r.traffic.bytes_out)
+    )
     index, pool = r.index, r.pool
     backlog = sum(len(c.backlog) for c in index.clients.values() if c.backlog)
     for name, doc, value in (

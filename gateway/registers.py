@@ -141,13 +141,17 @@ class Reach:
         if self.reachable():
             if self._said:
                 self._said = False
-                log.info("gateway %s: linked again (registers %d, workers %d): taking clients",
-                         self.addresses.internal, self.registers.linked(),
-                         len(self.pool.live()))  # fmt: skip
+                log.info(
+                    "gateway %s: linked again (registers %d, workers %d): taking clients",
+                    self.addresses.internal,
+                    self.registers.linked(),
+                    len(self.pool.live()),
+                )
         elif not self._said:
             self._said = True
             log.warning(
                 "gateway %s: no register answers at %s (--register) and no worker is linked: "
                 "no worker can reach this gateway; new clients get 503 until one does",
-                self.addresses.internal, ", ".join(self.registers.registers),
-            )  # fmt: skip
+                self.addresses.internal,
+                ", ".join(self.registers.registers),
+            )

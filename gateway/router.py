@@ -79,12 +79,17 @@ def _guarded(policy: str, custom: Chooser) -> Chooser:
         try:
             chosen = custom(candidates)
         except Exception:
-            throttled.exception("router", "--router %s failed: the least-loaded worker instead",
-                                policy)  # fmt: skip
+            throttled.exception(
+                "router", "--router %s failed: the least-loaded worker instead", policy
+            )
             return least_clients(candidates)
         if not any(chosen is worker for worker in candidates):
-            throttled.error("router", "--router %s returned %r, not one of the workers: the "
-                            "least-loaded worker instead", policy, chosen)  # fmt: skip
+            throttled.error(
+                "router",
+                "--router %s returned %r, not one of the workers: the least-loaded worker instead",
+                policy,
+                chosen,
+            )
             return least_clients(candidates)
         return chosen
 

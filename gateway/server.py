@@ -103,18 +103,45 @@ class GatewayServer(Service):
         self.dispatcher = Dispatcher(pool, self.port, flow)
         self.registers = RegisterLinks(config, self.addresses)
         self.reach = Reach(config, self.registers, pool, self.addresses, clock)
-        self.edge = Edge(config, policy_of(config), self.index, self.fanout, self.keepalive,
-                         self.dispatcher, self.addresses, self.traffic, self.reach.reachable,
-                         clock, wall_clock)  # fmt: skip
+        self.edge = Edge(
+            config,
+            policy_of(config),
+            self.index,
+            self.fanout,
+            self.keepalive,
+            self.dispatcher,
+            self.addresses,
+            self.traffic,
+            self.reach.reachable,
+            clock,
+            wall_clock,
+        )
         self.commands = CommandTable(self.index, self.fanout, self.close)  # gw drain: as SIGTERM
         # the link answers the status, which reads the link's records: made before it
         peers, link_counters = PushClients(), LinkCounters()
-        self.records = Records(self.addresses, self.index, pool, self.edge.counters,
-                               self.dispatcher.counters, self.fanout.counters,
-                               self.port.counters, link_counters, peers, self.traffic)  # fmt: skip
-        self.workers = WorkerLink(config, self.index, self.commands, self.dispatcher, self.port,
-                                  peers, link_counters, functools.partial(status, self.records),
-                                  clock)  # fmt: skip
+        self.records = Records(
+            self.addresses,
+            self.index,
+            pool,
+            self.edge.counters,
+            self.dispatcher.counters,
+            self.fanout.counters,
+            self.port.counters,
+            link_counters,
+            peers,
+            self.traffic,
+        )
+        self.workers = WorkerLink(
+            config,
+            self.index,
+            self.commands,
+            self.dispatcher,
+            self.port,
+            peers,
+            link_counters,
+            functools.partial(status, self.records),
+            clock,
+        )
         self._transport: Transport | None = None
         self._ws: asyncio.Server | None = None
 
@@ -147,8 +174,13 @@ class GatewayServer(Service):
         self.reach.start()  # links take a moment: a grace from here
         self.registers.connect(self._transport)
         self.registers.announce()
-        log.info("gateway %s (epoch %08x) serving %s://%s", internal, self.addresses.epoch,
-                 "wss" if tls else "ws", self.addresses.public)  # fmt: skip
+        log.info(
+            "gateway %s (epoch %08x) serving %s://%s",
+            internal,
+            self.addresses.epoch,
+            "wss" if tls else "ws",
+            self.addresses.public,
+        )
 
     def info(self) -> dict[str, Any]:
         where = self.addresses
@@ -184,9 +216,12 @@ class GatewayServer(Service):
         self.registers.goodbye()  # no more announces: the register must not re-add us
         log.info(
             "gateway %s stopped: %d clients closed, %d events unacknowledged, %d never "
-            "handled (no worker)", self.addresses.internal, count, pool.unacked(),
+            "handled (no worker)",
+            self.addresses.internal,
+            count,
+            pool.unacked(),
             len(pool.pending),
-        )  # fmt: skip
+        )
 
     def _release(self) -> None:
         self.registers.close()
@@ -208,8 +243,9 @@ class GatewayServer(Service):
     def collect(self) -> list[Metric]:
         from . import metrics  # prometheus-client: loaded only when metrics are served
 
-        return metrics.families(self.records, self.registers.linked(),
-                                len(self.config.registers), self.edge.stopping)  # fmt: skip
+        return metrics.families(
+            self.records, self.registers.linked(), len(self.config.registers), self.edge.stopping
+        )
 
     def ready(self) -> Readiness:
         if self.edge.stopping:

@@ -74,15 +74,17 @@ def status(r: Records) -> dict[str, Any]:
         "clients": len(index.clients),
         "uids": len(index.uids),
         "groups": len(index.groups),
-        "workers": {w.name: {"clients": w.clients, "unacked": len(w.unacked),
-                             "handled": w.handled} for w in pool.workers.values()},
+        "workers": {
+            w.name: {"clients": w.clients, "unacked": len(w.unacked), "handled": w.handled}
+            for w in pool.workers.values()
+        },
         "pending_events": len(pool.pending),
         "events": sum(r.port.events_by_kind),  # sent to workers (gw status --watch: events/s)
         "commands_by_op": dict(r.link.commands_by_op),
         "push_clients": r.peers.names(),
         "rss_bytes": rss_bytes(),
         **counters(r),
-    }  # fmt: skip
+    }
 
 
 def rss_bytes() -> int:

@@ -162,8 +162,12 @@ class Stream(asyncio.Protocol):
         self.timer = None
         if self.protocol.state is OPEN:  # the timer was the open deadline: now open
             return
-        throttled.info("timeout", "connection from %s:%d timed out (%s): aborting",
-                       *self.peer, self.protocol.state.name.lower())  # fmt: skip
+        throttled.info(
+            "timeout",
+            "connection from %s:%d timed out (%s): aborting",
+            *self.peer,
+            self.protocol.state.name.lower(),
+        )
         self.abort()
 
     @property

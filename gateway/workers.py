@@ -128,8 +128,9 @@ class WorkerLink:
                 self._bad_frame(identity, exc, f"refused {describe(frame)}")
             except Exception:  # ours, not the peer's: say so, and go on with the batch
                 self.counters.errors += 1
-                self.log.exception("bug", "failed to run %s from %s", describe(frame),
-                                   identity.hex())  # fmt: skip
+                self.log.exception(
+                    "bug", "failed to run %s from %s", describe(frame), identity.hex()
+                )
 
     def _bad_frame(self, identity: bytes, error: ProtocolError, what: str) -> None:
         self.counters.bad_frames += 1
@@ -203,8 +204,14 @@ class WorkerLink:
         worker, rerouted = self.dispatcher.worker_gone(identity)
         if worker is not None:  # after its Bye (gw reload, scale, stop): planned, at INFO
             level, why = (logging.INFO, "it stopped") if worker.leaving else (logging.WARNING, why)
-            log.log(level, "worker %s (pid %d) left: %s; re-routing %d unacknowledged events",
-                    worker.name, worker.pid, why, rerouted)  # fmt: skip
+            log.log(
+                level,
+                "worker %s (pid %d) left: %s; re-routing %d unacknowledged events",
+                worker.name,
+                worker.pid,
+                why,
+                rerouted,
+            )
 
     def sweep(self, now: float) -> None:
         """Heartbeat backstop: forget silent workers and push clients."""

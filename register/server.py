@@ -110,9 +110,10 @@ class RegisterServer(Service):
         if self.membership.heard(now):
             log.warning(
                 "heard from nobody for over %.1fs (cut off?): the gateway list is incomplete "
-                "for %.1fs, while gateways reconnect", self.config.timing.quiet,
+                "for %.1fs, while gateways reconnect",
+                self.config.timing.quiet,
                 self.membership.settle,
-            )  # fmt: skip
+            )
         identity, last = parts[0].bytes, parts[-1]
         changed = False
         for frame in protocol.decode_parts(part.bytes for part in parts[1:]):
@@ -130,8 +131,7 @@ class RegisterServer(Service):
         """A rate-limited line about a peer's bad input, naming the peer's address."""
         self._peer_log.warning(kind, "%s from %s: %s", what, _peer_address(part), why)
 
-    def _on_frame(self, identity: bytes, frame: frames.Frame, part: zmq.Frame,
-                  now: float) -> bool:  # fmt: skip
+    def _on_frame(self, identity: bytes, frame: frames.Frame, part: zmq.Frame, now: float) -> bool:
         if isinstance(frame, frames.Announce):
             problem = announce_problem(frame)
             if problem is not None:

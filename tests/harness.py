@@ -154,8 +154,13 @@ class Cluster:
     def __init__(self) -> None:
         self.processes: list[GwProcess] = []
 
-    def start(self, *args: str, ready: bool = True, env: dict[str, str] | None = None,
-              session: bool = False) -> GwProcess:  # fmt: skip
+    def start(
+        self,
+        *args: str,
+        ready: bool = True,
+        env: dict[str, str] | None = None,
+        session: bool = False,
+    ) -> GwProcess:
         process = GwProcess(*args, env=env, session=session)
         self.processes.append(process)
         if ready:
@@ -168,9 +173,18 @@ class Cluster:
     def gateway(self, register: GwProcess | str, *extra: str) -> GwProcess:
         address = register if isinstance(register, str) else register.info["listen"]
         return self.start(
-            "gateway", "--listen", "127.0.0.1:0", "--start-port", "0",
-            "--register", address, *FAST, "--ws-ping-interval", "0", *extra,
-        )  # fmt: skip
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--start-port",
+            "0",
+            "--register",
+            address,
+            *FAST,
+            "--ws-ping-interval",
+            "0",
+            *extra,
+        )
 
     def worker(self, register: GwProcess | str, app: str, *extra: str, count: int = 1) -> GwProcess:
         address = register if isinstance(register, str) else register.info["listen"]
@@ -184,8 +198,7 @@ class Cluster:
         worker's ready line means it reached the register's gateways, not that each of
         them has it yet (until then the gateway routes to the workers it has)."""
         pids = [p["pid"] for p in workers.info.get("processes", [workers.info])]
-        eventually(lambda: all(f"(pid {pid}) connected" in gateway.logs() for pid in pids),
-                   timeout)  # fmt: skip
+        eventually(lambda: all(f"(pid {pid}) connected" in gateway.logs() for pid in pids), timeout)
 
     def stop_all(self) -> dict[str, int]:
         """Stop in reverse order of start; return {args[0]+index: exit code}."""

@@ -66,8 +66,11 @@ class Arg:
         wire = ops.JSON_SCHEMA[self.check]
         if self.message:
             kinds = ["string", "object", "array"] + (["null"] if not self.required else [])
-            return {"type": kinds, "description": "A string is sent as a text frame; a JSON "
-                    "object or array as its JSON text."}  # fmt: skip
+            return {
+                "type": kinds,
+                "description": "A string is sent as a text frame; a JSON "
+                "object or array as its JSON text.",
+            }
         if self.listed:
             return {"oneOf": [ops.ID_JSON, wire]}
         return wire
@@ -105,10 +108,17 @@ def _call(op: Op) -> Call:
     args = tuple(_arg(name, check) for name, check in ops.ARGS[op])
     query = spec.merge is not None
     names = tuple(a.name for a in args)
-    return Call(op.name.lower(), op, args, query=query, one=spec.one,
-                accepted=frozenset(names + (("timeout",) if query else ())),
-                wire=frozenset(names), wire_order=names,
-                client_id_args=tuple(i for i, a in enumerate(args) if a.client_ids))  # fmt: skip
+    return Call(
+        op.name.lower(),
+        op,
+        args,
+        query=query,
+        one=spec.one,
+        accepted=frozenset(names + (("timeout",) if query else ())),
+        wire=frozenset(names),
+        wire_order=names,
+        client_id_args=tuple(i for i, a in enumerate(args) if a.client_ids),
+    )
 
 
 CALLS: dict[str, Call] = {call.name: call for call in map(_call, Op) if call.op not in NOT_CALLS}
@@ -120,8 +130,9 @@ def _client_ids(value: Any) -> None:
         try:
             ids.gateway_of(client_id)  # checked as decode checks it (and cheaper)
         except ClientIdError:
-            raise ValueError(f"{client_id!r:.60} is not a client_id "
-                             f"({ids.ID_LENGTH} lowercase hex digits)") from None  # fmt: skip
+            raise ValueError(
+                f"{client_id!r:.60} is not a client_id ({ids.ID_LENGTH} lowercase hex digits)"
+            ) from None
 
 
 def _timeout(call: str, value: Any) -> float:
@@ -150,8 +161,9 @@ def bind(call: Call, body: Any) -> tuple[list[Any], float | None]:
 def _bind(call: Call, body: Any) -> tuple[list[Any], float | None]:
     """:func:`bind`, argument by argument: what HTTP adds, and which argument is wrong."""
     if type(body) is not dict:
-        raise BadArgument(call.name, None, "the arguments are a JSON object, not "
-                          f"{_json_kind(body)}")  # fmt: skip
+        raise BadArgument(
+            call.name, None, f"the arguments are a JSON object, not {_json_kind(body)}"
+        )
     unknown = body.keys() - call.accepted
     if unknown:
         takes = ", ".join(sorted(call.accepted)) or "no argument"
@@ -169,8 +181,9 @@ def _bind(call: Call, body: Any) -> tuple[list[Any], float | None]:
             if arg.message and type(value) in (dict, list):
                 value = encode_message(value)
             elif arg.message and type(value) is not str and (value is not None or arg.required):
-                raise ValueError(f"a message is a string, a JSON object or an array, not "
-                                 f"{_json_kind(value)}")  # fmt: skip
+                raise ValueError(
+                    f"a message is a string, a JSON object or an array, not {_json_kind(value)}"
+                )
             elif arg.listed and type(value) is not list:
                 value = [value]
             value = arg.check(value)
@@ -184,8 +197,14 @@ def _bind(call: Call, body: Any) -> tuple[list[Any], float | None]:
 
 
 def _json_kind(value: Any) -> str:
-    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null",
-            int: "a number", float: "a number"}.get(type(value), type(value).__name__)  # fmt: skip
+    return {
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        type(None): "null",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
 
 
 def reply(call: Call, result: Any) -> dict[str, Any]:

@@ -8,30 +8,62 @@ import click
 
 from common.config import split_address
 from common.exceptions import ConfigError
-from common.options import common_options, option, register_option, security, serve, setup, timing
+from common.launch import security, serve, setup, timing
+from common.options import common_options, option, register_option
 
 from .auth import check_exposure, parse_keys
 from .server import ApiConfig, ApiServer
 
 
 @click.command()
-@option("--listen", envvar="GW_API_LISTEN", default="127.0.0.1:8790",
-        help="HTTP address (port 0: any free port).")  # fmt: skip
+@option(
+    "--listen",
+    envvar="GW_API_LISTEN",
+    default="127.0.0.1:8790",
+    help="HTTP address (port 0: any free port).",
+)
 @register_option
-@option("--api-key", "api_keys", envvar="GW_API_KEY", multiple=True,
-        help="An API key (16 characters or more); repeat it, or separate keys with commas, "
-             "to accept several (key rotation). Best given in GW_API_KEY: a command line "
-             "is visible to every user of the machine.")  # fmt: skip
-@option("--rate-limit", envvar="GW_API_RATE_LIMIT", type=float, default=0.0,
-        help="Requests a second per API key (per address without keys), burst 2x; over "
-             "it: 429. 0: no limit.")  # fmt: skip
-@option("--max-body", envvar="GW_API_MAX_BODY", type=click.IntRange(min=1024), default=4 << 20,
-        help="Largest request body, in bytes (over it: 413).")  # fmt: skip
-@option("--query-timeout", envvar="GW_QUERY_TIMEOUT", type=float, default=5.0,
-        help="Default deadline of queries (s); a request may pass its own 'timeout'.")  # fmt: skip
+@option(
+    "--api-key",
+    "api_keys",
+    envvar="GW_API_KEY",
+    multiple=True,
+    help="An API key (16 characters or more); repeat it, or separate keys with commas, "
+    "to accept several (key rotation). Best given in GW_API_KEY: a command line "
+    "is visible to every user of the machine.",
+)
+@option(
+    "--rate-limit",
+    envvar="GW_API_RATE_LIMIT",
+    type=float,
+    default=0.0,
+    help="Requests a second per API key (per address without keys), burst 2x; over "
+    "it: 429. 0: no limit.",
+)
+@option(
+    "--max-body",
+    envvar="GW_API_MAX_BODY",
+    type=click.IntRange(min=1024),
+    default=4 << 20,
+    help="Largest request body, in bytes (over it: 413).",
+)
+@option(
+    "--query-timeout",
+    envvar="GW_QUERY_TIMEOUT",
+    type=float,
+    default=5.0,
+    help="Default deadline of queries (s); a request may pass its own 'timeout'.",
+)
 @common_options
-def api(listen: str, registers: tuple[str, ...], api_keys: tuple[str, ...], rate_limit: float,
-        max_body: int, query_timeout: float, **params: Any) -> None:  # fmt: skip
+def api(
+    listen: str,
+    registers: tuple[str, ...],
+    api_keys: tuple[str, ...],
+    rate_limit: float,
+    max_body: int,
+    query_timeout: float,
+    **params: Any,
+) -> None:
     """Run the HTTP API: every Gateway API call as POST /api/v1/<call>, for any backend.
 
     It refuses to start without an API key, unless it listens on a loopback address
@@ -44,9 +76,13 @@ def api(listen: str, registers: tuple[str, ...], api_keys: tuple[str, ...], rate
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     config = ApiConfig(
-        listen=listen, registers=registers, keys=keys, rate_limit=rate_limit,
-        max_body=max_body, timing=timing(params["heartbeat"], params["peer_timeout"],
-                                         query_timeout),
-        security=security(params), metrics_listen=params["metrics_listen"],
-    )  # fmt: skip
+        listen=listen,
+        registers=registers,
+        keys=keys,
+        rate_limit=rate_limit,
+        max_body=max_body,
+        timing=timing(params["heartbeat"], params["peer_timeout"], query_timeout),
+        security=security(params),
+        metrics_listen=params["metrics_listen"],
+    )
     serve(ApiServer(config))

@@ -44,10 +44,17 @@ Reply = dict[str, Any] | Coroutine[Any, Any, dict[str, Any]]  # a batch item's: 
 class HttpApi:
     """The handlers, and what they share: the push client, the keys, the limits, the counts."""
 
-    def __init__(self, client: AsyncGatewayClient, keys: KeyRing, *, rate_limit: float,
-                 max_body: int, document: bytes,
-                 metrics: Callable[[], Awaitable[bytes]] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        client: AsyncGatewayClient,
+        keys: KeyRing,
+        *,
+        rate_limit: float,
+        max_body: int,
+        document: bytes,
+        metrics: Callable[[], Awaitable[bytes]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.keys = keys
         self.max_body = max_body
@@ -88,7 +95,7 @@ class HttpApi:
         try:
             self._admit(request)
             if call is None:
-                raise self._unknown(name)
+                raise unknown_call(name)
             self._post(request)
             payload = await self._do(call, await self._body(request, {}))
             response = web.Response(body=to_json(payload), content_type=JSON)
@@ -109,7 +116,7 @@ class HttpApi:
         try:
             self._admit(request)
             self._post(request)
-            items = self._checked_batch(await self._body(request, None))
+            items = checked_batch(await self._body(request, None))
             replies = []
             for item in items:  # in order: a query's answer before the next call
                 reply = self._item(request, item)
@@ -147,10 +154,13 @@ class HttpApi:
         )
 
     async def not_found(self, request: web.Request) -> web.Response:
-        err = ApiError("not_found", f"no such path: {request.path[:100]} (the calls are "
-                       "POST /api/v1/<call>; GET /api/v1/openapi.json lists them)")  # fmt: skip
+        err = ApiError(
+            "not_found",
+            f"no such path: {request.path[:100]} (the calls are "
+            "POST /api/v1/<call>; GET /api/v1/openapi.json lists them)",
+        )
         self.stats.request("unknown", err.status, 0.0)
-        return self._response(err)
+        return response_of(err)
 
     def readiness(self) -> tuple[bool, str]:
         """Ready once a register has sent the gateway list, and until stopping."""
@@ -173,22 +183,29 @@ class HttpApi:
             found = self.keys.identify(request.headers.get("Authorization"))
             if isinstance(found, BadCredentials):
                 if not self.failures.take(remote, self._clock()):
-                    raise ApiError("rate_limited", "too many requests without a valid API key "
-                                   "from this address", retry_after=1.0)  # fmt: skip
+                    raise ApiError(
+                        "rate_limited",
+                        "too many requests without a valid API key from this address",
+                        retry_after=1.0,
+                    )
                 raise ApiError("unauthorized", found.value)
             who = f"key #{found}"
         if self.limits is not None and not self.limits.take(who, self._clock()):
-            raise ApiError("rate_limited", f"over {self.rate_limit:g} requests a second "
-                           f"(--rate-limit) for {'this key' if who != remote else 'this address'}",
-                           retry_after=1.0 / self.rate_limit)  # fmt: skip
+            raise ApiError(
+                "rate_limited",
+                f"over {self.rate_limit:g} requests a second "
+                f"(--rate-limit) for {'this key' if who != remote else 'this address'}",
+                retry_after=1.0 / self.rate_limit,
+            )
         if self.stopping:
             raise ApiError("stopping", "the API is stopping", retry_after=1.0)
 
     @staticmethod
     def _post(request: web.Request) -> None:
         if request.method != "POST":
-            raise ApiError("method_not_allowed", f"{request.path[:100]} takes POST, not "
-                           f"{request.method[:10]}")  # fmt: skip
+            raise ApiError(
+                "method_not_allowed", f"{request.path[:100]} takes POST, not {request.method[:10]}"
+            )
 
     async def _body(self, request: web.Request, empty: Any) -> Any:
         """The request's JSON (``empty`` if it has no body)."""
@@ -230,49 +247,32 @@ class HttpApi:
         try:
             self._methods[call.name](*values)
         except Exception as exc:
-            raise self._mapped(exc) from None
+            raise (from_exception(exc) or exc) from None  # (a bug stays itself: a 500)
         return SENT
 
     async def _query(self, call: Call, values: list[Any], timeout: float | None) -> dict[str, Any]:
         try:
             return reply(call, await self._methods[call.name](*values, timeout=timeout))
         except Exception as exc:
-            raise self._mapped(exc) from None
-
-    @staticmethod
-    def _mapped(exc: Exception) -> Exception:
-        """The refusal that answers a push client's exception (a bug stays itself: a 500)."""
-        return from_exception(exc) or exc
-
-    @staticmethod
-    def _checked_batch(items: Any) -> list[Any]:
-        if type(items) is not list:
-            raise ApiError("bad_json", 'a batch is a JSON array of {"call": NAME, "args": {...}}')
-        if len(items) > MAX_BATCH:
-            raise ApiError("batch_too_large", f"{len(items)} calls: a batch takes at most "
-                           f"{MAX_BATCH}")  # fmt: skip
-        queries = 0
-        for item in items:
-            name = item.get("call") if type(item) is dict else None
-            call = CALLS.get(name) if type(name) is str else None
-            queries += call is not None and call.query
-        if queries > MAX_BATCH_QUERIES:
-            raise ApiError("batch_too_large", f"{queries} queries: a batch takes at most "
-                           f"{MAX_BATCH_QUERIES} (each waits for its answers)")  # fmt: skip
-        return items
+            raise (from_exception(exc) or exc) from None  # (a bug stays itself: a 500)
 
     def _item(self, request: web.Request, item: Any) -> Reply:
         """One call of a batch: its reply (a query's: to await), or its error, which does
         not stop the batch. A send is done here and now: no coroutine for each."""
         label = "unknown"
         try:
-            if type(item) is not dict or type(item.get("call")) is not str or not (
-                    item.keys() <= ITEM_KEYS):  # fmt: skip
-                raise ApiError("invalid_argument", 'a batch item is {"call": NAME, "args": '
-                               "{...}} (args may be left out)")  # fmt: skip
+            if (
+                type(item) is not dict
+                or type(item.get("call")) is not str
+                or not (item.keys() <= ITEM_KEYS)
+            ):
+                raise ApiError(
+                    "invalid_argument",
+                    'a batch item is {"call": NAME, "args": {...}} (args may be left out)',
+                )
             call = CALLS.get(item["call"])
             if call is None:
-                raise self._unknown(item["call"])
+                raise unknown_call(item["call"])
             label = call.name
             values, timeout = self._prepare(call, item.get("args", {}))
             if call.query:
@@ -283,8 +283,9 @@ class HttpApi:
         self.stats.batched[label, 200] += 1
         return payload
 
-    async def _batched_query(self, request: web.Request, call: Call, values: list[Any],
-                             timeout: float | None) -> dict[str, Any]:  # fmt: skip
+    async def _batched_query(
+        self, request: web.Request, call: Call, values: list[Any], timeout: float | None
+    ) -> dict[str, Any]:
         try:
             payload = await self._query(call, values, timeout)
         except ApiError as err:
@@ -298,36 +299,58 @@ class HttpApi:
         return err.item()
 
     # -- answers --------------------------------------------------------------------
-    @staticmethod
-    def _unknown(name: str) -> ApiError:
-        close = difflib.get_close_matches(name[:60], CALLS, n=1)  # bounded: any name comes
-        hint = f"; did you mean {close[0]}?" if close else ""
-        return ApiError("unknown_call", f"no call {name[:60]!r} (GET /api/v1/openapi.json "
-                        f"lists them){hint}")  # fmt: skip
-
     def _refuse(self, request: web.Request, label: str, err: ApiError) -> web.Response:
         self._logged(request, label, err)
-        return self._response(err)
+        return response_of(err)
 
     def _logged(self, request: web.Request, label: str, err: ApiError) -> None:
-        self._log.warning(err.code, "%d %s from %s: %s", err.status, label, request.remote,
-                          err.message)  # fmt: skip
+        self._log.warning(
+            err.code, "%d %s from %s: %s", err.status, label, request.remote, err.message
+        )
 
     def _bug(self, request: web.Request, label: str) -> web.Response:
         self._log.exception("internal", "500 %s from %s: a bug", label, request.remote)
-        return self._response(ApiError("internal", "an internal error (logged)"))
+        return response_of(ApiError("internal", "an internal error (logged)"))
 
-    @staticmethod
-    def _response(err: ApiError) -> web.Response:
-        headers = {}
-        if err.retry_after is not None:
-            headers["Retry-After"] = str(max(1, math.ceil(err.retry_after)))
-        if err.code == "unauthorized":
-            headers["WWW-Authenticate"] = 'Bearer realm="gw api"'
-        elif err.code == "method_not_allowed":
-            headers["Allow"] = "POST"
-        response = web.Response(status=err.status, body=to_json(err.body()), content_type=JSON,
-                                headers=headers)  # fmt: skip
-        if err.code == "too_large":
-            response.force_close()  # its body is not read: the connection cannot go on
-        return response
+
+def checked_batch(items: Any) -> list[Any]:
+    if type(items) is not list:
+        raise ApiError("bad_json", 'a batch is a JSON array of {"call": NAME, "args": {...}}')
+    if len(items) > MAX_BATCH:
+        raise ApiError("batch_too_large", f"{len(items)} calls: a batch takes at most {MAX_BATCH}")
+    queries = 0
+    for item in items:
+        name = item.get("call") if type(item) is dict else None
+        call = CALLS.get(name) if type(name) is str else None
+        queries += call is not None and call.query
+    if queries > MAX_BATCH_QUERIES:
+        raise ApiError(
+            "batch_too_large",
+            f"{queries} queries: a batch takes at most "
+            f"{MAX_BATCH_QUERIES} (each waits for its answers)",
+        )
+    return items
+
+
+def unknown_call(name: str) -> ApiError:
+    close = difflib.get_close_matches(name[:60], CALLS, n=1)  # bounded: any name comes
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return ApiError(
+        "unknown_call", f"no call {name[:60]!r} (GET /api/v1/openapi.json lists them){hint}"
+    )
+
+
+def response_of(err: ApiError) -> web.Response:
+    headers = {}
+    if err.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(err.retry_after)))
+    if err.code == "unauthorized":
+        headers["WWW-Authenticate"] = 'Bearer realm="gw api"'
+    elif err.code == "method_not_allowed":
+        headers["Allow"] = "POST"
+    response = web.Response(
+        status=err.status, body=to_json(err.body()), content_type=JSON, headers=headers
+    )
+    if err.code == "too_large":
+        response.force_close()  # its body is not read: the connection cannot go on
+    return response

@@ -49,20 +49,26 @@ class Stats:
             HistogramMetricFamily,
         )
 
-        requests = CounterMetricFamily("gw_api_requests", "HTTP requests, by call and status",
-                                       labels=["call", "status"])  # fmt: skip
+        requests = CounterMetricFamily(
+            "gw_api_requests", "HTTP requests, by call and status", labels=["call", "status"]
+        )
         for (call, status), count in sorted(self.requests.items()):
             requests.add_metric([call, str(status)], count)
-        batched = CounterMetricFamily("gw_api_batched_calls", "Calls inside batches, by call "
-                                      "and status", labels=["call", "status"])  # fmt: skip
+        batched = CounterMetricFamily(
+            "gw_api_batched_calls",
+            "Calls inside batches, by call and status",
+            labels=["call", "status"],
+        )
         for (call, status), count in sorted(self.batched.items()):
             batched.add_metric([call, str(status)], count)
-        seconds = HistogramMetricFamily("gw_api_request_seconds", "HTTP request time, by call",
-                                        labels=["call"])  # fmt: skip
+        seconds = HistogramMetricFamily(
+            "gw_api_request_seconds", "HTTP request time, by call", labels=["call"]
+        )
         for call, histogram in sorted(self.seconds.items()):
             total, buckets = 0, []
-            for bound, count in zip((*histogram.bounds, float("inf")), histogram.counts,
-                                    strict=True):  # fmt: skip
+            for bound, count in zip(
+                (*histogram.bounds, float("inf")), histogram.counts, strict=True
+            ):
                 total += count
                 buckets.append(("+Inf" if bound == float("inf") else repr(bound), total))
             seconds.add_metric([call], buckets, histogram.sum)

@@ -36,8 +36,11 @@ def check(call: Call, values: list[Any], view: GatewayView, registers: Sequence[
     """Raise the :class:`ApiError` that answers a call that cannot reach its gateways
     (``view``: the push client's, live; ``registers``: their addresses, to say so)."""
     if not view.answered:
-        raise ApiError("no_gateway", "no register has answered yet (" + ", ".join(registers)
-                       + "): no gateway is known", RETRY_AFTER)  # fmt: skip
+        raise ApiError(
+            "no_gateway",
+            "no register has answered yet (" + ", ".join(registers) + "): no gateway is known",
+            RETRY_AFTER,
+        )
     if call.one:
         _gateway_of(values[0], view)
     elif call.op is Op.SEND_TO_ALL and values[1] is not None:
@@ -50,8 +53,11 @@ def check(call: Call, values: list[Any], view: GatewayView, registers: Sequence[
 def _any_member_up(view: GatewayView) -> None:
     members = view.members()
     if not any(view.links[address].up for address in members):
-        raise ApiError("no_gateway", f"no gateway is reachable ({len(members)} in the cluster, "
-                       "none linked)", RETRY_AFTER)  # fmt: skip
+        raise ApiError(
+            "no_gateway",
+            f"no gateway is reachable ({len(members)} in the cluster, none linked)",
+            RETRY_AFTER,
+        )
 
 
 def _gateway_of(client_id: str, view: GatewayView) -> None:
@@ -60,9 +66,15 @@ def _gateway_of(client_id: str, view: GatewayView) -> None:
     if state is not None and state.up:
         return
     if state is None and not view.complete:
-        raise ApiError("no_gateway", f"gateway {address} is not listed (yet): the registers' "
-                       "lists are not complete", RETRY_AFTER)  # fmt: skip
+        raise ApiError(
+            "no_gateway",
+            f"gateway {address} is not listed (yet): the registers' lists are not complete",
+            RETRY_AFTER,
+        )
     if state is None:
-        raise ApiError("unknown_gateway", f"a client_id names gateway {address}, which is not "
-                       "in the cluster (gone, or the id is forged)")  # fmt: skip
+        raise ApiError(
+            "unknown_gateway",
+            f"a client_id names gateway {address}, which is not "
+            "in the cluster (gone, or the id is forged)",
+        )
     raise ApiError("no_gateway", f"gateway {address} is not reachable now", RETRY_AFTER)

@@ -61,14 +61,20 @@ class ApiServer(Service):
         super().__init__(config.metrics_listen)
         self.config = config
         self.client = AsyncGatewayClient(
-            config.registers, secret=config.security.secret,
-            timeout=config.timing.query_timeout, timing=config.timing, name="api",
-        )  # fmt: skip
+            config.registers,
+            secret=config.security.secret,
+            timeout=config.timing.query_timeout,
+            timing=config.timing,
+            name="api",
+        )
         self.api = HttpApi(
-            self.client, KeyRing(config.keys), rate_limit=config.rate_limit,
-            max_body=config.max_body, document=to_json(document(version("gatewayworker-py"))),
+            self.client,
+            KeyRing(config.keys),
+            rate_limit=config.rate_limit,
+            max_body=config.max_body,
+            document=to_json(document(version("gatewayworker-py"))),
             metrics=self._scrape,
-        )  # fmt: skip
+        )
         self.address = ""
         self._runner: web.AppRunner | None = None
         self._registry: Any = None
@@ -90,12 +96,20 @@ class ApiServer(Service):
         host, port = runner.addresses[0][:2]
         self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         keys = f"API keys: {len(self.api.keys)}" if len(self.api.keys) else "no API key: --insecure"
-        log.info("HTTP API on http://%s/api/v1/ (%s), registers %s", self.address, keys,
-                 ", ".join(self.config.registers))  # fmt: skip
+        log.info(
+            "HTTP API on http://%s/api/v1/ (%s), registers %s",
+            self.address,
+            keys,
+            ", ".join(self.config.registers),
+        )
 
     def info(self) -> dict[str, Any]:
-        return {"listen": self.address, "pid": os.getpid(), "url": f"http://{self.address}/api/v1/",
-                "registers": list(self.config.registers)}  # fmt: skip
+        return {
+            "listen": self.address,
+            "pid": os.getpid(),
+            "url": f"http://{self.address}/api/v1/",
+            "registers": list(self.config.registers),
+        }
 
     def ready(self) -> Readiness:
         return self.api.readiness()

@@ -82,8 +82,9 @@ class Probe:
         was going to arrive would come before the marker.
         """
         marker = f"marker-{id(self)}-{asyncio.get_running_loop().time()}"
-        await sender.send({"call": "send_to_client", "args": [self.client_id, marker],
-                           "reply": False})  # fmt: skip
+        await sender.send(
+            {"call": "send_to_client", "args": [self.client_id, marker], "reply": False}
+        )
         seen = []
         while (message := await self.recv()) != marker:
             seen.append(message)

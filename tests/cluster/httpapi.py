@@ -14,14 +14,27 @@ KEY = "test-api-key-0123456789abcdef"
 OTHER_KEY = "rotated-api-key-abcdef0123456789"
 
 
-def start_api(gw: Cluster, register: GwProcess | str, *extra: str, key: str | None = KEY,
-              env: dict[str, str] | None = None, ready: bool = True) -> GwProcess:  # fmt: skip
+def start_api(
+    gw: Cluster,
+    register: GwProcess | str,
+    *extra: str,
+    key: str | None = KEY,
+    env: dict[str, str] | None = None,
+    ready: bool = True,
+) -> GwProcess:
     """``gw api`` on a free loopback port; its key in GW_API_KEY (as deployments give it)."""
     address = register if isinstance(register, str) else register.info["listen"]
     return gw.start(
-        "api", "--listen", "127.0.0.1:0", "--register", address, *FAST, *extra,
-        env={**({"GW_API_KEY": key} if key else {}), **(env or {})}, ready=ready,
-    )  # fmt: skip
+        "api",
+        "--listen",
+        "127.0.0.1:0",
+        "--register",
+        address,
+        *FAST,
+        *extra,
+        env={**({"GW_API_KEY": key} if key else {}), **(env or {})},
+        ready=ready,
+    )
 
 
 class Answer:
@@ -66,21 +79,28 @@ class HttpApi:
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30 * UNIT))
         return self
 
-    async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:  # fmt: skip
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         assert self.session is not None
         await self.session.close()
 
-    async def request(self, method: str, path: str, body: bytes | None = None,
-                      headers: dict[str, str] | None = None,
-                      key: str | None = "") -> Answer:  # fmt: skip
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        key: str | None = "",
+    ) -> Answer:
         assert self.session is not None
         key = self.key if key == "" else key
         sent = {"Content-Type": "application/json", **(headers or {})}
         if key is not None:
             sent.setdefault("Authorization", f"Bearer {key}")
-        async with self.session.request(method, self.base + path, data=body,
-                                        headers=sent) as answer:  # fmt: skip
+        async with self.session.request(
+            method, self.base + path, data=body, headers=sent
+        ) as answer:
             return Answer(answer.status, dict(answer.headers), await answer.text())
 
     async def call(self, name: str, _key: str | None = "", **args: Any) -> Answer:

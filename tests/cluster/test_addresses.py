@@ -13,8 +13,17 @@ PROBE = "tests.cluster.apps.probe"
 
 def refused(gw: Cluster, register: GwProcess, *extra: str) -> GwProcess:
     """A gateway that must refuse to start: it exits non-zero without a ready line."""
-    gateway = gw.start("gateway", "--listen", "127.0.0.1:0", "--start-port", "0", "--register",
-                       register.info["listen"], *extra, ready=False)  # fmt: skip
+    gateway = gw.start(
+        "gateway",
+        "--listen",
+        "127.0.0.1:0",
+        "--start-port",
+        "0",
+        "--register",
+        register.info["listen"],
+        *extra,
+        ready=False,
+    )
     assert gateway.proc.wait(20 * UNIT) != 0
     assert gateway.stdout == []  # no GW-READY
     return gateway
@@ -29,8 +38,16 @@ def test_a_lan_ip_nobody_can_reach_is_refused_clearly(gw: Cluster, bad: str) -> 
 
 async def test_bind_everywhere_advertise_one_address(gw: Cluster) -> None:
     register = gw.register()
-    gateway = gw.gateway(register, "--internal-listen", "0.0.0.0", "--lan-ip", "127.0.0.1",
-                         "--insecure", "--listen", "0.0.0.0:0")  # fmt: skip
+    gateway = gw.gateway(
+        register,
+        "--internal-listen",
+        "0.0.0.0",
+        "--lan-ip",
+        "127.0.0.1",
+        "--insecure",
+        "--listen",
+        "0.0.0.0:0",
+    )
     # advertised: the lan ip, never 0.0.0.0 (the internal and the public address)
     assert gateway.info["internal"].startswith("tcp://127.0.0.1:")
     host, port = gateway.info["websocket"].rsplit(":", 1)

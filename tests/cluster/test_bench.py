@@ -17,8 +17,19 @@ from bench.report import Row, table
 from bench.routing import routing
 from bench.scenarios import capacity, everyone, fanout, idle_and_connect, private
 
-TINY = Settings(procs=2, workers=1, duration=0.6, idle=0.2, clients=40, capacity=60,
-                fanout=100, everyone=40, pairs=10, concurrency=10, repeat=1)  # fmt: skip
+TINY = Settings(
+    procs=2,
+    workers=1,
+    duration=0.6,
+    idle=0.2,
+    clients=40,
+    capacity=60,
+    fanout=100,
+    everyone=40,
+    pairs=10,
+    concurrency=10,
+    repeat=1,
+)
 
 
 def _by_metric(rows: list[Row]) -> dict[str, Row]:
@@ -49,16 +60,25 @@ def test_traffic_scenarios_run_both_servers_without_loss() -> None:
 @pytest.mark.timeout(90)
 def test_open_loop_phases_share_one_rate() -> None:
     """Closed loops alternate; both open loops run at half the slower median rate."""
-    found = closed_then_paced(replace(TINY, repeat=3), "S4", "tiny", spec_of(100, 10, "group"),
-                              "group", list(range(20)), lambda p: sum(p.sent.values()) / p.span,
-                              "messages/s")  # fmt: skip
+    found = closed_then_paced(
+        replace(TINY, repeat=3),
+        "S4",
+        "tiny",
+        spec_of(100, 10, "group"),
+        "group",
+        list(range(20)),
+        lambda p: sum(p.sent.values()) / p.span,
+        "messages/s",
+    )
     assert [len(r.closed) for r in found.values()] == [3, 3]
     for runs in found.values():  # the median run by CPU per frame
         costs = sorted(p.per_frame_us() or 0 for p in runs.closed)
         assert runs.median.per_frame_us() == costs[1]
     cp, bp = found["cluster"].paced, found["baseline"].paced
-    rates = {k: statistics.median(sum(p.sent.values()) / p.span for p in runs.closed)
-             for k, runs in found.items()}  # fmt: skip
+    rates = {
+        k: statistics.median(sum(p.sent.values()) / p.span for p in runs.closed)
+        for k, runs in found.items()
+    }
     slower = min(rates, key=rates.__getitem__)
     assert [k for k, runs in found.items() if runs.sets_rate] == [slower]
     scheduled = rates[slower] / 2 * TINY.duration
@@ -106,9 +126,20 @@ def test_the_scale_scenario_runs_small_and_loses_nothing() -> None:
     No figure of speed is checked (make bench-scale measures)."""
     from bench.scale import ScaleSettings, s8
 
-    cfg = ScaleSettings(clients=2_000, groups=100, gateway_procs=4, crowd_procs=3, workers=1,
-                        idle=1.0, broadcasts=3, spacing=0.1, traffic=1.0, group_rate=50.0,
-                        private_rate=100.0, storm_limit=60.0)  # fmt: skip
+    cfg = ScaleSettings(
+        clients=2_000,
+        groups=100,
+        gateway_procs=4,
+        crowd_procs=3,
+        workers=1,
+        idle=1.0,
+        broadcasts=3,
+        spacing=0.1,
+        traffic=1.0,
+        group_rate=50.0,
+        private_rate=100.0,
+        storm_limit=60.0,
+    )
     rows, lines = s8(cfg, log=lambda line: None)
     by = _by_metric(rows)
     assert by["clients held (connected and joined)"].cluster == 2_000

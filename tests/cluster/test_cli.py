@@ -15,12 +15,25 @@ from tests.harness import ROOT, UNIT, Cluster, GwProcess
 APP = "tests.cluster.apps.probe"
 
 
-def up(gw: Cluster, *extra: str, env: dict[str, str] | None = None,
-       session: bool = False) -> GwProcess:  # fmt: skip
+def up(
+    gw: Cluster, *extra: str, env: dict[str, str] | None = None, session: bool = False
+) -> GwProcess:
     return gw.start(
-        "up", "--app", APP, "--register-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0",
-        "--start-port", "0", "--heartbeat", "0.2", *extra, env=env, session=session,
-    )  # fmt: skip
+        "up",
+        "--app",
+        APP,
+        "--register-listen",
+        "127.0.0.1:0",
+        "--listen",
+        "127.0.0.1:0",
+        "--start-port",
+        "0",
+        "--heartbeat",
+        "0.2",
+        *extra,
+        env=env,
+        session=session,
+    )
 
 
 def by_role(process: GwProcess, role: str) -> list[dict]:
@@ -52,8 +65,13 @@ def test_ctrl_c_stops_gw_up_cleanly(gw: Cluster) -> None:
 
 async def test_options_come_from_environment_variables(gw: Cluster) -> None:
     register = gw.register()
-    env = {"GW_REGISTER": register.info["listen"], "GW_LISTEN": "127.0.0.1:0",
-           "GW_START_PORT": "0", "GW_PING_DATA": "env-ping", "GW_PING_INTERVAL": "0.1"}  # fmt: skip
+    env = {
+        "GW_REGISTER": register.info["listen"],
+        "GW_LISTEN": "127.0.0.1:0",
+        "GW_START_PORT": "0",
+        "GW_PING_DATA": "env-ping",
+        "GW_PING_INTERVAL": "0.1",
+    }
     gateway = gw.start("gateway", "--heartbeat", "0.2", env=env)
     gw.start("worker", "--app", APP, "--heartbeat", "0.2", env=env)
     probe = await Probe.open(gateway)
@@ -82,10 +100,20 @@ async def test_status_reports_every_gateway(gw: Cluster) -> None:
     gw.worker(register, APP)
     probe = await Probe.open(gateway)
     result = subprocess.run(
-        [sys.executable, "-m", "common.cli", "status", "--json", "--register",
-         register.info["listen"]],
-        cwd=ROOT, capture_output=True, text=True, timeout=30 * UNIT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "common.cli",
+            "status",
+            "--json",
+            "--register",
+            register.info["listen"],
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30 * UNIT,
+    )
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
     assert status["missing"] == []
@@ -97,8 +125,11 @@ async def test_status_reports_every_gateway(gw: Cluster) -> None:
 def test_bad_app_is_a_clear_error() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "common.cli", "worker", "--app", "no.such.module", "--single"],
-        cwd=ROOT, capture_output=True, text=True, timeout=30 * UNIT,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30 * UNIT,
+    )
     assert result.returncode == 2
     assert "cannot import app 'no.such.module'" in result.stderr
 
@@ -109,9 +140,21 @@ def test_a_refused_child_ends_its_supervisor_with_one_line() -> None:
     reaped the child under the watcher, which then reported 255) and exits 2."""
     for _ in range(3):
         result = subprocess.run(
-            [sys.executable, "-m", "common.cli", "worker", "--app", "no.such.module",
-             "--count", "2"], cwd=ROOT, capture_output=True, text=True, timeout=30 * UNIT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "common.cli",
+                "worker",
+                "--app",
+                "no.such.module",
+                "--count",
+                "2",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30 * UNIT,
+        )
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode == 2, result.stderr
         assert lines == ["Error: cannot import app 'no.such.module': No module named 'no'"] * 2
@@ -134,8 +177,7 @@ def test_gw_up_runs_extra_commands_with_the_cluster_addresses(gw: Cluster) -> No
 
 def test_secrets_never_reach_a_command_line(gw: Cluster) -> None:
     secret, auth = "internal-secret-for-the-test", "auth-secret-for-the-test-of-32-bytes!"
-    cluster = up(gw, "--workers", "1", "--secret", secret, "--auth-secret", auth,
-                 "--auth-optional")  # fmt: skip
+    cluster = up(gw, "--workers", "1", "--secret", secret, "--auth-secret", auth, "--auth-optional")
     pids = [cluster.proc.pid] + [p["pid"] for p in cluster.info["processes"] if "pid" in p]
     assert len(pids) == 4  # up, register, gateway, worker
     for pid in pids[1:]:
@@ -147,8 +189,16 @@ def test_secrets_never_reach_a_command_line(gw: Cluster) -> None:
 async def test_gw_up_runs_the_http_api_and_gw_status_shows_it(gw: Cluster) -> None:
     from tests.cluster.httpapi import KEY, HttpApi, cmdline
 
-    cluster = up(gw, "--workers", "1", "--api-port", "0", "--with",
-                 f'python -c "{EXTRA}" {{api}}', env={"GW_API_KEY": KEY})  # fmt: skip
+    cluster = up(
+        gw,
+        "--workers",
+        "1",
+        "--api-port",
+        "0",
+        "--with",
+        f'python -c "{EXTRA}" {{api}}',
+        env={"GW_API_KEY": KEY},
+    )
     (api,) = by_role(cluster, "api")
     (gateway,) = by_role(cluster, "gateway")
     (register,) = by_role(cluster, "register")
@@ -163,8 +213,11 @@ async def test_gw_up_runs_the_http_api_and_gw_status_shows_it(gw: Cluster) -> No
         assert (await http.call("get_all_client_id_count", _key="not-the-key-123456")).status == 401
     status = subprocess.run(
         [sys.executable, "-m", "common.cli", "status", "--register", register["listen"]],
-        cwd=ROOT, capture_output=True, text=True, timeout=30 * UNIT,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30 * UNIT,
+    )
     assert status.returncode == 0, status.stderr
     lines = status.stdout.splitlines()
     (row,) = [line.split() for line in lines if line.startswith("api-")]
@@ -175,10 +228,13 @@ async def test_gw_up_runs_the_http_api_and_gw_status_shows_it(gw: Cluster) -> No
 
 def test_gw_up_wants_a_key_for_the_api() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "common.cli", "up", "--api-port", "0"], cwd=ROOT,
-        capture_output=True, text=True, timeout=30 * UNIT,
+        [sys.executable, "-m", "common.cli", "up", "--api-port", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30 * UNIT,
         env={k: v for k, v in os.environ.items() if k != "GW_API_KEY"},
-    )  # fmt: skip
+    )
     assert result.returncode == 2  # a usage error, before anything starts
     assert "--api-port: the HTTP API needs --api-key (or GW_API_KEY)" in result.stderr
     assert "GW-READY" not in result.stdout

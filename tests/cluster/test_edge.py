@@ -53,9 +53,17 @@ async def refused(url: str, **kwargs: Any) -> int:
 def test_a_missing_auth_hook_is_a_clear_error(gw: Cluster) -> None:
     register = gw.register()
     gateway = gw.start(
-        "gateway", "--listen", "127.0.0.1:0", "--start-port", "0", "--register",
-        register.info["listen"], "--auth-hook", "no.such:hook", ready=False,
-    )  # fmt: skip
+        "gateway",
+        "--listen",
+        "127.0.0.1:0",
+        "--start-port",
+        "0",
+        "--register",
+        register.info["listen"],
+        "--auth-hook",
+        "no.such:hook",
+        ready=False,
+    )
     assert gateway.proc.wait(20 * UNIT) != 0
     assert "cannot load --auth-hook 'no.such:hook'" in gateway.logs()
 
@@ -77,9 +85,11 @@ def raw_client(address: str) -> socket.socket:
     """A WebSocket client on a raw socket: it sends, and never reads what we send."""
     host, port = address.rsplit(":", 1)
     sock = socket.create_connection((host, int(port)), timeout=10 * UNIT)
-    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                 b"Sec-WebSocket-Version: 13\r\n\r\n")  # fmt: skip
+    sock.sendall(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # read nothing, hold little
     return sock
 
@@ -177,9 +187,25 @@ async def test_tls_serves_wss_and_a_plain_client_fails_cleanly(
 
 def test_gw_up_passes_tls_through(gw: Cluster, tls: tuple[trustme.CA, Path, Path]) -> None:
     _, chain, key = tls
-    cluster = gw.start("up", "--app", PROBE, "--register-listen", "127.0.0.1:0", "--listen",
-                       "127.0.0.1:0", "--start-port", "0", "--heartbeat", "0.2", "--workers", "1",
-                       "--tls-cert", str(chain), "--tls-key", str(key))  # fmt: skip
+    cluster = gw.start(
+        "up",
+        "--app",
+        PROBE,
+        "--register-listen",
+        "127.0.0.1:0",
+        "--listen",
+        "127.0.0.1:0",
+        "--start-port",
+        "0",
+        "--heartbeat",
+        "0.2",
+        "--workers",
+        "1",
+        "--tls-cert",
+        str(chain),
+        "--tls-key",
+        str(key),
+    )
     (gateway,) = [p for p in cluster.info["processes"] if p["role"] == "gateway"]
     assert gateway["tls"] is True
 

@@ -42,8 +42,12 @@ async def test_every_call_over_http(gw: Cluster) -> None:
         await http.result("send_to_all", message="all but a", exclude=[a.client_id])
         await http.result("send_to_all", message=["everyone"])
         assert [await a.recv() for _ in range(5)] == [
-            "not b", "to both", "direct", "only a", '["everyone"]',
-        ]  # fmt: skip
+            "not b",
+            "to both",
+            "direct",
+            "only a",
+            '["everyone"]',
+        ]
         assert [await b.recv() for _ in range(3)] == ["to 7", "to both", "all but a"]
         assert await b.recv() == '["everyone"]'
         # sessions
@@ -58,12 +62,14 @@ async def test_every_call_over_http(gw: Cluster) -> None:
         assert await http.result("get_client_id_by_uid", uid=7) == [b.client_id]
         assert await http.result("get_client_id_count_by_group", group=100) == 2
         assert sorted(await http.result("get_client_id_list_by_group", group=100)) == sorted(
-            [a.client_id, b.client_id])  # fmt: skip
+            [a.client_id, b.client_id]
+        )
         assert sorted(await http.result("get_uid_list_by_group", group=100)) == ["7", "alice"]
         assert await http.result("get_uid_count_by_group", group=100) == 2
         assert await http.result("get_all_client_id_count") == 2
         assert sorted(await http.result("get_all_client_id_list")) == sorted(
-            [a.client_id, b.client_id])  # fmt: skip
+            [a.client_id, b.client_id]
+        )
         assert sorted(await http.result("get_all_uid_list")) == ["7", "alice"]
         assert await http.result("get_all_uid_count") == 2
         assert sorted(await http.result("get_all_group_id_list")) == ["100", "other"]
@@ -79,9 +85,12 @@ async def test_every_call_over_http(gw: Cluster) -> None:
         assert everyone[a.client_id]["nick"] == "李" and set(everyone) == {a.client_id, b.client_id}
         assert await http.result("is_uids_online", uids=["alice", "bob"]) == {"alice": 1, "bob": 0}
         assert await http.result("batch_get_client_id_by_uid", uids="alice") == {
-            "alice": [a.client_id]}  # fmt: skip
+            "alice": [a.client_id]
+        }
         assert await http.result("batch_get_client_id_count_by_group", groups=[100, "none"]) == {
-            "100": 2, "none": 0}  # fmt: skip
+            "100": 2,
+            "none": 0,
+        }
         # undoing
         await http.result("leave_group", client_id=b.client_id, group="other")
         await http.result("unbind_uid", client_id=a.client_id, uid="alice")
@@ -109,8 +118,10 @@ async def test_a_batch_is_done_in_order_and_a_failed_call_does_not_stop_it(gw: C
     api = start_api(gw, register)
     probe = await Probe.open(gateway)
     async with HttpApi(api) as http:
-        sends = [{"call": "send_to_client", "args": {"client_id": probe.client_id,
-                  "message": str(n)}} for n in range(5000)]  # fmt: skip
+        sends = [
+            {"call": "send_to_client", "args": {"client_id": probe.client_id, "message": str(n)}}
+            for n in range(5000)
+        ]
         answer = await http.batch(sends)
         assert answer.status == 200 and answer.json == [{"result": None}] * 5000
         assert [await probe.recv() for _ in range(5000)] == [str(n) for n in range(5000)]
@@ -157,14 +168,18 @@ async def test_bad_input_gets_a_clear_error_and_nothing_else(gw: Cluster) -> Non
             return str(answer.message)
 
         post = http.request
-        assert "not JSON" in await refused(400, "bad_json", post("POST", "/api/v1/send_to_all",
-                                                                b'{"message": "x"'))  # fmt: skip
-        assert "not JSON" in await refused(400, "bad_json", post("POST", "/api/v1/send_to_all",
-                                                                b"\xff\xfe{"))  # fmt: skip
+        assert "not JSON" in await refused(
+            400, "bad_json", post("POST", "/api/v1/send_to_all", b'{"message": "x"')
+        )
+        assert "not JSON" in await refused(
+            400, "bad_json", post("POST", "/api/v1/send_to_all", b"\xff\xfe{")
+        )
         assert "JSON object, not an array" in await refused(
-            400, "invalid_argument", post("POST", "/api/v1/send_to_all", b"[1]"))  # fmt: skip
-        message = await refused(400, "invalid_argument", http.call("send_to_uid", uid={},
-                                                                   message="x"))  # fmt: skip
+            400, "invalid_argument", post("POST", "/api/v1/send_to_all", b"[1]")
+        )
+        message = await refused(
+            400, "invalid_argument", http.call("send_to_uid", uid={}, message="x")
+        )
         assert "argument 'uid'" in message and "an id is a string or an integer" in message
         assert "unknown argument 'colour'" in await refused(
             400, "invalid_argument", http.call("send_to_all", message="x", colour="red")
@@ -183,8 +198,9 @@ async def test_bad_input_gets_a_clear_error_and_nothing_else(gw: Cluster) -> Non
         get = await http.request("GET", "/api/v1/send_to_all")
         assert (get.status, get.code, get.headers["Allow"]) == (405, "method_not_allowed", "POST")
         huge = json.dumps({"message": "x" * 4096}).encode()
-        assert "over 2048 bytes" in await refused(413, "too_large", post(
-            "POST", "/api/v1/send_to_all", huge))  # fmt: skip
+        assert "over 2048 bytes" in await refused(
+            413, "too_large", post("POST", "/api/v1/send_to_all", huge)
+        )
 
         async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as read
             yield b'{"message": "'
@@ -214,13 +230,15 @@ async def test_keys_rotate_and_never_show(gw: Cluster) -> None:
     gw.gateway(register)
     old, new = KEY, "rotated-api-key-abcdef0123456789"
     # two keys at once (--api-key repeated; GW_API_KEY takes them comma-separated)
-    api = start_api(gw, register, "--api-key", old, "--api-key", new, "--log-level", "debug",
-                    key=None)  # fmt: skip
+    api = start_api(
+        gw, register, "--api-key", old, "--api-key", new, "--log-level", "debug", key=None
+    )
     async with HttpApi(api) as http:
         assert (await http.call("get_all_uid_count")).status == 200
         assert (await http.call("get_all_uid_count", _key=new)).status == 200
-        apikey = await http.request("POST", "/api/v1/get_all_uid_count",
-                                    headers={"Authorization": f"apikey {new}"})  # fmt: skip
+        apikey = await http.request(
+            "POST", "/api/v1/get_all_uid_count", headers={"Authorization": f"apikey {new}"}
+        )
         assert apikey.status == 200
         missing = await http.call("get_all_uid_count", _key=None)
         assert (missing.status, missing.code) == (401, "unauthorized")
@@ -228,14 +246,16 @@ async def test_keys_rotate_and_never_show(gw: Cluster) -> None:
         assert "no Authorization header" in missing.message
         wrong = await http.call("get_all_uid_count", _key=old[:-1] + "X")
         assert (wrong.status, wrong.message) == (401, "wrong API key")
-        basic = await http.request("POST", "/api/v1/get_all_uid_count",
-                                   headers={"Authorization": f"Basic {old}"})  # fmt: skip
+        basic = await http.request(
+            "POST", "/api/v1/get_all_uid_count", headers={"Authorization": f"Basic {old}"}
+        )
         assert basic.status == 401 and "'Bearer <key>' or 'apikey <key>'" in basic.message
         # an unknown call is not revealed without a key
         assert (await http.call("no_such_call", _key=None)).status == 401
         # a flood of wrong keys from one address: 429 past a burst
-        statuses = [(await http.call("get_all_uid_count", _key="guess" * 4)).status
-                    for _ in range(40)]  # fmt: skip
+        statuses = [
+            (await http.call("get_all_uid_count", _key="guess" * 4)).status for _ in range(40)
+        ]
         assert 401 in statuses and statuses[-1] == 429
         assert (await http.call("get_all_uid_count")).status == 200  # a good key still passes
     logs = api.logs()
@@ -270,8 +290,9 @@ def test_no_key_no_start_unless_loopback_and_insecure(gw: Cluster) -> None:
     refused = start_api(gw, register, key=None, ready=False)
     assert refused.proc.wait(30 * UNIT) == 1
     assert "no API key: give --api-key or GW_API_KEY" in refused.logs()
-    exposed = gw.start("api", "--listen", "0.0.0.0:0", "--register", address, "--insecure",
-                       ready=False)  # fmt: skip
+    exposed = gw.start(
+        "api", "--listen", "0.0.0.0:0", "--register", address, "--insecure", ready=False
+    )
     assert exposed.proc.wait(30 * UNIT) == 1
     assert "loopback address only, not on 0.0.0.0" in exposed.logs()
     weak = "weak-Xq9"
@@ -297,8 +318,11 @@ async def test_no_gateway_is_503_until_the_cluster_answers(gw: Cluster) -> None:
         assert answer.headers["Retry-After"] == "1"
         assert f"no register has answered yet (127.0.0.1:{port})" in answer.message
         register = gw.start("register", "--listen", f"127.0.0.1:{port}", "--heartbeat", "0.2")
-        none = await _eventually(http, "get_all_uid_count", lambda a: "no gateway is reachable "
-                                 "(0 in the cluster" in a.text)  # fmt: skip
+        none = await _eventually(
+            http,
+            "get_all_uid_count",
+            lambda a: "no gateway is reachable (0 in the cluster" in a.text,
+        )
         assert (none.status, none.code) == (503, "no_gateway")
         gateway = gw.gateway(register)
         gw.worker(register, APP)
@@ -351,7 +375,8 @@ async def test_the_openapi_document_metrics_and_json_logs(gw: Cluster) -> None:
     async with HttpApi(api) as http:
         document = await http.get("/api/v1/openapi.json")
         assert document.status == 200 and document.headers["Content-Type"].startswith(
-            "application/json")  # fmt: skip
+            "application/json"
+        )
         validate(document.json)
         assert set(CALLS) <= {p.rsplit("/", 1)[1] for p in document.json["paths"]}
         await http.result("get_all_uid_count")
@@ -380,14 +405,20 @@ async def test_sigterm_finishes_requests_in_progress_then_exits_0(gw: Cluster) -
         await _eventually(http, "get_all_client_id_count", lambda a: a.result == 2)
         frozen.signal(signal.SIGSTOP)  # a query to it waits for its deadline
         try:
-            slow = asyncio.create_task(http.call("is_online", client_id=waiting.client_id,
-                                                 timeout=1))  # fmt: skip
+            slow = asyncio.create_task(
+                http.call("is_online", client_id=waiting.client_id, timeout=1)
+            )
             deadline = asyncio.get_running_loop().time() + 10 * UNIT
             while "gw_api_requests_in_progress 1.0" not in (await other.get("/metrics")).text:
                 assert asyncio.get_running_loop().time() < deadline, "the query never started"
                 await asyncio.sleep(0.01)
-            sends = [{"call": "send_to_client", "args": {"client_id": receiving.client_id,
-                      "message": str(n)}} for n in range(2000)]  # fmt: skip
+            sends = [
+                {
+                    "call": "send_to_client",
+                    "args": {"client_id": receiving.client_id, "message": str(n)},
+                }
+                for n in range(2000)
+            ]
             assert (await other.batch(sends)).status == 200
             api.signal(signal.SIGTERM)
             answer = await slow

@@ -35,8 +35,7 @@ class Setup:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "GW_API_URL": f"http://{self.api.info['listen']}",
-                "GW_API_KEY": KEY}  # fmt: skip
+        return {**os.environ, "GW_API_URL": f"http://{self.api.info['listen']}", "GW_API_KEY": KEY}
 
 
 @pytest.fixture
@@ -48,8 +47,9 @@ def setup(gw: Cluster) -> Setup:
 
 
 def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=60 * UNIT)  # fmt: skip
+    return subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60 * UNIT
+    )
 
 
 async def test_curl(setup: Setup) -> None:
@@ -58,8 +58,7 @@ async def test_curl(setup: Setup) -> None:
     probe = await Probe.open(setup.gateway)
     async with HttpApi(setup.api) as http:
         await http.result("join_group", client_id=probe.client_id, group="room-1")
-    done = await asyncio.to_thread(run, ["sh", str(EXAMPLES / "curl.sh"), "hi from sh"],
-                                   setup.env)  # fmt: skip
+    done = await asyncio.to_thread(run, ["sh", str(EXAMPLES / "curl.sh"), "hi from sh"], setup.env)
     assert done.returncode == 0, done.stderr
     assert await probe.json() == {"action_type": "notice", "content": "hi from sh"}
     assert await probe.recv() == "hi room-1"
@@ -76,16 +75,18 @@ async def test_node_with_plain_fetch(setup: Setup) -> None:
     probe = await Probe.open(setup.gateway)
     async with HttpApi(setup.api) as http:
         await http.result("join_group", client_id=probe.client_id, group="room-1")
-    done = await asyncio.to_thread(run, ["node", str(EXAMPLES / "node" / "push.mjs"),
-                                         "hi from node"], setup.env)  # fmt: skip
+    done = await asyncio.to_thread(
+        run, ["node", str(EXAMPLES / "node" / "push.mjs"), "hi from node"], setup.env
+    )
     assert done.returncode == 0, done.stderr
     assert await probe.json() == {"action_type": "notice", "content": "hi from node"}
     assert await probe.recv() == "hi from node (room-1)"
     assert done.stdout.splitlines() == [
-        "online: 1", "room-1: 1",
+        "online: 1",
+        "room-1: 1",
         "refused: 400 invalid_argument: join_group: join_group: argument 'client_id': "
         "'not-an-id' is not a client_id (28 lowercase hex digits)",
-    ]  # fmt: skip
+    ]
     bad_key = {**setup.env, "GW_API_KEY": "not-the-key-0123456789"}
     wrong = await asyncio.to_thread(run, ["node", str(EXAMPLES / "node" / "push.mjs")], bad_key)
     assert wrong.returncode != 0 and "GatewayError: send_to_all: wrong API key" in wrong.stderr
@@ -100,11 +101,21 @@ def php_server(setup: Setup, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     with (tmp_path / "php.log").open("wb") as log:
         server = subprocess.Popen(
-            [php, "-d", f"session.save_path={tmp_path}", "-S", f"127.0.0.1:{port}", "-t",
-             str(EXAMPLES / "php")],
-            cwd=ROOT, env=setup.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            [
+                php,
+                "-d",
+                f"session.save_path={tmp_path}",
+                "-S",
+                f"127.0.0.1:{port}",
+                "-t",
+                str(EXAMPLES / "php"),
+            ],
+            cwd=ROOT,
+            env=setup.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
             stderr=log,
-        )  # fmt: skip
+        )
     try:
         deadline = time.monotonic() + 20 * UNIT
         while True:  # php -S prints no ready line: it serves once its port accepts
@@ -126,8 +137,9 @@ async def browser() -> AsyncIterator[aiohttp.ClientSession]:
     """The page's side: a session that keeps the backend's cookie."""
     # unsafe: keep cookies of an IP address (127.0.0.1), as a browser does
     jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30 * UNIT),
-                                     cookie_jar=jar) as session:  # fmt: skip
+    async with aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=30 * UNIT), cookie_jar=jar
+    ) as session:
         yield session
 
 
@@ -135,25 +147,37 @@ async def test_php_send2server_adds_the_users_name_and_avatar(
     setup: Setup, php_server: str, browser: aiohttp.ClientSession
 ) -> None:
     page = await Probe.open(setup.gateway)  # a chat page, connected to the gateway
-    async with browser.post(f"{php_server}/send2server.php", json={"action_type": "send_msg",
-                            "content": "x"}) as answer:  # fmt: skip
+    async with browser.post(
+        f"{php_server}/send2server.php", json={"action_type": "send_msg", "content": "x"}
+    ) as answer:
         assert answer.status == 401  # nobody is logged in yet
-    async with browser.post(f"{php_server}/login.php", json={"uid": "2", "nickname": NICKNAME,
-                            "head_img": PHOTO}) as answer:  # fmt: skip
+    async with browser.post(
+        f"{php_server}/login.php", json={"uid": "2", "nickname": NICKNAME, "head_img": PHOTO}
+    ) as answer:
         assert answer.status == 200
     # what the page posts: only what the user typed
     posted = {"action_type": "send_msg", "group_id": 100, "content": "2222", "msgtype": 0}
     async with browser.post(f"{php_server}/send2server.php", json=posted) as answer:
         assert answer.status == 200 and await answer.json() == {"code": 0, "msg": "success"}
     # what every page gets: seed 000's broadcast, word for word
-    broadcast = {"action_type": "new_msg", "msgtype": 0, "uid": "2", "photo": PHOTO,
-                 "username": NICKNAME, "content": "2222"}  # fmt: skip
+    broadcast = {
+        "action_type": "new_msg",
+        "msgtype": 0,
+        "uid": "2",
+        "photo": PHOTO,
+        "username": NICKNAME,
+        "content": "2222",
+    }
     assert await page.json() == broadcast
-    async with browser.post(f"{php_server}/send2server.php",
-                            json={"action_type": "login"}) as answer:  # fmt: skip
+    async with browser.post(
+        f"{php_server}/send2server.php", json={"action_type": "login"}
+    ) as answer:
         assert answer.status == 200
-    assert await page.json() == {"action_type": "new_user_login", "username": NICKNAME,
-                                 "photo": PHOTO}  # fmt: skip
+    assert await page.json() == {
+        "action_type": "new_user_login",
+        "username": NICKNAME,
+        "photo": PHOTO,
+    }
     async with browser.get(f"{php_server}/send2server.php") as answer:
         assert answer.status == 405 and (await answer.json())["msg"] == "请用post方法请求接口"
 
@@ -184,12 +208,16 @@ def test_the_readme_lists_every_call_with_its_arguments() -> None:
     from business.httpapi.calls import CALLS
 
     readme = (EXAMPLES / "README.md").read_text()
-    rows = {line.split("|")[1].strip().strip("`"): line for line in readme.splitlines()
-            if line.startswith("| `")}  # fmt: skip
+    rows = {
+        line.split("|")[1].strip().strip("`"): line
+        for line in readme.splitlines()
+        if line.startswith("| `")
+    }
     assert set(CALLS) <= set(rows)
     for name, call in CALLS.items():
         cells = [cell.strip() for cell in rows[name].split("|")[1:-1]]
-        expected = ", ".join(f"`{a.name}`" if a.required else f"[`{a.name}`]"
-                             for a in call.args) or "-"  # fmt: skip
+        expected = (
+            ", ".join(f"`{a.name}`" if a.required else f"[`{a.name}`]" for a in call.args) or "-"
+        )
         assert cells[2] == expected, (name, cells)
         assert cells[1] == ("one" if call.one else "all"), (name, cells)

@@ -21,12 +21,17 @@ from tests.harness import ROOT, UNIT, Cluster, eventually
 PROBE = "tests.cluster.apps.probe"
 
 
-def gw(*args: str, cwd: Path, timeout: float = 90,
-       env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    return subprocess.run([sys.executable, "-m", "common.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout * UNIT,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
-                               **(env or {})})  # fmt: skip
+def gw(
+    *args: str, cwd: Path, timeout: float = 90, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "common.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout * UNIT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", **(env or {})},
+    )
 
 
 def http_get(address: str, path: str) -> tuple[int, str]:
@@ -61,9 +66,26 @@ async def exchange(probes: list[Probe], rounds: int) -> int:
 
 @pytest.mark.timeout(240 * UNIT)
 async def test_the_background_cluster_from_start_to_stop(tmp_path: Path) -> None:
-    start = gw("start", "--run-dir", "run", "--app", PROBE, "--register-listen", "127.0.0.1:0",
-               "--listen", "127.0.0.1:0", "--start-port", "0", "--heartbeat", "0.2",
-               "--workers", "2", "--drain-time", "1", cwd=tmp_path)  # fmt: skip
+    start = gw(
+        "start",
+        "--run-dir",
+        "run",
+        "--app",
+        PROBE,
+        "--register-listen",
+        "127.0.0.1:0",
+        "--listen",
+        "127.0.0.1:0",
+        "--start-port",
+        "0",
+        "--heartbeat",
+        "0.2",
+        "--workers",
+        "2",
+        "--drain-time",
+        "1",
+        cwd=tmp_path,
+    )
     assert start.returncode == 0, start.stderr
     assert "cluster running (pid" in start.stdout and "ws://127.0.0.1:" in start.stdout
     info = json.loads((tmp_path / "run" / "gw.json").read_text())
@@ -138,10 +160,29 @@ async def test_the_background_cluster_from_start_to_stop(tmp_path: Path) -> None
 
 def test_restart_needs_the_secrets_the_cluster_was_started_with(tmp_path: Path) -> None:
     secret = "a-token-secret-of-32-bytes-or-more!"
-    start = gw("start", "--run-dir", "run", "--app", PROBE, "--register-listen", "127.0.0.1:0",
-               "--listen", "127.0.0.1:0", "--start-port", "0", "--heartbeat", "0.2",
-               "--workers", "1", "--drain-time", "0.5", "--auth-secret", secret,
-               "--auth-optional", cwd=tmp_path)  # fmt: skip
+    start = gw(
+        "start",
+        "--run-dir",
+        "run",
+        "--app",
+        PROBE,
+        "--register-listen",
+        "127.0.0.1:0",
+        "--listen",
+        "127.0.0.1:0",
+        "--start-port",
+        "0",
+        "--heartbeat",
+        "0.2",
+        "--workers",
+        "1",
+        "--drain-time",
+        "0.5",
+        "--auth-secret",
+        secret,
+        "--auth-optional",
+        cwd=tmp_path,
+    )
     assert start.returncode == 0, start.stderr
     try:
         saved = (tmp_path / "run" / "gw.args").read_text()
@@ -164,10 +205,32 @@ def test_restart_needs_the_secrets_the_cluster_was_started_with(tmp_path: Path) 
 async def test_the_background_cluster_with_the_http_api(tmp_path: Path) -> None:
     from tests.cluster.httpapi import KEY, OTHER_KEY, HttpApi, cmdline
 
-    start = gw("start", "--run-dir", "run", "--app", PROBE, "--register-listen", "127.0.0.1:0",
-               "--listen", "127.0.0.1:0", "--start-port", "0", "--heartbeat", "0.2",
-               "--workers", "1", "--drain-time", "0.5", "--api-port", "0", "--api-key", KEY,
-               "--api-key", OTHER_KEY, cwd=tmp_path)  # fmt: skip
+    start = gw(
+        "start",
+        "--run-dir",
+        "run",
+        "--app",
+        PROBE,
+        "--register-listen",
+        "127.0.0.1:0",
+        "--listen",
+        "127.0.0.1:0",
+        "--start-port",
+        "0",
+        "--heartbeat",
+        "0.2",
+        "--workers",
+        "1",
+        "--drain-time",
+        "0.5",
+        "--api-port",
+        "0",
+        "--api-key",
+        KEY,
+        "--api-key",
+        OTHER_KEY,
+        cwd=tmp_path,
+    )
     assert start.returncode == 0, start.stderr
     try:
         (line,) = [line for line in start.stdout.splitlines() if "/api/v1/" in line]
@@ -195,8 +258,9 @@ async def test_metrics_and_readiness(gw_cluster: Cluster) -> None:
     assert http_get(register.info["metrics"], "/readyz") == (200, "ready\n")
     address = gateway.info["metrics"]
     assert http_get(address, "/healthz") == (200, "ok\n")
-    eventually(lambda: (answer := http_get(address, "/readyz"))[0] == 503
-               and "no worker" in answer[1])  # fmt: skip
+    eventually(
+        lambda: (answer := http_get(address, "/readyz"))[0] == 503 and "no worker" in answer[1]
+    )
     worker = gw_cluster.worker(register, PROBE, "--metrics-listen", "127.0.0.1:0")
     eventually(lambda: http_get(address, "/readyz")[0] == 200)
     probe = await Probe.open(gateway)
@@ -232,10 +296,13 @@ async def test_drain_closes_every_client_with_1012_and_loses_nothing(gw: Cluster
     probes = [await Probe.open(gateway) for _ in range(20)]
     other = gw.gateway(register)  # where the clients would reconnect
     drain = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "common.cli", "drain", "--gateway",
-                         gateway.info["internal"]], cwd=ROOT, capture_output=True, text=True,
+        subprocess.run,
+        [sys.executable, "-m", "common.cli", "drain", "--gateway", gateway.info["internal"]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         timeout=60 * UNIT,
-    )  # fmt: skip
+    )
     assert drain.returncode == 0, drain.stderr
     assert "drained and gone" in drain.stdout
     for probe in [*probes, observer]:
@@ -259,8 +326,9 @@ def test_logs_as_json(gw: Cluster) -> None:
     register.stop()
     lines = [line for line in register.logs().splitlines() if line.strip()]
     entries = [json.loads(line) for line in lines]
-    assert entries and all({"time", "level", "logger", "pid", "message"} <= e.keys()
-                           for e in entries)  # fmt: skip
+    assert entries and all(
+        {"time", "level", "logger", "pid", "message"} <= e.keys() for e in entries
+    )
     assert any("register listening on" in e["message"] for e in entries)
 
 
@@ -271,9 +339,13 @@ def test_help_shows_every_options_environment_variable(command: str) -> None:
     from common.cli import main
 
     result = subprocess.run(
-        [sys.executable, "-m", "common.cli", command, "--help"], cwd=ROOT, capture_output=True,
-        text=True, timeout=30 * UNIT, check=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "common.cli", command, "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30 * UNIT,
+        check=True,
+    )
     text = " ".join(result.stdout.split())
     cmd = main.get_command(click.Context(main), command)
     assert cmd is not None
@@ -288,17 +360,29 @@ def test_help_shows_every_options_environment_variable(command: str) -> None:
 
 @pytest.mark.parametrize(
     ("target", "command"),
-    [("start", "start --run-dir run --app examples.chat.app --with"), ("stop", "stop"),
-     ("restart", "restart"), ("reload", "reload"), ("status", "status"),
-     ("scale WORKERS=3", "scale --run-dir run 3"), ("logs", "logs"),
-     ("connections", "connections")],
-)  # fmt: skip
+    [
+        ("start", "start --run-dir run --app examples.chat.app --with"),
+        ("stop", "stop"),
+        ("restart", "restart"),
+        ("reload", "reload"),
+        ("status", "status"),
+        ("scale WORKERS=3", "scale --run-dir run 3"),
+        ("logs", "logs"),
+        ("connections", "connections"),
+    ],
+)
 def test_each_make_target_is_one_gw_command(target: str, command: str) -> None:
     # under `make test`, an inner make would announce its directory (MAKELEVEL)
     env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
-    result = subprocess.run(["make", "--no-print-directory", "-n", *target.split()], cwd=ROOT,
-                            capture_output=True, text=True, timeout=30 * UNIT, check=True,
-                            env=env)  # fmt: skip
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-n", *target.split()],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30 * UNIT,
+        check=True,
+        env=env,
+    )
     last = result.stdout.strip().splitlines()[-1]
     assert ".venv/bin/gw " in last and command in last, last
     assert "secrets.token" not in last or last.startswith("GW_AUTH_SECRET=")

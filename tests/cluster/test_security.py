@@ -34,9 +34,19 @@ async def test_cluster_with_a_secret_works(gw: Cluster) -> None:
 async def test_wrong_secret_is_refused_and_logged_on_both_sides(gw: Cluster) -> None:
     register = gw.register("--secret", "right")
     gateway = gw.gateway(register, "--secret", "right")
-    intruder = gw.start("worker", "--app", APP, "--register", register.info["listen"],
-                        "--secret", "wrong", "--start-timeout", "1", *FAST,
-                        ready=False)  # fmt: skip
+    intruder = gw.start(
+        "worker",
+        "--app",
+        APP,
+        "--register",
+        register.info["listen"],
+        "--secret",
+        "wrong",
+        "--start-timeout",
+        "1",
+        *FAST,
+        ready=False,
+    )
     # no ready line, a non-zero exit, and the likely cause in its words
     assert intruder.proc.wait(30 * UNIT) != 0
     assert not any(ready.parse(line) for line in intruder.stdout)
@@ -76,10 +86,23 @@ async def test_a_plain_tcp_probe_is_not_called_a_secret_mismatch(gw: Cluster) ->
 
 def test_no_secret_refuses_a_public_internal_address() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "common.cli", "gateway", "--lan-ip", "192.0.2.10",
-         "--listen", "127.0.0.1:0", "--start-port", "0"],
-        cwd=ROOT, capture_output=True, text=True, timeout=30 * UNIT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "common.cli",
+            "gateway",
+            "--lan-ip",
+            "192.0.2.10",
+            "--listen",
+            "127.0.0.1:0",
+            "--start-port",
+            "0",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30 * UNIT,
+    )
     assert result.returncode != 0
     assert "without --secret" in result.stderr
     assert "--insecure" in result.stderr

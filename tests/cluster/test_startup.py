@@ -25,9 +25,14 @@ APP = "tests.cluster.apps.probe"
 
 
 def run_gw(*args: str, cwd: Path = ROOT, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "common.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout * UNIT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "common.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout * UNIT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def refusal(result: subprocess.CompletedProcess[str]) -> str:
@@ -59,8 +64,15 @@ def free(port: int) -> bool:
 def test_a_second_gateway_on_a_busy_websocket_port_is_refused(gw: Cluster) -> None:
     register = gw.register()
     first = gw.gateway(register)
-    result = run_gw("gateway", "--listen", first.info["listen"], "--start-port", "0",
-                    "--register", register.info["listen"])  # fmt: skip
+    result = run_gw(
+        "gateway",
+        "--listen",
+        first.info["listen"],
+        "--start-port",
+        "0",
+        "--register",
+        register.info["listen"],
+    )
     line = refusal(result)
     assert f"cannot listen on {first.info['listen']} (the WebSocket port, --listen)" in line
     assert f"already in use by pid {first.proc.pid} (gw gateway --listen" in line
@@ -75,9 +87,16 @@ async def test_gateways_share_a_port_only_when_asked(gw: Cluster) -> None:
     assert first.info["listen"] == second.info["listen"] == f"127.0.0.1:{port}"
     # without --reuse-port the third is refused, although the two share
     assert "already in use" in refusal(
-        run_gw("gateway", "--listen", f"127.0.0.1:{port}", "--start-port", "0",
-               "--register", register.info["listen"])
-    )  # fmt: skip
+        run_gw(
+            "gateway",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--start-port",
+            "0",
+            "--register",
+            register.info["listen"],
+        )
+    )
 
 
 def test_a_busy_register_port_is_one_line_that_names_the_holder() -> None:
@@ -89,18 +108,38 @@ def test_a_busy_register_port_is_one_line_that_names_the_holder() -> None:
 
 def test_a_busy_internal_or_metrics_port_is_one_line() -> None:
     with held_port() as port:
-        internal = refusal(run_gw("gateway", "--listen", "127.0.0.1:0", "--start-port", str(port),
-                                  "--register", "127.0.0.1:1"))  # fmt: skip
-        metrics = refusal(run_gw("register", "--listen", "127.0.0.1:0", "--metrics-listen",
-                                 f"127.0.0.1:{port}"))  # fmt: skip
+        internal = refusal(
+            run_gw(
+                "gateway",
+                "--listen",
+                "127.0.0.1:0",
+                "--start-port",
+                str(port),
+                "--register",
+                "127.0.0.1:1",
+            )
+        )
+        metrics = refusal(
+            run_gw("register", "--listen", "127.0.0.1:0", "--metrics-listen", f"127.0.0.1:{port}")
+        )
     assert f"127.0.0.1:{port} (the gateway's internal port, --start-port)" in internal
     assert f"127.0.0.1:{port} (the metrics port, --metrics-listen)" in metrics
 
 
 def test_a_lan_ip_this_host_does_not_have_says_what_to_do() -> None:
     # 192.0.2.0/24 is TEST-NET-1: never an address of this host
-    line = refusal(run_gw("gateway", "--listen", "127.0.0.1:0", "--start-port", "0",
-                          "--lan-ip", "192.0.2.7", "--insecure"))  # fmt: skip
+    line = refusal(
+        run_gw(
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--start-port",
+            "0",
+            "--lan-ip",
+            "192.0.2.7",
+            "--insecure",
+        )
+    )
     assert "192.0.2.7 is not an address of this host" in line
     assert "--internal-listen 0.0.0.0" in line and "ZMQError" not in line
     line = refusal(run_gw("gateway", "--listen", "192.0.2.7:0", "--start-port", "0"))
@@ -109,12 +148,12 @@ def test_a_lan_ip_this_host_does_not_have_says_what_to_do() -> None:
 
 @pytest.mark.parametrize("busy", ["--register-listen", "--listen", "--start-port"])
 def test_gw_up_on_a_busy_port_starts_nothing(busy: str) -> None:
-    ports = {"--register-listen": free_port(), "--listen": free_port(),
-             "--start-port": free_port()}  # fmt: skip
+    ports = {"--register-listen": free_port(), "--listen": free_port(), "--start-port": free_port()}
     with held_port() as port:
         ports[busy] = port
-        args = [f"{k}={v}" if k == "--start-port" else f"{k}=127.0.0.1:{v}"
-                for k, v in ports.items()]  # fmt: skip
+        args = [
+            f"{k}={v}" if k == "--start-port" else f"{k}=127.0.0.1:{v}" for k, v in ports.items()
+        ]
         line = refusal(run_gw("up", "--app", APP, *args))
     assert line.startswith(f"Error: gw up: cannot listen on 127.0.0.1:{port}")
     assert f"another {busy}" in line and f"by pid {os.getpid()}" in line
@@ -124,19 +163,52 @@ def test_gw_up_on_a_busy_port_starts_nothing(busy: str) -> None:
 
 def test_gw_up_names_a_cluster_that_holds_the_port(gw: Cluster, tmp_path: Path) -> None:
     """A second ``make run``: the line names the first cluster's ``gw up``."""
-    first = gw.start("up", "--app", APP, "--register-listen", "127.0.0.1:0", "--listen",
-                     "127.0.0.1:0", "--start-port", "0", "--workers", "1")  # fmt: skip
+    first = gw.start(
+        "up",
+        "--app",
+        APP,
+        "--register-listen",
+        "127.0.0.1:0",
+        "--listen",
+        "127.0.0.1:0",
+        "--start-port",
+        "0",
+        "--workers",
+        "1",
+    )
     register = next(p for p in first.info["processes"] if p["role"] == "register")
-    line = refusal(run_gw("up", "--app", APP, "--register-listen", register["listen"],
-                          "--listen", "127.0.0.1:0", "--start-port", "0"))  # fmt: skip
+    line = refusal(
+        run_gw(
+            "up",
+            "--app",
+            APP,
+            "--register-listen",
+            register["listen"],
+            "--listen",
+            "127.0.0.1:0",
+            "--start-port",
+            "0",
+        )
+    )
     assert f"started by pid {first.proc.pid} (gw up --app {APP}" in line
 
 
 def test_gw_start_reports_the_refusal_in_one_line(tmp_path: Path) -> None:
     with held_port() as port:
-        result = run_gw("start", "--run-dir", "run", "--app", APP, "--register-listen",
-                        f"127.0.0.1:{port}", "--listen", "127.0.0.1:0", "--start-port", "0",
-                        cwd=tmp_path)  # fmt: skip
+        result = run_gw(
+            "start",
+            "--run-dir",
+            "run",
+            "--app",
+            APP,
+            "--register-listen",
+            f"127.0.0.1:{port}",
+            "--listen",
+            "127.0.0.1:0",
+            "--start-port",
+            "0",
+            cwd=tmp_path,
+        )
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1 and f"cannot listen on 127.0.0.1:{port}" in errors[0]

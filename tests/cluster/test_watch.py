@@ -20,8 +20,18 @@ from tests.harness import ROOT, UNIT, Cluster, GwProcess
 
 PROBE = "tests.cluster.apps.probe"
 # the gateway table's columns, after the address
-COLUMNS = ("clients", "workers", "pending", "in", "out", "events", "commands", "redelivered",
-           "refused", "rss")  # fmt: skip
+COLUMNS = (
+    "clients",
+    "workers",
+    "pending",
+    "in",
+    "out",
+    "events",
+    "commands",
+    "redelivered",
+    "refused",
+    "rss",
+)
 
 
 def started(gw: Cluster) -> tuple[GwProcess, GwProcess]:
@@ -56,9 +66,13 @@ class Tmux:
         self.server = f"gw-test-{os.getpid()}-{time.monotonic_ns()}"
 
     def __call__(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.server, "-f", "/dev/null", *args],
-                              capture_output=True, text=True, check=True,
-                              timeout=10 * UNIT).stdout  # fmt: skip
+        return subprocess.run(
+            ["tmux", "-L", self.server, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10 * UNIT,
+        ).stdout
 
     def screen(self) -> str:
         return self("capture-pane", "-p", "-t", "watch")
@@ -83,8 +97,9 @@ def tmux() -> Iterator[Tmux]:
     try:
         yield server
     finally:
-        subprocess.run(["tmux", "-L", server.server, "kill-server"], capture_output=True,
-                       timeout=10 * UNIT)  # fmt: skip
+        subprocess.run(
+            ["tmux", "-L", server.server, "kill-server"], capture_output=True, timeout=10 * UNIT
+        )
 
 
 async def chatter(probes: list[Probe], until: asyncio.Event) -> int:
@@ -104,11 +119,40 @@ async def chatter(probes: list[Probe], until: asyncio.Event) -> int:
 async def test_watch_redraws_the_rates_in_place_in_a_terminal(gw: Cluster, tmux: Tmux) -> None:
     register, gateway = started(gw)
     address = gateway.info["internal"]
-    command = shlex.join([sys.executable, "-m", "common.cli", "status", "--register",
-                          register.info["listen"], "--watch", "0.5"])  # fmt: skip
-    tmux("new-session", "-d", "-s", "watch", "-x", "200", "-y", "50", "-c", str(ROOT),
-         "-e", f"PYTHONPATH={ROOT}", f"{command}; echo gw-exit=$?", ";",
-         "set-option", "-w", "-t", "watch", "remain-on-exit", "on")  # fmt: skip
+    command = shlex.join(
+        [
+            sys.executable,
+            "-m",
+            "common.cli",
+            "status",
+            "--register",
+            register.info["listen"],
+            "--watch",
+            "0.5",
+        ]
+    )
+    tmux(
+        "new-session",
+        "-d",
+        "-s",
+        "watch",
+        "-x",
+        "200",
+        "-y",
+        "50",
+        "-c",
+        str(ROOT),
+        "-e",
+        f"PYTHONPATH={ROOT}",
+        f"{command}; echo gw-exit=$?",
+        ";",
+        "set-option",
+        "-w",
+        "-t",
+        "watch",
+        "remain-on-exit",
+        "on",
+    )
     idle = await tmux.until(lambda s: rate(s, address, "in") == 0)  # a second refresh
     assert gateway_row(idle, address) is not None and "total: 1 gateway, 2 workers" in idle
 
@@ -116,8 +160,9 @@ async def test_watch_redraws_the_rates_in_place_in_a_terminal(gw: Cluster, tmux:
     stop = asyncio.Event()
     traffic = asyncio.create_task(chatter(probes, stop))
     try:  # while it flows: messages in and out, events and commands per second
-        busy = await tmux.until(lambda s: (rate(s, address, "in") or 0) > 0
-                                and (rate(s, address, "out") or 0) > 0)  # fmt: skip
+        busy = await tmux.until(
+            lambda s: (rate(s, address, "in") or 0) > 0 and (rate(s, address, "out") or 0) > 0
+        )
         assert (rate(busy, address, "events") or 0) > 0, busy
         assert (rate(busy, address, "commands") or 0) > 0, busy
         assert gateway_row(busy, address)["clients"] == "4"  # type: ignore[index]
@@ -139,10 +184,22 @@ async def test_watch_redraws_the_rates_in_place_in_a_terminal(gw: Cluster, tmux:
 def test_watch_without_a_terminal_prints_each_refresh(gw: Cluster) -> None:
     register, gateway = started(gw)
     watching = subprocess.Popen(
-        [sys.executable, "-m", "common.cli", "status", "--register", register.info["listen"],
-         "--watch", "0.2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "common.cli",
+            "status",
+            "--register",
+            register.info["listen"],
+            "--watch",
+            "0.2",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         assert watching.stdout is not None
         seen: list[str] = []
@@ -162,7 +219,12 @@ def test_watch_without_a_terminal_prints_each_refresh(gw: Cluster) -> None:
 
 
 def test_watch_is_for_people_not_json() -> None:
-    result = subprocess.run([sys.executable, "-m", "common.cli", "status", "--watch", "--json"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=30 * UNIT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "common.cli", "status", "--watch", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30 * UNIT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 2 and "--watch is for people" in result.stderr

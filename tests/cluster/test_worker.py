@@ -21,9 +21,15 @@ async def test_worker_start_and_stop_callbacks(gw: Cluster, tmp_path: Path) -> N
     register = gw.register()
     gateway = gw.gateway(register)
     worker = gw.start(
-        "worker", "--app", APP, "--register", register.info["listen"], "--single",
-        *FAST, env={"PROBE_STOP_FILE": str(stopped)},
-    )  # fmt: skip
+        "worker",
+        "--app",
+        APP,
+        "--register",
+        register.info["listen"],
+        "--single",
+        *FAST,
+        env={"PROBE_STOP_FILE": str(stopped)},
+    )
     probe = await Probe.open(gateway)
     await probe.send({"started": True})
     assert await probe.json() == {"started": worker.info["pid"]}

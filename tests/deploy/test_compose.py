@@ -94,8 +94,14 @@ def test_interpolation_as_compose_does() -> None:
 def test_the_services() -> None:
     found = services()
     assert set(found) == {"register", "gateway-1", "gateway-2", "worker", "api", "chat-web"}
-    expected = {"register": "register", "gateway-1": "gateway", "gateway-2": "gateway",
-                "worker": "worker", "api": "api", "chat-web": "web"}  # fmt: skip
+    expected = {
+        "register": "register",
+        "gateway-1": "gateway",
+        "gateway-2": "gateway",
+        "worker": "worker",
+        "api": "api",
+        "chat-web": "web",
+    }
     assert {name: role(s)[0] for name, s in found.items()} == expected
     # one image, built from this repository's Dockerfile
     images = {s["image"] for s in found.values()}
@@ -124,9 +130,10 @@ def test_the_secrets_are_required_and_nowhere_in_the_repository() -> None:
         with pytest.raises(Missing, match=name):  # an empty value (the example's) is refused
             interpolate(raw, {**SECRETS, name: ""})
     example = dict(
-        line.split("=", 1) for line in (DEPLOY / ".env.example").read_text().splitlines()
+        line.split("=", 1)
+        for line in (DEPLOY / ".env.example").read_text().splitlines()
         if line and not line.startswith("#")
-    )  # fmt: skip
+    )
     assert {k: v for k, v in example.items() if k in SECRETS} == dict.fromkeys(SECRETS, "")
     assert ".env" in (DEPLOY / ".gitignore").read_text().split()
 

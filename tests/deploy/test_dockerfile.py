@@ -102,10 +102,21 @@ def test_hadolint_finds_nothing(tmp_path: Path) -> None:
 
     def lint(path: Path) -> tuple[int, list[dict[str, object]]]:
         done = subprocess.run(
-            [hadolint, "--config", str(config), "--disable-ignore-pragma",
-             "--failure-threshold", "style", "--format", "json", str(path)],
-            capture_output=True, text=True, timeout=30 * UNIT,
-        )  # fmt: skip
+            [
+                hadolint,
+                "--config",
+                str(config),
+                "--disable-ignore-pragma",
+                "--failure-threshold",
+                "style",
+                "--format",
+                "json",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30 * UNIT,
+        )
         return done.returncode, json.loads(done.stdout or "[]")
 
     version = subprocess.run([hadolint, "--version"], capture_output=True, text=True)
@@ -166,10 +177,11 @@ def test_the_build_context_has_what_the_image_copies_and_no_secrets() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
     packages = sorted(
-        p.name for p in ROOT.iterdir()
-        if (p / "__init__.py").exists() and any(re.fullmatch(i.replace("*", ".*"), p.name)
-                                                 for i in include)
-    )  # fmt: skip
+        p.name
+        for p in ROOT.iterdir()
+        if (p / "__init__.py").exists()
+        and any(re.fullmatch(i.replace("*", ".*"), p.name) for i in include)
+    )
     assert packages and set(packages) <= set(sources), (packages, sources)
     assert pyproject["project"]["readme"] in sources and "pyproject.toml" in sources
     for package in packages:

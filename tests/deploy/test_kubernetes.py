@@ -73,9 +73,10 @@ def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
 def selected(selector: dict[str, str]) -> list[str]:
     """The Deployments whose pods ``selector`` selects."""
     return [
-        name for name, d in of_kind("Deployment").items()
+        name
+        for name, d in of_kind("Deployment").items()
         if matches(selector, d["spec"]["template"]["metadata"]["labels"])
-    ]  # fmt: skip
+    ]
 
 
 def container_port(container: Doc, port: int | str) -> int:
@@ -98,9 +99,13 @@ def test_kustomization_lists_every_manifest() -> None:
 def test_every_manifest_is_valid_for_the_pinned_kubernetes() -> None:
     docs = documents()
     assert {d["kind"] for d in docs} == {
-        "Secret", "Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler",
+        "Secret",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
         "PersistentVolumeClaim",
-    }  # fmt: skip
+    }
     for doc in docs:  # strict: an unknown or misspelt field fails too
         version = kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
         assert version == KUBERNETES_VERSION.rsplit(".", 1)[0]
@@ -201,8 +206,10 @@ def test_probes_and_metrics() -> None:
                 )
                 continue
             metrics = port_of(env_values(container)["GW_METRICS_LISTEN"])
-            for probe, path in ((live, METRICS_PATHS["liveness"]),
-                                (ready, METRICS_PATHS["readiness"])):  # fmt: skip
+            for probe, path in (
+                (live, METRICS_PATHS["liveness"]),
+                (ready, METRICS_PATHS["readiness"]),
+            ):
                 assert probe["httpGet"]["path"] == path, name
                 assert container_port(container, probe["httpGet"]["port"]) == metrics, name
             annotations = template["metadata"]["annotations"]
@@ -314,9 +321,11 @@ def test_kustomize_builds_the_same_resources() -> None:
     if kubectl is None:
         pytest.skip("kubectl (with its built-in kustomize) is not installed")
     done = subprocess.run(
-        [kubectl, "kustomize", str(KUBERNETES)], capture_output=True, text=True,
+        [kubectl, "kustomize", str(KUBERNETES)],
+        capture_output=True,
+        text=True,
         timeout=60 * UNIT,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     built = [d for d in yaml.safe_load_all(done.stdout) if d]
     key = sorted((d["kind"], d["metadata"]["name"]) for d in built)
@@ -336,14 +345,16 @@ def test_the_overlay_in_the_readme_builds(tmp_path: Path) -> None:
     if kubectl is None:
         pytest.skip("kubectl (with its built-in kustomize) is not installed")
     readme = (DEPLOY / "README.md").read_text()
-    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.DOTALL)
-                if "secretGenerator" in b]  # fmt: skip
+    (block,) = [
+        b for b in re.findall(r"```yaml\n(.*?)```", readme, re.DOTALL) if "secretGenerator" in b
+    ]
     overlay = tmp_path / "deploy" / "overlays" / "production"
     overlay.mkdir(parents=True)
     shutil.copytree(KUBERNETES, tmp_path / "deploy" / "kubernetes")
     (overlay / "kustomization.yaml").write_text(block)
-    (overlay / "secret.env").write_text("secret=s3cr3t\nauth-secret=" + "a" * 40 + "\n"
-                                        "api-key=" + "k" * 24 + "\n")  # fmt: skip
+    (overlay / "secret.env").write_text(
+        "secret=s3cr3t\nauth-secret=" + "a" * 40 + "\napi-key=" + "k" * 24 + "\n"
+    )
     done = subprocess.run(
         [kubectl, "kustomize", str(overlay)], capture_output=True, text=True, timeout=60 * UNIT
     )

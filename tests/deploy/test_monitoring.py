@@ -35,8 +35,12 @@ ALERT_TESTS = DEPLOY / "prometheus" / "alerts.test.yaml"
 METRICS = ("--metrics-listen", "127.0.0.1:0")
 # Grafana's variables, as Grafana would put them in before the query leaves it
 GRAFANA = {"$__rate_interval": "5m", "$__interval": "1m", "$instance": ".*"}
-SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count"),
-            "summary": ("", "_sum", "_count")}  # fmt: skip
+SUFFIXES = {
+    "counter": ("_total",),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_sum", "_count"),
+    "summary": ("", "_sum", "_count"),
+}
 # what the dashboard must show: every family the issue names, at least one metric each
 COVERED = {
     "clients": "gw_gateway_clients", "connections": "gw_gateway_connections_total",
@@ -53,8 +57,15 @@ COVERED = {
     "registers": "gw_register_gateways", "drain": "gw_gateway_draining",
     "loop lag": "gw_event_loop_lag_seconds_bucket",
 }  # fmt: skip
-ALERTED = {"GwGatewayHasNoWorker", "GwEventsPending", "GwEventsRedelivered", "GwEventsRefused",
-           "GwClientsRefused", "GwRegisterDown", "GwEventLoopLagHigh"}  # fmt: skip
+ALERTED = {
+    "GwGatewayHasNoWorker",
+    "GwEventsPending",
+    "GwEventsRedelivered",
+    "GwEventsRefused",
+    "GwClientsRefused",
+    "GwRegisterDown",
+    "GwEventLoopLagHigh",
+}
 
 
 def panels() -> list[dict[str, Any]]:
@@ -89,8 +100,9 @@ def named(node: Any) -> set[str]:
         return set().union(*(named(arg) for arg in node.args))
     if isinstance(node, promql.BinaryExpr):
         return named(node.lhs) | named(node.rhs)
-    if isinstance(node, promql.AggregateExpr | promql.ParenExpr | promql.UnaryExpr |
-                  promql.SubqueryExpr):  # fmt: skip
+    if isinstance(
+        node, promql.AggregateExpr | promql.ParenExpr | promql.UnaryExpr | promql.SubqueryExpr
+    ):
         return named(node.expr)
     return set()  # a number, a string
 
@@ -141,10 +153,19 @@ def test_every_expression_is_promql() -> None:
 
 
 def test_every_metric_a_panel_or_an_alert_names_is_served(served: set[str]) -> None:
-    assert {"gw_gateway_clients", "gw_worker_handler_seconds_bucket", "gw_api_requests_total",
-            "gw_register_gateways", "process_cpu_seconds_total"} <= served  # fmt: skip
-    missing = [f"{where}: {name}" for where, expr in dashboard_queries() + alert_queries()
-               for name in sorted(named(promql.parse(expr))) if name not in served]  # fmt: skip
+    assert {
+        "gw_gateway_clients",
+        "gw_worker_handler_seconds_bucket",
+        "gw_api_requests_total",
+        "gw_register_gateways",
+        "process_cpu_seconds_total",
+    } <= served
+    missing = [
+        f"{where}: {name}"
+        for where, expr in dashboard_queries() + alert_queries()
+        for name in sorted(named(promql.parse(expr)))
+        if name not in served
+    ]
     assert not missing, "named but served by no role:\n" + "\n".join(missing)
 
 
@@ -186,10 +207,12 @@ def promtool() -> str:
     return found
 
 
-@pytest.mark.parametrize("check", [["check", "rules", ALERTS.name],
-                                   ["test", "rules", ALERT_TESTS.name]])  # fmt: skip
+@pytest.mark.parametrize(
+    "check", [["check", "rules", ALERTS.name], ["test", "rules", ALERT_TESTS.name]]
+)
 def test_promtool_accepts_the_rules_and_their_tests_pass(check: list[str]) -> None:
-    result = subprocess.run([promtool(), *check], cwd=ALERTS.parent, capture_output=True,
-                            text=True, timeout=60 * UNIT)  # fmt: skip
+    result = subprocess.run(
+        [promtool(), *check], cwd=ALERTS.parent, capture_output=True, text=True, timeout=60 * UNIT
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout

@@ -92,9 +92,12 @@ def seconds(text: str) -> float:
 
 def test_the_units() -> None:
     assert [u.name for u in UNITS] == [
-        "gw-api.service", "gw-gateway.service", "gw-register.service", "gw-worker@.service",
+        "gw-api.service",
+        "gw-gateway.service",
+        "gw-register.service",
+        "gw-worker@.service",
         "gw-workers.service",
-    ]  # fmt: skip
+    ]
     roles = {}
     for path in UNITS:
         unit = parse(path)
@@ -104,9 +107,13 @@ def test_the_units() -> None:
         assert not unknown_options(role_name, args), f"{path.name}: {args}"
         assert one(unit, "Service", "KillSignal") == "SIGTERM"
         assert one(unit, "Service", "User") == "gatewayworker"
-    assert roles == {"gw-gateway.service": "gateway", "gw-register.service": "register",
-                     "gw-worker@.service": "worker", "gw-workers.service": "worker",
-                     "gw-api.service": "api"}  # fmt: skip
+    assert roles == {
+        "gw-gateway.service": "gateway",
+        "gw-register.service": "register",
+        "gw-worker@.service": "worker",
+        "gw-workers.service": "worker",
+        "gw-api.service": "api",
+    }
     # an instance is one worker process (systemd supervises it), named after the instance
     _, args = command(parse(SYSTEMD / "gw-worker@.service"))
     assert "--single" in args and args[args.index("--name") + 1].endswith("%i")
@@ -197,8 +204,9 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
     bad.write_text(f"[Service]\nExecStart={stub}\nRestart=sometimes\n")
 
     def verify(*units: str) -> str:
-        done = subprocess.run([analyze, "verify", *units], capture_output=True, text=True,
-                              timeout=30 * UNIT)  # fmt: skip
+        done = subprocess.run(
+            [analyze, "verify", *units], capture_output=True, text=True, timeout=30 * UNIT
+        )
         return (done.stdout + done.stderr).strip() + ("" if done.returncode == 0 else " (failed)")
 
     assert "restart specifier" in verify(str(bad))  # it reads what it verifies
@@ -245,8 +253,9 @@ def reload(tmp_path: Path, *args: str, units: str = "", timeout: int = 5) -> tup
         "GW_RELOAD_POLL": "0.05",
         "GW_RELOAD_TIMEOUT": str(timeout),
     }
-    done = subprocess.run(["sh", str(RELOAD), *args], env=env, capture_output=True, text=True,
-                          timeout=30 * UNIT)  # fmt: skip
+    done = subprocess.run(
+        ["sh", str(RELOAD), *args], env=env, capture_output=True, text=True, timeout=30 * UNIT
+    )
     return done.returncode, done.stdout + done.stderr
 
 
@@ -301,7 +310,8 @@ def test_reload_script_passes_shellcheck() -> None:
     shellcheck = tool("shellcheck")
     if shellcheck is None:
         pytest.skip("shellcheck is not installed (Debian package shellcheck)")
-    done = subprocess.run([shellcheck, "--shell=sh", str(RELOAD)], capture_output=True,
-                          text=True, timeout=30 * UNIT)  # fmt: skip
+    done = subprocess.run(
+        [shellcheck, "--shell=sh", str(RELOAD)], capture_output=True, text=True, timeout=30 * UNIT
+    )
     assert done.returncode == 0, done.stdout
     assert os.access(RELOAD, os.X_OK)

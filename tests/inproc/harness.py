@@ -54,22 +54,29 @@ async def cluster(app: ModuleType, workers: int = 1, **gateway: Any) -> AsyncIte
     await register.start()
     try:
         config = replace(
-            GatewayConfig(listen="127.0.0.1:0", start_port=0, registers=(register.address,),
-                          ws_ping_interval=None, ws_ping_timeout=None, timing=TIMING),
+            GatewayConfig(
+                listen="127.0.0.1:0",
+                start_port=0,
+                registers=(register.address,),
+                ws_ping_interval=None,
+                ws_ping_timeout=None,
+                timing=TIMING,
+            ),
             **gateway,
-        )  # fmt: skip
+        )
         server = GatewayServer(config)
         async with server, contextlib.AsyncExitStack() as stack:
             running = [
                 await stack.enter_async_context(
                     Worker(
-                        WorkerConfig(registers=(register.address,), timing=TIMING,
-                                     name=f"worker-{n}"),
+                        WorkerConfig(
+                            registers=(register.address,), timing=TIMING, name=f"worker-{n}"
+                        ),
                         handlers.from_module(app),
                     )
                 )
                 for n in range(workers)
-            ]  # fmt: skip
+            ]
             await wait_linked(server, workers)
             yield InProcess(register, server, running)
     finally:
@@ -118,9 +125,14 @@ class Services:
         return Running(register, {"listen": register.address, **register.info()})
 
     async def gateway(self, register: Running, **config: Any) -> Running:
-        base = GatewayConfig(listen="127.0.0.1:0", start_port=0,
-                             registers=(register.info["listen"],), ws_ping_interval=None,
-                             ws_ping_timeout=None, timing=TIMING)  # fmt: skip
+        base = GatewayConfig(
+            listen="127.0.0.1:0",
+            start_port=0,
+            registers=(register.info["listen"],),
+            ws_ping_interval=None,
+            ws_ping_timeout=None,
+            timing=TIMING,
+        )
         gateway = await self._start(GatewayServer(replace(base, **config)))
         return Running(gateway, gateway.info())
 
@@ -130,8 +142,9 @@ class Services:
         started = []
         for _ in range(count):
             self._workers += 1
-            config = WorkerConfig(registers=(register.info["listen"],), timing=TIMING,
-                                  name=f"worker-{self._workers}")  # fmt: skip
+            config = WorkerConfig(
+                registers=(register.info["listen"],), timing=TIMING, name=f"worker-{self._workers}"
+            )
             started.append(await self._start(Worker(config, loaded)))
         return Running(started, {"pid": os.getpid(), "workers": len(started)})
 

@@ -105,8 +105,12 @@ async def test_a_list_that_omits_a_live_gateway_does_not_stop_sends_to_it(
         await client.start()
         me = await subscribed(register)
         await register.send(me, frames.GatewayList({gateway.address: 4}, True))
-        await eventually_async(lambda: client.view.links.get(gateway.address, None)
-                               and client.view.links[gateway.address].up)  # fmt: skip
+        await eventually_async(
+            lambda: (
+                client.view.links.get(gateway.address, None)
+                and client.view.links[gateway.address].up
+            )
+        )
         # a register back from a network loss, before the gateway re-announced
         await register.send(me, frames.GatewayList({}, True))
         await eventually_async(lambda: client.listed == {})
@@ -152,8 +156,9 @@ async def test_links_to_gateways_no_register_lists_are_bounded() -> None:
 async def test_a_client_every_register_refuses_fails_to_start() -> None:
     secure = Transport(Security("right"), TIMING)
     register = Peer(secure)
-    client = Cluster([register.address], role=Role.CLIENT, name="t", timing=TIMING,
-                     security=Security("wrong"))  # fmt: skip
+    client = Cluster(
+        [register.address], role=Role.CLIENT, name="t", timing=TIMING, security=Security("wrong")
+    )
     try:
         started = asyncio.get_running_loop().time()
         with pytest.raises(ConfigError, match="same --secret") as failed:

@@ -34,8 +34,9 @@ class Peer:
         self.received: list[Frame] = []
 
     async def send(self, *frames: Frame | bytes) -> None:
-        await self.sock.send(b"".join(f if isinstance(f, bytes) else protocol.encode(f)
-                                      for f in frames))  # fmt: skip
+        await self.sock.send(
+            b"".join(f if isinstance(f, bytes) else protocol.encode(f) for f in frames)
+        )
 
     async def next(self) -> Frame:
         while not self.received:  # several frames may come in one part

@@ -47,9 +47,14 @@ def node(path: str, timeout: float) -> tuple[int, str]:
     assert NODE is not None
     env = {**os.environ, "GW_PYTHON": sys.executable}
     with subprocess.Popen(
-        [NODE, "--test", "--test-reporter=tap", path], cwd=ROOT, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    ) as proc:  # fmt: skip
+        [NODE, "--test", "--test-reporter=tap", path],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    ) as proc:
         try:
             output, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -85,14 +90,21 @@ def test_node_test_file(path: str, fewest: int) -> None:
 @pytest.mark.timeout(120 * UNIT)
 def test_npm_pack_publishes_the_module_its_types_and_readme_only() -> None:
     pack = subprocess.run(
-        [NPM, "pack", "--dry-run", "--json", "--ignore-scripts"], cwd=CLIENT,
-        capture_output=True, text=True, timeout=100 * UNIT,
-    )  # fmt: skip
+        [NPM, "pack", "--dry-run", "--json", "--ignore-scripts"],
+        cwd=CLIENT,
+        capture_output=True,
+        text=True,
+        timeout=100 * UNIT,
+    )
     assert pack.returncode == 0, pack.stderr
     (packed,) = json.loads(pack.stdout)
     assert sorted(f["path"] for f in packed["files"]) == [
-        "LICENSE", "README.md", "gateway-client.d.ts", "gateway-client.js", "package.json",
-    ]  # fmt: skip
+        "LICENSE",
+        "README.md",
+        "gateway-client.d.ts",
+        "gateway-client.js",
+        "package.json",
+    ]
     manifest = json.loads((CLIENT / "package.json").read_text())
     assert packed["name"] == manifest["name"] and manifest["license"] == "MIT"
     assert manifest["type"] == "module" and not manifest.get("dependencies")

@@ -66,13 +66,33 @@ class Roles:
 
     def gateway(self, host: str, *extra: str) -> ReadyProcess:
         address = self.net.address(host)
-        return self.start(host, "gateway", "--listen", f"{address}:{WS_PORT}",
-                          "--lan-ip", address, "--start-port", str(INTERNAL_PORT),
-                          "--register", self.register_address, *extra)  # fmt: skip
+        return self.start(
+            host,
+            "gateway",
+            "--listen",
+            f"{address}:{WS_PORT}",
+            "--lan-ip",
+            address,
+            "--start-port",
+            str(INTERNAL_PORT),
+            "--register",
+            self.register_address,
+            *extra,
+        )
 
     def worker(self, host: str, *extra: str, secret: str = SECRET) -> ReadyProcess:
-        return self.start(host, "worker", "--app", APP, "--register", self.register_address,
-                          "--count", "1", *extra, secret=secret)  # fmt: skip
+        return self.start(
+            host,
+            "worker",
+            "--app",
+            APP,
+            "--register",
+            self.register_address,
+            "--count",
+            "1",
+            *extra,
+            secret=secret,
+        )
 
     def cluster(self, *extra: str, workers: tuple[str, ...] = ("wk1", "wk2")) -> None:
         """A register, gw1 and gw2, and a worker on each of ``workers``: all ready."""

@@ -136,8 +136,13 @@ class Load:
             sock = await asyncio.get_running_loop().run_in_executor(
                 None, self.net.connect, self.host, host, int(port)
             )
-            ws = await connect(f"ws://{host}:{port}/?uid=u{index}", sock=sock,
-                               max_queue=None, open_timeout=20, close_timeout=2)  # fmt: skip
+            ws = await connect(
+                f"ws://{host}:{port}/?uid=u{index}",
+                sock=sock,
+                max_queue=None,
+                open_timeout=20,
+                close_timeout=2,
+            )
             client = Client(index, name, ws)
             while True:  # under load, others' sends may come first: not ours to count
                 hello = json.loads(await asyncio.wait_for(ws.recv(), 20))
@@ -179,8 +184,13 @@ class Load:
         await sender.ws.send(json.dumps(request))
         return message_id
 
-    async def run(self, seconds: float, rate: float, senders: list[Client] | None = None,
-                  ops: tuple[str, ...] = OPS) -> list[str]:  # fmt: skip
+    async def run(
+        self,
+        seconds: float,
+        rate: float,
+        senders: list[Client] | None = None,
+        ops: tuple[str, ...] = OPS,
+    ) -> list[str]:
         """Send ``rate`` messages a second for ``seconds``, round-robin over ``senders``
         and ``ops``; return their ids."""
         chosen = senders or self.clients
@@ -222,5 +232,4 @@ class Load:
             await client.ws.close()
             if client.reader is not None:
                 client.reader.cancel()
-        await asyncio.gather(*(c.reader for c in self.clients if c.reader),
-                             return_exceptions=True)  # fmt: skip
+        await asyncio.gather(*(c.reader for c in self.clients if c.reader), return_exceptions=True)

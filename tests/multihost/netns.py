@@ -99,8 +99,19 @@ class Network:
         ip("netns", "add", host.namespace)
         self.hosts[name] = host
         # both ends made in place: nothing appears in the machine's own namespace
-        ip("link", "add", host.port, "type", "veth", "peer", "name", "eth0", "netns",
-           host.namespace, namespace=self.switch)  # fmt: skip
+        ip(
+            "link",
+            "add",
+            host.port,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            host.namespace,
+            namespace=self.switch,
+        )
         ip("link", "set", host.port, "master", "br0", "up", namespace=self.switch)
         ip("addr", "add", f"{host.address}/24", "dev", "eth0", namespace=host.namespace)
         ip("link", "set", "eth0", "up", namespace=host.namespace)
@@ -120,17 +131,23 @@ class Network:
         for name in self.hosts:
             self.restore(name)
 
-    def process(self, name: str, label: str, *command: str,
-                env: dict[str, str] | None = None) -> ReadyProcess:  # fmt: skip
+    def process(
+        self, name: str, label: str, *command: str, env: dict[str, str] | None = None
+    ) -> ReadyProcess:
         """Start ``command`` in host ``name`` (it prints a ready line when serving)."""
         host = self.hosts[name]
-        return ReadyProcess(["ip", "netns", "exec", host.namespace, *command], label,
-                            env={"GW_TEST_HOST": name, **(env or {})}, cwd=ROOT)  # fmt: skip
+        return ReadyProcess(
+            ["ip", "netns", "exec", host.namespace, *command],
+            label,
+            env={"GW_TEST_HOST": name, **(env or {})},
+            cwd=ROOT,
+        )
 
     def gw(self, name: str, *args: str, env: dict[str, str] | None = None) -> ReadyProcess:
         """A ``gw`` command in host ``name``."""
-        return self.process(name, f"gw {args[0]}@{name}", sys.executable, "-m", "common.cli",
-                            *args, env=env)  # fmt: skip
+        return self.process(
+            name, f"gw {args[0]}@{name}", sys.executable, "-m", "common.cli", *args, env=env
+        )
 
     def connect(self, name: str, address: str, port: int, timeout: float = 10.0) -> socket.socket:
         """A TCP socket of this process, made and connected inside host ``name``."""

@@ -57,8 +57,10 @@ async def test_a_worker_host_added_under_load_takes_new_clients(
     # fewer than both others, every new client of that gateway goes to wk3
     late = []
     for name in gateways:
-        fewest = min(sum(1 for c in first if (c.gateway, c.first_worker) == (name, worker))
-                     for worker in ("wk1", "wk2"))  # fmt: skip
+        fewest = min(
+            sum(1 for c in first if (c.gateway, c.first_worker) == (name, worker))
+            for worker in ("wk1", "wk2")
+        )
         late += await load.connect(fewest, {name: gateways[name]})  # while the load runs
     await running
     from_late = await load.run(3.0, 30, senders=late)

@@ -34,11 +34,19 @@ def test_a_network_cleans_up_after_itself_and_cuts_for_real() -> None:
         made = namespaces() - before
         assert made == {network.switch, *(h.namespace for h in network.hosts.values())}
         server = subprocess.Popen(
-            ["ip", "netns", "exec", network.hosts["b"].namespace, "python3", "-c",
-             "import socket; s = socket.create_server(('10.77.0.2', 7000)); "
-             "print('up', flush=True); [s.accept()[0].close() for _ in range(2)]"],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [
+                "ip",
+                "netns",
+                "exec",
+                network.hosts["b"].namespace,
+                "python3",
+                "-c",
+                "import socket; s = socket.create_server(('10.77.0.2', 7000)); "
+                "print('up', flush=True); [s.accept()[0].close() for _ in range(2)]",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert server.stdout is not None and server.stdout.readline() == "up\n"
             network.connect("a", network.address("b"), 7000).close()

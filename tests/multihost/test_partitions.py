@@ -52,9 +52,10 @@ async def test_a_worker_host_cut_under_load_loses_nothing(
     # how long the victim's clients waited: their events sat at the dead worker (or
     # behind one that did) until the gateway gave up on it and re-sent them
     during = [
-        i for i, s in load.ledger.sent.items()
+        i
+        for i, s in load.ledger.sent.items()
         if cut_at <= s.at < cut_at + 1.0 and s.sender in {c.index for c in stuck}
-    ]  # fmt: skip
+    ]
     detection = max(load.ledger.waits(during))
     figures["detection_s"] = round(detection, 3)
     figures["detection_bound_s"] = bound
@@ -110,9 +111,8 @@ async def test_a_gateway_host_cut_leaves_the_others_unaffected(
     await load.drain(10 * UNIT)
     # the others: gw1's clients got every message, before, during and after the cut
     on1_lost = sum(
-        1 for i in before + sent + later for c in on1
-        if (i, c.index) not in load.ledger.arrived
-    )  # fmt: skip
+        1 for i in before + sent + later for c in on1 if (i, c.index) not in load.ledger.arrived
+    )
     figures.update(load.ledger.report(before + sent + later))
     figures["lost_by_gw1_clients"] = on1_lost
     figures["lost_by_gw2_clients_while_cut"] = figures.pop("lost") - on1_lost
@@ -134,11 +134,27 @@ async def test_a_gateway_host_cut_leaves_the_others_unaffected(
 def status(net: Network, register: str) -> dict[str, object]:
     """``gw status`` run in the clients' host."""
     done = subprocess.run(
-        ["ip", "netns", "exec", net.hosts["clients"].namespace, sys.executable, "-m",
-         "common.cli", "status", "--json", "--register", register, "--timeout", "1"],
-        capture_output=True, text=True, timeout=30 * UNIT, cwd=ROOT,
+        [
+            "ip",
+            "netns",
+            "exec",
+            net.hosts["clients"].namespace,
+            sys.executable,
+            "-m",
+            "common.cli",
+            "status",
+            "--json",
+            "--register",
+            register,
+            "--timeout",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30 * UNIT,
+        cwd=ROOT,
         env={**os.environ, "GW_SECRET": SECRET, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 

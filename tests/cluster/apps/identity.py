@@ -27,8 +27,9 @@ def on_websocket_connect(client_id: str, data: dict[str, Any]) -> None:
     _observe("ws_connect", client_id)
     if data["query"].get("observer"):
         api.bind_uid(client_id, "observer")
-    api.send_to_current_client(json.dumps({"data_auth": data["auth"],
-                                           "current_auth": api.current.auth}))  # fmt: skip
+    api.send_to_current_client(
+        json.dumps({"data_auth": data["auth"], "current_auth": api.current.auth})
+    )
 
 
 def on_message(client_id: str, message: str | bytes) -> None:

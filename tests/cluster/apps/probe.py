@@ -22,8 +22,10 @@ STATE: dict[str, Any] = {}
 
 
 def _observe(event: str, client_id: str, **extra: Any) -> None:
-    api.send_to_uid("observer", json.dumps({"event": event, "client_id": client_id,
-                                            "pid": os.getpid(), **extra}))  # fmt: skip
+    api.send_to_uid(
+        "observer",
+        json.dumps({"event": event, "client_id": client_id, "pid": os.getpid(), **extra}),
+    )
 
 
 def on_worker_start(worker: Any) -> None:
@@ -50,12 +52,15 @@ def on_websocket_connect(client_id: str, data: dict[str, Any]) -> None:
         api.close_current_client(json.dumps({"rejected": True}))
         return
     info = {
-        "path": data["path"], "query": data["query"], "cookies": data["cookies"],
+        "path": data["path"],
+        "query": data["query"],
+        "cookies": data["cookies"],
         "remote": data["server"]["REMOTE_ADDR"],
         "user_agent": data["headers"].get("User-Agent") or data["headers"].get("user-agent"),
         "gateway_port": data["server"]["GATEWAY_PORT"],
-        "current_remote": api.current.remote, "current_gateway": api.current.gateway,
-    }  # fmt: skip
+        "current_remote": api.current.remote,
+        "current_gateway": api.current.gateway,
+    }
     api.send_to_current_client(json.dumps({"ws_connect": info}))
 
 
@@ -79,8 +84,9 @@ async def on_message(client_id: str, message: str | bytes) -> None:
         if request["hang_if_pid"] == os.getpid():
             api.send_to_current_client(json.dumps({"hanging": os.getpid()}))
             await _hang_forever()
-        api.send_to_current_client(json.dumps(
-            {"pid": os.getpid(), "redelivered": api.current.redelivered}))  # fmt: skip
+        api.send_to_current_client(
+            json.dumps({"pid": os.getpid(), "redelivered": api.current.redelivered})
+        )
         return
     if "count" in request:  # read-modify-write of the session, with an await between
         count = api.session.get("count", 0) + 1

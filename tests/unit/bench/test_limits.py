@@ -6,11 +6,20 @@ from dataclasses import replace
 
 from bench.limits import Plan, Readings, problems
 
-ROOMY = Readings(nofile_soft=20_000, nofile_hard=20_000, nr_open=1 << 20, file_max=2_000_000,
-                 files_open=5_000, somaxconn=4096, port_range=(32768, 60999),
-                 conntrack_max=262_144, conntrack_count=100)  # fmt: skip
-PLAN = Plan(clients=100_000, gateway_procs=8, crowd_procs=7, sources=7, destinations=2,
-            concurrency=100)  # fmt: skip
+ROOMY = Readings(
+    nofile_soft=20_000,
+    nofile_hard=20_000,
+    nr_open=1 << 20,
+    file_max=2_000_000,
+    files_open=5_000,
+    somaxconn=4096,
+    port_range=(32768, 60999),
+    conntrack_max=262_144,
+    conntrack_count=100,
+)
+PLAN = Plan(
+    clients=100_000, gateway_procs=8, crowd_procs=7, sources=7, destinations=2, concurrency=100
+)
 
 
 def test_a_plan_that_fits_has_no_problem() -> None:

@@ -8,9 +8,17 @@ from business.control import render
 
 
 def gateway(push_clients: list[str]) -> dict[str, Any]:
-    return {"websocket": "127.0.0.1:8783", "pid": 1, "clients": 2, "uids": 0, "groups": 0,
-            "workers": {}, "pending_events": 0, "rss_bytes": 1 << 20,
-            "push_clients": push_clients}  # fmt: skip
+    return {
+        "websocket": "127.0.0.1:8783",
+        "pid": 1,
+        "clients": 2,
+        "uids": 0,
+        "groups": 0,
+        "workers": {},
+        "pending_events": 0,
+        "rss_bytes": 1 << 20,
+        "push_clients": push_clients,
+    }
 
 
 def test_push_clients_are_shown_with_the_gateways_they_reach() -> None:
@@ -21,14 +29,17 @@ def test_push_clients_are_shown_with_the_gateways_they_reach() -> None:
     lines = render(status, [])
     start = lines.index(next(line for line in lines if line.startswith("PUSH CLIENT")))
     assert [line.split() for line in lines[start + 1 : start + 3]] == [
-        ["api-12", "2", "of", "2"], ["chat-web-30", "1", "of", "2"],
-    ]  # fmt: skip
+        ["api-12", "2", "of", "2"],
+        ["chat-web-30", "1", "of", "2"],
+    ]
     assert not any("gw-control" in line for line in lines)  # the asking command itself
 
 
 def test_no_push_client_section_without_one() -> None:
-    assert not any("PUSH CLIENT" in line for line in render({"tcp://10.0.0.1:2900": gateway(
-        ["gw-control-5"])}, []))  # fmt: skip
+    assert not any(
+        "PUSH CLIENT" in line
+        for line in render({"tcp://10.0.0.1:2900": gateway(["gw-control-5"])}, [])
+    )
     # a gateway of an older version reports none: no section, no error
     old = gateway([])
     del old["push_clients"]

@@ -83,13 +83,15 @@ def test_refusals_by_status() -> None:
     assert ApiError("unauthorized", "x").status == 401
     assert ApiError("no_gateway", "x", 1.0).item() == {
         "error": {"code": "no_gateway", "message": "x", "status": 503},
-    }  # fmt: skip
+    }
     assert set(STATUS_CODES.values()) == {400, 401, 404, 405, 413, 429, 500, 502, 503, 504}
     cases = [
-        (QueryTimeout("late"), "query_timeout"), (InvalidArgument("bad"), "invalid_argument"),
-        (ClientIdError("no"), "invalid_argument"), (RemoteError("e"), "gateway_error"),
+        (QueryTimeout("late"), "query_timeout"),
+        (InvalidArgument("bad"), "invalid_argument"),
+        (ClientIdError("no"), "invalid_argument"),
+        (RemoteError("e"), "gateway_error"),
         (NotRunning("x"), "stopping"),
-    ]  # fmt: skip
+    ]
     for exc, code in cases:
         error = from_exception(exc)
         assert error is not None and error.code == code

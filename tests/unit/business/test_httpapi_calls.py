@@ -20,8 +20,10 @@ CID = "7f0000019f576546405e00000001"
 def test_every_gateway_call_and_only_those() -> None:
     assert len(CALLS) == 36
     assert {call.op for call in CALLS.values()} == set(Op) - {
-        Op.DRAIN, Op.GET_STATUS, Op.GET_CONNECTIONS,
-    }  # fmt: skip
+        Op.DRAIN,
+        Op.GET_STATUS,
+        Op.GET_CONNECTIONS,
+    }
     for name, call in CALLS.items():
         assert name == call.op.name.lower()
         assert call.query == (ops.SPECS[call.op].merge is not None)
@@ -118,18 +120,20 @@ def test_the_answers() -> None:
     assert reply(CALLS["is_online"], 1) == {"result": 1}  # one gateway: no "missing"
     count = with_missing(3, ("tcp://10.0.0.2:2900",))
     assert reply(CALLS["get_all_client_id_count"], count) == {
-        "result": 3, "missing": ["tcp://10.0.0.2:2900"],
-    }  # fmt: skip
+        "result": 3,
+        "missing": ["tcp://10.0.0.2:2900"],
+    }
     assert json.loads(to_json(reply(CALLS["get_all_uid_list"], with_missing(["a"], ())))) == {
-        "result": ["a"], "missing": [],
-    }  # fmt: skip
+        "result": ["a"],
+        "missing": [],
+    }
 
 
 def test_json_carries_what_a_python_worker_may_have_put_in_a_session() -> None:
     session = {"name": "李", "raw": b"\x00\xff", b"key": 1, 7: float("nan"), "n": [b"a"]}
     assert json.loads(to_json({"result": session})) == {
         "result": {"name": "李", "raw": "AP8=", "a2V5": 1, "7": None, "n": ["YQ=="]},
-    }  # fmt: skip
+    }
     assert to_json({"result": "李"}) == '{"result":"李"}'.encode()  # UTF-8, not \\u escapes
 
 
@@ -141,8 +145,24 @@ def test_the_fast_path_binds_as_the_argument_by_argument_one(name: str) -> None:
 
     from business.httpapi.calls import _bind
 
-    pool: list[Any] = ["m", "", "0", 7, 0, None, True, 1.5, [], ["u", 2], [CID], {"k": 1}, CID,
-                       [CID, "x"], {"a": [1]}, [0]]  # fmt: skip
+    pool: list[Any] = [
+        "m",
+        "",
+        "0",
+        7,
+        0,
+        None,
+        True,
+        1.5,
+        [],
+        ["u", 2],
+        [CID],
+        {"k": 1},
+        CID,
+        [CID, "x"],
+        {"a": [1]},
+        [0],
+    ]
     call = CALLS[name]
     rng = random.Random(name)
     fast = 0

@@ -47,9 +47,25 @@ def test_every_call_is_a_post_and_every_error_is_described() -> None:
 
 
 SAMPLES: list[Any] = [
-    "", "0", "g", 0, 5, True, None, 1.5, [], ["a"], [0], [CID], {}, {"k": 1}, CID, "x" * 5,
-    [CID, "nope"], [1, "2"],
-]  # fmt: skip
+    "",
+    "0",
+    "g",
+    0,
+    5,
+    True,
+    None,
+    1.5,
+    [],
+    ["a"],
+    [0],
+    [CID],
+    {},
+    {"k": 1},
+    CID,
+    "x" * 5,
+    [CID, "nope"],
+    [1, "2"],
+]
 
 
 GOOD = {
@@ -96,7 +112,9 @@ def test_the_answer_schemas_fit_real_answers() -> None:
     jsonschema.validate({"result": None}, answer(CALLS["send_to_uid"]))
     jsonschema.validate({"result": 1}, answer(CALLS["is_online"]))
     jsonschema.validate({"result": 2, "missing": []}, answer(CALLS["get_all_client_id_count"]))
-    jsonschema.validate({"result": {"g": [CID]}, "missing": ["tcp://10.0.0.1:2900"]},
-                        answer(CALLS["get_all_group_client_id_list"]))  # fmt: skip
+    jsonschema.validate(
+        {"result": {"g": [CID]}, "missing": ["tcp://10.0.0.1:2900"]},
+        answer(CALLS["get_all_group_client_id_list"]),
+    )
     with pytest.raises(jsonschema.ValidationError):  # "all" answers say what is missing
         jsonschema.validate({"result": 2}, answer(CALLS["get_all_client_id_count"]))

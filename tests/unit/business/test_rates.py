@@ -24,17 +24,37 @@ def test_a_counter_grows_per_second_and_a_reset_counts_from_zero() -> None:
 
 
 def test_refusals_add_up_every_kind_and_missing_counters_are_zero() -> None:
-    found = counters({"messages_in": 5, "refused_no_worker": 2, "refused_401": 3,
-                      "refused_503": 1, "closed_slow": 9, "commands_by_op": {"x": 1}})  # fmt: skip
-    assert found == {"messages_in": 5, "messages_out": 0, "events": 0, "commands": 0,
-                     "events_redelivered": 0, "refused": 6}  # fmt: skip
+    found = counters(
+        {
+            "messages_in": 5,
+            "refused_no_worker": 2,
+            "refused_401": 3,
+            "refused_503": 1,
+            "closed_slow": 9,
+            "commands_by_op": {"x": 1},
+        }
+    )
+    assert found == {
+        "messages_in": 5,
+        "messages_out": 0,
+        "events": 0,
+        "commands": 0,
+        "events_redelivered": 0,
+        "refused": 6,
+    }
 
 
 def test_rates_per_gateway_per_worker_and_in_total() -> None:
-    before = sample({A: status(messages_in=100, events=50, handled=40),
-                     B: status(messages_in=10)}, at=10.0)  # fmt: skip
-    after = sample({A: status(messages_in=160, events=80, refused_503=4, handled=70),
-                    B: status(messages_in=30)}, at=12.0)  # fmt: skip
+    before = sample(
+        {A: status(messages_in=100, events=50, handled=40), B: status(messages_in=10)}, at=10.0
+    )
+    after = sample(
+        {
+            A: status(messages_in=160, events=80, refused_503=4, handled=70),
+            B: status(messages_in=30),
+        },
+        at=12.0,
+    )
     found = rates(before, after)
     assert found.gateways[A]["messages_in"] == 30.0 and found.gateways[B]["messages_in"] == 10.0
     assert found.gateways[A]["events"] == 15.0 and found.gateways[A]["refused"] == 2.0

@@ -11,9 +11,16 @@ A = "tcp://10.0.0.1:2900"
 
 
 def gateway(messages_in: int, handled: int) -> dict[str, Any]:
-    return {"pid": 4, "clients": 2, "pending_events": 1, "rss_bytes": 3 << 20,
-            "messages_in": messages_in, "messages_out": 2 * messages_in, "events": handled,
-            "workers": {"worker-9": {"clients": 2, "unacked": 0, "handled": handled}}}  # fmt: skip
+    return {
+        "pid": 4,
+        "clients": 2,
+        "pending_events": 1,
+        "rss_bytes": 3 << 20,
+        "messages_in": messages_in,
+        "messages_out": 2 * messages_in,
+        "events": handled,
+        "workers": {"worker-9": {"clients": 2, "unacked": 0, "handled": handled}},
+    }
 
 
 def rows(lines: list[str], first: str) -> list[list[str]]:
@@ -32,8 +39,10 @@ def test_a_frame_shows_the_rates_of_each_gateway_each_worker_and_the_total() -> 
     assert gateways[0][:6] == ["GATEWAY", "CLIENTS", "WORKERS", "PENDING", "MSG", "IN/s"]
     assert gateways[1] == [A, "2", "1", "1", "20", "40", "10", "0", "0", "0", "3.0"]
     assert rows(lines, "WORKER")[1] == ["worker-9", A, "2", "0", "10"]
-    assert lines[-1] == ("total: 1 gateway, 1 worker, 2 clients; msg in 20/s, msg out 40/s, "
-                         "events 10/s, commands 0/s, redelivered 0/s, refused 0/s")  # fmt: skip
+    assert lines[-1] == (
+        "total: 1 gateway, 1 worker, 2 clients; msg in 20/s, msg out 40/s, "
+        "events 10/s, commands 0/s, redelivered 0/s, refused 0/s"
+    )
 
 
 def test_the_first_frame_has_no_rates_and_a_silent_gateway_is_named() -> None:

@@ -6,8 +6,7 @@ from common.background import without_secrets
 
 
 def test_secrets_move_from_the_arguments_to_the_environment() -> None:
-    args = ["--app", "x", "--secret", "s1", "--auth-secret=s2", "--workers", "2",
-            "--auth-optional"]  # fmt: skip
+    args = ["--app", "x", "--secret", "s1", "--auth-secret=s2", "--workers", "2", "--auth-optional"]
     kept, secrets = without_secrets(args)
     assert kept == ["--app", "x", "--workers", "2", "--auth-optional"]
     assert secrets == {"GW_SECRET": "s1", "GW_AUTH_SECRET": "s2"}
@@ -23,6 +22,7 @@ def test_api_keys_move_too_and_several_stay_several() -> None:
 def test_the_api_is_described_with_its_url() -> None:
     from common.background import describe
 
-    (line,) = describe({"processes": [{"role": "api", "name": "api", "pid": 7,
-                                       "listen": "127.0.0.1:8790"}]})  # fmt: skip
+    (line,) = describe(
+        {"processes": [{"role": "api", "name": "api", "pid": 7, "listen": "127.0.0.1:8790"}]}
+    )
     assert "http://127.0.0.1:8790/api/v1/" in line and "openapi.json" in line

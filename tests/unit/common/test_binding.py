@@ -16,8 +16,10 @@ TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when
 
 
 def tcp_line(port: int, state: str, inode: int) -> str:
-    return (f"   0: 0100007F:{port:04X} 00000000:0000 {state} 00000000:00000000 00:00000000 "
-            f"00000000     0        0 {inode} 1 0000000000000000 100 0 0 10 0\n")  # fmt: skip
+    return (
+        f"   0: 0100007F:{port:04X} 00000000:0000 {state} 00000000:00000000 00:00000000 "
+        f"00000000     0        0 {inode} 1 0000000000000000 100 0 0 10 0\n"
+    )
 
 
 def fake_proc(tmp_path: Path) -> Path:
@@ -77,12 +79,19 @@ def test_this_process_is_found_as_the_holder_of_its_port() -> None:
 
 
 def test_each_bind_error_is_one_line_that_says_what_to_do() -> None:
-    busy = refusal(OSError(errno.EADDRINUSE, "in use"), "127.0.0.1:1", "the WebSocket port",
-                   "--listen")  # fmt: skip
+    busy = refusal(
+        OSError(errno.EADDRINUSE, "in use"), "127.0.0.1:1", "the WebSocket port", "--listen"
+    )
     assert str(busy).startswith("cannot listen on 127.0.0.1:1 (the WebSocket port, --listen): ")
     assert "already in use" in str(busy) and "another --listen" in str(busy)
-    elsewhere = refusal(zmq.ZMQError(errno.EADDRNOTAVAIL), "192.0.2.1:2900", "the internal port",
-                        "--start-port", "--lan-ip", "Use --internal-listen.")  # fmt: skip
+    elsewhere = refusal(
+        zmq.ZMQError(errno.EADDRNOTAVAIL),
+        "192.0.2.1:2900",
+        "the internal port",
+        "--start-port",
+        "--lan-ip",
+        "Use --internal-listen.",
+    )
     assert str(elsewhere) == (
         "cannot listen on 192.0.2.1:2900 (the internal port, --lan-ip): 192.0.2.1 is not an "
         "address of this host. Use --internal-listen."

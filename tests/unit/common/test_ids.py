@@ -160,12 +160,21 @@ def test_gateway_of_agrees_with_decode_and_refuses_what_it_refuses() -> None:
     rng = random.Random(20)
     for _ in range(2000):
         ip = ".".join(str(rng.randrange(256)) for _ in range(4))
-        client_id = ids.encode(ip, rng.randrange(1, 65536), rng.randrange(1, 2**32),
-                               rng.randrange(2**32))  # fmt: skip
+        client_id = ids.encode(
+            ip, rng.randrange(1, 65536), rng.randrange(1, 2**32), rng.randrange(2**32)
+        )
         assert ids.gateway_of(client_id) == ids.decode(client_id).gateway_address
     good = ids.encode("10.0.0.1", 2900, 1, 1)
-    for bad in [good.upper(), good[:-1] + "g", good[:-1], good + "0", " " + good[1:], 5, None,
-                good[:12] + "-" * 16]:  # fmt: skip
+    for bad in [
+        good.upper(),
+        good[:-1] + "g",
+        good[:-1],
+        good + "0",
+        " " + good[1:],
+        5,
+        None,
+        good[:12] + "-" * 16,
+    ]:
         with pytest.raises(ClientIdError):
             ids.decode(bad)  # type: ignore[arg-type]
         with pytest.raises(ClientIdError):

@@ -21,6 +21,9 @@ def test_throttled_lines(caplog: pytest.LogCaptureFixture) -> None:
     now[0] = 1.5
     assert log.warning("a", "after %s", "a second")
     messages = [r.getMessage() for r in caplog.records]
-    assert messages == ["first 1", "another kind",
-                        "after a second (and 6 more like it in the last 2s)"]  # fmt: skip
+    assert messages == [
+        "first 1",
+        "another kind",
+        "after a second (and 6 more like it in the last 2s)",
+    ]
     assert log.held == 6

@@ -35,10 +35,19 @@ def test_queries_have_a_merge(op: Op) -> None:
 @pytest.mark.parametrize("op", list(Op), ids=lambda op: op.name)
 def test_one_gateway_ops_take_a_client_id(op: Op) -> None:
     by_client = {
-        Op.SEND_TO_CLIENT, Op.CLOSE_CLIENT, Op.DESTROY_CLIENT, Op.BIND_UID, Op.UNBIND_UID,
-        Op.JOIN_GROUP, Op.LEAVE_GROUP, Op.SET_SESSION, Op.UPDATE_SESSION, Op.IS_ONLINE,
-        Op.GET_UID_BY_CLIENT_ID, Op.GET_SESSION,
-    }  # fmt: skip
+        Op.SEND_TO_CLIENT,
+        Op.CLOSE_CLIENT,
+        Op.DESTROY_CLIENT,
+        Op.BIND_UID,
+        Op.UNBIND_UID,
+        Op.JOIN_GROUP,
+        Op.LEAVE_GROUP,
+        Op.SET_SESSION,
+        Op.UPDATE_SESSION,
+        Op.IS_ONLINE,
+        Op.GET_UID_BY_CLIENT_ID,
+        Op.GET_SESSION,
+    }
     assert SPECS[op].one is (op in by_client)
 
 
@@ -231,8 +240,25 @@ def test_bad_arguments_are_the_peers_protocol_error(op: Op, args: list, why: str
 def test_the_generated_fast_check_never_accepts_what_the_schema_refuses(op: Op) -> None:
     import random
 
-    pool: list[Any] = ["", "0", "a", 0, 7, True, None, b"x", 1.5, [], ["a"], ["0"], [1],
-                       ["a", None], {}, {"k": 1}, ("a",)]  # fmt: skip
+    pool: list[Any] = [
+        "",
+        "0",
+        "a",
+        0,
+        7,
+        True,
+        None,
+        b"x",
+        1.5,
+        [],
+        ["a"],
+        ["0"],
+        [1],
+        ["a", None],
+        {},
+        {"k": 1},
+        ("a",),
+    ]
     rng = random.Random(op.value)
     schema = ops.ARGS[op]
     accepted = 0
@@ -248,9 +274,31 @@ def test_the_generated_fast_check_never_accepts_what_the_schema_refuses(op: Op) 
 
 # -- the schema as JSON Schema (what the HTTP API checks and documents) ----------------
 CID = "7f0000019f576546405e00000001"
-JSON_POOL: list[Any] = ["", "0", "a", "100", 0, 7, -3, True, False, None, 1.5, [], ["a"],
-                        ["0"], [1, "x"], ["a", None], [0], {}, {"k": 1}, CID, [CID],
-                        [CID, "short"], "short"]  # fmt: skip
+JSON_POOL: list[Any] = [
+    "",
+    "0",
+    "a",
+    "100",
+    0,
+    7,
+    -3,
+    True,
+    False,
+    None,
+    1.5,
+    [],
+    ["a"],
+    ["0"],
+    [1, "x"],
+    ["a", None],
+    [0],
+    {},
+    {"k": 1},
+    CID,
+    [CID],
+    [CID, "short"],
+    "short",
+]
 
 
 @pytest.mark.parametrize("check", list(ops.JSON_SCHEMA), ids=lambda c: c.__name__)

@@ -357,8 +357,23 @@ def test_decode_many_of_garbage_is_one_error(data: bytes) -> None:
 
 
 VALUES: list[object] = [
-    "s", "", 0, 7, -1, True, False, None, b"b", b"", 1.5, [], [1], {}, {"a": 1}, {"a": "x"},
-]  # fmt: skip
+    "s",
+    "",
+    0,
+    7,
+    -1,
+    True,
+    False,
+    None,
+    b"b",
+    b"",
+    1.5,
+    [],
+    [1],
+    {},
+    {"a": 1},
+    {"a": "x"},
+]
 
 
 @pytest.mark.parametrize("cls", list(protocol._CLASSES.values()), ids=lambda c: c.__name__)
@@ -369,8 +384,9 @@ def test_the_generated_field_check_agrees_with_the_per_field_checks(cls: type) -
     outcomes = set()
     for _ in range(500):
         # mostly values the field accepts, so that whole frames pass often enough
-        values = [rng.choice(valid[k] if valid[k] and rng.random() < 0.85 else VALUES)
-                  for k in kinds]  # fmt: skip
+        values = [
+            rng.choice(valid[k] if valid[k] and rng.random() < 0.85 else VALUES) for k in kinds
+        ]
         slow = all(protocol._CHECKS[kind](value) for kind, value in zip(kinds, values, strict=True))
         assert protocol._FAST_CHECKS[cls](values) == slow, (values, kinds)
         outcomes.add(slow)

@@ -349,8 +349,9 @@ class _Cuttable:
                 if not self.cut:
                     dst.write(data)
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer),
-                             return_exceptions=True)  # fmt: skip
+        await asyncio.gather(
+            pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True
+        )
 
     async def close(self) -> None:
         for writer in self.writers:
@@ -369,10 +370,13 @@ async def test_a_silent_peer_is_declared_dead_within_the_link_timeout() -> None:
     dealer = t.socket(zmq.DEALER, server=False)
     events: list[tuple[int, float]] = []
     loop = asyncio.get_running_loop()
-    watcher = asyncio.create_task(monitor.watch(
-        dealer, zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED,
-        lambda event, endpoint: events.append((event, loop.time())),
-    ))  # fmt: skip
+    watcher = asyncio.create_task(
+        monitor.watch(
+            dealer,
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED,
+            lambda event, endpoint: events.append((event, loop.time())),
+        )
+    )
     try:
         dealer.connect(f"tcp://127.0.0.1:{port}")
         await eventually_async(lambda: events)
@@ -403,8 +407,9 @@ async def test_what_a_batch_makes_leaves_at_its_end_without_a_loop_callback(
         order.append("message")
         router.send(b"pong", to=parts[0])
 
-    router = Channel(router_sock, on_router, None,
-                     (lambda: order.append("begin"), lambda: order.append("end")))  # fmt: skip
+    router = Channel(
+        router_sock, on_router, None, (lambda: order.append("begin"), lambda: order.append("end"))
+    )
     dealer = Channel(dealer_sock, at_dealer.append)
     scheduled: list[Any] = []
     loop = asyncio.get_running_loop()

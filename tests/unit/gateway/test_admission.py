@@ -119,7 +119,11 @@ def test_the_hook_sees_the_verified_claims_and_decides() -> None:
 
 def test_load_hook() -> None:
     assert load_hook("tests.cluster.apps.hook:decide")({"query": {}, "auth": None}) is None
-    for bad in ("no_colon", "no.such.module:f", "tests.cluster.apps.hook:missing",
-                "tests.cluster.apps.hook:__doc__"):  # fmt: skip
+    for bad in (
+        "no_colon",
+        "no.such.module:f",
+        "tests.cluster.apps.hook:missing",
+        "tests.cluster.apps.hook:__doc__",
+    ):
         with pytest.raises(ConfigError):
             load_hook(bad)

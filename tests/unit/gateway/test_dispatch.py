@@ -17,8 +17,12 @@ from gateway.dispatch import Dispatcher
 from gateway.router import LinkedWorker, WorkerPool
 
 W1, W2 = b"w1", b"w2"
-CONNECT, WS, MESSAGE, CLOSE = (EventKind.CONNECT, EventKind.WS_CONNECT, EventKind.MESSAGE,
-                               EventKind.CLOSE)  # fmt: skip
+CONNECT, WS, MESSAGE, CLOSE = (
+    EventKind.CONNECT,
+    EventKind.WS_CONNECT,
+    EventKind.MESSAGE,
+    EventKind.CLOSE,
+)
 
 
 class Sink:
@@ -28,8 +32,15 @@ class Sink:
         self.sent: list[tuple[bytes, int, str, EventKind, Any, bool]] = []
         self.calls: list[tuple[str, str]] = []
 
-    def send_event(self, worker: LinkedWorker, seq: int, client: Client, kind: EventKind,
-                   payload: Any, redelivered: bool) -> None:  # fmt: skip
+    def send_event(
+        self,
+        worker: LinkedWorker,
+        seq: int,
+        client: Client,
+        kind: EventKind,
+        payload: Any,
+        redelivered: bool,
+    ) -> None:
         self.sent.append((worker.identity, seq, client.client_id, kind, payload, redelivered))
 
     def pause_reading(self, client: Client) -> None:
@@ -233,8 +244,11 @@ def test_random_interleavings_keep_every_clients_order(seed: int) -> None:
             submitted[c.client_id].append(counter)
             d.submit(c, MESSAGE, counter)
         elif roll < 0.9:
-            unacked = [(w.identity, seq, ev) for w in d.pool.workers.values()
-                       for seq, ev in w.unacked.items()]  # fmt: skip
+            unacked = [
+                (w.identity, seq, ev)
+                for w in d.pool.workers.values()
+                for seq, ev in w.unacked.items()
+            ]
             if unacked:
                 identity, seq, (c, _, payload) = rng.choice(unacked)
                 handled[c.client_id].append(payload)
@@ -251,8 +265,9 @@ def test_random_interleavings_keep_every_clients_order(seed: int) -> None:
             d.resume_pending()
     # drain: ack everything left
     while True:
-        unacked = [(w.identity, seq, ev) for w in d.pool.workers.values()
-                   for seq, ev in w.unacked.items()]  # fmt: skip
+        unacked = [
+            (w.identity, seq, ev) for w in d.pool.workers.values() for seq, ev in w.unacked.items()
+        ]
         if not unacked:
             break
         identity, seq, (c, _, payload) = unacked[0]
@@ -263,8 +278,7 @@ def test_random_interleavings_keep_every_clients_order(seed: int) -> None:
         order = submitted[c.client_id]
         # acked copies, in the order their handlers finished: a redelivered event
         # may repeat, but never goes back before one already acknowledged
-        seen = [p for i, p in enumerate(handled[c.client_id])
-                if p not in handled[c.client_id][:i]]  # fmt: skip
+        seen = [p for i, p in enumerate(handled[c.client_id]) if p not in handled[c.client_id][:i]]
         assert seen == order
 
 
