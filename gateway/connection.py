@@ -39,7 +39,7 @@ from websockets.server import ServerProtocol
 from . import parsing
 from .limits import TokenBucket
 from .parsing import PING_FRAME, PING_PREFIX, POLITE_PONG_SIZE, between_frames, is_our_pong
-from .stream import CLOSE_TIMEOUT, OPEN_TIMEOUT, Stream, throttled, traffic
+from .stream import CLOSE_TIMEOUT, OPEN_TIMEOUT, PassBudget, Stream, throttled, traffic
 
 __all__ = ["CLOSE_TIMEOUT", "OPEN_TIMEOUT", "Connection", "ConnectionHandler", "new_protocol"]
 
@@ -87,14 +87,20 @@ class ConnectionHandler(Protocol):
 class Connection(Stream):
     """One client's TCP connection, driven by a ``ServerProtocol``."""
 
-    __slots__ = ("accepted", "client", "controls", "discarded", "failed", "fragments", "handler",
-                 "ping_sent")  # fmt: skip
+    __slots__ = ("accepted", "budget", "client", "controls", "discarded", "failed", "fragments",
+                 "handler", "held", "ping_sent")  # fmt: skip
 
     def __init__(
-        self, handler: ConnectionHandler, protocol: ServerProtocol, limit: int = 4 << 20
+        self,
+        handler: ConnectionHandler,
+        protocol: ServerProtocol,
+        limit: int = 4 << 20,
+        budget: PassBudget | None = None,
     ) -> None:
         super().__init__(protocol, limit)
         self.handler = handler
+        self.budget = budget  # upgrade requests answered per loop pass (None: no bound)
+        self.held: bytes | None = None  # what came while this request waits for a pass
         self.accepted = False  # the handler accepted the upgrade (101 sent)
         self.client: Any = None  # the handler's own record of this connection
         self.ping_sent = 0.0  # loop time of our last unanswered keepalive ping (0: none)
@@ -113,7 +119,7 @@ class Connection(Stream):
     def data_received(self, data: bytes) -> None:
         traffic.bytes_in += len(data)
         if not self.accepted and self.protocol.state is CONNECTING:
-            self._handshake_data(data)
+            self._paced(data)
             return
         if self.failed:  # websockets discards it anyway: only count it
             self.discarded += len(data)
@@ -138,6 +144,25 @@ class Connection(Stream):
             if self.timer is None:
                 self.arm_close_timer()
             self._read_the_end()
+
+    def _paced(self, data: bytes) -> None:
+        """The upgrade's bytes, answered within the loop pass's budget, else in a later
+        pass (with whatever else comes meanwhile, in order)."""
+        if self.held is not None:
+            self.held += data
+            if len(self.held) > DISCARD_LIMIT:  # a request is a few hundred bytes
+                self.abort()
+            return
+        if self.budget is not None and not self.budget.take():
+            self.held = data
+            asyncio.get_running_loop().call_soon(self._unhold)
+            return
+        self._handshake_data(data)
+
+    def _unhold(self) -> None:
+        data, self.held = self.held, None
+        if data is not None and self.protocol.state is CONNECTING:  # (not gone meanwhile)
+            self._paced(data)
 
     def _handshake_data(self, data: bytes) -> None:
         """Feed the upgrade request, and only it, to the protocol.

@@ -43,6 +43,7 @@ from .fanout import Fanout
 from .handshake import request_data
 from .keepalive import Keepalive
 from .limits import TokenBucket
+from .stream import PassBudget
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ CLOSE_POLICY_VIOLATION = 1008
 CLOSE_TRY_AGAIN_LATER = 1013
 DRAIN_WAVES = 20  # a drain closes clients in this many waves (fewer if fewer clients)
 DRAIN_RATE = 500.0  # clients a second a drain needs at least: 10 clients, 20 ms
+UPGRADES_PER_PASS = 64  # upgrade requests answered per loop pass (~0.3 ms each)
 
 
 # no register link and no worker: no worker can reach this gateway, a client would wait
@@ -108,6 +110,7 @@ class Edge:
         self.stopping = False
         self.all_gone: asyncio.Event | None = None  # set when conns empties (on stop)
         self.log = Throttled(log)
+        self.upgrades = PassBudget(UPGRADES_PER_PASS)  # a storm's requests, paced
         # where client_ids point: set by the server once bound
         self.internal = ("", 0)
         self.internal_address = ""
@@ -134,7 +137,7 @@ class Edge:
         """A new client connection (the factory ``create_server`` calls)."""
         cfg = self.config
         protocol = new_protocol(cfg.max_message_size, cfg.compression)
-        return Connection(self, protocol, cfg.max_send_buffer)
+        return Connection(self, protocol, cfg.max_send_buffer, self.upgrades)
 
     # -- ConnectionHandler ----------------------------------------------------------------
     def connection_made(self, conn: Connection) -> None:
