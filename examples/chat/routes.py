@@ -29,7 +29,8 @@ async def index(request: web.Request) -> web.FileResponse:
 
 @routes.get("/static/gateway-client.js")
 async def client_js(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(CLIENT_JS)
+    # an installed package (the image) has it among the page's files: no checkout there
+    return web.FileResponse(CLIENT_JS if CLIENT_JS.exists() else STATIC / "gateway-client.js")
 
 
 @routes.get("/api/config")
