@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 PROBE_DELAYS = (0.0, 0.05, 0.2, 0.5, 1.0, 2.0)  # seconds after a disconnect
 
 
+NAT = ("Behind NAT or in a container, keep --lan-ip as the address workers reach and bind "
+       "with --internal-listen 0.0.0.0.")  # fmt: skip
+
+
 class WorkerLink:
     """The ROUTER socket, what arrives on it, and the events and replies it sends."""
 
@@ -116,17 +120,9 @@ class WorkerLink:
             else:
                 self._router.bind(f"tcp://{host}:{port}")
         except zmq.ZMQError as exc:
-            raise refusal(
-                exc,
-                f"{host}:{port}",
-                "the gateway's internal port",
-                "--start-port",
-                "--internal-listen" if cfg.internal_listen else "--lan-ip",
-                ""
-                if cfg.internal_listen
-                else "Behind NAT or in a container, keep --lan-ip "
-                "as the address workers reach and bind with --internal-listen 0.0.0.0.",
-            ) from None
+            chose = ("--internal-listen", "") if cfg.internal_listen else ("--lan-ip", NAT)
+            raise refusal(exc, f"{host}:{port}", "the gateway's internal port", "--start-port",
+                          *chose) from None  # fmt: skip
         self.address = f"tcp://{cfg.lan_ip}:{port}"
         self._channel = Channel(self._router, self._on_message, self._on_unreachable,
                                 (self.fanout.begin, self.fanout.flush))  # fmt: skip
@@ -278,10 +274,18 @@ class WorkerLink:
 
     # -- dead workers ---------------------------------------------------------------------
     def _on_unreachable(self, identity: bytes) -> None:
-        assert self.dispatcher is not None
+        assert self.dispatcher is not None and self._channel is not None
         if identity in self.dispatcher.pool.workers:
-            self.worker_gone(identity, "its connection is gone")
+            if self._channel.read_soon():  # its Bye may wait there: a planned stop
+                asyncio.get_running_loop().call_soon(self._gone_unless_read, identity)
+            else:
+                self.worker_gone(identity, "its connection is gone")
         self.peers.pop(identity, None)
+
+    def _gone_unless_read(self, identity: bytes) -> None:
+        assert self.dispatcher is not None
+        if identity in self.dispatcher.pool.workers:  # (after a Bye: logged as planned)
+            self.worker_gone(identity, "its connection is gone")
 
     def worker_gone(self, identity: bytes, why: str) -> None:
         assert self.dispatcher is not None
