@@ -52,6 +52,7 @@ class ScaleSettings:
     private_rate: float = 1_000.0
     backoff: tuple[float, float] = (0.5, 10.0)  # reconnects: U(0, min(cap, base * 2**n))
     storm_limit: float = 60.0
+    quiet: float = 2.0  # a phase is over once nothing arrived for this long
 
     def procs(self) -> tuple[int, int]:
         """(gateway processes, crowd processes)."""
@@ -262,7 +263,7 @@ def _broadcast(
         time.sleep(cfg.spacing)
     user, system = (b - a for a, b in zip((user0, sys0), fleet.cpu_split(), strict=True))
     cpu, load = user + system, crowds.cpu() - load0
-    results = crowds.ask("report", {"kind": "A", "expect": cfg.broadcasts, "quiet": 2.0})
+    results = crowds.ask("report", {"kind": "A", "expect": cfg.broadcasts, "quiet": cfg.quiet})
     lat = _merge(results, "lat_us")
     last = {seq: max(r["last"].get(seq, 0) for r in results) - t for seq, t in stamps.items()}
     rounds = sorted(max(v, 0) // 1000 for v in last.values())
@@ -309,7 +310,7 @@ def _traffic(cfg: ScaleSettings, crowds: Crowds, kind: str, log: Any) -> list[Ro
             "stride": stride,
         },
     )
-    results = crowds.ask("report", {"kind": kind, "quiet": 2.0})
+    results = crowds.ask("report", {"kind": kind, "quiet": cfg.quiet})
     messages = sum(r["sent"] for r in sent)
     expected = sum(r["expected"] for r in sent)
     received = sum(r["received"] for r in results)
@@ -337,7 +338,7 @@ def _storm(cfg: ScaleSettings, fleet: Fleet, crowds: Crowds, push: Any, log: Any
     peak = dict(rss0)
     killed = time.monotonic_ns()
     os.kill(victim.pid, signal.SIGKILL)
-    crowds.send("storm", {"limit": cfg.storm_limit, "notice": 2.0})
+    crowds.send("storm", {"limit": cfg.storm_limit, "notice": cfg.quiet})
     # meanwhile, every second, a message to STORM_GROUPS groups in turn: the other
     # gateways' clients must get every one of theirs
     seq, groups_by_seq = 0, {}
@@ -351,7 +352,9 @@ def _storm(cfg: ScaleSettings, fleet: Fleet, crowds: Crowds, push: Any, log: Any
             peak[p.pid] = max(peak[p.pid], fleet.rss_of(p))
         time.sleep(1.0)
     storm = crowds.collect()
-    results = crowds.ask("report", {"kind": "R", "groups_by_seq": groups_by_seq, "quiet": 2.0})
+    results = crowds.ask(
+        "report", {"kind": "R", "groups_by_seq": groups_by_seq, "quiet": cfg.quiet}
+    )
     lag = lag_quantile(lag0, fleet.lag(survivors), 0.99)
     lost = sum(r["lost"] for r in storm)
     back = sum(r["back"] for r in storm)

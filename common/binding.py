@@ -56,7 +56,7 @@ def command_of(pid: int, proc: Path = PROC) -> str:
     else:
         if argv:
             argv[0] = os.path.basename(argv[0])
-    line = " ".join(argv)
+    line = " ".join(" ".join(argv).split())  # one line, whatever its arguments hold
     return line if len(line) <= 80 else line[:77] + "..."
 
 

@@ -78,7 +78,23 @@ class LagProbe:
     task's wake-up cost ten times that (20 a second was 0.2% of a core per process).
     """
 
-    BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+    BOUNDS = (
+        0.001,
+        0.0025,
+        0.005,
+        0.01,
+        0.02,
+        0.03,
+        0.04,
+        0.05,
+        0.075,
+        0.1,
+        0.25,
+        0.5,
+        1.0,
+        2.5,
+        5.0,
+    )
 
     def __init__(self, period: float = 0.1) -> None:
         self.period = period

@@ -90,6 +90,7 @@ class Child:
     info: dict[str, Any] = field(default_factory=dict)
     restarts: int = 0
     retiring: bool = False
+    starting: bool = False  # spawned, its ready line not read yet
 
 
 Factory = Callable[[int], Child]  # the child number n of a stage that can be scaled
@@ -127,6 +128,7 @@ class Supervisor:
             env={**os.environ, SUPERVISED: "1"},
         )
         child.proc = proc
+        child.starting = True
         assert proc.stdout is not None
         try:
             info = await asyncio.wait_for(
@@ -142,6 +144,7 @@ class Supervisor:
                 await proc.wait()
             raise ChildFailed(child.name, proc.returncode) from exc
         child.info = info
+        child.starting = False
         task = asyncio.get_running_loop().create_task(self._watch(child, proc))
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
@@ -170,6 +173,8 @@ class Supervisor:
             try:
                 await self.spawn(child)
             except ChildFailed as exc:
+                if self._stopping:  # stopped while it started: ours, not a failure
+                    return
                 log.error("%s", exc)
                 continue
             log.info("%s restarted as pid %d", child.name, child.proc.pid if child.proc else 0)
@@ -302,19 +307,23 @@ class Supervisor:
         """SIGTERM ``children`` and wait for them; what did not exit 0 ("NAME exited N")."""
         timeout = self.stop_timeout
         running = [
-            (c.name, c.proc) for c in children if c.proc is not None and c.proc.returncode is None
+            (c.name, c.proc, c.starting)
+            for c in children
+            if c.proc is not None and c.proc.returncode is None
         ]
-        for _, proc in running:
+        for _, proc, _ in running:
             send(proc, signal.SIGTERM)
         unclean = []
-        for name, proc in running:
+        for name, proc, starting in running:
             try:
                 code = await asyncio.wait_for(proc.wait(), timeout)
             except TimeoutError:
                 log.warning("pid %d ignored SIGTERM for %gs: killing it", proc.pid, timeout)
                 send(proc, signal.SIGKILL)
                 code = await proc.wait()
-            if code != 0:
+            # a child still starting (a restart under way) has no handler for SIGTERM
+            # yet: that it died of ours is a clean stop
+            if code != 0 and not (starting and code == -signal.SIGTERM):
                 unclean.append(f"{name} (pid {proc.pid}) exited {code}")
         return unclean
 

@@ -258,6 +258,16 @@ class Channel(Outbox):
             return
         self.sent_messages += 1
 
+    def read_soon(self) -> bool:
+        """Whether a message waits to be read; if one does, it is read in a callback
+        that runs before any scheduled after this call."""
+        if self._closed or not _GET(self._raw, zmq.EVENTS) & zmq.POLLIN:
+            return False
+        if not self._wake_scheduled:
+            self._wake_scheduled = True
+            self._loop.call_soon(self._ready)
+        return True
+
     def _wake(self) -> None:
         """Schedule a wake-up if ZeroMQ has something for us (its edge may be gone)."""
         if self._wake_scheduled or self._closed:

@@ -47,7 +47,7 @@ from common.limits import TokenBucket
 
 from . import parsing
 from .parsing import PING_FRAME, PING_PREFIX, POLITE_PONG_SIZE, between_frames, is_our_pong
-from .stream import Drop, Stream, Traffic, throttled
+from .stream import Drop, PassBudget, Stream, Traffic, throttled
 
 __all__ = ["PROTOCOL_LOGGER", "Connection", "ConnectionHandler", "new_protocol"]
 
@@ -96,12 +96,14 @@ class Connection(Stream, Generic[R]):
     __slots__ = (
         "_ping_sent",
         "accepted",
+        "budget",
         "client",
         "controls",
         "discarded",
         "failed",
         "fragments",
         "handler",
+        "held",
     )
 
     def __init__(
@@ -110,9 +112,12 @@ class Connection(Stream, Generic[R]):
         protocol: ServerProtocol,
         limit: int = 4 << 20,
         traffic: Traffic | None = None,
+        budget: PassBudget | None = None,
     ) -> None:
         super().__init__(protocol, limit, traffic if traffic is not None else Traffic())
         self.handler = handler
+        self.budget = budget  # upgrade requests answered per loop pass (None: no bound)
+        self.held: bytes | None = None  # what came while this request waits for a pass
         self.accepted = False  # the handler accepted the upgrade (101 sent)
         self.client: R | None = None  # the handler's own record of this connection
         self._ping_sent = 0.0  # loop time of our last unanswered keepalive ping (0: none)
@@ -131,7 +136,7 @@ class Connection(Stream, Generic[R]):
     def data_received(self, data: bytes) -> None:
         self.traffic.bytes_in += len(data)
         if not self.accepted and self.protocol.state is CONNECTING:
-            self._handshake_data(data)
+            self._paced(data)
             return
         if self.failed:  # websockets discards it anyway: only count it
             self.discarded += len(data)
@@ -156,6 +161,25 @@ class Connection(Stream, Generic[R]):
             if self.timer is None:
                 self.arm_close_timer()
             self._read_the_end()
+
+    def _paced(self, data: bytes) -> None:
+        """The upgrade's bytes, answered within the loop pass's budget, else in a later
+        pass (with whatever else comes meanwhile, in order)."""
+        if self.held is not None:
+            self.held += data
+            if len(self.held) > DISCARD_LIMIT:  # a request is a few hundred bytes
+                self.abort()
+            return
+        if self.budget is not None and not self.budget.take():
+            self.held = data
+            asyncio.get_running_loop().call_soon(self._unhold)
+            return
+        self._handshake_data(data)
+
+    def _unhold(self) -> None:
+        data, self.held = self.held, None
+        if data is not None and self.protocol.state is CONNECTING:  # (not gone meanwhile)
+            self._paced(data)
 
     def _handshake_data(self, data: bytes) -> None:
         """Feed the upgrade request, and only it, to the protocol.
@@ -301,41 +325,7 @@ class Connection(Stream, Generic[R]):
         """An extension (permessage-deflate) frames this connection's messages itself."""
         return bool(self.protocol.extensions)
 
-    # -- writing ------------------------------------------------------------------------
-    def write_frames(self, items: list[Any]) -> int:
-        """Write queued messages; return the bytes the transport still buffers.
-
-        Items are frames already serialized (bytes, shared by every connection without
-        an extension) or, for a compressed connection, ``(payload, text)`` pairs that
-        its protocol frames. Nothing is written unless the connection is open.
-        """
-        transport = self.transport
-        if self.protocol.state is not OPEN or transport is None:
-            return 0
-        if self.protocol.extensions:
-            for payload, text in items:
-                self.send_message(payload, text)
-        else:
-            data = items[0] if len(items) == 1 else b"".join(items)
-            transport.write(data)
-            self.traffic.bytes_out += len(data)
-            self._check_buffer()
-        return transport.get_write_buffer_size()
-
-    def send_message(self, payload: bytes, text: bool) -> None:
-        """Frame one message through the protocol (compression keeps state per connection).
-
-        ``payload`` is already encoded (UTF-8 for a text message): a message sent to
-        many connections is encoded once.
-        """
-        if self.protocol.state is not OPEN:
-            return
-        if text:
-            self.protocol.send_text(payload)
-        else:
-            self.protocol.send_binary(payload)
-        self.send_data()
-
+    # -- keepalive ------------------------------------------------------------------
     def ping_now(self, now: float) -> None:
         """Send a keepalive ping (the gateway's sweep calls this)."""
         transport = self.transport

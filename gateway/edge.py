@@ -47,13 +47,14 @@ from .dispatch import Dispatcher
 from .fanout import Fanout
 from .handshake import request_data
 from .keepalive import Keepalive
-from .stream import Drop, Traffic
+from .stream import Drop, PassBudget, Traffic
 
 log = logging.getLogger(__name__)
 
 CLOSE_POLICY_VIOLATION = 1008
 DRAIN_WAVES = 20  # a drain closes clients in this many waves (fewer if fewer clients)
 DRAIN_RATE = 500.0  # clients a second a drain needs at least: 10 clients, 20 ms
+UPGRADES_PER_PASS = 64  # upgrade requests answered per loop pass (~0.3 ms each)
 
 
 # no register link and no worker: no worker can reach this gateway, a client would wait
@@ -135,13 +136,14 @@ class Edge:
         self.stopping = False  # refusing new clients (503): draining or stopping
         self.all_gone: asyncio.Event | None = None  # set when conns empties (on stop)
         self.log = Throttled(log)
+        self.upgrades = PassBudget(UPGRADES_PER_PASS)  # a storm's requests, paced
         self._counter = 0
 
     def connection(self) -> Connection[Client]:
         """A new client connection (the factory ``create_server`` calls)."""
         cfg = self.config
         protocol = new_protocol(cfg.max_message_size, cfg.compression)
-        return Connection(self, protocol, cfg.max_send_buffer, self.traffic)
+        return Connection(self, protocol, cfg.max_send_buffer, self.traffic, self.upgrades)
 
     def stop_accepting(self) -> None:
         """From now on every upgrade is refused (503) and ``/readyz`` says draining."""

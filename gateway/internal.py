@@ -35,6 +35,11 @@ from .clients import Client
 from .fanout import Fanout
 from .router import LinkedWorker
 
+NAT = (
+    "Behind NAT or in a container, keep --lan-ip as the address workers reach and bind "
+    "with --internal-listen 0.0.0.0."
+)
+
 
 class Receiver(Protocol):
     """What the internal port hands what arrives to."""
@@ -86,16 +91,10 @@ class InternalPort:
             else:
                 router.bind(f"tcp://{host}:{port}")
         except zmq.ZMQError as exc:
+            chose = ("--internal-listen", "") if cfg.internal_listen else ("--lan-ip", NAT)
+            where = f"{host}:{port}"
             raise refusal(
-                exc,
-                f"{host}:{port}",
-                "the gateway's internal port",
-                "--start-port",
-                "--internal-listen" if cfg.internal_listen else "--lan-ip",
-                ""
-                if cfg.internal_listen
-                else "Behind NAT or in a container, keep --lan-ip "
-                "as the address workers reach and bind with --internal-listen 0.0.0.0.",
+                exc, where, "the gateway's internal port", "--start-port", *chose
             ) from None
         self._channel = Channel(
             router,
@@ -124,6 +123,11 @@ class InternalPort:
         if self._channel is not None:
             self._channel.flush()
             self._channel.close()
+
+    def read_soon(self) -> bool:
+        """Whether a message waits to be read; if one does, it is read in a callback that
+        runs before any scheduled after this call (see Channel.read_soon)."""
+        return self._channel is not None and self._channel.read_soon()
 
     @property
     def open(self) -> bool:

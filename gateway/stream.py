@@ -3,9 +3,10 @@
 :class:`Stream` is the part of :class:`~gateway.connection.Connection` that deals with
 the TCP transport rather than with WebSocket frames:
 
-- **every byte written counts**: messages, pongs, close frames; once the transport
-  buffers more than ``limit`` bytes (``--max-send-buffer``) the client reads too
-  slowly and is dropped, whatever filled the buffer;
+- **every byte written counts**: messages (:meth:`Stream.write_frames`: the frames the
+  fan-out made once, or a compressed connection's own), pongs, close frames; once the
+  transport buffers more than ``limit`` bytes (``--max-send-buffer``) the client
+  reads too slowly and is dropped, whatever filled the buffer;
 - **reading is paused for two reasons**, each lifted on its own: the handler's (a
   client whose events back up at its worker) and the writes' (past the transport's
   high-water mark we stop reading a client that does not read: it cannot make us
@@ -23,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from typing import cast
+from typing import Any, cast
 
 from websockets.protocol import State
 from websockets.server import ServerProtocol
@@ -56,6 +57,36 @@ OPEN_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 10.0
 PAUSED_BY_HANDLER, PAUSED_BY_WRITES = 1, 2
 OPEN = State.OPEN
+
+
+class PassBudget:
+    """At most ``limit`` units of a costly work per event-loop pass; the rest waits for
+    later passes, in order.
+
+    The work is upgrade requests: a reconnect storm puts thousands of connections in a
+    gateway's accept queue, which the loop takes in one pass, and their requests then
+    arrive together; answering them back to back (about 0.3 ms each) held the loop for
+    seconds, and with it every client already there. Paced, the storm takes as long,
+    and each pass stays short.
+    """
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self) -> bool:
+        """One unit in this pass, if any is left; the budget is whole again next pass."""
+        if self.used == 0:  # the first of this pass: the reset runs first thing next pass
+            asyncio.get_running_loop().call_soon(self._reset)
+        if self.used >= self.limit:
+            return False
+        self.used += 1
+        return True
+
+    def _reset(self) -> None:
+        self.used = 0
 
 
 class Stream(asyncio.Protocol):
@@ -120,6 +151,40 @@ class Stream(asyncio.Protocol):
                 transport.close()
         if wrote:
             self._check_buffer()
+
+    def write_frames(self, items: list[Any]) -> int:
+        """Write queued messages; return the bytes the transport still buffers.
+
+        Items are frames already serialized (bytes, shared by every connection without
+        an extension) or, for a compressed connection, ``(payload, text)`` pairs that
+        its protocol frames. Nothing is written unless the connection is open.
+        """
+        transport = self.transport
+        if self.protocol.state is not OPEN or transport is None:
+            return 0
+        if self.protocol.extensions:
+            for payload, text in items:
+                self.send_message(payload, text)
+        else:
+            data = items[0] if len(items) == 1 else b"".join(items)
+            transport.write(data)
+            self.traffic.bytes_out += len(data)
+            self._check_buffer()
+        return transport.get_write_buffer_size()
+
+    def send_message(self, payload: bytes, text: bool) -> None:
+        """Frame one message through the protocol (compression keeps state per connection).
+
+        ``payload`` is already encoded (UTF-8 for a text message): a message sent to
+        many connections is encoded once.
+        """
+        if self.protocol.state is not OPEN:
+            return
+        if text:
+            self.protocol.send_text(payload)
+        else:
+            self.protocol.send_binary(payload)
+        self.send_data()
 
     def abort(self) -> None:
         """Drop the TCP connection now: no flush, no closing handshake."""

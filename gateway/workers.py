@@ -197,8 +197,15 @@ class WorkerLink:
     # -- dead workers ---------------------------------------------------------------------
     def on_unreachable(self, identity: bytes) -> None:
         if identity in self.dispatcher.pool.workers:
-            self.worker_gone(identity, "its connection is gone")
+            if self.port.read_soon():  # its Bye may wait there: a planned stop
+                asyncio.get_running_loop().call_soon(self._gone_unless_read, identity)
+            else:
+                self.worker_gone(identity, "its connection is gone")
         self.peers.forget(identity)
+
+    def _gone_unless_read(self, identity: bytes) -> None:
+        if identity in self.dispatcher.pool.workers:  # (after a Bye: logged as planned)
+            self.worker_gone(identity, "its connection is gone")
 
     def worker_gone(self, identity: bytes, why: str) -> None:
         worker, rerouted = self.dispatcher.worker_gone(identity)

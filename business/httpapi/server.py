@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from common.binding import check_free, refusal
 from common.config import Security, Timing, split_address
 from common.exceptions import NotRunning
 from common.metrics import Readiness
@@ -80,6 +81,8 @@ class ApiServer(Service):
         self._registry: Any = None
 
     async def _start(self) -> None:
+        # a busy port is said at once, before the wait for a register
+        check_free(self.config.listen, "the HTTP API's port", "--listen")
         # ConfigError if every register that answered refused our handshake
         await self.client.start()
         app = web.Application(client_max_size=self.config.max_body)
@@ -89,9 +92,11 @@ class ApiServer(Service):
             await runner.setup()
             host, port = split_address(self.config.listen)
             await web.TCPSite(runner, host, port, backlog=1024).start()
-        except BaseException:  # the port is taken, say: nothing is left open
+        except BaseException as exc:  # the port is taken, say: nothing is left open
             await runner.cleanup()
             await self.client.close()
+            if isinstance(exc, OSError):
+                raise refusal(exc, self.config.listen, "the HTTP API's port", "--listen") from None
             raise
         host, port = runner.addresses[0][:2]
         self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -9,17 +9,28 @@ tokens), :mod:`examples.chat.rooms` (rooms, membership, members) and
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
 from . import accounts, conversations, frames, guard, media, rooms, unread
 from .context import AVATARS, DEFAULT_ROOM, SETTINGS, STATIC, reply
 
 routes = web.RouteTableDef()
+# The page's connection logic is the repository's JavaScript client, served from where
+# it lives (one copy, no build step): the page imports it as /static/gateway-client.js.
+CLIENT_JS = Path(__file__).resolve().parents[2] / "clients" / "js" / "gateway-client.js"
 
 
 @routes.get("/")
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@routes.get("/static/gateway-client.js")
+async def client_js(request: web.Request) -> web.FileResponse:
+    # an installed package (the image) has it among the page's files: no checkout there
+    return web.FileResponse(CLIENT_JS if CLIENT_JS.exists() else STATIC / "gateway-client.js")
 
 
 @routes.get("/api/config")

@@ -33,6 +33,9 @@ from aiohttp import web
 
 from business import AsyncGatewayClient
 from common import ready
+from common.binding import check_free, refusal
+from common.exceptions import ConfigError
+from common.launch import Refused
 
 from . import accesslog, guard, tokens
 from .accesslog import AccessLog
@@ -93,11 +96,16 @@ async def serve(app: web.Application, host: str, port: int,
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # a busy port is said at once (one line, exit 2), before the store and the cluster
+    check_free(f"{host}:{port}", "the chat's web port", "--listen")
     runner = web.AppRunner(app, **accesslog.runner_options(access_log, log))
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise refusal(exc, f"{host}:{port}", "the chat's web port", "--listen") from None
         bound = runner.addresses[0]
         address = f"{bound[0]}:{bound[1]}"
         log.info("chat web on http://%s/", address)
@@ -179,8 +187,8 @@ def main(listen: str, register: str, db_path: Path, ws_url: str, auth_secret: st
     try:
         app = make_app(db_path, register, ws_url, auth_secret, secret)
         asyncio.run(serve(app, host, port, access_log))
-    except OSError as exc:
-        raise click.ClickException(f"web: {exc}") from None
+    except (ConfigError, OSError) as exc:  # a busy port, a database it cannot open...
+        raise Refused(f"web: {exc}") from None
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import pytest
 from common.up import up as up_command
 from examples.chat import tokens
 from examples.chat import web as web_module
+from tests.harness import ROOT
 
 from .support import AUTH_SECRET, ChatClient, WebProcess, join_frame, start_web
 
@@ -136,6 +137,22 @@ async def test_page_static_and_config(web, chat, browsers):
     config = await browsers[0].call("GET", "/api/config")
     assert config["data"]["ws_url"] == chat.ws
     assert "/static/avatars/1.svg" in config["data"]["avatars"]
+
+
+async def test_the_page_connects_through_the_one_javascript_client(web, browsers):
+    """clients/js/gateway-client.js is served as /static/gateway-client.js, from where it
+    lives: no copy in static/, and no page module opens a WebSocket of its own."""
+    library = ROOT / "clients" / "js" / "gateway-client.js"
+    async with browsers[0].http.get(web.url + "/static/gateway-client.js") as response:
+        assert response.status == 200
+        assert response.content_type in ("text/javascript", "application/javascript")
+        assert "script-src 'self';" in response.headers["Content-Security-Policy"]
+        assert await response.read() == library.read_bytes()
+    static = ROOT / "examples" / "chat" / "static"
+    assert not (static / "gateway-client.js").exists()
+    modules = {path.name: path.read_text() for path in static.glob("*.js")}
+    assert "socket.js" in modules and 'from "./gateway-client.js"' in modules["socket.js"]
+    assert [name for name, text in modules.items() if "WebSocket(" in text] == []
 
 
 async def test_send_wants_post_and_a_login(browsers):

@@ -238,3 +238,31 @@ def test_gw_up_wants_a_key_for_the_api() -> None:
     assert result.returncode == 2  # a usage error, before anything starts
     assert "--api-port: the HTTP API needs --api-key (or GW_API_KEY)" in result.stderr
     assert "GW-READY" not in result.stdout
+
+
+CRASH_THEN_SLOW = (
+    "import json, os, sys, time; mark = sys.argv[1]; first = not os.path.exists(mark); "
+    "open(mark, 'a').close(); time.sleep(0 if first else 30); "
+    "print('GW-READY ' + json.dumps({'role': 'child'}), flush=True); "
+    "time.sleep(0.3 if first else 30)"
+)
+
+
+async def test_a_stop_during_a_restart_is_a_clean_stop(tmp_path: Path) -> None:
+    """The child crashes; its replacement is still starting (no SIGTERM handler yet)
+    when the supervisor is told to stop: that replacement dying of our SIGTERM is not
+    a failure (it used to end the supervisor with exit code 1)."""
+    import asyncio
+
+    from common.supervisor import Child, Supervisor
+
+    child = Child("child", [sys.executable, "-c", CRASH_THEN_SLOW, str(tmp_path / "mark")], 0)
+    supervisor = Supervisor("test", stop_timeout=10)
+    running = asyncio.ensure_future(supervisor.run([[child]]))
+    first = None
+    while not (child.starting and child.restarts and child.proc is not first):
+        first = first or (child.proc if child.info else None)
+        await asyncio.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGTERM)  # run() handles it: stop everything
+    assert await asyncio.wait_for(running, 20 * UNIT) == 0
+    assert child.proc is not None and child.proc.returncode == -signal.SIGTERM

@@ -250,3 +250,46 @@ async def test_a_reachable_gateway_takes_clients_before_its_first_worker(gw: Clu
         gw.worker(register, APP)
         assert "welcome" in await asyncio.wait_for(ws.recv(), 10 * UNIT)
     assert "no worker can reach" not in gateway.logs()
+
+
+def test_the_chat_web_and_the_http_api_on_a_busy_port_are_one_line() -> None:
+    """Both bind before they wait for a register (which here does not exist)."""
+    env = {"GW_AUTH_SECRET": "s" * 40, "GW_API_KEY": "k" * 20}
+    with held_port() as port:
+        web = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "examples.chat.web",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--register",
+                "127.0.0.1:1",
+                "--ws-url",
+                "ws://127.0.0.1:1",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30 * UNIT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        )
+        api = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "common.cli",
+                "api",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--register",
+                "127.0.0.1:1",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30 * UNIT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        )
+    assert "(the chat's web port, --listen): the port is already in use by pid" in refusal(web)
+    assert "(the HTTP API's port, --listen): the port is already in use by pid" in refusal(api)

@@ -1,9 +1,10 @@
 /* The live part of the page: what the server pushes (messages, presence, membership,
- * rooms created and renamed, how far we read),
- * and the connection's life: token -> welcome -> what we missed since our cursor ->
- * "online". Names and avatars shown here come only from frames with an action_type
- * (the backend or the worker built them from verified identities); the document's
- * {code, msg, data} frames carry whatever a client claimed and are never displayed. */
+ * rooms created and renamed, how far we read), and the connection's life (socket.js,
+ * over clients/js/gateway-client.js): token -> welcome -> what we missed since our
+ * cursor -> "online". Names and avatars shown here come only from frames with an
+ * action_type (the backend or the worker built them from verified identities); the
+ * document's {code, msg, data} frames carry whatever a client claimed and are never
+ * displayed. */
 
 import { api, post } from "./api.js";
 import { keyOf, roomKey } from "./conversations.js";
@@ -58,11 +59,11 @@ function onRoom(frame) {
   updateComposer();
 }
 
-function onFrame(ws, frame) {
+function onFrame(current, frame) {
   switch (frame.action_type) {
     case "new_msg":
       addMessage(frame);
-      state.cursor.pushed(frame, ws);
+      state.cursor.pushed(frame, current);
       return;
     case "presence":
       onPresence(String(frame.uid), frame.state === "online", frame.username, frame.group_ids || []);
@@ -97,23 +98,23 @@ function setConn(kind, text) {
 }
 
 /* Everything we may see with an id after the cursor, page by page. */
-async function sync(ws) {
+async function sync(current) {
   for (;;) {
     const after = state.cursor.value;
     const reply = await api(after == null ? "/api/updates" : `/api/updates?after=${after}&limit=200`);
-    if (ws !== state.link.ws) return false;
+    if (current !== state.link.current) return false;
     for (const message of reply.messages) if (addMessage(message)) state.recovered += 1;
-    state.cursor.synced(reply, ws, !reply.more);
+    state.cursor.synced(reply, current, !reply.more);
     if (!reply.more) return true;
   }
 }
 
 let staleWelcomes = 0;  // welcomes in a row that missed a room we belong to
 
-async function onWelcome(ws, frame) {
+async function onWelcome(current, frame) {
   try {
     await loadRooms();
-    if (ws !== state.link.ws) return;
+    if (current !== state.link.current) return;
     // A room joined after the token was issued is not among the welcome's groups, and
     // only the server puts a connection in a room's group: come back with a fresh
     // token (a few times at most: the two lists come from the same table).
@@ -124,19 +125,19 @@ async function onWelcome(ws, frame) {
       return;
     }
     staleWelcomes = 0;
-    if (!(await sync(ws))) return;
+    if (!(await sync(current))) return;
     await loadContacts(true);
   } catch (error) {
-    if (ws !== state.link.ws) return;
+    if (current !== state.link.current) return;
     toast(`同步失败：${error.message}`);
-    setTimeout(() => { if (ws === state.link.ws) onWelcome(ws, frame); }, 2000);
+    setTimeout(() => { if (current === state.link.current) onWelcome(current, frame); }, 2000);
     return;
   }
-  if (ws === state.link.ws) setConn("online", "在线");
+  if (current === state.link.current) setConn("online", "在线");
 }
 
 export function startLink() {
-  state.link = new Link({
+  state.link = new Link(state.config.ws_url, {
     token: () => post("/api/token"),
     joinFrame: () => ({ event: "join", mode: 1, group_id: 0, from_user_id: myId(),
       from_username: state.me.nickname, to_user_id: "", content: "加入会话", from_avatar: state.me.avatar }),

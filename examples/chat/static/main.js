@@ -1,6 +1,7 @@
 /* The chat page: its state, loading, conversations, the session (the drawing is in
  * view.js, the data in conversations.js, how a conversation reads in layout.js, the
- * WebSocket in socket.js, what the server pushes in live.js, the user's actions in
+ * WebSocket in socket.js (over clients/js/gateway-client.js, served as
+ * /static/gateway-client.js), what the server pushes in live.js, the user's actions in
  * actions.js, the screens as browser history in navigation.js, unread counts in
  * reading.js).
  *
@@ -275,11 +276,9 @@ async function boot() {
   setupActions();
   navigation.setupNavigation(showRoute);
   if (PHONE.matches) $("#input").placeholder = "输入消息";
-  window.addEventListener("offline", () => state.link?.drop());
   document.addEventListener("visibilitychange", () => {  // back to the page: what it shows is read
     if (state.me && state.conv && markRead(state.conv, keyOf(state.conv))) renderLists();
   });
-  window.addEventListener("online", () => { if (state.link && !state.link.ws) state.link.reconnectNow(); });
   // No polling: rooms created, renamed, joined and left are pushed (live.js); the lists
   // are asked again when the page comes back into view (online counts of rooms we are
   // not in, people who share no room with us: nothing pushes those to us).

@@ -1,117 +1,103 @@
-/* The page's WebSocket to the gateway (design document 001's protocol).
+/* The page's connection to the gateway (design document 001's protocol): the chat's
+ * side of clients/js/gateway-client.js, which does the connecting.
  *
- * Before each connection the page asks the backend for a short-lived token
- * (POST /api/token, cookie-authenticated) and connects to ws://gateway/?token=...; the
- * gateway verifies it, binds our uid, and the worker puts the connection in the groups
- * of every room we belong to, then sends {action_type: "welcome"}. Only then are we
- * "online". The page also sends the document's join (mode 1): on a connection the
- * gateway did not authenticate, its reply comes without a welcome, and the page says
- * so instead of pretending to be online.
+ * The library asks for a fresh token before every attempt (here: POST /api/token,
+ * cookie-authenticated, which also names the gateway's URL), backs off with full jitter
+ * after a loss, comes back at once (within half a second) after a drain (1012), gives
+ * the connection up when the browser goes offline and connects again when it is back.
+ * A 401 from /api/token means the session is gone: the library stops and the page
+ * shows the login card.
  *
- * A dropped connection is retried with backoff (0.5 s doubling to 30 s, jittered);
- * frames of a connection we replaced are ignored.
+ * What is the chat's own, here: the gateway verifies the token, binds our uid, and the
+ * worker puts the connection in the groups of every room we belong to, then sends
+ * {action_type: "welcome"}. Only then are we "online". The page also sends the
+ * document's join (mode 1) on open: on a connection the gateway did not authenticate,
+ * its reply comes without a welcome, and the page says so instead of pretending to be
+ * online. `current` names the connection of the moment (an object per connection, null
+ * between two): what was started for one connection stops when it is no longer current.
  */
 
+import { CLOSE_CODES, GatewayClient, StopReconnecting } from "./gateway-client.js";
+
 export class Link {
-  constructor(handlers) {
-    this.h = handlers;  // token(), joinFrame(), onWelcome(ws, f), onFrame(ws, f), onLost(), onState(kind, text), onLoggedOut()
-    this.ws = null;
-    this.attempts = 0;
+  constructor(url, handlers) {
+    this.url = url;     // the gateway's, from /api/config (each token names it again)
+    this.h = handlers;  // token(), joinFrame(), onWelcome(current, f), onFrame(current, f), onLost(), onState(kind, text), onLoggedOut()
+    this.client = null;  // the GatewayClient
+    this.current = null;
     this.connects = 0;  // welcomes received: one per successful (re)connection
-    this.timer = null;
-    this.stopped = true;
     this.welcomed = false;
+    this.closeCode = null;  // of the connection that just ended, until the next attempt
   }
 
   start() {
-    this.stopped = false;
-    this.connect();
+    let loggedOut = false;
+    const client = new GatewayClient(this.url, {
+      token: async () => {
+        try {
+          const grant = await this.h.token();
+          return { token: grant.token, url: grant.ws_url };
+        } catch (error) {
+          if (error.status !== 401) throw error;  // retried, backing off
+          loggedOut = true;
+          throw new StopReconnecting("logged out");
+        }
+      },
+      queue: 0,  // the page sends only its join, on open: nothing waits for a connection
+    });
+    client.on("open", () => {
+      this.current = {};
+      this.welcomed = false;
+      client.send(JSON.stringify(this.h.joinFrame()));
+    });
+    client.on("message", (data) => this.receive(data));
+    client.on("close", ({ code }) => {
+      this.closeCode = code;
+      if (!this.current) return;  // an attempt that never opened
+      this.current = null;
+      this.welcomed = false;
+      this.h.onLost();
+    });
+    client.on("state", ({ state }) => {
+      if (this.client !== client) return;  // stopped by the page (logout)
+      if (state === "connecting") {
+        this.closeCode = null;
+        this.h.onState("connecting", "连接中…");
+      } else if (state === "paused") {
+        this.h.onState("offline", "网络已断开");  // until the browser's online event
+      } else if (state === "closed" && loggedOut) {
+        this.h.onLoggedOut();
+      } else if (state === "closed") {  // a close code that means "do not come back" (1008)
+        const { code } = client.stopped;
+        this.h.onState("error", code ? `连接被服务器关闭（${code}），请刷新页面` : "无法连接网关，请刷新页面");
+      }
+    });
+    client.on("reconnecting", ({ attempt, delay }) => {
+      // The library comes back "soon" after a drain (1012) or 1001, on the first retry
+      // after a stable connection: a gateway going away, not an outage to show.
+      if (attempt === 1 && CLOSE_CODES[this.closeCode] === "soon") {
+        this.h.onState("connecting", "重新连接中…");
+      } else {
+        this.h.onState("offline", `已断开，${Math.max(1, Math.ceil(delay / 1000))} 秒后重连`);
+      }
+    });
+    this.client = client;
   }
 
   stop() {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    const ws = this.ws;
-    this.ws = null;
-    if (ws) ws.close(1000);
+    const client = this.client;
+    this.client = null;
+    this.current = null;
+    client?.close(1000, "logout");
   }
 
-  /* Connect again at once (the network came back, or membership needs a fresh token). */
+  /* Connect again at once with a fresh token (membership changed since this one). */
   reconnectNow() {
-    if (this.stopped) return;
-    const old = this.ws;
-    this.ws = null;
-    if (old) {
-      old.close(1000);
-      this.h.onLost();
-    }
-    this.attempts = 0;
-    this.connect();
+    this.client?.reconnect();
   }
 
-  /* The network is gone (the browser says so): give up this connection now rather
-   * than when TCP notices, and retry with backoff (the "online" event cuts it short). */
-  drop() {
-    const ws = this.ws;
-    if (this.stopped || !ws) return;
-    this.ws = null;
-    this.welcomed = false;
-    ws.close(4000, "offline");
-    this.h.onLost();
-    this.retry();
-  }
-
-  get online() {
-    return this.ws !== null && this.welcomed;
-  }
-
-  async connect() {
-    clearTimeout(this.timer);
-    this.h.onState("connecting", "连接中…");
-    let grant;
-    try {
-      grant = await this.h.token();
-    } catch (error) {
-      if (error.status === 401) this.h.onLoggedOut();
-      else this.retry();
-      return;
-    }
-    if (this.stopped || this.ws) return;
-    const separator = grant.ws_url.includes("?") ? "&" : "?";
-    const ws = new WebSocket(`${grant.ws_url}${separator}token=${encodeURIComponent(grant.token)}`);
-    this.ws = ws;
-    this.welcomed = false;
-    ws.onopen = () => {
-      if (ws === this.ws) ws.send(JSON.stringify(this.h.joinFrame()));
-    };
-    ws.onmessage = (event) => this.receive(ws, event.data);
-    ws.onclose = (event) => {
-      if (ws !== this.ws || this.stopped) return;  // replaced on purpose, or logged out
-      this.ws = null;
-      this.welcomed = false;
-      this.h.onLost();
-      // 1012: the gateway drains (a deploy): another one is up, come back at once;
-      // the jitter spreads its clients out. Anything else: back off.
-      if (event.code === 1012) this.reconnectSoon();
-      else this.retry();
-    };
-  }
-
-  reconnectSoon() {
-    this.h.onState("connecting", "重新连接中…");
-    this.timer = setTimeout(() => this.connect(), Math.random() * 1000);
-  }
-
-  retry() {
-    if (this.stopped) return;
-    const delay = Math.min(30000, 500 * 2 ** this.attempts) * (0.8 + Math.random() * 0.4);
-    this.attempts += 1;
-    this.h.onState("offline", `已断开，${Math.ceil(delay / 1000)} 秒后重连`);
-    this.timer = setTimeout(() => this.connect(), delay);
-  }
-
-  receive(ws, text) {
-    if (ws !== this.ws) return;
+  receive(text) {
+    const current = this.current;
     let frame;
     try {
       frame = JSON.parse(text);
@@ -120,9 +106,8 @@ export class Link {
     }
     if (frame.action_type === "welcome") {
       this.welcomed = true;
-      this.attempts = 0;
       this.connects += 1;
-      this.h.onWelcome(ws, frame);
+      this.h.onWelcome(current, frame);
       return;
     }
     const data = frame.data || {};
@@ -130,6 +115,6 @@ export class Link {
       if (!this.welcomed) this.h.onState("error", "网关没有验证登录令牌：收不到私聊和房间消息");
       return;
     }
-    this.h.onFrame(ws, frame);
+    this.h.onFrame(current, frame);
   }
 }

@@ -28,7 +28,7 @@ from gateway import connection, stream
 from gateway.clients import Client
 from gateway.connection import Connection, ConnectionHandler, new_protocol
 from gateway.parsing import PING_PREFIX
-from gateway.stream import Drop
+from gateway.stream import Drop, PassBudget
 from tests.harness import eventually_async
 
 from .wire import (
@@ -97,11 +97,16 @@ class FakeHandler:
 class Peer:
     """One connection with its fake transport and gateway."""
 
-    def __init__(self, max_size: int | None = 2**20, compression: bool = False) -> None:
+    def __init__(
+        self,
+        max_size: int | None = 2**20,
+        compression: bool = False,
+        budget: PassBudget | None = None,
+    ) -> None:
         self.handler = FakeHandler()
         self.transport = FakeTransport()
         handler: ConnectionHandler = self.handler
-        self.conn = Connection(handler, new_protocol(max_size, compression))
+        self.conn = Connection(handler, new_protocol(max_size, compression), budget=budget)
         self.conn.connection_made(cast(asyncio.Transport, self.transport))
 
     def send(self, *chunks: bytes) -> None:
@@ -528,6 +533,36 @@ async def test_an_unmasked_or_foreign_pong_is_the_parsers() -> None:
     peer.send(bytes((0x8A, 7)) + b"gw:abcd")  # 9 bytes, unmasked
     [close] = peer.frames()  # a client's frame must be masked: 1002
     assert close_of(close).code == 1002 and peer.conn.ping_sent == 5.0
+
+
+async def test_upgrade_requests_are_answered_a_few_per_loop_pass_in_order() -> None:
+    """A storm's requests arrive in one pass: 2 are answered in it, the rest in the next
+    passes, each connection's bytes in order (a request in two reads, held whole)."""
+    budget = PassBudget(2)
+    peers = [Peer(budget=budget) for _ in range(5)]
+    request = upgrade_request("/")
+    for peer in peers[:4]:
+        peer.send(request)
+    peers[4].send(request[:10])  # held, then the rest comes while it waits
+    peers[4].send(request[10:])
+    assert [len(p.handler.requests) for p in peers] == [1, 1, 0, 0, 0]
+    await asyncio.sleep(0)  # the next pass: two more
+    assert [len(p.handler.requests) for p in peers] == [1, 1, 1, 1, 0]
+    await asyncio.sleep(0)
+    assert all(len(p.handler.requests) == 1 for p in peers)
+    for peer in peers:
+        response, rest = read_response(peer.transport.take())
+        assert response.status_code == 101 and rest == b""
+
+
+async def test_a_held_request_of_a_connection_gone_meanwhile_is_dropped() -> None:
+    budget = PassBudget(1)
+    first, second = Peer(budget=budget), Peer(budget=budget)
+    first.send(upgrade_request("/"))
+    second.send(upgrade_request("/"))
+    second.conn.connection_lost(None)  # gone before its pass
+    await asyncio.sleep(0)
+    assert len(first.handler.requests) == 1 and second.handler.requests == []
 
 
 async def test_ping_now_before_open_does_nothing() -> None:

@@ -36,6 +36,7 @@ class Port:
         self.frames: list[tuple[bytes, Frame]] = []
         self.encoded: list[tuple[bytes, bytes]] = []
         self.open = True
+        self.unread = False
 
     def send_event(
         self,
@@ -56,6 +57,10 @@ class Port:
 
     def welcome(self) -> bytes:
         return WELCOME
+
+    def read_soon(self) -> bool:
+        """Whether a message waits unread (a test sets what comes next)."""
+        return self.unread
 
 
 class Conn:
@@ -251,6 +256,22 @@ async def test_an_unreachable_worker_is_gone_and_its_events_go_elsewhere(
     assert list(k.dispatcher.pool.workers) == [other]
     assert k.port.events[-1][0] == other and k.port.events[-1][4] == "lost?"
     assert "re-routing 1 unacknowledged events" in caplog.text
+
+
+async def test_a_worker_whose_bye_waits_unread_leaves_as_planned(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    k = Link()
+    k.receive(WORKER, hello())
+    k.port.unread = True  # its Bye came before the refused send, and is not read yet
+    with caplog.at_level(logging.INFO, logger="gateway.workers"):
+        k.link.on_unreachable(WORKER)
+        assert WORKER in k.dispatcher.pool.workers  # not yet: after what waits is read
+        k.receive(WORKER, Bye())
+        await asyncio.sleep(0)  # (the callback scheduled after the read)
+    assert k.dispatcher.pool.workers == {}
+    [line] = [r for r in caplog.records if "left" in r.getMessage()]
+    assert line.levelno == logging.INFO and "it stopped" in line.getMessage()
 
 
 async def test_a_silent_worker_is_let_go_only_after_the_backstop() -> None:
