@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-APP    ?= examples.chat.app
+APP    ?= examples.chat.worker.app
 WEB    ?= python -m examples.chat.web --listen 127.0.0.1:8080 --register {register} --ws-url ws://{websocket}
 
 RUN    ?= run
@@ -13,7 +13,7 @@ UP     := --app $(APP) $(if $(WEB),--with "$(WEB)")
 # one secret made afresh for each run and handed over in the environment only (never
 # on a command line or in make's echo); --auth-optional keeps the design document's
 # raw snippets working for clients that are not logged in.
-ifeq ($(APP),examples.chat.app)
+ifeq ($(APP),examples.chat.worker.app)
 AUTH   := GW_AUTH_SECRET="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(32))')"
 UP     += --auth-optional
 endif
@@ -80,7 +80,7 @@ connections: install
 ## logs the account out everywhere); how an account made before passwords is claimed
 chat-password: install
 	$(if $(NICK),,$(error usage: make chat-password NICK=nickname))
-	$(PY) -m examples.chat.admin set-password "$$NICK"
+	$(PY) -m examples.chat.web.admin set-password "$$NICK"
 
 ## make browser: Debian's Chromium (+ a CJK font) for the browser tests (needs root)
 browser:

@@ -1,7 +1,7 @@
 """Our own media: the file types the chat keeps, and which URLs are ours (pure).
 
 An upload is saved as ``/uploads/<24 hex digits><extension>``. The extension is
-chosen from what the file's bytes were found to be (:mod:`examples.chat.sniff`),
+chosen from what the file's bytes were found to be (:mod:`examples.chat.web.sniff`),
 never from the client's claim, and it alone says how the file is served and what it
 may be sent as:
 
@@ -44,7 +44,7 @@ IMAGE, VIDEO, VOICE = 1, 2, 3  # msgtypes of media messages
 class MediaType:
     content_type: str
     msgtype: int
-    container: str  # what the file's first bytes show (examples.chat.sniff.container)
+    container: str  # what the file's first bytes show (examples.chat.web.sniff.container)
 
 
 TYPES: dict[str, MediaType] = {

@@ -13,14 +13,9 @@ After a reload the new connection may be announced ``online`` again (workers are
 stateless: none knows the person was there a moment ago), so a page keeps the set
 of people online and shows a notice only when it changes.
 
-Frames the worker pushes (the page shows only frames with an ``action_type``: no
-client can make the worker send one, every reply to a client frame is
-``{code, msg, data}``)::
-
-    {"action_type": "welcome", "uid": "7", "username": "...", "photo": "...",
-     "group_ids": [100, 101], "client_id": "..."}      # to the new connection only
-    {"action_type": "presence", "state": "online" | "offline", "uid": "7",
-     "username": "...", "photo": "...", "group_ids": [100, 101]}
+The worker announces (:mod:`examples.chat.worker.notices`); the web backend counts
+who is online in a room (:func:`online_counts`, :func:`online_members`): both read
+this module, neither the other's.
 """
 
 from __future__ import annotations
@@ -28,31 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .identity import Identity, is_registered, room_group
-
-
-def welcome(who: Identity, client_id: str) -> dict[str, Any]:
-    """The first frame of an authenticated connection: every room's group is joined."""
-    return {
-        "action_type": "welcome",
-        "uid": who.uid,
-        "username": who.nickname,
-        "photo": who.avatar,
-        "group_ids": list(who.rooms),
-        "client_id": client_id,
-    }
-
-
-def announcement(who: Identity, state: str, rooms: Iterable[int]) -> dict[str, Any]:
-    """A person came online (first connection) or went offline (last one gone)."""
-    return {
-        "action_type": "presence",
-        "state": state,
-        "uid": who.uid,
-        "username": who.nickname,
-        "photo": who.avatar,
-        "group_ids": list(rooms),
-    }
+from .groups import is_registered, room_group
 
 
 def is_alone(client_ids: Iterable[str], me: str) -> bool:

@@ -21,9 +21,15 @@ from .support import WebProcess, start_web
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = ROOT / "artifacts"
 WAIT = 15_000 * UNIT  # ms
 PASSWORD = "secret-123"
@@ -120,8 +126,15 @@ async def open_page(browser: Browser, url: str, errors: list[str], viewport: Any
     return page
 
 
-async def sign_in(page: Any, nickname: str, *, register: bool = True, password: str = PASSWORD,
-                  avatar: str | None = None, online: bool = True) -> None:  # fmt: skip
+async def sign_in(
+    page: Any,
+    nickname: str,
+    *,
+    register: bool = True,
+    password: str = PASSWORD,
+    avatar: str | None = None,
+    online: bool = True,
+) -> None:
     """Fill the login card (the register tab unless ``register`` is false) and submit."""
     from playwright.async_api import expect
 
@@ -173,8 +186,9 @@ class Writer:
 
     async def say(self, content: str, room: int | None = None, to: int | None = None) -> dict:
         target = {"group_id": room} if room else {"group_id": 0, "to_user_id": to}
-        return await self.call("/api/send", action_type="send_msg", msgtype=0, content=content,
-                               **target)  # fmt: skip
+        return await self.call(
+            "/api/send", action_type="send_msg", msgtype=0, content=content, **target
+        )
 
     async def close(self) -> None:
         await self.http.close()

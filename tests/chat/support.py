@@ -17,10 +17,10 @@ from urllib.parse import quote
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from examples.chat import tokens
+from examples.chat.web import tokens
 from tests.harness import ROOT, UNIT, Cluster, GwProcess, ReadyProcess, ws_url
 
-APP = "examples.chat.app"
+APP = "examples.chat.worker.app"
 AUTH_SECRET = secrets.token_urlsafe(32)  # one per test run, as make run generates one
 GRACE = 1.5 * UNIT  # seconds before the worker says someone's last connection left
 
@@ -53,20 +53,46 @@ def start_chat(cluster: Cluster, grace: float = GRACE) -> ChatCluster:
     """Register, a gateway verifying tokens (anonymous clients allowed), one worker."""
     register = cluster.register()
     gateway = cluster.start(
-        "gateway", "--listen", "127.0.0.1:0", "--start-port", "0",
-        "--register", register.info["listen"], "--heartbeat", "0.2", "--log-level", "debug",
-        "--ws-ping-interval", "0",
+        "gateway",
+        "--listen",
+        "127.0.0.1:0",
+        "--start-port",
+        "0",
+        "--register",
+        register.info["listen"],
+        "--heartbeat",
+        "0.2",
+        "--log-level",
+        "debug",
+        "--ws-ping-interval",
+        "0",
         env={"GW_AUTH_SECRET": AUTH_SECRET, "GW_AUTH_OPTIONAL": "1"},
-    )  # fmt: skip
+    )
     worker = cluster.start(
-        "worker", "--app", APP, "--register", register.info["listen"], "--count", "1",
-        "--heartbeat", "0.2", "--log-level", "debug", env={"CHAT_PRESENCE_GRACE": str(grace)},
-    )  # fmt: skip
+        "worker",
+        "--app",
+        APP,
+        "--register",
+        register.info["listen"],
+        "--count",
+        "1",
+        "--heartbeat",
+        "0.2",
+        "--log-level",
+        "debug",
+        env={"CHAT_PRESENCE_GRACE": str(grace)},
+    )
     return ChatCluster(register, gateway, worker)
 
 
-def token(uid: int | str, nickname: str = "", avatar: str = "", rooms: Iterable[int] = (),
-          ttl: int = 300, secret: str = AUTH_SECRET) -> str:  # fmt: skip
+def token(
+    uid: int | str,
+    nickname: str = "",
+    avatar: str = "",
+    rooms: Iterable[int] = (),
+    ttl: int = 300,
+    secret: str = AUTH_SECRET,
+) -> str:
     """A token as the web backend issues it."""
     claims = tokens.claims(int(uid), nickname or f"user{uid}", avatar, rooms, time.time(), ttl)
     return tokens.issue(secret, claims)
@@ -86,8 +112,16 @@ class WebProcess(ReadyProcess):
 
 
 def start_web(chat: ChatCluster, db: Path) -> WebProcess:
-    process = WebProcess("--listen", "127.0.0.1:0", "--register", chat.register_address,
-                         "--db", str(db), "--ws-url", chat.ws)  # fmt: skip
+    process = WebProcess(
+        "--listen",
+        "127.0.0.1:0",
+        "--register",
+        chat.register_address,
+        "--db",
+        str(db),
+        "--ws-url",
+        chat.ws,
+    )
     process.wait_ready()
     return process
 
@@ -149,15 +183,24 @@ class ChatClient:
         after everything it queued earlier for this client). An authenticated client
         passes its own uid (a frame claiming another is refused)."""
         content = f"marker-{id(self)}-{time.monotonic()}"
-        marker = {"event": "ping", "mode": 2, "group_id": 0, "from_user_id": uid,
-                  "from_username": "x", "content": content}  # fmt: skip
+        marker = {
+            "event": "ping",
+            "mode": 2,
+            "group_id": 0,
+            "from_user_id": uid,
+            "from_username": "x",
+            "content": content,
+        }
         await self.send(marker)
         seen = []
         while True:
             frame = await self.recv()
             data = frame.get("data")
-            if (frame.get("msg") == "default invalid" and isinstance(data, dict)
-                    and data.get("content") == content):  # fmt: skip
+            if (
+                frame.get("msg") == "default invalid"
+                and isinstance(data, dict)
+                and data.get("content") == content
+            ):
                 assert frame["code"] == 400, frame
                 return seen
             seen.append(frame)
@@ -167,12 +210,26 @@ class ChatClient:
 
 
 def join_frame(user: tuple[str, str], mode: int, group_id: int, to: str = "") -> dict[str, Any]:
-    return {"event": "join", "mode": mode, "group_id": group_id, "from_user_id": user[0],
-            "from_username": user[1], "to_user_id": to, "content": "加入会话"}  # fmt: skip
+    return {
+        "event": "join",
+        "mode": mode,
+        "group_id": group_id,
+        "from_user_id": user[0],
+        "from_username": user[1],
+        "to_user_id": to,
+        "content": "加入会话",
+    }
 
 
 def speak_frame(
     user: tuple[str, str], mode: int, group_id: int, to: str, content: str
 ) -> dict[str, Any]:
-    return {"event": "speak", "mode": mode, "group_id": group_id, "from_user_id": user[0],
-            "from_username": user[1], "to_user_id": to, "content": content}  # fmt: skip
+    return {
+        "event": "speak",
+        "mode": mode,
+        "group_id": group_id,
+        "from_user_id": user[0],
+        "from_username": user[1],
+        "to_user_id": to,
+        "content": content,
+    }

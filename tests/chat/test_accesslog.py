@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from examples.chat.accesslog import AccessLog, logged, runner_options
+from examples.chat.web.accesslog import AccessLog, logged, runner_options
 
 
 @pytest.mark.parametrize(

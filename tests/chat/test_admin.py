@@ -1,4 +1,4 @@
-"""The operator's password reset (``python -m examples.chat.admin``, ``make
+"""The operator's password reset (``python -m examples.chat.web.admin``, ``make
 chat-password``), run as a real process on a real SQLite file."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from business import AsyncGatewayClient
-from examples.chat import passwords, schema
-from examples.chat.db import Store
+from examples.chat.web import passwords, schema
+from examples.chat.web.db import Store
 from tests.harness import ROOT, UNIT
 
 from .support import ChatClient, ChatCluster, token
@@ -27,9 +27,13 @@ PASSWORD = "我的新密码 long enough"
 
 def admin(db: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "examples.chat.admin", "--db", str(db), *args],
-        input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "examples.chat.web.admin", "--db", str(db), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -106,17 +110,27 @@ def make(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess
     # under `make test`, an inner make would announce its directory (MAKELEVEL)
     clean = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     return subprocess.run(
-        ["make", "--no-print-directory", "-s", *args], input=stdin, capture_output=True,
-        text=True, cwd=ROOT, timeout=120, env={**clean, **env},
-    )  # fmt: skip
+        ["make", "--no-print-directory", "-s", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**clean, **env},
+    )
 
 
 def test_make_chat_password_sets_it(legacy: Path) -> None:
     with socket.socket() as held:  # bound, never listening: nobody answers there
         held.bind(("127.0.0.1", 0))
         nowhere = f"127.0.0.1:{held.getsockname()[1]}"
-        done = make("chat-password", "NICK=老用户", stdin=PASSWORD + "\n", CHAT_DB=str(legacy),
-                    GW_REGISTER=nowhere)  # fmt: skip
+        done = make(
+            "chat-password",
+            "NICK=老用户",
+            stdin=PASSWORD + "\n",
+            CHAT_DB=str(legacy),
+            GW_REGISTER=nowhere,
+        )
     assert done.returncode == 0 and "password set for 老用户" in done.stdout, done.stderr
     # the password is set either way; the cluster not reached is said
     assert f"open connections not closed: no register answered at {nowhere}" in done.stdout
@@ -136,9 +150,14 @@ async def test_the_accounts_open_connections_are_closed(legacy: Path, chat: Chat
     for client in (mine, other):
         assert (await client.recv())["action_type"] == "welcome"
     done = await asyncio.to_thread(
-        admin, legacy, "set-password", "老用户", "--register", chat.register_address,
+        admin,
+        legacy,
+        "set-password",
+        "老用户",
+        "--register",
+        chat.register_address,
         stdin=PASSWORD + "\n",
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "1 open connection(s) closed"
     with pytest.raises(ConnectionClosed) as closed:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from business import AsyncGatewayClient
-from examples.chat import protocol
+from examples.chat.worker import requests
 
 from .support import AKESU, GROUP, LAMU, WUCHEN, ChatClient, join_frame, speak_frame
 
@@ -17,8 +17,15 @@ CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/120.0.6099.71 Safari/537.36"
 )
-VALID = {"event": "speak", "mode": 2, "group_id": 901, "from_user_id": "1",
-         "from_username": "u1", "to_user_id": "", "content": "hi"}  # fmt: skip
+VALID = {
+    "event": "speak",
+    "mode": 2,
+    "group_id": 901,
+    "from_user_id": "1",
+    "from_username": "u1",
+    "to_user_id": "",
+    "content": "hi",
+}
 
 
 def refused(msg: str) -> dict[str, Any]:
@@ -36,10 +43,16 @@ async def assert_refused(chat, frame: str | bytes | dict[str, Any], msg: str) ->
 # -- refusals: reply 400, then a close frame with code 1000 -----------------------------------
 @pytest.mark.parametrize(
     "frame",
-    ["{not json", "", "{'a': 1}", '{"mode": NaN}', b"\xff\xfe{}",
-     "[" * 100_000,  # nested deeper than a decoder goes (PHP's json_decode: 512)
-     json.dumps(VALID)[:-1] + ', "x": 1e999}'],  # infinite: echoed, it would not be JSON
-)  # fmt: skip
+    [
+        "{not json",
+        "",
+        "{'a': 1}",
+        '{"mode": NaN}',
+        b"\xff\xfe{}",
+        "[" * 100_000,  # nested deeper than a decoder goes (PHP's json_decode: 512)
+        json.dumps(VALID)[:-1] + ', "x": 1e999}',
+    ],  # infinite: echoed, it would not be JSON
+)
 async def test_invalid_json_is_refused_and_closed(chat, frame):
     await assert_refused(chat, frame, "无效的json数据")
 
@@ -124,10 +137,15 @@ async def test_join_stores_the_session_and_websocket_connect_data(chat):
         sessions = await gw.get_client_sessions_by_group(905)
     found = {s["from_user_id"]: s for s in sessions.values()}
     assert found["504"] == {
-        "client_ip": "203.0.113.9", "browser": "Chrome|120.0.6099.71", "mode": 2,
-        "event": "join", "group_id": 905, "from_user_id": "504", "from_username": "代理",
-        "from_avatar": protocol.DEFAULT_AVATAR,
-    }  # fmt: skip
+        "client_ip": "203.0.113.9",
+        "browser": "Chrome|120.0.6099.71",
+        "mode": 2,
+        "event": "join",
+        "group_id": 905,
+        "from_user_id": "504",
+        "from_username": "代理",
+        "from_avatar": requests.DEFAULT_AVATAR,
+    }
     assert found["505"]["client_ip"] == "127.0.0.1"
     assert found["505"]["browser"] == "未知"
     await proxied.close()
@@ -187,8 +205,10 @@ async def test_a_group_id_the_cluster_refuses_answers_500_and_keeps_the_connecti
 async def test_a_long_group_id_fails_no_handler(chat):
     """200 such frames once made 3,000 log lines (a traceback each) and no reply."""
     failures = chat.worker.logs().count("handler failed")
-    for frame in (join_frame(("514", "长号"), 2, "1" * 5000),  # type: ignore[arg-type]
-                  speak_frame(("514", "长号"), 2, "1" * 5000, "", "hi")):  # type: ignore[arg-type]  # fmt: skip
+    for frame in (
+        join_frame(("514", "长号"), 2, "1" * 5000),  # type: ignore[arg-type]
+        speak_frame(("514", "长号"), 2, "1" * 5000, "", "hi"),
+    ):  # type: ignore[arg-type]
         await assert_refused(chat, frame, "group_id必须是数字")
     alive = await ChatClient.open(chat.ws)
     await alive.join(("514", "长号"), 2, 911)  # the worker is still serving...
@@ -223,10 +243,18 @@ async def test_close_tells_the_group_who_left(chat):
         sessions = await gw.get_client_sessions_by_group(907)
     leaving_id = next(cid for cid, s in sessions.items() if s["from_user_id"] == "510")
     await leaving.close()
-    assert await staying.recv() == {"code": 0, "msg": "close", "data": {
-        "event": "leave", "group_id": 907, "client_id": leaving_id, "content": "leaving group",
-        "from_user_id": "510", "from_username": "离开",
-    }}  # fmt: skip
+    assert await staying.recv() == {
+        "code": 0,
+        "msg": "close",
+        "data": {
+            "event": "leave",
+            "group_id": 907,
+            "client_id": leaving_id,
+            "content": "leaving group",
+            "from_user_id": "510",
+            "from_username": "离开",
+        },
+    }
     await staying.close()
 
 
@@ -239,12 +267,18 @@ async def test_document_private_chat(chat):
 
     to_lamu = speak_frame(AKESU, 1, 0, LAMU[0], "Hi, 我是阿克苏")
     await akesu.send(to_lamu)
-    assert await lamu.recv() == {"code": 0, "msg": "阿克苏[单聊对]10000[说]:Hi, 我是阿克苏",
-                                 "data": to_lamu}  # fmt: skip
+    assert await lamu.recv() == {
+        "code": 0,
+        "msg": "阿克苏[单聊对]10000[说]:Hi, 我是阿克苏",
+        "data": to_lamu,
+    }
     to_akesu = speak_frame(LAMU, 1, 0, AKESU[0], "Hi, 我是拉姆才让")
     await lamu.send(to_akesu)
-    assert await akesu.recv() == {"code": 0, "msg": "拉姆才让[单聊对]10086[说]:Hi, 我是拉姆才让",
-                                  "data": to_akesu}  # fmt: skip
+    assert await akesu.recv() == {
+        "code": 0,
+        "msg": "拉姆才让[单聊对]10086[说]:Hi, 我是拉姆才让",
+        "data": to_akesu,
+    }
     # nobody else got either message, and the sender no copy
     assert await akesu.ping_pong() == []
     assert await lamu.ping_pong() == []

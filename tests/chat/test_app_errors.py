@@ -11,10 +11,17 @@ import pytest
 
 from business.context import Context
 from common.frames import Command, Op
-from examples.chat import app
+from examples.chat.worker import app
 
-SPEAK = {"event": "speak", "mode": 2, "group_id": 100, "from_user_id": "1",
-         "from_username": "u1", "to_user_id": "", "content": "hi"}  # fmt: skip
+SPEAK = {
+    "event": "speak",
+    "mode": 2,
+    "group_id": 100,
+    "from_user_id": "1",
+    "from_username": "u1",
+    "to_user_id": "",
+    "content": "hi",
+}
 
 
 class Recorder:

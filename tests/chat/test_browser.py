@@ -163,14 +163,25 @@ async def test_the_documents_snippets_in_a_browser(chat, site, browser, mode):
         page = await (await browser.new_context()).new_page()
         page.on("console", lambda message: logs.append(message.text))
         await page.goto(site.url)
-        await page.evaluate(DOCUMENT_CONNECT.replace("WS_URL", repr(chat.ws)),
-                            [name, mode, group, user_id, to])  # fmt: skip
+        await page.evaluate(
+            DOCUMENT_CONNECT.replace("WS_URL", repr(chat.ws)), [name, mode, group, user_id, to]
+        )
         pages.append(page)
     for page, (name, user_id, to) in zip(pages, USERS, strict=True):
         joined = (await page.evaluate("window.received"))[0]  # the first frame is the reply
-        assert joined == {"code": 0, "msg": "success", "data": {
-            "event": "join", "mode": mode, "group_id": group, "from_user_id": user_id,
-            "from_username": name, "to_user_id": to, "content": "加入会话"}}  # fmt: skip
+        assert joined == {
+            "code": 0,
+            "msg": "success",
+            "data": {
+                "event": "join",
+                "mode": mode,
+                "group_id": group,
+                "from_user_id": user_id,
+                "from_username": name,
+                "to_user_id": to,
+                "content": "加入会话",
+            },
+        }
     content = "Hi, 我是阿克苏" if mode == 1 else "【群组消息】:我是阿克苏"
     await pages[0].evaluate(DOCUMENT_SPEAK, ["阿克苏", mode, group, "10086", "10000", content])
     hearers = [pages[1]] if mode == 1 else pages  # private: 拉姆才让 only
@@ -213,6 +224,14 @@ async def test_conversation_logic_in_the_page(site, browser):
               theirs: c.conversationOf({...m(1, "8"), to_user_id: "1"}, "1"),
               preview: c.preview({msgtype: 1, content: "/uploads/x.png"})};
     }""")
-    assert result == {"order": [1, 2, 5, "n", 6, 7], "oldest": 1, "newest": 7, "afterPush": 12,
-                      "final": 12, "room": "r100", "mine": "u8", "theirs": "u8",
-                      "preview": "[图片]"}  # fmt: skip
+    assert result == {
+        "order": [1, 2, 5, "n", 6, 7],
+        "oldest": 1,
+        "newest": 7,
+        "afterPush": 12,
+        "final": 12,
+        "room": "r100",
+        "mine": "u8",
+        "theirs": "u8",
+        "preview": "[图片]",
+    }

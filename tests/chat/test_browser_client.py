@@ -74,8 +74,13 @@ async def test_the_page_connects_through_the_library(site, browser, viewport):
     retry = ["offline", "已断开，1 秒后重连"]  # retries 1 and 2: delays under 0.5 s and 1 s
     connecting = ["connecting", "连接中…"]
     assert await page.evaluate("window.__badge") == [
-        connecting, retry, connecting, retry, connecting, ["online", "在线"],
-    ]  # fmt: skip
+        connecting,
+        retry,
+        connecting,
+        retry,
+        connecting,
+        ["online", "在线"],
+    ]
 
     # the session ends elsewhere; the page notices when it next needs a token
     await page.evaluate("window.__client = window.__chat.link.client")

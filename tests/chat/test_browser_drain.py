@@ -34,17 +34,28 @@ def chat() -> Iterator[ChatCluster]:
         port = free_port()
         gateways = [
             cluster.start(
-                "gateway", "--listen", f"127.0.0.1:{port}", "--start-port", "0",
-                "--register", register.info["listen"], "--heartbeat", "0.2",
-                "--ws-ping-interval", "0", "--drain-time", "1",
+                "gateway",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--start-port",
+                "0",
+                "--register",
+                register.info["listen"],
+                "--heartbeat",
+                "0.2",
+                "--ws-ping-interval",
+                "0",
+                "--drain-time",
+                "1",
                 # GW_REUSE_PORT: main's gateways share a port only when asked (older
                 # ones always did, and ignore the variable)
                 env={"GW_AUTH_SECRET": AUTH_SECRET, "GW_AUTH_OPTIONAL": "1", "GW_REUSE_PORT": "1"},
             )
             for _ in range(2)
-        ]  # fmt: skip
-        worker = cluster.start("worker", "--app", APP, "--register", register.info["listen"],
-                               "--heartbeat", "0.2")  # fmt: skip
+        ]
+        worker = cluster.start(
+            "worker", "--app", APP, "--register", register.info["listen"], "--heartbeat", "0.2"
+        )
         yield ChatCluster(register, gateways[0], worker)
     finally:
         cluster.stop_all()
@@ -52,10 +63,21 @@ def chat() -> Iterator[ChatCluster]:
 
 def gateway_statuses(chat: ChatCluster) -> dict[str, dict]:
     result = subprocess.run(
-        [sys.executable, "-m", "common.cli", "status", "--json", "--register",
-         chat.register_address], cwd=ROOT, capture_output=True, text=True,
-        timeout=30 * UNIT, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "common.cli",
+            "status",
+            "--json",
+            "--register",
+            chat.register_address,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30 * UNIT,
+        check=True,
+    )
     return json.loads(result.stdout)["gateways"]  # type: ignore[no-any-return]
 
 
@@ -75,9 +97,13 @@ async def test_the_page_comes_back_at_once_when_its_gateway_drains(chat, site, b
     statuses = await asyncio.to_thread(gateway_statuses, chat)
     (holding,) = [address for address, s in statuses.items() if s["clients"] == 1]
     drain = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "common.cli", "drain", "--gateway", holding],
-        cwd=ROOT, capture_output=True, text=True, timeout=60 * UNIT,
-    )  # fmt: skip
+        subprocess.run,
+        [sys.executable, "-m", "common.cli", "drain", "--gateway", holding],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60 * UNIT,
+    )
     assert drain.returncode == 0, drain.stderr
     await page.wait_for_function(f"() => window.__chat.link.connects > {connects}", timeout=WAIT)
     await expect(page.locator("#conn")).to_have_attribute("data-state", "online", timeout=WAIT)

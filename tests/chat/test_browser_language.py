@@ -110,8 +110,11 @@ async def test_every_text_is_in_the_pages_language(site, browser, viewport, tmp_
     assert refused == "文件太大：不能超过 8 MB"
 
     # links to no room, no one, and yourself: said, and back to the lists
-    for hash_, said in [("#room/99999", "房间不存在"), ("#user/99999", "用户不存在"),
-                        (f"#user/{me}", "不能给自己发私聊消息")]:  # fmt: skip
+    for hash_, said in [
+        ("#room/99999", "房间不存在"),
+        ("#user/99999", "用户不存在"),
+        (f"#user/{me}", "不能给自己发私聊消息"),
+    ]:
         linked = await context.new_page()
         watch(linked, site.url, errors)
         await linked.goto(site.url + "/" + hash_)

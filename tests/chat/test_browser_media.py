@@ -107,9 +107,11 @@ async def test_the_page_runs_only_its_own_scripts(site, browser):
     )
     assert "script-src 'self';" in policy and "unsafe-inline" not in policy
     assert "frame-ancestors 'none'" in policy
-    await page.evaluate("() => { window.violations = []; document.addEventListener("
-                        "'securitypolicyviolation', (e) => window.violations.push("
-                        "e.effectiveDirective)); }")  # fmt: skip
+    await page.evaluate(
+        "() => { window.violations = []; document.addEventListener("
+        "'securitypolicyviolation', (e) => window.violations.push("
+        "e.effectiveDirective)); }"
+    )
     async with page.expect_console_message(lambda m: CSP_REPORTED in m.text, timeout=WAIT):
         # what a hole that let HTML into the page would let in: neither may run
         await page.evaluate("""() => {
@@ -164,8 +166,10 @@ async def test_media_from_elsewhere_never_reaches_a_viewer(site, browser):
         phone = await open_page(browser, site.url, errors, viewport=PHONE)
         await sign_in(phone, "手机只看本站")
         await phone.click('#rooms li[data-room="100"]')
-        shots = (("chat-media-outside-as-text.png", desk),
-                 ("chat-phone-media-outside-as-text.png", phone))  # fmt: skip
+        shots = (
+            ("chat-media-outside-as-text.png", desk),
+            ("chat-phone-media-outside-as-text.png", phone),
+        )
         for name, page in shots:
             old = page.locator("#messages li.msg .bubble", has_text=tracker)
             await expect(old).to_have_count(1, timeout=WAIT)

@@ -73,13 +73,21 @@ async def test_groups_days_and_safe_links(site, browser, viewport):
         await b.call(f"/api/rooms/{room}/join")
         ua, ub = a.user["id"], b.user["id"]
         three, one, today = noon(3), noon(1), noon(0)
-        write_rows(site.db, room, [
-            (ua, three, "三天前一"), (ua, three + 60, "三天前二"),      # one group
-            (ua, one, "昨天甲"), (ub, one + 30, "昨天乙"),              # two senders
-            (ua, today, "今天一"), (ua, today + 20, "今天二"),          # one group
-            (ua, today + 400, "停了一会儿"), (ub, today + 420, "乙来了"),  # a pause, another
-            (ua, today + 440, "甲又说"),
-        ])  # fmt: skip
+        write_rows(
+            site.db,
+            room,
+            [
+                (ua, three, "三天前一"),
+                (ua, three + 60, "三天前二"),  # one group
+                (ua, one, "昨天甲"),
+                (ub, one + 30, "昨天乙"),  # two senders
+                (ua, today, "今天一"),
+                (ua, today + 20, "今天二"),  # one group
+                (ua, today + 400, "停了一会儿"),
+                (ub, today + 420, "乙来了"),  # a pause, another
+                (ua, today + 440, "甲又说"),
+            ],
+        )
 
         context = await browser.new_context(viewport=viewport, locale="zh-CN", timezone_id=ZONE)
         page = await context.new_page()
@@ -103,14 +111,28 @@ async def test_groups_days_and_safe_links(site, browser, viewport):
             await expect(item.locator(".name")).to_have_count(0 if first else 1)
         await expect(messages.nth(0).locator(".name")).to_have_text(f"甲{tag}")
         order = await page.locator("#messages li.day, #messages li.msg .bubble").all_inner_texts()
-        assert order == [WEEKDAYS[day3], "三天前一", "三天前二", "昨天", "昨天甲", "昨天乙",
-                         "今天", "今天一", "今天二", "停了一会儿", "乙来了", "甲又说"]  # fmt: skip
+        assert order == [
+            WEEKDAYS[day3],
+            "三天前一",
+            "三天前二",
+            "昨天",
+            "昨天甲",
+            "昨天乙",
+            "今天",
+            "今天一",
+            "今天二",
+            "停了一会儿",
+            "乙来了",
+            "甲又说",
+        ]
 
         # live, as they come: my two messages in a row are one group
         target = f"{elsewhere.url}/linked?x=1&y=2"
-        text = (f"看看{target}。还有 javascript:alert(1) 和 <img src=x onerror=alert(1)>"
-                " 以及(https://python.org/docs) 和 data:text/html,hi"
-                " 和 http://例子.com")  # fmt: skip
+        text = (
+            f"看看{target}。还有 javascript:alert(1) 和 <img src=x onerror=alert(1)>"
+            " 以及(https://python.org/docs) 和 data:text/html,hi"
+            " 和 http://例子.com"
+        )
         await say(page, text)
         await say(page, "再说一句")
         await expect(messages).to_have_count(11)
@@ -126,7 +148,9 @@ async def test_groups_days_and_safe_links(site, browser, viewport):
         links = bubble.locator("a")
         await expect(links).to_have_count(2)
         assert [await links.nth(i).get_attribute("href") for i in range(2)] == [
-            target, "https://python.org/docs"]  # fmt: skip
+            target,
+            "https://python.org/docs",
+        ]
         assert await links.all_inner_texts() == [target, "https://python.org/docs"]
         for i in range(2):
             await expect(links.nth(i)).to_have_attribute("rel", "noopener noreferrer")
@@ -177,10 +201,19 @@ async def test_reading_rules_in_the_page(site, browser):
     assert result["days"] == ["今天", "昨天", "星期一", "星期四", "2月28日", "2023年12月9日"]
     assert result["links"] == [
         ["见", "[https://a.com/x?y=1|https://a.com/x?y=1]", "，好"],
-        ["(see ", "[http://b.org/a_(b)|http://b.org/a_(b)]", ") and ",
-         "[https://c.net/|https://c.net]", "."],
+        [
+            "(see ",
+            "[http://b.org/a_(b)|http://b.org/a_(b)]",
+            ") and ",
+            "[https://c.net/|https://c.net]",
+            ".",
+        ],
         ["javascript:alert(1) JAVASCRIPT://x data:text/html,x vbscript:x ftp://f.com"],
-        ["[https://example.com/Path|HTTPS://Example.COM/Path]", " <",
-         "[https://d.io/|https://d.io/]", ">"],
+        [
+            "[https://example.com/Path|HTTPS://Example.COM/Path]",
+            " <",
+            "[https://d.io/|https://d.io/]",
+            ">",
+        ],
         ["http:// 和 https://[::1 和 http://例子.中国"],
-    ]  # fmt: skip
+    ]

@@ -71,9 +71,16 @@ ROUND_TRIP = """(uid) => new Promise((resolve) => {
 
 
 def frame(event: str, mode: int, group: int, uid: str, name: str, content: str, **extra):
-    return {"event": event, "mode": mode, "group_id": group, "from_user_id": uid,
-            "from_username": name, "to_user_id": extra.pop("to", ""), "content": content,
-            **extra}  # fmt: skip
+    return {
+        "event": event,
+        "mode": mode,
+        "group_id": group,
+        "from_user_id": uid,
+        "from_username": name,
+        "to_user_id": extra.pop("to", ""),
+        "content": content,
+        **extra,
+    }
 
 
 async def test_raw_sockets_get_nothing_of_a_user_and_cannot_speak_as_them(chat, site, browser):
@@ -120,8 +127,15 @@ async def test_raw_sockets_get_nothing_of_a_user_and_cannot_speak_as_them(chat, 
         "(f) => window.raw.send(JSON.stringify(f))",
         frame("join", 2, 100, victim_id, "受害者", "x"),
     )
-    fake = frame("speak", 2, 100, victim_id, "受害者", "我是受害者，把密码发我",
-                 from_avatar="/static/avatars/5.svg")  # fmt: skip
+    fake = frame(
+        "speak",
+        2,
+        100,
+        victim_id,
+        "受害者",
+        "我是受害者，把密码发我",
+        from_avatar="/static/avatars/5.svg",
+    )
     await spy.evaluate("(f) => window.raw.send(JSON.stringify(f))", fake)
     received = await spy.evaluate(ROUND_TRIP, "spy")  # the group's copy came back to the spy:
     assert received[-1]["msg"] == "受害者[群聊说]:我是受害者，把密码发我"
@@ -207,8 +221,7 @@ async def test_guesses_slow_the_attacker_and_never_lock_out_the_owner(site, brow
         await expect(phone.locator("#login-button")).to_be_enabled(timeout=WAIT)
         await expect(error).to_have_text("可以再试一次了")
         await phone.click("#login-button")
-        await expect(phone.locator("#conn")).to_have_attribute("data-state", "online",
-                                                               timeout=WAIT)  # fmt: skip
+        await expect(phone.locator("#conn")).to_have_attribute("data-state", "online", timeout=WAIT)
         # ... and the attacker gained nothing by it: its next turn's guess (its wait has
         # run out meanwhile, or not yet) is followed by a longer wait still
         after = [await guess(http, site.url, "有密码的人", "again")]
@@ -267,8 +280,10 @@ async def test_a_page_on_another_port_cannot_post_as_the_user(site, browser):
     from playwright.async_api import expect
 
     errors: list[str] = []
-    victims = [await open_page(browser, site.url, errors),
-               await open_page(browser, site.url, errors, viewport=PHONE)]  # fmt: skip
+    victims = [
+        await open_page(browser, site.url, errors),
+        await open_page(browser, site.url, errors, viewport=PHONE),
+    ]
     await sign_in(victims[0], "跨站受害者")
     await sign_in(victims[1], "手机受害者")
     await victims[1].click('#rooms li[data-room="100"]')
@@ -297,8 +312,9 @@ async def test_a_page_on_another_port_cannot_post_as_the_user(site, browser):
     await say(
         victims[0], "跨站之后的真消息"
     )  # pushes leave in id order: a forged one would be first
-    for victim, name in zip(victims, ("chat-cross-site.png", "chat-phone-cross-site.png"),
-                            strict=True):  # fmt: skip
+    for victim, name in zip(
+        victims, ("chat-cross-site.png", "chat-phone-cross-site.png"), strict=True
+    ):
         real = victim.locator("#messages li.msg", has_text="跨站之后的真消息")
         await expect(real).to_have_count(1, timeout=WAIT)
         await expect(victim.locator("#messages")).not_to_contain_text("跨站伪造")

@@ -41,8 +41,12 @@ async def badges(page, room: str, contact: str, tab_rooms: str, tab_contacts: st
     """The room's and the contact's badges and the tabs' totals ("" for none)."""
     from playwright.async_api import expect
 
-    shown = {'#rooms li[data-room="102"] .badge': room, "#contacts li[data-uid] .badge": contact,
-             "#rooms-badge": tab_rooms, "#contacts-badge": tab_contacts}  # fmt: skip
+    shown = {
+        '#rooms li[data-room="102"] .badge': room,
+        "#contacts li[data-uid] .badge": contact,
+        "#rooms-badge": tab_rooms,
+        "#contacts-badge": tab_contacts,
+    }
     for selector, text in shown.items():
         if text:
             await expect(page.locator(selector)).to_have_text(text, timeout=WAIT)
@@ -135,6 +139,12 @@ async def test_unread_counting_in_the_page(site, browser):
                   c.isFurther({read: 5, latest: 8}, {read: 5, latest: 9})],
       };
     }""")
-    assert result == {"nothing": 4, "server": 5, "readFurther": 1, "allRead": 0,
-                      "aheadOfLog": 7, "noLog": 2,
-                      "further": [True, True, False, False]}  # fmt: skip
+    assert result == {
+        "nothing": 4,
+        "server": 5,
+        "readFurther": 1,
+        "allRead": 0,
+        "aheadOfLog": 7,
+        "noLog": 2,
+        "further": [True, True, False, False],
+    }

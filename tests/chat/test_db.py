@@ -8,8 +8,9 @@ import threading
 
 import pytest
 
-from examples.chat import schema
-from examples.chat.db import SESSION_TTL, AsyncStore, NicknameTaken, Room, Store
+from examples.chat.web import schema
+from examples.chat.web.db import SESSION_TTL, AsyncStore, NicknameTaken, Store
+from examples.chat.web.models import Room
 
 HASH = "scrypt$14$8$1$AAAA$AAAA"  # the store keeps hashes, it never checks them
 
@@ -151,7 +152,9 @@ def test_private_history_has_both_directions_only(store):
     store.add_message(a, 0, "a->c", to_uid=c.id)
     store.add_message(a, 0, "room", room_id=100)
     assert [(m.content, m.msgtype) for m in store.private_history(b.id, a.id)] == [
-        ("a->b", 0), ("/uploads/p.png", 1)]  # fmt: skip
+        ("a->b", 0),
+        ("/uploads/p.png", 1),
+    ]
     assert [m.content for m in store.private_history(a.id, b.id, limit=1)] == ["/uploads/p.png"]
     assert [m.content for m in store.private_history(a.id, b.id, before=first.id + 1)] == ["a->b"]
 

@@ -1,10 +1,10 @@
-"""Device cookies of browsers that logged in before (examples/chat/devices.py): pure."""
+"""Device cookies of browsers that logged in before (examples/chat/web/devices.py): pure."""
 
 from __future__ import annotations
 
 import pytest
 
-from examples.chat import devices
+from examples.chat.web import devices
 
 SECRET = "s" * 40
 
@@ -25,8 +25,9 @@ def test_it_counts_for_its_own_account_only():
     assert devices.verify("t" * 40, cookie, 7) is None
 
 
-@pytest.mark.parametrize("cookie", [None, "", "7", "7.abc", "7..mac", "7.a.b.c", "x.y.z",
-                                    "7.nonce.AAAA", "7.nonce.é"])  # fmt: skip
+@pytest.mark.parametrize(
+    "cookie", [None, "", "7", "7.abc", "7..mac", "7.a.b.c", "x.y.z", "7.nonce.AAAA", "7.nonce.é"]
+)
 def test_anything_else_counts_for_nothing(cookie):
     assert devices.verify(SECRET, cookie, 7) is None
 

@@ -1,4 +1,4 @@
-"""Who a connection is and what it may claim (examples/chat/identity.py): pure rules."""
+"""Who a connection is and what it may claim (examples/chat/worker/identity.py): pure rules."""
 
 from __future__ import annotations
 
@@ -6,23 +6,37 @@ import json
 
 import pytest
 
-from examples.chat import identity, protocol
-from examples.chat.identity import Forbidden, Identity
-from examples.chat.protocol import Rejected
+from examples.chat import groups
+from examples.chat.worker import identity, requests
+from examples.chat.worker.identity import Forbidden, Identity
+from examples.chat.worker.requests import Rejected
 
 AKESU = Identity("7", "阿克苏", "/static/avatars/3.svg", (100, 101))
-SPEAK = {"event": "speak", "mode": 2, "group_id": 100, "from_user_id": "7",
-         "from_username": "假名", "to_user_id": "", "content": "hi",
-         "from_avatar": "/static/avatars/8.svg"}  # fmt: skip
+SPEAK = {
+    "event": "speak",
+    "mode": 2,
+    "group_id": 100,
+    "from_user_id": "7",
+    "from_username": "假名",
+    "to_user_id": "",
+    "content": "hi",
+    "from_avatar": "/static/avatars/8.svg",
+}
 
 
-def parse(frame: dict[str, object]) -> protocol.Request:
-    return protocol.parse(json.dumps(frame))
+def parse(frame: dict[str, object]) -> requests.Request:
+    return requests.parse(json.dumps(frame))
 
 
 def test_claims_make_an_identity():
-    claims = {"uid": "7", "nickname": "阿克苏", "avatar": "/static/avatars/3.svg",
-              "rooms": [100, 101], "exp": 1, "iat": 0}  # fmt: skip
+    claims = {
+        "uid": "7",
+        "nickname": "阿克苏",
+        "avatar": "/static/avatars/3.svg",
+        "rooms": [100, 101],
+        "exp": 1,
+        "iat": 0,
+    }
     assert identity.from_claims(claims) == AKESU
 
 
@@ -35,8 +49,9 @@ def test_claims_without_a_database_uid_are_anonymous(claims):
 
 
 def test_odd_claims_are_cleaned():
-    found = identity.from_claims({"uid": "9", "nickname": 5, "avatar": None,
-                                  "rooms": [100, "101", True, -3, 102]})  # fmt: skip
+    found = identity.from_claims(
+        {"uid": "9", "nickname": 5, "avatar": None, "rooms": [100, "101", True, -3, 102]}
+    )
     assert found == Identity("9", "用户9", "", (100, 102))
 
 
@@ -48,9 +63,12 @@ def test_anonymous_frames_are_unchanged():
 def test_an_authenticated_frame_gets_the_attested_name_and_avatar():
     attested = identity.attest(parse(SPEAK), AKESU)
     assert attested.from_username == "阿克苏" and attested.from_avatar == "/static/avatars/3.svg"
-    assert attested.original == {**SPEAK, "from_username": "阿克苏",
-                                 "from_avatar": "/static/avatars/3.svg"}  # fmt: skip
-    assert protocol.group_text(attested) == "阿克苏[群聊说]:hi"
+    assert attested.original == {
+        **SPEAK,
+        "from_username": "阿克苏",
+        "from_avatar": "/static/avatars/3.svg",
+    }
+    assert requests.group_text(attested) == "阿克苏[群聊说]:hi"
 
 
 def test_claiming_another_user_is_forbidden_in_the_documents_format():
@@ -76,13 +94,13 @@ def test_uids_of_authenticated_clients_are_theirs():
 
 
 def test_registered_uids():
-    assert identity.is_registered("7") and not identity.is_registered("guest:7")
-    assert not identity.is_registered(7) and not identity.is_registered("")
+    assert groups.is_registered("7") and not groups.is_registered("guest:7")
+    assert not groups.is_registered(7) and not groups.is_registered("")
 
 
 def test_rooms_live_in_a_group_namespace_no_frame_can_name():
-    assert identity.room_groups([100, 101]) == ["room:100", "room:101"]
+    assert groups.room_groups([100, 101]) == ["room:100", "room:101"]
     assert parse({**SPEAK, "group_id": 100}).group_id == "100"  # the document's group 100
     with pytest.raises(Rejected) as refused:
-        parse({**SPEAK, "group_id": identity.room_group(100)})
-    assert refused.value.reply["msg"] == protocol.GROUP_NUMBER
+        parse({**SPEAK, "group_id": groups.room_group(100)})
+    assert refused.value.reply["msg"] == requests.GROUP_NUMBER

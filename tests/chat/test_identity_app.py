@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from business import AsyncGatewayClient
-from examples.chat import identity
+from examples.chat.worker import identity
 from tests.harness import UNIT
 
 from .support import GRACE, ChatClient, join_frame, speak_frame, token
@@ -36,9 +36,14 @@ async def test_a_forged_or_expired_token_is_refused_before_the_upgrade(chat):
 
 async def test_a_token_binds_its_uid_and_joins_its_rooms(chat):
     client, welcome = await authed(chat, 7002, "甲", rooms=[9101, 9102])
-    assert welcome == {"action_type": "welcome", "uid": "7002", "username": "甲",
-                       "photo": "/static/avatars/1.svg", "group_ids": [9101, 9102],
-                       "client_id": welcome["client_id"]}  # fmt: skip
+    assert welcome == {
+        "action_type": "welcome",
+        "uid": "7002",
+        "username": "甲",
+        "photo": "/static/avatars/1.svg",
+        "group_ids": [9101, 9102],
+        "client_id": welcome["client_id"],
+    }
     async with AsyncGatewayClient(chat.register_address) as gw:
         assert await gw.get_client_id_by_uid("7002") == [welcome["client_id"]]
         assert await gw.get_uid_list_by_group("room:9102") == ["7002"]  # the rooms' groups
@@ -62,8 +67,11 @@ async def test_an_authenticated_client_cannot_claim_another_user(chat):
     ]
     for frame in claims:
         await client.send(frame)
-        assert await client.next() == {"code": 403, "msg": identity.FORBIDDEN_IDENTITY,
-                                       "data": frame}  # fmt: skip
+        assert await client.next() == {
+            "code": 403,
+            "msg": identity.FORBIDDEN_IDENTITY,
+            "data": frame,
+        }
     assert await listener.quiet("7004") == []  # nothing reached the victim
     own = join_frame(("7003", "乙"), 1, 0)
     await client.send(own)  # connection kept; its own id is fine
@@ -82,8 +90,11 @@ async def test_an_authenticated_speak_carries_the_attested_name(chat):
     claimed = "/static/avatars/8.svg"  # one of ours, but not the user's
     frame = {**speak_frame(("7005", "假名"), 2, 9104, "", "你好"), "from_avatar": claimed}
     await speaker.send(frame)
-    expected = {"code": 0, "msg": "真名[群聊说]:你好", "data": {
-        **frame, "from_username": "真名", "from_avatar": "/static/avatars/1.svg"}}  # fmt: skip
+    expected = {
+        "code": 0,
+        "msg": "真名[群聊说]:你好",
+        "data": {**frame, "from_username": "真名", "from_avatar": "/static/avatars/1.svg"},
+    }
     assert await listener.next() == expected  # (after any "online" of the other)
     assert await speaker.next() == expected
     await speaker.close()
@@ -134,9 +145,14 @@ async def test_presence_is_by_person_with_a_grace_for_reloads(chat):
     observer, _ = await authed(chat, 7010, "观察者", rooms=[9106])
     first, _ = await authed(chat, 7011, "来客", rooms=[9106, 9107])
     online = await observer.next("presence")
-    assert online == {"action_type": "presence", "state": "online", "uid": "7011",
-                      "username": "来客", "photo": "/static/avatars/1.svg",
-                      "group_ids": [9106, 9107]}  # fmt: skip
+    assert online == {
+        "action_type": "presence",
+        "state": "online",
+        "uid": "7011",
+        "username": "来客",
+        "photo": "/static/avatars/1.svg",
+        "group_ids": [9106, 9107],
+    }
     second, welcome = await authed(chat, 7011, "来客", rooms=[9106, 9107])  # another tab
     await first.close()  # one tab of two closes: silent
     # a "reload": the last tab closes and a new one comes within the grace: silent
@@ -150,8 +166,11 @@ async def test_presence_is_by_person_with_a_grace_for_reloads(chat):
     assert [f["state"] for f in await observer.ping_pong("7010")] in ([], ["online"])
     await third.close()
     offline = await observer.next("presence", timeout=GRACE + 5 * UNIT)
-    assert (offline["state"], offline["uid"], offline["group_ids"]) == ("offline", "7011",
-                                                                       [9106, 9107])  # fmt: skip
+    assert (offline["state"], offline["uid"], offline["group_ids"]) == (
+        "offline",
+        "7011",
+        [9106, 9107],
+    )
     await observer.close()
 
 

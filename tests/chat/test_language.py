@@ -13,12 +13,12 @@ import ast
 import re
 from pathlib import Path
 
-from examples.chat import context, conversations, frames, origin, passwords
+from examples.chat.web import conversations, origin, passwords, payloads, state
 
-PACKAGE = Path(frames.__file__).resolve().parent
+PACKAGE = Path(payloads.__file__).resolve().parent
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 # texts passed in from elsewhere, each checked below by value
-INDIRECT = {"guard.py": {"refused.msg"}, "accounts.py": {"problem"}, "context.py": {"missing"}}
+INDIRECT = {"guard.py": {"refused.msg"}, "accounts.py": {"problem"}, "state.py": {"missing"}}
 
 
 def constants() -> dict[str, str]:
@@ -44,8 +44,10 @@ def texts_of(node: ast.expr, names: dict[str, str]) -> list[str] | None:
         body, orelse = texts_of(node.body, names), texts_of(node.orelse, names)
         return None if body is None or orelse is None else body + orelse
     if isinstance(node, ast.JoinedStr):
-        parts = [texts_of(v.value if isinstance(v, ast.FormattedValue) else v, names)
-                 for v in node.values]  # fmt: skip
+        parts = [
+            texts_of(v.value if isinstance(v, ast.FormattedValue) else v, names)
+            for v in node.values
+        ]
         known = "".join(p[0] for p in parts if p and len(p) == 1)
         return [known] if known else None
     return None
@@ -58,8 +60,12 @@ def refusals() -> list[tuple[str, int, str, list[str] | None]]:
     for path in sorted(PACKAGE.glob("*.py")):
         source = path.read_text()
         for node in ast.walk(ast.parse(source)):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                    and node.func.id == "BadRequest" and node.args):  # fmt: skip
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "BadRequest"
+                and node.args
+            ):
                 expression = ast.get_source_segment(source, node.args[0]) or ""
                 found.append((path.name, node.lineno, expression, texts_of(node.args[0], names)))
     return found
@@ -68,8 +74,12 @@ def refusals() -> list[tuple[str, int, str, list[str] | None]]:
 def test_every_refusal_is_said_in_chinese():
     found = refusals()
     assert len(found) > 30  # the scan sees the refusals (a broken walk would pass anything)
-    english = [(f, line, text) for f, line, _, texts in found for text in texts or ()
-               if not CHINESE.search(text)]  # fmt: skip
+    english = [
+        (f, line, text)
+        for f, line, _, texts in found
+        for text in texts or ()
+        if not CHINESE.search(text)
+    ]
     assert english == []
     indirect = {(f, e) for f, _, e, t in found if t is None}
     assert indirect == {(f, e) for f, es in INDIRECT.items() for e in es}
@@ -77,9 +87,9 @@ def test_every_refusal_is_said_in_chinese():
 
 def test_the_indirect_texts_are_chinese_too():
     assert passwords.policy_error("x") and CHINESE.search(passwords.policy_error("x") or "")
-    for text in (origin.CROSS_SITE, origin.STALE, context.NO_ROOM, context.NO_USER):
+    for text in (origin.CROSS_SITE, origin.STALE, state.NO_ROOM, state.NO_USER):
         assert CHINESE.search(text), text
-    for text in context.HTTP_TEXTS.values():  # aiohttp's own refusals under /api/
+    for text in state.HTTP_TEXTS.values():  # aiohttp's own refusals under /api/
         assert CHINESE.search(text), text
 
 

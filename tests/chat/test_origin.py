@@ -1,21 +1,28 @@
-"""Which state-changing requests come from the page itself (examples/chat/origin.py): pure."""
+"""Which state-changing requests come from the page itself (examples/chat/web/origin.py): pure."""
 
 from __future__ import annotations
 
 import pytest
 
-from examples.chat import origin
-from examples.chat.origin import CROSS_SITE, STALE, refusal
+from examples.chat.web import origin
+from examples.chat.web.origin import CROSS_SITE, STALE, refusal
 
 SECRET = "s" * 40
 HOST = "127.0.0.1:8080"
 
 
-def check(method: str = "POST", *, origin_: str | None = None, site: str | None = None,
-          host: str = HOST, ctype: str | None = "application/json",
-          token: bool = False) -> str | None:  # fmt: skip
-    found = refusal(method, origin=origin_, fetch_site=site, host=host, content_type=ctype,
-                    has_token=token)  # fmt: skip
+def check(
+    method: str = "POST",
+    *,
+    origin_: str | None = None,
+    site: str | None = None,
+    host: str = HOST,
+    ctype: str | None = "application/json",
+    token: bool = False,
+) -> str | None:
+    found = refusal(
+        method, origin=origin_, fetch_site=site, host=host, content_type=ctype, has_token=token
+    )
     return None if found is None else found.msg
 
 
@@ -40,11 +47,19 @@ def test_another_site_is_refused_whatever_it_sends(site):
         assert check(site=site, ctype=ctype, token=token) == CROSS_SITE
 
 
-@pytest.mark.parametrize("given", [
-    "http://127.0.0.1:9999",  # another port of the same host: the issue's attack
-    "http://localhost:8080", "http://127.0.0.1", "null",
-    "http://127.0.0.1:8080.evil.example", "ftp://127.0.0.1:8080", "", "http://[::1",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "given",
+    [
+        "http://127.0.0.1:9999",  # another port of the same host: the issue's attack
+        "http://localhost:8080",
+        "http://127.0.0.1",
+        "null",
+        "http://127.0.0.1:8080.evil.example",
+        "ftp://127.0.0.1:8080",
+        "",
+        "http://[::1",
+    ],
+)
 def test_another_origin_is_refused(given):
     assert check(origin_=given, token=True) == CROSS_SITE
 
@@ -85,6 +100,12 @@ def test_tokens_are_bound_to_their_cookie_and_secret():
 
 
 def test_the_log_reason_is_bounded():
-    found = refusal("POST", origin="http://x/" + "a" * 5000, fetch_site=None, host=HOST,
-                    content_type="application/json", has_token=False)  # fmt: skip
+    found = refusal(
+        "POST",
+        origin="http://x/" + "a" * 5000,
+        fetch_site=None,
+        host=HOST,
+        content_type="application/json",
+        has_token=False,
+    )
     assert found is not None and len(found.reason) < 300

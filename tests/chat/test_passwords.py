@@ -1,10 +1,10 @@
-"""Password hashing (examples/chat/passwords.py): scrypt, self-describing, constant time."""
+"""Password hashing (examples/chat/web/passwords.py): scrypt, self-describing, constant time."""
 
 from __future__ import annotations
 
 import pytest
 
-from examples.chat import passwords
+from examples.chat.web import passwords
 
 
 def test_hash_then_verify():
@@ -23,9 +23,17 @@ def test_salts_differ_and_a_given_salt_repeats():
 
 @pytest.mark.parametrize(
     "stored",
-    [None, "", "plain", "md5$x", "scrypt$14$8$1$!!$!!", "scrypt$99$8$1$AAAA$AAAA",
-     "scrypt$x$8$1$AAAA$AAAA", "scrypt$14$8$1$AAAA"],
-)  # fmt: skip
+    [
+        None,
+        "",
+        "plain",
+        "md5$x",
+        "scrypt$14$8$1$!!$!!",
+        "scrypt$99$8$1$AAAA$AAAA",
+        "scrypt$x$8$1$AAAA$AAAA",
+        "scrypt$14$8$1$AAAA",
+    ],
+)
 def test_malformed_or_missing_hashes_never_match(stored):
     assert not passwords.verify("pw", stored)
 

@@ -1,4 +1,4 @@
-"""Read positions and unread counts (examples/chat/reads.py) against a real SQLite file."""
+"""Read positions and unread counts (examples/chat/web/reads.py) against a real SQLite file."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import sqlite3
 
 import pytest
 
-from examples.chat import reads, schema
-from examples.chat.db import Reading, Store
+from examples.chat.web import reads, schema
+from examples.chat.web.db import Store
+from examples.chat.web.models import Reading
 
 from .test_db import HASH, clock
 
@@ -41,7 +42,9 @@ def test_a_room_counts_the_messages_of_others_after_the_position(store):
     assert store.read_room(a.id, 101, 10**9) == Reading(last.id, 0, last.id)  # never past
     later = store.add_message(b, 0, "三", room_id=101)
     assert store.room_readings(a.id, [101, 102]) == {
-        101: Reading(last.id, 1, later.id), 102: Reading(0, 1, other_room.id)}  # fmt: skip
+        101: Reading(last.id, 1, later.id),
+        102: Reading(0, 1, other_room.id),
+    }
 
 
 def test_joining_again_starts_from_the_latest_message(store):
@@ -69,7 +72,9 @@ def test_a_private_conversation_counts_from_its_first_message(store):
     assert store.read_private(a.id, b.id, two.id) == Reading(mine.id, 0, mine.id)
     with_c = store.add_message(c, 0, "甲你好", to_uid=a.id)
     assert store.private_readings(a.id) == {
-        b.id: Reading(mine.id, 0, mine.id), c.id: Reading(0, 1, with_c.id)}  # fmt: skip
+        b.id: Reading(mine.id, 0, mine.id),
+        c.id: Reading(0, 1, with_c.id),
+    }
     assert store.read_private(a.id, c.id, 10**9) == Reading(with_c.id, 0, with_c.id)
 
 
@@ -92,8 +97,9 @@ def test_an_existing_file_starts_with_everything_read(tmp_path):
     with sqlite3.connect(path) as db:
         db.executescript(schema.BASE)
         db.executescript(schema.MIGRATIONS[0] + "; PRAGMA user_version = 1;")
-        db.executemany("INSERT INTO users VALUES (?, ?, '/a.svg', 1.0, ?)",
-                       [(1, "甲", HASH), (2, "乙", HASH)])  # fmt: skip
+        db.executemany(
+            "INSERT INTO users VALUES (?, ?, '/a.svg', 1.0, ?)", [(1, "甲", HASH), (2, "乙", HASH)]
+        )
         db.execute("INSERT INTO rooms VALUES (101, 'Python 交流', 1.0)")
         db.execute("INSERT INTO memberships VALUES (1, 101, 1.0)")
         rows = [(1, 101, 2, None), (2, 0, 2, 1), (3, 101, 2, None), (4, 0, 1, 2)]

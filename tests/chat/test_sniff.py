@@ -1,4 +1,4 @@
-"""What an upload is, from its bytes (examples/chat/sniff.py, mediatypes.py): pure."""
+"""What an upload is, from its bytes (examples/chat/web/sniff.py, mediatypes.py): pure."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import struct
 import pytest
 from PIL import Image
 
-from examples.chat import mediatypes, sniff
+from examples.chat import mediatypes
+from examples.chat.web import sniff
 
 
 def image(fmt: str, size: tuple[int, int] = (32, 20)) -> bytes:
@@ -46,11 +47,20 @@ def test_images_are_what_their_bytes_are_whatever_was_declared(fmt, extension):
     assert sniff.identify(data) == extension
 
 
-@pytest.mark.parametrize("data", [SVG, HTML, b"GIF89a<script>alert(1)</script>" + bytes(60),
-                                  b"\x89PNG\r\n\x1a\n<html><script>alert(1)</script></html>",
-                                  HEIC, b"plain text", b"", bytes(100)],
-                         ids=["svg", "html", "gif-header-html", "png-header-html", "heic",
-                              "text", "empty", "zeros"])  # fmt: skip
+@pytest.mark.parametrize(
+    "data",
+    [
+        SVG,
+        HTML,
+        b"GIF89a<script>alert(1)</script>" + bytes(60),
+        b"\x89PNG\r\n\x1a\n<html><script>alert(1)</script></html>",
+        HEIC,
+        b"plain text",
+        b"",
+        bytes(100),
+    ],
+    ids=["svg", "html", "gif-header-html", "png-header-html", "heic", "text", "empty", "zeros"],
+)
 def test_scripts_and_other_files_are_none_of_ours(data):
     for declared in ("image/png", "image/svg+xml", "text/html", "video/mp4", None):
         assert sniff.identify(data, declared, "a.png") is None
@@ -76,16 +86,24 @@ def test_too_many_pixels_is_refused_before_decoding():
     assert sniff.identify(out.getvalue()) == ".png"  # 40M pixels is fine
 
 
-@pytest.mark.parametrize(("data", "declared", "extension"), [
-    (MP4, "video/mp4", ".mp4"), (MP4, "audio/mp4", ".m4a"), (MP4, None, ".mp4"),
-    (M4A, "video/mp4", ".m4a"),  # M4A's own brand: audio whatever was said
-    (EBML_WEBM, "video/webm", ".webm"), (EBML_WEBM, "audio/webm", ".weba"),
-    (ogg(b"\x80theora" + bytes(30)), "audio/ogg", ".ogv"),
-    (ogg(b"\x01vorbis" + bytes(30)), "video/ogg", ".ogg"),
-    (ogg(b"OpusHead" + bytes(30)), None, ".ogg"),
-    (WAV, "video/mp4", ".wav"), (MP3_ID3, None, ".mp3"), (MP3_FRAME, "audio/mpeg", ".mp3"),
-    (AAC, "audio/aac", ".aac"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("data", "declared", "extension"),
+    [
+        (MP4, "video/mp4", ".mp4"),
+        (MP4, "audio/mp4", ".m4a"),
+        (MP4, None, ".mp4"),
+        (M4A, "video/mp4", ".m4a"),  # M4A's own brand: audio whatever was said
+        (EBML_WEBM, "video/webm", ".webm"),
+        (EBML_WEBM, "audio/webm", ".weba"),
+        (ogg(b"\x80theora" + bytes(30)), "audio/ogg", ".ogv"),
+        (ogg(b"\x01vorbis" + bytes(30)), "video/ogg", ".ogg"),
+        (ogg(b"OpusHead" + bytes(30)), None, ".ogg"),
+        (WAV, "video/mp4", ".wav"),
+        (MP3_ID3, None, ".mp3"),
+        (MP3_FRAME, "audio/mpeg", ".mp3"),
+        (AAC, "audio/aac", ".aac"),
+    ],
+)
 def test_video_and_audio_by_their_container(data, declared, extension):
     assert sniff.identify(data, declared) == extension
     assert mediatypes.TYPES[extension].container == sniff.container(data[: sniff.HEAD])
@@ -103,31 +121,57 @@ def test_matroska_that_is_not_webm_is_refused():
 def test_every_type_has_one_extension_and_a_container_sniff_knows():
     seen = {(t.container, t.msgtype) for t in mediatypes.TYPES.values()}
     assert len(seen) == len(mediatypes.TYPES)
-    samples = {"png": image("PNG"), "jpeg": image("JPEG"), "gif": image("GIF"),
-               "webp": image("WEBP"), "mp4": MP4, "webm": EBML_WEBM, "ogg": ogg(b"x"),
-               "mp3": MP3_ID3, "aac": AAC, "wav": WAV}  # fmt: skip
+    samples = {
+        "png": image("PNG"),
+        "jpeg": image("JPEG"),
+        "gif": image("GIF"),
+        "webp": image("WEBP"),
+        "mp4": MP4,
+        "webm": EBML_WEBM,
+        "ogg": ogg(b"x"),
+        "mp3": MP3_ID3,
+        "aac": AAC,
+        "wav": WAV,
+    }
     assert {t.container for t in mediatypes.TYPES.values()} == set(samples)
     for name, data in samples.items():
         assert sniff.container(data[: sniff.HEAD]) == name
 
 
-@pytest.mark.parametrize(("url", "msgtype"), [
-    ("/uploads/0123456789abcdef01234567.png", 1), ("/uploads/0123456789abcdef01234567.webm", 2),
-    ("/uploads/0123456789abcdef01234567.weba", 3), ("/uploads/0123456789abcdef01234567.mp3", 3),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("url", "msgtype"),
+    [
+        ("/uploads/0123456789abcdef01234567.png", 1),
+        ("/uploads/0123456789abcdef01234567.webm", 2),
+        ("/uploads/0123456789abcdef01234567.weba", 3),
+        ("/uploads/0123456789abcdef01234567.mp3", 3),
+    ],
+)
 def test_our_upload_urls(url, msgtype):
     found = mediatypes.upload_url(url)
     assert found is not None and found.msgtype == msgtype
 
 
-@pytest.mark.parametrize("url", [
-    "https://evil.example/x.png", "http://127.0.0.1:9/x.png", "//evil.example/x.png",
-    "/uploads/../chat.sqlite3", "/uploads/0123456789abcdef01234567.svg",
-    "/uploads/0123456789abcdef01234567.html", "/uploads/0123456789ABCDEF01234567.png",
-    "/uploads/0123456789abcdef0123456.png", "/uploads/0123456789abcdef01234567.png?x=1",
-    "/uploads/0123456789abcdef01234567.png/", " /uploads/0123456789abcdef01234567.png",
-    "https://evil.example/uploads/0123456789abcdef01234567.png", "", None, 7,
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example/x.png",
+        "http://127.0.0.1:9/x.png",
+        "//evil.example/x.png",
+        "/uploads/../chat.sqlite3",
+        "/uploads/0123456789abcdef01234567.svg",
+        "/uploads/0123456789abcdef01234567.html",
+        "/uploads/0123456789ABCDEF01234567.png",
+        "/uploads/0123456789abcdef0123456.png",
+        "/uploads/0123456789abcdef01234567.png?x=1",
+        "/uploads/0123456789abcdef01234567.png/",
+        " /uploads/0123456789abcdef01234567.png",
+        "https://evil.example/uploads/0123456789abcdef01234567.png",
+        "",
+        None,
+        7,
+    ],
+)
 def test_anything_else_is_not_ours(url):
     assert mediatypes.upload_url(url) is None
     assert not mediatypes.is_own_avatar(url)

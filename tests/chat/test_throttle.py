@@ -1,10 +1,10 @@
-"""Throttling of password guesses (examples/chat/throttle.py) with a clock passed in."""
+"""Throttling of password guesses (examples/chat/web/throttle.py) with a clock passed in."""
 
 from __future__ import annotations
 
 import pytest
 
-from examples.chat.throttle import ACCOUNT, ADDRESS, Attempt, Backoff, LoginThrottle, Throttle
+from examples.chat.web.throttle import ACCOUNT, ADDRESS, Attempt, Backoff, LoginThrottle, Throttle
 
 
 class Clock:
@@ -21,8 +21,9 @@ def test_waits_double_after_the_free_failures_up_to_the_longest():
     assert backoff.wait(10_000) == 30  # no overflow
 
 
-@pytest.mark.parametrize("bad", [{"free": -1}, {"first": 0}, {"first": 5, "longest": 2},
-                                 {"longest": 100, "forget": 50}])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad", [{"free": -1}, {"first": 0}, {"first": 5, "longest": 2}, {"longest": 100, "forget": 50}]
+)
 def test_bad_settings(bad):
     with pytest.raises(ValueError):
         Backoff(**{"free": 1, "first": 1, "longest": 10, "forget": 100, **bad})

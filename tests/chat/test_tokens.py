@@ -1,4 +1,4 @@
-"""WebSocket tokens (examples/chat/tokens.py): claims, signature, expiry."""
+"""WebSocket tokens (examples/chat/web/tokens.py): claims, signature, expiry."""
 
 from __future__ import annotations
 
@@ -7,15 +7,21 @@ import time
 import jwt
 import pytest
 
-from examples.chat import tokens
+from examples.chat.web import tokens
 
 SECRET = "s" * 32
 
 
 def test_claims_are_what_the_worker_needs():
     claims = tokens.claims(7, "阿克苏", "/a.svg", [101, 100, 101], now=1000.7, ttl=300)
-    assert claims == {"uid": "7", "nickname": "阿克苏", "avatar": "/a.svg",
-                      "rooms": [100, 101], "iat": 1000, "exp": 1300}  # fmt: skip
+    assert claims == {
+        "uid": "7",
+        "nickname": "阿克苏",
+        "avatar": "/a.svg",
+        "rooms": [100, 101],
+        "iat": 1000,
+        "exp": 1300,
+    }
 
 
 def test_a_token_round_trips_and_a_forgery_does_not():

@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 
 from common.up import up as up_command
-from examples.chat import tokens
 from examples.chat import web as web_module
+from examples.chat.web import tokens
 from tests.harness import ROOT
 
 from .support import AUTH_SECRET, ChatClient, WebProcess, join_frame, start_web
@@ -37,8 +37,12 @@ def png(width: int = 2, height: int = 2, blue: int = 0) -> bytes:
         for y in range(height)
     )
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
-            + chunk(b"IEND", b""))  # fmt: skip
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +60,7 @@ def web(chat, tmp_path_factory) -> Iterator[WebProcess]:
 class Browser:
     """An HTTP client with its own cookies (one logged-in user). Its calls other than GET
     carry the CSRF token that ``/api/config`` gives with its cookie, as the page's do
-    (forms and empty bodies need it: examples/chat/origin.py)."""
+    (forms and empty bodies need it: examples/chat/web/origin.py)."""
 
     def __init__(self, web: WebProcess) -> None:
         self.base = web.url
@@ -82,8 +86,11 @@ class Browser:
     async def register(
         self, nickname: str, avatar: str = "/static/avatars/2.svg"
     ) -> dict[str, Any]:
-        body = await self.call("POST", "/api/register", json={
-            "nickname": nickname, "password": PASSWORD, "avatar": avatar})  # fmt: skip
+        body = await self.call(
+            "POST",
+            "/api/register",
+            json={"nickname": nickname, "password": PASSWORD, "avatar": avatar},
+        )
         self.user = body["data"]
         return self.user
 
@@ -130,8 +137,13 @@ async def test_page_static_and_config(web, chat, browsers):
     # nothing inline for the CSP to refuse: no script without src, handler or style
     assert re.search(r"<script(?![^>]*\ssrc=)", page) is None
     assert re.search(r"<[^>]*\s(on\w+|style)\s*=", page) is None and "<style" not in page
-    for asset in ("/static/main.js", "/static/socket.js", "/static/conversations.js",
-                  "/static/chat.css", "/static/avatars/default.svg"):  # fmt: skip
+    for asset in (
+        "/static/main.js",
+        "/static/socket.js",
+        "/static/conversations.js",
+        "/static/chat.css",
+        "/static/avatars/default.svg",
+    ):
         async with http.get(web.url + asset) as response:
             assert response.status == 200, asset
     config = await browsers[0].call("GET", "/api/config")
@@ -157,7 +169,10 @@ async def test_the_page_connects_through_the_one_javascript_client(web, browsers
 
 async def test_send_wants_post_and_a_login(browsers):
     assert await browsers[0].call("GET", "/api/send", 405) == {
-        "code": 100, "msg": "请用post方法请求接口", "data": None}  # fmt: skip
+        "code": 100,
+        "msg": "请用post方法请求接口",
+        "data": None,
+    }
     body = await browsers[0].send(401, action_type="send_msg", group_id=100, content="x", msgtype=0)
     assert body["code"] == 401
     assert (await browsers[0].call("GET", "/api/me", 401))["msg"] == "请先登录"
@@ -171,8 +186,9 @@ async def test_register_then_login_with_the_password(web, browsers):
     assert (await first.call("GET", "/api/me"))["data"] == user
     cookie = next(c for c in first.http.cookie_jar if c.key == "chat_token")
     assert cookie["httponly"] and cookie["samesite"] == "Lax"
-    taken = await second.call("POST", "/api/register", 409,
-                              json={"nickname": "tinywan", "password": PASSWORD})  # fmt: skip
+    taken = await second.call(
+        "POST", "/api/register", 409, json={"nickname": "tinywan", "password": PASSWORD}
+    )
     assert taken == {"code": 409, "msg": "这个昵称已被注册", "data": None}
     uploads = web.db.parent / "uploads"
     before = sorted(uploads.iterdir())
@@ -180,8 +196,9 @@ async def test_register_then_login_with_the_password(web, browsers):
     form.add_field("avatar_file", png(), filename="a.png", content_type="image/png")
     await second.call("POST", "/api/register", 409, data=form)
     assert sorted(uploads.iterdir()) == before  # a refused request stores no file
-    wrong = await second.call("POST", "/api/login", 401,
-                              json={"nickname": "Tinywan", "password": "guess-1"})  # fmt: skip
+    wrong = await second.call(
+        "POST", "/api/login", 401, json={"nickname": "Tinywan", "password": "guess-1"}
+    )
     assert wrong == {"code": 401, "msg": "昵称或密码错误", "data": None}
     await second.call("GET", "/api/me", 401)
     # a form post, as the page sends it; no avatar given: the account keeps its own
@@ -212,7 +229,10 @@ async def test_token_carries_the_identity_and_rooms(browsers):
     grant = (await alice.call("POST", "/api/token"))["data"]
     claims = tokens.verify(AUTH_SECRET, grant["token"])
     assert (claims["uid"], claims["nickname"], claims["avatar"]) == (
-        str(user["id"]), "令牌", "/static/avatars/2.svg")  # fmt: skip
+        str(user["id"]),
+        "令牌",
+        "/static/avatars/2.svg",
+    )
     assert claims["rooms"] == grant["rooms"] == [100]  # new users are in the default room
     assert 0 < claims["exp"] - claims["iat"] <= 600 and grant["expires_in"] == 300
 
@@ -230,9 +250,14 @@ async def test_rooms_membership_and_pushes(chat, browsers):
     await alice.send(403, action_type="send_msg", group_id=101, content="x", msgtype=0)
 
     await bob.call("POST", "/api/rooms/101/join")
-    assert (await b_ws.next()) == {"action_type": "room_member", "event": "join",
-                                   "uid": str(b["id"]), "username": "房客",
-                                   "photo": b["avatar"], "group_id": 101}  # fmt: skip
+    assert (await b_ws.next()) == {
+        "action_type": "room_member",
+        "event": "join",
+        "uid": str(b["id"]),
+        "username": "房客",
+        "photo": b["avatar"],
+        "group_id": 101,
+    }
     await alice.call("POST", "/api/rooms/101/join")
     joined = await b_ws.next()
     assert (joined["event"], joined["uid"]) == ("join", str(a["id"]))
@@ -266,10 +291,13 @@ async def test_online_counts_and_members_are_people(chat, browsers):
     assert listed[room["id"]]["online"] == 1  # two tabs and a raw socket: one person
     assert listed[room["id"]]["members"] == 2
     members = (await bob.call("GET", f"/api/rooms/{room['id']}/members"))["data"]
-    assert members == {"online": 1, "members": [
-        {"uid": str(a["id"]), "username": "两个标签", "photo": a["avatar"], "online": True},
-        {"uid": str(b["id"]), "username": "一个标签", "photo": b["avatar"], "online": False},
-    ]}  # fmt: skip
+    assert members == {
+        "online": 1,
+        "members": [
+            {"uid": str(a["id"]), "username": "两个标签", "photo": a["avatar"], "online": True},
+            {"uid": str(b["id"]), "username": "一个标签", "photo": b["avatar"], "online": False},
+        ],
+    }
     for ws in (*tabs, raw):
         await ws.close()
 
@@ -280,10 +308,13 @@ async def test_history_pages_and_updates_by_id(browsers):
     await bob.register("历史乙")
     start = (await alice.call("GET", "/api/updates"))["data"]
     assert start["messages"] == [] and start["more"] is False
-    sent = [(await alice.send(action_type="send_msg", group_id=100, content=f"m{n}",
-                              msgtype=0))["data"] for n in range(5)]  # fmt: skip
-    private = (await bob.send(action_type="send_msg", to_user_id=a["id"], content="悄悄",
-                              msgtype=0))["data"]  # fmt: skip
+    sent = [
+        (await alice.send(action_type="send_msg", group_id=100, content=f"m{n}", msgtype=0))["data"]
+        for n in range(5)
+    ]
+    private = (
+        await bob.send(action_type="send_msg", to_user_id=a["id"], content="悄悄", msgtype=0)
+    )["data"]
     page = (await alice.call("GET", "/api/rooms/100/messages?limit=2"))["data"]
     assert [m["content"] for m in page] == ["m3", "m4"]
     older = await alice.call("GET", f"/api/rooms/100/messages?limit=2&before={page[0]['msg_id']}")
@@ -312,8 +343,9 @@ async def test_private_message_reaches_both_users_only(chat, browsers):
     spy = await ChatClient.open(chat.ws)  # the issue's attack: a raw join with b's id
     await spy.join((str(b["id"]), "私聊乙"), 1, 0)
 
-    sent = await alice.send(action_type="send_msg", group_id=0, to_user_id=b["id"],
-                            content="悄悄话", msgtype=0)  # fmt: skip
+    sent = await alice.send(
+        action_type="send_msg", group_id=0, to_user_id=b["id"], content="悄悄话", msgtype=0
+    )
     frame = sent["data"]
     assert (frame["to_user_id"], frame["group_id"], frame["uid"]) == (str(b["id"]), 0, str(a["id"]))
     assert await sockets[b["id"]].next() == frame
@@ -326,11 +358,13 @@ async def test_private_message_reaches_both_users_only(chat, browsers):
     assert (await carol.call("GET", f"/api/private/{a['id']}/messages"))["data"] == []
     users = {u["id"]: u for u in (await carol.call("GET", "/api/users"))["data"]}
     assert users[a["id"]]["online"] is True and c["id"] not in users
-    nobody = await alice.send(404, action_type="send_msg", to_user_id=987654, content="x",
-                              msgtype=0)  # fmt: skip
+    nobody = await alice.send(
+        404, action_type="send_msg", to_user_id=987654, content="x", msgtype=0
+    )
     assert nobody["msg"] == "用户不存在"
-    myself = await alice.send(400, action_type="send_msg", to_user_id=a["id"], content="x",
-                              msgtype=0)  # fmt: skip
+    myself = await alice.send(
+        400, action_type="send_msg", to_user_id=a["id"], content="x", msgtype=0
+    )
     assert myself["msg"] == "不能给自己发私聊消息"  # not "no such user": she exists
     history = await alice.call("GET", f"/api/private/{a['id']}/messages", 400)
     assert history["msg"] == myself["msg"]
@@ -366,8 +400,9 @@ async def test_refusals(browsers):
     await alice.send(404, action_type="send_msg", group_id=555, content="x", msgtype=0)
     await alice.send(400, action_type="send_msg", group_id=100, content="x", msgtype=9)
     await alice.send(400, action_type="send_msg", group_id=100, content="javascript:x", msgtype=1)
-    body = await alice.call("POST", "/api/send", 400, data="{oops",
-                            headers={"Content-Type": "application/json"})  # fmt: skip
+    body = await alice.call(
+        "POST", "/api/send", 400, data="{oops", headers={"Content-Type": "application/json"}
+    )
     assert body == {"code": 400, "msg": "无效的json数据", "data": None}
     room = (await alice.call("POST", "/api/rooms", json={"name": "新房间"}))["data"]
     assert room["name"] == "新房间" and room["id"] > 102 and room["joined"] is True
@@ -386,23 +421,34 @@ async def test_ids_out_of_range_are_refused_in_the_apis_format(web, browsers, va
     alice = browsers[0]
     await alice.register(f"大数{len(value)}")
     before = web.logs().count("Traceback")
-    for path, name in [(f"/api/updates?after={value}", "after"),
-                       (f"/api/rooms/100/messages?before={value}", "before"),
-                       (f"/api/rooms/100/messages?limit={value}", "limit"),
-                       (f"/api/private/1/messages?before={value}", "before")]:  # fmt: skip
+    for path, name in [
+        (f"/api/updates?after={value}", "after"),
+        (f"/api/rooms/100/messages?before={value}", "before"),
+        (f"/api/rooms/100/messages?limit={value}", "limit"),
+        (f"/api/private/1/messages?before={value}", "before"),
+    ]:
         assert await alice.call("GET", path, 400) == {
-            "code": 400, "msg": f"{name}必须是非负整数", "data": None}  # fmt: skip
-    for method, path, what in [("GET", f"/api/rooms/{value}/messages", "房间"),
-                               ("GET", f"/api/rooms/{value}/members", "房间"),
-                               ("POST", f"/api/rooms/{value}/join", "房间"),
-                               ("POST", f"/api/rooms/{value}/leave", "房间"),
-                               ("GET", f"/api/private/{value}/messages", "用户")]:  # fmt: skip
+            "code": 400,
+            "msg": f"{name}必须是非负整数",
+            "data": None,
+        }
+    for method, path, what in [
+        ("GET", f"/api/rooms/{value}/messages", "房间"),
+        ("GET", f"/api/rooms/{value}/members", "房间"),
+        ("POST", f"/api/rooms/{value}/join", "房间"),
+        ("POST", f"/api/rooms/{value}/leave", "房间"),
+        ("GET", f"/api/private/{value}/messages", "用户"),
+    ]:
         assert await alice.call(method, path, 404) == {
-            "code": 404, "msg": f"{what}不存在", "data": None}  # fmt: skip
+            "code": 404,
+            "msg": f"{what}不存在",
+            "data": None,
+        }
     for field in ("group_id", "to_user_id"):
         for given in (value, int(value)) if len(value) < 4300 else (value,):
-            body = await alice.send(400, action_type="send_msg", content="x", msgtype=0,
-                                    **{field: given})  # fmt: skip
+            body = await alice.send(
+                400, action_type="send_msg", content="x", msgtype=0, **{field: given}
+            )
             assert body == {"code": 400, "msg": f"{field}必须是非负整数", "data": None}
     assert web.logs().count("Traceback") == before
 
@@ -420,8 +466,9 @@ async def test_the_largest_id_is_an_id(browsers):
 
 
 async def test_default_database_path_and_sigterm(chat, tmp_path):
-    process = WebProcess("--listen", "127.0.0.1:0", "--register", chat.register_address,
-                         cwd=tmp_path)  # fmt: skip
+    process = WebProcess(
+        "--listen", "127.0.0.1:0", "--register", chat.register_address, cwd=tmp_path
+    )
     try:
         process.wait_ready()
         assert (tmp_path / "data" / "chat.sqlite3").is_file()
@@ -453,12 +500,29 @@ async def test_gw_up_hands_the_backend_its_auth_secret_in_the_environment(gw, tm
     placeholders = set(re.findall(r"\{(\w+)\}", up_help))
     assert placeholders >= {"register", "websocket"}
     assert set(re.findall(r"\{(\w+)\}", web_module.__doc__ or "")) <= placeholders
-    backend = (f"python -m examples.chat.web --listen 127.0.0.1:0 --register {{register}} "
-               f"--ws-url ws://{{websocket}} --db {tmp_path / 'chat.sqlite3'}")  # fmt: skip
-    cluster = gw.start("up", "--app", "examples.chat.app", "--auth-optional",
-                       "--register-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0",
-                       "--start-port", "0", "--workers", "1", "--heartbeat", "0.2",
-                       "--with", backend, env={"GW_AUTH_SECRET": AUTH_SECRET})  # fmt: skip
+    backend = (
+        f"python -m examples.chat.web --listen 127.0.0.1:0 --register {{register}} "
+        f"--ws-url ws://{{websocket}} --db {tmp_path / 'chat.sqlite3'}"
+    )
+    cluster = gw.start(
+        "up",
+        "--app",
+        "examples.chat.worker.app",
+        "--auth-optional",
+        "--register-listen",
+        "127.0.0.1:0",
+        "--listen",
+        "127.0.0.1:0",
+        "--start-port",
+        "0",
+        "--workers",
+        "1",
+        "--heartbeat",
+        "0.2",
+        "--with",
+        backend,
+        env={"GW_AUTH_SECRET": AUTH_SECRET},
+    )
     processes = cluster.info["processes"]
     site = next(p for p in processes if p.get("role") == "web")
     gateway = next(p for p in processes if p.get("role") == "gateway")
@@ -479,8 +543,9 @@ async def test_gw_up_hands_the_backend_its_auth_secret_in_the_environment(gw, tm
 
 
 def test_no_auth_secret_is_a_usage_error(chat, tmp_path):
-    process = WebProcess("--listen", "127.0.0.1:0", "--register", chat.register_address,
-                         cwd=tmp_path, auth=False)  # fmt: skip
+    process = WebProcess(
+        "--listen", "127.0.0.1:0", "--register", chat.register_address, cwd=tmp_path, auth=False
+    )
     assert process.proc.wait(timeout=30) == 2
     assert "--auth-secret" in process.logs()
     process.stop()
@@ -506,8 +571,9 @@ async def test_a_raw_join_never_hears_a_room(chat, browsers):
     anonymous = await ChatClient.open(chat.ws)
     await anonymous.join(("10086", "阿克苏"), 2, 100)  # the document's reply, as ever
 
-    sent = (await member.send(action_type="send_msg", group_id=100, content="只给成员",
-                              msgtype=0))["data"]  # fmt: skip
+    sent = (await member.send(action_type="send_msg", group_id=100, content="只给成员", msgtype=0))[
+        "data"
+    ]
     # document 000's "I am here": a member's is heard, one who left is refused
     await leaver.send(403, action_type="login", group_id=100)
     await member.send(action_type="login", group_id=100)

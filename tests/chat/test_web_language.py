@@ -13,11 +13,19 @@ __all__ = ["browsers", "web"]  # fixtures
 async def test_aiohttps_refusals_are_json_in_chinese(browsers):
     alice = browsers[0]
     assert await alice.call("GET", "/api/nothing", 404) == {
-        "code": 404, "msg": "没有这个接口", "data": None}  # fmt: skip
+        "code": 404,
+        "msg": "没有这个接口",
+        "data": None,
+    }
     await alice.register("大包")
     huge = b'{"name": "' + b"x" * (11 << 20) + b'"}'  # over the backend's 10 MB a body
-    refused = await alice.call("POST", "/api/rooms", 413, data=io.BytesIO(huge),
-                               headers={"Content-Type": "application/json"})  # fmt: skip
+    refused = await alice.call(
+        "POST",
+        "/api/rooms",
+        413,
+        data=io.BytesIO(huge),
+        headers={"Content-Type": "application/json"},
+    )
     assert refused == {"code": 413, "msg": "请求太大", "data": None}
     async with alice.http.get(alice.base + "/static/nothing.js") as response:
         assert response.status == 404  # outside /api/: aiohttp's own answer, untouched

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 
-from examples.chat.throttle import ACCOUNT
+from examples.chat.web.throttle import ACCOUNT
 
 from .test_web import PASSWORD, browsers, web
 
@@ -25,11 +25,13 @@ async def attacker(address: str) -> AsyncIterator[aiohttp.ClientSession]:
         yield http
 
 
-async def guess(http: aiohttp.ClientSession, url: str, nickname: str,
-                password: str) -> tuple[int, dict, int | None]:  # fmt: skip
+async def guess(
+    http: aiohttp.ClientSession, url: str, nickname: str, password: str
+) -> tuple[int, dict, int | None]:
     """(status, body, Retry-After) of one login (JSON: a script sends no Origin)."""
-    async with http.post(url + "/api/login", json={"nickname": nickname,
-                                                   "password": password}) as response:  # fmt: skip
+    async with http.post(
+        url + "/api/login", json={"nickname": nickname, "password": password}
+    ) as response:
         after = response.headers.get("Retry-After")
         return response.status, await response.json(), None if after is None else int(after)
 
@@ -49,8 +51,9 @@ async def test_an_attack_slows_the_attacker_and_never_the_owner(web, browsers):
         assert after is not None and 1 <= after <= ACCOUNT.longest
 
         # the owner's usual browser: in at once, while the attacker still waits
-        back = await usual.call("POST", "/api/login",
-                                json={"nickname": "被攻击的人", "password": PASSWORD})  # fmt: skip
+        back = await usual.call(
+            "POST", "/api/login", json={"nickname": "被攻击的人", "password": PASSWORD}
+        )
         assert back["data"]["nickname"] == "被攻击的人"
         assert (await guess(http, web.url, "被攻击的人", "guess-6"))[0] == 429
 

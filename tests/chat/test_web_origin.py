@@ -10,7 +10,7 @@ import sqlite3
 import aiohttp
 import pytest
 
-from examples.chat.routes import ROUTES
+from examples.chat.web.routes import ROUTES
 
 from .test_web import browsers, web
 
@@ -28,10 +28,19 @@ STALE = {"code": 403, "msg": "页面已过期，请刷新后再试", "data": Non
 
 
 def test_every_write_is_listed():
-    assert set(WRITES) >= {"/api/send", "/api/login", "/api/register", "/api/logout",
-                           "/api/upload", "/api/token", "/api/rooms",
-                           "/api/rooms/101/join", "/api/rooms/101/leave", "/api/read",
-                           "/api/rooms/101/rename"}  # fmt: skip
+    assert set(WRITES) >= {
+        "/api/send",
+        "/api/login",
+        "/api/register",
+        "/api/logout",
+        "/api/upload",
+        "/api/token",
+        "/api/rooms",
+        "/api/rooms/101/join",
+        "/api/rooms/101/leave",
+        "/api/read",
+        "/api/rooms/101/rename",
+    }
 
 
 def from_site(web, port: int, **headers: str) -> dict[str, str]:

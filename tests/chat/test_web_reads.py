@@ -28,11 +28,16 @@ async def test_lists_carry_readings_and_reading_tells_the_users_pages(chat, brow
     start = rooms[102]["latest"]
     assert reading(rooms[102]) == (start, 0, start)  # joined: read so far
     assert "unread" not in rooms[101]  # not a member: no reading
-    said = [(await bob.send(action_type="send_msg", group_id=102, content=f"第{n}条",
-                            msgtype=0))["data"]["msg_id"] for n in range(3)]  # fmt: skip
+    said = [
+        (await bob.send(action_type="send_msg", group_id=102, content=f"第{n}条", msgtype=0))[
+            "data"
+        ]["msg_id"]
+        for n in range(3)
+    ]
     await alice.send(action_type="send_msg", group_id=102, content="我的不算", msgtype=0)
-    private = (await bob.send(action_type="send_msg", to_user_id=a["id"], content="私下",
-                              msgtype=0))["data"]["msg_id"]  # fmt: skip
+    private = (
+        await bob.send(action_type="send_msg", to_user_id=a["id"], content="私下", msgtype=0)
+    )["data"]["msg_id"]
     rooms = by_id((await alice.call("GET", "/api/rooms"))["data"])
     assert reading(rooms[102]) == (start, 3, private - 1)
     contacts = by_id((await alice.call("GET", "/api/users"))["data"])
@@ -44,16 +49,26 @@ async def test_lists_carry_readings_and_reading_tells_the_users_pages(chat, brow
     other, _ = await bob.socket(chat)
     done = await alice.call("POST", "/api/read", json={"group_id": 102, "msg_id": said[1]})
     frame = done["data"]
-    assert frame == {"action_type": "read", "group_id": 102, "to_user_id": None,
-                     "read": said[1], "unread": 1, "latest": private - 1}  # fmt: skip
+    assert frame == {
+        "action_type": "read",
+        "group_id": 102,
+        "to_user_id": None,
+        "read": said[1],
+        "unread": 1,
+        "latest": private - 1,
+    }
     for page in pages:
         assert await page.next("read") == frame
     assert [f for f in await other.quiet(str(b["id"])) if f.get("action_type") == "read"] == []
-    frame = (await alice.call("POST", "/api/read", json={"to_user_id": b["id"],
-                                                          "msg_id": 10**12}))["data"]  # fmt: skip
+    frame = (await alice.call("POST", "/api/read", json={"to_user_id": b["id"], "msg_id": 10**12}))[
+        "data"
+    ]
     # never past the conversation's latest message
     assert (frame["to_user_id"], frame["group_id"], reading(frame)) == (
-        str(b["id"]), 0, (private, 0, private))  # fmt: skip
+        str(b["id"]),
+        0,
+        (private, 0, private),
+    )
     for page in pages:
         assert await page.next("read") == frame
     contacts = by_id((await alice.call("GET", "/api/users"))["data"])
@@ -77,5 +92,10 @@ async def test_reading_is_refused_where_nothing_can_be_read(browsers):
     for body, status, msg in cases:
         refused = await alice.call("POST", "/api/read", status, json=body)
         assert (refused["code"], refused["msg"]) == (status, msg), body
-    await alice.call("POST", "/api/read", 401, json={"group_id": 100, "msg_id": 1},
-                     cookies={"chat_token": "nobody"})  # fmt: skip
+    await alice.call(
+        "POST",
+        "/api/read",
+        401,
+        json={"group_id": 100, "msg_id": 1},
+        cookies={"chat_token": "nobody"},
+    )

@@ -22,9 +22,15 @@ async def test_rooms_created_and_renamed_are_pushed_to_every_user(chat, browsers
 
     created = (await alice.call("POST", "/api/rooms", json={"name": "新开的房间"}))["data"]
     assert created["created_by"] == str(a["id"])
-    told = {"action_type": "room", "event": "created", "group_id": created["id"],
-            "name": "新开的房间", "created_by": str(a["id"]), "uid": str(a["id"]),
-            "username": "建房的人"}  # fmt: skip
+    told = {
+        "action_type": "room",
+        "event": "created",
+        "group_id": created["id"],
+        "name": "新开的房间",
+        "created_by": str(a["id"]),
+        "uid": str(a["id"]),
+        "username": "建房的人",
+    }
     assert await theirs.next("room") == told
     assert await mine.next("room") == told  # the owner's other pages too
     again = (await bob.call("POST", "/api/rooms", json={"name": "新开的房间"}))["data"]

@@ -77,9 +77,14 @@ async def test_only_stored_files_that_are_what_their_name_says_are_served(web, b
     (uploads / "notes.txt").write_bytes(b"hello")
     async with alice.http.get(web.url + "/uploads/bbbbbbbbbbbbbbbbbbbbbbbb.png") as response:
         assert response.status == 200 and response.headers["Content-Type"] == "image/png"
-    refused = ["aaaaaaaaaaaaaaaaaaaaaaaa.png", "notes.txt", "cccccccccccccccccccccccc.png",
-               "bbbbbbbbbbbbbbbbbbbbbbbb.svg", "..%2Fchat.sqlite3",
-               "%2E%2E/chat.sqlite3"]  # fmt: skip
+    refused = [
+        "aaaaaaaaaaaaaaaaaaaaaaaa.png",
+        "notes.txt",
+        "cccccccccccccccccccccccc.png",
+        "bbbbbbbbbbbbbbbbbbbbbbbb.svg",
+        "..%2Fchat.sqlite3",
+        "%2E%2E/chat.sqlite3",
+    ]
     for name in refused:
         async with alice.http.get(web.url + "/uploads/" + name) as response:
             assert response.status == 404, name

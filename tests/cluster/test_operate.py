@@ -366,7 +366,7 @@ def test_help_shows_every_options_environment_variable(command: str) -> None:
 @pytest.mark.parametrize(
     ("target", "command"),
     [
-        ("start", "start --run-dir run --app examples.chat.app --with"),
+        ("start", "start --run-dir run --app examples.chat.worker.app --with"),
         ("stop", "stop"),
         ("restart", "restart"),
         ("reload", "reload"),

@@ -48,7 +48,7 @@ class Role:
 
 def _command(name: str) -> click.Command:
     if name == "web":
-        from examples.chat.web import main as web
+        from examples.chat.web.server import main as web
 
         return web
     from common.cli import main

@@ -171,7 +171,7 @@ def test_the_worker_scales() -> None:
     # `--scale worker=N` needs no fixed name, address or host port
     assert not {"container_name", "ports", "networks", "hostname"} & set(worker)
     assert env_of(worker)["GW_WORKER_COUNT"] == "1"
-    assert env_of(worker)["GW_APP"] == "examples.chat.app"
+    assert env_of(worker)["GW_APP"] == "examples.chat.worker.app"
 
 
 def test_the_http_api_is_published_with_its_key() -> None:

@@ -33,7 +33,7 @@ def fake_proc(tmp_path: Path) -> Path:
     (proc / "net" / "tcp6").write_text(TCP_HEADER)
     python = "/opt/venv/bin/python3.11"
     for pid, parent, argv, inodes in [
-        (10, 1, [python, "-m", "common.cli", "up", "--app", "examples.chat.app"], []),
+        (10, 1, [python, "-m", "common.cli", "up", "--app", "examples.chat.worker.app"], []),
         (11, 10, [python, "-m", "common.cli", "register", "--listen", "127.0.0.1:1236"], [555]),
         (12, 1, ["/usr/bin/curl", "http://127.0.0.1:1236/"], [77]),
     ]:
@@ -55,7 +55,7 @@ def test_the_holder_is_named_with_the_gw_command_that_started_it(tmp_path: Path)
     proc = fake_proc(tmp_path)
     assert holder(1236, proc) == (
         "pid 11 (gw register --listen 127.0.0.1:1236), started by pid 10 "
-        "(gw up --app examples.chat.app)"
+        "(gw up --app examples.chat.worker.app)"
     )
     assert holder(8080, proc) is None
 

@@ -24,7 +24,7 @@ the room's messages there; no client frame can name it. The document's raw group
 connection is also in the group ``users`` (:data:`USERS`), where the backend tells
 of rooms created and renamed; anonymous clients never are.
 
-Token claims (issued by :mod:`examples.chat.tokens`)::
+Token claims (issued by :mod:`examples.chat.web.tokens`)::
 
     {"uid": "7", "nickname": "阿克苏", "avatar": "/static/avatars/3.svg",
      "rooms": [100, 101], "iat": 1702100000, "exp": 1702100300}
@@ -32,15 +32,12 @@ Token claims (issued by :mod:`examples.chat.tokens`)::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .protocol import Request, reply
+from ..groups import guest_uid
+from .requests import Request, reply
 
-GUEST = "guest:"  # the uid namespace of anonymous clients
-ROOM = "room:"  # the group namespace of registered rooms (the server's)
-USERS = "users"  # the group of every authenticated connection: news of the rooms
 FORBIDDEN_IDENTITY = "不能冒充其他用户：from_user_id必须是当前登录用户的id"
 
 
@@ -84,25 +81,6 @@ def from_claims(claims: Any) -> Identity | None:
             r for r in (rooms if isinstance(rooms, list) else []) if type(r) is int and r > 0
         ),
     )
-
-
-def guest_uid(user_id: str) -> str:
-    """The uid an anonymous client's ``from_user_id`` / ``to_user_id`` stands for."""
-    return GUEST + user_id
-
-
-def room_group(room: int) -> str:
-    """The cluster group of a registered room: only the worker and the backend use it."""
-    return f"{ROOM}{room}"
-
-
-def room_groups(rooms: Iterable[int]) -> list[str]:
-    return [room_group(room) for room in rooms]
-
-
-def is_registered(uid: Any) -> bool:
-    """True for a registered user's uid (a database id), False for guests and others."""
-    return isinstance(uid, str) and uid.isascii() and uid.isdigit()
 
 
 def attest(request: Request, who: Identity | None) -> Request:

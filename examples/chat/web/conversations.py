@@ -3,7 +3,7 @@ missed, and the contacts of private chats.
 
 ``POST /api/send`` adds the logged-in user's nickname and avatar to what the page
 posts (design document 000: the server attests who speaks); a media message must
-name a file uploaded here (:func:`examples.chat.frames.parse_send`) that exists. It
+name a file uploaded here (:func:`examples.chat.web.payloads.parse_send`) that exists. It
 stores the message and
 pushes it through the cluster to the room's group (``room:<id>``), or to both users of a private
 message. The insert and the push happen under one lock, so pushes leave in message
@@ -29,8 +29,12 @@ from aiohttp import BodyPartReader, web
 
 from common.logs import Throttled
 
-from . import frames, media
-from .context import (
+from ..groups import room_group
+from . import media, payloads
+from .history import MAX_PAGE
+from .models import Reading, Room, User
+from .payloads import BadRequest
+from .state import (
     GUARDS,
     NO_ROOM,
     NO_USER,
@@ -44,10 +48,6 @@ from .context import (
     reply,
     room_or_404,
 )
-from .frames import BadRequest
-from .history import MAX_PAGE
-from .identity import room_group
-from .models import Reading, Room, User
 
 log = logging.getLogger(__name__)
 quiet = Throttled(log)  # lines any request can cause while the cluster is away
@@ -71,7 +71,7 @@ async def room_messages(request: web.Request) -> web.Response:
     room = await room_or_404(request, request.match_info["room_id"])
     limit, before = _limit(request), query_int(request, "before", None)
     history = await request.app[STORE].run(lambda s: s.room_history(room.id, limit, before))
-    return reply([frames.new_msg(m) for m in history])
+    return reply([payloads.new_msg(m) for m in history])
 
 
 async def peer(request: web.Request, me: User, user_id: int) -> User:
@@ -92,7 +92,7 @@ async def private_messages(request: web.Request) -> web.Response:
     other = (await peer(request, me, number(request.match_info["user_id"], NO_USER))).id
     limit, before = _limit(request), query_int(request, "before", None)
     history = await request.app[STORE].run(lambda s: s.private_history(me.id, other, limit, before))
-    return reply([frames.new_msg(m) for m in history])
+    return reply([payloads.new_msg(m) for m in history])
 
 
 @routes.get("/api/updates")
@@ -109,32 +109,40 @@ async def updates(request: web.Request) -> web.Response:
     found, last_id = await request.app[STORE].run(read)
     more = len(found) == limit
     cursor = found[-1].id if more else max(last_id, after or 0)
-    return reply({"messages": [frames.new_msg(m) for m in found], "cursor": cursor, "more": more})
+    return reply({"messages": [payloads.new_msg(m) for m in found], "cursor": cursor, "more": more})
 
 
 @routes.get("/api/users")
 async def users(request: web.Request) -> web.Response:
     """The contacts: everyone else who can log in, ``online`` if a page of theirs is
     connected, ``last``, the latest private message with them, and the conversation's
-    reading: ``read``, ``unread``, ``latest`` (:mod:`examples.chat.reads`)."""
+    reading: ``read``, ``unread``, ``latest`` (:mod:`examples.chat.web.reads`)."""
     me = await logged_in(request)
     store = request.app[STORE]
     everyone, last, readings = await store.run(
-        lambda s: ([u for u in s.users() if u.id != me.id], s.last_private(me.id),
-                   s.private_readings(me.id))
-    )  # fmt: skip
+        lambda s: (
+            [u for u in s.users() if u.id != me.id],
+            s.last_private(me.id),
+            s.private_readings(me.id),
+        )
+    )
     online: dict[str, Any] = {}
     if everyone:
         try:
             online = await request.app[PUSH].is_uids_online([str(u.id) for u in everyone])
         except Exception as exc:
             quiet.warning("cluster", "online flags unavailable: %s", exc)
-    return reply([
-        {**u.public(), "online": bool(online.get(str(u.id))),
-         "last": frames.new_msg(last[u.id]) if u.id in last else None,
-         **frames.reading_fields(readings.get(u.id, NOTHING_READ))}
-        for u in everyone
-    ])  # fmt: skip
+    return reply(
+        [
+            {
+                **u.public(),
+                "online": bool(online.get(str(u.id))),
+                "last": payloads.new_msg(last[u.id]) if u.id in last else None,
+                **payloads.reading_fields(readings.get(u.id, NOTHING_READ)),
+            }
+            for u in everyone
+        ]
+    )
 
 
 @routes.post("/api/upload")
@@ -171,11 +179,11 @@ async def joined_room(request: web.Request, user: User, group_id: int) -> Room:
 @routes.post("/api/send")
 async def send(request: web.Request) -> web.Response:
     user = await logged_in(request)
-    order = frames.parse_send(await json_body(request))
+    order = payloads.parse_send(await json_body(request))
     store, push = request.app[STORE], request.app[PUSH]
     if order.action_type == "login":  # document 000's "login": tell the room I am here
         room = await joined_room(request, user, order.group_id)
-        frame = frames.new_user_login(user, room.id)
+        frame = payloads.new_user_login(user, room.id)
         push.send_to_group(room_group(room.id), frame)
         return reply(frame)
     if order.msgtype and not await asyncio.to_thread(
@@ -191,7 +199,7 @@ async def send(request: web.Request) -> web.Response:
         message = await store.run(
             lambda s: s.add_message(user, order.msgtype, order.content, order.group_id, to_uid)
         )
-        frame = frames.new_msg(message)
+        frame = payloads.new_msg(message)
         if to_uid is None:
             push.send_to_group(room_group(order.group_id), frame)
         else:

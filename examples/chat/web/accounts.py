@@ -5,17 +5,17 @@
 - ``POST /api/login`` (``nickname``, ``password``, optional new ``avatar``): 401 if
   wrong; 429 with ``Retry-After`` while failed guesses make it wait: growing waits
   per address and per account, but a browser that logged in to the account before
-  waits only for its own failures (:mod:`examples.chat.throttle`,
-  :mod:`examples.chat.devices`). Accounts made before passwords existed have none
+  waits only for its own failures (:mod:`examples.chat.web.throttle`,
+  :mod:`examples.chat.web.devices`). Accounts made before passwords existed have none
   and cannot log in (anyone could have made them) until an operator sets one
-  (:mod:`examples.chat.admin`).
+  (:mod:`examples.chat.web.admin`).
 - Both take JSON, a urlencoded form or a multipart form, and set the session
   cookie (HttpOnly, SameSite=Lax) and the device cookie; the reply is the user
   ``{id, nickname, avatar}``.
 - ``POST /api/token``: a short-lived token for one WebSocket connection
-  (:mod:`examples.chat.tokens`), with the gateway's URL.
+  (:mod:`examples.chat.web.tokens`), with the gateway's URL.
 
-Passwords are hashed with scrypt on a thread (:mod:`examples.chat.passwords`) and
+Passwords are hashed with scrypt on a thread (:mod:`examples.chat.web.passwords`) and
 never logged.
 """
 
@@ -28,8 +28,12 @@ from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, web
 
-from . import devices, media, mediatypes, passwords, tokens
-from .context import (
+from .. import mediatypes
+from . import devices, media, passwords, tokens
+from .db import SESSION_TTL, NicknameTaken
+from .models import User
+from .payloads import BadRequest
+from .state import (
     AVATARS,
     COOKIE,
     DEFAULT_ROOM,
@@ -40,8 +44,6 @@ from .context import (
     logged_in,
     reply,
 )
-from .db import SESSION_TTL, NicknameTaken, User
-from .frames import BadRequest
 from .throttle import Attempt
 
 routes = web.RouteTableDef()
@@ -83,8 +85,12 @@ async def _account_form(request: web.Request) -> AccountForm:
                     raise BadRequest("头像必须是图片")
             elif part.name in ("nickname", "password", "avatar"):
                 fields[part.name] = await part.text()
-        return AccountForm(fields.get("nickname", ""), fields.get("password", ""),
-                           _stock_avatar(fields.get("avatar")), upload)  # fmt: skip
+        return AccountForm(
+            fields.get("nickname", ""),
+            fields.get("password", ""),
+            _stock_avatar(fields.get("avatar")),
+            upload,
+        )
     if request.content_type == "application/x-www-form-urlencoded":
         form = await request.post()
         body: object = {k: v for k, v in form.items() if isinstance(v, str)}
@@ -93,9 +99,11 @@ async def _account_form(request: web.Request) -> AccountForm:
     if not isinstance(body, dict):
         raise BadRequest("请求数据结构无法被解析")
     nickname, password = body.get("nickname"), body.get("password")
-    return AccountForm(nickname if isinstance(nickname, str) else "",
-                       password if isinstance(password, str) else "",
-                       _stock_avatar(body.get("avatar")))  # fmt: skip
+    return AccountForm(
+        nickname if isinstance(nickname, str) else "",
+        password if isinstance(password, str) else "",
+        _stock_avatar(body.get("avatar")),
+    )
 
 
 def _nickname(form: AccountForm) -> str:
@@ -112,8 +120,14 @@ async def _signed_in(request: web.Request, user: User, device: str | None = None
     response = reply(user.public())
     response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", max_age=SESSION_TTL)
     recognised = devices.issue(request.app[SETTINGS].auth_secret, user.id, device)
-    response.set_cookie(devices.COOKIE, recognised, httponly=True, samesite="Strict",
-                        max_age=devices.TTL, path=devices.PATH)  # fmt: skip
+    response.set_cookie(
+        devices.COOKIE,
+        recognised,
+        httponly=True,
+        samesite="Strict",
+        max_age=devices.TTL,
+        path=devices.PATH,
+    )
     return response
 
 
@@ -146,8 +160,9 @@ async def _avatar(request: web.Request, form: AccountForm) -> str | None:
 
 def _throttled(seconds: float) -> BadRequest:
     wait = max(1, math.ceil(seconds))
-    return BadRequest(f"尝试次数过多，请{wait}秒后再试", code=429, status=429,
-                      headers={"Retry-After": str(wait)})  # fmt: skip
+    return BadRequest(
+        f"尝试次数过多，请{wait}秒后再试", code=429, status=429, headers={"Retry-After": str(wait)}
+    )
 
 
 def _recognised(request: web.Request, user: User | None) -> str | None:
@@ -207,8 +222,15 @@ async def token(request: web.Request) -> web.Response:
     user = await logged_in(request)
     rooms = await request.app[STORE].run(lambda s: s.rooms_of(user.id))
     settings = request.app[SETTINGS]
-    claims = tokens.claims(user.id, user.nickname, user.avatar, rooms, time.time(),
-                           settings.token_ttl)  # fmt: skip
+    claims = tokens.claims(
+        user.id, user.nickname, user.avatar, rooms, time.time(), settings.token_ttl
+    )
     signed = tokens.issue(settings.auth_secret, claims)
-    return reply({"token": signed, "expires_in": settings.token_ttl, "ws_url": settings.ws_url,
-                  "rooms": claims["rooms"]})  # fmt: skip
+    return reply(
+        {
+            "token": signed,
+            "expires_in": settings.token_ttl,
+            "ws_url": settings.ws_url,
+            "rooms": claims["rooms"],
+        }
+    )

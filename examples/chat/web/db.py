@@ -1,12 +1,12 @@
 """SQLite storage of the chat: accounts, login sessions, rooms, membership (and messages).
 
 :class:`Store` is synchronous and owns one connection; its message queries live in
-:mod:`examples.chat.history`, its read positions in :mod:`examples.chat.reads`.
+:mod:`examples.chat.web.history`, its read positions in :mod:`examples.chat.web.reads`.
 :class:`AsyncStore` runs every call of a Store on one dedicated thread (a
 single-worker executor), so the event loop never blocks on SQLite and the connection
 is only ever used by the thread that created it; calls are serialized, which SQLite
 wants anyway. The schema and its migrations are in
-:mod:`examples.chat.schema`.
+:mod:`examples.chat.web.schema`.
 
 Login sessions are stored as SHA-256 digests of their tokens: a copy of the
 database file does not give anyone a usable cookie.
@@ -24,13 +24,23 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import click
+
 from . import schema
 from .history import MessageStore
 from .models import Message, Reading, Room, User
 from .reads import ReadStore
 
-__all__ = ["DEFAULT_ROOMS", "AsyncStore", "Message", "NicknameTaken", "Reading", "Room", "Store",
-           "User"]  # fmt: skip
+__all__ = [
+    "DEFAULT_ROOMS",
+    "AsyncStore",
+    "Message",
+    "NicknameTaken",
+    "Reading",
+    "Room",
+    "Store",
+    "User",
+]
 T = TypeVar("T")
 
 DEFAULT_ROOMS = ((100, "开源技术小栈"), (101, "Python 交流"), (102, "闲聊灌水"))
@@ -90,7 +100,7 @@ class Store(MessageStore, ReadStore):
 
     def set_password(self, nickname: str, password_hash: str) -> User | None:
         """Give the account a new password hash and end its login sessions (an
-        operator's reset, see :mod:`examples.chat.admin`); None if there is no such
+        operator's reset, see :mod:`examples.chat.web.admin`); None if there is no such
         account."""
         found = self.credentials(nickname)
         if found is None:
@@ -212,9 +222,11 @@ class Store(MessageStore, ReadStore):
         return [row[0] for row in rows]
 
     def is_member(self, user_id: int, room_id: int) -> bool:
-        return bool(self._db.execute(
-            "SELECT 1 FROM memberships WHERE user_id = ? AND room_id = ?", (user_id, room_id)
-        ).fetchone())  # fmt: skip
+        return bool(
+            self._db.execute(
+                "SELECT 1 FROM memberships WHERE user_id = ? AND room_id = ?", (user_id, room_id)
+            ).fetchone()
+        )
 
     def members(self, room_ids: Iterable[int]) -> dict[int, list[int]]:
         """Per room, the ids of its members (every room asked for is in the answer)."""
@@ -270,3 +282,16 @@ class AsyncStore:
             store, self._store = self._store, None
             await self._run(store.close)
         self._executor.shutdown(wait=True)
+
+
+# the option that names the database, for every command that opens it (the web
+# backend, and the operator's commands: web/admin.py)
+db_option = click.option(
+    "--db",
+    "db_path",
+    default="data/chat.sqlite3",
+    show_default=True,
+    envvar="CHAT_DB",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The chat's SQLite file (the web backend creates it, and its folder).",
+)

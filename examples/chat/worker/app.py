@@ -1,13 +1,13 @@
 """The chat's business worker: design document 001's ``Events`` class on our cluster.
 
-Run it with ``gw worker --app examples.chat.app --register 127.0.0.1:1236`` (or
-``gw up --app examples.chat.app``). The rules live in :mod:`examples.chat.protocol`
-(the document's frames and replies) and :mod:`examples.chat.identity` (who may
+Run it with ``gw worker --app examples.chat.worker.app --register 127.0.0.1:1236`` (or
+``gw up --app examples.chat.worker.app``). The rules live in :mod:`examples.chat.worker.requests`
+(the document's frames and replies) and :mod:`examples.chat.worker.identity` (who may
 claim what); this module only maps them onto the Gateway API:
 
 - a refused frame (bad JSON, not an object, a validation error): reply 400, close;
 - ``join``: mode 2 joins the document's group of that number (never a room's: see
-  :mod:`examples.chat.identity`), mode 1 binds the uid; the session remembers
+  :mod:`examples.chat.worker.identity`), mode 1 binds the uid; the session remembers
   who the client is; the client gets ``{code: 0, msg: "success", data: <frame>}``;
 - ``speak``: mode 1 goes to ``to_user_id``'s connections, mode 2 to the group;
 - any other event: ``{code: 400, msg: "default invalid"}``, connection kept;
@@ -39,14 +39,20 @@ from business import api
 from common.exceptions import GatewayError
 from common.logs import Throttled
 
-from . import identity, presence, protocol
+from .. import groups, presence
+from . import identity, notices, requests
 from .identity import Forbidden, Identity
-from .protocol import Rejected, Request
+from .requests import Rejected, Request
 
 log = logging.getLogger(__name__)
 quiet = Throttled(log)  # the lines a client's frames or connections can cause
-GRACE = float(os.environ.get("CHAT_PRESENCE_GRACE", "5"))
 _later: set[asyncio.Task[None]] = set()  # presence checks under way
+
+
+def grace() -> float:
+    """Seconds a person's last connection has been gone before they are announced
+    offline (``CHAT_PRESENCE_GRACE``, default 5; read when it is needed)."""
+    return float(os.environ.get("CHAT_PRESENCE_GRACE", "5"))
 
 
 def _caller() -> Identity | None:
@@ -56,17 +62,21 @@ def _caller() -> Identity | None:
 
 def on_websocket_connect(client_id: str, data: dict[str, Any]) -> None:
     server = data.get("server", {})
-    api.session["client_ip"] = protocol.client_ip(server)
-    api.session["browser"] = protocol.browser(server.get("HTTP_USER_AGENT"))
+    api.session["client_ip"] = requests.client_ip(server)
+    api.session["browser"] = requests.browser(server.get("HTTP_USER_AGENT"))
     who = identity.from_claims(data.get("auth"))
     if who is None:
         return
-    api.session.update(from_user_id=who.uid, from_username=who.nickname,
-                       from_avatar=who.avatar, rooms=list(who.rooms))  # fmt: skip
+    api.session.update(
+        from_user_id=who.uid,
+        from_username=who.nickname,
+        from_avatar=who.avatar,
+        rooms=list(who.rooms),
+    )
     for room in who.rooms:  # the server's groups (a client's raw join names other ones)
-        api.join_group(client_id, identity.room_group(room))
-    api.join_group(client_id, identity.USERS)  # rooms created and renamed are told there
-    api.send_to_current_client(presence.welcome(who, client_id))  # after the joins: ready
+        api.join_group(client_id, groups.room_group(room))
+    api.join_group(client_id, groups.USERS)  # rooms created and renamed are told there
+    api.send_to_current_client(notices.welcome(who, client_id))  # after the joins: ready
     if who.rooms:  # asked apart, so that the client's next frames do not wait for it
         _spawn(_online_if_first(client_id, who))
 
@@ -87,24 +97,24 @@ async def _online_if_first(client_id: str, who: Identity) -> None:
         return
     if connections.complete and presence.is_alone(connections, client_id):
         rooms = list(who.rooms)
-        frame = presence.announcement(who, "online", rooms)  # to the others: never to yourself
-        api.send_to_group(identity.room_groups(rooms), frame, exclude=[client_id])
+        frame = notices.announcement(who, "online", rooms)  # to the others: never to yourself
+        api.send_to_group(groups.room_groups(rooms), frame, exclude=[client_id])
 
 
 def on_message(client_id: str, message: str | bytes) -> None:
     try:
         who = _caller()
-        _dispatch(client_id, identity.attest(protocol.parse(message), who), who)
+        _dispatch(client_id, identity.attest(requests.parse(message), who), who)
     except Rejected as refused:
         api.close_current_client(refused.reply)
     except Forbidden as refused:
         api.send_to_current_client(refused.reply)
     except GatewayError as exc:  # e.g. a uid or group id the cluster refuses
         quiet.info("refused", "client %s: %s", client_id, exc)
-        api.send_to_current_client(protocol.reply(500, str(exc)))
+        api.send_to_current_client(requests.reply(500, str(exc)))
     except Exception as exc:  # a bug: the client hears of it, as the document's catch-all
         quiet.exception("failed", "client %s: on_message failed", client_id)
-        api.send_to_current_client(protocol.reply(500, str(exc) or type(exc).__name__))
+        api.send_to_current_client(requests.reply(500, str(exc) or type(exc).__name__))
 
 
 def _dispatch(client_id: str, request: Request, who: Identity | None) -> None:
@@ -118,33 +128,33 @@ def _dispatch(client_id: str, request: Request, who: Identity | None) -> None:
             mode=request.mode,
             event=request.event,
             group_id=original["group_id"],  # at most 19 digits: storable
-            from_user_id=protocol.storable(original["from_user_id"]),
-            from_username=protocol.storable(original["from_username"]),
+            from_user_id=requests.storable(original["from_user_id"]),
+            from_username=requests.storable(original["from_username"]),
             from_avatar=request.from_avatar,
         )
-        api.send_to_current_client(protocol.reply(0, "success", original))
+        api.send_to_current_client(requests.reply(0, "success", original))
     elif request.event == "speak":
         if request.mode == 1:
-            to_user_id = protocol.recipient(request)
+            to_user_id = requests.recipient(request)
             if to_user_id is None:
-                api.send_to_current_client(protocol.reply(400, protocol.TO_USER_REQUIRED, original))
+                api.send_to_current_client(requests.reply(400, requests.TO_USER_REQUIRED, original))
                 return
             api.send_to_uid(
                 identity.private_target(to_user_id, who),
-                protocol.reply(0, protocol.private_text(request), original),
+                requests.reply(0, requests.private_text(request), original),
             )
         else:
             api.send_to_group(
-                request.group_id, protocol.reply(0, protocol.group_text(request), original)
+                request.group_id, requests.reply(0, requests.group_text(request), original)
             )
     else:
-        api.send_to_current_client(protocol.reply(400, protocol.DEFAULT_INVALID, original))
+        api.send_to_current_client(requests.reply(400, requests.DEFAULT_INVALID, original))
 
 
 def on_close(client_id: str) -> None:
-    notice = protocol.leave_notice(client_id, api.session)
+    notice = requests.leave_notice(client_id, api.session)
     if notice is not None:
-        api.send_to_group(protocol.group_key(notice["data"]["group_id"]), notice)
+        api.send_to_group(requests.group_key(notice["data"]["group_id"]), notice)
     who = _caller()
     if who is not None:
         rooms = [r for r in api.session.get("rooms", who.rooms) if type(r) is int]
@@ -153,15 +163,15 @@ def on_close(client_id: str) -> None:
 
 async def _offline_after_grace(client_id: str, who: Identity, rooms: list[int]) -> None:
     """Announce ``offline`` if, after the grace period, the person has no connection."""
-    await asyncio.sleep(GRACE)
+    await asyncio.sleep(grace())
     try:
         connections = await api.get_client_id_by_uid(who.uid)
     except GatewayError as exc:
         quiet.info("presence", "user %s: presence unknown: %s", who.uid, exc)
         return
     if connections.complete and not connections and rooms:
-        frame = presence.announcement(who, "offline", rooms)
-        api.send_to_group(identity.room_groups(rooms), frame)
+        frame = notices.announcement(who, "offline", rooms)
+        api.send_to_group(groups.room_groups(rooms), frame)
         log.debug("client %s closed: user %s offline", client_id, who.uid)
     else:
         log.debug("client %s closed: user %s still here", client_id, who.uid)

@@ -6,7 +6,7 @@ the backend (``POST /api/token``, cookie-authenticated) for a short-lived HS256
 JWT signed with the secret the backend shares with the gateway, and connects to
 ``ws://gateway/?token=...``. The gateway verifies it before the upgrade, binds the
 ``uid`` claim to the connection and hands the claims to the worker
-(:mod:`examples.chat.identity` reads them).
+(:mod:`examples.chat.worker.identity` reads them).
 
 The token is only needed for the handshake, so it lives minutes; a page that
 reconnects asks for a new one. Claims are what the worker needs to vouch for the

@@ -39,9 +39,9 @@ from common.launch import Refused
 
 from . import accesslog, guard, tokens
 from .accesslog import AccessLog
-from .context import GUARDS, PUSH, SETTINGS, STATIC, STORE, Guards, Settings, errors
-from .db import AsyncStore
+from .db import AsyncStore, db_option
 from .routes import ROUTES
+from .state import GUARDS, PUSH, SETTINGS, STATIC, STORE, Guards, Settings, errors
 
 log = logging.getLogger("chat.web")
 CLIENT_MAX_SIZE = 10 << 20  # bytes of a request body (uploads)
@@ -57,8 +57,12 @@ def make_app(
     app = web.Application(middlewares=[errors, guard.same_origin], client_max_size=CLIENT_MAX_SIZE)
     uploads = db.parent / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
-    app[SETTINGS] = Settings(ws_url=ws_url, uploads=uploads, auth_secret=auth_secret,
-                             page_policy=guard.page_policy(ws_url))  # fmt: skip
+    app[SETTINGS] = Settings(
+        ws_url=ws_url,
+        uploads=uploads,
+        auth_secret=auth_secret,
+        page_policy=guard.page_policy(ws_url),
+    )
     app[GUARDS] = Guards()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -89,8 +93,7 @@ def _split(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
-async def serve(app: web.Application, host: str, port: int,
-                access_log: AccessLog = "api") -> None:  # fmt: skip
+async def serve(app: web.Application, host: str, port: int, access_log: AccessLog = "api") -> None:
     """Serve until SIGTERM/SIGINT; print the ready line once listening."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -114,17 +117,6 @@ async def serve(app: web.Application, host: str, port: int,
         log.info("stopping")
     finally:
         await runner.cleanup()
-
-
-db_option = click.option(
-    "--db",
-    "db_path",
-    default="data/chat.sqlite3",
-    show_default=True,
-    envvar="CHAT_DB",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The chat's SQLite file (the web backend creates it, and its folder).",
-)
 
 
 @click.command()
@@ -172,8 +164,16 @@ db_option = click.option(
     type=click.Choice(accesslog.MODES),
     help="api: the page and API calls, not static files or uploads; all; off.",
 )
-def main(listen: str, register: str, db_path: Path, ws_url: str, auth_secret: str | None,
-         secret: str | None, log_level: str, access_log: AccessLog) -> None:  # fmt: skip
+def main(
+    listen: str,
+    register: str,
+    db_path: Path,
+    ws_url: str,
+    auth_secret: str | None,
+    secret: str | None,
+    log_level: str,
+    access_log: AccessLog,
+) -> None:
     """Run the chat's web backend."""
     logging.basicConfig(
         level=getattr(logging, log_level.upper()),

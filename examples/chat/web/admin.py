@@ -1,4 +1,4 @@
-"""The operator's commands on the chat's database: ``python -m examples.chat.admin``.
+"""The operator's commands on the chat's database: ``python -m examples.chat.web.admin``.
 
 ``set-password NICKNAME``: give an account a new password and end its login sessions.
 It is how the owner of an account made before passwords existed gets it back (such
@@ -6,8 +6,8 @@ an account cannot log in: anyone could have made it), and how a forgotten or sto
 password is reset. The password is asked twice on a terminal, or read as one line of
 standard input (``make chat-password NICK=...`` runs it on the default database)::
 
-    python -m examples.chat.admin set-password 小明
-    echo 'a long passphrase' | python -m examples.chat.admin --db chat.db set-password 小明
+    python -m examples.chat.web.admin set-password 小明
+    echo 'a long passphrase' | python -m examples.chat.web.admin --db chat.db set-password 小明
 
 Then the account's open connections are closed through the cluster (``--register``,
 ``--secret``: the web backend's): a page that reconnects needs a token, hence a
@@ -31,8 +31,7 @@ from business import AsyncGatewayClient
 from common.exceptions import ConfigError
 
 from . import passwords
-from .db import Store
-from .web import db_option
+from .db import Store, db_option
 
 REACH_TIMEOUT = 3.0  # seconds to reach the cluster
 
@@ -47,8 +46,7 @@ def main(ctx: click.Context, db_path: Path) -> None:
 
 def _read_password() -> str:
     if sys.stdin.isatty():
-        password: str = click.prompt("new password", hide_input=True,
-                                     confirmation_prompt=True)  # fmt: skip
+        password: str = click.prompt("new password", hide_input=True, confirmation_prompt=True)
         return password
     return sys.stdin.readline().rstrip("\r\n")
 
@@ -62,8 +60,10 @@ async def _close_connections(register: str, secret: str | None, uid: int) -> str
         return f"open connections not closed: {exc}"
     try:
         if client.cluster.listed is None:
-            return (f"open connections not closed: no register answered at {register} "
-                    "(--register, GW_REGISTER)")  # fmt: skip
+            return (
+                f"open connections not closed: no register answered at {register} "
+                "(--register, GW_REGISTER)"
+            )
         found = await client.get_client_id_by_uid(str(uid))
         for client_id in found:
             client.close_client(client_id)
@@ -88,8 +88,9 @@ async def _close_connections(register: str, secret: str | None, uid: int) -> str
     "--keep-connections", is_flag=True, help="Do not close the account's open connections."
 )
 @click.pass_obj
-def set_password(db_path: Path, nickname: str, register: str, secret: str | None,
-                 keep_connections: bool) -> None:  # fmt: skip
+def set_password(
+    db_path: Path, nickname: str, register: str, secret: str | None, keep_connections: bool
+) -> None:
     """Set NICKNAME's password, end its sessions and close its open connections."""
     if not db_path.exists():
         raise click.ClickException(f"{db_path}: no such database (the web backend's --db?)")

@@ -20,11 +20,12 @@ from aiohttp import web
 
 from common.logs import Throttled
 
-from . import frames, presence
-from .context import PUSH, STORE, current_user, json_body, logged_in, reply, room_or_404
-from .db import Room, User
-from .frames import BadRequest
-from .identity import USERS, room_group
+from .. import presence
+from ..groups import USERS, room_group
+from . import payloads
+from .models import Room, User
+from .payloads import BadRequest
+from .state import PUSH, STORE, current_user, json_body, logged_in, reply, room_or_404
 
 log = logging.getLogger(__name__)
 quiet = Throttled(log)  # lines any request can cause while the cluster is away
@@ -48,7 +49,7 @@ async def _group_uids(request: web.Request) -> dict[str, list[Any]] | None:
 async def rooms(request: web.Request) -> web.Response:
     """Every room: ``{id, name, online}``, and for a logged-in user ``joined``,
     ``members`` (how many), and for a joined room ``last`` (its latest message) and its
-    reading: ``read``, ``unread``, ``latest`` (:mod:`examples.chat.reads`)."""
+    reading: ``read``, ``unread``, ``latest`` (:mod:`examples.chat.web.reads`)."""
     store = request.app[STORE]
     user = await current_user(request)
     found = await store.run(lambda s: s.rooms())
@@ -56,10 +57,14 @@ async def rooms(request: web.Request) -> web.Response:
     group_uids = await _group_uids(request)
     counts = None if group_uids is None else presence.online_counts(group_uids, members)
     listed: list[dict[str, Any]] = [
-        {"id": r.id, "name": r.name, "online": None if counts is None else counts[r.id],
-         "created_by": _owner(r)}
+        {
+            "id": r.id,
+            "name": r.name,
+            "online": None if counts is None else counts[r.id],
+            "created_by": _owner(r),
+        }
         for r in found
-    ]  # fmt: skip
+    ]
     if user is not None:
         mine = {r.id for r in found if user.id in members[r.id]}
         last, readings = await store.run(
@@ -67,10 +72,13 @@ async def rooms(request: web.Request) -> web.Response:
         )  # one call: the counts and the latest messages of one moment
         for item in listed:
             message = last.get(item["id"])
-            item.update(joined=item["id"] in mine, members=len(members[item["id"]]),
-                        last=None if message is None else frames.new_msg(message))  # fmt: skip
+            item.update(
+                joined=item["id"] in mine,
+                members=len(members[item["id"]]),
+                last=None if message is None else payloads.new_msg(message),
+            )
             if item["id"] in readings:
-                item.update(frames.reading_fields(readings[item["id"]]))
+                item.update(payloads.reading_fields(readings[item["id"]]))
     return reply(listed)
 
 
@@ -84,7 +92,7 @@ async def _move_connections(request: web.Request, user: User, room: Room, join: 
         quiet.warning("cluster", "connections of user %s unknown: %s", user.id, exc)
         client_ids = []
     mine = await store.run(lambda s: s.rooms_of(user.id))
-    frame = frames.room_member(user, "join" if join else "leave", room.id)
+    frame = payloads.room_member(user, "join" if join else "leave", room.id)
     group = room_group(room.id)
     if not join:  # told while still in the group: the user's other tabs hear it too
         push.send_to_group(group, frame)
@@ -115,11 +123,18 @@ async def create_room(request: web.Request) -> web.Response:
     store = request.app[STORE]
     existed, room = await store.run(lambda s: (s.room_named(name), s.create_room(name, user.id)))
     if existed is None:
-        request.app[PUSH].send_to_group(USERS, frames.room_event("created", room, user))
+        request.app[PUSH].send_to_group(USERS, payloads.room_event("created", room, user))
     if await store.run(lambda s: s.join_room(user.id, room.id)):
         await _move_connections(request, user, room, join=True)
-    return reply({"id": room.id, "name": room.name, "online": None, "joined": True,
-                  "created_by": _owner(room)})  # fmt: skip
+    return reply(
+        {
+            "id": room.id,
+            "name": room.name,
+            "online": None,
+            "joined": True,
+            "created_by": _owner(room),
+        }
+    )
 
 
 @routes.post("/api/rooms/{room_id}/rename")
@@ -135,7 +150,7 @@ async def rename_room(request: web.Request) -> web.Response:
     if renamed is None:
         raise BadRequest(NAME_TAKEN, code=409, status=409)
     if renamed.name != room.name:
-        request.app[PUSH].send_to_group(USERS, frames.room_event("renamed", renamed, user))
+        request.app[PUSH].send_to_group(USERS, payloads.room_event("renamed", renamed, user))
     return reply({"id": renamed.id, "name": renamed.name, "created_by": _owner(renamed)})
 
 
@@ -173,14 +188,18 @@ async def room_members(request: web.Request) -> web.Response:
     try:
         uids = await request.app[PUSH].get_uid_list_by_group(room_group(room.id))
     except Exception as exc:
-        quiet.warning("cluster", "members of room %s: online flags unavailable: %s", room.id,
-                      exc)  # fmt: skip
+        quiet.warning("cluster", "members of room %s: online flags unavailable: %s", room.id, exc)
         uids = []
     online = presence.online_members(uids, ids)
     listed = [
-        {"uid": str(u), "username": users[u].nickname, "photo": users[u].avatar,
-         "online": str(u) in online}
-        for u in ids if u in users
-    ]  # fmt: skip
+        {
+            "uid": str(u),
+            "username": users[u].nickname,
+            "photo": users[u].avatar,
+            "online": str(u) in online,
+        }
+        for u in ids
+        if u in users
+    ]
     listed.sort(key=lambda m: not m["online"])  # stable: by join time within each part
     return reply({"online": len(online), "members": listed})

@@ -1,6 +1,6 @@
 """Uploaded files (avatars, images, video, voice): checked, named, saved, served.
 
-A file is kept only if its bytes are one of our types (:mod:`examples.chat.sniff`:
+A file is kept only if its bytes are one of our types (:mod:`examples.chat.web.sniff`:
 signatures, and images decoded by Pillow); what the client declared is not believed.
 It is saved under a random name whose extension says what the bytes are
 (:mod:`examples.chat.mediatypes`), and served from ``/uploads/<name>`` by
@@ -27,9 +27,9 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 
+from ..mediatypes import TYPES, UPLOADS, upload_name
 from . import sniff
-from .frames import BadRequest
-from .mediatypes import TYPES, UPLOADS, upload_name
+from .payloads import BadRequest
 
 MAX_UPLOAD = 8 << 20  # bytes
 MAX_AVATAR = 1 << 20

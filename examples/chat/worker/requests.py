@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .mediatypes import DEFAULT_AVATAR, is_own_avatar
+from ..mediatypes import DEFAULT_AVATAR, is_own_avatar
 
 MAX_CONTENT = 128  # characters (the validator's max:128 counts with mb_strlen)
 MAX_GROUP_DIGITS = 19  # any 64-bit id; int() refuses strings over 4,300 digits
@@ -191,14 +191,18 @@ def leave_notice(client_id: str, session: dict[Any, Any]) -> dict[str, Any] | No
     group_id = session.get("group_id")
     if group_id in (None, "", 0, "0"):
         return None
-    return reply(0, "close", {
-        "event": "leave",
-        "group_id": group_id,
-        "client_id": client_id,
-        "content": "leaving group",
-        "from_user_id": session.get("from_user_id", ""),
-        "from_username": session.get("from_username", ""),
-    })  # fmt: skip
+    return reply(
+        0,
+        "close",
+        {
+            "event": "leave",
+            "group_id": group_id,
+            "client_id": client_id,
+            "content": "leaving group",
+            "from_user_id": session.get("from_user_id", ""),
+            "from_username": session.get("from_username", ""),
+        },
+    )
 
 
 def client_ip(server: dict[str, Any]) -> str:

@@ -2,7 +2,7 @@
 the logged-in user, request parsing helpers.
 
 Every JSON reply is ``{"code": 0 | error code, "msg": ..., "data": ...}`` (the
-document's ``$this->res``); a refusal is raised as :class:`~examples.chat.frames.BadRequest`
+document's ``$this->res``); a refusal is raised as :class:`~examples.chat.web.payloads.BadRequest`
 and turned into such a reply, with its HTTP status, by the :func:`errors` middleware.
 The logged-in user comes from the session cookie only, never from the request body.
 """
@@ -19,13 +19,14 @@ from aiohttp import web
 
 from business import AsyncGatewayClient
 
-from .db import AsyncStore, Room, User
-from .frames import NOT_NATURAL, BadRequest, natural, result
-from .mediatypes import STOCK_AVATARS
+from ..mediatypes import STOCK_AVATARS
+from .db import AsyncStore
+from .models import Room, User
+from .payloads import NOT_NATURAL, BadRequest, natural, result
 from .throttle import LoginThrottle
 
 COOKIE = "chat_token"
-STATIC = Path(__file__).resolve().parent / "static"
+STATIC = Path(__file__).resolve().parent.parent / "static"  # the page: examples/chat/static
 AVATARS = STOCK_AVATARS
 DEFAULT_ROOM = 100
 NO_ROOM = "房间不存在"
@@ -37,7 +38,7 @@ class Settings:
     ws_url: str
     uploads: Path
     auth_secret: str
-    page_policy: str = "default-src 'self'"  # Content-Security-Policy (examples.chat.guard)
+    page_policy: str = "default-src 'self'"  # Content-Security-Policy (examples.chat.web.guard)
     token_ttl: int = 300  # seconds
 
 

@@ -29,7 +29,7 @@ from pathlib import PurePath
 
 from PIL import Image, UnidentifiedImageError
 
-from .mediatypes import TYPES
+from ..mediatypes import TYPES
 
 MAX_PIXELS = 40_000_000  # of an image (8000 x 5000); decoding allocates 4 bytes each
 HEAD = 64  # bytes of a file that container() reads
@@ -90,8 +90,15 @@ def _decodes(data: bytes, kind: str) -> bool:
                 return False
             image.load()
             return True
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
-            Image.DecompressionBombError, Image.DecompressionBombWarning):  # fmt: skip
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ):
         return False
 
 

@@ -6,9 +6,9 @@ created as before for a new file; each later version only adds columns, tables a
 indexes, so an existing ``data/chat.sqlite3`` keeps every row:
 
 1. accounts have passwords (``users.password_hash``; NULL for accounts made before
-   passwords existed: they cannot log in, see :mod:`examples.chat.accounts`), room
+   passwords existed: they cannot log in, see :mod:`examples.chat.web.accounts`), room
    membership (``memberships``), and an index for a user's private messages.
-2. read positions (``read_positions``, :mod:`examples.chat.reads`): per user, the last
+2. read positions (``read_positions``, :mod:`examples.chat.web.reads`): per user, the last
    message read of each room and private conversation. An existing file starts with
    everything read (each membership at its room's latest message, each private
    conversation at its latest message to the user), so an upgrade shows no badges for

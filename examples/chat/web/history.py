@@ -5,7 +5,7 @@ so an id is a cursor: history pages go *before* an id, and what a page missed
 while disconnected is everything visible to its user *after* the last id it has
 (:meth:`MessageStore.updates`), whatever the clocks say.
 
-:class:`MessageStore` is a part of :class:`examples.chat.db.Store` (same
+:class:`MessageStore` is a part of :class:`examples.chat.web.db.Store` (same
 connection, same thread); it is kept apart because messages are a concern of their
 own.
 """
@@ -50,9 +50,16 @@ class MessageStore:
                 (room_id, sender.id, to_uid, msgtype, content, now),
             )
         return Message(
-            int(cursor.lastrowid or 0), room_id, sender.id, to_uid, msgtype, content, now,
-            sender.nickname, sender.avatar,
-        )  # fmt: skip
+            int(cursor.lastrowid or 0),
+            room_id,
+            sender.id,
+            to_uid,
+            msgtype,
+            content,
+            now,
+            sender.nickname,
+            sender.avatar,
+        )
 
     def _newest_first(self, where: str, args: tuple[object, ...], limit: int) -> list[Message]:
         rows = self._db.execute(
@@ -66,8 +73,9 @@ class MessageStore:
         """The last ``limit`` messages of a room (before message id ``before``), oldest first."""
         return self._newest_first(
             "m.room_id = ? AND m.to_uid IS NULL AND m.id < ?",
-            (room_id, before or _NO_CURSOR), limit,
-        )  # fmt: skip
+            (room_id, before or _NO_CURSOR),
+            limit,
+        )
 
     def private_history(
         self, a: int, b: int, limit: int = 50, before: int | None = None
@@ -76,8 +84,9 @@ class MessageStore:
         return self._newest_first(
             "m.room_id = 0 AND ((m.from_uid = ? AND m.to_uid = ?) OR (m.from_uid = ? AND"
             " m.to_uid = ?)) AND m.id < ?",
-            (a, b, b, a, before or _NO_CURSOR), limit,
-        )  # fmt: skip
+            (a, b, b, a, before or _NO_CURSOR),
+            limit,
+        )
 
     def updates(self, user_id: int, after: int, limit: int = MAX_PAGE) -> list[Message]:
         """What ``user_id`` may see with an id above ``after``, oldest first: messages of

@@ -4,7 +4,7 @@ At every successful login or registration the backend sets ``chat_device`` to
 ``<user id>.<nonce>.<mac>``, where the nonce is random (kept across the device's later
 logins) and the mac is HMAC-SHA256 of ``device|<user id>|<nonce>`` under the
 backend's secret. At a login for that account, a cookie that verifies makes the
-attempt *trusted* (:class:`examples.chat.throttle.LoginThrottle`): others' failed
+attempt *trusted* (:class:`examples.chat.web.throttle.LoginThrottle`): others' failed
 guesses on the account do not hold it back, only the failures of this device (its
 nonce). A cookie of another account, or one that does not verify, counts for nothing.
 

@@ -19,7 +19,7 @@ users of a private message)::
 
 A page marks a conversation read with ``{group_id, msg_id}`` or ``{to_user_id,
 msg_id}`` (:func:`parse_read`); the ``read`` frame tells every page of that user how
-far it is read (:class:`~examples.chat.models.Reading`).
+far it is read (:class:`~examples.chat.web.models.Reading`).
 
 The document's fields come first; ``group_id``, ``to_user_id``, ``msg_id`` and
 ``time`` are added so that a page in several conversations can file each message.
@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .mediatypes import upload_url
+from ..mediatypes import upload_url
 from .models import Message, Reading, Room, User
 
 MAX_TEXT = 1000  # characters of a text message

@@ -2,14 +2,14 @@
 response tells the browser.
 
 :func:`same_origin` (a middleware) refuses a state-changing request that another site
-could have made the user's browser send, by the rules of :mod:`examples.chat.origin`
+could have made the user's browser send, by the rules of :mod:`examples.chat.web.origin`
 (403 ``拒绝跨站请求``, or 403 ``页面已过期，请刷新后再试`` for a form or an empty body
 without the page's token), with a rate-limited log line; :func:`grant` gives a
 browser its token (``GET /api/config``), and a new ``chat_csrf`` cookie to make it
 from if the browser has none.
 
 Every response carries (unless its handler set its own, as uploads do:
-:mod:`examples.chat.media`):
+:mod:`examples.chat.web.media`):
 
 - ``Content-Security-Policy`` (:func:`page_policy`): scripts, styles, images and media
   from the page's own origin only, no inline script, style or event handler
@@ -33,8 +33,8 @@ from aiohttp import web
 from common.logs import Throttled
 
 from . import origin
-from .context import SETTINGS
-from .frames import BadRequest
+from .payloads import BadRequest
+from .state import SETTINGS
 
 log = logging.getLogger(__name__)
 quiet = Throttled(log)  # lines any other site can cause
@@ -61,8 +61,14 @@ async def same_origin(request: web.Request, handler: Any) -> web.StreamResponse:
             has_token=has_token,
         )
         if refused is not None:
-            quiet.warning("refused", "refused %s %r from %s: %s", request.method,
-                          request.path[:100], request.remote, refused.reason)  # fmt: skip
+            quiet.warning(
+                "refused",
+                "refused %s %r from %s: %s",
+                request.method,
+                request.path[:100],
+                request.remote,
+                refused.reason,
+            )
             raise BadRequest(refused.msg, status=403)
     return await handler(request)  # type: ignore[no-any-return]
 
@@ -76,8 +82,9 @@ def grant(request: web.Request) -> tuple[str, str | None]:
 
 
 def set_cookie(response: web.StreamResponse, cookie: str) -> None:
-    response.set_cookie(CSRF_COOKIE, cookie, httponly=True, samesite="Strict",
-                        max_age=CSRF_COOKIE_TTL, path="/")  # fmt: skip
+    response.set_cookie(
+        CSRF_COOKIE, cookie, httponly=True, samesite="Strict", max_age=CSRF_COOKIE_TTL, path="/"
+    )
 
 
 def page_policy(ws_url: str) -> str:

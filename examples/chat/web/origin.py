@@ -46,7 +46,9 @@ _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 
 
 @dataclass(frozen=True, slots=True)
-class Refusal:
+class ForgedRequest:
+    """A state-changing request that may come from another site (CSRF): refused."""
+
     reason: str  # for the log (no secret in it)
     msg: str  # for the user
 
@@ -84,16 +86,25 @@ def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";")[0].strip().lower()
 
 
-def refusal(method: str, *, origin: str | None, fetch_site: str | None, host: str,
-            content_type: str | None, has_token: bool) -> Refusal | None:  # fmt: skip
+def refusal(
+    method: str,
+    *,
+    origin: str | None,
+    fetch_site: str | None,
+    host: str,
+    content_type: str | None,
+    has_token: bool,
+) -> ForgedRequest | None:
     """Why a request must be refused (None: it may go on). ``has_token``: it carries
     the right token (:func:`token_ok`)."""
     if method.upper() in SAFE_METHODS:
         return None
     if fetch_site is not None and fetch_site.lower() not in TRUSTED_FETCH_SITES:
-        return Refusal(f"Sec-Fetch-Site {fetch_site[:40]!r}", CROSS_SITE)
+        return ForgedRequest(f"Sec-Fetch-Site {fetch_site[:40]!r}", CROSS_SITE)
     if origin is not None and not same_origin(origin, host):
-        return Refusal(f"Origin {origin[:100]!r} on host {host[:100]!r}", CROSS_SITE)
+        return ForgedRequest(f"Origin {origin[:100]!r} on host {host[:100]!r}", CROSS_SITE)
     if _media_type(content_type) != "application/json" and not has_token:
-        return Refusal(f"{_media_type(content_type) or 'no body type'} without a token", STALE)
+        return ForgedRequest(
+            f"{_media_type(content_type) or 'no body type'} without a token", STALE
+        )
     return None

@@ -40,5 +40,7 @@ def runner_options(mode: AccessLog, logger: logging.Logger) -> dict[str, Any]:
     """The access-log arguments of :class:`aiohttp.web.AppRunner` for ``mode``."""
     if mode == "off":
         return {"access_log": None}
-    return {"access_log": logger,
-            "access_log_class": ApiAccessLogger if mode == "api" else AccessLogger}  # fmt: skip
+    return {
+        "access_log": logger,
+        "access_log_class": ApiAccessLogger if mode == "api" else AccessLogger,
+    }

@@ -31,9 +31,14 @@ def _b64(data: bytes) -> str:
 def _derive(password: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
     n = 1 << log2_n
     return hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=HASH_BYTES,
+        password.encode("utf-8"),
+        salt=salt,
+        n=n,
+        r=r,
+        p=p,
+        dklen=HASH_BYTES,
         maxmem=256 * n * r * p,  # 2x what scrypt needs: never the reason it fails
-    )  # fmt: skip
+    )
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
@@ -50,8 +55,9 @@ def verify(password: str, stored: str | None) -> bool:
         if scheme != "scrypt" or not 1 <= int(log2_n) <= 20:
             return False
         expected = base64.b64decode(digest, validate=True)
-        actual = _derive(password, base64.b64decode(salt, validate=True), int(log2_n),
-                         int(r), int(p))  # fmt: skip
+        actual = _derive(
+            password, base64.b64decode(salt, validate=True), int(log2_n), int(r), int(p)
+        )
     except ValueError:  # wrong field count, not numbers, not base64, bad parameters
         return False
     return hmac.compare_digest(actual, expected) and stored is not None

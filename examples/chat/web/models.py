@@ -1,7 +1,7 @@
 """The chat's records as the store returns them: frozen values, no behaviour but a view.
 
 They live apart from the storage modules so that the pure modules that build frames
-(:mod:`examples.chat.frames`) need no database code.
+(:mod:`examples.chat.web.payloads`) need no database code.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Room:
 class Reading:
     """How far a user has read a conversation, as of one moment: ``read`` is the id of the
     last message read, ``unread`` how many messages of others came after it (at most
-    :data:`examples.chat.reads.MAX_COUNTED`), ``latest`` the conversation's latest
+    :data:`examples.chat.web.reads.MAX_COUNTED`), ``latest`` the conversation's latest
     message id then (0 if none): what came later is not in ``unread``."""
 
     read: int

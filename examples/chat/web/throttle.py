@@ -7,7 +7,7 @@ ever refuses for long what the owner does:
   attempt waits, from the latest failure, a time that doubles with every failure up
   to ``longest`` (:class:`Backoff`). A key quiet for ``forget`` seconds starts afresh.
 - :class:`LoginThrottle` chooses the keys of an attempt. A browser that logged in to
-  this account before (a valid device cookie, :mod:`examples.chat.devices`) is
+  this account before (a valid device cookie, :mod:`examples.chat.web.devices`) is
   *trusted*: only its own failures slow it down (per device), so an attack on the
   account, from anywhere, never delays the owner's usual browser. Any other attempt
   is *untrusted*: it waits for its address (every nickname tried from it) and for the
@@ -139,8 +139,13 @@ class LoginThrottle:
     checked (so that guesses sent in parallel are all counted) and taken back if it
     is right."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, address: Backoff = ADDRESS,
-                 account: Backoff = ACCOUNT, device: Backoff = DEVICE) -> None:  # fmt: skip
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        address: Backoff = ADDRESS,
+        account: Backoff = ACCOUNT,
+        device: Backoff = DEVICE,
+    ) -> None:
         self.by_address = Throttle(address, clock)
         self.by_account = Throttle(account, clock)
         self.by_device = Throttle(device, clock)
@@ -148,8 +153,10 @@ class LoginThrottle:
     def _keys(self, attempt: Attempt) -> list[tuple[Throttle, list[str]]]:
         if attempt.device is not None:
             return [(self.by_device, [f"device:{attempt.device}"])]
-        return [(self.by_address, [f"addr:{attempt.address}"]),
-                (self.by_account, [f"name:{attempt.account}"])]  # fmt: skip
+        return [
+            (self.by_address, [f"addr:{attempt.address}"]),
+            (self.by_account, [f"name:{attempt.account}"]),
+        ]
 
     def begin(self, attempt: Attempt) -> float:
         """0 if the attempt may go on (then it is counted as a failure until

@@ -5,7 +5,7 @@ A conversation is a room (``room_id``, ``peer_id`` 0) or a private one (``room_i
 ``peer_id`` the other person). Its unread count is the number of messages of *others*
 after the user's position, so a page's badges survive a reload, count what came while
 no page was open, and clear on every page of the user when one of them reads
-(:mod:`examples.chat.conversations` pushes the new position to the user's uid).
+(:mod:`examples.chat.web.conversations` pushes the new position to the user's uid).
 
 - A position only moves forward, and never past the conversation's latest message: a
   page cannot mark as read what does not exist yet.
@@ -16,12 +16,12 @@ no page was open, and clear on every page of the user when one of them reads
 - Counts stop at :data:`MAX_COUNTED` (a badge shows 99+ anyway), so a room left unread
   for long costs a bounded scan.
 
-Every answer is a :class:`~examples.chat.models.Reading` (read, unread, latest) taken in
+Every answer is a :class:`~examples.chat.web.models.Reading` (read, unread, latest) taken in
 one call on the store's thread; a page adds the messages of others it gets with ids
 above ``latest`` (they came after the count).
 
-:class:`ReadStore` is a part of :class:`examples.chat.db.Store` (same connection, same
-thread), kept apart as messages are (:mod:`examples.chat.history`).
+:class:`ReadStore` is a part of :class:`examples.chat.web.db.Store` (same connection, same
+thread), kept apart as messages are (:mod:`examples.chat.web.history`).
 """
 
 from __future__ import annotations
@@ -90,27 +90,34 @@ class ReadStore:
 
     def private_readings(self, user_id: int) -> dict[int, Reading]:
         """Per person the user has a private conversation (or a position) with."""
-        positions = dict(self._db.execute(
-            "SELECT peer_id, last_read FROM read_positions WHERE user_id = ? AND room_id = 0",
-            (user_id,),
-        ).fetchall())  # fmt: skip
-        latest = dict(self._db.execute(
-            "SELECT CASE WHEN from_uid = ? THEN to_uid ELSE from_uid END AS peer, MAX(id)"
-            " FROM messages WHERE room_id = 0 AND (from_uid = ? OR to_uid = ?) GROUP BY peer",
-            (user_id, user_id, user_id),
-        ).fetchall())  # fmt: skip
-        unread = dict(self._db.execute(
-            "SELECT m.from_uid, COUNT(*) FROM messages m LEFT JOIN read_positions r"
-            " ON r.user_id = m.to_uid AND r.room_id = 0 AND r.peer_id = m.from_uid"
-            " WHERE m.room_id = 0 AND m.to_uid = ? AND m.from_uid != m.to_uid"
-            " AND m.id > COALESCE(r.last_read, 0) GROUP BY m.from_uid",
-            (user_id,),
-        ).fetchall())  # fmt: skip
+        positions = dict(
+            self._db.execute(
+                "SELECT peer_id, last_read FROM read_positions WHERE user_id = ? AND room_id = 0",
+                (user_id,),
+            ).fetchall()
+        )
+        latest = dict(
+            self._db.execute(
+                "SELECT CASE WHEN from_uid = ? THEN to_uid ELSE from_uid END AS peer, MAX(id)"
+                " FROM messages WHERE room_id = 0 AND (from_uid = ? OR to_uid = ?) GROUP BY peer",
+                (user_id, user_id, user_id),
+            ).fetchall()
+        )
+        unread = dict(
+            self._db.execute(
+                "SELECT m.from_uid, COUNT(*) FROM messages m LEFT JOIN read_positions r"
+                " ON r.user_id = m.to_uid AND r.room_id = 0 AND r.peer_id = m.from_uid"
+                " WHERE m.room_id = 0 AND m.to_uid = ? AND m.from_uid != m.to_uid"
+                " AND m.id > COALESCE(r.last_read, 0) GROUP BY m.from_uid",
+                (user_id,),
+            ).fetchall()
+        )
         return {
-            peer: Reading(positions.get(peer, 0), min(MAX_COUNTED, unread.get(peer, 0)),
-                          latest.get(peer, 0))
+            peer: Reading(
+                positions.get(peer, 0), min(MAX_COUNTED, unread.get(peer, 0)), latest.get(peer, 0)
+            )
             for peer in positions.keys() | latest.keys()
-        }  # fmt: skip
+        }
 
     def read_room(self, user_id: int, room_id: int, msg_id: int) -> Reading:
         """The user read the room up to message ``msg_id`` (kept if further than before)."""

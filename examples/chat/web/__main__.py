@@ -1,0 +1,5 @@
+"""``python -m examples.chat.web``: the web backend (see :mod:`.server`)."""
+
+from .server import main
+
+main()
