@@ -4,12 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import deque
 from typing import Any, ClassVar
 
+import jwt
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
 
 from tests.harness import UNIT, GwProcess, ws_url
+
+SECRET = "edge-test-secret-0123456789abcdef"  # the --jwt-secret of the edge tests
+
+
+def token(secret: str = SECRET, ttl: float = 60, **claims: Any) -> str:
+    """A signed HS256 token that expires in ``ttl`` seconds."""
+    return jwt.encode({"exp": int(time.time() + ttl), **claims}, secret, algorithm="HS256")
+
+
+async def open_ws(url: str, **kwargs: Any) -> ClientConnection:
+    return await connect(url, open_timeout=10 * UNIT, **kwargs)
+
+
+async def recv_json(ws: ClientConnection) -> Any:
+    return json.loads(await asyncio.wait_for(ws.recv(), 10 * UNIT))
+
+
+async def refused(url: str, **kwargs: Any) -> int:
+    """The HTTP status with which the gateway refuses this upgrade."""
+    with pytest.raises(InvalidStatus) as raised:
+        await open_ws(url, **kwargs)
+    return raised.value.response.status_code
 
 
 class Probe:

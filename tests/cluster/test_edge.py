@@ -6,45 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import select
 import socket
 import ssl
 import time
 from pathlib import Path
-from typing import Any
 
-import jwt
 import pytest
 import trustme
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidMessage
 from websockets.frames import Frame, Opcode
 
-from tests.cluster.client import Probe
+from tests.cluster.client import Probe, open_ws
 from tests.harness import UNIT, Cluster, ws_url
 
 IDENTITY = "tests.cluster.apps.identity"
 PROBE = "tests.cluster.apps.probe"
-SECRET = "edge-test-secret-0123456789abcdef"
-
-
-def token(secret: str = SECRET, ttl: float = 60, **claims: Any) -> str:
-    return jwt.encode({"exp": int(time.time() + ttl), **claims}, secret, algorithm="HS256")
-
-
-async def open_ws(url: str, **kwargs: Any) -> ClientConnection:
-    return await connect(url, open_timeout=10 * UNIT, **kwargs)
-
-
-async def recv_json(ws: ClientConnection) -> Any:
-    return json.loads(await asyncio.wait_for(ws.recv(), 10 * UNIT))
-
-
-async def refused(url: str, **kwargs: Any) -> int:
-    with pytest.raises(InvalidStatus) as raised:
-        await open_ws(url, **kwargs)
-    return raised.value.response.status_code
 
 
 # -- authentication before the upgrade --------------------------------------------------

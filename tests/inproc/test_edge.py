@@ -9,39 +9,17 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any
 
-import jwt
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.cluster.client import Probe
+from tests.cluster.client import SECRET, Probe, open_ws, recv_json, refused, token
 from tests.harness import UNIT, ws_url
 
 from .harness import Running, Services
 
 IDENTITY = "tests.cluster.apps.identity"
 PROBE = "tests.cluster.apps.probe"
-SECRET = "edge-test-secret-0123456789abcdef"
-
-
-def token(secret: str = SECRET, ttl: float = 60, **claims: Any) -> str:
-    return jwt.encode({"exp": int(time.time() + ttl), **claims}, secret, algorithm="HS256")
-
-
-async def open_ws(url: str, **kwargs: Any) -> ClientConnection:
-    return await connect(url, open_timeout=10 * UNIT, **kwargs)
-
-
-async def recv_json(ws: ClientConnection) -> Any:
-    return json.loads(await asyncio.wait_for(ws.recv(), 10 * UNIT))
-
-
-async def refused(url: str, **kwargs: Any) -> int:
-    with pytest.raises(InvalidStatus) as raised:
-        await open_ws(url, **kwargs)
-    return raised.value.response.status_code
 
 
 async def test_tokens_are_checked_before_the_upgrade_and_claims_reach_handlers(
