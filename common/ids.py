@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,9 @@ from .exceptions import ClientIdError, InvalidArgument
 
 _LAYOUT = struct.Struct(">4sHII")
 ID_LENGTH = _LAYOUT.size * 2
-_HEX_DIGITS = frozenset("0123456789abcdef")
+# lower-case hex digits only: bytes.fromhex() would also take upper case (an id no
+# gateway's index holds) and skip white space (a short buffer for unpack)
+_FORM = re.compile(f"[0-9a-f]{{{ID_LENGTH}}}").fullmatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,27 +66,23 @@ def encode(ip: str, port: int, epoch: int, counter: int) -> str:
 
 def decode(client_id: str) -> ClientId:
     """Split a client_id; raise :class:`ClientIdError` if it is not one of ours."""
-    # Check the digits first: bytes.fromhex() skips whitespace (a short buffer for
-    # unpack) and accepts upper case (an id that no gateway's index would hold).
-    if (
-        not isinstance(client_id, str)
-        or len(client_id) != ID_LENGTH
-        or not _HEX_DIGITS.issuperset(client_id)
-    ):
+    if not is_client_id(client_id):  # the form first (see _FORM)
         raise ClientIdError(f"not a client_id: {client_id!r}")
     raw = bytes.fromhex(client_id)
     packed_ip, port, epoch, counter = _LAYOUT.unpack(raw)
     return ClientId(str(ipaddress.IPv4Address(packed_ip)), port, epoch, counter)
 
 
+def is_client_id(value: Any) -> bool:
+    """Whether ``value`` has a client_id's form (as :func:`decode` checks it), cheaply:
+    where the gateway it names is not needed yet."""
+    return type(value) is str and _FORM(value) is not None
+
+
 def gateway_of(client_id: str) -> str:
     """The ZeroMQ endpoint of the gateway that owns ``client_id``; ClientIdError if it
     is not one of ours (checked as :func:`decode` checks it)."""
-    if (
-        type(client_id) is not str
-        or len(client_id) != ID_LENGTH
-        or not _HEX_DIGITS.issuperset(client_id)
-    ):
+    if not is_client_id(client_id):
         raise ClientIdError(f"not a client_id: {client_id!r}")
     return _gateway(client_id[:_GATEWAY_DIGITS])
 

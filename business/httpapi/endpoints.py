@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from common.exceptions import NotRunning
+from common.frames import Command
 from common.limits import Buckets
 from common.logs import Throttled
 
@@ -32,12 +33,14 @@ from .metrics import Stats
 
 if TYPE_CHECKING:
     from ..client import AsyncGatewayClient
+    from ..cluster import Link
 
 log = logging.getLogger("business.httpapi")
 JSON = "application/json"
 FAILED_RATE, FAILED_BURST = 5.0, 20.0  # requests with a wrong or no key, per address
 ITEM_KEYS = frozenset({"call", "args"})  # what a batch item holds
 SENT: dict[str, Any] = reply(CALLS["send_to_all"], None)  # every send's answer (read only)
+SENT_JSON = to_json(SENT)  # ... as a batch's answer carries it, encoded once
 Reply = dict[str, Any] | Coroutine[Any, Any, dict[str, Any]]  # a batch item's: a query awaits
 
 
@@ -121,7 +124,7 @@ class HttpApi:
             for item in items:  # in order: a query's answer before the next call
                 reply = self._item(request, item)
                 replies.append(reply if isinstance(reply, dict) else await reply)
-            response = web.Response(body=to_json(replies), content_type=JSON)
+            response = web.Response(body=batch_json(replies), content_type=JSON)
         except ApiError as err:
             response = self._refuse(request, "batch", err)
         except Exception:
@@ -225,12 +228,13 @@ class HttpApi:
 
     async def _do(self, call: Call, body: Any) -> dict[str, Any]:
         """One call: its arguments bound, its gateways checked, then done."""
-        values, timeout = self._prepare(call, body)
+        values, timeout, link = self._prepare(call, body)
         if call.query:
             return await self._query(call, values, timeout)
-        return self._send(call, values)
+        return self._send(call, values, link)
 
-    def _prepare(self, call: Call, body: Any) -> tuple[list[Any], float | None]:
+    def _prepare(self, call: Call, body: Any) -> tuple[list[Any], float | None, Link | None]:
+        """The call's arguments, a query's timeout, and a send to one gateway's link."""
         try:
             values, timeout = bind(call, body)
         except ValueError as exc:
@@ -239,13 +243,21 @@ class HttpApi:
             cluster = self.client.cluster
         except NotRunning:
             raise ApiError("stopping", "the API is stopping", retry_after=1.0) from None
-        reach.check(call, values, cluster.view, cluster.registers)
-        return values, timeout
+        address = reach.check(call, values, cluster.view, cluster.registers)
+        if address is None or call.query:
+            return values, timeout, None
+        return values, timeout, cluster.link(address)  # up: reach has checked it
 
-    def _send(self, call: Call, values: list[Any]) -> dict[str, Any]:
-        """A send: queued in order, as the push client queues it (no await)."""
+    def _send(self, call: Call, values: list[Any], link: Link | None) -> dict[str, Any]:
+        """A send: queued in order, as the push client queues it (no await). To one
+        gateway, the command as :func:`.calls.bind` made it (the op's own checks: what
+        the gateway takes) goes to its link at once; to every gateway (or a list of
+        clients'), through the push client's method, which encodes it once for all."""
         try:
-            self._methods[call.name](*values)
+            if link is not None:
+                link.send(Command(call.op, values))
+            else:
+                self._methods[call.name](*values)
         except Exception as exc:
             raise (from_exception(exc) or exc) from None  # (a bug stays itself: a 500)
         return SENT
@@ -274,10 +286,10 @@ class HttpApi:
             if call is None:
                 raise unknown_call(item["call"])
             label = call.name
-            values, timeout = self._prepare(call, item.get("args", {}))
+            values, timeout, link = self._prepare(call, item.get("args", {}))
             if call.query:
                 return self._batched_query(request, call, values, timeout)
-            payload = self._send(call, values)
+            payload = self._send(call, values, link)
         except ApiError as err:
             return self._batched_error(request, label, err)
         self.stats.batched[label, 200] += 1
@@ -330,6 +342,11 @@ def checked_batch(items: Any) -> list[Any]:
             f"{MAX_BATCH_QUERIES} (each waits for its answers)",
         )
     return items
+
+
+def batch_json(replies: list[dict[str, Any]]) -> bytes:
+    """A batch's answer as JSON: every send's (the same) encoded once."""
+    return b"[" + b",".join(SENT_JSON if r is SENT else to_json(r) for r in replies) + b"]"
 
 
 def unknown_call(name: str) -> ApiError:

@@ -32,9 +32,10 @@ from .errors import ApiError
 RETRY_AFTER = 1.0  # seconds, for a 503
 
 
-def check(call: Call, values: list[Any], view: GatewayView, registers: Sequence[str]) -> None:
+def check(call: Call, values: list[Any], view: GatewayView, registers: Sequence[str]) -> str | None:
     """Raise the :class:`ApiError` that answers a call that cannot reach its gateways
-    (``view``: the push client's, live; ``registers``: their addresses, to say so)."""
+    (``view``: the push client's, live; ``registers``: their addresses, to say so);
+    else the address of a "one" call's gateway (None for the others)."""
     if not view.answered:
         raise ApiError(
             "no_gateway",
@@ -42,12 +43,13 @@ def check(call: Call, values: list[Any], view: GatewayView, registers: Sequence[
             RETRY_AFTER,
         )
     if call.one:
-        _gateway_of(values[0], view)
-    elif call.op is Op.SEND_TO_ALL and values[1] is not None:
+        return _gateway_of(values[0], view)
+    if call.op is Op.SEND_TO_ALL and values[1] is not None:
         for client_id in values[1]:  # only the gateways of the listed clients
             _gateway_of(client_id, view)
     else:
         _any_member_up(view)
+    return None
 
 
 def _any_member_up(view: GatewayView) -> None:
@@ -60,11 +62,11 @@ def _any_member_up(view: GatewayView) -> None:
         )
 
 
-def _gateway_of(client_id: str, view: GatewayView) -> None:
+def _gateway_of(client_id: str, view: GatewayView) -> str:
     address = ids.gateway_of(client_id)  # bind has checked it
     state = view.links.get(address)
     if state is not None and state.up:
-        return
+        return address
     if state is None and not view.complete:
         raise ApiError(
             "no_gateway",

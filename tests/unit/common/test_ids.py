@@ -78,10 +78,16 @@ def test_new_epoch_retries_on_zero(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_bad_ids(bad: object) -> None:
+    assert not ids.is_client_id(bad)
     with pytest.raises(ClientIdError):
         ids.decode(bad)  # type: ignore[arg-type]
     with pytest.raises(ClientIdError):
         ids.gateway_of(bad)  # type: ignore[arg-type]
+
+
+def test_a_good_id_has_the_form() -> None:
+    assert ids.is_client_id(GOOD)
+    assert ids.is_client_id(ids.encode("10.0.0.1", 2900, 1, 1))
 
 
 def test_every_non_hex_character_is_refused() -> None:
