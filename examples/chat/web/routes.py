@@ -4,7 +4,7 @@ The API is split by concern: :mod:`examples.chat.web.accounts` (register, login,
 tokens), :mod:`examples.chat.web.rooms` (rooms, membership, members) and
 :mod:`examples.chat.web.conversations` (sending, history, updates, contacts, uploads),
 :mod:`examples.chat.web.unread` (marking conversations read);
-:data:`ROUTES` is all of them, for :func:`examples.chat.web.make_app`.
+:data:`ROUTES` is all of them, for :func:`examples.chat.web.server.make_app`.
 """
 
 from __future__ import annotations
