@@ -143,24 +143,29 @@ class AsyncGatewayClient(GatewayAPI):
         timeout: float = 60.0,
         every: float = 0.5,
         progress: Callable[[int], object] | None = None,
-    ) -> None:
+    ) -> int | None:
         """Drain the gateway at ``address`` (``tcp://IP:PORT``), as ``gw drain`` does: it
         stops being ready and taking clients, closes its clients (1012) in waves over its
-        ``--drain-time``, then stops. Returns once it is gone (it no longer answers).
+        ``--drain-time``, then stops. Returns once it is gone (it no longer answers):
+        None; or, where a supervisor (``gw up``, ``gw gateway --count``) started a new
+        gateway at the same address, once that one answers: its pid.
 
         Every ``every`` seconds ``progress`` gets how many clients it still has. Raises
         InvalidArgument if nothing answers there (not a gateway), TimeoutError if it is
         still there after ``timeout`` seconds.
         """
-        self.cluster.link(address).send(Command(Op.DRAIN, []))
         deadline = time.monotonic() + timeout
-        if await self.gateway_status(address, timeout=2.0) is None:
+        first = await self.gateway_status(address, timeout=2.0)
+        if first is None:
             raise InvalidArgument(f"{address} did not answer: is it a gateway?")
+        self.cluster.link(address).send(Command(Op.DRAIN, []))
         while time.monotonic() < deadline:
             await asyncio.sleep(every)  # the progress's pace: it is asked, it says nothing
             status = await self.gateway_status(address, timeout=1.0)
             if status is None:
-                return
+                return None
+            if status["pid"] != first["pid"]:  # the drained one is gone; another answers
+                return int(status["pid"])
             if progress is not None:
                 progress(status["clients"])
         raise TimeoutError(f"{address} still there after {timeout:g}s")

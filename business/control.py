@@ -248,7 +248,7 @@ def connections(
     for line in table(rows):
         click.echo(line)
     click.echo(
-        f"{len(found)} connections"
+        f"{len(found)} connection{'' if len(found) == 1 else 's'}"
         + (f"; did not answer: {', '.join(found.missing)}" if found.missing else "")
     )
 
@@ -267,15 +267,25 @@ def drain(address: str, secret: str | None, timeout: float) -> None:
     over its --drain-time so they reconnect elsewhere; then it stops."""
     address = address if address.startswith("tcp://") else f"tcp://{address}"
 
+    said: list[int] = []
+
     def left(clients: int) -> None:
-        click.echo(f"{address}: {clients} clients left")
+        if not said or said[-1] != clients:  # a line when the count changes
+            said.append(clients)
+            click.echo(f"{address}: {clients} {'client' if clients == 1 else 'clients'} left")
 
     async def run() -> None:
         async with AsyncGatewayClient((), secret=secret, timeout=2.0) as client:
             try:
-                await client.drain(address, timeout=timeout, progress=left)
+                replaced_by = await client.drain(address, timeout=timeout, progress=left)
             except (InvalidArgument, TimeoutError) as exc:
                 raise click.ClickException(str(exc)) from None
-        click.echo(f"{address}: drained and gone")
+        if replaced_by is None:
+            click.echo(f"{address}: drained and gone")
+        else:
+            click.echo(
+                f"{address}: drained and gone; its supervisor started a new gateway "
+                f"there (pid {replaced_by})"
+            )
 
     asyncio.run(run())

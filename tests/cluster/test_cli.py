@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import os
 import signal
@@ -9,8 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from websockets.exceptions import ConnectionClosed
+
 from tests.cluster.client import Probe
-from tests.harness import ROOT, UNIT, Cluster, GwProcess
+from tests.harness import ROOT, UNIT, Cluster, GwProcess, free_port
 
 APP = "tests.cluster.apps.probe"
 
@@ -120,6 +125,34 @@ async def test_status_reports_every_gateway(gw: Cluster) -> None:
     (only,) = status["gateways"].values()
     assert only["clients"] == 1 and len(only["workers"]) == 1 and only["rss_bytes"] > 0
     await probe.close()
+
+
+async def test_gw_drain_says_when_a_supervisor_replaced_the_gateway(gw: Cluster) -> None:
+    """gw drain of a gw up gateway: it drains and stops, gw up starts a new one on the
+    same internal port, and gw drain says so at once (it used to ask the new one until
+    its --timeout, then fail)."""
+    cluster = up(gw, "--start-port", str(free_port()))
+    (old,) = by_role(cluster, "gateway")
+    probe = await Probe.open(old["websocket"])
+    drain = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "common.cli", "drain", "--gateway", old["internal"]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30 * UNIT,
+    )
+    assert drain.returncode == 0, drain.stderr
+    assert "drained and gone; its supervisor started a new gateway there" in drain.stdout
+    new_pid = int(drain.stdout.rsplit("(pid ", 1)[1].split(")")[0])
+    assert new_pid != old["pid"]
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await probe.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+    # the count lines: one per change, never the same count twice in a row
+    counts = [line for line in drain.stdout.splitlines() if line.endswith(" left")]
+    assert all(a != b for a, b in itertools.pairwise(counts))
 
 
 def test_bad_app_is_a_clear_error() -> None:
