@@ -30,8 +30,8 @@ from typing import Any
 
 import click
 
-from . import ready
-from .config import split_address
+from . import binding, ready
+from .config import RegisterConfig, split_address
 from .exceptions import ConfigError
 from .launch import SECRETS, Refused
 from .options import option
@@ -85,8 +85,22 @@ def running(run: RunDir) -> int:
     """The running cluster's pid, or a clear error."""
     pid = run.pid()
     if pid is None:
-        raise click.ClickException(f"no cluster running from {run.path}/ (gw start first)")
+        raise click.ClickException(
+            f"no cluster running from {run.path}/ (gw start first){in_the_foreground()}"
+        )
     return pid
+
+
+def in_the_foreground(address: str = RegisterConfig().listen) -> str:
+    """What to say of a cluster that is not one of ours (``make run``'s ``gw up``, in
+    another terminal): who holds the register port (make run's: the default), if anyone."""
+    held = binding.holder(split_address(address)[1])
+    if held is None:
+        return ""
+    return (
+        f"; the register's port {address} is held by {held}: a cluster in the "
+        "foreground (make run)? Ctrl-C it where it runs"
+    )
 
 
 def register_of(run_dir: Path) -> str | None:
@@ -220,7 +234,7 @@ def stop(run_dir: Path, timeout: float) -> None:
     run = RunDir(run_dir)
     pid = run.pid()
     if pid is None:
-        click.echo("not running")
+        click.echo(f"not running from {run.path}/{in_the_foreground()}")
         return
     info = run.info()
     click.echo(f"stopping (pid {pid}): gateways drain their clients first...", err=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from common.background import in_the_foreground
 from tests.cluster.client import Probe
 from tests.harness import ROOT, UNIT, Cluster, GwProcess, free_port
 
@@ -153,6 +154,19 @@ async def test_gw_drain_says_when_a_supervisor_replaced_the_gateway(gw: Cluster)
     # the count lines: one per change, never the same count twice in a row
     counts = [line for line in drain.stdout.splitlines() if line.endswith(" left")]
     assert all(a != b for a, b in itertools.pairwise(counts))
+
+
+def test_a_cluster_in_the_foreground_is_named_to_who_looks_for_one_in_the_background(
+    gw: Cluster,
+) -> None:
+    """make stop / make reload look in run/; a make run cluster (gw up in the foreground,
+    another terminal) is named by who holds its register port, with what to do."""
+    cluster = up(gw)
+    (register,) = by_role(cluster, "register")
+    hint = in_the_foreground(register["listen"])
+    assert f"held by pid {register['pid']} (gw register" in hint
+    assert f"started by pid {cluster.proc.pid} (gw up" in hint and "Ctrl-C" in hint
+    assert in_the_foreground(f"127.0.0.1:{free_port()}") == ""  # nobody there: nothing said
 
 
 def test_bad_app_is_a_clear_error() -> None:
