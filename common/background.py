@@ -116,6 +116,8 @@ def describe(info: dict[str, Any]) -> list[str]:
     lines = []
     for p in info.get("processes", []):
         role, name = p.get("role", "?"), p.get("name", "?")
+        if name.startswith("with-") and role != "?":
+            name = role  # a --with command that says what it is (the chat's "web")
         if role == "register":
             where = f"register {p['listen']}"
         elif role == "gateway":

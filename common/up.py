@@ -8,7 +8,9 @@ before printed its ready lines.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
+import os
 import shlex
 import sys
 from typing import Any
@@ -135,6 +137,7 @@ def up(
             "--insecure to serve it on loopback without a key"
         )
     setup(params["log_level"], params["log_format"])
+    check_app(app)
     base = params["metrics_listen"] or (f"127.0.0.1:{metrics_port}" if metrics_port else None)
     try:
         _check_ports(register_listen, params, gateways, 1 + gateways + workers, base)
@@ -223,3 +226,23 @@ def up(
         )
 
     sys.exit(asyncio.run(run()))
+
+
+def check_app(app: str) -> None:
+    """Refuse (one line, exit 2) an ``--app`` whose module cannot be found, before
+    anything starts: each worker would say it once, after the register and gateways had
+    started. Looked for as the workers look: installed, or from the current directory.
+    (Found is not imported: the app's own import errors are the workers' to report.)"""
+    module = app.partition(":")[0]
+    sys.path.insert(0, os.getcwd())
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing; an empty or odd name
+        found = False
+    finally:
+        sys.path.remove(os.getcwd())
+    if not found:
+        raise Refused(
+            f"gw up: cannot import app {module!r}: no such module, installed or in "
+            f"{os.getcwd()} (--app takes a module path, e.g. examples.echo.app)"
+        )

@@ -15,6 +15,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from common.background import in_the_foreground
+from common.launch import Refused
+from common.up import check_app
 from tests.cluster.client import Probe
 from tests.harness import ROOT, UNIT, Cluster, GwProcess, free_port
 
@@ -179,6 +181,31 @@ def test_bad_app_is_a_clear_error() -> None:
     )
     assert result.returncode == 2
     assert "cannot import app 'no.such.module'" in result.stderr
+
+
+def test_gw_up_refuses_an_app_it_cannot_find_before_starting_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    common = ["--register-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--start-port", "0"]
+    missing = subprocess.run(
+        [sys.executable, "-m", "common.cli", "up", "--app", "no.such.module", *common],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30 * UNIT,
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        f"Error: gw up: cannot import app 'no.such.module': no such module, installed or "
+        f"in {tmp_path} (--app takes a module path, e.g. examples.echo.app)"
+    ]  # one line: no register, gateway or worker was started to say more
+    # a module of the current directory is found, as the workers find it
+    (tmp_path / "here.py").write_text("def on_message(client_id, message): pass\n")
+    monkeypatch.chdir(tmp_path)
+    check_app("here")
+    check_app("here:on_message")
+    with pytest.raises(Refused):
+        check_app("there")
 
 
 def test_a_refused_child_ends_its_supervisor_with_one_line() -> None:

@@ -26,3 +26,18 @@ def test_the_api_is_described_with_its_url() -> None:
         {"processes": [{"role": "api", "name": "api", "pid": 7, "listen": "127.0.0.1:8790"}]}
     )
     assert "http://127.0.0.1:8790/api/v1/" in line and "openapi.json" in line
+
+
+def test_a_with_command_is_named_by_the_role_it_says() -> None:
+    from common.background import describe
+
+    web, other = describe(
+        {
+            "processes": [
+                {"role": "web", "name": "with-0", "pid": 8, "listen": "127.0.0.1:8080"},
+                {"name": "with-1", "pid": 9},  # said nothing of itself: its slot's name
+            ]
+        }
+    )
+    assert web.split()[:2] == ["web", "pid"] and "http://127.0.0.1:8080/" in web
+    assert other.split()[0] == "with-1"
