@@ -87,7 +87,7 @@ def bad_unicast_ipv4(host: str) -> str | None:
     if str(ip) != host:
         return "not in canonical form"
     if ip.is_unspecified:
-        return "unspecified (0.0.0.0 is where to listen, not an address to reach)"
+        return "unspecified: 0.0.0.0 is where to listen, not an address to reach"
     if ip.is_multicast or ip.is_reserved:  # 224/4, and 240/4 with the broadcast address
         return "not a unicast address"
     return None

@@ -342,7 +342,8 @@ class Edge:
             code,
             ""
             if span >= duration
-            else f": fewer than --drain-time needs, at {DRAIN_RATE:g} a second",
+            else f" (shorter than --drain-time {duration:g}s: few clients, at "
+            f"{DRAIN_RATE:g} a second need no more)",
         )
         for wave in range(waves):
             for conn in clients[wave * size : (wave + 1) * size]:
