@@ -29,6 +29,7 @@ import click
 
 from business import AsyncGatewayClient
 from common.exceptions import ConfigError
+from common.options import option
 
 from . import passwords
 from .db import Store, db_option
@@ -76,17 +77,15 @@ async def _close_connections(register: str, secret: str | None, uid: int) -> str
 
 @main.command("set-password")
 @click.argument("nickname")
-@click.option(
+@option(
     "--register",
     default="127.0.0.1:1236",
     show_default=True,
     envvar="GW_REGISTER",
     help="The cluster's register(s), where the account's connections are closed.",
 )
-@click.option("--secret", default=None, envvar="GW_SECRET", help="The cluster's shared secret.")
-@click.option(
-    "--keep-connections", is_flag=True, help="Do not close the account's open connections."
-)
+@option("--secret", default=None, envvar="GW_SECRET", help="The cluster's shared secret.")
+@option("--keep-connections", is_flag=True, help="Do not close the account's open connections.")
 @click.pass_obj
 def set_password(
     db_path: Path, nickname: str, register: str, secret: str | None, keep_connections: bool

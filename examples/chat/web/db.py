@@ -26,6 +26,8 @@ from typing import Any, TypeVar
 
 import click
 
+from common.options import option
+
 from . import schema
 from .history import MessageStore
 from .models import Message, Reading, Room, User
@@ -286,7 +288,7 @@ class AsyncStore:
 
 # the option that names the database, for every command that opens it (the web
 # backend, and the operator's commands: web/admin.py)
-db_option = click.option(
+db_option = option(
     "--db",
     "db_path",
     default="data/chat.sqlite3",

@@ -36,6 +36,7 @@ from common import ready
 from common.binding import check_free, refusal
 from common.exceptions import ConfigError
 from common.launch import Refused
+from common.options import option
 
 from . import accesslog, guard, tokens
 from .accesslog import AccessLog
@@ -120,14 +121,14 @@ async def serve(app: web.Application, host: str, port: int, access_log: AccessLo
 
 
 @click.command()
-@click.option(
+@option(
     "--listen",
     default="127.0.0.1:8080",
     show_default=True,
     envvar="CHAT_LISTEN",
     help="HTTP address (port 0: any free port).",
 )
-@click.option(
+@option(
     "--register",
     default="127.0.0.1:1236",
     show_default=True,
@@ -135,28 +136,28 @@ async def serve(app: web.Application, host: str, port: int, access_log: AccessLo
     help="Register address(es) of the cluster, comma-separated.",
 )
 @db_option
-@click.option(
+@option(
     "--ws-url",
     default="ws://127.0.0.1:8783",
     show_default=True,
     envvar="CHAT_WS_URL",
     help="Gateway WebSocket URL the page connects to.",
 )
-@click.option(
+@option(
     "--auth-secret",
     default=None,
     envvar="GW_AUTH_SECRET",
     help="Signs the page's WebSocket tokens; the gateway's --auth-secret (>= 32 bytes).",
 )
-@click.option("--secret", default=None, envvar="GW_SECRET", help="The cluster's shared secret.")
-@click.option(
+@option("--secret", default=None, envvar="GW_SECRET", help="The cluster's shared secret.")
+@option(
     "--log-level",
     default="info",
     show_default=True,
     envvar="CHAT_LOG_LEVEL",
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
-@click.option(
+@option(
     "--access-log",
     default="api",
     show_default=True,
