@@ -215,7 +215,29 @@ deploy-check: install promtool
 	fi
 	$(PY) -m pytest tests/deploy -ra
 
-## make image: the one image for every role (needs a Docker engine; IMAGE=registry/name:tag)
+## make image: the one image for every role (needs a Docker engine; IMAGE=registry/name:tag;
+## IMAGE_FLAGS=--network=host on an engine without a bridge network, dockerd --bridge=none)
 IMAGE ?= gatewayworker-py:latest
+IMAGE_FLAGS ?=
 image:
-	docker build -f deploy/Dockerfile -t $(IMAGE) .
+	docker build $(IMAGE_FLAGS) -f deploy/Dockerfile -t $(IMAGE) .
+
+## make image-base: where no image registry is reachable, a local stand-in for the
+## Dockerfile's base (python:3.11-slim-bookworm: Debian bookworm, whose Python is 3.11),
+## made with debootstrap from Debian's packages (root). It trusts this host's CA bundle
+## (which may hold a proxy's) and lets pip install outside a venv, as the real one does.
+.PHONY: image-base
+image-base:
+	@if docker image inspect python:3.11-slim-bookworm >/dev/null 2>&1; then \
+		echo "python:3.11-slim-bookworm is here already"; exit 0; fi; \
+	command -v debootstrap >/dev/null 2>&1 || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; \
+	root=$$(mktemp -d); \
+	debootstrap --variant=minbase \
+		--include=python3,python3-venv,python3-pip,python-is-python3,ca-certificates \
+		bookworm $$root http://deb.debian.org/debian >/dev/null \
+	&& cp /etc/ssl/certs/ca-certificates.crt $$root/etc/ssl/certs/ca-certificates.crt \
+	&& rm -f $$root/var/cache/apt/archives/*.deb \
+	&& tar -C $$root -c . | docker import --change 'ENV PIP_BREAK_SYSTEM_PACKAGES=1' \
+		--change 'CMD ["python3"]' - python:3.11-slim-bookworm; \
+	rc=$$?; rm -rf $$root; exit $$rc

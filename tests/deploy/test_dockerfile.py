@@ -1,8 +1,8 @@
 """deploy/Dockerfile: hadolint finds nothing, and the image is what the manifests expect.
 
-No Docker engine runs here, so the image is not built: these tests read the Dockerfile
-(stages, user, entrypoint, ports) and check that every file it copies is in the build
-context that .dockerignore leaves, and that local secrets are not.
+These need no Docker engine (test_image.py builds and runs the image where one runs):
+they read the Dockerfile (stages, user, entrypoint, ports) and check that every file it
+copies is in the build context that .dockerignore leaves, and that local secrets are not.
 """
 
 from __future__ import annotations
