@@ -90,6 +90,12 @@ def gateway_of(client_id: str) -> str:
 _GATEWAY_DIGITS = 12  # IPv4 (4 bytes) and port (2): the id's first 12 hex digits
 
 
+def gateway_digits(client_id: str) -> str:
+    """The digits of a client_id (checked: :func:`is_client_id`) that name its gateway:
+    ids with the same digits have the same :func:`gateway_of`."""
+    return client_id[:_GATEWAY_DIGITS]
+
+
 @functools.lru_cache(maxsize=1024)
 def _gateway(digits: str) -> str:
     """A pure memo: every one-client call is routed by its id, and gateways are few (a

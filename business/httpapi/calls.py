@@ -143,17 +143,26 @@ def bind(call: Call, body: Any) -> tuple[list[Any], float | None]:
     """The positional arguments of the call's GatewayAPI method (checked and
     normalized), and a query's ``timeout`` if it gave one; BadArgument if wrong."""
     if type(body) is dict and body.keys() <= call.wire:  # the usual body, checked at once
-        values = [body.get(name) for name in call.wire_order]
+        values = list(map(body.get, call.wire_order))
         try:  # the gateway's own check, fast path first: the values need nothing of HTTP's
             values = ops.check_args(call.op, values)
-            for index in call.client_id_args:
-                if values[index] is not None:
-                    _client_ids(values[index])
-        except (ProtocolError, ValueError):
+        except ProtocolError:
             pass  # a JSON message, one id for a list, a missing or bad argument: below
         else:
-            return values, None
-    return _bind(call, body)
+            for index in call.client_id_args:
+                if not _ids_ok(values[index]):
+                    break
+            else:
+                return values, None
+    return _bind(call, body)  # (which says what is wrong)
+
+
+def _ids_ok(value: Any) -> bool:
+    """A client_id argument's value (checked by the op: str, a list of str, or None)
+    has the form of ours."""
+    if type(value) is str:
+        return ids.is_client_id(value)
+    return value is None or all(map(ids.is_client_id, value))
 
 
 def _bind(call: Call, body: Any) -> tuple[list[Any], float | None]:

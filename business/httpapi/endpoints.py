@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from common import ids
 from common.exceptions import NotRunning
 from common.frames import Command
 from common.limits import Buckets
@@ -121,9 +122,13 @@ class HttpApi:
             self._post(request)
             items = checked_batch(await self._body(request, None))
             replies = []
+            links: dict[str, Link] = {}  # the sends' gateways, found once (see _item)
             for item in items:  # in order: a query's answer before the next call
-                reply = self._item(request, item)
-                replies.append(reply if isinstance(reply, dict) else await reply)
+                reply = self._item(request, item, links)
+                if not isinstance(reply, dict):
+                    links.clear()  # a query awaits: links may come and go meanwhile
+                    reply = await reply
+                replies.append(reply)
             response = web.Response(body=batch_json(replies), content_type=JSON)
         except ApiError as err:
             response = self._refuse(request, "batch", err)
@@ -235,18 +240,27 @@ class HttpApi:
 
     def _prepare(self, call: Call, body: Any) -> tuple[list[Any], float | None, Link | None]:
         """The call's arguments, a query's timeout, and a send to one gateway's link."""
+        values, timeout = self._bind(call, body)
+        return values, timeout, self._reachable(call, values)
+
+    @staticmethod
+    def _bind(call: Call, body: Any) -> tuple[list[Any], float | None]:
         try:
-            values, timeout = bind(call, body)
+            return bind(call, body)
         except ValueError as exc:
             raise ApiError("invalid_argument", str(exc)) from None
+
+    def _reachable(self, call: Call, values: list[Any]) -> Link | None:
+        """ApiError if the call cannot reach its gateways; for a send to one client, the
+        link to its gateway (else None)."""
         try:
             cluster = self.client.cluster
         except NotRunning:
             raise ApiError("stopping", "the API is stopping", retry_after=1.0) from None
         address = reach.check(call, values, cluster.view, cluster.registers)
         if address is None or call.query:
-            return values, timeout, None
-        return values, timeout, cluster.link(address)  # up: reach has checked it
+            return None
+        return cluster.link(address)  # up: reach has checked it
 
     def _send(self, call: Call, values: list[Any], link: Link | None) -> dict[str, Any]:
         """A send: queued in order, as the push client queues it (no await). To one
@@ -268,9 +282,14 @@ class HttpApi:
         except Exception as exc:
             raise (from_exception(exc) or exc) from None  # (a bug stays itself: a 500)
 
-    def _item(self, request: web.Request, item: Any) -> Reply:
+    def _item(self, request: web.Request, item: Any, links: dict[str, Link]) -> Reply:
         """One call of a batch: its reply (a query's: to await), or its error, which does
-        not stop the batch. A send is done here and now: no coroutine for each."""
+        not stop the batch. A send is done here and now: no coroutine for each.
+
+        ``links``: the gateways this batch's sends to one client found reachable, by
+        the client_id's gateway digits. Between two sends nothing else runs on the
+        loop (no await), so what was reachable for one is for the next: the gateway
+        is checked once per batch, not once per send, until a query awaits."""
         label = "unknown"
         try:
             if (
@@ -286,7 +305,19 @@ class HttpApi:
             if call is None:
                 raise unknown_call(item["call"])
             label = call.name
-            values, timeout, link = self._prepare(call, item.get("args", {}))
+            args = item.get("args", {})
+            if call.one and not call.query:  # a send to one client: its gateway known?
+                values = self._bind(call, args)[0]
+                key = ids.gateway_digits(values[0])
+                link = links.get(key)
+                if link is None:
+                    link = self._reachable(call, values)
+                    if link is not None:
+                        links[key] = link
+                payload = self._send(call, values, link)
+                self.stats.batched[label, 200] += 1
+                return payload
+            values, timeout, link = self._prepare(call, args)
             if call.query:
                 return self._batched_query(request, call, values, timeout)
             payload = self._send(call, values, link)

@@ -11,6 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from business.httpapi.calls import CALLS, MAX_BATCH
+from common import ids
 from tests.cluster.client import Probe
 from tests.cluster.httpapi import KEY, Answer, HttpApi, start_api
 from tests.harness import UNIT, Cluster
@@ -146,6 +147,21 @@ async def test_a_batch_is_done_in_order_and_a_failed_call_does_not_stop_it(gw: C
         assert replies[5] == {"result": 0, "missing": []}
         assert replies[6] == {"result": None} and await probe.recv() == "last"
         assert len(replies) == len(mixed)
+        # sends to one client find their gateway once per batch: a forged gateway's id
+        # is refused each time, whatever came between, and the others still go
+        forged = ids.encode("10.9.9.9", 2900, 1, 1)
+        to = [forged, probe.client_id, None, forged, probe.client_id]
+        more = [
+            {"call": "send_to_client", "args": {"client_id": cid, "message": f"m{n}"}}
+            if cid
+            else {"call": "is_online", "args": {"client_id": probe.client_id}}
+            for n, cid in enumerate(to)
+        ]
+        replies = (await http.batch(more)).json
+        codes = [r["error"]["code"] if "error" in r else None for r in replies]
+        assert codes == ["unknown_gateway", None, None, "unknown_gateway", None], replies
+        assert replies[2] == {"result": 1}
+        assert [await probe.recv() for _ in range(2)] == ["m1", "m4"]
         too_many = await http.batch([{"call": "get_all_uid_count"}] * (MAX_BATCH + 1))
         assert too_many.status == 413 and too_many.code == "batch_too_large"
         queries = await http.batch([{"call": "get_all_uid_count"}] * 101)
