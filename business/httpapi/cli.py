@@ -8,7 +8,7 @@ import click
 
 from common.config import split_address
 from common.exceptions import ConfigError
-from common.launch import security, serve, setup, timing
+from common.launch import Refused, security, serve, setup, timing
 from common.options import common_options, option, register_option
 
 from .auth import check_exposure, parse_keys
@@ -74,7 +74,7 @@ def api(
         keys = parse_keys(api_keys)
         check_exposure(keys, split_address(listen)[0], params["insecure"])
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise Refused(str(exc)) from None  # exit 2, as every role's refusal to start
     config = ApiConfig(
         listen=listen,
         registers=registers,
