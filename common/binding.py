@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 from .exceptions import ConfigError
@@ -42,13 +43,19 @@ def listening_inodes(port: int, proc: Path = PROC) -> set[str]:
     return inodes
 
 
-def command_of(pid: int, proc: Path = PROC) -> str:
-    """A process's command line as a person would type it (``gw up ...``), shortened."""
+def _argv(pid: int, proc: Path) -> list[str]:
     try:
         argv = (proc / str(pid) / "cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
+        return []
+    return [a for a in argv if a]
+
+
+def command_of(pid: int, proc: Path = PROC) -> str:
+    """A process's command line as a person would type it (``gw up ...``), shortened."""
+    argv = _argv(pid, proc)
+    if not argv:
         return "?"
-    argv = [a for a in argv if a]
     for i, arg in enumerate(argv):
         if tuple(argv[i : i + 2]) == GW_ENTRY or (i < 2 and os.path.basename(arg) == "gw"):
             argv = ["gw", *argv[i + (2 if arg == "-m" else 1) :]]
@@ -68,9 +75,35 @@ def _parent(pid: int, proc: Path) -> int:
     return int(stat.rpartition(")")[2].split()[1])  # the name may hold spaces and ')'
 
 
-def holder(port: int, proc: Path = PROC) -> str | None:
-    """Who listens on ``port``: ``pid 12 (gw register ...)``, and the ``gw`` command
-    that started it if it is a supervised role (``started by pid 9: gw up ...``)."""
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who listens on a port, and the ``gw`` command that started it (itself if none)."""
+
+    pid: int
+    command: str
+    top: int
+    top_command: str
+    background: bool  # the top is a gw up that gw start (make start) started
+
+    def __str__(self) -> str:
+        """``pid 12 (gw register ...), started by pid 9 (gw up ...)``."""
+        text = f"pid {self.pid} ({self.command})"
+        if self.top != self.pid:
+            text += f", started by pid {self.top} ({self.top_command})"
+        return text
+
+    @property
+    def what_to_do(self) -> str:
+        """How to stop it, for the kind of process it is."""
+        if not self.top_command.startswith("gw up"):
+            return "Stop that process"
+        if self.background:
+            return "Stop that cluster (`make stop`, or `gw stop` in the folder it was started from)"
+        return "Stop that cluster (Ctrl-C where that `gw up` runs, as `make run`)"
+
+
+def holder(port: int, proc: Path = PROC) -> Holder | None:
+    """Who listens on ``port`` (None: nobody this user can see)."""
     inodes = listening_inodes(port, proc)
     if not inodes:
         return None
@@ -91,14 +124,13 @@ def holder(port: int, proc: Path = PROC) -> str | None:
     return None
 
 
-def _describe(pid: int, proc: Path) -> str:
-    text = f"pid {pid} ({command_of(pid, proc)})"
+def _describe(pid: int, proc: Path) -> Holder:
     top, parent = pid, _parent(pid, proc)
     while parent > 1 and command_of(parent, proc).startswith("gw "):
         top, parent = parent, _parent(parent, proc)
-    if top != pid:
-        text += f", started by pid {top} ({command_of(top, proc)})"
-    return text
+    return Holder(
+        pid, command_of(pid, proc), top, command_of(top, proc), "--control" in _argv(top, proc)
+    )
 
 
 def _errno(exc: BaseException) -> int | None:
@@ -128,10 +160,14 @@ def refusal(
     where = f"cannot listen on {address} ({what}, {option})"
     if number == errno.EADDRINUSE:
         held = holder(int(port)) if port.isdigit() and int(port) else None
-        by = f" by {held}" if held else ""
+        if held is None:
+            return ConfigError(
+                f"{where}: the port is already in use (who holds it could not be found). "
+                f"Stop it (`make stop` for a cluster started with `make start`, Ctrl-C "
+                f"where `make run` runs) or choose another {option}."
+            )
         return ConfigError(
-            f"{where}: the port is already in use{by}. Stop that process (`make stop` for a "
-            f"cluster started with `make start`, Ctrl-C where `make run` runs) or choose "
+            f"{where}: the port is already in use by {held}. {held.what_to_do} or choose "
             f"another {option}."
         )
     if number in NOT_AN_ADDRESS:

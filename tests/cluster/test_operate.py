@@ -92,6 +92,9 @@ async def test_the_background_cluster_from_start_to_stop(tmp_path: Path) -> None
     (gateway,) = [p for p in info["processes"] if p["role"] == "gateway"]
     again = gw("start", "--run-dir", "run", "--app", PROBE, cwd=tmp_path)
     assert again.returncode != 0 and "already running" in again.stderr
+    (register,) = [p for p in info["processes"] if p["role"] == "register"]
+    beside = gw("up", "--app", PROBE, "--register-listen", register["listen"], cwd=tmp_path)
+    assert beside.returncode == 2 and "`make stop`" in beside.stderr  # a background cluster
     try:
         probes = [await Probe.open(gateway["websocket"]) for _ in range(6)]
         await probes[0].call("join_group", probes[0].client_id, "room-7")

@@ -76,7 +76,7 @@ def test_a_second_gateway_on_a_busy_websocket_port_is_refused(gw: Cluster) -> No
     line = refusal(result)
     assert f"cannot listen on {first.info['listen']} (the WebSocket port, --listen)" in line
     assert f"already in use by pid {first.proc.pid} (gw gateway --listen" in line
-    assert "make stop" in line and "another --listen" in line
+    assert "Stop that process or choose another --listen." in line  # (not a gw up: no make stop)
 
 
 async def test_gateways_share_a_port_only_when_asked(gw: Cluster) -> None:
@@ -191,6 +191,7 @@ def test_gw_up_names_a_cluster_that_holds_the_port(gw: Cluster, tmp_path: Path) 
         )
     )
     assert f"started by pid {first.proc.pid} (gw up --app {APP}" in line
+    assert "Ctrl-C where that `gw up` runs" in line  # a foreground cluster: not make stop
 
 
 def test_gw_start_reports_the_refusal_in_one_line(tmp_path: Path) -> None:

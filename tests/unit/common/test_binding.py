@@ -53,11 +53,27 @@ def test_only_listeners_on_the_port_count(tmp_path: Path) -> None:
 
 def test_the_holder_is_named_with_the_gw_command_that_started_it(tmp_path: Path) -> None:
     proc = fake_proc(tmp_path)
-    assert holder(1236, proc) == (
+    held = holder(1236, proc)
+    assert str(held) == (
         "pid 11 (gw register --listen 127.0.0.1:1236), started by pid 10 "
         "(gw up --app examples.chat.worker.app)"
     )
+    assert held is not None and "Ctrl-C where that `gw up` runs" in held.what_to_do
     assert holder(8080, proc) is None
+
+
+def test_what_to_do_depends_on_who_holds_the_port(tmp_path: Path) -> None:
+    proc = fake_proc(tmp_path)
+    python = "/opt/venv/bin/python3.11"
+    argv = [python, "-m", "common.cli", "up", "--control", "run/gw.sock", "--app", "a"]
+    (proc / "10" / "cmdline").write_bytes("\0".join(argv).encode() + b"\0")
+    held = holder(1236, proc)
+    assert held is not None and held.background and "`make stop`" in held.what_to_do
+    os.symlink("socket:[555]", proc / "12" / "fd" / "9")  # curl holds the listener
+    (proc / "11" / "fd" / "3").unlink()
+    other = holder(1236, proc)
+    assert other is not None and other.pid == other.top == 12
+    assert other.what_to_do == "Stop that process" and str(other).startswith("pid 12 (curl")
 
 
 def test_a_command_line_is_shown_as_typed_and_shortened(tmp_path: Path) -> None:
@@ -75,7 +91,7 @@ def test_this_process_is_found_as_the_holder_of_its_port() -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        assert (holder(port) or "").startswith(f"pid {os.getpid()} (")
+        assert str(holder(port)).startswith(f"pid {os.getpid()} (")
 
 
 def test_each_bind_error_is_one_line_that_says_what_to_do() -> None:
