@@ -10,7 +10,6 @@ answered with an error (:mod:`.errors`) and a log line, at most one a second per
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import math
@@ -26,9 +25,10 @@ from common.frames import Command
 from common.limits import Buckets
 from common.logs import Throttled
 
-from . import reach
+from . import batches, reach
 from .auth import BadCredentials, KeyRing
-from .calls import CALLS, MAX_BATCH, MAX_BATCH_QUERIES, Call, bind, reply, to_json
+from .batches import SENT, call_named
+from .calls import CALLS, Call, bind, reply, to_json
 from .errors import ApiError, from_exception
 from .metrics import Stats
 
@@ -39,9 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("business.httpapi")
 JSON = "application/json"
 FAILED_RATE, FAILED_BURST = 5.0, 20.0  # requests with a wrong or no key, per address
-ITEM_KEYS = frozenset({"call", "args"})  # what a batch item holds
-SENT: dict[str, Any] = reply(CALLS["send_to_all"], None)  # every send's answer (read only)
-SENT_JSON = to_json(SENT)  # ... as a batch's answer carries it, encoded once
 Reply = dict[str, Any] | Coroutine[Any, Any, dict[str, Any]]  # a batch item's: a query awaits
 
 
@@ -98,8 +95,7 @@ class HttpApi:
         self.stats.in_progress += 1
         try:
             self._admit(request)
-            if call is None:
-                raise unknown_call(name)
+            call = call_named(name)  # unknown: 404, after the key and the rate
             self._post(request)
             payload = await self._do(call, await self._body(request, {}))
             response = web.Response(body=to_json(payload), content_type=JSON)
@@ -120,7 +116,7 @@ class HttpApi:
         try:
             self._admit(request)
             self._post(request)
-            items = checked_batch(await self._body(request, None))
+            items = batches.checked(await self._body(request, None))
             replies = []
             links: dict[str, Link] = {}  # the sends' gateways, found once (see _item)
             for item in items:  # in order: a query's answer before the next call
@@ -129,7 +125,7 @@ class HttpApi:
                     links.clear()  # a query awaits: links may come and go meanwhile
                     reply = await reply
                 replies.append(reply)
-            response = web.Response(body=batch_json(replies), content_type=JSON)
+            response = web.Response(body=batches.answer(replies), content_type=JSON)
         except ApiError as err:
             response = self._refuse(request, "batch", err)
         except Exception:
@@ -292,20 +288,8 @@ class HttpApi:
         is checked once per batch, not once per send, until a query awaits."""
         label = "unknown"
         try:
-            if (
-                type(item) is not dict
-                or type(item.get("call")) is not str
-                or not (item.keys() <= ITEM_KEYS)
-            ):
-                raise ApiError(
-                    "invalid_argument",
-                    'a batch item is {"call": NAME, "args": {...}} (args may be left out)',
-                )
-            call = CALLS.get(item["call"])
-            if call is None:
-                raise unknown_call(item["call"])
+            call, args = batches.item_call(item)
             label = call.name
-            args = item.get("args", {})
             if call.one and not call.query:  # a send to one client: its gateway known?
                 values = self._bind(call, args)[0]
                 key = ids.gateway_digits(values[0])
@@ -314,12 +298,10 @@ class HttpApi:
                     link = self._reachable(call, values)
                     if link is not None:
                         links[key] = link
-                payload = self._send(call, values, link)
-                self.stats.batched[label, 200] += 1
-                return payload
-            values, timeout, link = self._prepare(call, args)
-            if call.query:
-                return self._batched_query(request, call, values, timeout)
+            else:
+                values, timeout, link = self._prepare(call, args)
+                if call.query:
+                    return self._batched_query(request, call, values, timeout)
             payload = self._send(call, values, link)
         except ApiError as err:
             return self._batched_error(request, label, err)
@@ -354,38 +336,6 @@ class HttpApi:
     def _bug(self, request: web.Request, label: str) -> web.Response:
         self._log.exception("internal", "500 %s from %s: a bug", label, request.remote)
         return response_of(ApiError("internal", "an internal error (logged)"))
-
-
-def checked_batch(items: Any) -> list[Any]:
-    if type(items) is not list:
-        raise ApiError("bad_json", 'a batch is a JSON array of {"call": NAME, "args": {...}}')
-    if len(items) > MAX_BATCH:
-        raise ApiError("batch_too_large", f"{len(items)} calls: a batch takes at most {MAX_BATCH}")
-    queries = 0
-    for item in items:
-        name = item.get("call") if type(item) is dict else None
-        call = CALLS.get(name) if type(name) is str else None
-        queries += call is not None and call.query
-    if queries > MAX_BATCH_QUERIES:
-        raise ApiError(
-            "batch_too_large",
-            f"{queries} queries: a batch takes at most "
-            f"{MAX_BATCH_QUERIES} (each waits for its answers)",
-        )
-    return items
-
-
-def batch_json(replies: list[dict[str, Any]]) -> bytes:
-    """A batch's answer as JSON: every send's (the same) encoded once."""
-    return b"[" + b",".join(SENT_JSON if r is SENT else to_json(r) for r in replies) + b"]"
-
-
-def unknown_call(name: str) -> ApiError:
-    close = difflib.get_close_matches(name[:60], CALLS, n=1)  # bounded: any name comes
-    hint = f"; did you mean {close[0]}?" if close else ""
-    return ApiError(
-        "unknown_call", f"no call {name[:60]!r} (GET /api/v1/openapi.json lists them){hint}"
-    )
 
 
 def response_of(err: ApiError) -> web.Response:
