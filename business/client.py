@@ -44,6 +44,8 @@ from .api import GatewayAPI
 from .cluster import Cluster
 from .results import with_missing
 
+REPLACED_WITHIN = 3.0  # s: a drained gateway's replacement (a supervisor's) starts in this
+
 
 def _registers(register: str | Iterable[str]) -> tuple[str, ...]:
     if isinstance(register, str):
@@ -146,9 +148,11 @@ class AsyncGatewayClient(GatewayAPI):
     ) -> int | None:
         """Drain the gateway at ``address`` (``tcp://IP:PORT``), as ``gw drain`` does: it
         stops being ready and taking clients, closes its clients (1012) in waves over its
-        ``--drain-time``, then stops. Returns once it is gone (it no longer answers):
-        None; or, where a supervisor (``gw up``, ``gw gateway --count``) started a new
-        gateway at the same address, once that one answers: its pid.
+        ``--drain-time``, then stops. Returns once it is gone: None; or, where a
+        supervisor (``gw up``, ``gw gateway --count``, a container's restart policy)
+        started a new gateway at the same address, once that one answers (another
+        epoch: a pid may be the same again in a container): its pid. Once the drained
+        one no longer answers, a replacement has ``REPLACED_WITHIN`` seconds to answer.
 
         Every ``every`` seconds ``progress`` gets how many clients it still has. Raises
         InvalidArgument if nothing answers there (not a gateway), TimeoutError if it is
@@ -162,9 +166,11 @@ class AsyncGatewayClient(GatewayAPI):
         while time.monotonic() < deadline:
             await asyncio.sleep(every)  # the progress's pace: it is asked, it says nothing
             status = await self.gateway_status(address, timeout=1.0)
-            if status is None:
-                return None
-            if status["pid"] != first["pid"]:  # the drained one is gone; another answers
+            if status is None:  # gone? or busy, or another is starting there: ask again
+                status = await self.gateway_status(address, timeout=REPLACED_WITHIN)
+                if status is None:
+                    return None
+            if status["epoch"] != first["epoch"]:  # the drained one is gone; another answers
                 return int(status["pid"])
             if progress is not None:
                 progress(status["clients"])

@@ -97,10 +97,7 @@ def in_the_foreground(address: str = RegisterConfig().listen) -> str:
     held = binding.holder(split_address(address)[1])
     if held is None:
         return ""
-    return (
-        f"; the register's port {address} is held by {held}: a cluster in the "
-        "foreground (make run)? Ctrl-C it where it runs"
-    )
+    return f"; the register's port {address} is held by {held}: {held.what_to_do}"
 
 
 def register_of(run_dir: Path) -> str | None:

@@ -233,16 +233,18 @@ def check_app(app: str) -> None:
     anything starts: each worker would say it once, after the register and gateways had
     started. Looked for as the workers look: installed, or from the current directory.
     (Found is not imported: the app's own import errors are the workers' to report.)"""
-    module = app.partition(":")[0]
-    sys.path.insert(0, os.getcwd())
+    module, here = app.partition(":")[0], os.getcwd()
+    sys.path.insert(0, here)
     try:
         found = importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a parent package missing; an empty or odd name
         found = False
+    except Exception as exc:  # a parent package's own code failed (it runs to be found)
+        raise Refused(f"gw up: cannot import app {module!r}: {exc!r}") from None
     finally:
-        sys.path.remove(os.getcwd())
+        sys.path.remove(here)
     if not found:
         raise Refused(
             f"gw up: cannot import app {module!r}: no such module, installed or in "
-            f"{os.getcwd()} (--app takes a module path, e.g. examples.echo.app)"
+            f"{here} (--app takes a module path, e.g. examples.echo.app)"
         )

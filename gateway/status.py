@@ -70,6 +70,7 @@ def status(r: Records) -> dict[str, Any]:
     pool, index = r.pool, r.index
     return {
         "pid": os.getpid(),
+        "epoch": f"{r.addresses.epoch:08x}",  # this start's: a gateway restarted has another
         "websocket": r.addresses.public,
         "clients": len(index.clients),
         "uids": len(index.uids),

@@ -256,7 +256,10 @@ class HttpApi:
         address = reach.check(call, values, cluster.view, cluster.registers)
         if address is None or call.query:
             return None
-        return cluster.link(address)  # up: reach has checked it
+        try:
+            return cluster.link(address)  # up: reach has checked it
+        except Exception as exc:
+            raise (from_exception(exc) or exc) from None  # as a send's errors are answered
 
     def _send(self, call: Call, values: list[Any], link: Link | None) -> dict[str, Any]:
         """A send: queued in order, as the push client queues it (no await). To one

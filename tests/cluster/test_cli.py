@@ -206,6 +206,10 @@ def test_gw_up_refuses_an_app_it_cannot_find_before_starting_anything(
     check_app("here:on_message")
     with pytest.raises(Refused):
         check_app("there")
+    (tmp_path / "broken").mkdir()  # a package whose own code fails: one line all the same
+    (tmp_path / "broken" / "__init__.py").write_text("raise RuntimeError('half-written')\n")
+    with pytest.raises(Refused, match=r"cannot import app 'broken\.app': RuntimeError"):
+        check_app("broken.app")
 
 
 def test_a_refused_child_ends_its_supervisor_with_one_line() -> None:

@@ -65,6 +65,8 @@ def test_new_epoch_retries_on_zero(monkeypatch: pytest.MonkeyPatch) -> None:
         "g" + GOOD[1:],
         "z" * 28,
         GOOD.upper(),
+        GOOD[:-1] + "\n",  # a regex's $ would let a newline end it
+        GOOD[:-1] + "\u0660",  # a digit, but not an ASCII one
         GOOD[:2] + "  " + GOOD[4:],  # bytes.fromhex() would skip the spaces
         " " * 28,
         "\t" + GOOD[1:],

@@ -17,6 +17,7 @@ from gateway.workers import LinkCounters, PushClients
 
 STATUS_KEYS = [
     "pid",
+    "epoch",
     "websocket",
     "clients",
     "uids",
