@@ -328,7 +328,7 @@ class Edge:
         A handful of clients is no storm: the waves take at most one second per
         ``DRAIN_RATE`` clients.
         """
-        self.stopping = True
+        self.stop_accepting()
         clients = [conn for conn in self.conns if conn.client is not None]
         random.shuffle(clients)
         span = min(duration, len(clients) / DRAIN_RATE)
@@ -356,7 +356,7 @@ class Edge:
     async def close_all(self, code: int, timeout: float) -> None:
         """Close every client with ``code`` (handshakes are aborted); abort the ones
         that do not finish their closing handshake within ``timeout``."""
-        self.stopping = True
+        self.stop_accepting()
         self.all_gone = asyncio.Event()
         for conn in list(self.conns):
             if conn.client is None:  # still in its handshake
