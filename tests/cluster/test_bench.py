@@ -16,6 +16,7 @@ from bench.phases import Settings, closed_then_paced, spec_of
 from bench.report import Row, table
 from bench.routing import routing
 from bench.scenarios import capacity, everyone, fanout, idle_and_connect, private
+from tests.harness import UNIT
 
 TINY = Settings(
     procs=2,
@@ -43,7 +44,7 @@ def _assert_no_loss(rows: list[Row]) -> None:
         assert row.cluster == 0 and row.baseline == 0, row
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(120 * UNIT)
 def test_traffic_scenarios_run_both_servers_without_loss() -> None:
     rows = private(TINY) + fanout(TINY) + everyone(TINY)
     _assert_no_loss(rows)
@@ -57,7 +58,7 @@ def test_traffic_scenarios_run_both_servers_without_loss() -> None:
     assert "S3 private" in text and "S4 fan-out" in text and "S5 send_to_all" in text
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(90 * UNIT)
 def test_open_loop_phases_share_one_rate() -> None:
     """Closed loops alternate; both open loops run at half the slower median rate."""
     found = closed_then_paced(
@@ -91,7 +92,7 @@ def test_open_loop_phases_share_one_rate() -> None:
         assert sum(p.received + p.late for p in phases) == expected
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(120 * UNIT)
 def test_connect_idle_capacity_and_routing_scenarios() -> None:
     rows = idle_and_connect(TINY, s1=True, s2=True) + capacity(TINY) + routing(1)
     _assert_no_loss(rows)
@@ -102,7 +103,7 @@ def test_connect_idle_capacity_and_routing_scenarios() -> None:
     assert single.cluster == 1.0 and single.verdict == "MET"
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(90 * UNIT)
 def test_the_http_api_scenario_runs_and_loses_nothing() -> None:
     from bench.api import BATCH, http_api
 
@@ -119,7 +120,7 @@ def test_the_http_api_scenario_runs_and_loses_nothing() -> None:
     assert "S9 HTTP API" in table(rows)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(240 * UNIT)
 def test_the_scale_scenario_runs_small_and_loses_nothing() -> None:
     """S8 with 1,500 clients from 3 source addresses, on 2 ports of 2 gateway processes
     each: every phase runs, nobody is lost, the killed gateway's clients all come back.

@@ -18,7 +18,7 @@ from tests.multihost.load import Load
 from tests.multihost.netns import Network
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(120 * UNIT)
 async def test_routing_across_hosts_delivers_every_message_exactly_once(
     roles: Roles, load: Load, figures: dict[str, object]
 ) -> None:
@@ -40,7 +40,7 @@ async def test_routing_across_hosts_delivers_every_message_exactly_once(
     assert set(load.ledger.handled_by) == {"wk1", "wk2"}
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(120 * UNIT)
 async def test_a_worker_host_added_under_load_takes_new_clients(
     roles: Roles, load: Load, figures: dict[str, object]
 ) -> None:
@@ -76,7 +76,7 @@ async def test_a_worker_host_added_under_load_takes_new_clients(
     assert late_by == {"wk3": len(from_late)}  # sticky: their worker stays wk3
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(120 * UNIT)
 async def test_a_wrong_secret_is_refused_and_logged_on_both_sides(
     roles: Roles, net: Network, figures: dict[str, object]
 ) -> None:

@@ -26,7 +26,7 @@ from tests.multihost.netns import Network
 TIMING = Timing()  # every role runs with the defaults (but where a test says otherwise)
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(150 * UNIT)
 @pytest.mark.parametrize("heartbeat", [1.0, 0.5])
 async def test_a_worker_host_cut_under_load_loses_nothing(
     roles: Roles, net: Network, load: Load, figures: dict[str, object], heartbeat: float
@@ -87,7 +87,7 @@ async def counts(
     return sorted(await asyncio.gather(*samples))
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(150 * UNIT)
 async def test_a_gateway_host_cut_leaves_the_others_unaffected(
     roles: Roles, net: Network, load: Load, figures: dict[str, object]
 ) -> None:
@@ -159,7 +159,7 @@ def status(net: Network, register: str) -> dict[str, object]:
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(180 * UNIT)
 async def test_the_only_register_cut_again_and_again_under_load_loses_nothing(
     roles: Roles, net: Network, load: Load, figures: dict[str, object]
 ) -> None:

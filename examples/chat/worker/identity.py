@@ -15,14 +15,14 @@ rules decide how much of that is believed:
   (bound by the gateway from the token), so an anonymous client can never bind one
   and never receive a registered user's private messages.
 
-Groups have two namespaces in the same way. A registered room's group is
-``room:<id>`` (:func:`room_group`): the worker joins a connection to the rooms of its
-token at connect, and the web backend moves connections on join/leave and pushes
-the room's messages there; no client frame can name it. The document's raw groups
-(``join`` mode 2, anonymous or authenticated: digits only) are others, so a raw
+Groups have two namespaces in the same way. A registered room's group is ``room:<id>``
+(:func:`examples.chat.groups.room_group`): the worker joins a connection to the rooms
+of its token at connect, and the web backend moves connections on join/leave and
+pushes the room's messages there; no client frame can name it. The document's raw
+groups (``join`` mode 2, anonymous or authenticated: digits only) are others, so a raw
 ``join`` with a room's number hears nothing of the room. Every authenticated
-connection is also in the group ``users`` (:data:`USERS`), where the backend tells
-of rooms created and renamed; anonymous clients never are.
+connection is also in the group ``users`` (:data:`examples.chat.groups.USERS`), where
+the backend tells of rooms created and renamed; anonymous clients never are.
 
 Token claims (issued by :mod:`examples.chat.web.tokens`)::
 
