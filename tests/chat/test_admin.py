@@ -172,3 +172,22 @@ async def test_the_accounts_open_connections_are_closed(legacy: Path, chat: Chat
         gw.send_to_uid("2", {"action_type": "new_msg", "content": "still here"})
     assert (await other.next("new_msg"))["content"] == "still here"
     await other.close()
+
+
+def test_a_file_that_is_not_a_database_is_one_line_for_both_commands(tmp_path: Path) -> None:
+    junk = tmp_path / "chat.sqlite3"
+    junk.write_text("not a database, " * 20)
+    done = admin(junk, "set-password", "老用户", stdin=PASSWORD + "\n")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == f"Error: --db {junk}: file is not a database"
+    web = subprocess.run(
+        [sys.executable, "-m", "examples.chat.web", "--listen", "127.0.0.1:0", "--db", str(junk)],
+        env={**os.environ, "GW_AUTH_SECRET": "x" * 40},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60 * UNIT,
+    )
+    assert web.returncode == 2, web.stderr
+    assert web.stderr.strip().splitlines()[-1] == f"Error: web: --db {junk}: file is not a database"
+    assert "Traceback" not in web.stderr

@@ -210,3 +210,16 @@ async def test_the_bearer_token_is_neither_logged_nor_stored(chat):
     await asyncio.to_thread(chat.worker.wait_log, closed, GRACE + 10 * UNIT)
     for process in (chat.worker, chat.gateway, chat.register):
         assert signature not in process.logs(), process.name
+
+
+def test_a_presence_grace_that_is_not_seconds_is_said_and_the_default_used(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from examples.chat.worker import app
+
+    monkeypatch.setenv("CHAT_PRESENCE_GRACE", "2.5")
+    assert app.grace() == 2.5
+    for bad in ("abc", "-1", "nan", "1e9"):
+        monkeypatch.setenv("CHAT_PRESENCE_GRACE", bad)
+        assert app.grace() == app.GRACE
+    assert "CHAT_PRESENCE_GRACE='abc' is not 0-3600 seconds: 5 used" in caplog.text

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -97,7 +98,10 @@ def set_password(
     problem = passwords.policy_error(password)
     if problem:
         raise click.ClickException(f"password refused: {problem}")
-    store = Store(db_path)
+    try:
+        store = Store(db_path)
+    except (sqlite3.Error, RuntimeError) as exc:  # not a database; a newer schema
+        raise click.ClickException(f"--db {db_path}: {exc}") from None
     try:
         user = store.set_password(nickname, passwords.hash_password(password))
     finally:

@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -190,6 +191,8 @@ def main(
         asyncio.run(serve(app, host, port, access_log))
     except (ConfigError, OSError) as exc:  # a busy port, a database it cannot open...
         raise Refused(f"web: {exc}") from None
+    except (sqlite3.Error, RuntimeError) as exc:  # not a database; a newer schema
+        raise Refused(f"web: --db {db_path}: {exc}") from None
 
 
 if __name__ == "__main__":

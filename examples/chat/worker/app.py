@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 from collections.abc import Coroutine
 from typing import Any
@@ -49,10 +50,25 @@ quiet = Throttled(log)  # the lines a client's frames or connections can cause
 _later: set[asyncio.Task[None]] = set()  # presence checks under way
 
 
+GRACE = 5.0  # s: the default of CHAT_PRESENCE_GRACE
+
+
 def grace() -> float:
     """Seconds a person's last connection has been gone before they are announced
-    offline (``CHAT_PRESENCE_GRACE``, default 5; read when it is needed)."""
-    return float(os.environ.get("CHAT_PRESENCE_GRACE", "5"))
+    offline (``CHAT_PRESENCE_GRACE``, default 5; read when it is needed). A value
+    that is not a number of seconds is said (once a minute) and the default used:
+    the offline notices go on."""
+    raw = os.environ.get("CHAT_PRESENCE_GRACE", str(GRACE))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 3600:
+        quiet.warning(
+            "grace", "CHAT_PRESENCE_GRACE=%r is not 0-3600 seconds: %g used", raw[:40], GRACE
+        )
+        return GRACE
+    return value
 
 
 def _caller() -> Identity | None:
