@@ -192,10 +192,12 @@ class GatewayClient:
         self._thread.start()
         self._run(self._client.start())
 
-    def _run(self, coro: Any) -> Any:
-        # the deadline covers a query's own timeout; a dead loop thread cannot hang us
+    def _run(self, coro: Any, timeout: float | None = None) -> Any:
+        # the deadline covers the call's own timeout (a query's, or a drain's 60 s);
+        # a dead loop thread cannot hang us
+        wait = max(self._client.query_timeout, timeout or 0.0) + 10.0
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        return future.result(timeout=self._client.query_timeout + 10.0)
+        return future.result(timeout=wait)
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._client, name)
@@ -203,10 +205,12 @@ class GatewayClient:
             return target
 
         if inspect.iscoroutinefunction(target):
+            own = inspect.signature(target).parameters.get("timeout")
+            default = None if own is None or own.default is own.empty else own.default
 
             @functools.wraps(target)
             def blocking(*args: Any, **kwargs: Any) -> Any:
-                return self._run(target(*args, **kwargs))
+                return self._run(target(*args, **kwargs), kwargs.get("timeout", default))
 
             return blocking
 
