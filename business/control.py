@@ -267,11 +267,11 @@ def drain(address: str, secret: str | None, timeout: float) -> None:
     over its --drain-time so they reconnect elsewhere; then it stops."""
     address = address if address.startswith("tcp://") else f"tcp://{address}"
 
-    said: list[int] = []
+    said: list[int] = []  # the count last said
 
     def left(clients: int) -> None:
-        if not said or said[-1] != clients:  # a line when the count changes
-            said.append(clients)
+        if said != [clients]:  # a line when the count changes
+            said[:] = [clients]
             click.echo(f"{address}: {clients} {'client' if clients == 1 else 'clients'} left")
 
     async def run() -> None:

@@ -27,7 +27,7 @@ from common.logs import Throttled
 
 from . import batches, reach
 from .auth import BadCredentials, KeyRing
-from .batches import SENT, call_named
+from .batches import SENT, SENT_JSON, call_named
 from .calls import CALLS, Call, bind, reply, to_json
 from .errors import ApiError, from_exception
 from .metrics import Stats
@@ -98,7 +98,8 @@ class HttpApi:
             call = call_named(name)  # unknown: 404, after the key and the rate
             self._post(request)
             payload = await self._do(call, await self._body(request, {}))
-            response = web.Response(body=to_json(payload), content_type=JSON)
+            body = SENT_JSON if payload is SENT else to_json(payload)
+            response = web.Response(body=body, content_type=JSON)
         except ApiError as err:
             response = self._refuse(request, label, err)
         except Exception:
@@ -259,7 +260,7 @@ class HttpApi:
         try:
             return cluster.link(address)  # up: reach has checked it
         except Exception as exc:
-            raise (from_exception(exc) or exc) from None  # as a send's errors are answered
+            raise answered(exc) from None
 
     def _send(self, call: Call, values: list[Any], link: Link | None) -> dict[str, Any]:
         """A send: queued in order, as the push client queues it (no await). To one
@@ -272,14 +273,14 @@ class HttpApi:
             else:
                 self._methods[call.name](*values)
         except Exception as exc:
-            raise (from_exception(exc) or exc) from None  # (a bug stays itself: a 500)
+            raise answered(exc) from None
         return SENT
 
     async def _query(self, call: Call, values: list[Any], timeout: float | None) -> dict[str, Any]:
         try:
             return reply(call, await self._methods[call.name](*values, timeout=timeout))
         except Exception as exc:
-            raise (from_exception(exc) or exc) from None  # (a bug stays itself: a 500)
+            raise answered(exc) from None
 
     def _item(self, request: web.Request, item: Any, links: dict[str, Link]) -> Reply:
         """One call of a batch: its reply (a query's: to await), or its error, which does
@@ -339,6 +340,11 @@ class HttpApi:
     def _bug(self, request: web.Request, label: str) -> web.Response:
         self._log.exception("internal", "500 %s from %s: a bug", label, request.remote)
         return response_of(ApiError("internal", "an internal error (logged)"))
+
+
+def answered(exc: Exception) -> Exception:
+    """What a call's failure is answered with: its ApiError, or itself (a bug: a 500)."""
+    return from_exception(exc) or exc
 
 
 def response_of(err: ApiError) -> web.Response:
