@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 
 from common.metrics import Histogram, MetricsServer
-from tests.harness import UNIT
+from tests.harness import UNIT, eventually_async
 
 
 def get(address: str, path: str) -> tuple[int, str]:
@@ -57,13 +57,14 @@ async def test_the_lag_probe_sees_a_callback_that_holds_the_loop() -> None:
 
     probe = LagProbe(period=0.02)
     probe.start()
-    await asyncio.sleep(0.1)  # a few samples of an idle loop: under 100 ms each
+    await eventually_async(lambda: probe.histogram.count >= 2)  # samples of an idle loop
     quiet = probe.histogram.count
     assert quiet >= 2 and sum(probe.histogram.counts[: probe.BOUNDS.index(0.1) + 1]) == quiet
     time.sleep(0.15)  # noqa: ASYNC251 - holding the loop is the point: a sample ~150 ms late
-    await asyncio.sleep(0.05)  # the late sample is taken (the probe's own timer)
+    over = probe.BOUNDS.index(0.25)  # the buckets over 100 ms
+    await eventually_async(lambda: sum(probe.histogram.counts[over:]))  # the late sample
     probe.stop()
-    late = sum(probe.histogram.counts[probe.BOUNDS.index(0.25) :])  # over 100 ms
+    late = sum(probe.histogram.counts[over:])
     assert late == 1 and probe.histogram.sum >= 0.1
     count = probe.histogram.count
     await asyncio.sleep(0.06)  # three periods: that nothing is sampled is the thing tested
