@@ -104,6 +104,12 @@ def _integer(value: Any, name: str) -> int:
     return found
 
 
+def _to_user(body: dict[str, Any]) -> int | None:
+    """A private conversation's other user, if the body names one (None, "", 0: none)."""
+    raw = body.get("to_user_id")
+    return None if raw in (None, "", 0, "0") else _integer(raw, "to_user_id")
+
+
 def parse_send(body: Any) -> Send:
     """Check a POST body of the send endpoint; :class:`BadRequest` if it is not usable."""
     if not isinstance(body, dict):
@@ -111,8 +117,7 @@ def parse_send(body: Any) -> Send:
     action = body.get("action_type")
     if action not in ("login", "send_msg"):
         raise BadRequest("action_type只能是login或send_msg")
-    raw_to = body.get("to_user_id")
-    to_user_id = None if raw_to in (None, "", 0, "0") else _integer(raw_to, "to_user_id")
+    to_user_id = _to_user(body)
     group_id = _integer(body.get("group_id") or 0, "group_id")
     if action == "login":
         if not group_id:
@@ -144,8 +149,7 @@ def parse_read(body: Any) -> Read:
     conversation's ``to_user_id``, and ``msg_id``."""
     if not isinstance(body, dict):
         raise BadRequest("请求数据结构无法被解析")
-    raw_to = body.get("to_user_id")
-    to_user_id = None if raw_to in (None, "", 0, "0") else _integer(raw_to, "to_user_id")
+    to_user_id = _to_user(body)
     group_id = 0 if to_user_id is not None else _integer(body.get("group_id") or 0, "group_id")
     if to_user_id is None and not group_id:
         raise BadRequest("需要群组group_id或接受用户to_user_id")
