@@ -46,6 +46,7 @@ function onPresence(uid, online, username, groupIds) {
 function onRoom(frame) {
   const id = Number(frame.group_id);
   const room = state.rooms.find((r) => r.id === id);
+  state.roomPushes += 1;  // a room list on its way may predate this (main.js loadRooms)
   if (frame.event === "created" && !room) {
     state.rooms.push({ id, name: frame.name, online: 0, joined: false, members: 0,
       created_by: frame.created_by });

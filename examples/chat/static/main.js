@@ -35,6 +35,8 @@ export const state = {
   reads: new Map(),  // key -> the server's reading {read, unread, latest} (reading.js)
   unread: {},  // key -> unread count, derived from reads and logs at each drawing
   recovered: 0,  // messages that only the recovery after a reconnection brought
+  roomPushes: 0,  // rooms created or renamed by a push (live.js): a list asked before is stale
+  roomLoads: { asked: 0, shown: 0 },  // the newest room list asked, and the one shown
 };
 window.__chat = state;  // for debugging and the browser tests
 
@@ -55,8 +57,24 @@ export function renderLists() {
 }
 
 // -- loading ---------------------------------------------------------------------------
+/* The room list. An answer is shown only if nothing newer was: not if a later request's
+ * answer already is (requests overtake each other), and not if a room was created or
+ * renamed by a push while it was on its way (it may predate that change: ask again, a few
+ * times at most while rooms keep changing; the next push corrects what is left). */
 export async function loadRooms() {
-  state.rooms = await api("/api/rooms");
+  const loads = state.roomLoads;
+  let rooms;
+  for (let tries = 1; ; tries += 1) {
+    const asked = ++loads.asked;
+    const pushes = state.roomPushes;
+    rooms = await api("/api/rooms");
+    if (asked < loads.shown) return;
+    if (pushes === state.roomPushes || tries === 3) {
+      loads.shown = asked;
+      break;
+    }
+  }
+  state.rooms = rooms;
   for (const room of state.rooms) if (room.read != null) setReading(roomKey(room.id), room);
   renderLists();
   renderHeader(state);
