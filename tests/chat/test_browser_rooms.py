@@ -143,7 +143,7 @@ async def test_a_room_list_answered_before_a_rename_does_not_undo_it(site, brows
     await owner.evaluate(TITLES_SEEN)
     release.set()
     await owner.wait_for_function(
-        "() => window.__chat.roomLoads.shown === window.__chat.roomLoads.asked",
+        "() => window.__chat.loads.rooms.shown === window.__chat.loads.rooms.asked",
         timeout=WAIT,
     )
     assert len(held) == 1

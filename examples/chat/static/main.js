@@ -36,7 +36,8 @@ export const state = {
   unread: {},  // key -> unread count, derived from reads and logs at each drawing
   recovered: 0,  // messages that only the recovery after a reconnection brought
   roomPushes: 0,  // rooms created or renamed by a push (live.js): a list asked before is stale
-  roomLoads: { asked: 0, shown: 0 },  // the newest room list asked, and the one shown
+  loads: {},  // list -> {asked, shown}: the newest request, and the one whose answer shows
+  presenceFrom: 0,  // after a reconnection: the contacts' request from which presence is taken
 };
 window.__chat = state;  // for debugging and the browser tests
 
@@ -57,22 +58,26 @@ export function renderLists() {
 }
 
 // -- loading ---------------------------------------------------------------------------
-/* The room list. An answer is shown only if nothing newer was: not if a later request's
- * answer already is (requests overtake each other), and not if a room was created or
- * renamed by a push while it was on its way (it may predate that change: ask again, a few
- * times at most while rooms keep changing; the next push corrects what is left). */
+/* Asks for a list; its answer, or null if a later request's answer is already shown
+ * (requests overtake each other: an older answer never overwrites a newer one). */
+async function newest(what, path) {
+  const loads = (state.loads[what] ??= { asked: 0, shown: 0 });
+  const asked = ++loads.asked;
+  const answer = await api(path);
+  if (asked < loads.shown) return null;
+  loads.shown = asked;
+  return answer;
+}
+/* The room list. A room created or renamed by a push while an answer was on its way may
+ * be missing from it: then ask again (twice at most while rooms keep changing; the next
+ * push corrects what is left). */
 export async function loadRooms() {
-  const loads = state.roomLoads;
-  let rooms;
-  for (let tries = 1; ; tries += 1) {
-    const asked = ++loads.asked;
+  let rooms = null;
+  for (let tries = 1; tries <= 3; tries += 1) {
     const pushes = state.roomPushes;
-    rooms = await api("/api/rooms");
-    if (asked < loads.shown) return;
-    if (pushes === state.roomPushes || tries === 3) {
-      loads.shown = asked;
-      break;
-    }
+    rooms = await newest("rooms", "/api/rooms");
+    if (!rooms) return;
+    if (pushes === state.roomPushes) break;
   }
   state.rooms = rooms;
   for (const room of state.rooms) if (room.read != null) setReading(roomKey(room.id), room);
@@ -81,13 +86,18 @@ export async function loadRooms() {
   updateComposer();
 }
 /* The contacts and their online dots. Who is "present" for the enter/leave notices is
- * taken from here only when (re)connecting; afterwards presence frames change it, so a
- * periodic refresh that happens to see someone first cannot swallow their notice. */
+ * taken from here only when (re)connecting (from the first answer asked since then);
+ * afterwards presence frames change it, so a periodic refresh that happens to see someone
+ * first cannot swallow their notice. */
 export async function loadContacts(resetPresence = false) {
-  state.contacts = await api("/api/users");
+  if (resetPresence) state.presenceFrom = (state.loads.contacts?.asked ?? 0) + 1;
+  const contacts = await newest("contacts", "/api/users");
+  if (!contacts) return;
+  state.contacts = contacts;
   for (const user of state.contacts) setReading(userKey(user.id), user);
-  if (resetPresence) {
+  if (state.presenceFrom && state.loads.contacts.shown >= state.presenceFrom) {
     state.online = new Set(state.contacts.filter((u) => u.online).map((u) => String(u.id)));
+    state.presenceFrom = 0;
   }
   renderLists();
   renderHeader(state);
@@ -95,7 +105,8 @@ export async function loadContacts(resetPresence = false) {
 export async function loadMembers() {
   const conv = state.conv;
   if (!conv || conv.kind !== "room" || $("#members").hidden) return;
-  renderMembers(await api(`/api/rooms/${conv.id}/members`), myId(), openConversation);
+  const members = await newest("members", `/api/rooms/${conv.id}/members`);
+  if (members && state.conv === conv) renderMembers(members, myId(), openConversation);  // still there
 }
 let refreshTimer = null;
 export function refreshSoon() {  // counts, flags and members change together: ask once
