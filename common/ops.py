@@ -347,6 +347,12 @@ def _fast(schema: tuple[tuple[str, Check], ...]) -> Callable[[list[Any]], bool]:
 _FAST = {op: _fast(schema) for op, schema in ARGS.items()}
 
 
+def as_is(op: Op) -> Callable[[list[Any]], bool]:
+    """The first step of :func:`check_args`: whether ``op``'s arguments are valid as they
+    are (the common case, no normalization needed); False says only "look closer"."""
+    return _FAST[op]
+
+
 def check_args(op: Op, args: list[Any]) -> list[Any]:
     """The arguments of ``op`` checked and normalized (ids as str); ProtocolError if bad."""
     if _FAST[op](args):

@@ -66,6 +66,7 @@ __all__ = [
     "decode_many",
     "decode_parts",
     "encode",
+    "encode_command",
     "pack_session",
     "unpack_session",
 ]
@@ -178,6 +179,11 @@ def encode(frame: Frame) -> bytes:
     """Serialize one frame."""
     cls = type(frame)
     return _packb([VERSION, cls.KIND, *_GETTERS[cls](frame)])
+
+
+def encode_command(op: Op, args: list[Any]) -> bytes:
+    """``encode(Command(op, args))``, without the frame: for senders of many at once."""
+    return _packb([VERSION, Command.KIND, op, args])
 
 
 def decode(data: bytes) -> Frame:

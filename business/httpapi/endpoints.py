@@ -10,36 +10,33 @@ answered with an error (:mod:`.errors`) and a log line, at most one a second per
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from aiohttp import web
 
-from common import ids
 from common.exceptions import NotRunning
-from common.frames import Command
 from common.limits import Buckets
 from common.logs import Throttled
 
-from . import batches, reach
+from . import batches
 from .auth import BadCredentials, KeyRing
 from .batches import SENT, SENT_JSON, call_named
-from .calls import CALLS, Call, bind, reply, to_json
-from .errors import ApiError, from_exception
+from .calls import CALLS, to_json
+from .doing import Batch, Doer
+from .errors import ApiError
 from .metrics import Stats
 
 if TYPE_CHECKING:
     from ..client import AsyncGatewayClient
-    from ..cluster import Link
 
 log = logging.getLogger("business.httpapi")
 JSON = "application/json"
 FAILED_RATE, FAILED_BURST = 5.0, 20.0  # requests with a wrong or no key, per address
-Reply = dict[str, Any] | Coroutine[Any, Any, dict[str, Any]]  # a batch item's: a query awaits
 
 
 class HttpApi:
@@ -67,7 +64,7 @@ class HttpApi:
         self._document = document
         self._metrics = metrics
         self._clock = clock
-        self._methods: dict[str, Callable[..., Any]] = {n: getattr(client, n) for n in CALLS}
+        self.doer = Doer(client)
         self._log = Throttled(log)
 
     def stop(self) -> None:
@@ -97,7 +94,7 @@ class HttpApi:
             self._admit(request)
             call = call_named(name)  # unknown: 404, after the key and the rate
             self._post(request)
-            payload = await self._do(call, await self._body(request, {}))
+            payload = await self.doer.do(call, await self._body(request, {}))
             body = SENT_JSON if payload is SENT else to_json(payload)
             response = web.Response(body=body, content_type=JSON)
         except ApiError as err:
@@ -118,14 +115,11 @@ class HttpApi:
             self._admit(request)
             self._post(request)
             items = batches.checked(await self._body(request, None))
-            replies = []
-            links: dict[str, Link] = {}  # the sends' gateways, found once (see _item)
-            for item in items:  # in order: a query's answer before the next call
-                reply = self._item(request, item, links)
-                if not isinstance(reply, dict):
-                    links.clear()  # a query awaits: links may come and go meanwhile
-                    reply = await reply
-                replies.append(reply)
+
+            def refused(label: str, err: ApiError) -> None:
+                self._logged(request, f"batch {label}", err)
+
+            replies = await Batch(self.doer, self.stats, refused).run(items)
             response = web.Response(body=batches.answer(replies), content_type=JSON)
         except ApiError as err:
             response = self._refuse(request, "batch", err)
@@ -224,108 +218,9 @@ class HttpApi:
         if not raw.strip():
             return empty
         try:
-            return json.loads(raw)
-        except (ValueError, RecursionError) as exc:
+            return orjson.loads(raw)
+        except ValueError as exc:  # orjson.JSONDecodeError (nesting past 1,024 too)
             raise ApiError("bad_json", f"the body is not JSON: {str(exc)[:120]}") from None
-
-    async def _do(self, call: Call, body: Any) -> dict[str, Any]:
-        """One call: its arguments bound, its gateways checked, then done."""
-        values, timeout, link = self._prepare(call, body)
-        if call.query:
-            return await self._query(call, values, timeout)
-        return self._send(call, values, link)
-
-    def _prepare(self, call: Call, body: Any) -> tuple[list[Any], float | None, Link | None]:
-        """The call's arguments, a query's timeout, and a send to one gateway's link."""
-        values, timeout = self._bind(call, body)
-        return values, timeout, self._reachable(call, values)
-
-    @staticmethod
-    def _bind(call: Call, body: Any) -> tuple[list[Any], float | None]:
-        try:
-            return bind(call, body)
-        except ValueError as exc:
-            raise ApiError("invalid_argument", str(exc)) from None
-
-    def _reachable(self, call: Call, values: list[Any]) -> Link | None:
-        """ApiError if the call cannot reach its gateways; for a send to one client, the
-        link to its gateway (else None)."""
-        try:
-            cluster = self.client.cluster
-        except NotRunning:
-            raise ApiError("stopping", "the API is stopping", retry_after=1.0) from None
-        address = reach.check(call, values, cluster.view, cluster.registers)
-        if address is None or call.query:
-            return None
-        try:
-            return cluster.link(address)  # up: reach has checked it
-        except Exception as exc:
-            raise answered(exc) from None
-
-    def _send(self, call: Call, values: list[Any], link: Link | None) -> dict[str, Any]:
-        """A send: queued in order, as the push client queues it (no await). To one
-        gateway, the command as :func:`.calls.bind` made it (the op's own checks: what
-        the gateway takes) goes to its link at once; to every gateway (or a list of
-        clients'), through the push client's method, which encodes it once for all."""
-        try:
-            if link is not None:
-                link.send(Command(call.op, values))
-            else:
-                self._methods[call.name](*values)
-        except Exception as exc:
-            raise answered(exc) from None
-        return SENT
-
-    async def _query(self, call: Call, values: list[Any], timeout: float | None) -> dict[str, Any]:
-        try:
-            return reply(call, await self._methods[call.name](*values, timeout=timeout))
-        except Exception as exc:
-            raise answered(exc) from None
-
-    def _item(self, request: web.Request, item: Any, links: dict[str, Link]) -> Reply:
-        """One call of a batch: its reply (a query's: to await), or its error, which does
-        not stop the batch. A send is done here and now: no coroutine for each.
-
-        ``links``: the gateways this batch's sends to one client found reachable, by
-        the client_id's gateway digits. Between two sends nothing else runs on the
-        loop (no await), so what was reachable for one is for the next: the gateway
-        is checked once per batch, not once per send, until a query awaits."""
-        label = "unknown"
-        try:
-            call, args = batches.item_call(item)
-            label = call.name
-            if call.one and not call.query:  # a send to one client: its gateway known?
-                values = self._bind(call, args)[0]
-                key = ids.gateway_digits(values[0])
-                link = links.get(key)
-                if link is None:
-                    link = self._reachable(call, values)
-                    if link is not None:
-                        links[key] = link
-            else:
-                values, timeout, link = self._prepare(call, args)
-                if call.query:
-                    return self._batched_query(request, call, values, timeout)
-            payload = self._send(call, values, link)
-        except ApiError as err:
-            return self._batched_error(request, label, err)
-        self.stats.batched[label, 200] += 1
-        return payload
-
-    async def _batched_query(
-        self, request: web.Request, call: Call, values: list[Any], timeout: float | None
-    ) -> dict[str, Any]:
-        try:
-            payload = await self._query(call, values, timeout)
-        except ApiError as err:
-            return self._batched_error(request, call.name, err)
-        self.stats.batched[call.name, 200] += 1
-        return payload
-
-    def _batched_error(self, request: web.Request, label: str, err: ApiError) -> dict[str, Any]:
-        self.stats.batched[label, err.status] += 1
-        self._logged(request, f"batch {label}", err)
-        return err.item()
 
     # -- answers --------------------------------------------------------------------
     def _refuse(self, request: web.Request, label: str, err: ApiError) -> web.Response:
@@ -340,11 +235,6 @@ class HttpApi:
     def _bug(self, request: web.Request, label: str) -> web.Response:
         self._log.exception("internal", "500 %s from %s: a bug", label, request.remote)
         return response_of(ApiError("internal", "an internal error (logged)"))
-
-
-def answered(exc: Exception) -> Exception:
-    """What a call's failure is answered with: its ApiError, or itself (a bug: a 500)."""
-    return from_exception(exc) or exc
 
 
 def response_of(err: ApiError) -> web.Response:

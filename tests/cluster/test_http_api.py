@@ -134,6 +134,12 @@ async def test_a_batch_is_done_in_order_and_a_failed_call_does_not_stop_it(gw: C
             "not an object",
             {"call": "get_all_uid_count"},  # args may be left out
             {"call": "send_to_group", "args": {"group": "g", "message": "last"}},
+            # a send to one client off the usual path (bound argument by argument):
+            {
+                "call": "send_to_client",
+                "args": {"client_id": probe.client_id, "message": {"k": "对"}},
+            },
+            {"call": "send_to_client", "args": {"client_id": probe.client_id}, "and": 1},
         ]
         replies = (await http.batch(mixed)).json
         assert replies[0] == {"result": None}
@@ -146,6 +152,8 @@ async def test_a_batch_is_done_in_order_and_a_failed_call_does_not_stop_it(gw: C
         assert replies[4]["error"]["status"] == 400
         assert replies[5] == {"result": 0, "missing": []}
         assert replies[6] == {"result": None} and await probe.recv() == "last"
+        assert replies[7] == {"result": None} and await probe.recv() == '{"k":"对"}'
+        assert replies[8]["error"]["code"] == "invalid_argument"
         assert len(replies) == len(mixed)
         # sends to one client find their gateway once per batch: a forged gateway's id
         # is refused each time, whatever came between, and the others still go

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from business.api import GatewayAPI
-from business.httpapi.calls import CALLS, MAX_TIMEOUT, BadArgument, bind, reply, to_json
+from business.httpapi.calls import (
+    CALLS,
+    MAX_TIMEOUT,
+    SENDS_TO_ONE,
+    BadArgument,
+    bind,
+    reply,
+    to_json,
+)
 from business.results import with_missing
 from common import ops
 from common.frames import Op
@@ -179,3 +187,18 @@ def test_the_fast_path_binds_as_the_argument_by_argument_one(name: str) -> None:
         assert got == expected, body
         fast += got != BadArgument
     assert fast > 0 or call.args[0].client_ids  # some bodies were taken
+
+
+@pytest.mark.parametrize("name", sorted(SENDS_TO_ONE))
+def test_a_usual_body_takes_the_one_step_path(name: str) -> None:
+    """What a batch's usual item carries is bound by Call.usual alone (no fallback):
+    the arguments as they are, in the op's order; a client_id of another form is not."""
+    call = CALLS[name]
+    usual = {"message": "x", "uid": "u1", "group": "g1", "session": {"k": 1}}
+    body = {a.name: CID if a.client_ids else usual[a.name] for a in call.args if a.required}
+    values = call.usual(body)
+    assert values is not None and values == bind(call, body)[0]
+    assert values[0] == CID and len(values) == len(call.args)
+    assert call.usual({**body, "client_id": CID.upper()}) is None  # not our form: _bind says
+    assert call.usual({**body, "colour": "red"}) is None  # not its argument: _bind says
+    assert call.usual([body]) is None

@@ -401,3 +401,11 @@ def test_decode_parts_reads_every_part_in_order() -> None:
     out = list(protocol.decode_parts(parts))
     assert out[:2] == first and out[3] == second
     assert isinstance(out[2], ProtocolError)  # a bad part does not hide the next one
+
+
+@pytest.mark.parametrize(
+    "args", [["ab" * 16, "hi"], ["ab" * 16, b"\x00"], [["a", "b"], None], [], [{"k": [1]}]]
+)
+def test_a_command_encoded_without_its_frame_is_the_frame_encoded(args: list[object]) -> None:
+    for op in frames.Op:
+        assert protocol.encode_command(op, args) == protocol.encode(frames.Command(op, args))
