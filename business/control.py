@@ -20,7 +20,7 @@ import click
 from click.core import ParameterSource
 
 from common.background import register_of, run_dir_option
-from common.exceptions import ConfigError, InvalidArgument
+from common.exceptions import ConfigError, GatewayError, InvalidArgument
 from common.options import option, register_option
 
 from .client import AsyncGatewayClient
@@ -75,6 +75,8 @@ def _ask(
                     f"is it running?{hint}"
                 )
             return await call(client)
+        except GatewayError as exc:  # a gateway refused the query, or it timed out
+            raise click.ClickException(str(exc)) from None
         finally:
             await client.close()
 

@@ -5,7 +5,9 @@ open) and shows what changed since the last answer (:mod:`business.rates`): per
 gateway the messages in and out, events sent to workers, commands, redeliveries and
 refusals per second; per worker the events it handled per second; then a total line.
 On a terminal the tables are redrawn in place (as ``top`` does); otherwise (a pipe, a
-file) each refresh is printed after the last. Ctrl-C ends it.
+file) each refresh is printed after the last. A refresh that fails (a gateway refused
+the query, the push client is stopping) says why in one line under the last tables, and
+the next one is tried in time. Ctrl-C ends it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
+
+from common.exceptions import GatewayError
 
 from .client import AsyncGatewayClient
 from .rates import RATES, Rates, Sample, rates, sample, shown
@@ -83,6 +87,12 @@ def _missing(missing: list[str]) -> list[str]:
     return ["", f"did not answer: {', '.join(missing)}"] if missing else []
 
 
+def failed(why: str, every: float, clock: str, tty: bool) -> str:
+    """The line that says a refresh failed: on a terminal, below the tables it leaves."""
+    line = f"{clock}  no status this time: {why[:200]} (trying again in {every:g}s)"
+    return line + CLEAR_LINE + CLEAR_BELOW if tty else line
+
+
 def redraw(lines: list[str], first: bool) -> str:
     """The text that draws ``lines`` over the previous refresh on a terminal: from the
     top left, each line cleared to its end, and whatever was below it cleared."""
@@ -105,7 +115,13 @@ async def watch(
     before: Sample | None = None
     while True:
         started = clock()
-        answer = await client.get_status()
+        try:
+            answer = await client.get_status()
+        except GatewayError as exc:  # this refresh only: the next may be answered
+            out.write(failed(str(exc), every, time.strftime("%H:%M:%S"), tty) + "\n")
+            out.flush()
+            await asyncio.sleep(max(0.0, started + every - clock()))
+            continue
         after = sample(answer, clock())
         lines = frame(
             dict(answer),

@@ -58,3 +58,40 @@ def test_a_terminal_is_redrawn_in_place() -> None:
     first, later = redraw(["a", "bb"], first=True), redraw(["a"], first=False)
     assert first == f"{CLEAR_SCREEN}{HOME}a\x1b[K\nbb\x1b[K\n{CLEAR_BELOW}"
     assert later == f"{HOME}a\x1b[K\n{CLEAR_BELOW}"  # no flash: over the last one
+
+
+async def test_a_refused_refresh_says_why_in_a_line_and_the_next_is_tried() -> None:
+    import asyncio
+    import io
+
+    import pytest
+
+    from business.results import with_missing
+    from business.watch import watch
+    from common.exceptions import RemoteError
+
+    answers: list[Any] = [
+        with_missing({A: gateway(100, 10)}, ()),
+        RemoteError("GET_STATUS: the gateway is stopping"),
+        with_missing({A: gateway(130, 25)}, ()),
+    ]
+
+    class Client:
+        async def get_status(self) -> Any:
+            if not answers:
+                raise asyncio.CancelledError  # the user's Ctrl-C, after three refreshes
+            answer = answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    out = io.StringIO()
+    with pytest.raises(asyncio.CancelledError):
+        await watch(Client(), 0, out, tty=False)  # type: ignore[arg-type]
+    failed = [line for line in out.getvalue().splitlines() if "no status this time" in line]
+    assert failed and failed[0].endswith(
+        "no status this time: GET_STATUS: the gateway is stopping (trying again in 0s)"
+    )
+    headers = [line for line in out.getvalue().splitlines() if line.startswith("gw status")]
+    assert len(headers) == 2  # the refreshes before and after it
+    assert "Traceback" not in out.getvalue()
