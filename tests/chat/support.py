@@ -98,12 +98,16 @@ def token(
     return tokens.issue(secret, claims)
 
 
+REGISTER_LIMIT = "100000"  # accounts an hour from loopback (test_web checks the default's)
+
+
 class WebProcess(ReadyProcess):
     """``python -m examples.chat.web`` as a child process, ready once it printed GW-READY."""
 
     def __init__(self, *args: str, cwd: Path | None = None, auth: bool = True) -> None:
         command = [sys.executable, "-m", "examples.chat.web", *args]
         env = {"GW_AUTH_SECRET": AUTH_SECRET} if auth else {"GW_AUTH_SECRET": ""}
+        env["CHAT_REGISTER_LIMIT"] = REGISTER_LIMIT  # the suites sign up many, from here
         super().__init__(command, "chat web", env=env, cwd=cwd or ROOT)
 
     @property

@@ -584,3 +584,41 @@ async def test_a_raw_join_never_hears_a_room(chat, browsers):
     assert await leaver_ws.quiet(str(gone["id"])) == []
     for ws in (member_ws, leaver_ws, anonymous):
         await ws.close()
+
+
+async def test_an_address_opens_a_few_accounts_an_hour_and_no_more(chat, tmp_path):
+    """Each account costs a password hash: past --register-limit an hour, an address is
+    answered 429 with Retry-After (in a line of the log, never the password), before
+    any hashing; a taken nickname costs nothing; another address and logins go on."""
+    process = WebProcess(
+        "--listen", "127.0.0.1:0", "--register", chat.register_address,
+        "--db", str(tmp_path / "chat.sqlite3"), "--register-limit", "3",
+    )  # fmt: skip
+    process.wait_ready()
+    url = f"http://{process.info['listen']}/api/register"
+
+    async def register(nickname: str, source: str = "127.0.0.1") -> aiohttp.ClientResponse:
+        connector = aiohttp.TCPConnector(local_addr=(source, 0))
+        async with aiohttp.ClientSession(connector=connector) as http:
+            form = {"nickname": nickname, "password": PASSWORD}
+            async with http.post(url, json=form) as response:
+                await response.read()
+                return response
+
+    try:
+        assert [(await register(f"新人{n}")).status for n in range(3)] == [200] * 3
+        assert (await register("新人0")).status == 409  # taken: refused before the limit
+        refused = await register("第四个")
+        assert refused.status == 429 and refused.headers["Retry-After"] == "1200"
+        body = json.loads(await refused.text())
+        assert body["code"] == 429 and body["msg"] == "这个地址注册的账号太多，请1200秒后再试"
+        assert (await register("另一个地址", source="127.0.0.2")).status == 200
+        async with aiohttp.ClientSession() as http:  # the accounts made still log in
+            login = {"nickname": "新人1", "password": PASSWORD}
+            async with http.post(url.replace("register", "login"), json=login) as response:
+                assert response.status == 200
+        logs = process.logs()
+        assert logs.count("refused a new account from 127.0.0.1: over --register-limit") == 1
+        assert PASSWORD not in logs
+    finally:
+        assert process.stop() == 0

@@ -1,7 +1,10 @@
 """Accounts: register, log in and out, the current user, and the page's WebSocket tokens.
 
 - ``POST /api/register`` (``nickname``, ``password``, ``avatar`` or ``avatar_file``):
-  409 if the nickname is taken; the new user is a member of the default room.
+  409 if the nickname is taken; the new user is a member of the default room. An
+  address opens at most ``--register-limit`` accounts an hour (20 by default, at once
+  then spread over the hour): past it 429 with ``Retry-After`` (each account costs a
+  password hash; a flood of them would be CPU for the server and spam for everyone).
 - ``POST /api/login`` (``nickname``, ``password``, optional new ``avatar``): 401 if
   wrong; 429 with ``Retry-After`` while failed guesses make it wait: growing waits
   per address and per account, but a browser that logged in to the account before
@@ -22,11 +25,14 @@ never logged.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, web
+
+from common.logs import Throttled
 
 from .. import mediatypes
 from . import devices, media, passwords, tokens
@@ -47,9 +53,11 @@ from .state import (
 from .throttle import Attempt
 
 routes = web.RouteTableDef()
+quiet = Throttled(logging.getLogger(__name__))  # lines a flood from outside can cause
 MAX_NICKNAME = 16
 WRONG = "昵称或密码错误"
 TAKEN = "这个昵称已被注册"
+MANY_ACCOUNTS = "这个地址注册的账号太多"
 NO_PASSWORD = (
     "这个昵称是早期无密码的账号：请管理员为它设置密码（make chat-password），或注册一个新昵称"
 )
@@ -141,6 +149,12 @@ async def register(request: web.Request) -> web.Response:
     store = request.app[STORE]
     if await store.run(lambda s: s.credentials(nickname)) is not None:  # before any work
         raise BadRequest(TAKEN, code=409, status=409)
+    guards = request.app[GUARDS]
+    if not guards.registrations.take(str(request.remote), time.monotonic()):
+        quiet.warning(
+            "register", "refused a new account from %s: over --register-limit", request.remote
+        )
+        raise _throttled(1 / guards.registrations.rate, MANY_ACCOUNTS)
     hashed = await asyncio.to_thread(passwords.hash_password, form.password)
     avatar = await _avatar(request, form) or AVATARS[0]
     try:
@@ -158,10 +172,10 @@ async def _avatar(request: web.Request, form: AccountForm) -> str | None:
     return form.avatar
 
 
-def _throttled(seconds: float) -> BadRequest:
+def _throttled(seconds: float, why: str = "尝试次数过多") -> BadRequest:
     wait = max(1, math.ceil(seconds))
     return BadRequest(
-        f"尝试次数过多，请{wait}秒后再试", code=429, status=429, headers={"Retry-After": str(wait)}
+        f"{why}，请{wait}秒后再试", code=429, status=429, headers={"Retry-After": str(wait)}
     )
 
 

@@ -43,14 +43,30 @@ from . import accesslog, guard, tokens
 from .accesslog import AccessLog
 from .db import AsyncStore, db_option
 from .routes import ROUTES
-from .state import GUARDS, PUSH, SETTINGS, STATIC, STORE, Guards, Settings, errors
+from .state import (
+    GUARDS,
+    PUSH,
+    REGISTER_LIMIT,
+    SETTINGS,
+    STATIC,
+    STORE,
+    Guards,
+    Settings,
+    errors,
+    registrations,
+)
 
 log = logging.getLogger("chat.web")
 CLIENT_MAX_SIZE = 10 << 20  # bytes of a request body (uploads)
 
 
 def make_app(
-    db: Path, register: str, ws_url: str, auth_secret: str, secret: str | None = None
+    db: Path,
+    register: str,
+    ws_url: str,
+    auth_secret: str,
+    secret: str | None = None,
+    register_limit: int = REGISTER_LIMIT,
 ) -> web.Application:
     """The aiohttp application; the store and the push client open on startup."""
     problem = tokens.secret_error(auth_secret)
@@ -65,7 +81,7 @@ def make_app(
         auth_secret=auth_secret,
         page_policy=guard.page_policy(ws_url),
     )
-    app[GUARDS] = Guards()
+    app[GUARDS] = Guards(registrations=registrations(register_limit))
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         store = AsyncStore(db)
@@ -166,6 +182,14 @@ async def serve(app: web.Application, host: str, port: int, access_log: AccessLo
     type=click.Choice(accesslog.MODES),
     help="api: the page and API calls, not static files or uploads; all; off.",
 )
+@option(
+    "--register-limit",
+    default=REGISTER_LIMIT,
+    show_default=True,
+    envvar="CHAT_REGISTER_LIMIT",
+    type=click.IntRange(1, 1_000_000),
+    help="Accounts one address may open an hour (all at once, then spread over the hour).",
+)
 def main(
     listen: str,
     register: str,
@@ -175,6 +199,7 @@ def main(
     secret: str | None,
     log_level: str,
     access_log: AccessLog,
+    register_limit: int,
 ) -> None:
     """Run the chat's web backend."""
     logging.basicConfig(
@@ -187,7 +212,7 @@ def main(
     if problem or auth_secret is None:
         raise click.UsageError(f"--auth-secret: {problem}")
     try:
-        app = make_app(db_path, register, ws_url, auth_secret, secret)
+        app = make_app(db_path, register, ws_url, auth_secret, secret, register_limit)
         asyncio.run(serve(app, host, port, access_log))
     except (ConfigError, OSError) as exc:  # a busy port, a database it cannot open...
         raise Refused(f"web: {exc}") from None

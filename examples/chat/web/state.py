@@ -18,12 +18,21 @@ from typing import Any
 from aiohttp import web
 
 from business import AsyncGatewayClient
+from common.limits import Buckets
 
 from ..mediatypes import STOCK_AVATARS
 from .db import AsyncStore
 from .models import Room, User
 from .payloads import NOT_NATURAL, BadRequest, natural, result
 from .throttle import LoginThrottle
+
+REGISTER_LIMIT = 20  # accounts an address may open an hour (CHAT_REGISTER_LIMIT)
+
+
+def registrations(per_hour: int) -> Buckets:
+    """The accounts an address may open: ``per_hour`` at once, then as many an hour."""
+    return Buckets(per_hour / 3600, per_hour, limit=10_000)
+
 
 COOKIE = "chat_token"
 STATIC = Path(__file__).resolve().parent.parent / "static"  # the page: examples/chat/static
@@ -44,9 +53,12 @@ class Settings:
 
 @dataclass
 class Guards:
-    """The login throttle (per address, account and device) and the send lock."""
+    """The login throttle (per address, account and device), the accounts an address
+    may open (each costs a password hash: a flood of them is CPU and spam), and the
+    send lock."""
 
     logins: LoginThrottle = field(default_factory=LoginThrottle)
+    registrations: Buckets = field(default_factory=lambda: registrations(REGISTER_LIMIT))
     # Held from a message's insert to its push: pushes leave in id order, so a page
     # that saw message n on a synced connection has everything before n it may see.
     send: asyncio.Lock = field(default_factory=asyncio.Lock)
