@@ -88,7 +88,7 @@ async def _account_form(request: web.Request) -> AccountForm:
             if not isinstance(part, BodyPartReader):
                 continue
             if part.name == "avatar_file" and part.filename:
-                upload = await media.read(part, media.MAX_AVATAR)
+                upload = await media.read(part, request.app[GUARDS].decodes, media.MAX_AVATAR)
                 if upload.msgtype != mediatypes.IMAGE:
                     raise BadRequest("头像必须是图片")
             elif part.name in ("nickname", "password", "avatar"):

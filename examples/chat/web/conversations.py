@@ -153,7 +153,8 @@ async def upload(request: web.Request) -> web.Response:
         raise BadRequest("请用表单上传文件")
     async for part in await request.multipart():
         if isinstance(part, BodyPartReader) and part.name == "file" and part.filename:
-            msgtype, url = await media.save(part, request.app[SETTINGS].uploads)
+            decodes, folder = request.app[GUARDS].decodes, request.app[SETTINGS].uploads
+            msgtype, url = await media.save(part, decodes, folder)
             return reply({"url": url, "msgtype": msgtype})
     raise BadRequest("没有选择文件")
 

@@ -16,6 +16,12 @@ is not served if they do not), and sends:
 
 An avatar sent with a registration is only stored once the account exists
 (:func:`read` now, :func:`store` later), so refused requests write nothing.
+
+Files are identified on a thread, a few at once (the ``decodes`` semaphore, one per
+core: :data:`examples.chat.web.state.DECODES`): an image of :data:`sniff.MAX_PIXELS`
+takes ~120 MB and half a second to decode from a 130 KB PNG, so uploads at once
+must not add up; the others wait their turn, and the event loop serves everyone
+meanwhile.
 """
 
 from __future__ import annotations
@@ -57,8 +63,9 @@ def _write(folder: Path, name: str, data: bytes) -> None:
     (folder / name).write_bytes(data)
 
 
-async def read(part: BodyPartReader, limit: int = MAX_UPLOAD) -> Upload:
-    """Read one multipart file (at most ``limit`` bytes) and find what it is."""
+async def read(part: BodyPartReader, decodes: asyncio.Semaphore, limit: int = MAX_UPLOAD) -> Upload:
+    """Read one multipart file (at most ``limit`` bytes) and find what it is (while
+    holding ``decodes``)."""
     data = bytearray()
     while chunk := await part.read_chunk(64 << 10):
         data += chunk
@@ -69,7 +76,8 @@ async def read(part: BodyPartReader, limit: int = MAX_UPLOAD) -> Upload:
     kept = bytes(data)
     declared, filename = part.headers.get("Content-Type"), part.filename
     # decoding an image takes a while: on a thread, so the event loop never waits on it
-    extension = await asyncio.to_thread(sniff.identify, kept, declared, filename)
+    async with decodes:
+        extension = await asyncio.to_thread(sniff.identify, kept, declared, filename)
     if extension is None:
         raise BadRequest(UNSUPPORTED)
     return Upload(TYPES[extension].msgtype, extension, kept)
@@ -83,9 +91,11 @@ async def store(upload: Upload, folder: Path) -> str:
     return UPLOADS + name
 
 
-async def save(part: BodyPartReader, folder: Path, limit: int = MAX_UPLOAD) -> tuple[int, str]:
+async def save(
+    part: BodyPartReader, decodes: asyncio.Semaphore, folder: Path, limit: int = MAX_UPLOAD
+) -> tuple[int, str]:
     """Read one multipart file and save it in ``folder``: (msgtype, URL path)."""
-    upload = await read(part, limit)
+    upload = await read(part, decodes, limit)
     return upload.msgtype, await store(upload, folder)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from .payloads import NOT_NATURAL, BadRequest, natural, result
 from .throttle import LoginThrottle
 
 REGISTER_LIMIT = 20  # accounts an address may open an hour (CHAT_REGISTER_LIMIT)
+DECODES = max(1, os.cpu_count() or 1)  # uploads identified (images decoded) at once
 
 
 def registrations(per_hour: int) -> Buckets:
@@ -54,11 +56,12 @@ class Settings:
 @dataclass
 class Guards:
     """The login throttle (per address, account and device), the accounts an address
-    may open (each costs a password hash: a flood of them is CPU and spam), and the
-    send lock."""
+    may open (each costs a password hash: a flood of them is CPU and spam), the
+    uploads identified at once (:mod:`examples.chat.web.media`), and the send lock."""
 
     logins: LoginThrottle = field(default_factory=LoginThrottle)
     registrations: Buckets = field(default_factory=lambda: registrations(REGISTER_LIMIT))
+    decodes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(DECODES))
     # Held from a message's insert to its push: pushes leave in id order, so a page
     # that saw message n on a synced connection has everything before n it may see.
     send: asyncio.Lock = field(default_factory=asyncio.Lock)
