@@ -170,16 +170,16 @@ class Connection(Stream, Generic[R]):
             if len(self.held) > DISCARD_LIMIT:  # a request is a few hundred bytes
                 self.abort()
             return
-        if self.budget is not None and not self.budget.take():
+        if self.budget is None:
+            self._handshake_data(data)
+        else:
             self.held = data
-            asyncio.get_running_loop().call_soon(self._unhold)
-            return
-        self._handshake_data(data)
+            self.budget.run(self._unhold)
 
     def _unhold(self) -> None:
         data, self.held = self.held, None
         if data is not None and self.protocol.state is CONNECTING:  # (not gone meanwhile)
-            self._paced(data)
+            self._handshake_data(data)
 
     def _handshake_data(self, data: bytes) -> None:
         """Feed the upgrade request, and only it, to the protocol.

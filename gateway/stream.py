@@ -24,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from collections import deque
+from collections.abc import Callable
 from typing import Any, cast
 
 from websockets.protocol import State
@@ -67,26 +69,43 @@ class PassBudget:
     gateway's accept queue, which the loop takes in one pass, and their requests then
     arrive together; answering them back to back (about 0.3 ms each) held the loop for
     seconds, and with it every client already there. Paced, the storm takes as long,
-    and each pass stays short.
+    and each pass stays short. What waits is queued, first come first served, and one
+    callback a pass serves the queue (not one per waiting connection each pass: n
+    held requests would cost n²/limit callbacks).
     """
 
-    __slots__ = ("limit", "used")
+    __slots__ = ("limit", "used", "waiting")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
+        self.waiting: deque[Callable[[], None]] = deque()
 
-    def take(self) -> bool:
-        """One unit in this pass, if any is left; the budget is whole again next pass."""
-        if self.used == 0:  # the first of this pass: the reset runs first thing next pass
-            asyncio.get_running_loop().call_soon(self._reset)
-        if self.used >= self.limit:
-            return False
-        self.used += 1
-        return True
+    def run(self, work: Callable[[], None]) -> None:
+        """``work()`` now if this pass has budget left and nothing waits; else in a later
+        pass, after what waits already."""
+        if not self.waiting:
+            if self.used == 0:  # the first of this pass: the budget is whole again next
+                asyncio.get_running_loop().call_soon(self._next_pass)
+            if self.used < self.limit:
+                self.used += 1
+                work()
+                return
+        self.waiting.append(work)
 
-    def _reset(self) -> None:
+    def _next_pass(self) -> None:
+        """First thing in a pass: the budget whole again, spent on what waits, in order."""
         self.used = 0
+        waiting = self.waiting
+        if waiting:
+            asyncio.get_running_loop().call_soon(self._next_pass)  # (this pass counts)
+        while waiting and self.used < self.limit:
+            self.used += 1
+            work = waiting.popleft()
+            try:
+                work()
+            except Exception:  # one connection's bug: not the others' wait
+                log.exception("a paced upgrade request failed")
 
 
 class Stream(asyncio.Protocol):

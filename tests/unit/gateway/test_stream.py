@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from typing import cast
+from unittest import mock
 
 import pytest
 from websockets.protocol import State
 
 from gateway import stream
 from gateway.connection import new_protocol
-from gateway.stream import Drop, Stream, Traffic
+from gateway.stream import Drop, PassBudget, Stream, Traffic
 
 from .wire import FakeTransport, upgrade_request
 
@@ -130,3 +131,45 @@ async def test_abort_without_a_transport_does_nothing() -> None:
     s = Stream(new_protocol(None, False), 1000, Traffic())
     s.abort()  # never connected: nothing to drop
     assert s.transport is None and s.close_code is None
+
+
+async def test_a_pass_budget_serves_what_waits_in_order_once_a_pass() -> None:
+    """A storm of 1,000 upgrade requests with 10 a pass: 10 now, then 10 each pass in
+    the order they came (newcomers after those waiting), each done once, and one
+    callback scheduled a pass, not one per waiting request (n²/limit)."""
+    loop = asyncio.get_running_loop()
+    budget, done = PassBudget(10), list[int]()
+    with mock.patch.object(loop, "call_soon", wraps=loop.call_soon) as call_soon:
+        for n in range(1000):
+            budget.run(lambda n=n: done.append(n))
+        assert done == list(range(10)) and len(budget.waiting) == 990
+        await asyncio.sleep(0)  # the next pass
+        assert done == list(range(20))
+        budget.run(lambda: done.append(-1))  # a newcomer: after those waiting
+        passes = 1
+        while len(done) < 1001:
+            await asyncio.sleep(0)
+            passes += 1
+        assert passes == 100 and done == [*range(1000), -1]
+        ours = [c for c in call_soon.call_args_list if c.args[0] == budget._next_pass]
+        assert len(ours) <= passes + 1
+    await asyncio.sleep(0)
+    assert budget.used == 0 and not budget.waiting
+    budget.run(lambda: done.append(-2))  # a quiet pass: at once again
+    assert done[-1] == -2
+
+
+async def test_a_failing_paced_work_is_logged_and_the_others_go_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    budget, done = PassBudget(1), list[int]()
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    budget.run(lambda: done.append(1))
+    budget.run(broken)
+    budget.run(lambda: done.append(3))
+    await asyncio.sleep(0)  # the next pass: the broken one (logged)
+    await asyncio.sleep(0)  # and the next: the last one
+    assert done == [1, 3] and "a paced upgrade request failed" in caplog.text
