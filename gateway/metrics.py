@@ -8,38 +8,11 @@ names (``gw_gateway_*``). The names are a contract: dashboards and alert rules
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from common.frames import EventKind
 
-from .status import Records
-
-# metric name (gw_gateway_NAME_total), help, the counter
-COUNTERS: tuple[tuple[str, str, Callable[[Records], int]], ...] = (
-    ("connections", "WebSocket connections accepted", lambda r: r.edge.connections),
-    ("messages_in", "Client messages received", lambda r: r.edge.messages_in),
-    ("messages_out", "Messages queued to clients (one per recipient)",
-     lambda r: r.fanout.messages_out),
-    ("events_redelivered", "Events re-sent after their worker died",
-     lambda r: r.dispatch.events_redelivered),
-    ("events_refused_no_worker", "Events dropped: no worker, queue full",
-     lambda r: r.dispatch.refused_no_worker),
-    ("clients_paused", "Times a client was paused (its backlog full)",
-     lambda r: r.dispatch.paused_clients),
-    ("commands", "Commands from workers and push clients", lambda r: r.link.commands),
-    ("queries", "Queries from workers and push clients", lambda r: r.link.queries),
-    ("bad_frames", "Internal frames refused (a peer's bad input)", lambda r: r.link.bad_frames),
-    ("errors", "Internal frames whose handling failed (our bug)", lambda r: r.link.errors),
-)  # fmt: skip
-# gw_gateway_clients_closed_total{reason=...}
-CLOSES: tuple[tuple[str, Callable[[Records], int]], ...] = (
-    ("slow", lambda r: r.edge.closed_slow),
-    ("rate_limit", lambda r: r.edge.closed_rate_limit),
-    ("control_flood", lambda r: r.edge.closed_control_flood),
-    ("ip_cap", lambda r: r.edge.closed_ip_cap),
-)
+from .status import CLOSED, COUNTED, Records
 
 
 def families(
@@ -48,13 +21,14 @@ def families(
     """Every metric of one gateway, now."""
     r = records
     out: list[Metric] = []
-    for name, doc, count in COUNTERS:
-        out.append(CounterMetricFamily(f"gw_gateway_{name}", doc, value=count(r)))
     closed = CounterMetricFamily(
-        "gw_gateway_clients_closed", "Clients the gateway dropped", labels=["reason"]
+        f"gw_gateway_{CLOSED}", "Clients the gateway dropped", labels=["reason"]
     )
-    for reason, count in CLOSES:
-        closed.add_metric([reason], count(r))
+    for c in COUNTED:
+        if c.reason is None:
+            out.append(CounterMetricFamily(f"gw_gateway_{c.metric}", c.help, value=c.read(r)))
+        else:
+            closed.add_metric([c.reason], c.read(r))
     refused = CounterMetricFamily(
         "gw_gateway_upgrades_refused", "Upgrade requests refused, by HTTP status", labels=["status"]
     )

@@ -12,6 +12,7 @@ readers: :func:`status` (the answer to ``GET_STATUS``: ``gw status``, ``--json``
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,27 +43,57 @@ class Records:
     traffic: Traffic
 
 
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """One counter, as both readers name it: ``key`` in ``gw status --json``; in
+    Prometheus ``gw_gateway_<metric>_total``, or with ``reason`` a reason of
+    ``gw_gateway_clients_closed_total``."""
+
+    key: str
+    metric: str
+    help: str
+    read: Callable[[Records], int]
+    reason: str | None = None
+
+
+CLOSED = "clients_closed"  # gw_gateway_clients_closed_total{reason}: clients we dropped
+COUNTED = (
+    Counted("messages_out", "messages_out", "Messages queued to clients (one per recipient)",
+            lambda r: r.fanout.messages_out),
+    Counted("connections", "connections", "WebSocket connections accepted",
+            lambda r: r.edge.connections),
+    Counted("messages_in", "messages_in", "Client messages received",
+            lambda r: r.edge.messages_in),
+    Counted("closed_slow", CLOSED, "", lambda r: r.edge.closed_slow, "slow"),
+    Counted("closed_rate_limit", CLOSED, "", lambda r: r.edge.closed_rate_limit, "rate_limit"),
+    Counted("closed_control_flood", CLOSED, "", lambda r: r.edge.closed_control_flood,
+            "control_flood"),
+    Counted("closed_ip_cap", CLOSED, "", lambda r: r.edge.closed_ip_cap, "ip_cap"),
+    Counted("commands", "commands", "Commands from workers and push clients",
+            lambda r: r.link.commands),
+    Counted("queries", "queries", "Queries from workers and push clients",
+            lambda r: r.link.queries),
+    Counted("bad_frames", "bad_frames", "Internal frames refused (a peer's bad input)",
+            lambda r: r.link.bad_frames),
+    Counted("errors", "errors", "Internal frames whose handling failed (our bug)",
+            lambda r: r.link.errors),
+    Counted("events_redelivered", "events_redelivered", "Events re-sent after their worker died",
+            lambda r: r.dispatch.events_redelivered),
+    Counted("paused_clients", "clients_paused", "Times a client was paused (its backlog full)",
+            lambda r: r.dispatch.paused_clients),
+    Counted("refused_no_worker", "events_refused_no_worker",
+            "Events dropped: no worker, queue full", lambda r: r.dispatch.refused_no_worker),
+)  # fmt: skip
+"""Every counter of a gateway, once (the upgrades refused, by HTTP status, are added:
+``refused_401``... in ``gw status``, ``gw_gateway_upgrades_refused_total{status}``)."""
+
+
 def counters(r: Records) -> dict[str, int]:
     """The counters, by the names ``gw status --json`` shows (refusals by HTTP status:
     ``refused_401``...)."""
-    edge, link, dispatch = r.edge, r.link, r.dispatch
-    return {
-        "messages_out": r.fanout.messages_out,
-        "connections": edge.connections,
-        "messages_in": edge.messages_in,
-        "closed_slow": edge.closed_slow,
-        "closed_rate_limit": edge.closed_rate_limit,
-        "closed_control_flood": edge.closed_control_flood,
-        "closed_ip_cap": edge.closed_ip_cap,
-        **{f"refused_{status}": count for status, count in edge.refused.items()},
-        "commands": link.commands,
-        "queries": link.queries,
-        "bad_frames": link.bad_frames,
-        "errors": link.errors,
-        "events_redelivered": dispatch.events_redelivered,
-        "paused_clients": dispatch.paused_clients,
-        "refused_no_worker": dispatch.refused_no_worker,
-    }
+    found = {c.key: c.read(r) for c in COUNTED}
+    found.update((f"refused_{status}", count) for status, count in r.edge.refused.items())
+    return found
 
 
 def status(r: Records) -> dict[str, Any]:

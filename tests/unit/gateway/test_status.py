@@ -35,9 +35,6 @@ STATUS_KEYS = [
     "closed_rate_limit",
     "closed_control_flood",
     "closed_ip_cap",
-    "refused_401",
-    "refused_403",
-    "refused_503",
     "commands",
     "queries",
     "bad_frames",
@@ -45,6 +42,9 @@ STATUS_KEYS = [
     "events_redelivered",
     "paused_clients",
     "refused_no_worker",
+    "refused_401",
+    "refused_403",
+    "refused_503",
 ]
 METRICS = {
     "gw_gateway_connections",
