@@ -590,10 +590,9 @@ async def test_an_address_opens_a_few_accounts_an_hour_and_no_more(chat, tmp_pat
     """Each account costs a password hash: past --register-limit an hour, an address is
     answered 429 with Retry-After (in a line of the log, never the password), before
     any hashing; a taken nickname costs nothing; another address and logins go on."""
-    process = WebProcess(
-        "--listen", "127.0.0.1:0", "--register", chat.register_address,
-        "--db", str(tmp_path / "chat.sqlite3"), "--register-limit", "3",
-    )  # fmt: skip
+    db = str(tmp_path / "chat.sqlite3")
+    listen, register = ("--listen", "127.0.0.1:0"), ("--register", chat.register_address)
+    process = WebProcess(*listen, *register, "--db", db, "--register-limit", "3")
     process.wait_ready()
     url = f"http://{process.info['listen']}/api/register"
 
