@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -481,12 +482,19 @@ DICT_OF_SETS_CASES: list[tuple[Op, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(("op", "args", "expected"), QUERY_CASES, ids=lambda x: str(x)[:30])
+def case_id(value: Any) -> str:
+    """A case's id, the same in every process (sets sorted: pytest-xdist compares them)."""
+    if isinstance(value, Op):
+        return value.name
+    return json.dumps(value, sort_keys=True, default=sorted, ensure_ascii=False)[:30]
+
+
+@pytest.mark.parametrize(("op", "args", "expected"), QUERY_CASES, ids=case_id)
 def test_query(populated: ClientIndex, op: Op, args: list[Any], expected: Any) -> None:
     assert populated.query(op, args) == expected
 
 
-@pytest.mark.parametrize(("op", "args", "expected"), UNORDERED_CASES, ids=lambda x: str(x)[:30])
+@pytest.mark.parametrize(("op", "args", "expected"), UNORDERED_CASES, ids=case_id)
 def test_query_unordered(populated: ClientIndex, op: Op, args: list[Any], expected: Any) -> None:
     answer = populated.query(op, args)
     assert isinstance(answer, list)
@@ -494,7 +502,7 @@ def test_query_unordered(populated: ClientIndex, op: Op, args: list[Any], expect
     assert set(answer) == expected
 
 
-@pytest.mark.parametrize(("op", "expected"), DICT_OF_SETS_CASES, ids=lambda x: str(x)[:30])
+@pytest.mark.parametrize(("op", "expected"), DICT_OF_SETS_CASES, ids=case_id)
 def test_query_dict_of_lists(populated: ClientIndex, op: Op, expected: Any) -> None:
     answer = populated.query(op, [])
     assert all(isinstance(v, list) and len(v) == len(set(v)) for v in answer.values())
