@@ -7,6 +7,9 @@ APP    ?= examples.chat.worker.app
 WEB    ?= python -m examples.chat.web --listen 127.0.0.1:8080 --register {register} --ws-url ws://{websocket}
 
 RUN    ?= run
+# make test's processes (pytest-xdist): the suite mostly waits (sockets, timers, real
+# processes), so three share two cores well; TEST_JOBS=0 runs it in this process alone
+TEST_JOBS ?= 3
 GW     := $(VENV)/bin/gw
 UP     := --app $(APP) $(if $(WEB),--with "$(WEB)")
 # The chat: the gateway verifies the page's tokens, which the web backend signs, with
@@ -165,10 +168,10 @@ node:
 ## make test: every test (unit, inproc, cluster, chat, browser, JavaScript client, deploy;
 ## multihost as root)
 test: install browser php node tmux promtool
-	$(PY) -m pytest -ra
+	$(PY) -m pytest -ra -n $(TEST_JOBS)
 
 test-fast: install
-	$(PY) -m pytest -ra -m "not browser" -x
+	$(PY) -m pytest -ra -n $(TEST_JOBS) -m "not browser" -x
 
 lint: install
 	$(VENV)/bin/ruff format --check .

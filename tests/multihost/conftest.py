@@ -33,6 +33,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.skip(reason=_why_not))
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Figures come with their test's report: from a pytest-xdist worker too."""
+    if report.when == "teardown":
+        for key, value in report.user_properties:
+            if key == "multihost figures":
+                FIGURES.append((report.nodeid.rpartition("::")[2], value))
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if FIGURES:
         terminalreporter.section("multi-host figures")
@@ -45,7 +53,7 @@ def figures(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     """What a test measured (lost, duplicated, detection times), shown after the run."""
     measured: dict[str, Any] = {}
     yield measured
-    FIGURES.append((request.node.name, measured))
+    request.node.user_properties.append(("multihost figures", measured))
 
 
 class Roles:
