@@ -98,7 +98,7 @@ def token(
     return tokens.issue(secret, claims)
 
 
-REGISTER_LIMIT = "100000"  # accounts an hour from loopback (test_web checks the default's)
+MANY = "100000"  # the limits of the suites' backends (test_web checks small ones)
 
 
 class WebProcess(ReadyProcess):
@@ -107,7 +107,8 @@ class WebProcess(ReadyProcess):
     def __init__(self, *args: str, cwd: Path | None = None, auth: bool = True) -> None:
         command = [sys.executable, "-m", "examples.chat.web", *args]
         env = {"GW_AUTH_SECRET": AUTH_SECRET} if auth else {"GW_AUTH_SECRET": ""}
-        env["CHAT_REGISTER_LIMIT"] = REGISTER_LIMIT  # the suites sign up many, from here
+        # the suites sign up many users from here, and make many rooms and uploads
+        env.update(CHAT_REGISTER_LIMIT=MANY, CHAT_ROOM_LIMIT=MANY, CHAT_UPLOAD_LIMIT=MANY)
         super().__init__(command, "chat web", env=env, cwd=cwd or ROOT)
 
     @property

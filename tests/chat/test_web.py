@@ -621,3 +621,50 @@ async def test_an_address_opens_a_few_accounts_an_hour_and_no_more(chat, tmp_pat
         assert PASSWORD not in logs
     finally:
         assert process.stop() == 0
+
+
+async def test_a_user_owns_a_few_rooms_and_uploads_a_few_files_an_hour(chat, tmp_path):
+    """--room-limit: rooms a user owns (each is in every user's list), 403 past it, a
+    room of a name that exists still joined, another user still creates; --upload-limit:
+    files a user uploads an hour, 429 with Retry-After past it, another user unaffected."""
+    db = str(tmp_path / "chat.sqlite3")
+    listen, register = ("--listen", "127.0.0.1:0"), ("--register", chat.register_address)
+    limits = ("--room-limit", "2", "--upload-limit", "2")
+    process = WebProcess(*listen, *register, "--db", db, *limits)
+    process.wait_ready()
+    alice, bob = Browser(process), Browser(process)
+
+    def picture() -> aiohttp.FormData:
+        form = aiohttp.FormData()
+        form.add_field("file", png(), filename="p.png", content_type="image/png")
+        return form
+
+    try:
+        await alice.register("房主")
+        await bob.register("另一个人")
+        for name in ("第一间", "第二间"):
+            assert (await alice.call("POST", "/api/rooms", json={"name": name}))["code"] == 0
+        refused = await alice.call("POST", "/api/rooms", 403, json={"name": "第三间"})
+        assert refused["msg"] == "你创建的房间已达上限（2个）"
+        again = await alice.call("POST", "/api/rooms", json={"name": "第一间"})  # exists: joined
+        assert again["data"]["joined"] is True
+        assert (await bob.call("POST", "/api/rooms", json={"name": "第三间"}))["code"] == 0
+        names = [r["name"] for r in (await bob.call("GET", "/api/rooms"))["data"]]
+        assert names.count("第三间") == 1 and "第二间" in names
+
+        for _ in range(2):
+            await alice.call("POST", "/api/upload", data=picture())
+        async with alice.http.post(
+            process.url + "/api/upload",
+            data=picture(),
+            headers={"X-CSRF-Token": await alice.csrf()},
+        ) as response:
+            body = await response.json()
+            assert response.status == 429 and response.headers["Retry-After"] == "1800"
+        assert body["msg"] == "上传太频繁，请1800秒后再试"
+        await bob.call("POST", "/api/upload", data=picture())
+        assert "over --upload-limit" in process.logs()
+    finally:
+        await alice.close()
+        await bob.close()
+        assert process.stop() == 0

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from dataclasses import dataclass
 
@@ -49,6 +48,7 @@ from .state import (
     json_body,
     logged_in,
     reply,
+    too_many,
 )
 from .throttle import Attempt
 
@@ -154,7 +154,7 @@ async def register(request: web.Request) -> web.Response:
         quiet.warning(
             "register", "refused a new account from %s: over --register-limit", request.remote
         )
-        raise _throttled(1 / guards.registrations.rate, MANY_ACCOUNTS)
+        raise too_many(1 / guards.registrations.rate, MANY_ACCOUNTS)
     hashed = await asyncio.to_thread(passwords.hash_password, form.password)
     avatar = await _avatar(request, form) or AVATARS[0]
     try:
@@ -170,13 +170,6 @@ async def _avatar(request: web.Request, form: AccountForm) -> str | None:
     if form.upload is not None:
         return await media.store(form.upload, request.app[SETTINGS].uploads)
     return form.avatar
-
-
-def _throttled(seconds: float, why: str = "尝试次数过多") -> BadRequest:
-    wait = max(1, math.ceil(seconds))
-    return BadRequest(
-        f"{why}，请{wait}秒后再试", code=429, status=429, headers={"Retry-After": str(wait)}
-    )
 
 
 def _recognised(request: web.Request, user: User | None) -> str | None:
@@ -198,7 +191,7 @@ async def login(request: web.Request) -> web.Response:
     logins = request.app[GUARDS].logins
     wait = logins.begin(attempt)  # counts it as a failure until the password is right
     if wait > 0:
-        raise _throttled(wait)
+        raise too_many(wait, "尝试次数过多")
     stored = found[1] if found else None
     # an unknown nickname costs one scrypt too (checked against a dummy hash)
     if found is None or not await asyncio.to_thread(passwords.verify, form.password, stored):

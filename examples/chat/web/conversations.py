@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -47,6 +48,7 @@ from .state import (
     query_int,
     reply,
     room_or_404,
+    too_many,
 )
 
 log = logging.getLogger(__name__)
@@ -147,10 +149,15 @@ async def users(request: web.Request) -> web.Response:
 
 @routes.post("/api/upload")
 async def upload(request: web.Request) -> web.Response:
-    """One multipart ``file``: saved, and its URL returned for a media message."""
-    await logged_in(request)
+    """One multipart ``file``: saved, and its URL returned for a media message. A user
+    uploads at most ``--upload-limit`` files an hour (429 with ``Retry-After`` past it)."""
+    user = await logged_in(request)
     if request.content_type != "multipart/form-data":
         raise BadRequest("请用表单上传文件")
+    uploads = request.app[GUARDS].uploads
+    if not uploads.take(str(user.id), time.monotonic()):
+        quiet.warning("uploads", "refused an upload of user %d: over --upload-limit", user.id)
+        raise too_many(1 / uploads.rate, "上传太频繁")
     async for part in await request.multipart():
         if isinstance(part, BodyPartReader) and part.name == "file" and part.filename:
             decodes, folder = request.app[GUARDS].decodes, request.app[SETTINGS].uploads

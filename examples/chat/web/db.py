@@ -176,6 +176,11 @@ class Store(MessageStore, ReadStore):
         ).fetchone()
         return Room(*row) if row else None
 
+    def rooms_owned(self, user_id: int) -> int:
+        """How many rooms this user created (and so owns)."""
+        row = self._db.execute("SELECT COUNT(*) FROM rooms WHERE created_by = ?", (user_id,))
+        return int(row.fetchone()[0])
+
     def create_room(self, name: str, created_by: int | None = None) -> Room:
         """A new room, or the existing one of that name."""
         with self._db:

@@ -23,9 +23,19 @@ from common.logs import Throttled
 from .. import presence
 from ..groups import USERS, room_group
 from . import payloads
+from .db import Store
 from .models import Room, User
 from .payloads import BadRequest
-from .state import PUSH, STORE, current_user, json_body, logged_in, reply, room_or_404
+from .state import (
+    PUSH,
+    SETTINGS,
+    STORE,
+    current_user,
+    json_body,
+    logged_in,
+    reply,
+    room_or_404,
+)
 
 log = logging.getLogger(__name__)
 quiet = Throttled(log)  # lines any request can cause while the cluster is away
@@ -117,11 +127,22 @@ async def _room_name(request: web.Request) -> str:
 @routes.post("/api/rooms")
 async def create_room(request: web.Request) -> web.Response:
     """A new room (or the one of that name); its creator owns it and joins it. A new one
-    is told to every user at once (``room`` ``created``, to the group ``users``)."""
+    is told to every user at once (``room`` ``created``, to the group ``users``). A user
+    owns at most ``--room-limit`` rooms (403 past it; the one of a name that exists is
+    joined, as always)."""
     user = await logged_in(request)
     name = await _room_name(request)
-    store = request.app[STORE]
-    existed, room = await store.run(lambda s: (s.room_named(name), s.create_room(name, user.id)))
+    store, limit = request.app[STORE], request.app[SETTINGS].limits.rooms
+
+    def create(s: Store) -> tuple[Room | None, Room | None]:  # one step on the store's thread
+        existed = s.room_named(name)
+        if existed is None and s.rooms_owned(user.id) >= limit:
+            return None, None
+        return existed, s.create_room(name, user.id)
+
+    existed, room = await store.run(create)
+    if room is None:
+        raise BadRequest(f"你创建的房间已达上限（{limit}个）", code=403, status=403)
     if existed is None:
         request.app[PUSH].send_to_group(USERS, payloads.room_event("created", room, user))
     if await store.run(lambda s: s.join_room(user.id, room.id)):

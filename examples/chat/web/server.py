@@ -43,18 +43,7 @@ from . import accesslog, guard, tokens
 from .accesslog import AccessLog
 from .db import AsyncStore, db_option
 from .routes import ROUTES
-from .state import (
-    GUARDS,
-    PUSH,
-    REGISTER_LIMIT,
-    SETTINGS,
-    STATIC,
-    STORE,
-    Guards,
-    Settings,
-    errors,
-    registrations,
-)
+from .state import GUARDS, PUSH, SETTINGS, STATIC, STORE, Limits, Settings, errors, guards
 
 log = logging.getLogger("chat.web")
 CLIENT_MAX_SIZE = 10 << 20  # bytes of a request body (uploads)
@@ -66,7 +55,7 @@ def make_app(
     ws_url: str,
     auth_secret: str,
     secret: str | None = None,
-    register_limit: int = REGISTER_LIMIT,
+    limits: Limits | None = None,
 ) -> web.Application:
     """The aiohttp application; the store and the push client open on startup."""
     problem = tokens.secret_error(auth_secret)
@@ -80,8 +69,9 @@ def make_app(
         uploads=uploads,
         auth_secret=auth_secret,
         page_policy=guard.page_policy(ws_url),
+        limits=limits or Limits(),
     )
-    app[GUARDS] = Guards(registrations=registrations(register_limit))
+    app[GUARDS] = guards(app[SETTINGS].limits)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         store = AsyncStore(db)
@@ -184,11 +174,27 @@ async def serve(app: web.Application, host: str, port: int, access_log: AccessLo
 )
 @option(
     "--register-limit",
-    default=REGISTER_LIMIT,
+    default=Limits.registrations,
     show_default=True,
     envvar="CHAT_REGISTER_LIMIT",
     type=click.IntRange(1, 1_000_000),
     help="Accounts one address may open an hour (all at once, then spread over the hour).",
+)
+@option(
+    "--room-limit",
+    default=Limits.rooms,
+    show_default=True,
+    envvar="CHAT_ROOM_LIMIT",
+    type=click.IntRange(0, 1_000_000),
+    help="Rooms one user may own (0: only the operator's rooms).",
+)
+@option(
+    "--upload-limit",
+    default=Limits.uploads,
+    show_default=True,
+    envvar="CHAT_UPLOAD_LIMIT",
+    type=click.IntRange(1, 1_000_000),
+    help="Files one user may upload an hour (all at once, then spread over the hour).",
 )
 def main(
     listen: str,
@@ -200,6 +206,8 @@ def main(
     log_level: str,
     access_log: AccessLog,
     register_limit: int,
+    room_limit: int,
+    upload_limit: int,
 ) -> None:
     """Run the chat's web backend."""
     logging.basicConfig(
@@ -212,7 +220,8 @@ def main(
     if problem or auth_secret is None:
         raise click.UsageError(f"--auth-secret: {problem}")
     try:
-        app = make_app(db_path, register, ws_url, auth_secret, secret, register_limit)
+        limits = Limits(register_limit, room_limit, upload_limit)
+        app = make_app(db_path, register, ws_url, auth_secret, secret, limits)
         asyncio.run(serve(app, host, port, access_log))
     except (ConfigError, OSError) as exc:  # a busy port, a database it cannot open...
         raise Refused(f"web: {exc}") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,13 +28,22 @@ from .models import Room, User
 from .payloads import NOT_NATURAL, BadRequest, natural, result
 from .throttle import LoginThrottle
 
-REGISTER_LIMIT = 20  # accounts an address may open an hour (CHAT_REGISTER_LIMIT)
 DECODES = max(1, os.cpu_count() or 1)  # uploads identified (images decoded) at once
 
 
-def registrations(per_hour: int) -> Buckets:
-    """The accounts an address may open: ``per_hour`` at once, then as many an hour."""
-    return Buckets(per_hour / 3600, per_hour, limit=10_000)
+@dataclass(frozen=True)  # (no slots: the defaults are read as Limits.rooms...)
+class Limits:
+    """What one address or user may do (the backend's --register-limit, --room-limit,
+    --upload-limit): what a flood or a spammer costs everyone else."""
+
+    registrations: int = 20  # accounts an address may open an hour (each: an scrypt hash)
+    rooms: int = 20  # rooms a user may own (each is in every user's list)
+    uploads: int = 120  # files a user may upload an hour (each up to 8 MB, kept)
+
+
+def hourly(count: int) -> Buckets:
+    """``count`` at once, then as many an hour (spread), per key."""
+    return Buckets(count / 3600, count, limit=10_000)
 
 
 COOKIE = "chat_token"
@@ -51,16 +61,18 @@ class Settings:
     auth_secret: str
     page_policy: str = "default-src 'self'"  # Content-Security-Policy (examples.chat.web.guard)
     token_ttl: int = 300  # seconds
+    limits: Limits = Limits()
 
 
 @dataclass
 class Guards:
-    """The login throttle (per address, account and device), the accounts an address
-    may open (each costs a password hash: a flood of them is CPU and spam), the
-    uploads identified at once (:mod:`examples.chat.web.media`), and the send lock."""
+    """The login throttle (per address, account and device), the accounts each address
+    and the uploads each user may still make (:class:`Limits`), the uploads identified
+    at once (:mod:`examples.chat.web.media`), and the send lock."""
 
     logins: LoginThrottle = field(default_factory=LoginThrottle)
-    registrations: Buckets = field(default_factory=lambda: registrations(REGISTER_LIMIT))
+    registrations: Buckets = field(default_factory=lambda: hourly(Limits.registrations))
+    uploads: Buckets = field(default_factory=lambda: hourly(Limits.uploads))
     decodes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(DECODES))
     # Held from a message's insert to its push: pushes leave in id order, so a page
     # that saw message n on a synced connection has everything before n it may see.
@@ -71,6 +83,18 @@ STORE = web.AppKey("store", AsyncStore)
 PUSH = web.AppKey("push", AsyncGatewayClient)
 SETTINGS = web.AppKey("settings", Settings)
 GUARDS = web.AppKey("guards", Guards)
+
+
+def guards(limits: Limits) -> Guards:
+    return Guards(registrations=hourly(limits.registrations), uploads=hourly(limits.uploads))
+
+
+def too_many(seconds: float, why: str) -> BadRequest:
+    """429: ``why``, and in how many seconds to try again (said, and in Retry-After)."""
+    wait = max(1, math.ceil(seconds))
+    return BadRequest(
+        f"{why}，请{wait}秒后再试", code=429, status=429, headers={"Retry-After": str(wait)}
+    )
 
 
 def reply(data: Any = None, msg: str = "success", code: int = 0, status: int = 200) -> web.Response:
