@@ -7,12 +7,12 @@ namespaces at the end of the session (and those of an earlier, killed run).
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
+from tests.conftest import FIGURES
 from tests.harness import UNIT, ReadyProcess
 from tests.multihost.load import Load
 from tests.multihost.netns import Network, unavailable
@@ -23,7 +23,6 @@ APP = "tests.multihost.app"
 REGISTER_PORT, WS_PORT, INTERNAL_PORT = 1236, 8783, 2900  # our namespaces: fixed is fine
 
 _why_not = unavailable()
-FIGURES: list[tuple[str, dict[str, Any]]] = []  # (test, figures): shown after the run
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -33,27 +32,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.skip(reason=_why_not))
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Figures come with their test's report: from a pytest-xdist worker too."""
-    if report.when == "teardown":
-        for key, value in report.user_properties:
-            if key == "multihost figures":
-                FIGURES.append((report.nodeid.rpartition("::")[2], value))
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if FIGURES:
-        terminalreporter.section("multi-host figures")
-        for test, figures in FIGURES:
-            terminalreporter.write_line(f"{test}: {json.dumps(figures)}")
-
-
 @pytest.fixture
 def figures(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
-    """What a test measured (lost, duplicated, detection times), shown after the run."""
+    """What a test measured (lost, duplicated, detection times), shown after the run
+    (tests/conftest.py: with its report, from a pytest-xdist worker too)."""
     measured: dict[str, Any] = {}
     yield measured
-    request.node.user_properties.append(("multihost figures", measured))
+    request.node.user_properties.append((FIGURES, measured))
 
 
 class Roles:
