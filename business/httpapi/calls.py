@@ -24,9 +24,12 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from common import ids, ops
 from common.exceptions import InvalidArgument
@@ -129,6 +132,22 @@ def _call(op: Op) -> Call:
     )
 
 
+def _as_text(message: Any) -> str | bytes:
+    """A JSON message object or array as its text; ValueError if it nests too deeply."""
+    try:
+        return encode_message(message)
+    except RecursionError:  # (orjson reads 1,024 levels; json writes ~1,000)
+        raise ValueError("nested too deeply (a JSON message of at most ~1,000 levels)") from None
+
+
+def _as_text_or_as_is(message: Any) -> Any:
+    """:func:`_as_text`, or the message as it is (for :func:`_bind` to say why not)."""
+    try:
+        return _as_text(message)
+    except ValueError:
+        return message
+
+
 def _usual(op: Op, args: tuple[Arg, ...]) -> Callable[[Any], list[Any] | None]:
     """:func:`bind`'s fast path, in one step: the values of a body that is a JSON object
     of the op's own arguments (one left out: None), a message object or array as its
@@ -157,7 +176,7 @@ def _usual(op: Op, args: tuple[Arg, ...]) -> Callable[[Any], list[Any] | None]:
         "is_id": ids.is_client_id,
         "ids_ok": _ids_ok,
         "json_kinds": (dict, list),
-        "as_text": encode_message,
+        "as_text": _as_text_or_as_is,
     }
     exec("\n".join(lines), scope)  # our own constant template, never input (as above)
     usual: Callable[[Any], list[Any] | None] = scope["usual"]
@@ -214,7 +233,7 @@ def _bind(call: Call, body: Any) -> tuple[list[Any], float | None]:
         value = body[arg.name]
         try:
             if arg.message and type(value) in (dict, list):
-                value = encode_message(value)
+                value = _as_text(value)
             elif arg.message and type(value) is not str and (value is not None or arg.required):
                 raise ValueError(
                     f"a message is a string, a JSON object or an array, not {_json_kind(value)}"
@@ -275,6 +294,23 @@ def _key(key: Any) -> Any:
 _encode: Callable[[Any], str] = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False
 ).encode
+
+
+# 19 digits in a row: maybe an integer past 64 bits, which orjson reads as a double
+# (and would deliver changed); Python's json module reads it exactly
+_LONG_NUMBER = re.compile(rb"[0-9]{19}").search
+
+
+def from_json(raw: bytes) -> Any:
+    """A body's JSON, as Python's json module reads it (any integer exactly; a BOM,
+    UTF-16; NaN): by orjson where that is the same, about twice as fast (a batch's
+    items: ~190 ns against ~370). ValueError (RecursionError) if it is not JSON."""
+    if _LONG_NUMBER(raw) is None:  # (a search of a 16 KB body: ~0.5 us)
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # what the json module may take still (NaN, a BOM), or say why not
+    return json.loads(raw)
 
 
 def to_json(body: Any) -> bytes:

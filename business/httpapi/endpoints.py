@@ -16,7 +16,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from aiohttp import web
 
 from common.exceptions import NotRunning
@@ -26,7 +25,7 @@ from common.logs import Throttled
 from . import batches
 from .auth import BadCredentials, KeyRing
 from .batches import SENT, SENT_JSON, call_named
-from .calls import CALLS, to_json
+from .calls import CALLS, from_json, to_json
 from .doing import Batch, Doer
 from .errors import ApiError
 from .metrics import Stats
@@ -218,8 +217,8 @@ class HttpApi:
         if not raw.strip():
             return empty
         try:
-            return orjson.loads(raw)
-        except ValueError as exc:  # orjson.JSONDecodeError (nesting past 1,024 too)
+            return from_json(raw)
+        except (ValueError, RecursionError) as exc:
             raise ApiError("bad_json", f"the body is not JSON: {str(exc)[:120]}") from None
 
     # -- answers --------------------------------------------------------------------

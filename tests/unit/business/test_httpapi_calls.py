@@ -202,3 +202,45 @@ def test_a_usual_body_takes_the_one_step_path(name: str) -> None:
     assert call.usual({**body, "client_id": CID.upper()}) is None  # not our form: _bind says
     assert call.usual({**body, "colour": "red"}) is None  # not its argument: _bind says
     assert call.usual([body]) is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"message": {"id": 123456789012345678901234567890}}',  # past 64 bits: exact
+        b'{"uid": -9223372036854775809}',
+        b"\xef\xbb\xbf" + b'{"message": "a BOM"}',
+        '{"message": "UTF-16"}'.encode("utf-16"),
+        b'{"message": [NaN, Infinity]}',
+        b'["\\ud800"]',  # a lone surrogate
+        b'{"message": "x", "message": "last wins"}',
+        b'[{"call": "send_to_client", "args": {"client_id": "ab", "message": 1.5e300}}]',
+    ],
+)
+def test_bodies_are_read_as_the_json_module_reads_them(raw: bytes) -> None:
+    """orjson reads what it reads alike; the rest (integers past 64 bits, which it would
+    turn into doubles; what it refuses and the json module takes) goes to json."""
+    import json
+
+    from business.httpapi.calls import from_json
+
+    got, expected = from_json(raw), json.loads(raw)
+    assert json.dumps(got) == json.dumps(expected)  # (NaN != NaN: compared as text)
+
+
+@pytest.mark.parametrize("raw", [b"{", b"[1,]", b'{"a": 1} x', b"\xff\xfe{"])
+def test_what_is_not_json_is_a_value_error(raw: bytes) -> None:
+    from business.httpapi.calls import from_json
+
+    with pytest.raises(ValueError):
+        from_json(raw)
+
+
+def test_a_message_nested_too_deeply_is_a_bad_argument_on_both_paths() -> None:
+    import orjson
+
+    depth = 1010  # orjson reads it (up to 1,024); json cannot write it back (~1,000)
+    body = orjson.loads(f'{{"client_id": "{CID}", "message": {"[" * depth + "]" * depth}}}')
+    with pytest.raises(BadArgument, match="nested too deeply"):
+        bind(CALLS["send_to_client"], body)
+    assert CALLS["send_to_client"].usual(body) is None  # the fast path leaves it to _bind
