@@ -668,3 +668,22 @@ async def test_a_user_owns_a_few_rooms_and_uploads_a_few_files_an_hour(chat, tmp
         await alice.close()
         await bob.close()
         assert process.stop() == 0
+
+
+async def test_an_avatar_is_looked_at_only_once_the_request_is_let_in(browsers):
+    """A taken nickname is refused before its avatar file is decoded (409, not the 400
+    of a file that is no image); let in, the same file is refused as no image."""
+    first, second = browsers[0], browsers[1]
+    await first.register("头像之前")
+
+    def form(nickname: str) -> aiohttp.FormData:
+        data = aiohttp.FormData()
+        data.add_field("nickname", nickname)
+        data.add_field("password", PASSWORD)
+        data.add_field("avatar_file", b"<svg onload=alert(1)>", filename="a.png")
+        return data
+
+    taken = await second.call("POST", "/api/register", 409, data=form("头像之前"))
+    assert taken["msg"] == "这个昵称已被注册"
+    refused = await second.call("POST", "/api/register", 400, data=form("头像之后"))
+    assert refused["msg"].startswith("文件格式不支持")

@@ -61,7 +61,8 @@ export function renderLists() {
 /* Asks for a list; its answer, or null if a later request's answer is already shown
  * (requests overtake each other: an older answer never overwrites a newer one). */
 async function newest(what, path) {
-  const loads = (state.loads[what] ??= { asked: 0, shown: 0 });
+  if (!state.loads[what]) state.loads[what] = { asked: 0, shown: 0 };
+  const loads = state.loads[what];
   const asked = ++loads.asked;
   const answer = await api(path);
   if (asked < loads.shown) return null;

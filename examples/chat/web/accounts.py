@@ -68,7 +68,7 @@ class AccountForm:
     nickname: str
     password: str
     avatar: str | None  # a stock avatar; None: keep (login) or the first one (register)
-    upload: media.Upload | None = None  # an avatar file, stored once the request succeeds
+    upload: media.Received | None = None  # an avatar file: looked at once let in
 
 
 def _stock_avatar(value: object) -> str | None:
@@ -88,9 +88,7 @@ async def _account_form(request: web.Request) -> AccountForm:
             if not isinstance(part, BodyPartReader):
                 continue
             if part.name == "avatar_file" and part.filename:
-                upload = await media.read(part, request.app[GUARDS].decodes, media.MAX_AVATAR)
-                if upload.msgtype != mediatypes.IMAGE:
-                    raise BadRequest("头像必须是图片")
+                upload = await media.receive(part, media.MAX_AVATAR)
             elif part.name in ("nickname", "password", "avatar"):
                 fields[part.name] = await part.text()
         return AccountForm(
@@ -155,8 +153,9 @@ async def register(request: web.Request) -> web.Response:
             "register", "refused a new account from %s: over --register-limit", request.remote
         )
         raise too_many(1 / guards.registrations.rate, MANY_ACCOUNTS)
+    upload = await _avatar_file(request, form)  # (looked at only now: let in)
     hashed = await asyncio.to_thread(passwords.hash_password, form.password)
-    avatar = await _avatar(request, form) or AVATARS[0]
+    avatar = await _avatar(request, form, upload) or AVATARS[0]
     try:
         user = await store.run(lambda s: s.register(nickname, hashed, avatar))
     except NicknameTaken:  # taken meanwhile
@@ -165,10 +164,22 @@ async def register(request: web.Request) -> web.Response:
     return await _signed_in(request, user)
 
 
-async def _avatar(request: web.Request, form: AccountForm) -> str | None:
-    """The avatar the form asks for: an uploaded file (stored now) or a stock one."""
-    if form.upload is not None:
-        return await media.store(form.upload, request.app[SETTINGS].uploads)
+async def _avatar_file(request: web.Request, form: AccountForm) -> media.Upload | None:
+    """The form's avatar file, if it has one, identified: 400 unless it is an image."""
+    if form.upload is None:
+        return None
+    upload = await media.identify(form.upload, request.app[GUARDS].decodes)
+    if upload.msgtype != mediatypes.IMAGE:
+        raise BadRequest("头像必须是图片")
+    return upload
+
+
+async def _avatar(
+    request: web.Request, form: AccountForm, upload: media.Upload | None
+) -> str | None:
+    """The avatar the form asks for: its file (stored now) or a stock one."""
+    if upload is not None:
+        return await media.store(upload, request.app[SETTINGS].uploads)
     return form.avatar
 
 
@@ -199,7 +210,10 @@ async def login(request: web.Request) -> web.Response:
         raise BadRequest(NO_PASSWORD if legacy else WRONG, code=401, status=401)
     logins.succeeded(attempt)
     user = found[0]
-    avatar = await _avatar(request, form)
+    uploads = request.app[GUARDS].uploads
+    if form.upload is not None and not uploads.take(str(user.id), time.monotonic()):
+        raise too_many(1 / uploads.rate, "上传太频繁")  # a new avatar is an upload
+    avatar = await _avatar(request, form, await _avatar_file(request, form))
     if avatar and avatar != user.avatar:
         user_id = user.id
         changed = await store.run(lambda s: s.set_avatar(user_id, avatar))

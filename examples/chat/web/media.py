@@ -14,11 +14,13 @@ is not served if they do not), and sends:
   sandbox``: opened on its own, a file runs no script and reaches nothing else;
 - ``Cross-Origin-Resource-Policy: same-origin``: other sites cannot embed it.
 
-An avatar sent with a registration is only stored once the account exists
-(:func:`read` now, :func:`store` later), so refused requests write nothing.
+An avatar sent with a registration or a login is only looked at once the request is
+let in (:func:`receive` first; :func:`identify` after the limits and the password),
+and stored once it succeeds (:func:`store`), so refused requests decode and write
+nothing.
 
 Files are identified on a thread, a few at once (the ``decodes`` semaphore, one per
-core: :data:`examples.chat.web.state.DECODES`): an image of :data:`sniff.MAX_PIXELS`
+core, two at most: :data:`examples.chat.web.state.DECODES`): an image of :data:`sniff.MAX_PIXELS`
 takes ~120 MB and half a second to decode from a 130 KB PNG, so uploads at once
 must not add up; the others wait their turn, and the event loop serves everyone
 meanwhile.
@@ -63,9 +65,17 @@ def _write(folder: Path, name: str, data: bytes) -> None:
     (folder / name).write_bytes(data)
 
 
-async def read(part: BodyPartReader, decodes: asyncio.Semaphore, limit: int = MAX_UPLOAD) -> Upload:
-    """Read one multipart file (at most ``limit`` bytes) and find what it is (while
-    holding ``decodes``)."""
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A multipart file's bytes, not looked at yet, and what the client said of them."""
+
+    data: bytes
+    declared: str | None  # its Content-Type
+    filename: str | None
+
+
+async def receive(part: BodyPartReader, limit: int = MAX_UPLOAD) -> Received:
+    """Read one multipart file (at most ``limit`` bytes), not looking at it yet."""
     data = bytearray()
     while chunk := await part.read_chunk(64 << 10):
         data += chunk
@@ -73,14 +83,24 @@ async def read(part: BodyPartReader, decodes: asyncio.Semaphore, limit: int = MA
             raise BadRequest(f"文件太大：不能超过 {limit >> 20} MB", status=413)
     if not data:
         raise BadRequest("文件是空的")
-    kept = bytes(data)
-    declared, filename = part.headers.get("Content-Type"), part.filename
+    return Received(bytes(data), part.headers.get("Content-Type"), part.filename)
+
+
+async def identify(received: Received, decodes: asyncio.Semaphore) -> Upload:
+    """What a received file is (while holding ``decodes``); 400 if none of our types."""
     # decoding an image takes a while: on a thread, so the event loop never waits on it
     async with decodes:
-        extension = await asyncio.to_thread(sniff.identify, kept, declared, filename)
+        extension = await asyncio.to_thread(
+            sniff.identify, received.data, received.declared, received.filename
+        )
     if extension is None:
         raise BadRequest(UNSUPPORTED)
-    return Upload(TYPES[extension].msgtype, extension, kept)
+    return Upload(TYPES[extension].msgtype, extension, received.data)
+
+
+async def read(part: BodyPartReader, decodes: asyncio.Semaphore, limit: int = MAX_UPLOAD) -> Upload:
+    """Read one multipart file (at most ``limit`` bytes) and find what it is."""
+    return await identify(await receive(part, limit), decodes)
 
 
 async def store(upload: Upload, folder: Path) -> str:

@@ -142,6 +142,7 @@ async def create_room(request: web.Request) -> web.Response:
 
     existed, room = await store.run(create)
     if room is None:
+        quiet.warning("rooms", "refused a room of user %d: over --room-limit", user.id)
         raise BadRequest(f"你创建的房间已达上限（{limit}个）", code=403, status=403)
     if existed is None:
         request.app[PUSH].send_to_group(USERS, payloads.room_event("created", room, user))

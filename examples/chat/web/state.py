@@ -28,7 +28,9 @@ from .models import Room, User
 from .payloads import NOT_NATURAL, BadRequest, natural, result
 from .throttle import LoginThrottle
 
-DECODES = max(1, os.cpu_count() or 1)  # uploads identified (images decoded) at once
+# uploads identified (images decoded: up to ~120 MB each) at once: one per core this
+# process may use (not the host's: a container's), two at most (a 512 MiB pod holds that)
+DECODES = max(1, min(2, len(os.sched_getaffinity(0))))
 
 
 @dataclass(frozen=True)  # (no slots: the defaults are read as Limits.rooms...)
