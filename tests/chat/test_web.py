@@ -687,3 +687,34 @@ async def test_an_avatar_is_looked_at_only_once_the_request_is_let_in(browsers):
     assert taken["msg"] == "这个昵称已被注册"
     refused = await second.call("POST", "/api/register", 400, data=form("头像之后"))
     assert refused["msg"].startswith("文件格式不支持")
+
+
+async def test_behind_a_trusted_proxy_each_client_has_its_own_limit(chat, tmp_path):
+    """--trusted-proxies: the client named by the proxy's X-Forwarded-For is counted
+    (one account each here), not the proxy; a header from anyone else is a claim,
+    ignored; a bad list is refused before anything starts."""
+    db = str(tmp_path / "chat.sqlite3")
+    listen, register = ("--listen", "127.0.0.1:0"), ("--register", chat.register_address)
+    args = ("--db", db, "--register-limit", "1", "--trusted-proxies", "127.0.0.0/8")
+    process = WebProcess(*listen, *register, *args)
+    process.wait_ready()
+    url = f"http://{process.info['listen']}/api/register"
+
+    async def register_as(nickname: str, forwarded: str) -> int:
+        async with aiohttp.ClientSession() as http:
+            form = {"nickname": nickname, "password": PASSWORD}
+            headers = {"X-Forwarded-For": forwarded}
+            async with http.post(url, json=form, headers=headers) as response:
+                return response.status
+
+    try:
+        assert await register_as("代理后的甲", "198.51.100.1") == 200
+        assert await register_as("代理后的乙", "198.51.100.2") == 200  # another client
+        assert await register_as("代理后的丙", "198.51.100.1") == 429  # the first again
+        assert "refused a new account from 198.51.100.1" in process.logs()
+    finally:
+        assert process.stop() == 0
+    bad = WebProcess(*listen, *register, "--db", db, "--trusted-proxies", "10.0.0.300")
+    assert bad.proc.wait(timeout=30) == 2
+    assert "--trusted-proxies: not an address or a network: '10.0.0.300'" in bad.logs()
+    bad.stop()

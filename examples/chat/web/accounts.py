@@ -34,7 +34,7 @@ from aiohttp import BodyPartReader, web
 from common.logs import Throttled
 
 from .. import mediatypes
-from . import devices, media, passwords, tokens
+from . import devices, media, passwords, remote, tokens
 from .db import SESSION_TTL, NicknameTaken
 from .models import User
 from .payloads import BadRequest
@@ -148,7 +148,7 @@ async def register(request: web.Request) -> web.Response:
     if await store.run(lambda s: s.credentials(nickname)) is not None:  # before any work
         raise BadRequest(TAKEN, code=409, status=409)
     guards = request.app[GUARDS]
-    if not guards.registrations.take(str(request.remote), time.monotonic()):
+    if not guards.registrations.take(remote.key(str(request.remote)), time.monotonic()):
         quiet.warning(
             "register", "refused a new account from %s: over --register-limit", request.remote
         )
@@ -198,7 +198,7 @@ async def login(request: web.Request) -> web.Response:
     store = request.app[STORE]
     found = await store.run(lambda s: s.credentials(nickname))
     device = _recognised(request, found[0] if found else None)
-    attempt = Attempt(str(request.remote), nickname.casefold(), device)
+    attempt = Attempt(remote.key(str(request.remote)), nickname.casefold(), device)
     logins = request.app[GUARDS].logins
     wait = logins.begin(attempt)  # counts it as a failure until the password is right
     if wait > 0:

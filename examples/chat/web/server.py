@@ -39,7 +39,7 @@ from common.exceptions import ConfigError
 from common.launch import Refused
 from common.options import option
 
-from . import accesslog, guard, tokens
+from . import accesslog, guard, remote, tokens
 from .accesslog import AccessLog
 from .db import AsyncStore, db_option
 from .routes import ROUTES
@@ -56,12 +56,16 @@ def make_app(
     auth_secret: str,
     secret: str | None = None,
     limits: Limits | None = None,
+    proxies: tuple[remote.Network, ...] = (),
 ) -> web.Application:
     """The aiohttp application; the store and the push client open on startup."""
     problem = tokens.secret_error(auth_secret)
     if problem:
         raise ValueError(problem)
-    app = web.Application(middlewares=[errors, guard.same_origin], client_max_size=CLIENT_MAX_SIZE)
+    app = web.Application(
+        middlewares=[remote.middleware(proxies), errors, guard.same_origin],
+        client_max_size=CLIENT_MAX_SIZE,
+    )
     uploads = db.parent / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     app[SETTINGS] = Settings(
@@ -196,6 +200,13 @@ async def serve(app: web.Application, host: str, port: int, access_log: AccessLo
     type=click.IntRange(1, 1_000_000),
     help="Files one user may upload an hour (all at once, then spread over the hour).",
 )
+@option(
+    "--trusted-proxies",
+    default="",
+    envvar="CHAT_TRUSTED_PROXIES",
+    help="Proxies (addresses or networks, comma-separated) whose X-Forwarded-For names "
+    "the client; without it the header is ignored.",
+)
 def main(
     listen: str,
     register: str,
@@ -208,6 +219,7 @@ def main(
     register_limit: int,
     room_limit: int,
     upload_limit: int,
+    trusted_proxies: str,
 ) -> None:
     """Run the chat's web backend."""
     logging.basicConfig(
@@ -216,12 +228,16 @@ def main(
         stream=sys.stderr,
     )
     host, port = _split(listen)
+    try:
+        proxies = remote.networks(trusted_proxies)
+    except ValueError as exc:
+        raise click.UsageError(f"--trusted-proxies: {exc}") from None
     problem = tokens.secret_error(auth_secret)
     if problem or auth_secret is None:
         raise click.UsageError(f"--auth-secret: {problem}")
     try:
         limits = Limits(register_limit, room_limit, upload_limit)
-        app = make_app(db_path, register, ws_url, auth_secret, secret, limits)
+        app = make_app(db_path, register, ws_url, auth_secret, secret, limits, proxies)
         asyncio.run(serve(app, host, port, access_log))
     except (ConfigError, OSError) as exc:  # a busy port, a database it cannot open...
         raise Refused(f"web: {exc}") from None
