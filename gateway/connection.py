@@ -174,7 +174,7 @@ class Connection(Stream, Generic[R]):
             self._handshake_data(data)
         else:
             self.held = data
-            self.budget.run(self._unhold)
+            self.budget.run(self._unhold, first=self.fragments is not None)  # (begun)
 
     def _unhold(self) -> None:
         data, self.held = self.held, None

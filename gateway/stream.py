@@ -81,9 +81,10 @@ class PassBudget:
         self.used = 0
         self.waiting: deque[Callable[[], None]] = deque()
 
-    def run(self, work: Callable[[], None]) -> None:
+    def run(self, work: Callable[[], None], first: bool = False) -> None:
         """``work()`` now if this pass has budget left and nothing waits; else in a later
-        pass, after what waits already."""
+        pass, after what waits already (``first``: before it: the rest of a request
+        whose start was served, which must not wait for the whole storm again)."""
         if not self.waiting:
             if self.used == 0:  # the first of this pass: the budget is whole again next
                 asyncio.get_running_loop().call_soon(self._next_pass)
@@ -91,7 +92,10 @@ class PassBudget:
                 self.used += 1
                 work()
                 return
-        self.waiting.append(work)
+        if first:
+            self.waiting.appendleft(work)
+        else:
+            self.waiting.append(work)
 
     def _next_pass(self) -> None:
         """First thing in a pass: the budget whole again, spent on what waits, in order."""

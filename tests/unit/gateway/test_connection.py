@@ -898,3 +898,15 @@ async def test_a_client_paused_by_its_backlog_is_not_read_on_while_closing() -> 
     assert not peer.transport.reading and peer.conn.timer is not None  # the deadline ends it
     peer.conn.resume_reading()  # the backlog drained: read on, to the close frame
     assert peer.transport.reading
+
+
+async def test_the_rest_of_a_request_begun_is_answered_before_a_storm_waiting() -> None:
+    budget = PassBudget(1)
+    first, *storm = [Peer(budget=budget) for _ in range(4)]
+    request = upgrade_request("/")
+    first.send(request[:10])  # served at once: its start is read
+    for peer in storm:
+        peer.send(request)  # the storm: waits, one a pass
+    first.send(request[10:])  # the rest: first in line, not behind the storm
+    await asyncio.sleep(0)
+    assert [len(p.handler.requests) for p in (first, *storm)] == [1, 0, 0, 0]

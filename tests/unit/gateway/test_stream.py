@@ -173,3 +173,14 @@ async def test_a_failing_paced_work_is_logged_and_the_others_go_on(
     await asyncio.sleep(0)  # the next pass: the broken one (logged)
     await asyncio.sleep(0)  # and the next: the last one
     assert done == [1, 3] and "a paced upgrade request failed" in caplog.text
+
+
+async def test_the_rest_of_a_request_begun_goes_before_the_storm() -> None:
+    budget, done = PassBudget(1), list[str]()
+    budget.run(lambda: done.append("start of a"))
+    for n in range(3):
+        budget.run(lambda n=n: done.append(f"storm {n}"))
+    budget.run(lambda: done.append("rest of a"), first=True)  # its start was served
+    for _ in range(4):
+        await asyncio.sleep(0)
+    assert done == ["start of a", "rest of a", "storm 0", "storm 1", "storm 2"]
