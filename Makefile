@@ -8,7 +8,8 @@ WEB    ?= python -m examples.chat.web --listen 127.0.0.1:8080 --register {regist
 
 RUN    ?= run
 # make test's processes (pytest-xdist): the suite mostly waits (sockets, timers, real
-# processes), so three share two cores well; TEST_JOBS=0 runs it in this process alone
+# processes), so three share two cores well; a test file's tests stay in one process
+# (its module fixtures: a cluster, a browser, made once); TEST_JOBS=0: one process
 TEST_JOBS ?= 3
 GW     := $(VENV)/bin/gw
 UP     := --app $(APP) $(if $(WEB),--with "$(WEB)")
@@ -168,10 +169,10 @@ node:
 ## make test: every test (unit, inproc, cluster, chat, browser, JavaScript client, deploy;
 ## multihost as root)
 test: install browser php node tmux promtool
-	$(PY) -m pytest -ra -n $(TEST_JOBS)
+	$(PY) -m pytest -ra -n $(TEST_JOBS) --dist loadfile
 
 test-fast: install
-	$(PY) -m pytest -ra -n $(TEST_JOBS) -m "not browser" -x
+	$(PY) -m pytest -ra -n $(TEST_JOBS) --dist loadfile -m "not browser" -x
 
 lint: install
 	$(VENV)/bin/ruff format --check .
