@@ -88,9 +88,10 @@ def _missing(missing: list[str]) -> list[str]:
 
 
 def failed(why: str, every: float, clock: str, tty: bool) -> str:
-    """The line that says a refresh failed: on a terminal, below the tables it leaves."""
+    """The line that says a refresh failed: on a terminal, below the tables it leaves,
+    over the one a failure before it wrote (the cursor stays on it); else a line."""
     line = f"{clock}  no status this time: {why[:200]} (trying again in {every:g}s)"
-    return line + CLEAR_LINE + CLEAR_BELOW if tty else line
+    return "\r" + line + CLEAR_LINE + CLEAR_BELOW if tty else line + "\n"
 
 
 def redraw(lines: list[str], first: bool) -> str:
@@ -118,7 +119,7 @@ async def watch(
         try:
             answer = await client.get_status()
         except GatewayError as exc:  # this refresh only: the next may be answered
-            out.write(failed(str(exc), every, time.strftime("%H:%M:%S"), tty) + "\n")
+            out.write(failed(str(exc), every, time.strftime("%H:%M:%S"), tty))
             out.flush()
             await asyncio.sleep(max(0.0, started + every - clock()))
             continue

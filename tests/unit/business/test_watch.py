@@ -95,3 +95,12 @@ async def test_a_refused_refresh_says_why_in_a_line_and_the_next_is_tried() -> N
     headers = [line for line in out.getvalue().splitlines() if line.startswith("gw status")]
     assert len(headers) == 2  # the refreshes before and after it
     assert "Traceback" not in out.getvalue()
+
+
+def test_on_a_terminal_failures_write_over_each_other() -> None:
+    from business.watch import CLEAR_LINE, failed
+
+    first, second = failed("a", 1, "12:00:00", tty=True), failed("b", 1, "12:00:01", tty=True)
+    assert first.startswith("\r") and "\n" not in first + second
+    assert first.endswith(CLEAR_LINE + CLEAR_BELOW)
+    assert failed("a", 1, "12:00:00", tty=False).endswith("(trying again in 1s)\n")
