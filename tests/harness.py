@@ -10,6 +10,7 @@ import asyncio
 import ctypes
 import os
 import queue
+import random
 import signal
 import socket
 import subprocess
@@ -219,11 +220,29 @@ def ws_url(gateway: GwProcess | str, path: str = "/") -> str:
     return f"ws://{address}{path}"
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands out by itself (to bind(0) and to connect())."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A loopback port free now (for a process that must come back on the same one)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port free now (for a process that must come back on the same one).
+
+    Below the kernel's ephemeral range, at random: between this check and the child's
+    bind, no connection of another test (the suite runs in several processes) can be
+    given it as its local port, as it could be one that bind(0) had chosen."""
+    low = _ephemeral_low()
+    for port in random.sample(range(max(1024, low - 12000), low), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def eventually(check: Callable[[], Any], timeout: float = 10 * UNIT, interval: float = 0.02) -> Any:
