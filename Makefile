@@ -22,7 +22,7 @@ AUTH   := GW_AUTH_SECRET="$$($(PY) -c 'import secrets; print(secrets.token_urlsa
 UP     += --auth-optional
 endif
 
-.PHONY: install run test test-fast lint format bench bench-quick bench-scale browser php node tmux promtool clean \
+.PHONY: install run test test-fast lint format bench bench-quick bench-scale browser php node tmux deploy-tools promtool clean \
 	start stop restart reload status top scale logs connections chat-password
 
 $(STAMP): pyproject.toml
@@ -168,7 +168,7 @@ node:
 
 ## make test: every test (unit, inproc, cluster, chat, browser, JavaScript client, deploy;
 ## multihost as root)
-test: install browser php node tmux promtool
+test: install browser php node tmux deploy-tools promtool
 	$(PY) -m pytest -ra -n $(TEST_JOBS) --dist loadfile
 
 test-fast: install
@@ -202,10 +202,15 @@ clean:
 
 ## make deploy-check: the deploy files' tests (hadolint, kubernetes-validate, compose, systemd,
 ## the dashboard and alert rules). As root it first installs Debian's docker-compose and
-## shellcheck, and promtool (make promtool), for the checks that use them (skipped, with the
-## reason, where they are missing).
-.PHONY: deploy-check image
-deploy-check: install promtool
+## shellcheck (make deploy-tools), and promtool (make promtool), for the checks that use them
+## (skipped, with the reason, where they are missing).
+.PHONY: deploy-check deploy-tools image
+deploy-check: install promtool deploy-tools
+	$(PY) -m pytest tests/deploy -ra
+
+## make deploy-tools: Debian's docker-compose and shellcheck, for the compose file's and the
+## systemd reload script's checks (needs root; make test and make deploy-check use it)
+deploy-tools:
 	@missing=""; \
 	command -v shellcheck >/dev/null 2>&1 || missing="$$missing shellcheck"; \
 	{ docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; } \
@@ -217,7 +222,6 @@ deploy-check: install promtool
 	elif [ -n "$$missing" ]; then \
 		echo "missing$$missing: those checks will be skipped"; \
 	fi
-	$(PY) -m pytest tests/deploy -ra
 
 ## make image: the one image for every role (needs a Docker engine; IMAGE=registry/name:tag;
 ## IMAGE_FLAGS=--network=host on an engine without a bridge network, dockerd --bridge=none)
