@@ -148,3 +148,48 @@ async def test_unread_counting_in_the_page(site, browser):
         "noLog": 2,
         "further": [True, True, False, False],
     }
+
+
+async def test_a_read_the_server_failed_to_take_is_told_again(site, browser):
+    """POST /api/read answered 503 once: the page tells it again a second later, so the
+    server (and the user's other pages) learn it; a refusal would not be retried."""
+    import asyncio
+
+    from playwright.async_api import expect
+
+    errors: list[str] = []
+    async with Writer(site.url) as me, Writer(site.url) as friend:
+        await me.register("重试的读者")
+        await friend.register("写给重试的人")
+        room = (await friend.call("/api/rooms", name="重试的房间"))["id"]  # its own: 2 messages
+        await me.call(f"/api/rooms/{room}/join")
+        for n in range(2):
+            await friend.say(f"等你读的第{n}条", room=room)
+        page = await open_page(browser, site.url, errors, viewport=DESKTOP)
+        await sign_in(page, "重试的读者", register=False, password=PASSWORD)
+        reads: list[int] = []
+
+        async def fail_the_first(route) -> None:
+            reads.append(len(reads))
+            if len(reads) == 1:
+                body = '{"code": 503, "msg": "暂时不可用", "data": null}'
+                await route.fulfill(status=503, content_type="application/json", body=body)
+            else:
+                await route.continue_()
+
+        await page.route("**/api/read", fail_the_first)
+        await page.click(f'#rooms li[data-room="{room}"]')
+        await expect(page.locator("#messages li.msg")).to_have_count(2, timeout=WAIT)
+        await expect(page.locator(f'#rooms li[data-room="{room}"] .badge')).to_be_hidden()
+
+        async def unread_on_the_server() -> int:
+            async with me.http.get(site.url + "/api/rooms") as response:
+                rooms = (await response.json())["data"]
+            return next(r["unread"] for r in rooms if r["id"] == room)
+
+        for _ in range(int(WAIT / 50)):  # polled: the retry comes ~1 s after the failure
+            if await unread_on_the_server() == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await unread_on_the_server() == 0 and len(reads) == 2
+    assert [e for e in errors if "503" not in e] == []

@@ -4,7 +4,10 @@
  *
  * A conversation the page shows, while the page is visible, is read up to its newest
  * message: at once here (the badge goes), then on the server, one request at a time
- * per conversation, the last one carrying the newest id. */
+ * per conversation, the last one carrying the newest id. A request that fails for a
+ * passing reason (the network, a 5xx, a 429) is tried again, three times at most, 1, 2
+ * and 4 s later (or when Retry-After says), so the user's other pages lose the badge
+ * too; a refusal (a room left meanwhile) is not. */
 
 import { post } from "./api.js";
 import { isFurther, roomKey, unreadOf, userKey } from "./conversations.js";
@@ -38,17 +41,25 @@ export function unreadCounts() {
   return counts;
 }
 
+const RETRIES = 3;
+const passing = (error) => error.status === 0 || error.status === 429 || error.status >= 500;
+const later = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+
 async function tell(key, conv) {
   const job = sending.get(key);
   job.busy = true;
   try {
-    for (let sent = 0; sent !== job.want;) {
+    for (let sent = 0, failed = 0; sent !== job.want;) {
       sent = job.want;
       const target = conv.kind === "room" ? { group_id: conv.id } : { to_user_id: conv.id };
       try {
         setReading(key, await post("/api/read", { ...target, msg_id: sent }));
-      } catch {
-        return;  // the badge is gone here; the server learns it with the next read
+        failed = 0;
+      } catch (error) {
+        if (!passing(error) || failed === RETRIES) return;  // the next read tells it
+        await later(error.retryAfter || 2 ** failed);
+        failed += 1;
+        sent = 0;  // again, with the newest id by then
       }
     }
   } finally {
