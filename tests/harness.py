@@ -29,6 +29,23 @@ ROOT = Path(__file__).resolve().parent.parent
 UNIT = float(os.environ.get("GW_TEST_SCALE", "1"))
 # Fast internal heartbeats so that failure detection happens within a test's time.
 FAST = ["--heartbeat", "0.2", "--log-level", "debug"]
+# gw up (or start) on loopback, every port chosen by the OS (read back from GW-READY)
+ANY_PORTS = ["--register-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--start-port", "0"]
+
+
+def run_gw(
+    *args: str, cwd: Path = ROOT, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """One ``gw`` command run to its end, its output captured (``env``: the whole
+    environment; by default this one, with the project importable from ``cwd``)."""
+    return subprocess.run(
+        [sys.executable, "-m", "common.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout * UNIT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)} if env is None else env,
+    )
 
 
 def _die_with_parent() -> None:

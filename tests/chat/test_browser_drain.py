@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.harness import ROOT, UNIT, Cluster, free_port
+from tests.harness import ROOT, UNIT, Cluster, free_port, run_gw
 
 from .browser import WAIT, browser, chromium, needs_chromium, open_page, sign_in, site
 from .support import APP, AUTH_SECRET, ChatCluster
@@ -96,14 +96,7 @@ async def test_the_page_comes_back_at_once_when_its_gateway_drains(chat, site, b
     }""")
     statuses = await asyncio.to_thread(gateway_statuses, chat)
     (holding,) = [address for address, s in statuses.items() if s["clients"] == 1]
-    drain = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "common.cli", "drain", "--gateway", holding],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60 * UNIT,
-    )
+    drain = await asyncio.to_thread(run_gw, "drain", "--gateway", holding)
     assert drain.returncode == 0, drain.stderr
     await page.wait_for_function(f"() => window.__chat.link.connects > {connects}", timeout=WAIT)
     await expect(page.locator("#conn")).to_have_attribute("data-state", "online", timeout=WAIT)

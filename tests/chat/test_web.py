@@ -17,7 +17,7 @@ import pytest
 from common.up import up as up_command
 from examples.chat import web as web_module
 from examples.chat.web import tokens
-from tests.harness import ROOT
+from tests.harness import ANY_PORTS, ROOT
 
 from .support import AUTH_SECRET, ChatClient, WebProcess, join_frame, start_web
 
@@ -509,12 +509,7 @@ async def test_gw_up_hands_the_backend_its_auth_secret_in_the_environment(gw, tm
         "--app",
         "examples.chat.worker.app",
         "--auth-optional",
-        "--register-listen",
-        "127.0.0.1:0",
-        "--listen",
-        "127.0.0.1:0",
-        "--start-port",
-        "0",
+        *ANY_PORTS,
         "--workers",
         "1",
         "--heartbeat",

@@ -18,7 +18,7 @@ from common.background import in_the_foreground
 from common.launch import Refused
 from common.up import check_app
 from tests.cluster.client import Probe
-from tests.harness import ROOT, UNIT, Cluster, GwProcess, free_port
+from tests.harness import ANY_PORTS, ROOT, UNIT, Cluster, GwProcess, free_port, run_gw
 
 APP = "tests.cluster.apps.probe"
 
@@ -30,12 +30,7 @@ def up(
         "up",
         "--app",
         APP,
-        "--register-listen",
-        "127.0.0.1:0",
-        "--listen",
-        "127.0.0.1:0",
-        "--start-port",
-        "0",
+        *ANY_PORTS,
         "--heartbeat",
         "0.2",
         *extra,
@@ -137,14 +132,7 @@ async def test_gw_drain_says_when_a_supervisor_replaced_the_gateway(gw: Cluster)
     cluster = up(gw, "--start-port", str(free_port()))
     (old,) = by_role(cluster, "gateway")
     probe = await Probe.open(old["websocket"])
-    drain = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "common.cli", "drain", "--gateway", old["internal"]],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30 * UNIT,
-    )
+    drain = await asyncio.to_thread(run_gw, "drain", "--gateway", old["internal"], timeout=30)
     assert drain.returncode == 0, drain.stderr
     assert "drained and gone; its supervisor started a new gateway there" in drain.stdout
     new_pid = int(drain.stdout.rsplit("(pid ", 1)[1].split(")")[0])
@@ -172,13 +160,7 @@ def test_a_cluster_in_the_foreground_is_named_to_who_looks_for_one_in_the_backgr
 
 
 def test_bad_app_is_a_clear_error() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "common.cli", "worker", "--app", "no.such.module", "--single"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30 * UNIT,
-    )
+    result = run_gw("worker", "--app", "no.such.module", "--single", timeout=30)
     assert result.returncode == 2
     assert "cannot import app 'no.such.module'" in result.stderr
 
@@ -186,14 +168,7 @@ def test_bad_app_is_a_clear_error() -> None:
 def test_gw_up_refuses_an_app_it_cannot_find_before_starting_anything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    common = ["--register-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--start-port", "0"]
-    missing = subprocess.run(
-        [sys.executable, "-m", "common.cli", "up", "--app", "no.such.module", *common],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30 * UNIT,
-    )
+    missing = run_gw("up", "--app", "no.such.module", *ANY_PORTS, cwd=tmp_path, timeout=30)
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines() == [
         f"Error: gw up: cannot import app 'no.such.module': no such module, installed or "
@@ -289,13 +264,7 @@ async def test_gw_up_runs_the_http_api_and_gw_status_shows_it(gw: Cluster) -> No
         await http.result("send_to_client", client_id=probe.client_id, message="from http")
         assert await probe.recv() == "from http"
         assert (await http.call("get_all_client_id_count", _key="not-the-key-123456")).status == 401
-    status = subprocess.run(
-        [sys.executable, "-m", "common.cli", "status", "--register", register["listen"]],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30 * UNIT,
-    )
+    status = run_gw("status", "--register", register["listen"], timeout=30)
     assert status.returncode == 0, status.stderr
     lines = status.stdout.splitlines()
     (row,) = [line.split() for line in lines if line.startswith("api-")]
@@ -305,12 +274,11 @@ async def test_gw_up_runs_the_http_api_and_gw_status_shows_it(gw: Cluster) -> No
 
 
 def test_gw_up_wants_a_key_for_the_api() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "common.cli", "up", "--api-port", "0"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30 * UNIT,
+    result = run_gw(
+        "up",
+        "--api-port",
+        "0",
+        timeout=30,
         env={k: v for k, v in os.environ.items() if k != "GW_API_KEY"},
     )
     assert result.returncode == 2  # a usage error, before anything starts

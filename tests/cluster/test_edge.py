@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidMessage
 from websockets.frames import Frame, Opcode
 
 from tests.cluster.client import Probe, open_ws
-from tests.harness import UNIT, Cluster, ws_url
+from tests.harness import ANY_PORTS, UNIT, Cluster, ws_url
 
 IDENTITY = "tests.cluster.apps.identity"
 PROBE = "tests.cluster.apps.probe"
@@ -169,12 +169,7 @@ def test_gw_up_passes_tls_through(gw: Cluster, tls: tuple[trustme.CA, Path, Path
         "up",
         "--app",
         PROBE,
-        "--register-listen",
-        "127.0.0.1:0",
-        "--listen",
-        "127.0.0.1:0",
-        "--start-port",
-        "0",
+        *ANY_PORTS,
         "--heartbeat",
         "0.2",
         "--workers",

@@ -16,7 +16,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.cluster.client import Probe
-from tests.harness import ROOT, UNIT, Cluster, eventually
+from tests.harness import ROOT, UNIT, Cluster, eventually, run_gw
 
 PROBE = "tests.cluster.apps.probe"
 
@@ -24,14 +24,10 @@ PROBE = "tests.cluster.apps.probe"
 def gw(
     *args: str, cwd: Path, timeout: float = 90, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "common.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout * UNIT,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", **(env or {})},
-    )
+    """A gw command in a bare environment: only the variables the test gives (no GW_*
+    of this one's leaks in)."""
+    base = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    return run_gw(*args, cwd=cwd, timeout=timeout, env={**base, **(env or {})})
 
 
 def http_get(address: str, path: str) -> tuple[int, str]:
@@ -303,14 +299,7 @@ async def test_drain_closes_every_client_with_1012_and_loses_nothing(gw: Cluster
     observer = await Probe.open(gateway, "/?uid=observer")
     probes = [await Probe.open(gateway) for _ in range(20)]
     other = gw.gateway(register)  # where the clients would reconnect
-    drain = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "common.cli", "drain", "--gateway", gateway.info["internal"]],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60 * UNIT,
-    )
+    drain = await asyncio.to_thread(run_gw, "drain", "--gateway", gateway.info["internal"])
     assert drain.returncode == 0, drain.stderr
     assert "drained and gone" in drain.stdout
     for probe in [*probes, observer]:

@@ -19,20 +19,9 @@ from websockets.exceptions import InvalidStatus
 
 from tests.cluster.client import Probe
 from tests.cluster.test_operate import http_get
-from tests.harness import ROOT, UNIT, Cluster, free_port, ws_url
+from tests.harness import ROOT, UNIT, Cluster, free_port, run_gw, ws_url
 
 APP = "tests.cluster.apps.probe"
-
-
-def run_gw(*args: str, cwd: Path = ROOT, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "common.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout * UNIT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
 
 
 def refusal(result: subprocess.CompletedProcess[str]) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.cluster.client import Probe
-from tests.harness import ROOT, UNIT, Cluster, GwProcess
+from tests.harness import ROOT, UNIT, Cluster, GwProcess, run_gw
 
 PROBE = "tests.cluster.apps.probe"
 # the gateway table's columns, after the address
@@ -219,12 +219,5 @@ def test_watch_without_a_terminal_prints_each_refresh(gw: Cluster) -> None:
 
 
 def test_watch_is_for_people_not_json() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "common.cli", "status", "--watch", "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30 * UNIT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    result = run_gw("status", "--watch", "--json", timeout=30)
     assert result.returncode == 2 and "--watch is for people" in result.stderr

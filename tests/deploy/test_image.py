@@ -23,6 +23,8 @@ from collections.abc import Iterator
 import pytest
 from websockets.asyncio.client import connect
 
+from tests.harness import ANY_PORTS
+
 from .support import DEPLOY, ROOT, UNIT
 
 TAG = "gatewayworker-py:test"
@@ -118,12 +120,7 @@ def test_the_whole_cluster_runs_from_the_image_and_stops_gracefully(
         "up",
         "--app",
         "examples.echo.app",
-        "--register-listen",
-        "127.0.0.1:0",
-        "--listen",
-        "127.0.0.1:0",
-        "--start-port",
-        "0",
+        *ANY_PORTS,
     )
     info = ready(name)
     (gateway,) = [p for p in info["processes"] if p["role"] == "gateway"]
