@@ -30,9 +30,13 @@ class TokenBucket:
         self.tokens = tokens
         return False
 
+    def level(self, now: float) -> float:
+        """The tokens it holds now (refilled since its last take, up to its burst)."""
+        return min(self.tokens + (now - self.stamp) * self.rate, self.burst)
+
     def full(self, now: float) -> bool:
         """True if the bucket has refilled to its burst: forgetting it changes nothing."""
-        return self.tokens + (now - self.stamp) * self.rate >= self.burst
+        return self.level(now) >= self.burst
 
 
 class Buckets:
@@ -40,8 +44,10 @@ class Buckets:
 
     A key seen for the first time gets a full bucket. Past ``limit`` keys, the full
     buckets are forgotten (a full bucket is what a new one would be); if none is full
-    (a flood from that many keys at once), every bucket is dropped and the count
-    starts again: memory stays bounded, and a flood that large is throttled anyway.
+    (a flood from that many keys at once), the fuller half is: memory stays bounded,
+    and the keys that spent their buckets stay limited (forgetting every bucket let a
+    flood of new keys, from one holder of many addresses, refill its own; a slow
+    refill, as accounts an hour, is rarely full).
     """
 
     def __init__(self, rate: float, burst: float, limit: int = 10_000) -> None:
@@ -60,12 +66,13 @@ class Buckets:
         return bucket.take(now)
 
     def _prune(self, now: float) -> None:
-        full = [key for key, bucket in self._buckets.items() if bucket.full(now)]
-        if full:
-            for key in full:
-                del self._buckets[key]
-        else:
-            self._buckets.clear()
+        buckets = self._buckets
+        full = [key for key, bucket in buckets.items() if bucket.full(now)]
+        if not full:  # the fuller half: those least held back by forgetting them
+            by_level = sorted(buckets, key=lambda key: buckets[key].level(now))
+            full = by_level[len(by_level) // 2 :]
+        for key in full:
+            del buckets[key]
 
     def __len__(self) -> int:
         return len(self._buckets)

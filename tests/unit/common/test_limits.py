@@ -48,3 +48,16 @@ def test_a_bucket_allows_its_burst_then_its_rate() -> None:
     assert bucket.take(0.2)  # a whole one (5/s)
     assert not bucket.take(0.2)
     assert [bucket.take(100.0) for _ in range(11)] == [True] * 10 + [False]  # burst is a cap
+
+
+def test_a_flood_of_new_keys_does_not_refill_a_spent_bucket() -> None:
+    """Accounts an hour, per address: one address spent its bucket; a flood of other
+    addresses (each one new: no bucket is full) does not make it forget that one."""
+    buckets = Buckets(rate=20 / 3600, burst=20, limit=100)
+    for _ in range(20):
+        assert buckets.take("spent", now=0.0)
+    assert not buckets.take("spent", now=1.0)
+    for n in range(1000):
+        assert buckets.take(f"flood-{n}", now=2.0)
+        assert len(buckets) <= 100
+    assert not buckets.take("spent", now=3.0)
