@@ -30,7 +30,10 @@ from .throttle import LoginThrottle
 
 # uploads identified (images decoded: up to ~120 MB each) at once: one per core this
 # process may use (not the host's: a container's), two at most (a 512 MiB pod holds that)
-DECODES = max(1, min(2, len(os.sched_getaffinity(0))))
+_CORES = (
+    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+)  # (sched_getaffinity: Linux's; elsewhere the host's count)
+DECODES = max(1, min(2, _CORES))
 
 
 @dataclass(frozen=True)  # (no slots: the defaults are read as Limits.rooms...)
