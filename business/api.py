@@ -75,7 +75,7 @@ class GatewayAPI:
     # -- plumbing -------------------------------------------------------------------
     def _one(self, op: Op, client_id: str, *args: Any) -> None:
         address = ids.gateway_of(client_id)
-        self.cluster.link(address).send(Command(op, [client_id, *args]))
+        self.cluster.link(address).command(op, [client_id, *args])
 
     def _all(self, op: Op, *args: Any) -> None:
         cluster = self.cluster
@@ -130,7 +130,7 @@ class GatewayAPI:
         for client_id in client_ids:
             by_gateway.setdefault(ids.gateway_of(client_id), []).append(client_id)
         for address, chosen in by_gateway.items():
-            self.cluster.link(address).send(Command(Op.SEND_TO_ALL, [data, chosen, skip]))
+            self.cluster.link(address).command(Op.SEND_TO_ALL, [data, chosen, skip])
 
     def send_to_client(self, client_id: str, message: Message, raw: bool = False) -> None:
         """Send to one client; dropped silently if it is offline (as the original)."""

@@ -61,6 +61,11 @@ class Link:
     def send(self, frame: frames.Frame) -> None:
         self.outbox.send(protocol.encode(frame))
 
+    def command(self, op: frames.Op, args: list[Any]) -> None:
+        """Send ``Command(op, args)``, encoded without making the frame (the sends'
+        path: every API call to one gateway)."""
+        self.outbox.send(protocol.encode_command(op, args))
+
 
 class Cluster:
     """Links to every gateway the registers know of."""

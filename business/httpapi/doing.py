@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from common import ids
 from common.exceptions import NotRunning
-from common.protocol import encode_command
 
 from . import batches, reach
 from .batches import SENT
@@ -76,7 +75,7 @@ class Doer:
         """A send, queued (see the module's docstring)."""
         try:
             if link is not None:
-                link.outbox.send(encode_command(call.op, values))
+                link.command(call.op, values)
             else:
                 self._methods[call.name](*values)
         except Exception as exc:
@@ -123,21 +122,24 @@ class Batch:
 
     def item(self, item: Any) -> Reply:
         """One call's reply (a query's: to await). A send is done here and now: no
-        coroutine for each. The usual item first, in one step: ``{"call": <a send to
-        one client>, "args": {...}}`` whose arguments bind as they are
-        (:attr:`.calls.Call.usual`)."""
+        coroutine for each. The usual item in one step: ``{"call": <a send to one
+        client>, "args": {...}}`` whose arguments bind as they are
+        (:attr:`.calls.Call.usual`), to a gateway this batch already reached; anything
+        else (the first send to a gateway, which finds it) by :meth:`any_item`."""
         name = item.get("call") if type(item) is dict and len(item) == 2 else None
         call = SENDS_TO_ONE.get(name) if type(name) is str else None
-        values = None if call is None else call.usual(item.get("args"))
-        if values is None:
-            return self.any_item(item)
-        assert call is not None and type(name) is str  # (for mypy: values says so)
-        try:
-            payload = self.doer.send(call, values, self.link(call, values))
-        except ApiError as err:
-            return self.error(name, err)
-        self.sent[name] += 1
-        return payload
+        if call is not None:
+            values = call.usual(item.get("args"))
+            if values is not None:
+                link = self.links.get(ids.gateway_digits(values[0]))
+                if link is not None:
+                    try:
+                        link.command(call.op, values)
+                    except Exception:  # said, and answered, by the whole path
+                        return self.any_item(item)
+                    self.sent[call.name] += 1
+                    return SENT
+        return self.any_item(item)
 
     def any_item(self, item: Any) -> Reply:
         """:meth:`item`, for any item: its shape and call checked, its arguments bound

@@ -32,6 +32,9 @@ class Link:
     def send(self, frame: Any) -> None:
         self.sent.append(frame if isinstance(frame, Command) else protocol.decode(frame))
 
+    def command(self, op: Op, args: list[Any]) -> None:  # as the real one encodes it
+        self.send(protocol.encode_command(op, args))
+
 
 class Cluster:
     """The cluster as the API uses it: links, the listed gateways, queries."""
