@@ -29,7 +29,9 @@ _LAYOUT = struct.Struct(">4sHII")
 ID_LENGTH = _LAYOUT.size * 2
 # lower-case hex digits only: bytes.fromhex() would also take upper case (an id no
 # gateway's index holds) and skip white space (a short buffer for unpack)
-_FORM = re.compile(f"[0-9a-f]{{{ID_LENGTH}}}").fullmatch
+FORM = re.compile(f"[0-9a-f]{{{ID_LENGTH}}}").fullmatch
+"""A match if a str has a client_id's form (see above), else None: :func:`is_client_id`
+without the call, for generated code."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +68,7 @@ def encode(ip: str, port: int, epoch: int, counter: int) -> str:
 
 def decode(client_id: str) -> ClientId:
     """Split a client_id; raise :class:`ClientIdError` if it is not one of ours."""
-    if not is_client_id(client_id):  # the form first (see _FORM)
+    if not is_client_id(client_id):  # the form first (see FORM)
         raise ClientIdError(f"not a client_id: {client_id!r}")
     raw = bytes.fromhex(client_id)
     packed_ip, port, epoch, counter = _LAYOUT.unpack(raw)
@@ -76,7 +78,7 @@ def decode(client_id: str) -> ClientId:
 def is_client_id(value: Any) -> bool:
     """Whether ``value`` has a client_id's form (as :func:`decode` checks it), cheaply:
     where the gateway it names is not needed yet."""
-    return type(value) is str and _FORM(value) is not None
+    return type(value) is str and FORM(value) is not None
 
 
 def gateway_of(client_id: str) -> str:
@@ -84,16 +86,12 @@ def gateway_of(client_id: str) -> str:
     is not one of ours (checked as :func:`decode` checks it)."""
     if not is_client_id(client_id):
         raise ClientIdError(f"not a client_id: {client_id!r}")
-    return _gateway(client_id[:_GATEWAY_DIGITS])
+    return _gateway(client_id[:GATEWAY_DIGITS])
 
 
-_GATEWAY_DIGITS = 12  # IPv4 (4 bytes) and port (2): the id's first 12 hex digits
-
-
-def gateway_digits(client_id: str) -> str:
-    """The digits of a client_id (checked: :func:`is_client_id`) that name its gateway:
-    ids with the same digits have the same :func:`gateway_of`."""
-    return client_id[:_GATEWAY_DIGITS]
+GATEWAY_DIGITS = 12
+"""A client_id's first digits (IPv4, 4 bytes, and port, 2) name its gateway: ids with
+the same ``client_id[:GATEWAY_DIGITS]`` have the same :func:`gateway_of`."""
 
 
 @functools.lru_cache(maxsize=1024)

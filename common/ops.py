@@ -16,7 +16,7 @@ is what the HTTP API checks and documents (its OpenAPI document is made from it)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -334,23 +334,32 @@ _INLINE: dict[Check, str] = {
 }
 
 
-def _fast(schema: tuple[tuple[str, Check], ...]) -> Callable[[list[Any]], bool]:
-    terms = [f"len(a) == {len(schema)}"]
-    terms += [_INLINE[check].format(v=f"a[{i}]") for i, (_, check) in enumerate(schema)]
+AS_IS_SCOPE: dict[str, Any] = {"names_ok": _names_ok, "ids_ok": _ids_ok}
+"""What :func:`as_is_source`'s expression needs in its globals."""
+
+
+def as_is_source(op: Op, names: Sequence[str]) -> str:
+    """One Python expression over the variables ``names`` (the op's arguments, in
+    order), true where they are valid as they are (the common case: no normalization
+    needed; false says only "look closer"), for code generated elsewhere (with
+    :data:`AS_IS_SCOPE`): :func:`check_args`'s first step, and the HTTP API's
+    binder, which holds the arguments in variables."""
+    schema = ARGS[op]
+    if len(names) != len(schema):
+        raise ValueError(f"{op.name} takes {len(schema)} arguments, not {len(names)}")
+    terms = [_INLINE[check].format(v=v) for (_, check), v in zip(schema, names, strict=True)]
+    return " and ".join(terms) or "True"
+
+
+def _fast(op: Op) -> Callable[[list[Any]], bool]:
+    n = len(ARGS[op])
+    test = as_is_source(op, [f"a[{i}]" for i in range(n)])
     # eval of our own constant templates, never of input (as protocol's frame checks)
-    fast: Callable[[list[Any]], bool] = eval(
-        f"lambda a: {' and '.join(terms)}", {"names_ok": _names_ok, "ids_ok": _ids_ok}
-    )
+    fast: Callable[[list[Any]], bool] = eval(f"lambda a: len(a) == {n} and {test}", {**AS_IS_SCOPE})
     return fast
 
 
-_FAST = {op: _fast(schema) for op, schema in ARGS.items()}
-
-
-def as_is(op: Op) -> Callable[[list[Any]], bool]:
-    """The first step of :func:`check_args`: whether ``op``'s arguments are valid as they
-    are (the common case, no normalization needed); False says only "look closer"."""
-    return _FAST[op]
+_FAST = {op: _fast(op) for op in ARGS}
 
 
 def check_args(op: Op, args: list[Any]) -> list[Any]:

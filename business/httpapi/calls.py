@@ -149,31 +149,42 @@ def _as_text_or_as_is(message: Any) -> Any:
 
 def _usual(op: Op, args: tuple[Arg, ...]) -> Callable[[Any], list[Any] | None]:
     """:func:`bind`'s fast path, in one step: the values of a body that is a JSON object
-    of the op's own arguments (one left out: None), a message object or array as its
-    JSON text, valid as they are (the op's first check: what a gateway takes, needing no
-    normalization), whose client_ids have our form; else None, and :func:`_bind`
-    normalizes (one id for a list) or says what is wrong. Generated from the op's
-    argument names (ours, never input), as :mod:`common.ops` makes its checks: a batch
-    binds thousands."""
-    values = ", ".join(f"b.get({a.name!r})" for a in args)
-    lines = [
-        "def usual(b):",
-        "    if type(b) is dict and b.keys() <= wire:",
-        f"        v = [{values}]",
+    of the op's own arguments (an optional one left out: None), a message object or
+    array as its JSON text, valid as they are (the op's first check: what a gateway
+    takes, needing no normalization), whose client_ids have our form; else None, and
+    :func:`_bind` normalizes (one id for a list) or says what is wrong. Generated from
+    the op's argument names (ours, never input) into one function of local variables
+    and inline checks (:func:`common.ops.as_is_source`), as :mod:`common.ops` makes its
+    own: a batch binds thousands. Where every argument is required, as many keys as
+    arguments is exactly the arguments if each is there (``absent``, a key left out,
+    fails every check): no set of keys to compare."""
+    names = [f"a{i}" for i in range(len(args))]
+    required = all(a.required for a in args)
+    shape = f"len(b) == {len(args)}" if required else "b.keys() <= wire"
+    lines = ["def usual(b):", f"    if type(b) is dict and {shape}:"]
+    lines += [
+        f"        {v} = b.get({a.name!r}{', absent' if required else ''})"
+        for v, a in zip(names, args, strict=True)
     ]
-    terms = ["as_is(v)"]
-    for i, a in enumerate(args):
+    terms = [ops.as_is_source(op, names)]
+    for v, a in zip(names, args, strict=True):
         if a.message:
-            lines.append(f"        if type(v[{i}]) in json_kinds: v[{i}] = as_text(v[{i}])")
-        if a.client_ids:
-            one = ops.JSON_SCHEMA[a.check] is ops.CLIENT_ID_JSON  # a str, once as_is holds
-            terms.append(f"{'is_id' if one else 'ids_ok'}(v[{i}])")
-    lines += [f"        if {' and '.join(terms)}:", "            return v", "    return None", ""]
+            lines.append(f"        if type({v}) in json_kinds: {v} = as_text({v})")
+        if a.client_ids:  # a str once the op's check holds, or a list of them (or None)
+            one = ops.JSON_SCHEMA[a.check] is ops.CLIENT_ID_JSON
+            terms.append(f"form({v}) is not None" if one else f"ids_form({v})")
+    lines += [
+        f"        if {' and '.join(terms)}:",
+        f"            return [{', '.join(names)}]",
+        "    return None",
+        "",
+    ]
     scope: dict[str, Any] = {
+        **ops.AS_IS_SCOPE,
         "wire": frozenset(a.name for a in args),
-        "as_is": ops.as_is(op),
-        "is_id": ids.is_client_id,
-        "ids_ok": _ids_ok,
+        "absent": object(),
+        "form": ids.FORM,
+        "ids_form": _ids_ok,
         "json_kinds": (dict, list),
         "as_text": _as_text_or_as_is,
     }

@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from common import ids
 from common.exceptions import NotRunning
+from common.ids import GATEWAY_DIGITS as DIGITS
 
 from . import batches, reach
 from .batches import SENT
@@ -103,47 +103,48 @@ class Batch:
         # (no await), so what was reachable for one is for the next: the gateway is
         # checked once per batch, not once per send, until a query awaits.
         self.links: dict[str, Link] = {}
-        self.sent: Counter[str] = Counter()  # the usual items done, by call
 
     async def run(self, items: list[Any]) -> list[dict[str, Any]]:
-        """Every item's reply, in order."""
-        replies = []
+        """Every item's reply, in order. The usual item is done here, in one step and
+        without a call of its own (a batch may carry thousands): ``{"call": <a send to
+        one client>, "args": {...}}`` whose arguments bind as they are
+        (:attr:`.calls.Call.usual`), to a gateway this batch already reached. Anything
+        else (the first send to each gateway, which finds it) by :meth:`item`."""
+        replies: list[dict[str, Any]] = []
+        answer = replies.append
+        sends, links = SENDS_TO_ONE.get, self.links  # (cleared, never replaced)
+        done: list[str] = []  # the usual items' calls, counted once at the end
         try:
             for item in items:
+                if type(item) is dict and len(item) == 2:
+                    name = item.get("call")
+                    call = sends(name) if type(name) is str else None
+                    if call is not None:
+                        values = call.usual(item.get("args"))
+                        link = None if values is None else links.get(values[0][:DIGITS])
+                        if values is not None and link is not None:
+                            try:
+                                link.command(call.op, values)
+                            except Exception:  # said, and answered, by the whole path
+                                pass
+                            else:
+                                done.append(call.name)
+                                answer(SENT)
+                                continue
                 reply = self.item(item)
                 if not isinstance(reply, dict):
-                    self.links.clear()  # a query awaits: links may come and go meanwhile
+                    links.clear()  # a query awaits: links may come and go meanwhile
                     reply = await reply
-                replies.append(reply)
+                answer(reply)
         finally:
-            for name, count in self.sent.items():
+            for name, count in Counter(done).items():
                 self.stats.batched[name, 200] += count
         return replies
 
     def item(self, item: Any) -> Reply:
-        """One call's reply (a query's: to await). A send is done here and now: no
-        coroutine for each. The usual item in one step: ``{"call": <a send to one
-        client>, "args": {...}}`` whose arguments bind as they are
-        (:attr:`.calls.Call.usual`), to a gateway this batch already reached; anything
-        else (the first send to a gateway, which finds it) by :meth:`any_item`."""
-        name = item.get("call") if type(item) is dict and len(item) == 2 else None
-        call = SENDS_TO_ONE.get(name) if type(name) is str else None
-        if call is not None:
-            values = call.usual(item.get("args"))
-            if values is not None:
-                link = self.links.get(ids.gateway_digits(values[0]))
-                if link is not None:
-                    try:
-                        link.command(call.op, values)
-                    except Exception:  # said, and answered, by the whole path
-                        return self.any_item(item)
-                    self.sent[call.name] += 1
-                    return SENT
-        return self.any_item(item)
-
-    def any_item(self, item: Any) -> Reply:
-        """:meth:`item`, for any item: its shape and call checked, its arguments bound
-        (what HTTP adds, or what is wrong), a query returned to await."""
+        """One item's reply (a query's: to await), any item: its shape and call
+        checked, its arguments bound (what HTTP adds, or what is wrong); a send done
+        here and now (no coroutine for each), a query returned to await."""
         label = "unknown"
         doer = self.doer
         try:
@@ -164,7 +165,7 @@ class Batch:
 
     def link(self, call: Call, values: list[Any]) -> Link | None:
         """A send to one client's gateway link, found once per batch."""
-        key = ids.gateway_digits(values[0])
+        key = values[0][:DIGITS]
         link = self.links.get(key)
         if link is None:
             link = self.doer.reachable(call, values)

@@ -176,6 +176,12 @@ async def test_a_batch_is_done_in_order_and_a_failed_call_does_not_stop_it(gw: C
         assert queries.status == 413 and "101 queries" in queries.message
         not_a_list = await http.batch({"call": "get_all_uid_count"})  # type: ignore[arg-type]
         assert not_a_list.status == 400 and not_a_list.code == "bad_json"
+        # every call inside a batch counted, by call and status (the usual ones too)
+        metrics = (await http.get("/metrics")).text
+        counted = 'gw_api_batched_calls_total{call="send_to_client",status="%s"} %s'
+        assert counted % (200, "5003.0") in metrics  # 5000, the object message, m1, m4
+        assert counted % (400, "2.0") in metrics  # the forged gateway's, twice
+        assert 'gw_api_batched_calls_total{call="join_group",status="400"} 1.0' in metrics
 
 
 async def test_bad_input_gets_a_clear_error_and_nothing_else(gw: Cluster) -> None:
