@@ -347,8 +347,14 @@ def as_is_source(op: Op, names: Sequence[str]) -> str:
     schema = ARGS[op]
     if len(names) != len(schema):
         raise ValueError(f"{op.name} takes {len(schema)} arguments, not {len(names)}")
-    terms = [_INLINE[check].format(v=v) for (_, check), v in zip(schema, names, strict=True)]
+    terms = [check_source(check, v) for (_, check), v in zip(schema, names, strict=True)]
     return " and ".join(terms) or "True"
+
+
+def check_source(check: Check, name: str) -> str:
+    """One argument's part of :func:`as_is_source`: ``check``'s test of the variable
+    ``name``."""
+    return _INLINE[check].format(v=name)
 
 
 def _fast(op: Op) -> Callable[[list[Any]], bool]:

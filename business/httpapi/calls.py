@@ -158,8 +158,12 @@ def _usual(op: Op, args: tuple[Arg, ...]) -> Callable[[Any], list[Any] | None]:
     own: a batch binds thousands. Where every argument is required, as many keys as
     arguments is exactly the arguments if each is there (``absent``, a key left out,
     fails every check): no set of keys to compare."""
+    absent = object()
     names = [f"a{i}" for i in range(len(args))]
     required = all(a.required for a in args)
+    for a in args if required else ():  # what len(b) == N stands on (our templates)
+        if eval(ops.check_source(a.check, "v"), {**ops.AS_IS_SCOPE, "v": absent}):
+            raise AssertionError(f"{op.name}: {a.name}'s check takes a key left out")
     shape = f"len(b) == {len(args)}" if required else "b.keys() <= wire"
     lines = ["def usual(b):", f"    if type(b) is dict and {shape}:"]
     lines += [
@@ -179,15 +183,17 @@ def _usual(op: Op, args: tuple[Arg, ...]) -> Callable[[Any], list[Any] | None]:
         "    return None",
         "",
     ]
-    scope: dict[str, Any] = {
-        **ops.AS_IS_SCOPE,
+    ours: dict[str, Any] = {
         "wire": frozenset(a.name for a in args),
-        "absent": object(),
+        "absent": absent,
         "form": ids.FORM,
         "ids_form": _ids_ok,
         "json_kinds": (dict, list),
         "as_text": _as_text_or_as_is,
     }
+    if ours.keys() & ops.AS_IS_SCOPE.keys():
+        raise AssertionError("a name of the op's checks taken for another")
+    scope = {**ops.AS_IS_SCOPE, **ours}
     exec("\n".join(lines), scope)  # our own constant template, never input (as above)
     usual: Callable[[Any], list[Any] | None] = scope["usual"]
     return usual
