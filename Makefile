@@ -22,7 +22,7 @@ AUTH   := GW_AUTH_SECRET="$$($(PY) -c 'import secrets; print(secrets.token_urlsa
 UP     += --auth-optional
 endif
 
-.PHONY: install run test test-fast lint format bench bench-quick bench-scale browser php node tmux deploy-tools promtool clean \
+.PHONY: install run test test-fast lint format bench bench-quick bench-scale browser php node tmux deploy-tools promtool engine engine-stop clean \
 	start stop restart reload status top scale logs connections chat-password
 
 $(STAMP): pyproject.toml
@@ -168,8 +168,8 @@ node:
 
 ## make test: every test (unit, inproc, cluster, chat, browser, JavaScript client, deploy;
 ## multihost as root)
-test: install browser php node tmux deploy-tools promtool
-	$(PY) -m pytest -ra -n $(TEST_JOBS) --dist loadfile
+test: install browser php node tmux deploy-tools promtool engine
+	$(PY) -m pytest -ra -n $(TEST_JOBS) --dist loadfile; rc=$$?; $(MAKE) -s engine-stop; exit $$rc
 
 test-fast: install
 	$(PY) -m pytest -ra -n $(TEST_JOBS) --dist loadfile -m "not browser" -x
@@ -229,6 +229,41 @@ IMAGE ?= gatewayworker-py:latest
 IMAGE_FLAGS ?=
 image:
 	docker build $(IMAGE_FLAGS) -f deploy/Dockerfile -t $(IMAGE) .
+
+## make engine: a Docker engine for the image's tests (tests/deploy/test_image.py, which
+## make the base image themselves where no registry is reachable: make image-base). As root,
+## where none is running: Debian's docker.io (installed if missing), started as
+## dockerd --iptables=false --bridge=none (no bridge, no firewall rules: the network
+## namespace tests are left alone), its log in $(VENV)/dockerd.log. make test stops the
+## engine it started (make engine-stop); an engine that was running already is left alone.
+ENGINE_PID := $(VENV)/dockerd.pid
+engine: install
+	@if docker info >/dev/null 2>&1; then \
+		echo "docker engine: $$(docker info --format '{{.ServerVersion}}')"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "no Docker engine, and starting one needs root: the image tests will be skipped"; \
+		exit 0; fi; \
+	if ! command -v dockerd >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's docker.io for the image tests..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			docker.io >/dev/null) || true; fi; \
+	if ! command -v dockerd >/dev/null 2>&1; then \
+		echo "dockerd is missing and cannot be installed here: the image tests will be skipped"; \
+		exit 0; fi; \
+	nohup dockerd --iptables=false --bridge=none >$(VENV)/dockerd.log 2>&1 & \
+	echo $$! >$(ENGINE_PID); \
+	for i in $$(seq 120); do docker info >/dev/null 2>&1 && break; sleep 0.25; done; \
+	if docker info >/dev/null 2>&1; then \
+		echo "docker engine started for the image tests (log: $(VENV)/dockerd.log)"; \
+	else \
+		echo "dockerd did not start (see $(VENV)/dockerd.log): the image tests will be skipped"; \
+		$(MAKE) -s engine-stop; fi
+
+engine-stop:
+	@if [ -f $(ENGINE_PID) ]; then \
+		pid=$$(cat $(ENGINE_PID)); kill $$pid 2>/dev/null; \
+		for i in $$(seq 120); do kill -0 $$pid 2>/dev/null || break; sleep 0.25; done; \
+		kill -9 $$pid 2>/dev/null; rm -f $(ENGINE_PID); echo "docker engine stopped"; fi
 
 ## make image-base: where no image registry is reachable, a local stand-in for the
 ## Dockerfile's base (python:3.11-slim-bookworm: Debian bookworm, whose Python is 3.11),
