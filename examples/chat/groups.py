@@ -6,8 +6,10 @@ so that no anonymous client can ever bind a registered user's uid. A registered
 room's group is ``room:<id>``: the worker joins a connection to its token's rooms, the
 web backend moves connections on join and leave and pushes the rooms' messages
 there. Every authenticated connection is also in ``users``, where the web backend
-tells of rooms created and renamed. Both sides import this, and nothing of each
-other's.
+tells of rooms created and renamed, and in ``watch:<uid>`` for each person it has a
+private conversation with, where that person's presence is told (so that a contact
+who shares no room with it is seen coming and going). Both sides import this, and
+nothing of each other's.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 GUEST = "guest:"  # the uid namespace of anonymous clients
 ROOM = "room:"  # the group namespace of registered rooms (the server's)
 USERS = "users"  # the group of every authenticated connection: news of the rooms
+WATCH = "watch:"  # the group namespace of those told of one person's presence
+MAX_CONTACTS = 100  # the private contacts a connection is told of (the latest talked to)
 
 
 def guest_uid(user_id: str) -> str:
@@ -32,6 +36,12 @@ def room_group(room: int) -> str:
 
 def room_groups(rooms: Iterable[int]) -> list[str]:
     return [room_group(room) for room in rooms]
+
+
+def watch_group(uid: int | str) -> str:
+    """The group told of a registered user's presence: the connections of the people
+    who have a private conversation with them."""
+    return f"{WATCH}{uid}"
 
 
 def is_registered(uid: Any) -> bool:

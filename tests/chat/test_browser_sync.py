@@ -7,7 +7,8 @@
   leaving that room, its messages no longer reach the page; a room joined while the
   page connects (after its token was issued) is heard too.
 - Presence by person: two tabs are one person online; closing one says nothing,
-  closing the last says "离开了房间" once.
+  closing the last says "离开了房间" once. A private contact who shares no room with
+  the page is seen coming and going too (the dot in the contact list).
 - History: older messages load on scrolling up, a page at a time, to the first one.
 
 The other people write through the HTTP API (what their pages would post).
@@ -32,6 +33,7 @@ from .browser import (
     sign_in,
     site,
 )
+from .support import ChatClient
 
 pytestmark = needs_chromium
 __all__ = ["browser", "chromium", "site"]  # fixtures
@@ -197,6 +199,30 @@ async def test_presence_counts_people_and_tells_only_real_arrivals_and_departure
     notices = await watcher.locator("#messages .notice").all_inner_texts()
     assert [n for n in notices if "双开" in n] == ["双开 进入了房间", "双开 离开了房间"]
     assert not [n for n in notices if "看门人" in n]  # never about yourself
+    assert errors == []
+
+
+async def test_a_private_contact_sharing_no_room_is_seen_coming_and_going(chat, site, browser):
+    from playwright.async_api import expect
+
+    errors: list[str] = []
+    page = await open_page(browser, site.url, errors)
+    await sign_in(page, "只有私聊")
+    me = await page.evaluate("window.__chat.me.id")
+    await page.click('#rooms li[data-room="100"]')
+    await page.click("#leave-room")  # in no room now
+    await expect(page.locator('#rooms li[data-room="100"]')).to_have_count(0, timeout=WAIT)
+    async with Writer(site.url) as friend:
+        await friend.register("没有共同房间的朋友")
+        await friend.call("/api/rooms/100/leave")
+        await friend.say("在吗", to=me)  # the first private message between them
+        dot = page.locator(f'#contacts li[data-uid="{friend.user["id"]}"] .dot')
+        await expect(dot).to_have_class("dot", timeout=WAIT)  # listed, offline
+        token = (await friend.call("/api/token"))["token"]
+        socket = await ChatClient.open(chat.ws_with(token))  # the friend's page comes
+        await expect(dot).to_have_class("dot on", timeout=WAIT)
+        await socket.ws.close()  # and goes: said after the grace period
+        await expect(dot).to_have_class("dot", timeout=WAIT)
     assert errors == []
 
 

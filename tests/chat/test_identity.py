@@ -50,9 +50,16 @@ def test_claims_without_a_database_uid_are_anonymous(claims):
 
 def test_odd_claims_are_cleaned():
     found = identity.from_claims(
-        {"uid": "9", "nickname": 5, "avatar": None, "rooms": [100, "101", True, -3, 102]}
+        {
+            "uid": "9",
+            "nickname": 5,
+            "avatar": None,
+            "rooms": [100, "101", True, -3, 102],
+            "contacts": [8, "8", 9, 0, 2.0, 12],  # never oneself
+        }
     )
-    assert found == Identity("9", "用户9", "", (100, 102))
+    assert found == Identity("9", "用户9", "", (100, 102), (8, 12))
+    assert identity.from_claims({"uid": "9", "contacts": "8"}) == Identity("9", "用户9", "", ())
 
 
 def test_anonymous_frames_are_unchanged():

@@ -19,9 +19,20 @@ def test_claims_are_what_the_worker_needs():
         "nickname": "阿克苏",
         "avatar": "/a.svg",
         "rooms": [100, 101],
+        "contacts": [],
         "iat": 1000,
         "exp": 1300,
     }
+
+
+def test_contacts_are_the_latest_talked_to_never_oneself():
+    from examples.chat.groups import MAX_CONTACTS
+
+    latest_first = [9, 7, 3, 9, *range(1000, 1000 + MAX_CONTACTS)]
+    claims = tokens.claims(7, "x", "", [], now=1000, contacts=latest_first)
+    assert len(claims["contacts"]) == MAX_CONTACTS  # a token stays small
+    assert {9, 3} <= set(claims["contacts"]) and 7 not in claims["contacts"]
+    assert 1000 + MAX_CONTACTS - 1 not in claims["contacts"]  # the one talked to longest ago
 
 
 def test_a_token_round_trips_and_a_forgery_does_not():

@@ -34,6 +34,7 @@ from aiohttp import BodyPartReader, web
 from common.logs import Throttled
 
 from .. import mediatypes
+from ..groups import MAX_CONTACTS
 from . import devices, media, passwords, remote, tokens
 from .db import SESSION_TTL, NicknameTaken
 from .models import User
@@ -239,12 +240,15 @@ async def me(request: web.Request) -> web.Response:
 @routes.post("/api/token")
 async def token(request: web.Request) -> web.Response:
     """A token for one WebSocket connection: the gateway binds its uid and the worker
-    joins its rooms' groups (the rooms the user belongs to now)."""
+    joins its rooms' groups (the rooms the user belongs to now) and its contacts'
+    presence groups (the people of its private conversations)."""
     user = await logged_in(request)
-    rooms = await request.app[STORE].run(lambda s: s.rooms_of(user.id))
+    rooms, contacts = await request.app[STORE].run(
+        lambda s: (s.rooms_of(user.id), s.contacts_of(user.id, MAX_CONTACTS))
+    )
     settings = request.app[SETTINGS]
     claims = tokens.claims(
-        user.id, user.nickname, user.avatar, rooms, time.time(), settings.token_ttl
+        user.id, user.nickname, user.avatar, rooms, time.time(), settings.token_ttl, contacts
     )
     signed = tokens.issue(settings.auth_secret, claims)
     return reply(

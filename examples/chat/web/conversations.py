@@ -7,7 +7,9 @@ name a file uploaded here (:func:`examples.chat.web.payloads.parse_send`) that e
 stores the message and
 pushes it through the cluster to the room's group (``room:<id>``), or to both users of a private
 message. The insert and the push happen under one lock, so pushes leave in message
-id order.
+id order. The first private message between two people puts each one's open
+connections in the other's presence group (``watch:<uid>``), as their next
+connections' tokens will.
 
 Reading uses message ids as cursors: ``?before=<id>`` pages history backwards
 (``limit`` ≤ 200), and ``GET /api/updates?after=<id>`` returns what the user may
@@ -30,7 +32,7 @@ from aiohttp import BodyPartReader, web
 
 from common.logs import Throttled
 
-from ..groups import room_group
+from ..groups import room_group, watch_group
 from . import media, payloads
 from .history import MAX_PAGE
 from .models import Reading, Room, User
@@ -212,4 +214,21 @@ async def send(request: web.Request) -> web.Response:
             push.send_to_group(room_group(order.group_id), frame)
         else:
             push.send_to_uid([str(to_uid), str(user.id)], frame)
+    if to_uid is not None and await store.run(lambda s: s.is_first_private(message)):
+        await _watch_each_other(request, user.id, to_uid)
     return reply(frame)
+
+
+async def _watch_each_other(request: web.Request, a: int, b: int) -> None:
+    """Two people who have just begun a private conversation: each one's open
+    connections are told of the other's presence from now on (their next connections
+    are, by their tokens' contacts)."""
+    push = request.app[PUSH]
+    for me, other in ((a, b), (b, a)):
+        try:
+            client_ids = await push.get_client_id_by_uid(str(me))
+        except Exception as exc:  # the conversation stands; presence catches up on reconnect
+            quiet.warning("cluster", "connections of user %s unknown: %s", me, exc)
+            continue
+        for client_id in client_ids:
+            push.join_group(client_id, watch_group(other))

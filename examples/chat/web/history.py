@@ -118,6 +118,26 @@ class MessageStore:
         ).fetchall()
         return {message.room_id: message for message in map(lambda r: Message(*r), rows)}
 
+    def is_first_private(self, message: Message) -> bool:
+        """Whether a private message is the first between its two people."""
+        a, b = message.from_uid, message.to_uid
+        return not self._db.execute(
+            "SELECT 1 FROM messages WHERE room_id = 0 AND id < ?"
+            " AND ((from_uid = ? AND to_uid = ?) OR (from_uid = ? AND to_uid = ?)) LIMIT 1",
+            (message.id, a, b, b, a),
+        ).fetchone()
+
+    def contacts_of(self, user_id: int, limit: int) -> list[int]:
+        """The people ``user_id`` has a private conversation with, the latest talked to
+        first, at most ``limit``."""
+        rows = self._db.execute(
+            "SELECT CASE WHEN from_uid = ? THEN to_uid ELSE from_uid END AS other"
+            " FROM messages WHERE room_id = 0 AND (from_uid = ? OR to_uid = ?)"
+            " GROUP BY other ORDER BY MAX(id) DESC LIMIT ?",
+            (user_id, user_id, user_id, limit),
+        ).fetchall()
+        return [row[0] for row in rows if row[0]]
+
     def last_private(self, user_id: int) -> dict[int, Message]:
         """The latest private message with each person ``user_id`` has talked to."""
         rows = self._db.execute(

@@ -10,8 +10,9 @@ JWT signed with the secret the backend shares with the gateway, and connects to
 
 The token is only needed for the handshake, so it lives minutes; a page that
 reconnects asks for a new one. Claims are what the worker needs to vouch for the
-user without a database: uid, nickname, avatar, and the rooms whose groups the
-connection joins.
+user without a database: uid, nickname, avatar, the rooms whose groups the
+connection joins, and the contacts (the people of the user's private conversations,
+the latest :data:`~examples.chat.groups.MAX_CONTACTS`) whose presence it is told.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import jwt
+
+from ..groups import MAX_CONTACTS
 
 ALGORITHM = "HS256"
 TTL = 300  # seconds
@@ -36,15 +39,24 @@ def secret_error(secret: str | None) -> str | None:
 
 
 def claims(
-    uid: int, nickname: str, avatar: str, rooms: Iterable[int], now: float, ttl: int = TTL
+    uid: int,
+    nickname: str,
+    avatar: str,
+    rooms: Iterable[int],
+    now: float,
+    ttl: int = TTL,
+    contacts: Iterable[int] = (),
 ) -> dict[str, Any]:
-    """The claims of one connection's token, issued at ``now`` (seconds)."""
+    """The claims of one connection's token, issued at ``now`` (seconds); ``contacts``
+    the latest first (the first :data:`~examples.chat.groups.MAX_CONTACTS` are kept)."""
     issued = int(now)
+    kept = list(dict.fromkeys(c for c in contacts if c != uid))[:MAX_CONTACTS]
     return {
         "uid": str(uid),
         "nickname": nickname,
         "avatar": avatar,
         "rooms": sorted(set(rooms)),
+        "contacts": sorted(kept),
         "iat": issued,
         "exp": issued + ttl,
     }

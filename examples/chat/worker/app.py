@@ -20,11 +20,13 @@ failed) are rate-limited: at most one a second of each kind, with a count of tho
 held back (:class:`common.logs.Throttled`).
 
 An authenticated connection (the gateway verified its token and bound its uid)
-joins its rooms' groups (``room:<id>``) and the group of every user (``users``) at
-connect and gets a ``welcome`` frame; its person is
-announced ``online`` to those rooms if this is their first connection, and
-``offline`` once their last one has been gone for ``CHAT_PRESENCE_GRACE`` seconds
-(environment, default 5), so that a reload or a short drop says nothing.
+joins its rooms' groups (``room:<id>``), the group of every user (``users``) and its
+contacts' presence groups (``watch:<uid>``: the people of its private conversations)
+at connect and gets a ``welcome`` frame; its person is announced ``online`` to those
+rooms and to their own presence group (whoever has a private conversation with them,
+sharing a room or not) if this is their first connection, and ``offline`` once their
+last one has been gone for ``CHAT_PRESENCE_GRACE`` seconds (environment, default 5),
+so that a reload or a short drop says nothing.
 """
 
 from __future__ import annotations
@@ -92,9 +94,10 @@ def on_websocket_connect(client_id: str, data: dict[str, Any]) -> None:
     for room in who.rooms:  # the server's groups (a client's raw join names other ones)
         api.join_group(client_id, groups.room_group(room))
     api.join_group(client_id, groups.USERS)  # rooms created and renamed are told there
+    for contact in who.contacts:  # their coming and going is told there
+        api.join_group(client_id, groups.watch_group(contact))
     api.send_to_current_client(notices.welcome(who, client_id))  # after the joins: ready
-    if who.rooms:  # asked apart, so that the client's next frames do not wait for it
-        _spawn(_online_if_first(client_id, who))
+    _spawn(_online_if_first(client_id, who))  # asked apart: the next frames do not wait
 
 
 def _spawn(coroutine: Coroutine[Any, Any, None]) -> None:
@@ -114,7 +117,12 @@ async def _online_if_first(client_id: str, who: Identity) -> None:
     if connections.complete and presence.is_alone(connections, client_id):
         rooms = list(who.rooms)
         frame = notices.announcement(who, "online", rooms)  # to the others: never to yourself
-        api.send_to_group(groups.room_groups(rooms), frame, exclude=[client_id])
+        api.send_to_group(_told(who, rooms), frame, exclude=[client_id])
+
+
+def _told(who: Identity, rooms: list[int]) -> list[str]:
+    """The groups a person's presence is told to: their rooms', and their watchers'."""
+    return [*groups.room_groups(rooms), groups.watch_group(who.uid)]
 
 
 def on_message(client_id: str, message: str | bytes) -> None:
@@ -185,9 +193,9 @@ async def _offline_after_grace(client_id: str, who: Identity, rooms: list[int]) 
     except GatewayError as exc:
         quiet.info("presence", "user %s: presence unknown: %s", who.uid, exc)
         return
-    if connections.complete and not connections and rooms:
+    if connections.complete and not connections:
         frame = notices.announcement(who, "offline", rooms)
-        api.send_to_group(groups.room_groups(rooms), frame)
+        api.send_to_group(_told(who, rooms), frame)
         log.debug("client %s closed: user %s offline", client_id, who.uid)
     else:
         log.debug("client %s closed: user %s still here", client_id, who.uid)

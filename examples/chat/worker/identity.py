@@ -22,12 +22,14 @@ pushes the room's messages there; no client frame can name it. The document's ra
 groups (``join`` mode 2, anonymous or authenticated: digits only) are others, so a raw
 ``join`` with a room's number hears nothing of the room. Every authenticated
 connection is also in the group ``users`` (:data:`examples.chat.groups.USERS`), where
-the backend tells of rooms created and renamed; anonymous clients never are.
+the backend tells of rooms created and renamed, and in ``watch:<uid>`` for each of its
+contacts (the token's ``contacts``: the people of its private conversations), where
+their presence is told; anonymous clients never are.
 
 Token claims (issued by :mod:`examples.chat.web.tokens`)::
 
     {"uid": "7", "nickname": "阿克苏", "avatar": "/static/avatars/3.svg",
-     "rooms": [100, 101], "iat": 1702100000, "exp": 1702100300}
+     "rooms": [100, 101], "contacts": [8, 12], "iat": 1702100000, "exp": 1702100300}
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Identity:
     nickname: str
     avatar: str
     rooms: tuple[int, ...]  # the rooms the user had joined when the token was issued
+    contacts: tuple[int, ...] = ()  # the people of the user's private conversations, then
 
 
 class Forbidden(Exception):
@@ -72,15 +75,18 @@ def from_claims(claims: Any) -> Identity | None:
         return None
     nickname = claims.get("nickname")
     avatar = claims.get("avatar")
-    rooms = claims.get("rooms")
     return Identity(
         uid=uid,
         nickname=nickname if isinstance(nickname, str) and nickname else f"用户{uid}",
         avatar=avatar if isinstance(avatar, str) else "",
-        rooms=tuple(
-            r for r in (rooms if isinstance(rooms, list) else []) if type(r) is int and r > 0
-        ),
+        rooms=_ids(claims.get("rooms")),
+        contacts=tuple(c for c in _ids(claims.get("contacts")) if str(c) != uid),
     )
+
+
+def _ids(value: Any) -> tuple[int, ...]:
+    """A claim's list of database ids (what is not one is left out)."""
+    return tuple(i for i in (value if isinstance(value, list) else []) if type(i) is int and i > 0)
 
 
 def attest(request: Request, who: Identity | None) -> Request:

@@ -1,0 +1,79 @@
+"""Presence of private contacts who share no room (against a real backend and cluster):
+a person's coming and going is told to whoever has a private conversation with them
+(their ``watch:<uid>`` group), whether the conversation is older than the connection
+(the token's ``contacts``) or begun while both are connected (the backend moves their
+connections); never to someone who has not talked with them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from examples.chat.web import tokens
+
+from .support import AUTH_SECRET, ChatClient
+from .test_web import Browser, browsers, web
+
+__all__ = ["browsers", "web"]  # fixtures
+
+
+async def _alone(browser: Browser, nickname: str) -> dict[str, Any]:
+    """A new user in no room at all (new users are put in room 100)."""
+    user = await browser.register(nickname)
+    await browser.call("POST", "/api/rooms/100/leave")
+    assert (await browser.call("POST", "/api/token"))["data"]["rooms"] == []
+    return user
+
+
+async def _presence_of(ws: ChatClient, me: dict[str, Any], uid: str) -> list[str]:
+    """The presence states of ``uid`` among what ``me``'s ``ws`` received until now."""
+    frames = await ws.ping_pong(str(me["id"]))
+    return [f["state"] for f in frames if f.get("action_type") == "presence" and f["uid"] == uid]
+
+
+async def test_an_earlier_conversation_is_told_of_presence_without_a_room(chat, browsers):
+    alice, bob, carol = browsers
+    a = await _alone(alice, "没有共同房间甲")
+    b = await _alone(bob, "没有共同房间乙")
+    c = await carol.register("没聊过的丙")  # in room 100, which b left: nothing in common
+    await alice.send(
+        action_type="send_msg", group_id=0, to_user_id=b["id"], content="在吗", msgtype=0
+    )
+    for browser, other in ((alice, b), (bob, a), (carol, None)):  # the tokens' contacts
+        grant = (await browser.call("POST", "/api/token"))["data"]
+        contacts = tokens.verify(AUTH_SECRET, grant["token"])["contacts"]
+        assert contacts == ([other["id"]] if other else [])
+    a_ws, _ = await alice.socket(chat)
+    c_ws, _ = await carol.socket(chat)
+
+    b_ws, _ = await bob.socket(chat)
+    came = await a_ws.next("presence")
+    assert (came["state"], came["uid"], came["group_ids"]) == ("online", str(b["id"]), [])
+    await b_ws.close()
+    went = await a_ws.next("presence")  # after the grace period
+    assert (went["state"], went["uid"]) == ("offline", str(b["id"]))
+    assert await _presence_of(c_ws, c, str(b["id"])) == []  # she never talked with him
+    await a_ws.close()
+    await c_ws.close()
+
+
+async def test_a_conversation_begun_while_connected_is_told_at_once(chat, browsers):
+    dave, erin, _ = browsers
+    d = await _alone(dave, "刚认识的丁")
+    e = await _alone(erin, "刚认识的戊")
+    d_ws, _ = await dave.socket(chat)
+    e_ws, _ = await erin.socket(chat)
+    sent = await dave.send(
+        action_type="send_msg", group_id=0, to_user_id=e["id"], content="你好", msgtype=0
+    )
+    assert await d_ws.next() == sent["data"] and await e_ws.next() == sent["data"]
+
+    await e_ws.close()  # her only connection: dave is told, though his token had no contacts
+    went = await d_ws.next("presence")
+    assert (went["state"], went["uid"]) == ("offline", str(e["id"]))
+    e_ws, _ = await erin.socket(chat)
+    came = await d_ws.next("presence")
+    assert (came["state"], came["uid"]) == ("online", str(e["id"]))
+    await d_ws.close()  # and the other way round
+    went = await e_ws.next("presence")
+    assert (went["state"], went["uid"]) == ("offline", str(d["id"]))
+    await e_ws.close()
