@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import errno
 import math
-import multiprocessing
 import random
 import socket
 import time
@@ -44,10 +43,7 @@ from collections import Counter
 from multiprocessing.connection import Connection
 from typing import Any
 
-from common.service import raise_open_file_limit
-
-from . import chat
-from .servers import cpu_seconds
+from . import chat, pool
 from .wsclient import Client
 
 MARK = b"#S"
@@ -399,69 +395,15 @@ class Crowd:
 
 
 def _main(conn: Connection, index: int, procs: int, spec: dict[str, Any]) -> None:
-    raise_open_file_limit()
-    crowd = Crowd(conn, index, procs, spec)
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        asyncio.run(crowd.serve())
-    else:
-        uvloop.run(crowd.serve())
+    pool.run(Crowd, conn, index, procs, spec)
 
 
-class Crowds:
-    """The runner's handle on the crowd processes: a command goes to every process;
-    :meth:`ask` waits for every answer, :meth:`send` and :meth:`collect` split that."""
+class Crowds(pool.Pool):
+    """The runner's handle on the crowd processes."""
+
+    what = "a crowd process"
+    timeout = 900.0  # connecting 100,000 clients, a storm's return
+    close_timeout = 120.0
 
     def __init__(self, spec: dict[str, Any], procs: int) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self.pipes: list[Connection] = []
-        self.processes: list[Any] = []
-        for index in range(procs):
-            parent, child = ctx.Pipe()
-            process = ctx.Process(target=_main, args=(child, index, procs, spec), daemon=True)
-            process.start()
-            self.pipes.append(parent)
-            self.processes.append(process)
-
-    def send(self, command: str, args: dict[str, Any] | None = None) -> None:
-        for pipe in self.pipes:
-            pipe.send((command, args or {}))
-
-    def collect(self, timeout: float = 900) -> list[dict[str, Any]]:
-        results = []
-        deadline = time.monotonic() + timeout
-        for pipe in self.pipes:
-            if not pipe.poll(max(0.0, deadline - time.monotonic())):
-                raise TimeoutError(f"a crowd process did not answer in {timeout:g}s")
-            results.append(pipe.recv())
-        return results
-
-    def cpu(self) -> float:
-        """CPU seconds the crowd processes have used so far."""
-        return cpu_seconds([p.pid for p in self.processes])
-
-    def ready(self) -> bool:
-        """Every process has answered the last command (without taking the answers)."""
-        return all(pipe.poll(0) for pipe in self.pipes)
-
-    def ask(
-        self, command: str, args: dict[str, Any] | None = None, timeout: float = 900
-    ) -> list[dict[str, Any]]:
-        self.send(command, args)
-        return self.collect(timeout)
-
-    def close(self) -> None:
-        try:
-            self.ask("close", timeout=120)
-        finally:
-            for process in self.processes:
-                process.join(10)
-                if process.is_alive():
-                    process.kill()
-
-    def __enter__(self) -> Crowds:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(_main, spec, procs)

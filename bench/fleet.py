@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .servers import _Child, cpu_seconds, cpu_split, rss_bytes
+from .servers import Children, _Child, cpu_seconds, cpu_split, rss_bytes
 
 LAG = re.compile(r'^gw_event_loop_lag_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)$', re.M)
 
@@ -58,9 +58,10 @@ class Process:
 
 
 @dataclass
-class Fleet:
+class Fleet(Children):
     """Start with :meth:`start`, stop with :meth:`stop` (or ``with``)."""
 
+    stop_timeout = 120.0  # a gateway of 15,000 clients drains
     gateway_groups: int
     gateway_procs: int  # in all, spread over the groups
     workers: int
@@ -157,18 +158,3 @@ class Fleet:
         for process in processes:
             total.update(lag_buckets(scrape(process.metrics)))
         return total
-
-    def stop(self) -> None:
-        for child in reversed(self.children):
-            child.stop(timeout=120)
-
-    def __enter__(self) -> Fleet:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

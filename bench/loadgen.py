@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import multiprocessing
 import ssl
 import time
 from array import array
@@ -37,9 +36,7 @@ from collections import Counter
 from multiprocessing.connection import Connection
 from typing import Any
 
-from common.service import raise_open_file_limit
-
-from . import chat
+from . import chat, pool
 from .wsclient import Client
 
 SENDER, RESPONDER, LISTENER = 1, 2, 0
@@ -340,54 +337,13 @@ class LoadProcess:
 
 
 def _main(conn: Connection, index: int, procs: int, spec: dict[str, Any]) -> None:
-    raise_open_file_limit()
-    process = LoadProcess(conn, index, procs, spec)
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        asyncio.run(process.serve())
-    else:
-        uvloop.run(process.serve())
+    pool.run(LoadProcess, conn, index, procs, spec)
 
 
-class LoadGen:
+class LoadGen(pool.Pool):
     """The runner's handle on the load-generator processes."""
 
+    what = "a load generator"
+
     def __init__(self, spec: dict[str, Any], procs: int) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self.pipes: list[Connection] = []
-        self.processes: list[Any] = []
-        for index in range(procs):
-            parent, child = ctx.Pipe()
-            process = ctx.Process(target=_main, args=(child, index, procs, spec), daemon=True)
-            process.start()
-            self.pipes.append(parent)
-            self.processes.append(process)
-
-    def ask(
-        self, command: str, args: dict[str, Any] | None = None, timeout: float = 600
-    ) -> list[dict[str, Any]]:
-        """Send a command to every process; return their results."""
-        for pipe in self.pipes:
-            pipe.send((command, args or {}))
-        results = []
-        for pipe in self.pipes:
-            if not pipe.poll(timeout):
-                raise TimeoutError(f"load generator did not finish {command!r} in {timeout}s")
-            results.append(pipe.recv())
-        return results
-
-    def close(self) -> None:
-        try:
-            self.ask("close", timeout=60)
-        finally:
-            for process in self.processes:
-                process.join(10)
-                if process.is_alive():
-                    process.kill()
-
-    def __enter__(self) -> LoadGen:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(_main, spec, procs)

@@ -109,7 +109,34 @@ class _Child:
         return self.proc.returncode
 
 
-class Server:
+class Children:
+    """Processes started in order by :meth:`start` and stopped in reverse; ``with``
+    starts them on entry (stopping those that started if one fails) and stops them
+    on exit."""
+
+    children: list[_Child]
+    stop_timeout = 30.0  # s: a child's graceful stop, then it is killed
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop(timeout=self.stop_timeout)
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Server(Children):
     """What a scenario needs from a server under test."""
 
     name = ""
@@ -137,24 +164,6 @@ class Server:
 
     def gateway_rss(self) -> int:
         return sum(rss_bytes(pid) for pid in self.gateway_pids)
-
-    def stop(self) -> None:
-        for child in reversed(self.children):
-            child.stop()
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        raise NotImplementedError
 
 
 def _address(text: str) -> tuple[str, int]:
