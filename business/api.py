@@ -31,9 +31,9 @@ from typing import Any
 
 from common import ids, ops
 from common.exceptions import InvalidArgument, NotRunning, QueryTimeout, RemoteError
-from common.frames import Command, Op
+from common.frames import Op
 from common.logs import Throttled
-from common.protocol import encode
+from common.protocol import encode_command
 
 from .cluster import Cluster
 from .context import Context, current, running_worker
@@ -87,7 +87,7 @@ class GatewayAPI:
                 ", ".join(cluster.registers),
             )
             return
-        data = encode(Command(op, list(args)))  # once, whatever the number of gateways
+        data = encode_command(op, list(args))  # once, whatever the number of gateways
         for link in cluster.listed_links():
             link.outbox.send(data)
 
@@ -337,9 +337,7 @@ class WorkerAPI(GatewayAPI):
 
     def send_to_current_client(self, message: Message, raw: bool = False) -> None:
         context = self.current
-        context.link.send(
-            Command(Op.SEND_TO_CLIENT, [context.client_id, encode_message(message, raw)])
-        )
+        context.link.command(Op.SEND_TO_CLIENT, [context.client_id, encode_message(message, raw)])
 
     def close_current_client(self, message: Message | None = None) -> None:
         self.close_client(self.current.client_id, message)
