@@ -33,6 +33,9 @@ class Recorder:
     def send(self, frame: Command) -> None:
         self.sent.append(frame)
 
+    def command(self, op: Op, args: list[Any]) -> None:  # (Link.command: the frame, encoded)
+        self.sent.append(Command(op, args))
+
 
 def handle(frame: Any) -> list[Command]:
     """Run on_message for one anonymous client; what it sent through its gateway."""
