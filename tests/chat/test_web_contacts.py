@@ -6,9 +6,14 @@ connections); never to someone who has not talked with them."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
-from examples.chat.web import tokens
+from business import AsyncGatewayClient
+from examples.chat.groups import watch_group
+from examples.chat.web import conversations, tokens
+from tests.harness import UNIT
 
 from .support import AUTH_SECRET, ChatClient
 from .test_web import Browser, browsers, web
@@ -77,3 +82,33 @@ async def test_a_conversation_begun_while_connected_is_told_at_once(chat, browse
     went = await e_ws.next("presence")
     assert (went["state"], went["uid"]) == ("offline", str(d["id"]))
     await e_ws.close()
+
+
+async def test_a_connection_opening_as_the_conversation_begins_is_told_too(chat, browsers):
+    """Its token was issued before the first message, and it registered after the
+    backend's first joins: the second joins, a few seconds later, take it in."""
+    frank, grace, _ = browsers
+    f = await _alone(frank, "先发消息的己")
+    g = await _alone(grace, "早就在线的庚")
+    g_ws, g_welcome = await grace.socket(chat)
+    early = (await frank.call("POST", "/api/token"))["data"]["token"]  # no contacts yet
+    sent = await frank.send(
+        action_type="send_msg", group_id=0, to_user_id=g["id"], content="嗨", msgtype=0
+    )
+    assert await g_ws.next() == sent["data"]
+    async with AsyncGatewayClient(chat.register_address) as cluster:
+
+        async def until_in(client_id: str, group: str) -> None:
+            deadline = time.monotonic() + conversations.WATCH_AGAIN + 10 * UNIT
+            while client_id not in await cluster.get_client_id_list_by_group(group):
+                assert time.monotonic() < deadline, f"{client_id} never joined {group}"
+                await asyncio.sleep(0.1)
+
+        await until_in(g_welcome["client_id"], watch_group(f["id"]))  # the first joins' last
+        f_ws = await ChatClient.open(chat.ws_with(early))
+        f_cid = (await f_ws.recv())["client_id"]  # the welcome
+        await until_in(f_cid, watch_group(g["id"]))  # the second joins
+    await g_ws.close()
+    went = await f_ws.next("presence")
+    assert (went["state"], went["uid"]) == ("offline", str(g["id"]))
+    await f_ws.close()

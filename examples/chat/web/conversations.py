@@ -30,6 +30,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from business import AsyncGatewayClient
 from common.logs import Throttled
 
 from ..groups import room_group, watch_group
@@ -39,6 +40,7 @@ from .models import Reading, Room, User
 from .payloads import BadRequest
 from .state import (
     GUARDS,
+    LATER,
     NO_ROOM,
     NO_USER,
     PUSH,
@@ -215,20 +217,33 @@ async def send(request: web.Request) -> web.Response:
         else:
             push.send_to_uid([str(to_uid), str(user.id)], frame)
     if to_uid is not None and await store.run(lambda s: s.is_first_private(message)):
-        await _watch_each_other(request, user.id, to_uid)
+        later = request.app[LATER]  # beside the answer, which does not wait for it
+        task = asyncio.get_running_loop().create_task(
+            _watch_each_other(request.app[PUSH], user.id, to_uid)
+        )
+        later.add(task)
+        task.add_done_callback(later.discard)
     return reply(frame)
 
 
-async def _watch_each_other(request: web.Request, a: int, b: int) -> None:
+WATCH_AGAIN = 5.0  # s: after the first joins, the second
+
+
+async def _watch_each_other(push: AsyncGatewayClient, a: int, b: int) -> None:
     """Two people who have just begun a private conversation: each one's open
     connections are told of the other's presence from now on (their next connections
-    are, by their tokens' contacts)."""
-    push = request.app[PUSH]
-    for me, other in ((a, b), (b, a)):
-        try:
-            client_ids = await push.get_client_id_by_uid(str(me))
-        except Exception as exc:  # the conversation stands; presence catches up on reconnect
-            quiet.warning("cluster", "connections of user %s unknown: %s", me, exc)
-            continue
-        for client_id in client_ids:
-            push.join_group(client_id, watch_group(other))
+    are, by their tokens' contacts). Done twice, the second time
+    :data:`WATCH_AGAIN` seconds later: a connection opening meanwhile, with a token
+    issued before the first message, is not among the first joins (a join twice is
+    one)."""
+    for turn in range(2):
+        if turn:
+            await asyncio.sleep(WATCH_AGAIN)
+        for me, other in ((a, b), (b, a)):
+            try:
+                client_ids = await push.get_client_id_by_uid(str(me))
+            except Exception as exc:  # the conversation stands; it catches up on reconnect
+                quiet.warning("cluster", "connections of user %s unknown: %s", me, exc)
+                continue
+            for client_id in client_ids:
+                push.join_group(client_id, watch_group(other))

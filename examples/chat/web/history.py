@@ -119,24 +119,34 @@ class MessageStore:
         return {message.room_id: message for message in map(lambda r: Message(*r), rows)}
 
     def is_first_private(self, message: Message) -> bool:
-        """Whether a private message is the first between its two people."""
-        a, b = message.from_uid, message.to_uid
-        return not self._db.execute(
-            "SELECT 1 FROM messages WHERE room_id = 0 AND id < ?"
-            " AND ((from_uid = ? AND to_uid = ?) OR (from_uid = ? AND to_uid = ?)) LIMIT 1",
-            (message.id, a, b, b, a),
-        ).fetchone()
+        """Whether a private message is the first between its two people (each way
+        looked up by the pair's index, not by scanning every private message)."""
+        a, b, before = message.from_uid, message.to_uid, message.id
+        earlier = self._db.execute(
+            "SELECT EXISTS(SELECT 1 FROM messages"
+            " WHERE from_uid = ? AND to_uid = ? AND id < ? AND room_id = 0)"
+            " OR EXISTS(SELECT 1 FROM messages"
+            " WHERE from_uid = ? AND to_uid = ? AND id < ? AND room_id = 0)",
+            (a, b, before, b, a, before),
+        ).fetchone()[0]
+        return not earlier
 
     def contacts_of(self, user_id: int, limit: int) -> list[int]:
         """The people ``user_id`` has a private conversation with, the latest talked to
-        first, at most ``limit``."""
+        first, at most ``limit`` (what they sent, by the pair's index; what they were
+        sent, by the recipient's)."""
         rows = self._db.execute(
-            "SELECT CASE WHEN from_uid = ? THEN to_uid ELSE from_uid END AS other"
-            " FROM messages WHERE room_id = 0 AND (from_uid = ? OR to_uid = ?)"
-            " GROUP BY other ORDER BY MAX(id) DESC LIMIT ?",
+            "SELECT other FROM ("
+            " SELECT to_uid AS other, MAX(id) AS last FROM messages"
+            " WHERE from_uid = ? AND room_id = 0 GROUP BY to_uid"
+            " UNION ALL"
+            " SELECT from_uid, MAX(id) FROM messages"
+            " WHERE to_uid = ? AND room_id = 0 GROUP BY from_uid)"
+            " WHERE other IS NOT NULL AND other != ? GROUP BY other"
+            " ORDER BY MAX(last) DESC LIMIT ?",
             (user_id, user_id, user_id, limit),
         ).fetchall()
-        return [row[0] for row in rows if row[0]]
+        return [row[0] for row in rows]
 
     def last_private(self, user_id: int) -> dict[int, Message]:
         """The latest private message with each person ``user_id`` has talked to."""

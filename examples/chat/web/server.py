@@ -43,7 +43,7 @@ from . import accesslog, guard, remote, tokens
 from .accesslog import AccessLog
 from .db import AsyncStore, db_option
 from .routes import ROUTES
-from .state import GUARDS, PUSH, SETTINGS, STATIC, STORE, Limits, Settings, errors, guards
+from .state import GUARDS, LATER, PUSH, SETTINGS, STATIC, STORE, Limits, Settings, errors, guards
 
 log = logging.getLogger("chat.web")
 CLIENT_MAX_SIZE = 10 << 20  # bytes of a request body (uploads)
@@ -84,9 +84,14 @@ def make_app(
         push = AsyncGatewayClient(register, secret=secret, name="chat-web")
         await push.start()
         app[PUSH] = push
+        later: set[asyncio.Task[None]] = set()
+        app[LATER] = later
         try:
             yield
         finally:
+            for task in later:
+                task.cancel()
+            await asyncio.gather(*later, return_exceptions=True)
             await push.close()
             await store.close()
 

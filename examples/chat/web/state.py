@@ -88,6 +88,8 @@ STORE = web.AppKey("store", AsyncStore)
 PUSH = web.AppKey("push", AsyncGatewayClient)
 SETTINGS = web.AppKey("settings", Settings)
 GUARDS = web.AppKey("guards", Guards)
+LATER: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("later")
+"""Work a request leaves running after its answer (kept referenced; cancelled at stop)."""
 
 
 def guards(limits: Limits) -> Guards:
