@@ -61,6 +61,7 @@ class Pool:
         procs: int,
     ) -> None:
         ctx = multiprocessing.get_context("spawn")
+        self.command = ""  # the last one sent
         self.pipes: list[Connection] = []
         self.processes: list[Any] = []
         for index in range(procs):
@@ -71,6 +72,7 @@ class Pool:
             self.processes.append(process)
 
     def send(self, command: str, args: dict[str, Any] | None = None) -> None:
+        self.command = command
         for pipe in self.pipes:
             pipe.send((command, args or {}))
 
@@ -81,7 +83,7 @@ class Pool:
         deadline = time.monotonic() + timeout
         for pipe in self.pipes:
             if not pipe.poll(max(0.0, deadline - time.monotonic())):
-                raise TimeoutError(f"{self.what} did not answer in {timeout:g}s")
+                raise TimeoutError(f"{self.what} did not finish {self.command!r} in {timeout:g}s")
             results.append(pipe.recv())
         return results
 
