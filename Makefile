@@ -201,12 +201,13 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info clients/js/node_modules
 
 ## make deploy-check: the deploy files' tests (hadolint, kubernetes-validate, compose, systemd,
-## the dashboard and alert rules). As root it first installs Debian's docker-compose and
-## shellcheck (make deploy-tools), and promtool (make promtool), for the checks that use them
-## (skipped, with the reason, where they are missing).
+## the dashboard and alert rules, the image built and run). As root it first installs Debian's
+## docker-compose and shellcheck (make deploy-tools), and promtool (make promtool), and starts
+## a Docker engine (make engine), for the checks that use them (skipped, with the reason,
+## where they are missing).
 .PHONY: deploy-check deploy-tools image
-deploy-check: install promtool deploy-tools
-	$(PY) -m pytest tests/deploy -ra
+deploy-check: install promtool deploy-tools engine
+	$(PY) -m pytest tests/deploy -ra; rc=$$?; $(MAKE) -s engine-stop; exit $$rc
 
 ## make deploy-tools: Debian's docker-compose and shellcheck, for the compose file's and the
 ## systemd reload script's checks (needs root; make test and make deploy-check use it)
