@@ -245,20 +245,31 @@ def _ephemeral_low() -> int:
         return 32768
 
 
+_HANDED: set[int] = set()  # the ports free_port gave in this process
+
+
 def free_port() -> int:
     """A loopback port free now (for a process that must come back on the same one).
 
     Below the kernel's ephemeral range, at random: between this check and the child's
-    bind, no connection of another test (the suite runs in several processes) can be
-    given it as its local port, as it could be one that bind(0) had chosen."""
+    bind, no connection of another test can be given it as its local port, as it could
+    be one that bind(0) had chosen. Each of the suite's processes (pytest-xdist) picks
+    from its own share of that range, and never gives a port twice: two tests never
+    pick the same one."""
     low = _ephemeral_low()
-    for port in random.sample(range(max(1024, low - 12000), low), 200):
+    ports = range(max(1024, low - 12000), low)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
+    share = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    mine = [port for port in ports[index % share :: share] if port not in _HANDED]
+    for port in random.sample(mine, min(200, len(mine))):
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _HANDED.add(port)
+        return port
     raise RuntimeError("no free port below the ephemeral range")
 
 
