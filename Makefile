@@ -169,7 +169,7 @@ node:
 ## make test: every test (unit, inproc, cluster, chat, browser, JavaScript client, deploy;
 ## multihost as root)
 test: install browser php node tmux deploy-tools promtool engine
-	$(PY) -m pytest -ra -n $(TEST_JOBS) --dist loadfile; rc=$$?; $(MAKE) -s engine-stop; exit $$rc
+	@$(PY) -m pytest -ra -n $(TEST_JOBS) --dist loadfile; rc=$$?; $(ENGINE_STOP); exit $$rc
 
 test-fast: install
 	$(PY) -m pytest -ra -n $(TEST_JOBS) --dist loadfile -m "not browser" -x
@@ -207,7 +207,7 @@ clean:
 ## where they are missing).
 .PHONY: deploy-check deploy-tools image
 deploy-check: install promtool deploy-tools engine
-	$(PY) -m pytest tests/deploy -ra; rc=$$?; $(MAKE) -s engine-stop; exit $$rc
+	@$(PY) -m pytest tests/deploy -ra; rc=$$?; $(ENGINE_STOP); exit $$rc
 
 ## make deploy-tools: Debian's docker-compose and shellcheck, for the compose file's and the
 ## systemd reload script's checks (needs root; make test and make deploy-check use it)
@@ -238,9 +238,21 @@ image:
 ## namespace tests are left alone), its log in $(VENV)/dockerd.log. make test stops the
 ## engine it started (make engine-stop); an engine that was running already is left alone.
 ENGINE_PID := $(VENV)/dockerd.pid
+# Stops the engine make engine started: its pid, if that process is still a dockerd (a
+# pidfile left by an interrupted run names no process, or another one, and is dropped).
+ENGINE_STOP = if [ -f $(ENGINE_PID) ]; then \
+		pid=$$(cat $(ENGINE_PID)); \
+		if [ "$$(cat /proc/$$pid/comm 2>/dev/null)" = dockerd ]; then \
+			kill $$pid; \
+			for i in $$(seq 120); do kill -0 $$pid 2>/dev/null || break; sleep 0.25; done; \
+			kill -9 $$pid 2>/dev/null; echo "docker engine stopped"; \
+		fi; \
+		rm -f $(ENGINE_PID); \
+	fi
 engine: install
 	@if docker info >/dev/null 2>&1; then \
 		echo "docker engine: $$(docker info --format '{{.ServerVersion}}')"; exit 0; fi; \
+	$(ENGINE_STOP); \
 	if [ "$$(id -u)" != 0 ]; then \
 		echo "no Docker engine, and starting one needs root: the image tests will be skipped"; \
 		exit 0; fi; \
@@ -252,19 +264,18 @@ engine: install
 		echo "dockerd is missing and cannot be installed here: the image tests will be skipped"; \
 		exit 0; fi; \
 	nohup dockerd --iptables=false --bridge=none >$(VENV)/dockerd.log 2>&1 & \
-	echo $$! >$(ENGINE_PID); \
-	for i in $$(seq 120); do docker info >/dev/null 2>&1 && break; sleep 0.25; done; \
+	pid=$$!; echo $$pid >$(ENGINE_PID); \
+	for i in $$(seq 120); do \
+		docker info >/dev/null 2>&1 && break; kill -0 $$pid 2>/dev/null || break; sleep 0.25; \
+	done; \
 	if docker info >/dev/null 2>&1; then \
 		echo "docker engine started for the image tests (log: $(VENV)/dockerd.log)"; \
 	else \
 		echo "dockerd did not start (see $(VENV)/dockerd.log): the image tests will be skipped"; \
-		$(MAKE) -s engine-stop; fi
+		$(ENGINE_STOP); fi
 
 engine-stop:
-	@if [ -f $(ENGINE_PID) ]; then \
-		pid=$$(cat $(ENGINE_PID)); kill $$pid 2>/dev/null; \
-		for i in $$(seq 120); do kill -0 $$pid 2>/dev/null || break; sleep 0.25; done; \
-		kill -9 $$pid 2>/dev/null; rm -f $(ENGINE_PID); echo "docker engine stopped"; fi
+	@$(ENGINE_STOP)
 
 ## make image-base: where no image registry is reachable, a local stand-in for the
 ## Dockerfile's base (python:3.11-slim-bookworm: Debian bookworm, whose Python is 3.11),

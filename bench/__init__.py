@@ -6,7 +6,8 @@ Run it with ``python -m bench`` (``make bench``); see docs/benchmarks.md.
     app.py       the bench's business-worker app (that protocol over the Gateway API)
     baseline.py  the same protocol in one ``websockets`` process (the "no cluster" line)
     wsclient.py  a minimal WebSocket client protocol (no task per connection)
-    loadgen.py   load-generator processes (asyncio, one per core), driven over pipes
+    pool.py      load-generator processes, each driven over a pipe (LoadGen, Crowds)
+    loadgen.py   S1-S7's load-generator processes (asyncio, one per core)
     servers.py   start/stop the servers under test; their CPU and RSS from /proc
     phases.py    one measured phase; closed loops on both servers, then an open loop
     scenarios.py S1..S7, their rows
@@ -18,7 +19,8 @@ Run it with ``python -m bench`` (``make bench``); see docs/benchmarks.md.
     pushload.py  S9's reference: the Python push client at a given rate, in its own process
     threads.py   the worker's thread-pool path against plain async handlers
     profile.py   a scenario under cProfile
-    limits.py    S8: what this machine allows N clients (open files, ports, conntrack...)
+    limits.py    S8: what this machine allows N clients (open files, ports, conntrack...),
+                 and the limit a failed connect names
     fleet.py     S8's cluster: gateway groups sharing a port each, workers, /metrics
     crowd.py     S8's load generator: idle clients from many source addresses, that come back
     scale.py     S8: 100,000 clients: connect, idle, send_to_all, storms, memory after

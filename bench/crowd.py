@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import math
 import random
 import socket
@@ -44,38 +43,16 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from . import chat, pool
+from .limits import cause
 from .wsclient import Client
 
 MARK = b"#S"
 IP_BIND_ADDRESS_NO_PORT = 24  # Linux: the local port is chosen at connect(), per 4-tuple
-CAUSES = {
-    errno.EMFILE: "EMFILE: this process's open-file limit (RLIMIT_NOFILE)",
-    errno.ENFILE: "ENFILE: the system's open-file limit (fs.file-max)",
-    errno.EADDRNOTAVAIL: "EADDRNOTAVAIL: no local port left (net.ipv4.ip_local_port_range; "
-    "use more source addresses)",
-    errno.ECONNREFUSED: "ECONNREFUSED: nobody listening, or its backlog full (net.core.somaxconn)",
-    errno.ETIMEDOUT: "ETIMEDOUT: no answer to the SYN (backlog full: net.core.somaxconn, "
-    "net.ipv4.tcp_max_syn_backlog)",
-    errno.ECONNRESET: "ECONNRESET: reset during the handshake (a full accept queue: "
-    "net.core.somaxconn, the server's backlog)",
-}
 
 
 def marker(kind: str, seq: int, ts_ns: int) -> str:
     """``#S<kind><seq:08>T<ts:019>``: what a receiver finds in a frame."""
     return f"#S{kind}{seq:08d}T{ts_ns:019d}"
-
-
-def cause(exc: BaseException) -> str:
-    """A failure's cause, named after the limit or setting behind it where one is."""
-    if isinstance(exc, OSError) and exc.errno in CAUSES:
-        return CAUSES[exc.errno]
-    if isinstance(exc, TimeoutError):
-        return "timeout (60 s)"
-    text = str(exc)
-    if text.startswith("HTTP/1.1 "):
-        return "HTTP " + text[9:]
-    return f"{type(exc).__name__}: {text}"[:120]
 
 
 class Member(Client):

@@ -7,11 +7,13 @@ file on both sides (a process may hold ``RLIMIT_NOFILE`` of them, the system
 ``fs.file-max``), needs a local port of its source address (per destination, from
 ``net.ipv4.ip_local_port_range``), a place in a listening socket's backlog while it
 waits to be accepted (``net.core.somaxconn``) and, where the kernel tracks
-connections, an entry in ``nf_conntrack``.
+connections, an entry in ``nf_conntrack``. A connect that fails anyway is named
+after the limit behind it (:func:`cause`).
 """
 
 from __future__ import annotations
 
+import errno
 import math
 import resource
 from dataclasses import dataclass
@@ -145,3 +147,28 @@ def read() -> Readings:
         conntrack_max=_int("net.netfilter.nf_conntrack_max"),
         conntrack_count=_int("net.netfilter.nf_conntrack_count"),
     )
+
+
+CAUSES = {
+    errno.EMFILE: "EMFILE: this process's open-file limit (RLIMIT_NOFILE)",
+    errno.ENFILE: "ENFILE: the system's open-file limit (fs.file-max)",
+    errno.EADDRNOTAVAIL: "EADDRNOTAVAIL: no local port left (net.ipv4.ip_local_port_range; "
+    "use more source addresses)",
+    errno.ECONNREFUSED: "ECONNREFUSED: nobody listening, or its backlog full (net.core.somaxconn)",
+    errno.ETIMEDOUT: "ETIMEDOUT: no answer to the SYN (backlog full: net.core.somaxconn, "
+    "net.ipv4.tcp_max_syn_backlog)",
+    errno.ECONNRESET: "ECONNRESET: reset during the handshake (a full accept queue: "
+    "net.core.somaxconn, the server's backlog)",
+}
+
+
+def cause(exc: BaseException) -> str:
+    """A failure's cause, named after the limit or setting behind it where one is."""
+    if isinstance(exc, OSError) and exc.errno in CAUSES:
+        return CAUSES[exc.errno]
+    if isinstance(exc, TimeoutError):
+        return "timeout (60 s)"
+    text = str(exc)
+    if text.startswith("HTTP/1.1 "):
+        return "HTTP " + text[9:]
+    return f"{type(exc).__name__}: {text}"[:120]

@@ -54,12 +54,7 @@ class Pool:
     timeout = 600.0  # s: the longest a command may take
     close_timeout = 60.0
 
-    def __init__(
-        self,
-        main: Callable[[Connection, int, int, dict[str, Any]], None],
-        spec: dict[str, Any],
-        procs: int,
-    ) -> None:
+    def __init__(self, main: Main, spec: dict[str, Any], procs: int) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.command = ""  # the last one sent
         self.pipes: list[Connection] = []

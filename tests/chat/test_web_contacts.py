@@ -1,8 +1,9 @@
 """Presence of private contacts who share no room (against a real backend and cluster):
 a person's coming and going is told to whoever has a private conversation with them
 (their ``watch:<uid>`` group), whether the conversation is older than the connection
-(the token's ``contacts``) or begun while both are connected (the backend moves their
-connections); never to someone who has not talked with them."""
+(the token's ``contacts``, which the worker joins) or begun while both are connected
+(the backend moves their connections, twice); never to someone who has not talked
+with them."""
 
 from __future__ import annotations
 
@@ -35,19 +36,30 @@ async def _presence_of(ws: ChatClient, me: dict[str, Any], uid: str) -> list[str
     return [f["state"] for f in frames if f.get("action_type") == "presence" and f["uid"] == uid]
 
 
-async def test_an_earlier_conversation_is_told_of_presence_without_a_room(chat, browsers):
+async def test_the_tokens_name_the_people_of_ones_private_conversations(browsers):
     alice, bob, carol = browsers
     a = await _alone(alice, "没有共同房间甲")
     b = await _alone(bob, "没有共同房间乙")
-    c = await carol.register("没聊过的丙")  # in room 100, which b left: nothing in common
+    await carol.register("没聊过的丙")
     await alice.send(
         action_type="send_msg", group_id=0, to_user_id=b["id"], content="在吗", msgtype=0
     )
-    for browser, other in ((alice, b), (bob, a), (carol, None)):  # the tokens' contacts
+    for browser, other in ((alice, b), (bob, a), (carol, None)):
         grant = (await browser.call("POST", "/api/token"))["data"]
         contacts = tokens.verify(AUTH_SECRET, grant["token"])["contacts"]
         assert contacts == ([other["id"]] if other else [])
-    a_ws, _ = await alice.socket(chat)
+
+
+async def test_a_connection_hears_its_tokens_contacts_come_and_go_and_no_one_else(chat, browsers):
+    """The worker's part alone: a token naming a contact (signed as the backend signs
+    them) of two people who never talked, so that no join of the backend's is involved."""
+    alice, bob, carol = browsers
+    a = await _alone(alice, "只看令牌的甲")
+    b = await _alone(bob, "令牌里的乙")
+    c = await carol.register("令牌外的丙")  # in room 100, which b left: nothing in common
+    claims = tokens.claims(a["id"], a["nickname"], a["avatar"], [], time.time(), contacts=[b["id"]])
+    a_ws = await ChatClient.open(chat.ws_with(tokens.issue(AUTH_SECRET, claims)))
+    assert (await a_ws.recv())["action_type"] == "welcome"
     c_ws, _ = await carol.socket(chat)
 
     b_ws, _ = await bob.socket(chat)
@@ -56,7 +68,7 @@ async def test_an_earlier_conversation_is_told_of_presence_without_a_room(chat, 
     await b_ws.close()
     went = await a_ws.next("presence")  # after the grace period
     assert (went["state"], went["uid"]) == ("offline", str(b["id"]))
-    assert await _presence_of(c_ws, c, str(b["id"])) == []  # she never talked with him
+    assert await _presence_of(c_ws, c, str(b["id"])) == []  # not her contact
     await a_ws.close()
     await c_ws.close()
 
