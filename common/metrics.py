@@ -20,8 +20,11 @@ from __future__ import annotations
 import asyncio
 import bisect
 import concurrent.futures
+import contextlib
+import gc
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -58,15 +61,21 @@ class Histogram:
         self.count += 1
         self.sum += value
 
+    def buckets(self) -> list[tuple[str, float]]:
+        """Cumulative buckets, as Prometheus has them (upper bound, count)."""
+        buckets, total = [], 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            total += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), float(total)))
+        return buckets
+
     def family(self, name: str, documentation: str) -> HistogramMetricFamily:
         """The histogram as Prometheus sees it (cumulative buckets)."""
         from prometheus_client.core import HistogramMetricFamily
 
-        buckets, total = [], 0
-        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
-            total += count
-            buckets.append(("+Inf" if bound == float("inf") else repr(bound), total))
-        return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=self.sum)
+        return HistogramMetricFamily(
+            name, documentation, buckets=self.buckets(), sum_value=self.sum
+        )
 
 
 class LagProbe:
@@ -125,6 +134,48 @@ class LagProbe:
             "gw_event_loop_lag_seconds",
             f"How late the event loop ran a timer, sampled every {self.period * 1e3:g} ms",
         )
+
+
+class GcProbe:
+    """How long CPython's cyclic garbage collector holds the process, by generation
+    (``gw_gc_pause_seconds{generation}``): a pause holds the event loop as long, so a
+    loop-lag spike that lines up with a generation-2 pause (a pass over every tracked
+    object: every connection's) is the collector's. Timed by ``gc.callbacks``: a clock
+    read when a collection starts and when it stops, nothing else."""
+
+    BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+    def __init__(self) -> None:
+        self.histograms = [Histogram(self.BOUNDS) for _ in range(3)]
+        self._began = 0.0
+
+    def start(self) -> None:
+        if self._callback not in gc.callbacks:
+            gc.callbacks.append(self._callback)
+
+    def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        # one collection at a time (the collector does not run while it runs), in
+        # whichever thread set it off: start and stop come in pairs
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.histograms[info["generation"]].observe(time.perf_counter() - self._began)
+
+    def family(self) -> HistogramMetricFamily:
+        from prometheus_client.core import HistogramMetricFamily
+
+        family = HistogramMetricFamily(
+            "gw_gc_pause_seconds",
+            "How long each garbage collection held the process, by generation",
+            labels=["generation"],
+        )
+        for generation, histogram in enumerate(self.histograms):
+            family.add_metric([str(generation)], histogram.buckets(), histogram.sum)
+        return family
 
 
 class _OnLoop:

@@ -17,7 +17,7 @@ from collections.abc import Coroutine, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .metrics import LagProbe, MetricsServer, Readiness
+from .metrics import GcProbe, LagProbe, MetricsServer, Readiness
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -52,6 +52,7 @@ class Service:
         self.metrics_listen = metrics_listen
         self.metrics: MetricsServer | None = None
         self.loop_lag = LagProbe()
+        self.gc_pauses = GcProbe()
 
     # -- to implement ---------------------------------------------------------------
     async def _start(self) -> None:
@@ -109,6 +110,7 @@ class Service:
                 self._loop_tasks = [group.create_task(c) for c in self._loops()]
                 if self.metrics is not None:
                     self.loop_lag.start()
+                    self.gc_pauses.start()
                 await self._close_requested.wait()
                 try:
                     await self._shutdown()
@@ -119,10 +121,11 @@ class Service:
             self._release_all()
 
     def _collect_all(self) -> list[Metric]:
-        return [*self.collect(), self.loop_lag.family()]
+        return [*self.collect(), self.loop_lag.family(), self.gc_pauses.family()]
 
     def _release_all(self) -> None:
         self.loop_lag.stop()
+        self.gc_pauses.stop()
         if self.metrics is not None:
             self.metrics.close()
         self._release()

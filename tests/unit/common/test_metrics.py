@@ -70,3 +70,35 @@ async def test_the_lag_probe_sees_a_callback_that_holds_the_loop() -> None:
     await asyncio.sleep(0.06)  # three periods: that nothing is sampled is the thing tested
     assert probe.histogram.count == count  # stopped: no more samples
     assert probe.family().name == "gw_event_loop_lag_seconds"
+
+
+def test_the_gc_probe_times_each_collection_by_generation() -> None:
+    import gc
+
+    from common.metrics import GcProbe
+
+    probe = GcProbe()
+    probe.start()
+    probe.start()  # once only
+    try:
+        garbage = []
+        for _ in range(20_000):  # cycles for the full pass to walk
+            a: list[object] = []
+            a.append(a)
+            garbage.append(a)
+        del garbage
+        gc.collect(2)
+        gc.collect(0)
+    finally:
+        probe.stop()
+    young, _, full = probe.histograms
+    assert full.count >= 1 and full.sum > 0 and young.count >= 1
+    counted = full.count
+    gc.collect(2)
+    assert full.count == counted  # stopped: no more samples
+    samples = {
+        (s.name, s.labels.get("generation"), s.labels.get("le")): s.value
+        for s in probe.family().samples
+    }
+    assert samples[("gw_gc_pause_seconds_count", "2", None)] == counted
+    assert samples[("gw_gc_pause_seconds_bucket", "2", "+Inf")] == counted
