@@ -20,11 +20,15 @@ from typing import Any
 from .servers import Children, _Child, cpu_seconds, cpu_split, rss_bytes
 
 LAG = re.compile(r'^gw_event_loop_lag_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)$', re.M)
+FULL_GC = re.compile(
+    r'^gw_gc_pause_seconds_bucket\{generation="2",le="([^"]+)"\} ([0-9.e+]+)$', re.M
+)
 
 
-def lag_buckets(metrics_text: str) -> Counter[float]:
-    """The cumulative loop-lag histogram of one /metrics page: {upper bound: count}."""
-    return Counter({float(le): float(n) for le, n in LAG.findall(metrics_text)})
+def lag_buckets(metrics_text: str, histogram: re.Pattern[str] = LAG) -> Counter[float]:
+    """A cumulative histogram of one /metrics page (the loop lag's, or another of one
+    series): {upper bound: count}."""
+    return Counter({float(le): float(n) for le, n in histogram.findall(metrics_text)})
 
 
 def lag_quantile(before: Counter[float], after: Counter[float], q: float) -> float | None:
@@ -153,8 +157,29 @@ class Fleet(Children):
         except OSError:
             return 0  # gone
 
-    def lag(self, processes: list[Process]) -> Counter[float]:
+    def lag(self, processes: list[Process], histogram: re.Pattern[str] = LAG) -> Counter[float]:
+        """The processes' loop lag (or another histogram: ``FULL_GC``, the collector's
+        full passes), summed."""
         total: Counter[float] = Counter()
         for process in processes:
-            total.update(lag_buckets(scrape(process.metrics)))
+            total.update(lag_buckets(scrape(process.metrics), histogram))
         return total
+
+
+def per_gateway(before: dict[int, int], peak: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """One line per gateway process: RSS before its clients came, its clients and RSS at
+    the peak (and what each client added), its RSS once they were gone."""
+    gone = {s["pid"]: s["rss_bytes"] for s in after.values()}
+    lines = [
+        "| gateway (internal address) | pid | RSS before, MB | clients | RSS, MB | "
+        "KB per client | RSS once they are gone, MB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for address, s in sorted(peak.items()):
+        rss, start, after_rss = s["rss_bytes"], before.get(s["pid"], 0), gone.get(s["pid"])
+        lines.append(
+            f"| {address} | {s['pid']} | {start / 2**20:,.1f} | {s['clients']:,} | "
+            f"{rss / 2**20:,.1f} | {(rss - start) / 1024 / max(s['clients'], 1):,.2f} | "
+            f"{'(killed)' if after_rss is None else f'{after_rss / 2**20:,.1f}'} |"
+        )
+    return lines

@@ -5,7 +5,7 @@ The cluster is :class:`~bench.fleet.Fleet` (gateway groups sharing a port each, 
 GatewayWorker's gateway ``count``); the clients are :mod:`bench.crowd` processes, each
 from its own loopback source address. Before anything starts, the machine's limits are
 checked against the plan (:mod:`bench.limits`): a run that cannot fit says which limit
-stops it. Figures are rows of the bench's table; :func:`per_gateway` is a table of its
+stops it. Figures are rows of the bench's table; :func:`~bench.fleet.per_gateway` is a table of its
 own, one line per gateway process.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .crowd import Crowds, marker
-from .fleet import Fleet, Process, lag_quantile
+from .fleet import FULL_GC, Fleet, Process, lag_quantile, per_gateway
 from .limits import Plan, problems, read
 from .report import Row, percentile
 
@@ -335,6 +335,7 @@ def _storm(cfg: ScaleSettings, fleet: Fleet, crowds: Crowds, push: Any, log: Any
     )
     crowds.ask("mark", {"kinds": ["R"]})
     lag0, rss0 = fleet.lag(survivors), {p.pid: fleet.rss_of(p) for p in survivors}
+    gc0 = fleet.lag(survivors, FULL_GC)
     peak = dict(rss0)
     killed = time.monotonic_ns()
     os.kill(victim.pid, signal.SIGKILL)
@@ -356,6 +357,9 @@ def _storm(cfg: ScaleSettings, fleet: Fleet, crowds: Crowds, push: Any, log: Any
         "report", {"kind": "R", "groups_by_seq": groups_by_seq, "quiet": cfg.quiet}
     )
     lag = lag_quantile(lag0, fleet.lag(survivors), 0.99)
+    gc = fleet.lag(survivors, FULL_GC)
+    passes = gc[math.inf] - gc0[math.inf] if gc else 0  # (the +Inf bucket: every pass)
+    longest = lag_quantile(gc0, gc, 1.0)
     lost = sum(r["lost"] for r in storm)
     back = sum(r["back"] for r in storm)
     took = (max(r["last_back_ns"] for r in storm) - killed) / 1e9 if back else None
@@ -381,27 +385,12 @@ def _storm(cfg: ScaleSettings, fleet: Fleet, crowds: Crowds, push: Any, log: Any
             digits=0, compare=False),
         Row("S8 reconnect", "the other gateways meanwhile: loop lag p99, ms",
             None if lag is None else lag * 1e3, digits=0),
+        Row("S8 reconnect", "  their full GC passes (all of them, every process)", passes,
+            digits=0),
+        Row("S8 reconnect", "  the longest full GC pause, at most, ms",
+            None if longest is None else longest * 1e3, digits=0),
         Row("S8 reconnect", "the other gateways meanwhile: most RSS growth of one, MB", growth),
     ]  # fmt: skip
-
-
-def per_gateway(before: dict[int, int], peak: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """One line per gateway process: RSS before its clients came, its clients and RSS at
-    the peak (and what each client added), its RSS once they were gone."""
-    gone = {s["pid"]: s["rss_bytes"] for s in after.values()}
-    lines = [
-        "| gateway (internal address) | pid | RSS before, MB | clients | RSS, MB | "
-        "KB per client | RSS once they are gone, MB |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for address, s in sorted(peak.items()):
-        rss, start, after_rss = s["rss_bytes"], before.get(s["pid"], 0), gone.get(s["pid"])
-        lines.append(
-            f"| {address} | {s['pid']} | {start / 2**20:,.1f} | {s['clients']:,} | "
-            f"{rss / 2**20:,.1f} | {(rss - start) / 1024 / max(s['clients'], 1):,.2f} | "
-            f"{'(killed)' if after_rss is None else f'{after_rss / 2**20:,.1f}'} |"
-        )
-    return lines
 
 
 __all__ = ["LimitError", "Process", "ScaleSettings", "check", "s8"]
