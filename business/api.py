@@ -58,6 +58,13 @@ def encode_message(message: Any, raw: bool = False) -> str | bytes:
     raise InvalidArgument(f"a message is str, bytes, dict or list, not {type(message).__name__}")
 
 
+def _client_ids(value: str | Iterable[str] | None) -> list[str]:
+    """One client_id or several, as a list (a str is one id, never its characters)."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
 def _listed(value: Any, what: str) -> list[str]:
     values = value if isinstance(value, list | tuple | set | frozenset) else [value]
     return [ids.name_key(v, what) for v in values]
@@ -116,18 +123,19 @@ class GatewayAPI:
     def send_to_all(
         self,
         message: Message,
-        client_ids: Iterable[str] | None = None,
-        exclude: Iterable[str] | None = None,
+        client_ids: str | Iterable[str] | None = None,
+        exclude: str | Iterable[str] | None = None,
         raw: bool = False,
     ) -> None:
-        """Send to every client, or to ``client_ids`` only, minus ``exclude``."""
+        """Send to every client, or to ``client_ids`` only, minus ``exclude`` (each one
+        client_id or several, as the original's)."""
         data = encode_message(message, raw)
-        skip = list(exclude) if exclude else None
+        skip = _client_ids(exclude) or None
         if client_ids is None:
             self._all(Op.SEND_TO_ALL, data, None, skip)
             return
         by_gateway: dict[str, list[str]] = {}
-        for client_id in client_ids:
+        for client_id in _client_ids(client_ids):
             by_gateway.setdefault(ids.gateway_of(client_id), []).append(client_id)
         for address, chosen in by_gateway.items():
             self.cluster.link(address).command(Op.SEND_TO_ALL, [data, chosen, skip])
@@ -170,11 +178,12 @@ class GatewayAPI:
         self,
         group: Any,
         message: Message,
-        exclude: Iterable[str] | None = None,
+        exclude: str | Iterable[str] | None = None,
         raw: bool = False,
     ) -> None:
-        """Send to every member of a group (or of each group of a list)."""
-        skip = list(exclude) if exclude else None
+        """Send to every member of a group (or of each group of a list), minus
+        ``exclude`` (one client_id or several)."""
+        skip = _client_ids(exclude) or None
         self._all(Op.SEND_TO_GROUP, _listed(group, "group"), encode_message(message, raw), skip)
 
     def set_session(self, client_id: str, session: dict[Any, Any]) -> None:

@@ -114,6 +114,20 @@ def test_send_to_all_with_client_ids_goes_to_each_ones_gateway() -> None:
     assert cluster.sent(B) == [(Op.SEND_TO_ALL, ["x", [CB], [CB]])]
 
 
+def test_one_client_id_alone_is_a_list_of_one_never_its_characters() -> None:
+    """As the original's $client_ids and $exclude: one id, or an array of them (the
+    natural port, ``exclude=api.client_id``, must leave that client out)."""
+    gw, cluster = api()
+    gw.send_to_group("room", "hi", exclude=CA)
+    gw.send_to_all("x", client_ids=CB, exclude=CB)
+    gw.send_to_all("y", exclude=[])
+    assert cluster.sent(A) == [
+        (Op.SEND_TO_GROUP, [["room"], "hi", [CA]]),
+        (Op.SEND_TO_ALL, ["y", None, None]),
+    ]
+    assert cluster.sent(B)[1] == (Op.SEND_TO_ALL, ["x", [CB], [CB]])
+
+
 @pytest.mark.parametrize(
     ("message", "raw", "sent"),
     [
