@@ -205,7 +205,7 @@ def gateway_options(func: F) -> F:
                 "--ping-data",
                 envvar="GW_PING_DATA",
                 default="",
-                help="Message sent to clients on every tick.",
+                help="Message sent on each tick to the clients silent since the last one.",
             ),
             option(
                 "--ws-ping-interval",

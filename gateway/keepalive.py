@@ -38,7 +38,9 @@ PASS_SIZE = 500  # clients a sweep visits in one loop pass (100,000: 200 passes 
 def idle_sweep(clients: Iterable[Client], limit: int) -> tuple[list[Client], list[Client]]:
     """One application-heartbeat tick: (clients to close, clients to send ping data).
 
-    Counts the tick on every client it does not close.
+    Counts the tick on every client it does not close. Ping data goes to the idle
+    ones only: a client heard from since the last tick (or new since) is not sent
+    any, as in the original (its ``pingNotResponseCount`` of -1).
     """
     silent: list[Client] = []
     idle: list[Client] = []
@@ -49,8 +51,9 @@ def idle_sweep(clients: Iterable[Client], limit: int) -> tuple[list[Client], lis
         if 0 < limit <= client.idle_ticks:
             silent.append(client)
             continue
+        if client.idle_ticks:  # nothing from it for a whole tick at least
+            idle.append(client)
         client.idle_ticks += 1
-        idle.append(client)
     return silent, idle
 
 

@@ -32,14 +32,27 @@ async def test_idle_clients_get_ping_data_and_silent_ones_are_closed(gw: Cluster
                 await talker.ws.send(b"pong")  # any data resets the silence count
 
     answering = asyncio.create_task(answer_pings())
+    chatty = await Probe.open(gateway)  # speaks more often than a tick: never idle
+    heard_by_chatty: list[str | bytes] = []
+
+    async def chatter() -> None:
+        while True:
+            await chatty.ws.send(b"still here")
+            with contextlib.suppress(TimeoutError):
+                heard_by_chatty.append(await asyncio.wait_for(chatty.ws.recv(), 0.03))
+
+    chattering = asyncio.create_task(chatter())
     silent = await Probe.open(gateway)
     with pytest.raises(ConnectionClosed):
         while True:
             assert await silent.recv() == "ping"
     gateway.wait_log(f"client {silent.client_id} silent for 5 ticks")
-    assert talker.ws.state is State.OPEN
+    assert talker.ws.state is State.OPEN and chatty.ws.state is State.OPEN
     assert pings >= 1
-    answering.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await answering
+    assert "ping" not in heard_by_chatty  # ping data goes to idle clients only
+    for task in (answering, chattering):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     await talker.close()
+    await chatty.close()

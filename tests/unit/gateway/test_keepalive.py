@@ -22,23 +22,27 @@ def clients(n: int) -> list[Client]:
 
 def test_idle_ticks_count_up_to_the_limit_then_close() -> None:
     [c] = clients(1)
-    for tick in range(1, 4):
+    assert idle_sweep([c], limit=3) == ([], []) and c.idle_ticks == 1  # new: not idle yet
+    for tick in range(2, 4):
         silent, idle = idle_sweep([c], limit=3)
         assert (silent, idle) == ([], [c]) and c.idle_ticks == tick
     silent, idle = idle_sweep([c], limit=3)
     assert (silent, idle) == ([c], [])
 
 
-def test_hearing_from_a_client_resets_its_ticks() -> None:
+def test_hearing_from_a_client_resets_its_ticks_and_spares_it_the_ping() -> None:
     [c] = clients(1)
     idle_sweep([c], limit=2)
     idle_sweep([c], limit=2)
     Keepalive.heard(c)
-    assert idle_sweep([c], limit=2) == ([], [c])
+    assert idle_sweep([c], limit=2) == ([], [])  # it spoke since the last tick
+    assert idle_sweep([c], limit=2) == ([], [c])  # and not since this one
+    assert idle_sweep([c], limit=2) == ([c], [])
 
 
 def test_no_limit_never_closes_but_still_pings() -> None:
     [c] = clients(1)
+    idle_sweep([c], limit=0)
     for _ in range(10):
         assert idle_sweep([c], limit=0) == ([], [c])
 
