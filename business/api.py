@@ -104,7 +104,14 @@ class GatewayAPI:
         cluster = self.cluster
         wait = cluster.query_timeout if timeout is None else timeout
         if spec.one:
-            addresses = [ids.gateway_of(args[0])]
+            address = ids.gateway_of(args[0])
+            listed = cluster.listed
+            if listed is not None and address not in listed:
+                # a gateway no register lists (gone, or never one of ours): its
+                # clients are not online, as the original answers from its worker's
+                # gateway connections, at once (no session, no uid)
+                return ops.empty(spec.merge)
+            addresses = [address]
         elif cluster.listed is None:  # no register answered: say so, do not return "0"
             missing = tuple(f"register {address}" for address in cluster.registers)
             return with_missing(ops.empty(spec.merge), missing)
@@ -204,7 +211,7 @@ class GatewayAPI:
     # -- queries --------------------------------------------------------------------
     async def is_online(self, client_id: str, *, timeout: float | None = None) -> int:
         """1 if the client is connected, else 0."""
-        return int(await self._ask(Op.IS_ONLINE, client_id, timeout=timeout))
+        return int(await self._ask(Op.IS_ONLINE, client_id, timeout=timeout) or 0)
 
     async def get_session(self, client_id: str, *, timeout: float | None = None) -> Any:
         """The gateway's copy of a client's session, or None if it is offline."""

@@ -179,6 +179,17 @@ async def test_a_one_client_query_asks_its_gateway_and_times_out_loudly() -> Non
         await gw.is_online(CB)
 
 
+async def test_a_one_client_query_about_a_gateway_no_register_lists_answers_at_once() -> None:
+    """Its gateway is gone (or was never ours): the client is not online, as the
+    original answers, and nobody is asked (no 5 s wait for a gateway that is not there)."""
+    gw, cluster = api(listed={A: 1})
+    gone = ids.encode("10.0.0.3", 2900, 1, 1)
+    assert await gw.is_online(gone) == 0
+    assert await gw.get_session(gone) is None
+    assert await gw.get_uid_by_client_id(gone) is None
+    assert cluster.asked == []
+
+
 async def test_a_gateways_error_is_a_remote_error() -> None:
     gw, cluster = api()
     cluster.error = "ProtocolError: bad"
