@@ -21,14 +21,13 @@ from .servers import Children, _Child, cpu_seconds, cpu_split, rss_bytes
 
 LAG = re.compile(r'^gw_event_loop_lag_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)$', re.M)
 FULL_GC = re.compile(
-    r'^gw_gc_pause_seconds_bucket\{generation="2",le="([^"]+)"\} ([0-9.e+]+)$', re.M
-)
+    r'^gw_gc_pause_seconds_(count|sum)\{generation="2"\} ([0-9.e+-]+)$', re.M
+)  # the collector's full passes: how many, and the seconds they held their processes
 
 
-def lag_buckets(metrics_text: str, histogram: re.Pattern[str] = LAG) -> Counter[float]:
-    """A cumulative histogram of one /metrics page (the loop lag's, or another of one
-    series): {upper bound: count}."""
-    return Counter({float(le): float(n) for le, n in histogram.findall(metrics_text)})
+def lag_buckets(metrics_text: str) -> Counter[float]:
+    """The cumulative loop-lag histogram of one /metrics page: {upper bound: count}."""
+    return Counter({float(le): float(n) for le, n in LAG.findall(metrics_text)})
 
 
 def lag_quantile(before: Counter[float], after: Counter[float], q: float) -> float | None:
@@ -157,12 +156,18 @@ class Fleet(Children):
         except OSError:
             return 0  # gone
 
-    def lag(self, processes: list[Process], histogram: re.Pattern[str] = LAG) -> Counter[float]:
-        """The processes' loop lag (or another histogram: ``FULL_GC``, the collector's
-        full passes), summed."""
+    def lag(self, processes: list[Process]) -> Counter[float]:
         total: Counter[float] = Counter()
         for process in processes:
-            total.update(lag_buckets(scrape(process.metrics), histogram))
+            total.update(lag_buckets(scrape(process.metrics)))
+        return total
+
+    def full_gc(self, processes: list[Process]) -> dict[str, float]:
+        """The processes' full GC passes, summed: {"count": passes, "sum": seconds}."""
+        total = {"count": 0.0, "sum": 0.0}
+        for process in processes:
+            for name, value in FULL_GC.findall(scrape(process.metrics)):
+                total[name] += float(value)
         return total
 
 
