@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
 log = logging.getLogger(__name__)
+SLOW_START = 5.0  # s: on_worker_start still running is said (it holds the worker back)
 throttled = Throttled(log)  # what handlers' failures and gateways' bad input make us say
 
 _Queued = tuple[Link, frames.Event]
@@ -90,11 +91,20 @@ class Worker(Service):
     async def _start(self) -> None:
         # ConfigError if every register refused our handshake: exit, no ready line
         await self.cluster.start(self.config.timing.timeout, self.config.start_timeout)
+        slow = asyncio.get_running_loop().call_later(
+            SLOW_START,
+            log.warning,
+            "on_worker_start has run for %gs: this worker takes no events, and is not "
+            "ready, until it returns",
+            SLOW_START,
+        )
         try:
             await self._as_worker(self.app.on_worker_start)
         except Exception:
             log.exception("on_worker_start failed")
             raise
+        finally:
+            slow.cancel()
         self.cluster.say_hello()  # now gateways may send us events
         log.info("worker %s running %s", self.cluster.name, self.app.name)
 

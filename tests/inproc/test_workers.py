@@ -13,7 +13,7 @@ from common.exceptions import NotRunning
 from tests.harness import UNIT
 
 from . import app
-from .harness import cluster, recv_json
+from .harness import cluster, recv_json, services
 
 pytestmark = pytest.mark.timeout(30 * UNIT)
 
@@ -55,3 +55,42 @@ async def test_outside_any_worker_the_api_is_not_running() -> None:
             api.send_to_all("to everyone")
         with pytest.raises(NotRunning):
             api.current  # noqa: B018 - the property raises
+
+
+async def test_a_slow_on_worker_start_is_said_and_holds_the_worker_back(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker takes no events until on_worker_start returns (it may open what the
+    handlers need); one that takes long is said, so that a worker that never becomes
+    ready is not a mystery."""
+    import asyncio
+    import logging
+    import types
+
+    from business import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "SLOW_START", 0.05)
+    release = asyncio.Event()
+    said_ready = []
+
+    async def on_worker_start(worker: object) -> None:
+        await release.wait()
+        said_ready.append(True)
+
+    def on_message(client_id: str, message: str) -> None:
+        api.send_to_current_client(message)
+
+    slow = types.ModuleType("slow_start_app")
+    slow.on_worker_start = on_worker_start  # type: ignore[attr-defined]
+    slow.on_message = on_message  # type: ignore[attr-defined]
+    caplog.set_level(logging.WARNING, logger="business.worker")
+    async with services() as s:
+        register = await s.register()
+        starting = asyncio.create_task(s.worker(register, slow))
+        warned = "on_worker_start has run for 0.05s"
+        while warned not in caplog.text:
+            assert not starting.done()  # held back while its start runs
+            await asyncio.sleep(0.01)
+        release.set()
+        await starting
+        assert said_ready == [True]
