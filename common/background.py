@@ -37,6 +37,8 @@ from .launch import SECRETS, Refused
 from .options import option
 from .supervisor import REFUSED
 
+KILLED = 10.0  # s: a killed cluster's processes are gone within this
+
 run_dir_option = option(
     "--run-dir",
     envvar="GW_RUN_DIR",
@@ -228,7 +230,8 @@ def _launch(
 @click.command()
 @run_dir_option
 @option("--timeout", type=float, default=60.0, help="Seconds to wait for a graceful stop.")
-def stop(run_dir: Path, timeout: float) -> None:
+@option("--force", is_flag=True, help="Past --timeout, kill every process (SIGKILL).")
+def stop(run_dir: Path, timeout: float, force: bool) -> None:
     """Stop the background cluster gracefully (gateways drain, then workers, register)."""
     run = RunDir(run_dir)
     pid = run.pid()
@@ -241,7 +244,14 @@ def stop(run_dir: Path, timeout: float) -> None:
     start_time, deadline = time.monotonic(), time.monotonic() + timeout
     while _alive(pid):
         if time.monotonic() > deadline:
-            raise click.ClickException(f"pid {pid} still running after {timeout:g}s")
+            if not force:
+                raise click.ClickException(
+                    f"pid {pid} still running after {timeout:g}s (gw stop --force kills it)"
+                )
+            click.echo(f"killing every process of the cluster (pid {pid}'s group)", err=True)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)  # gw start made it a session of its own
+            force, deadline = False, time.monotonic() + KILLED
         time.sleep(0.05)
     run.clear()
     listening = [address for address in _addresses(info) if _listening(address)]

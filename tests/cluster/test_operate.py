@@ -16,7 +16,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.cluster.client import Probe
-from tests.harness import ROOT, UNIT, Cluster, eventually, run_gw
+from tests.harness import ANY_PORTS, ROOT, UNIT, Cluster, eventually, run_gw
 
 PROBE = "tests.cluster.apps.probe"
 
@@ -204,6 +204,43 @@ def test_restart_needs_the_secrets_the_cluster_was_started_with(tmp_path: Path) 
     finally:
         stop = gw("stop", "--run-dir", "run", cwd=tmp_path)
     assert stop.returncode == 0, stop.stderr
+
+
+def test_a_stop_that_does_not_end_is_forced_on_demand(tmp_path: Path) -> None:
+    """A worker whose on_worker_stop never returns: gw stop says so past its timeout;
+    gw stop --force then kills every process of the cluster (the original's immediate
+    stop), and nothing is left listening."""
+    start = gw(
+        "start",
+        "--run-dir",
+        "run",
+        "--app",
+        PROBE,
+        *ANY_PORTS,
+        "--drain-time",
+        "0.2",
+        cwd=tmp_path,
+        env={"PROBE_STOP_HANGS": "1"},
+    )
+    assert start.returncode == 0, start.stderr
+    pids = [p["pid"] for p in json.loads((tmp_path / "run" / "gw.json").read_text())["processes"]]
+    try:
+        stuck = gw("stop", "--run-dir", "run", "--timeout", "2", cwd=tmp_path)
+        assert stuck.returncode == 1 and "gw stop --force kills it" in stuck.stderr
+        assert any(_exists(pid) for pid in pids)  # the hung worker at least
+    finally:
+        forced = gw("stop", "--run-dir", "run", "--timeout", "0", "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert "killing every process" in forced.stderr and "nothing left listening" in forced.stdout
+    assert not [pid for pid in pids if _exists(pid)]
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 async def test_the_background_cluster_with_the_http_api(tmp_path: Path) -> None:

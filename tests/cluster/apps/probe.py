@@ -14,6 +14,7 @@ import datetime
 import inspect
 import json
 import os
+import threading
 from typing import Any
 
 from business import api
@@ -37,6 +38,8 @@ def on_worker_stop(worker: Any) -> None:
     if path:
         with open(path, "a") as log:
             log.write(f"stopped {os.getpid()} after {worker.handled} events\n")
+    if os.environ.get("PROBE_STOP_HANGS"):  # a stop that never ends (gw stop --force)
+        threading.Event().wait()
 
 
 def on_connect(client_id: str) -> None:
