@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from common.background import register_of, run_dir_option
+from common import processes
+from common.background import RunDir, register_of, run_dir_option
 from common.exceptions import ConfigError, GatewayError, InvalidArgument
 from common.options import option, register_option
 
@@ -210,6 +211,14 @@ def status(
         return
     for line in render(gateways, missing):
         click.echo(line)
+    pid = RunDir(run_dir).pid() if not hint and len(registers) == 1 else None
+    if pid is not None and registers[0] == register_of(run_dir):  # gw start's, here
+        rows = [["PROCESS", "PID", "RSS MiB"]]
+        rows += [[p.name, str(p.pid), mib(p.rss_bytes)] for p in processes.tree(pid)]
+        if len(rows) > 1:
+            click.echo("")
+            for line in table(rows):
+                click.echo(line)
 
 
 @click.command()

@@ -101,6 +101,12 @@ async def test_the_background_cluster_from_start_to_stop(tmp_path: Path) -> None
         assert gateway["internal"] in status.stdout and "WORKER" in status.stdout
         lines = status.stdout.splitlines()
         assert lines[1].split()[3] == "6"  # the CLIENTS column
+        # every local process of the cluster with its memory, the workers' included
+        rows = lines[lines.index(next(x for x in lines if x.startswith("PROCESS"))) + 1 :]
+        named = {int(row.split()[1]): row.split()[0] for row in rows if row.strip()}
+        pids = {p["pid"]: p["role"] for p in info["processes"]}
+        assert {named[pid] for pid in pids} == {"register", "gateway", "worker"}
+        assert all(float(row.split()[2]) > 1 for row in rows if row.strip())  # MiB
         as_json = json.loads(gw("status", "--run-dir", "run", "--json", cwd=tmp_path).stdout)
         assert as_json["gateways"][gateway["internal"]]["clients"] == 6
 
