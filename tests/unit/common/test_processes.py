@@ -15,13 +15,15 @@ from common.processes import Process, name_of, tree
     [
         (["/srv/.venv/bin/python", "/srv/.venv/bin/gw", "worker", "--app", "x"], "worker"),
         (["python3", "-m", "common.cli", "gateway", "--listen", "0.0.0.0:8282"], "gateway"),
-        (["/usr/bin/python", "-m", "examples.chat.web", "--listen", "127.0.0.1:8080"],
-         "examples.chat.web"),
+        (
+            ["/usr/bin/python", "-m", "examples.chat.web", "--listen", "127.0.0.1:8080"],
+            "examples.chat.web",
+        ),
         (["gw", "status"], "gw status"),
         (["/usr/sbin/nginx"], "nginx"),
         ([], "?"),
     ],
-)  # fmt: skip
+)
 def test_a_process_is_named_by_its_gw_command(argv: list[str], name: str) -> None:
     assert name_of(argv) == name
 
