@@ -351,6 +351,15 @@ class WorkerAPI(GatewayAPI):
         """The current client's session; changes are written back after the handler."""
         return self.current.session
 
+    @session.setter
+    def session(self, value: dict[Any, Any]) -> None:
+        """``api.session = {...}`` replaces it, as the original's ``$_SESSION = [...]``."""
+        if not isinstance(value, dict):
+            raise InvalidArgument(f"a session is a dict, not {type(value).__name__}")
+        session = self.current.session
+        session.clear()  # the same dict: what the handler changed is still found after it
+        session.update(value)
+
     def send_to_current_client(self, message: Message, raw: bool = False) -> None:
         context = self.current
         context.link.command(Op.SEND_TO_CLIENT, [context.client_id, encode_message(message, raw)])

@@ -237,3 +237,20 @@ def test_current_client_writes_are_seen_by_the_handler_at_once() -> None:
     ]
     with pytest.raises(NotRunning, match="only valid inside an event handler"):
         api_.current  # noqa: B018 - the property raises
+
+
+def test_the_session_is_replaced_by_assignment_as_the_originals() -> None:
+    """``api.session = {...}`` ($_SESSION = [...]): the handler's session becomes that,
+    the same dict, so that what the handler changed is written back after it."""
+    from business.worker import session_patch
+
+    cluster = Cluster({A: 1})
+    api_ = WorkerAPI()
+    context = Context(CA, {"a": 1}, "r", A, "ws", cluster.links[A], cluster=cluster)  # type: ignore[arg-type]
+    kept = context.session
+    with context:
+        api_.session = {"b": 2}
+        assert api_.session == {"b": 2} and api_.session is kept
+        with pytest.raises(InvalidArgument, match="a session is a dict, not list"):
+            api_.session = [("b", 3)]  # type: ignore[assignment]
+    assert session_patch({"a": 1}, kept) == ({"b": 2}, ["a"])
