@@ -102,3 +102,18 @@ def test_the_gc_probe_times_each_collection_by_generation() -> None:
     }
     assert samples[("gw_gc_pause_seconds_count", "2", None)] == counted
     assert samples[("gw_gc_pause_seconds_bucket", "2", "+Inf")] == counted
+
+
+def test_a_role_collects_its_young_generation_less_often() -> None:
+    """What gw's roles do first (common.launch.serve): young collections every
+    GC_YOUNG allocations, the later thresholds left as CPython has them."""
+    import gc
+
+    from common.launch import GC_YOUNG, tune_gc
+
+    before = gc.get_threshold()
+    try:
+        tune_gc()
+        assert gc.get_threshold() == (GC_YOUNG, before[1], before[2]) != before
+    finally:
+        gc.set_threshold(*before)
