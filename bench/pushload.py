@@ -6,6 +6,7 @@ welcomed it, then sends ``send_to_client`` calls (to the client_ids in turn, the
 64-byte text as S9's HTTP requests) in chunks of ``--chunk`` per event-loop pass,
 paced to ``--rate`` sends a second, and prints one JSON line: the sends, the seconds,
 and this process's CPU seconds meanwhile (every thread: the ZeroMQ I/O thread too).
+Its collector is tuned as every ``gw`` role's (:func:`common.launch.tune_gc`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ async def _run(
 def main(register: str, client_ids: str, rate: float, seconds: float, chunk: int) -> None:
     import uvloop
 
+    from common.launch import tune_gc
+
+    tune_gc()  # as gw api's own process (every gw role): the comparison is of the code
     result = uvloop.run(_run(register, client_ids.split(","), rate, seconds, chunk))
     sys.stdout.write(json.dumps(result) + "\n")
 
