@@ -297,6 +297,7 @@ async def test_request_data_reaches_on_websocket_connect(gw: Services) -> None:
     assert info["user_agent"] == "probe-agent/1.0"
     assert info["gateway_port"] == int(gateway.info["websocket"].rsplit(":", 1)[1])
     assert info["current_gateway"] == gateway.info["internal"]
+    assert info["current_public"].endswith(gateway.info["websocket"])  # its ws:// address
     assert info["current_remote"].startswith("127.0.0.1:")
     await probe.close()
 

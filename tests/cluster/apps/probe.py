@@ -63,6 +63,7 @@ def on_websocket_connect(client_id: str, data: dict[str, Any]) -> None:
         "gateway_port": data["server"]["GATEWAY_PORT"],
         "current_remote": api.current.remote,
         "current_gateway": api.current.gateway,
+        "current_public": api.current.gateway_public,
     }
     api.send_to_current_client(json.dumps({"ws_connect": info}))
 
