@@ -10,6 +10,7 @@ in a bounded queue.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import random
 from collections import deque
@@ -45,15 +46,15 @@ class LinkedWorker:
     handled: int = 0
 
 
-def least_clients(candidates: list[LinkedWorker]) -> LinkedWorker:
+def least_clients(candidates: list[LinkedWorker], client: Client | None = None) -> LinkedWorker:
     return min(candidates, key=lambda w: (w.clients, len(w.unacked)))
 
 
-def random_worker(candidates: list[LinkedWorker]) -> LinkedWorker:
+def random_worker(candidates: list[LinkedWorker], client: Client | None = None) -> LinkedWorker:
     return random.choice(candidates)
 
 
-Chooser = Callable[[list[LinkedWorker]], LinkedWorker]
+Chooser = Callable[[list[LinkedWorker], Client | None], LinkedWorker]
 ROUTERS: dict[str, Chooser] = {
     "least": least_clients,
     "random": random_worker,
@@ -63,9 +64,12 @@ ROUTERS: dict[str, Chooser] = {
 def chooser(policy: str) -> Chooser:
     """``least``, ``random``, or ``PACKAGE.MODULE:FUNCTION`` (``--router``).
 
-    A custom function gets the live workers (never empty) and returns one of them;
-    it runs on the gateway's event loop for a client's first event. If it raises or
-    returns anything else, that client gets the least-loaded worker (and a log line).
+    A custom function gets the live workers (never empty), and the client too if it
+    takes a second argument (as the original's router gets the client's connection:
+    its ``client_id``, ``remote`` address, ``uid`` if the token bound one), and returns
+    one of the workers; it runs on the gateway's event loop for a client's first event.
+    If it raises or returns anything else, that client gets the least-loaded worker
+    (and a log line).
     """
     if policy in ROUTERS:
         return ROUTERS[policy]
@@ -74,10 +78,23 @@ def chooser(policy: str) -> Chooser:
     return _guarded(policy, load_callable(policy, "--router"))
 
 
-def _guarded(policy: str, custom: Chooser) -> Chooser:
-    def choose(candidates: list[LinkedWorker]) -> LinkedWorker:
+def _takes_the_client(custom: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(custom).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: the workers only
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters) or (
+        sum(p.kind in positional for p in parameters) >= 2
+    )
+
+
+def _guarded(policy: str, custom: Callable[..., Any]) -> Chooser:
+    with_client = _takes_the_client(custom)
+
+    def choose(candidates: list[LinkedWorker], client: Client | None = None) -> LinkedWorker:
         try:
-            chosen = custom(candidates)
+            chosen: LinkedWorker = custom(candidates, client) if with_client else custom(candidates)
         except Exception:
             throttled.exception(
                 "router", "--router %s failed: the least-loaded worker instead", policy
@@ -150,7 +167,7 @@ class WorkerPool:
         candidates = self.live()
         if not candidates:
             return None
-        chosen = self._choose(candidates)
+        chosen = self._choose(candidates, client)
         if current is not None:
             current.clients -= 1
         chosen.clients += 1

@@ -16,3 +16,9 @@ def broken(workers: list[Any]) -> Any:
 
 def stranger(workers: list[Any]) -> Any:
     return "not a worker"
+
+
+def by_remote(workers: list[Any], client: Any) -> Any:
+    """A router that reads the client: by its remote port's parity (deterministic)."""
+    ordered = sorted(workers, key=lambda w: w.pid)
+    return ordered[int(client.remote.rpartition(":")[2]) % 2 % len(ordered)]

@@ -312,6 +312,20 @@ def test_chooser_resolves_names_and_import_strings() -> None:
             router.chooser(bad)
 
 
+def test_a_custom_router_of_two_arguments_gets_the_client_too() -> None:
+    from gateway.clients import Client
+
+    by_remote = router.chooser("tests.cluster.apps.routers:by_remote")
+    workers = [LinkedWorker(b"a", "a", 30, 0.0), LinkedWorker(b"b", "b", 10, 0.0)]
+    odd = Client("c1", "127.0.0.1:50001", None)  # type: ignore[arg-type]
+    even = Client("c2", "127.0.0.1:50002", None)  # type: ignore[arg-type]
+    assert by_remote(workers, odd) is workers[0] and by_remote(workers, even) is workers[1]
+    pool = WorkerPool(router.chooser("tests.cluster.apps.routers:by_remote"))
+    pool.hello(b"a", "a", 30, 0.0)
+    pool.hello(b"b", "b", 10, 0.0)
+    assert pool.pick(odd) is pool.workers[b"a"] and pool.pick(even) is pool.workers[b"b"]
+
+
 @pytest.mark.parametrize("name", ["broken", "stranger"])
 def test_a_custom_router_that_fails_gets_the_least_loaded(name: str) -> None:
     choose = router.chooser(f"tests.cluster.apps.routers:{name}")
