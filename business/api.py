@@ -105,11 +105,10 @@ class GatewayAPI:
         wait = cluster.query_timeout if timeout is None else timeout
         if spec.one:
             address = ids.gateway_of(args[0])
-            listed = cluster.listed
-            if listed is not None and address not in listed:
-                # a gateway no register lists (gone, or never one of ours): its
-                # clients are not online, as the original answers from its worker's
-                # gateway connections, at once (no session, no uid)
+            if cluster.gone(address):
+                # no gateway of ours (gone, or never one): its clients are not online,
+                # as the original answers from its worker's gateway connections, at
+                # once (no session, no uid)
                 return ops.empty(spec.merge)
             addresses = [address]
         elif cluster.listed is None:  # no register answered: say so, do not return "0"

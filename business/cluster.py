@@ -105,6 +105,12 @@ class Cluster:
         """The gateways the registers list now; None until a register answered."""
         return self.view.listed() if self.view.answered else None
 
+    def gone(self, address: str) -> bool:
+        """Whether ``address`` is no gateway of ours now: a register's list is complete
+        and none lists it, and we have no link to it (a member stays while its link
+        lives, whatever a restarted register says: see :mod:`.view`)."""
+        return self.view.complete and address not in self.view.links
+
     # -- lifecycle ------------------------------------------------------------------
     async def start(
         self, wait: float | None = None, start_timeout: float | None = None, settled: bool = False

@@ -52,6 +52,9 @@ class Cluster:
     def link(self, address: str) -> Link:
         return self.links[address]
 
+    def gone(self, address: str) -> bool:  # (the real one asks its view: lists and links)
+        return self.listed is not None and address not in self.listed
+
     def listed_links(self) -> list[Link]:
         return [self.links[a] for a in self.listed or ()]
 
@@ -181,7 +184,8 @@ async def test_a_one_client_query_asks_its_gateway_and_times_out_loudly() -> Non
 
 async def test_a_one_client_query_about_a_gateway_no_register_lists_answers_at_once() -> None:
     """Its gateway is gone (or was never ours): the client is not online, as the
-    original answers, and nobody is asked (no 5 s wait for a gateway that is not there)."""
+    original answers, and nobody is asked (no 5 s wait for a gateway that is not there).
+    When a gateway is gone is the cluster's to say (test_cluster: Cluster.gone)."""
     gw, cluster = api(listed={A: 1})
     gone = ids.encode("10.0.0.3", 2900, 1, 1)
     assert await gw.is_online(gone) == 0

@@ -42,6 +42,24 @@ async def test_lists_that_are_not_complete_yet_name_the_registers() -> None:
     await cluster.close()
 
 
+async def test_a_gateway_is_gone_only_when_the_lists_are_complete_and_no_link_lives() -> None:
+    cluster = Cluster(["10.0.0.9:1236"], role=Role.CLIENT, name="t", timing=TIMING)
+    a, b = "tcp://10.0.0.1:2900", "tcp://10.0.0.2:2900"
+    try:
+        cluster.view.on_list(0, {a: 1}, False, 0.0)
+        assert not cluster.gone(b)  # a list that is not complete yet may lack it
+        cluster.view.on_list(0, {a: 1, b: 1}, True, 0.0)
+        cluster.view.link_up(b)
+        assert not cluster.gone(a) and not cluster.gone(b)
+        cluster.view.on_list(0, {a: 1}, True, 1.0)  # a restarted register, b not back yet
+        assert not cluster.gone(b)  # its link still lives: a member
+        assert cluster.gone("tcp://10.0.0.3:2900")  # never one of ours
+        cluster.view.link_down(b, 2.0)  # and now its link is down too: gone
+        assert cluster.gone(b)
+    finally:
+        await cluster.close()
+
+
 def refused(kind: str) -> FailedHandshake:
     return FailedHandshake(kind, False, "10.0.0.9:1236", f"the {kind} reason")
 
