@@ -355,7 +355,7 @@ class WorkerAPI(GatewayAPI):
         """``api.session = {...}`` replaces it, as the original's ``$_SESSION = [...]``."""
         if not isinstance(value, dict):
             raise InvalidArgument(f"a session is a dict, not {type(value).__name__}")
-        session = self.current.session
+        value, session = dict(value), self.current.session  # (it may be that dict itself)
         session.clear()  # the same dict: what the handler changed is still found after it
         session.update(value)
 

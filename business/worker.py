@@ -14,6 +14,7 @@ import inspect
 import logging
 import os
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Coroutine
@@ -91,13 +92,11 @@ class Worker(Service):
     async def _start(self) -> None:
         # ConfigError if every register refused our handshake: exit, no ready line
         await self.cluster.start(self.config.timing.timeout, self.config.start_timeout)
-        slow = asyncio.get_running_loop().call_later(
-            SLOW_START,
-            log.warning,
-            "on_worker_start has run for %gs: this worker takes no events, and is not "
-            "ready, until it returns",
-            SLOW_START,
-        )
+        said = "on_worker_start has run for %gs: this worker takes no events until it returns"
+        # a thread's timer: a sync on_worker_start holds the event loop
+        slow = threading.Timer(SLOW_START, log.warning, (said, SLOW_START))
+        slow.daemon = True
+        slow.start()
         try:
             await self._as_worker(self.app.on_worker_start)
         except Exception:

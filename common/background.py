@@ -242,8 +242,11 @@ def stop(run_dir: Path, timeout: float, force: bool) -> None:
     click.echo(f"stopping (pid {pid}): gateways drain their clients first...", err=True)
     os.kill(pid, signal.SIGTERM)
     start_time, deadline = time.monotonic(), time.monotonic() + timeout
+    killed = False
     while _alive(pid):
         if time.monotonic() > deadline:
+            if killed:
+                raise click.ClickException(f"pid {pid} still there {KILLED:g}s after SIGKILL")
             if not force:
                 raise click.ClickException(
                     f"pid {pid} still running after {timeout:g}s (gw stop --force kills it)"
@@ -251,7 +254,7 @@ def stop(run_dir: Path, timeout: float, force: bool) -> None:
             click.echo(f"killing every process of the cluster (pid {pid}'s group)", err=True)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)  # gw start made it a session of its own
-            force, deadline = False, time.monotonic() + KILLED
+            killed, deadline = True, time.monotonic() + KILLED
         time.sleep(0.05)
     run.clear()
     listening = [address for address in _addresses(info) if _listening(address)]

@@ -193,7 +193,7 @@ class GatewayConfig:
     registers: tuple[str, ...] = ("127.0.0.1:1236",)
     ping_interval: float = 0.0  # application heartbeat tick (0 = off)
     ping_not_response_limit: int = 0  # ticks without client data before closing
-    ping_data: str = ""  # sent to clients on each tick when set
+    ping_data: str = ""  # sent on each tick to the clients silent since the last, when set
     ws_ping_interval: float | None = 20.0  # WebSocket ping/pong keepalive
     ws_ping_timeout: float | None = 20.0
     max_message_size: int = 1 << 20  # bytes of one client message

@@ -40,7 +40,8 @@ def idle_sweep(clients: Iterable[Client], limit: int) -> tuple[list[Client], lis
 
     Counts the tick on every client it does not close. Ping data goes to the idle
     ones only: a client heard from since the last tick (or new since) is not sent
-    any, as in the original (its ``pingNotResponseCount`` of -1).
+    any, as in the original (its ``pingNotResponseCount`` of -1), unless the next
+    tick would close it (a limit of 1: it gets a ping to answer first).
     """
     silent: list[Client] = []
     idle: list[Client] = []
@@ -51,7 +52,9 @@ def idle_sweep(clients: Iterable[Client], limit: int) -> tuple[list[Client], lis
         if 0 < limit <= client.idle_ticks:
             silent.append(client)
             continue
-        if client.idle_ticks:  # nothing from it for a whole tick at least
+        # idle: nothing from it for a whole tick; or the next tick closes it, and the
+        # ping is its chance to answer (a limit of 1)
+        if client.idle_ticks or 0 < limit <= client.idle_ticks + 1:
             idle.append(client)
         client.idle_ticks += 1
     return silent, idle

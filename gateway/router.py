@@ -79,13 +79,17 @@ def chooser(policy: str) -> Chooser:
 
 
 def _takes_the_client(custom: Callable[..., Any]) -> bool:
+    """Whether a router's second positional parameter is there for the client: one
+    without a default, or one named ``client`` (``def pick(workers, rng=random)`` is
+    called with the workers only, as it was written to be)."""
     try:
-        parameters = inspect.signature(custom).parameters.values()
+        parameters = list(inspect.signature(custom).parameters.values())
     except (TypeError, ValueError):  # a builtin without a signature: the workers only
         return False
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters) or (
-        sum(p.kind in positional for p in parameters) >= 2
+    second = [p for p in parameters if p.kind in positional][1:2]
+    return bool(second) and (
+        second[0].default is inspect.Parameter.empty or second[0].name == "client"
     )
 
 

@@ -94,3 +94,28 @@ async def test_a_slow_on_worker_start_is_said_and_holds_the_worker_back(
         release.set()
         await starting
         assert said_ready == [True]
+
+
+async def test_a_slow_sync_on_worker_start_is_said_too(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plain function that takes long holds the event loop itself: said all the same
+    (the usual shape of a port from PHP)."""
+    import logging
+    import time
+    import types
+
+    from business import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "SLOW_START", 0.05)
+
+    def on_worker_start(worker: object) -> None:
+        time.sleep(0.3)  # blocking, as a synchronous start does
+
+    slow = types.ModuleType("slow_sync_start_app")
+    slow.on_worker_start = on_worker_start  # type: ignore[attr-defined]
+    slow.on_message = lambda client_id, message: None  # type: ignore[attr-defined]
+    caplog.set_level(logging.WARNING, logger="business.worker")
+    async with services() as s:
+        await s.worker(await s.register(), slow)
+    assert "on_worker_start has run for 0.05s" in caplog.text

@@ -22,3 +22,9 @@ def by_remote(workers: list[Any], client: Any) -> Any:
     """A router that reads the client: by its remote port's parity (deterministic)."""
     ordered = sorted(workers, key=lambda w: w.pid)
     return ordered[int(client.remote.rpartition(":")[2]) % 2 % len(ordered)]
+
+
+def with_a_default(workers: list[Any], rng: Any = None) -> Any:
+    """A router whose second parameter is not for the client: called with the workers."""
+    assert rng is None
+    return min(workers, key=lambda w: w.pid)

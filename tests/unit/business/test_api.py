@@ -257,4 +257,9 @@ def test_the_session_is_replaced_by_assignment_as_the_originals() -> None:
         assert api_.session == {"b": 2} and api_.session is kept
         with pytest.raises(InvalidArgument, match="a session is a dict, not list"):
             api_.session = [("b", 3)]  # type: ignore[assignment]
-    assert session_patch({"a": 1}, kept) == ({"b": 2}, ["a"])
+        mine = api_.session  # the port of $s = $_SESSION; $s[...] = ...; $_SESSION = $s
+        mine["c"] = 3
+        api_.session = mine
+        api_.session |= {"d": 4}
+        assert api_.session == {"b": 2, "c": 3, "d": 4} and api_.session is kept
+    assert session_patch({"a": 1}, kept) == ({"b": 2, "c": 3, "d": 4}, ["a"])

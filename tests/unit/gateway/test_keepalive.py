@@ -40,6 +40,14 @@ def test_hearing_from_a_client_resets_its_ticks_and_spares_it_the_ping() -> None
     assert idle_sweep([c], limit=2) == ([c], [])
 
 
+def test_with_a_limit_of_one_a_client_gets_a_ping_before_it_is_closed() -> None:
+    [c] = clients(1)
+    assert idle_sweep([c], limit=1) == ([], [c])  # its chance to answer
+    Keepalive.heard(c)  # it did
+    assert idle_sweep([c], limit=1) == ([], [c])
+    assert idle_sweep([c], limit=1) == ([c], [])  # it did not
+
+
 def test_no_limit_never_closes_but_still_pings() -> None:
     [c] = clients(1)
     idle_sweep([c], limit=0)

@@ -324,6 +324,9 @@ def test_a_custom_router_of_two_arguments_gets_the_client_too() -> None:
     pool.hello(b"a", "a", 30, 0.0)
     pool.hello(b"b", "b", 10, 0.0)
     assert pool.pick(odd) is pool.workers[b"a"] and pool.pick(even) is pool.workers[b"b"]
+    # a second parameter with a default is the router's own: the workers only
+    defaulted = router.chooser("tests.cluster.apps.routers:with_a_default")
+    assert defaulted(workers, odd) is workers[1]
 
 
 @pytest.mark.parametrize("name", ["broken", "stranger"])
