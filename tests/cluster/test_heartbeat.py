@@ -17,8 +17,10 @@ APP = "tests.cluster.apps.probe"
 
 async def test_idle_clients_get_ping_data_and_silent_ones_are_closed(gw: Cluster) -> None:
     register = gw.register()
+    # ticks of 0.4 s: the chatty client below, speaking every 20 ms, stays heard even on
+    # a loaded machine (a stall of most of a tick would make it idle)
     gateway = gw.gateway(
-        register, "--ping-interval", "0.1", "--ping-not-response-limit", "5", "--ping-data", "ping"
+        register, "--ping-interval", "0.4", "--ping-not-response-limit", "5", "--ping-data", "ping"
     )
     gw.worker(register, APP)
     talker = await Probe.open(gateway)  # answering before the silent one's ticks start
@@ -39,7 +41,7 @@ async def test_idle_clients_get_ping_data_and_silent_ones_are_closed(gw: Cluster
         while True:
             await chatty.ws.send(b"still here")
             with contextlib.suppress(TimeoutError):
-                heard_by_chatty.append(await asyncio.wait_for(chatty.ws.recv(), 0.03))
+                heard_by_chatty.append(await asyncio.wait_for(chatty.ws.recv(), 0.02))
 
     chattering = asyncio.create_task(chatter())
     silent = await Probe.open(gateway)
