@@ -30,6 +30,18 @@ def gw(
     return run_gw(*args, cwd=cwd, timeout=timeout, env={**base, **(env or {})})
 
 
+QUICK = ("--heartbeat", "0.2", "--workers", "1", "--drain-time", "0.5")
+
+
+def start_probe(
+    tmp_path: Path, *options: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``gw start`` of the probe app from run/, on ports the OS chooses."""
+    return gw(
+        "start", "--run-dir", "run", "--app", PROBE, *ANY_PORTS, *options, cwd=tmp_path, env=env
+    )
+
+
 def http_get(address: str, path: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(f"http://{address}{path}", timeout=10 * UNIT) as answer:
@@ -62,26 +74,7 @@ async def exchange(probes: list[Probe], rounds: int) -> int:
 
 @pytest.mark.timeout(240 * UNIT)
 async def test_the_background_cluster_from_start_to_stop(tmp_path: Path) -> None:
-    start = gw(
-        "start",
-        "--run-dir",
-        "run",
-        "--app",
-        PROBE,
-        "--register-listen",
-        "127.0.0.1:0",
-        "--listen",
-        "127.0.0.1:0",
-        "--start-port",
-        "0",
-        "--heartbeat",
-        "0.2",
-        "--workers",
-        "2",
-        "--drain-time",
-        "1",
-        cwd=tmp_path,
-    )
+    start = start_probe(tmp_path, "--heartbeat", "0.2", "--workers", "2", "--drain-time", "1")
     assert start.returncode == 0, start.stderr
     assert "cluster running (pid" in start.stdout and "ws://127.0.0.1:" in start.stdout
     info = json.loads((tmp_path / "run" / "gw.json").read_text())
@@ -170,29 +163,7 @@ async def test_the_background_cluster_from_start_to_stop(tmp_path: Path) -> None
 
 def test_restart_needs_the_secrets_the_cluster_was_started_with(tmp_path: Path) -> None:
     secret = "a-token-secret-of-32-bytes-or-more!"
-    start = gw(
-        "start",
-        "--run-dir",
-        "run",
-        "--app",
-        PROBE,
-        "--register-listen",
-        "127.0.0.1:0",
-        "--listen",
-        "127.0.0.1:0",
-        "--start-port",
-        "0",
-        "--heartbeat",
-        "0.2",
-        "--workers",
-        "1",
-        "--drain-time",
-        "0.5",
-        "--auth-secret",
-        secret,
-        "--auth-optional",
-        cwd=tmp_path,
-    )
+    start = start_probe(tmp_path, *QUICK, "--auth-secret", secret, "--auth-optional")
     assert start.returncode == 0, start.stderr
     try:
         saved = (tmp_path / "run" / "gw.args").read_text()
@@ -216,18 +187,7 @@ def test_a_stop_that_does_not_end_is_forced_on_demand(tmp_path: Path) -> None:
     """A worker whose on_worker_stop never returns: gw stop says so past its timeout;
     gw stop --force then kills every process of the cluster (the original's immediate
     stop), and nothing is left listening."""
-    start = gw(
-        "start",
-        "--run-dir",
-        "run",
-        "--app",
-        PROBE,
-        *ANY_PORTS,
-        "--drain-time",
-        "0.2",
-        cwd=tmp_path,
-        env={"PROBE_STOP_HANGS": "1"},
-    )
+    start = start_probe(tmp_path, "--drain-time", "0.2", env={"PROBE_STOP_HANGS": "1"})
     assert start.returncode == 0, start.stderr
     pids = [p["pid"] for p in json.loads((tmp_path / "run" / "gw.json").read_text())["processes"]]
     try:
@@ -252,31 +212,8 @@ def _exists(pid: int) -> bool:
 async def test_the_background_cluster_with_the_http_api(tmp_path: Path) -> None:
     from tests.cluster.httpapi import KEY, OTHER_KEY, HttpApi, cmdline
 
-    start = gw(
-        "start",
-        "--run-dir",
-        "run",
-        "--app",
-        PROBE,
-        "--register-listen",
-        "127.0.0.1:0",
-        "--listen",
-        "127.0.0.1:0",
-        "--start-port",
-        "0",
-        "--heartbeat",
-        "0.2",
-        "--workers",
-        "1",
-        "--drain-time",
-        "0.5",
-        "--api-port",
-        "0",
-        "--api-key",
-        KEY,
-        "--api-key",
-        OTHER_KEY,
-        cwd=tmp_path,
+    start = start_probe(
+        tmp_path, *QUICK, "--api-port", "0", "--api-key", KEY, "--api-key", OTHER_KEY
     )
     assert start.returncode == 0, start.stderr
     try:
