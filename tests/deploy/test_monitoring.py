@@ -55,7 +55,7 @@ COVERED = {
     "events refused": "gw_gateway_events_refused_no_worker_total",
     "register links": "gw_gateway_registers_linked", "worker links": "gw_worker_gateways",
     "registers": "gw_register_gateways", "drain": "gw_gateway_draining",
-    "loop lag": "gw_event_loop_lag_seconds_bucket",
+    "loop lag": "gw_event_loop_lag_seconds_bucket", "gc pauses": "gw_gc_pause_seconds_sum",
 }  # fmt: skip
 ALERTED = {
     "GwGatewayHasNoWorker",
