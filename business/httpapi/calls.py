@@ -8,7 +8,8 @@ needs, as the Python API does it:
 - a ``message`` may be a JSON object or array: it is sent as JSON text (a string is
   sent as it is, a text frame);
 - where a list of ids is taken (``uid`` of send_to_uid, ``group`` of send_to_group,
-  ``uids``, ``groups``), one id alone is a list of one;
+  ``uids``, ``groups``, and the client_ids of ``exclude`` and send_to_all's
+  ``client_ids``), one id alone is a list of one, as the original takes either;
 - a query takes ``timeout`` (seconds, at most :data:`MAX_TIMEOUT`) as its deadline;
 - every client_id must be one (``ids.decode``'s check): the gateway it names is checked
   where the call is routed (:mod:`.reach`).
@@ -74,7 +75,7 @@ class Arg:
                 "object or array as its JSON text.",
             }
         if self.listed:
-            return {"oneOf": [ops.ID_JSON, wire]}
+            return {"oneOf": [wire["items"], wire]}
         return wire
 
 
@@ -108,7 +109,7 @@ def _arg(name: str, check: ops.Check) -> Arg:
         check=check,
         required=check not in ops.OPTIONAL,
         message=name == "message",
-        listed=schema.get("type") == "array" and schema.get("items") is ops.ID_JSON,
+        listed=schema.get("items") is ops.ID_JSON or schema.get("items") is ops.CLIENT_ID_JSON,
         client_ids=schema is ops.CLIENT_ID_JSON or schema.get("items") is ops.CLIENT_ID_JSON,
     )
 
@@ -254,7 +255,7 @@ def _bind(call: Call, body: Any) -> tuple[list[Any], float | None]:
                 raise ValueError(
                     f"a message is a string, a JSON object or an array, not {_json_kind(value)}"
                 )
-            elif arg.listed and type(value) is not list:
+            elif arg.listed and type(value) is not list and value is not None:
                 value = [value]
             value = arg.check(value)
             if arg.client_ids and value is not None:

@@ -99,7 +99,8 @@ def test_a_query_takes_a_deadline() -> None:
             "'message': a message is a string, a JSON object or an array, not null",
         ),
         ("close_client", {"client_id": CID, "message": 1}, "'message': a message is a string"),
-        ("send_to_all", {"message": "x", "client_ids": "abc"}, "'client_ids': expected a list"),
+        ("send_to_all", {"message": "x", "client_ids": "abc"}, "'abc' is not a client_id"),
+        ("send_to_all", {"message": "x", "client_ids": 5}, "a client_id is a string"),
         (
             "send_to_all",
             {"message": "x", "exclude": ["nope"]},
@@ -260,3 +261,15 @@ def test_a_message_nested_too_deeply_is_a_bad_argument_on_both_paths() -> None:
     with pytest.raises(BadArgument, match="nested too deeply"):
         bind(CALLS["send_to_client"], body)
     assert CALLS["send_to_client"].usual(body) is None  # the fast path leaves it to _bind
+
+
+def test_one_client_id_alone_is_a_list_of_one_as_the_original_takes_either() -> None:
+    """PHP's backends pass ``'exclude' => $client_id``: one id, never its characters."""
+    group = CALLS["send_to_group"]
+    assert bind(group, {"group": "g", "message": "x", "exclude": CID})[0] == [["g"], "x", [CID]]
+    assert bind(group, {"group": "g", "message": "x", "exclude": None})[0] == [["g"], "x", None]
+    everyone = CALLS["send_to_all"]
+    values = bind(everyone, {"message": "x", "client_ids": CID, "exclude": [CID]})[0]
+    assert values == ["x", [CID], [CID]]
+    with pytest.raises(BadArgument, match="exclude"):
+        bind(group, {"group": "g", "message": "x", "exclude": "not an id"})
