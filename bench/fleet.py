@@ -17,7 +17,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .servers import Children, _Child, cpu_seconds, cpu_split, rss_bytes
+from common.processes import rss_bytes
+
+from .servers import Children, _Child, cpu_seconds, cpu_split
 
 LAG = re.compile(r'^gw_event_loop_lag_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)$', re.M)
 FULL_GC = re.compile(

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any, Self
 
 from common import ready
+from common.processes import rss_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -46,11 +46,6 @@ def cpu_split(pids: list[int]) -> tuple[float, float]:
         user += int(fields[11])
         system += int(fields[12])
     return user / CLOCK_TICKS, system / CLOCK_TICKS
-
-
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/statm") as statm:
-        return int(statm.read().split()[1]) * _PAGE
 
 
 class _Child:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROC = Path("/proc")
+PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 ROLES = ("register", "gateway", "worker", "api", "up")  # gw's commands that run a role
 
 
@@ -18,6 +19,12 @@ class Process:
     pid: int
     name: str  # the gw command (register, gateway...), or what else it runs
     rss_bytes: int
+
+
+def rss_bytes(pid: int | str = "self", proc: Path = PROC) -> int:
+    """A process's resident memory (this one's by default); OSError where /proc
+    cannot tell (the process is gone, or this is not Linux)."""
+    return int((proc / str(pid) / "statm").read_text().split()[1]) * PAGE
 
 
 def name_of(argv: list[str]) -> str:
@@ -51,20 +58,10 @@ def tree(root: int, proc: Path = PROC) -> list[Process]:
                 found = True
     processes = []
     for pid in sorted(wanted & parents.keys()):
-        argv, rss = _read(proc / str(pid))
-        if argv is not None:
-            processes.append(Process(pid, name_of(argv), rss))
+        try:
+            argv = (proc / str(pid) / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+            rss = rss_bytes(pid, proc)
+        except OSError:  # gone meanwhile
+            continue
+        processes.append(Process(pid, name_of([a.decode(errors="replace") for a in argv]), rss))
     return processes
-
-
-def _read(path: Path) -> tuple[list[str] | None, int]:
-    try:
-        argv = (path / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-        status = (path / "status").read_text()
-    except OSError:
-        return None, 0
-    rss = 0
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1]) * 1024
-    return [a.decode(errors="replace") for a in argv], rss

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from common import processes
+
 from .addresses import Addresses
 from .clients import ClientIndex
 from .dispatch import DispatchCounters
@@ -122,7 +124,6 @@ def status(r: Records) -> dict[str, Any]:
 def rss_bytes() -> int:
     """This process's resident memory (0 where /proc cannot tell)."""
     try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        return processes.rss_bytes()
     except OSError:
         return 0

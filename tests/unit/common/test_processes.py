@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from common.processes import Process, name_of, tree
+from common.processes import PAGE, Process, name_of, tree
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,8 @@ def _process(proc: Path, pid: int, parent: int, argv: list[str], rss_kb: int) ->
     entry.mkdir()
     (entry / "stat").write_text(f"{pid} (py (x) y) S {parent} 1 1 0\n")  # a comm with ") "
     (entry / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
-    (entry / "status").write_text(f"Name:\tpython\nVmRSS:\t  {rss_kb} kB\n")
+    pages = rss_kb * 1024 // PAGE
+    (entry / "statm").write_text(f"{pages * 3} {pages} 0 0 0 0 0\n")  # size, resident...
 
 
 def test_the_tree_under_a_supervisor_with_each_ones_memory(tmp_path: Path) -> None:
