@@ -109,7 +109,7 @@ class PassBudget:
             try:
                 work()
             except Exception:  # one connection's bug: not the others' wait
-                log.exception("a paced upgrade request failed")
+                throttled.exception("paced", "a paced upgrade request failed")
 
 
 class Stream(asyncio.Protocol):
