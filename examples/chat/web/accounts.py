@@ -49,6 +49,7 @@ from .state import (
     json_body,
     logged_in,
     reply,
+    take_upload,
     too_many,
 )
 from .throttle import Attempt
@@ -211,9 +212,8 @@ async def login(request: web.Request) -> web.Response:
         raise BadRequest(NO_PASSWORD if legacy else WRONG, code=401, status=401)
     logins.succeeded(attempt)
     user = found[0]
-    uploads = request.app[GUARDS].uploads
-    if form.upload is not None and not uploads.take(str(user.id), time.monotonic()):
-        raise too_many(1 / uploads.rate, "上传太频繁")  # a new avatar is an upload
+    if form.upload is not None:
+        take_upload(request, user.id)  # a new avatar is an upload
     avatar = await _avatar(request, form, await _avatar_file(request, form))
     if avatar and avatar != user.avatar:
         user_id = user.id

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -52,7 +51,7 @@ from .state import (
     query_int,
     reply,
     room_or_404,
-    too_many,
+    take_upload,
 )
 
 log = logging.getLogger(__name__)
@@ -158,10 +157,7 @@ async def upload(request: web.Request) -> web.Response:
     user = await logged_in(request)
     if request.content_type != "multipart/form-data":
         raise BadRequest("请用表单上传文件")
-    uploads = request.app[GUARDS].uploads
-    if not uploads.take(str(user.id), time.monotonic()):
-        quiet.warning("uploads", "refused an upload of user %d: over --upload-limit", user.id)
-        raise too_many(1 / uploads.rate, "上传太频繁")
+    take_upload(request, user.id)
     async for part in await request.multipart():
         if isinstance(part, BodyPartReader) and part.name == "file" and part.filename:
             decodes, folder = request.app[GUARDS].decodes, request.app[SETTINGS].uploads
@@ -208,15 +204,18 @@ async def send(request: web.Request) -> web.Response:
     else:
         await joined_room(request, user, order.group_id)
     async with request.app[GUARDS].send:
-        message = await store.run(
-            lambda s: s.add_message(user, order.msgtype, order.content, order.group_id, to_uid)
+        message, first = await store.run(  # one trip to the store: stored, and the first?
+            lambda s: (
+                m := s.add_message(user, order.msgtype, order.content, order.group_id, to_uid),
+                to_uid is not None and s.is_first_private(m),
+            )
         )
         frame = payloads.new_msg(message)
         if to_uid is None:
             push.send_to_group(room_group(order.group_id), frame)
         else:
             push.send_to_uid([str(to_uid), str(user.id)], frame)
-    if to_uid is not None and await store.run(lambda s: s.is_first_private(message)):
+    if to_uid is not None and first:
         later = request.app[LATER]  # beside the answer, which does not wait for it
         task = asyncio.get_running_loop().create_task(
             _watch_each_other(request.app[PUSH], user.id, to_uid)

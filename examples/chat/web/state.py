@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from aiohttp import web
 
 from business import AsyncGatewayClient
 from common.limits import Buckets
+from common.logs import Throttled
 
 from ..mediatypes import STOCK_AVATARS
 from .db import AsyncStore
@@ -58,6 +61,8 @@ DEFAULT_ROOM = 100
 NO_ROOM = "房间不存在"
 NO_USER = "用户不存在"
 
+quiet = Throttled(logging.getLogger(__name__))  # lines a request can cause
+
 
 @dataclass
 class Settings:
@@ -75,9 +80,9 @@ class Guards:
     and the uploads each user may still make (:class:`Limits`), the uploads identified
     at once (:mod:`examples.chat.web.media`), and the send lock."""
 
+    registrations: Buckets
+    uploads: Buckets
     logins: LoginThrottle = field(default_factory=LoginThrottle)
-    registrations: Buckets = field(default_factory=lambda: hourly(Limits.registrations))
-    uploads: Buckets = field(default_factory=lambda: hourly(Limits.uploads))
     decodes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(DECODES))
     # Held from a message's insert to its push: pushes leave in id order, so a page
     # that saw message n on a synced connection has everything before n it may see.
@@ -94,6 +99,15 @@ LATER: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("later")
 
 def guards(limits: Limits) -> Guards:
     return Guards(registrations=hourly(limits.registrations), uploads=hourly(limits.uploads))
+
+
+def take_upload(request: web.Request, user_id: int) -> None:
+    """One of the user's ``--upload-limit`` uploads an hour (a file, or a new avatar),
+    or 429 with ``Retry-After``, said in the log (a line a second at most)."""
+    uploads = request.app[GUARDS].uploads
+    if not uploads.take(str(user_id), time.monotonic()):
+        quiet.warning("uploads", "refused an upload of user %d: over --upload-limit", user_id)
+        raise too_many(1 / uploads.rate, "上传太频繁")
 
 
 def too_many(seconds: float, why: str) -> BadRequest:
