@@ -106,10 +106,8 @@ class Cluster:
         return self.view.listed() if self.view.answered else None
 
     def gone(self, address: str) -> bool:
-        """Whether ``address`` is no gateway of ours now: a register's list is complete
-        and none lists it, and we have no link to it (a member stays while its link
-        lives, whatever a restarted register says: see :mod:`.view`)."""
-        return self.view.complete and address not in self.view.links
+        """Whether ``address`` is no gateway of ours now (:meth:`.view.GatewayView.gone`)."""
+        return self.view.gone(address)
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(

@@ -89,6 +89,12 @@ class GatewayView:
         """Some register has sent a complete list: our members are every gateway."""
         return bool(self._complete)
 
+    def gone(self, address: str) -> bool:
+        """Whether ``address`` is no gateway of ours now: some register's list is
+        complete and none lists it, and no link to it is kept (a member stays while its
+        link lives, whatever a restarted register says)."""
+        return self.complete and address not in self.links
+
     def listed(self) -> dict[str, int]:
         """Every gateway some register lists now: internal address -> epoch (read only)."""
         return self._listed

@@ -67,16 +67,16 @@ def _gateway_of(client_id: str, view: GatewayView) -> str:
     state = view.links.get(address)
     if state is not None and state.up:
         return address
-    if state is None and not view.complete:
-        raise ApiError(
-            "no_gateway",
-            f"gateway {address} is not listed (yet): the registers' lists are not complete",
-            RETRY_AFTER,
-        )
-    if state is None:
+    if view.gone(address):
         raise ApiError(
             "unknown_gateway",
             f"a client_id names gateway {address}, which is not "
             "in the cluster (gone, or the id is forged)",
+        )
+    if state is None:
+        raise ApiError(
+            "no_gateway",
+            f"gateway {address} is not listed (yet): the registers' lists are not complete",
+            RETRY_AFTER,
         )
     raise ApiError("no_gateway", f"gateway {address} is not reachable now", RETRY_AFTER)
