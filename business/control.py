@@ -211,8 +211,8 @@ def status(
         return
     for line in render(gateways, missing):
         click.echo(line)
-    pid = RunDir(run_dir).pid() if not hint and len(registers) == 1 else None
-    if pid is not None and registers[0] == register_of(run_dir):  # gw start's, here
+    pid = RunDir(run_dir).pid()
+    if pid is not None and registers == (register_of(run_dir),):  # gw start's, here
         rows = [["PROCESS", "PID", "RSS MiB"]]
         rows += [[p.name, str(p.pid), mib(p.rss_bytes)] for p in processes.tree(pid)]
         if len(rows) > 1:
