@@ -10,7 +10,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from tests.cluster.client import Probe
-from tests.harness import Cluster
+from tests.harness import UNIT, Cluster
 
 APP = "tests.cluster.apps.probe"
 
@@ -36,12 +36,16 @@ async def test_idle_clients_get_ping_data_and_silent_ones_are_closed(gw: Cluster
     answering = asyncio.create_task(answer_pings())
     chatty = await Probe.open(gateway)  # speaks more often than a tick: never idle
     heard_by_chatty: list[str | bytes] = []
+    chatting = True
 
     async def chatter() -> None:
-        while True:
+        # stops on the flag, not on cancel: Python 3.11's wait_for can swallow a cancel
+        # that meets a frame just received (a hang in CI); asyncio.timeout does not
+        while chatting:
             await chatty.ws.send(b"still here")
             with contextlib.suppress(TimeoutError):
-                heard_by_chatty.append(await asyncio.wait_for(chatty.ws.recv(), 0.02))
+                async with asyncio.timeout(0.02):
+                    heard_by_chatty.append(await chatty.ws.recv())
 
     chattering = asyncio.create_task(chatter())
     silent = await Probe.open(gateway)
@@ -52,9 +56,10 @@ async def test_idle_clients_get_ping_data_and_silent_ones_are_closed(gw: Cluster
     assert talker.ws.state is State.OPEN and chatty.ws.state is State.OPEN
     assert pings >= 1
     assert "ping" not in heard_by_chatty  # ping data goes to idle clients only
-    for task in (answering, chattering):
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    chatting = False
+    await asyncio.wait_for(chattering, 10 * UNIT)  # a failed send would raise here
+    answering.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await answering
     await talker.close()
     await chatty.close()
