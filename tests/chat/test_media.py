@@ -1,4 +1,5 @@
-"""examples.chat.web.media: uploads identified a few at once (no sockets, no threads)."""
+"""examples.chat.web.media: uploads identified a few at once, and the memory they hold
+bounded (no sockets, no threads)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,19 @@ from typing import Any
 import pytest
 
 from examples.chat.web import media
+from examples.chat.web.payloads import BadRequest
 
 
 class Part:
     """A multipart file part, as aiohttp hands it over."""
 
-    def __init__(self, data: bytes) -> None:
-        self.chunks = [data]
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = list(chunks)
         self.headers = {"Content-Type": "image/png"}
         self.filename = "x.png"
 
     async def read_chunk(self, size: int) -> bytes:
-        return self.chunks.pop() if self.chunks else b""
+        return self.chunks.pop(0) if self.chunks else b""
 
 
 async def test_uploads_are_identified_a_few_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,10 +39,53 @@ async def test_uploads_are_identified_a_few_at_once(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(asyncio, "to_thread", identify)
     decodes = asyncio.Semaphore(2)
-    reads = [asyncio.create_task(media.read(Part(b"png"), decodes)) for _ in range(6)]  # type: ignore[arg-type]
+    hold = media.Held().hold()
+    reads = [asyncio.create_task(media.read(Part(b"png"), hold, decodes)) for _ in range(6)]  # type: ignore[arg-type]
     for _ in range(20):  # every task as far as it can go
         await asyncio.sleep(0)
     assert (running, peak) == (2, 2)
     release.set()
     uploads = await asyncio.wait_for(asyncio.gather(*reads), 5)
     assert [u.extension for u in uploads] == [".png"] * 6 and peak == 2
+
+
+def test_requests_hold_memory_up_to_the_limit_together_and_give_it_back_whole() -> None:
+    held = media.Held(100)
+    first, second = held.hold(), held.hold()
+    assert first.take(60) and first.take(30) and held.bytes == 90
+    assert not second.take(11)  # past the limit: nothing taken
+    assert (held.bytes, second.bytes) == (90, 0)
+    assert second.take(10) and held.bytes == 100
+    first.close()
+    assert (held.bytes, first.bytes) == (10, 0)
+    first.close()  # closed twice: nothing given back twice
+    assert held.bytes == 10
+    assert second.take(90) and not second.take(1)
+    second.close()
+    assert held.bytes == 0
+
+
+async def test_an_upload_past_the_memory_for_uploads_is_refused_as_it_is_read() -> None:
+    """503 with Retry-After at the chunk that would go past the limit; what the
+    request took stays taken until it ends (the middleware closes its hold)."""
+    held = media.Held(100)
+    other = held.hold()
+    assert other.take(50)
+    hold = held.hold()
+    with pytest.raises(BadRequest) as refused:
+        await media.receive(Part(b"a" * 30, b"b" * 30), hold, limit=1000)  # type: ignore[arg-type]
+    assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "2"}
+    assert refused.value.msg == media.BUSY and f"请{media.BUSY_SECONDS}秒后" in media.BUSY
+    assert (hold.bytes, held.bytes) == (30, 80)
+    hold.close()
+    other.close()
+    received = await media.receive(Part(b"a" * 60, b"b" * 40), held.hold(), limit=100)  # type: ignore[arg-type]
+    assert received.data == b"a" * 60 + b"b" * 40 and held.bytes == 100
+
+
+async def test_an_upload_past_its_own_limit_is_413_before_it_takes_memory_for_it() -> None:
+    held = media.Held(1000)
+    hold = held.hold()
+    with pytest.raises(BadRequest) as refused:
+        await media.receive(Part(b"a" * 60, b"b" * 60), hold, limit=100)  # type: ignore[arg-type]
+    assert refused.value.status == 413 and (hold.bytes, held.bytes) == (60, 60)

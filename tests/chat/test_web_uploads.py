@@ -3,13 +3,21 @@ real process, a real SQLite file)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import sqlite3
+import time
+from collections.abc import AsyncIterator
 
 import aiohttp
 
+from examples.chat.web import media
+from tests.harness import UNIT
+
+from .support import WebProcess
 from .test_sniff import HTML, SVG, image
-from .test_web import browsers, png, web
+from .test_web import Browser, browsers, png, web
 
 __all__ = ["browsers", "web"]  # fixtures
 
@@ -138,3 +146,64 @@ async def test_outside_media_an_older_release_stored_is_listed_as_text(web, brow
     history = (await alice.call("GET", "/api/rooms/100/messages"))["data"]
     old = [m for m in history if m["content"] == "https://example.com/tracker.png"]
     assert [m["msgtype"] for m in old] == [0]
+
+
+VIDEO_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x00\x00isomiso2"  # an mp4, by its bytes
+
+
+async def test_uploads_held_at_once_are_bounded_and_given_back_however_they_end(chat, tmp_path):
+    """--upload-memory 8: two uploads that each have 5 MB read and wait for their last
+    bytes would hold 10 MB: one is refused as it is read (503, Retry-After, said in the
+    log), the other still waits, held; once its client is gone (a line in the log, no
+    traceback), a file of almost the whole 8 MB is taken (everything the two held was
+    given back)."""
+    listen, register = ("--listen", "127.0.0.1:0"), ("--register", chat.register_address)
+    db = ("--db", str(tmp_path / "chat.sqlite3"))
+    process = WebProcess(*listen, *register, *db, "--upload-memory", "8")
+    process.wait_ready()
+    alice = Browser(process)
+    last_bytes = asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield VIDEO_HEAD + bytes((5 << 20) - len(VIDEO_HEAD))
+        await last_bytes.wait()  # never, in this test: its client goes first
+        yield bytes(100)
+
+    async def post(file: object) -> tuple[int, dict[str, str], dict[str, object]]:
+        data = aiohttp.FormData()
+        data.add_field("file", file, filename="v.mp4", content_type="video/mp4")
+        headers = {"X-CSRF-Token": await alice.csrf()}
+        async with alice.http.post(process.url + "/api/upload", data=data, headers=headers) as r:
+            return r.status, dict(r.headers), await r.json()
+
+    try:
+        await alice.register("大文件")
+        uploads = {asyncio.create_task(post(slow())) for _ in range(2)}
+        done, waiting = await asyncio.wait(
+            uploads, timeout=10 * UNIT, return_when=asyncio.FIRST_COMPLETED
+        )
+        assert len(done) == 1 and len(waiting) == 1, (done, waiting)
+        status, headers, body = done.pop().result()
+        assert (status, headers["Retry-After"], body["msg"]) == (503, "2", media.BUSY), body
+        process.wait_log("refused an upload: ")
+        assert "--upload-memory 8" in process.logs()
+        held = waiting.pop()
+        assert not held.done()
+        held.cancel()  # its client gone: the backend's read of it fails
+        with contextlib.suppress(asyncio.CancelledError):
+            await held
+        # the backend sees the client gone as it gets to it: until then, 503
+        deadline = time.monotonic() + 10 * UNIT
+        almost_all = VIDEO_HEAD + bytes((8 << 20) - (64 << 10))
+        while True:
+            status, _, body = await post(io.BytesIO(almost_all))
+            if status != 503 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        assert status == 200 and body["data"]["msgtype"] == 2, body  # type: ignore[index]
+        logs = process.logs()
+        assert "a client went away during its POST /api/upload" in logs
+        assert "Traceback" not in logs
+    finally:
+        await alice.close()
+        assert process.stop() == 0

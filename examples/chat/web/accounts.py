@@ -46,6 +46,7 @@ from .state import (
     GUARDS,
     SETTINGS,
     STORE,
+    holding,
     json_body,
     logged_in,
     reply,
@@ -90,7 +91,7 @@ async def _account_form(request: web.Request) -> AccountForm:
             if not isinstance(part, BodyPartReader):
                 continue
             if part.name == "avatar_file" and part.filename:
-                upload = await media.receive(part, media.MAX_AVATAR)
+                upload = await media.receive(part, holding(request), media.MAX_AVATAR)
             elif part.name in ("nickname", "password", "avatar"):
                 fields[part.name] = await part.text()
         return AccountForm(

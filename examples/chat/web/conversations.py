@@ -45,6 +45,7 @@ from .state import (
     PUSH,
     SETTINGS,
     STORE,
+    holding,
     json_body,
     logged_in,
     number,
@@ -161,7 +162,7 @@ async def upload(request: web.Request) -> web.Response:
     async for part in await request.multipart():
         if isinstance(part, BodyPartReader) and part.name == "file" and part.filename:
             decodes, folder = request.app[GUARDS].decodes, request.app[SETTINGS].uploads
-            msgtype, url = await media.save(part, decodes, folder)
+            msgtype, url = await media.save(part, holding(request), decodes, folder)
             return reply({"url": url, "msgtype": msgtype})
     raise BadRequest("没有选择文件")
 

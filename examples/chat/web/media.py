@@ -23,17 +23,23 @@ Files are identified on a thread, a few at once (the ``decodes`` semaphore, one 
 core, two at most: :data:`examples.chat.web.state.DECODES`): an image of :data:`sniff.MAX_PIXELS`
 takes ~120 MB and half a second to decode from a 130 KB PNG, so uploads at once
 must not add up; the others wait their turn, and the event loop serves everyone
-meanwhile.
+meanwhile. What waits is bounded too: the bytes of every upload held in memory at
+once (read, waiting, decoding, being written) count against one :class:`Held`
+(``--upload-memory``); an upload that would go past it is refused as it is read, with
+503 and ``Retry-After``, rather than queued without end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import BodyPartReader, web
+
+from common.logs import Throttled
 
 from ..mediatypes import TYPES, UPLOADS, upload_name
 from . import sniff
@@ -41,7 +47,10 @@ from .payloads import BadRequest
 
 MAX_UPLOAD = 8 << 20  # bytes
 MAX_AVATAR = 1 << 20
+HELD = 64 << 20  # bytes of uploads held at once, every request together (--upload-memory)
+BUSY_SECONDS = 2  # Retry-After of an upload refused for memory: uploads take a second or so
 UNSUPPORTED = "文件格式不支持：只能上传图片、视频或音频"
+BUSY = "服务器正在处理太多文件，请2秒后再试"  # (BUSY_SECONDS)
 NOT_FOUND = "文件不存在"
 UPLOAD_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -60,6 +69,47 @@ class Upload:
     data: bytes
 
 
+quiet = Throttled(logging.getLogger(__name__))
+
+
+class Held:
+    """The bytes of uploads the process holds in memory, every request together: at
+    most ``limit``. Requests take their share through a :class:`Hold` each."""
+
+    __slots__ = ("bytes", "limit")
+
+    def __init__(self, limit: int = HELD) -> None:
+        self.limit = limit
+        self.bytes = 0
+
+    def hold(self) -> Hold:
+        return Hold(self)
+
+
+class Hold:
+    """One request's share of :class:`Held`: taken as its files are read, given back
+    whole by :meth:`close` (when the request ends, however it ends)."""
+
+    __slots__ = ("bytes", "held")
+
+    def __init__(self, held: Held) -> None:
+        self.held = held
+        self.bytes = 0
+
+    def take(self, count: int) -> bool:
+        """``count`` more bytes, unless that would go past the limit (none taken then)."""
+        held = self.held
+        if held.bytes + count > held.limit:
+            return False
+        held.bytes += count
+        self.bytes += count
+        return True
+
+    def close(self) -> None:
+        self.held.bytes -= self.bytes
+        self.bytes = 0
+
+
 def _write(folder: Path, name: str, data: bytes) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(data)
@@ -74,13 +124,23 @@ class Received:
     filename: str | None
 
 
-async def receive(part: BodyPartReader, limit: int = MAX_UPLOAD) -> Received:
-    """Read one multipart file (at most ``limit`` bytes), not looking at it yet."""
+async def receive(part: BodyPartReader, hold: Hold, limit: int = MAX_UPLOAD) -> Received:
+    """Read one multipart file (at most ``limit`` bytes) into ``hold``, not looking at
+    it yet: 413 past ``limit``, 503 (``Retry-After``) past the process's memory for
+    uploads."""
     data = bytearray()
     while chunk := await part.read_chunk(64 << 10):
-        data += chunk
-        if len(data) > limit:
+        if len(data) + len(chunk) > limit:
             raise BadRequest(f"文件太大：不能超过 {limit >> 20} MB", status=413)
+        if not hold.take(len(chunk)):
+            quiet.warning(
+                "held",
+                "refused an upload: %d MB of uploads held (--upload-memory %d)",
+                hold.held.bytes >> 20,
+                hold.held.limit >> 20,
+            )
+            raise BadRequest(BUSY, status=503, headers={"Retry-After": str(BUSY_SECONDS)})
+        data += chunk
     if not data:
         raise BadRequest("文件是空的")
     return Received(bytes(data), part.headers.get("Content-Type"), part.filename)
@@ -98,9 +158,11 @@ async def identify(received: Received, decodes: asyncio.Semaphore) -> Upload:
     return Upload(TYPES[extension].msgtype, extension, received.data)
 
 
-async def read(part: BodyPartReader, decodes: asyncio.Semaphore, limit: int = MAX_UPLOAD) -> Upload:
+async def read(
+    part: BodyPartReader, hold: Hold, decodes: asyncio.Semaphore, limit: int = MAX_UPLOAD
+) -> Upload:
     """Read one multipart file (at most ``limit`` bytes) and find what it is."""
-    return await identify(await receive(part, limit), decodes)
+    return await identify(await receive(part, hold, limit), decodes)
 
 
 async def store(upload: Upload, folder: Path) -> str:
@@ -112,10 +174,14 @@ async def store(upload: Upload, folder: Path) -> str:
 
 
 async def save(
-    part: BodyPartReader, decodes: asyncio.Semaphore, folder: Path, limit: int = MAX_UPLOAD
+    part: BodyPartReader,
+    hold: Hold,
+    decodes: asyncio.Semaphore,
+    folder: Path,
+    limit: int = MAX_UPLOAD,
 ) -> tuple[int, str]:
     """Read one multipart file and save it in ``folder``: (msgtype, URL path)."""
-    upload = await read(part, decodes, limit)
+    upload = await read(part, hold, decodes, limit)
     return upload.msgtype, await store(upload, folder)
 
 

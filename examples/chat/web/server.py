@@ -39,11 +39,23 @@ from common.exceptions import ConfigError
 from common.launch import Refused
 from common.options import option
 
-from . import accesslog, guard, remote, tokens
+from . import accesslog, guard, media, remote, tokens
 from .accesslog import AccessLog
 from .db import AsyncStore, db_option
 from .routes import ROUTES
-from .state import GUARDS, LATER, PUSH, SETTINGS, STATIC, STORE, Limits, Settings, errors, guards
+from .state import (
+    GUARDS,
+    LATER,
+    PUSH,
+    SETTINGS,
+    STATIC,
+    STORE,
+    Limits,
+    Settings,
+    errors,
+    give_back,
+    guards,
+)
 
 log = logging.getLogger("chat.web")
 CLIENT_MAX_SIZE = 10 << 20  # bytes of a request body (uploads)
@@ -63,7 +75,7 @@ def make_app(
     if problem:
         raise ValueError(problem)
     app = web.Application(
-        middlewares=[remote.middleware(proxies), errors, guard.same_origin],
+        middlewares=[remote.middleware(proxies), errors, give_back, guard.same_origin],
         client_max_size=CLIENT_MAX_SIZE,
     )
     uploads = db.parent / "uploads"
@@ -206,6 +218,15 @@ async def serve(app: web.Application, host: str, port: int, access_log: AccessLo
     help="Files one user may upload an hour (all at once, then spread over the hour).",
 )
 @option(
+    "--upload-memory",
+    default=Limits.upload_memory,
+    show_default=True,
+    envvar="CHAT_UPLOAD_MEMORY",
+    type=click.IntRange(media.MAX_UPLOAD >> 20, 1_000_000),
+    help="MB of uploads held in memory at once, everyone's together (read, waiting to "
+    "be checked, being written); past it an upload is refused with 503 and Retry-After.",
+)
+@option(
     "--trusted-proxies",
     default="",
     envvar="CHAT_TRUSTED_PROXIES",
@@ -224,6 +245,7 @@ def main(
     register_limit: int,
     room_limit: int,
     upload_limit: int,
+    upload_memory: int,
     trusted_proxies: str,
 ) -> None:
     """Run the chat's web backend."""
@@ -241,7 +263,7 @@ def main(
     if problem or auth_secret is None:
         raise click.UsageError(f"--auth-secret: {problem}")
     try:
-        limits = Limits(register_limit, room_limit, upload_limit)
+        limits = Limits(register_limit, room_limit, upload_limit, upload_memory)
         app = make_app(db_path, register, ws_url, auth_secret, secret, limits, proxies)
         asyncio.run(serve(app, host, port, access_log))
     except (ConfigError, OSError) as exc:  # a busy port, a database it cannot open...

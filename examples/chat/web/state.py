@@ -26,6 +26,7 @@ from common.limits import Buckets
 from common.logs import Throttled
 
 from ..mediatypes import STOCK_AVATARS
+from . import media
 from .db import AsyncStore
 from .models import Room, User
 from .payloads import NOT_NATURAL, BadRequest, natural, result
@@ -42,11 +43,13 @@ DECODES = max(1, min(2, _CORES))
 @dataclass(frozen=True)  # (no slots: the defaults are read as Limits.rooms...)
 class Limits:
     """What one address or user may do (the backend's --register-limit, --room-limit,
-    --upload-limit): what a flood or a spammer costs everyone else."""
+    --upload-limit), and the memory every upload at once may hold (--upload-memory):
+    what a flood or a spammer costs everyone else."""
 
     registrations: int = 20  # accounts an address may open an hour (each: an scrypt hash)
     rooms: int = 20  # rooms a user may own (each is in every user's list)
     uploads: int = 120  # files a user may upload an hour (each up to 8 MB, kept)
+    upload_memory: int = media.HELD >> 20  # MB of uploads held at once, everyone's
 
 
 def hourly(count: int) -> Buckets:
@@ -77,11 +80,13 @@ class Settings:
 @dataclass
 class Guards:
     """The login throttle (per address, account and device), the accounts each address
-    and the uploads each user may still make (:class:`Limits`), the uploads identified
-    at once (:mod:`examples.chat.web.media`), and the send lock."""
+    and the uploads each user may still make (:class:`Limits`), the memory uploads hold
+    and the uploads identified at once (:mod:`examples.chat.web.media`), and the send
+    lock."""
 
     registrations: Buckets
     uploads: Buckets
+    held: media.Held
     logins: LoginThrottle = field(default_factory=LoginThrottle)
     decodes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(DECODES))
     # Held from a message's insert to its push: pushes leave in id order, so a page
@@ -98,7 +103,35 @@ LATER: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("later")
 
 
 def guards(limits: Limits) -> Guards:
-    return Guards(registrations=hourly(limits.registrations), uploads=hourly(limits.uploads))
+    return Guards(
+        registrations=hourly(limits.registrations),
+        uploads=hourly(limits.uploads),
+        held=media.Held(limits.upload_memory << 20),
+    )
+
+
+HOLD = web.RequestKey("hold", media.Hold)
+
+
+def holding(request: web.Request) -> media.Hold:
+    """The request's share of the memory uploads hold (given back by :func:`give_back`
+    when the request ends)."""
+    hold = request.get(HOLD)
+    if hold is None:
+        hold = request[HOLD] = request.app[GUARDS].held.hold()
+    return hold
+
+
+@web.middleware
+async def give_back(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The memory the request's uploads held (:func:`holding`), given back however the
+    request ends (an answer, a refusal, a bug, the client gone)."""
+    try:
+        return await handler(request)  # type: ignore[no-any-return]
+    finally:
+        hold = request.get(HOLD)
+        if hold is not None:
+            hold.close()
 
 
 def take_upload(request: web.Request, user_id: int) -> None:
@@ -137,13 +170,18 @@ HTTP_TEXTS = {
 @web.middleware
 async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """Refusals become JSON replies with the refusal's code and status: ours
-    (:class:`BadRequest`), and aiohttp's own under ``/api/``."""
+    (:class:`BadRequest`), and aiohttp's own under ``/api/``. A client that goes away
+    while its body is read (an upload cancelled) is a line in the log, a second at
+    most, not a traceback."""
     try:
         return await handler(request)  # type: ignore[no-any-return]
     except BadRequest as exc:
         response = reply(None, exc.msg, exc.code, exc.status)
         response.headers.update(exc.headers)
         return response
+    except ConnectionResetError:  # (aiohttp's, reading the body of a client gone)
+        quiet.info("gone", "a client went away during its %s %s", request.method, request.path)
+        return reply(None, "连接已断开", 400, 400)  # to nobody: written only if it is not gone
     except web.HTTPException as exc:
         if exc.status < 400 or not request.path.startswith("/api/"):
             raise
