@@ -214,6 +214,10 @@ class HttpApi:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise too_large from None
+        except ConnectionResetError:  # (aiohttp's): a warning a second, not a bug's traceback
+            raise ApiError(
+                "incomplete_body", "the client went away before its body ended"
+            ) from None
         if not raw.strip():
             return empty
         try:

@@ -9,6 +9,7 @@ status code                  when
 400    bad_json              the body is not JSON (or not the JSON the endpoint takes)
 400    invalid_argument      an argument is missing, unknown, or of the wrong type/value
 400    unknown_gateway       a client_id names a gateway that is not in the cluster
+400    incomplete_body       the client went away before its body ended (nobody reads this)
 401    unauthorized          no API key, an unknown scheme, or a wrong key
 404    unknown_call          no such call (``GET /api/v1/openapi.json`` lists them)
 404    not_found             no such path
@@ -32,7 +33,8 @@ from typing import Any
 from common.exceptions import ClientIdError, InvalidArgument, NotRunning, QueryTimeout, RemoteError
 
 STATUS_CODES: dict[str, int] = {
-    "bad_json": 400, "invalid_argument": 400, "unknown_gateway": 400, "unauthorized": 401,
+    "bad_json": 400, "invalid_argument": 400, "unknown_gateway": 400, "incomplete_body": 400,
+    "unauthorized": 401,
     "unknown_call": 404, "not_found": 404, "method_not_allowed": 405, "too_large": 413,
     "batch_too_large": 413, "rate_limited": 429, "gateway_error": 502, "no_gateway": 503,
     "stopping": 503, "query_timeout": 504, "internal": 500,
