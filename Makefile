@@ -21,29 +21,48 @@ ifeq ($(APP),examples.chat.worker.app)
 AUTH   := GW_AUTH_SECRET="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(32))')"
 UP     += --auth-optional
 endif
+# The HTTP API (gw api, for backends in any language) on 127.0.0.1:$(API_PORT) (API_PORT=
+# : none). Its key: GW_API_KEY if set, else the one in $(API_KEY_FILE), made once (mode
+# 600) for curl and the examples: curl -H "Authorization: Bearer $$(cat data/api-key)"
+API_PORT     ?= 8790
+API_KEY_FILE ?= data/api-key
+ifneq ($(API_PORT),)
+UP     += --api-port $(API_PORT)
+AUTH   += GW_API_KEY="$${GW_API_KEY:-$$(cat $(API_KEY_FILE))}"
+API_KEY := $(API_KEY_FILE)
+endif
 
 .PHONY: install run test test-fast lint format bench bench-quick bench-scale browser php node tmux deploy-tools promtool engine engine-stop clean \
 	start stop restart reload status top scale logs connections chat-password
 
+# (the editable install's warning of folders named as packages: ours are the packages)
 $(STAMP): pyproject.toml
+	@echo "installing the project and its dependencies into $(VENV) (the first time: a minute or so)..."
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,dev,chat]'
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet -e '.[test,dev,chat]'
 	touch $(STAMP)
+	@echo "installed: $(VENV)/bin/gw"
 
 install: $(STAMP)
 
+$(API_KEY_FILE):
+	@mkdir -p $(dir $@)
+	@(umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' > $@)
+	@echo "made the HTTP API's key in $@ (mode 600; GW_API_KEY, if set, is used instead)"
+
 ## make run: the whole cluster (register, gateway, 2 workers) with the chat on loopback:
-## WebSocket ws://127.0.0.1:8783, web page http://127.0.0.1:8080/, SQLite in data/
-## (another app: make run APP=examples.echo.app WEB=)
-run: install
+## WebSocket ws://127.0.0.1:8783, web page http://127.0.0.1:8080/, SQLite in data/, the
+## HTTP API on http://127.0.0.1:8790/api/v1/ (its key in data/api-key)
+## (another app: make run APP=examples.echo.app WEB=; no HTTP API: API_PORT=)
+run: install $(API_KEY)
 	@echo '$(GW) up $(UP)'
 	@$(AUTH) $(GW) up $(UP)
 
 ## Operating a cluster in the background (state, pid and log under $(RUN)/); each target
 ## is one gw command that works without make (gw start --help, gw stop --help...).
 ## make start: the whole cluster with the chat, in the background; returns once ready
-start: install
+start: install $(API_KEY)
 	@echo '$(GW) start --run-dir $(RUN) $(UP)'
 	@$(AUTH) $(GW) start --run-dir $(RUN) $(UP)
 
@@ -51,7 +70,7 @@ start: install
 stop: install
 	$(GW) stop --run-dir $(RUN)
 
-restart: install
+restart: install $(API_KEY)
 	@$(AUTH) $(GW) restart --run-dir $(RUN)
 
 ## make reload: replace the business workers one at a time; clients stay connected

@@ -20,9 +20,9 @@ import click
 from click.core import ParameterSource
 
 from common import processes
-from common.background import RunDir, register_of, run_dir_option
 from common.exceptions import ConfigError, GatewayError, InvalidArgument
 from common.options import option, register_option
+from common.rundir import RunDir, register_of, run_dir_option
 
 from .client import AsyncGatewayClient
 from .tables import mib, table
@@ -48,7 +48,8 @@ def _registers(
         background = register_of(run_dir)
         if background is not None:
             return (background,), ""
-        return registers, f" (no cluster was started from {run_dir}/ either: gw start first?)"
+        hint = f" (no cluster was started from {run_dir}/ either: make start or make run first?)"
+        return registers, hint
     return registers, ""
 
 

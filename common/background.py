@@ -1,17 +1,13 @@
 """Operating a cluster started in the background: start, stop, restart, reload, scale, logs.
 
 ``gw start ...`` runs ``gw up ...`` as a daemon (its own session), with its state under
-a run folder (``--run-dir``, default ``run/``)::
-
-    run/gw.pid    the gw up supervisor's pid       run/gw.log    every process's output
-    run/gw.json   its ready line (what serves where) run/gw.args  its arguments (restart)
-    run/gw.sock   its control socket (gw scale)
-
-and returns once everything is ready, printing where it serves. The other commands
-act on it: ``gw stop`` (SIGTERM: the supervisor stops the gateways, which drain
-their clients while the workers still handle their close events, then the workers,
-then the register), ``gw reload`` (SIGHUP: workers replaced one at a time), ``gw scale N``
-(through the control socket), ``gw logs``.
+a run folder (:mod:`common.rundir`), and returns once everything is ready, printing
+where it serves. The other commands act on it: ``gw stop`` (SIGTERM: the supervisor
+stops the gateways, which drain their clients while the workers still handle their
+close events, then the workers, then the register), ``gw restart`` (the same
+arguments, and the options given in the environment then), ``gw reload`` (SIGHUP:
+workers replaced one at a time), ``gw scale N`` (through the control socket; a
+restart keeps the count), ``gw logs``.
 """
 
 from __future__ import annotations
@@ -35,79 +31,47 @@ from .config import RegisterConfig, split_address
 from .exceptions import ConfigError
 from .launch import SECRETS, Refused
 from .options import option
+from .rundir import RunDir, given_in_the_environment, run_dir_option, without_secrets
 from .supervisor import REFUSED
 
 KILLED = 10.0  # s: a killed cluster's processes are gone within this
 
-run_dir_option = option(
-    "--run-dir",
-    envvar="GW_RUN_DIR",
-    default="run",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where the background cluster keeps its pid, log and state.",
-)
 
-
-class RunDir:
-    """The files of a background cluster."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.pid_file, self.log, self.info_file = path / "gw.pid", path / "gw.log", path / "gw.json"
-        self.args_file, self.socket = path / "gw.args", path / "gw.sock"
-
-    def pid(self) -> int | None:
-        """The supervisor's pid if it runs (a stale pid file is removed, and so is one
-        whose pid now belongs to another program)."""
-        try:
-            pid = int(self.pid_file.read_text())
-            os.kill(pid, 0)
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            self.clear()
-            return None
-        if b"common.cli" not in command or b"up" not in command:
-            self.clear()
-            return None
-        return pid
-
-    def info(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.info_file.read_text())  # type: ignore[no-any-return]
-        except (OSError, ValueError):
-            return {}
-
-    def clear(self) -> None:
-        for path in (self.pid_file, self.info_file, self.socket):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-
-
-def running(run: RunDir) -> int:
-    """The running cluster's pid, or a clear error."""
+def running(run: RunDir, doing: str) -> int:
+    """The running cluster's pid, or a clear error (``doing``: what was asked, for what
+    to say of a cluster in the foreground)."""
     pid = run.pid()
     if pid is None:
         raise click.ClickException(
-            f"no cluster running from {run.path}/ (gw start first){in_the_foreground()}"
+            f"no cluster running from {run.path}/ (make start or gw start first)"
+            + in_the_foreground(doing)
         )
     return pid
 
 
-def in_the_foreground(address: str = RegisterConfig().listen) -> str:
+# what to do instead, for a cluster that runs in the foreground (make run's gw up):
+# it has no run folder, no control socket and logs to its terminal
+IN_THE_FOREGROUND = {
+    "stop": "Ctrl-C where it runs stops it (or kill -TERM {pid})",
+    "reload": "kill -HUP {pid} reloads its workers one at a time",
+    "scale": "it cannot be scaled while it runs (its --workers is fixed); a cluster "
+    "started with make start (gw start) can be",
+    "logs": "it logs to the terminal where it runs",
+}
+
+
+def in_the_foreground(doing: str = "", address: str = RegisterConfig().listen) -> str:
     """What to say of a cluster that is not one of ours (``make run``'s ``gw up``, in
-    another terminal): who holds the register port (make run's: the default), if anyone."""
+    another terminal): who holds the register port (make run's: the default), if anyone,
+    and what to do with it instead of ``doing`` (stop, reload, scale, logs)."""
     held = binding.holder(split_address(address)[1])
     if held is None:
         return ""
-    return f"; the register's port {address} is held by {held}: {held.what_to_do}"
-
-
-def register_of(run_dir: Path) -> str | None:
-    """The register address of the cluster running from ``run_dir``, if any."""
-    for process in RunDir(run_dir).info().get("processes", []):
-        if process.get("role") == "register":
-            return str(process["listen"])
-    return None
+    said = f"; the register's port {address} is held by {held}"
+    instead = IN_THE_FOREGROUND.get(doing)
+    if instead and held.top_command.startswith("gw up") and not held.background:
+        return f"{said}, a cluster in the foreground (make run): {instead.format(pid=held.top)}"
+    return f"{said}: {held.what_to_do}"
 
 
 def describe(info: dict[str, Any]) -> list[str]:
@@ -153,29 +117,11 @@ def start(run_dir: Path, timeout: float, up_args: tuple[str, ...]) -> None:
     # for gw restart: the arguments, and the names of the secrets it must find in its
     # environment (never their values)
     needed = sorted({*secrets, *(env for env in SECRETS.values() if os.environ.get(env))})
-    run.args_file.write_text(json.dumps({"args": args, "secrets": needed}))
+    run.save(args, needed, given_in_the_environment(os.environ))
     info = _launch(run, args, timeout, secrets)
     click.echo(f"cluster running (pid {info['pid']}), logs in {run.log}:")
     for line in describe(info):
         click.echo(line)
-
-
-def without_secrets(args: list[str]) -> tuple[list[str], dict[str, str]]:
-    """``gw up`` arguments without ``--secret``/``--auth-secret`` (they would show in
-    ``ps`` and in ``run/gw.args``), and those as environment variables."""
-    flags = {"--" + name.replace("_", "-"): env for name, env in SECRETS.items()}
-    kept: list[str] = []
-    secrets: dict[str, str] = {}
-    items = iter(args)
-    for arg in items:
-        flag, sep, value = arg.partition("=")
-        if flag in flags:  # a repeated one (--api-key): comma-separated, as its variable
-            given = value if sep else next(items, "")
-            env = flags[flag]
-            secrets[env] = f"{secrets[env]},{given}" if env in secrets else given
-        else:
-            kept.append(arg)
-    return kept, secrets
 
 
 def _launch(
@@ -236,7 +182,10 @@ def stop(run_dir: Path, timeout: float, force: bool) -> None:
     run = RunDir(run_dir)
     pid = run.pid()
     if pid is None:
-        click.echo(f"not running from {run.path}/{in_the_foreground()}")
+        other = in_the_foreground("stop")
+        if other:  # asked to stop a cluster, and one runs: not this way (exit 1)
+            raise click.ClickException(f"nothing stopped: not running from {run.path}/{other}")
+        click.echo(f"not running from {run.path}/")
         return
     info = run.info()
     click.echo(f"stopping (pid {pid}): gateways drain their clients first...", err=True)
@@ -301,20 +250,22 @@ def _listening(address: str) -> bool:
 def restart(ctx: click.Context, run_dir: Path) -> None:
     """Stop, then start again with the same arguments (and the secrets it was started
     with, from the environment: they are never saved)."""
-    run = RunDir(run_dir)
-    try:
-        saved = json.loads(run.args_file.read_text())
-    except (OSError, ValueError):
-        raise click.ClickException(f"no earlier gw start in {run_dir}/") from None
-    args, needed = (saved, []) if isinstance(saved, list) else (saved["args"], saved["secrets"])
-    missing = [env for env in needed if not os.environ.get(env)]
+    saved = RunDir(run_dir).saved()
+    if saved is None:
+        raise click.ClickException(f"no earlier gw start in {run_dir}/")
+    missing = [env for env in saved["secrets"] if not os.environ.get(env)]
     if missing:  # it would stop, then fail to start (or start without its secret)
         raise click.ClickException(
             f"the cluster was started with {' and '.join(missing)}, which this environment "
-            "lacks (secrets are never saved): set it, or use make restart; nothing was stopped"
+            "lacks (secrets are never saved): give it again (make restart gives the ones "
+            "make start made); nothing was stopped"
         )
     ctx.invoke(stop, run_dir=run_dir)
-    ctx.invoke(start, run_dir=run_dir, up_args=tuple(args))
+    if "env" in saved:  # the options given in the environment then, not now
+        for name in given_in_the_environment(os.environ):
+            del os.environ[name]
+        os.environ.update(saved["env"])
+    ctx.invoke(start, run_dir=run_dir, up_args=tuple(saved["args"]))
 
 
 @click.command()
@@ -323,7 +274,7 @@ def restart(ctx: click.Context, run_dir: Path) -> None:
 def reload(run_dir: Path, timeout: float) -> None:
     """Replace the business workers one at a time (clients stay connected)."""
     run = RunDir(run_dir)
-    pid = running(run)
+    pid = running(run, "reload")
     workers = {
         p["name"]: p.get("pid")
         for p in _ask(run, {"status": True})["processes"]
@@ -372,8 +323,9 @@ def scale(run_dir: Path, workers: int) -> None:
     """Run WORKERS business worker processes now (more are started, extra ones stop
     gracefully: no event is lost)."""
     run = RunDir(run_dir)
-    running(run)
+    running(run, "scale")
     answer = _ask(run, {"scale": workers})
+    run.save_workers(workers)
     click.echo(f"workers: {answer['count']}")
 
 
@@ -386,7 +338,7 @@ def logs(run_dir: Path, follow: bool, lines: int) -> None:
     ends it)."""
     run = RunDir(run_dir)
     if not run.log.exists():
-        raise click.ClickException(f"no log at {run.log}")
+        raise click.ClickException(f"no log at {run.log}{in_the_foreground('logs')}")
     with run.log.open("rb") as log, contextlib.suppress(KeyboardInterrupt):
         for line in log.read().decode(errors="replace").splitlines()[-lines:]:
             click.echo(line)

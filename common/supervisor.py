@@ -164,8 +164,14 @@ class Supervisor:
         while not self._stopping:  # until a replacement is up (its dependencies may be down)
             child.restarts += 1
             delay = min(0.1 * 2 ** min(child.restarts, 6), 5.0)
-            log.warning(
-                "%s (pid %d) exited with %s; restarting in %.1fs", child.name, proc.pid, code, delay
+            # exit 0 is a process that chose to end (a drained gateway: gw drain), not a crash
+            log.log(
+                logging.INFO if code == 0 else logging.WARNING,
+                "%s (pid %d) exited with %s; restarting in %.1fs",
+                child.name,
+                proc.pid,
+                code,
+                delay,
             )
             await asyncio.sleep(delay)
             if self._stopping or child.retiring:

@@ -133,7 +133,8 @@ def up(
     """Register + gateway(s) + workers in one command (development, ``make run``)."""
     if api_port is not None and not params["api_key"] and not params["insecure"]:
         raise click.UsageError(
-            "--api-port: the HTTP API needs --api-key (or GW_API_KEY), or "
+            "--api-port: the HTTP API needs --api-key (or GW_API_KEY; make one with: "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'), or "
             "--insecure to serve it on loopback without a key"
         )
     setup(params["log_level"], params["log_format"])

@@ -13,7 +13,7 @@ status code                  when
 401    unauthorized          no API key, an unknown scheme, or a wrong key
 404    unknown_call          no such call (``GET /api/v1/openapi.json`` lists them)
 404    not_found             no such path
-405    method_not_allowed    a call is a POST
+405    method_not_allowed    a method other than POST (a call takes POST only)
 413    too_large             the body is over ``--max-body``
 413    batch_too_large       a batch of more calls (or queries) than a batch takes
 429    rate_limited          over ``--rate-limit`` (or too many failed keys): Retry-After

@@ -149,14 +149,26 @@ async def test_gw_drain_says_when_a_supervisor_replaced_the_gateway(gw: Cluster)
 def test_a_cluster_in_the_foreground_is_named_to_who_looks_for_one_in_the_background(
     gw: Cluster,
 ) -> None:
-    """make stop / make reload look in run/; a make run cluster (gw up in the foreground,
-    another terminal) is named by who holds its register port, with what to do."""
+    """make stop / reload / scale / logs look in run/; a make run cluster (gw up in the
+    foreground, another terminal) is named by who holds its register port, with what to
+    do with it instead."""
     cluster = up(gw)
     (register,) = by_role(cluster, "register")
-    hint = in_the_foreground(register["listen"])
-    assert f"held by pid {register['pid']} (gw register" in hint
-    assert f"started by pid {cluster.proc.pid} (gw up" in hint and "Ctrl-C" in hint
-    assert in_the_foreground(f"127.0.0.1:{free_port()}") == ""  # nobody there: nothing said
+    top = cluster.proc.pid
+    hints = {
+        doing: in_the_foreground(doing, address=register["listen"])
+        for doing in ("", "stop", "reload", "scale", "logs")
+    }
+    for hint in hints.values():
+        assert f"held by pid {register['pid']} (gw register" in hint
+        assert f"started by pid {top} (gw up" in hint
+    assert "Ctrl-C where that `gw up` runs" in hints[""]
+    assert f"Ctrl-C where it runs stops it (or kill -TERM {top})" in hints["stop"]
+    assert f"kill -HUP {top} reloads its workers" in hints["reload"]
+    assert "cannot be scaled while it runs" in hints["scale"]
+    assert "logs to the terminal where it runs" in hints["logs"]
+    nobody = f"127.0.0.1:{free_port()}"
+    assert in_the_foreground("stop", address=nobody) == ""  # nobody there: nothing said
 
 
 def test_bad_app_is_a_clear_error() -> None:
@@ -282,7 +294,8 @@ def test_gw_up_wants_a_key_for_the_api() -> None:
         env={k: v for k, v in os.environ.items() if k != "GW_API_KEY"},
     )
     assert result.returncode == 2  # a usage error, before anything starts
-    assert "--api-port: the HTTP API needs --api-key (or GW_API_KEY)" in result.stderr
+    needs = "--api-port: the HTTP API needs --api-key (or GW_API_KEY; make one with: python3"
+    assert needs in result.stderr
     assert "GW-READY" not in result.stdout
 
 

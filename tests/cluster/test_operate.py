@@ -158,7 +158,10 @@ async def test_the_background_cluster_from_start_to_stop(tmp_path: Path) -> None
     assert status.returncode == 1 and "no register answered" in status.stderr
     assert "no cluster was started from run/ either" in status.stderr
     scale = gw("scale", "--run-dir", "run", "2", cwd=tmp_path)
-    assert scale.returncode == 1 and "no cluster running from run/ (gw start first)" in scale.stderr
+    assert (
+        scale.returncode == 1
+        and "no cluster running from run/ (make start or gw start first)" in scale.stderr
+    )
 
 
 def test_restart_needs_the_secrets_the_cluster_was_started_with(tmp_path: Path) -> None:
@@ -181,6 +184,67 @@ def test_restart_needs_the_secrets_the_cluster_was_started_with(tmp_path: Path) 
     finally:
         stop = gw("stop", "--run-dir", "run", cwd=tmp_path)
     assert stop.returncode == 0, stop.stderr
+
+
+def test_restart_starts_the_cluster_that_runs(tmp_path: Path) -> None:
+    """What was given in the environment at gw start (an HTTP API, GW_API_PORT) is
+    there after a gw restart from an environment without it, and so are the workers
+    gw scale made (not the count gw start was given)."""
+    from tests.cluster.httpapi import KEY
+
+    def roles() -> list[str]:
+        info = json.loads((tmp_path / "run" / "gw.json").read_text())
+        return sorted(p["role"] for p in info["processes"])
+
+    given = {"GW_API_PORT": "0", "GW_API_KEY": KEY, "GW_WORKER_COUNT": "1"}
+    args = ("--heartbeat", "0.2", "--drain-time", "0.5")
+    start = start_probe(tmp_path, *args, env=given)
+    assert start.returncode == 0, start.stderr
+    try:
+        assert roles() == ["api", "gateway", "register", "worker"]
+        saved = (tmp_path / "run" / "gw.args").read_text()
+        assert KEY not in saved and '"GW_API_PORT": "0"' in saved
+        scale = gw("scale", "--run-dir", "run", "2", cwd=tmp_path)
+        assert scale.returncode == 0, scale.stderr
+        done = gw("restart", "--run-dir", "run", cwd=tmp_path, env={"GW_API_KEY": KEY})
+        assert done.returncode == 0, done.stderr
+        assert roles() == ["api", "gateway", "register", "worker", "worker"]
+    finally:
+        stop = gw("stop", "--run-dir", "run", cwd=tmp_path)
+    assert stop.returncode == 0, stop.stderr
+
+
+def test_make_run_makes_the_http_apis_key_once_and_gives_it_in_the_environment(
+    tmp_path: Path,
+) -> None:
+    """make run / make start serve the HTTP API: its key is made once in a file only its
+    owner reads, kept, and handed over in the environment (GW_API_KEY, if set, instead),
+    never on a command line."""
+    key_file = tmp_path / "data" / "api-key"
+    clean = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+
+    def make(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["make", "--no-print-directory", f"API_KEY_FILE={key_file}", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+            env=clean,
+        )
+
+    made = make(str(key_file))
+    assert made.returncode == 0, made.stderr
+    key = key_file.read_text().strip()
+    assert len(key) >= 40 and (key_file.stat().st_mode & 0o777) == 0o600
+    assert make(str(key_file)).returncode == 0 and key_file.read_text().strip() == key
+    planned = make("-n", "run").stdout  # what make run would do
+    assert (
+        "--api-port 8790" in planned
+        and f'GW_API_KEY="${{GW_API_KEY:-$(cat {key_file})}}"' in planned
+    )
+    assert key not in planned
+    assert "--api-port" not in make("-n", "run", "API_PORT=").stdout
 
 
 def test_a_stop_that_does_not_end_is_forced_on_demand(tmp_path: Path) -> None:

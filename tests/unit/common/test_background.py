@@ -1,8 +1,8 @@
-"""common.background: what gw start keeps off command lines and files."""
+"""common.rundir: what gw start keeps off command lines and files."""
 
 from __future__ import annotations
 
-from common.background import without_secrets
+from common.rundir import without_secrets
 
 
 def test_secrets_move_from_the_arguments_to_the_environment() -> None:
