@@ -36,25 +36,36 @@ class Throttled:
         self._kinds: dict[str, _Kind] = {}
         self.held = 0  # lines held back so far, every key
 
-    def log(self, level: int, key: str, msg: str, *args: object, exc_info: bool = False) -> bool:
-        """Log ``msg % args`` unless a line of ``key`` was written less than
-        ``interval`` ago; True if written (with the traceback, if ``exc_info``)."""
+    def admit(self, key: str) -> str | None:
+        """Whether a line of ``key`` may be written now: None if one was less than
+        ``interval`` ago (this one is counted as held back), else what to add to it
+        (how many were held back since the one before: "" if none)."""
         now = self._clock()
         kind = self._kinds.get(key)
         if kind is not None and now - kind.last < self.interval:
             kind.held += 1
             self.held += 1
-            return False
+            return None
         if kind is None:
             if len(self._kinds) > 1000:  # keys are ours, but stay bounded anyway
                 self._kinds.clear()
             self._kinds[key] = _Kind(now)
-        else:
-            if kind.held:
-                msg += " (and %d more like it in the last %.0fs)"
-                args = (*args, kind.held, now - kind.last)
-            kind.last, kind.held = now, 0
-        self.logger.log(level, msg, *args, exc_info=exc_info)
+            return ""
+        said = (
+            f" (and {kind.held} more like it in the last {now - kind.last:.0f}s)"
+            if kind.held
+            else ""
+        )
+        kind.last, kind.held = now, 0
+        return said
+
+    def log(self, level: int, key: str, msg: str, *args: object, exc_info: bool = False) -> bool:
+        """Log ``msg % args`` unless a line of ``key`` was written less than
+        ``interval`` ago; True if written (with the traceback, if ``exc_info``)."""
+        said = self.admit(key)
+        if said is None:
+            return False
+        self.logger.log(level, msg + said, *args, exc_info=exc_info)
         return True
 
     def warning(self, key: str, msg: str, *args: object) -> bool:

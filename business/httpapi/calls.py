@@ -313,16 +313,28 @@ _encode: Callable[[Any], str] = json.JSONEncoder(
 ).encode
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
 def from_json(raw: bytes) -> Any:
     """A body's JSON, by orjson (about twice as fast as the json module: a batch's
-    items ~190 ns against ~370), or as the json module reads what orjson refuses (NaN,
-    a BOM, UTF-16). Integers past 64 bits are read as doubles, as JavaScript's
+    items ~190 ns against ~370), or as the json module reads what orjson refuses (a
+    BOM, UTF-16). Integers past 64 bits are read as doubles, as JavaScript's
     JSON.parse and PHP's json_decode read them (an id of that size is refused, as a
-    float id). ValueError (or RecursionError) if it is not JSON."""
+    float id). ValueError (or RecursionError) if it is not JSON, and for what the json
+    module would take but no client could be sent: NaN and Infinity (a message with
+    them would reach browsers as text JSON.parse refuses), a lone surrogate (not text:
+    no UTF-8 spelling)."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return json.loads(raw)  # what the json module may take still, or why not
+        value = json.loads(raw, parse_constant=_not_json)  # or why it is not JSON
+    try:
+        _encode(value).encode()
+    except UnicodeEncodeError:
+        raise ValueError("a string holds a lone surrogate (\\ud800-\\udfff): not text") from None
+    return value
 
 
 def to_json(body: Any) -> bytes:

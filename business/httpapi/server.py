@@ -23,6 +23,7 @@ from aiohttp import web
 from common.binding import check_free, refusal
 from common.config import Security, Timing, split_address
 from common.exceptions import NotRunning
+from common.httplog import quiet_aiohttp
 from common.metrics import Readiness
 from common.service import Service
 
@@ -87,6 +88,7 @@ class ApiServer(Service):
         await self.client.start()
         app = web.Application(client_max_size=self.config.max_body)
         app.add_routes(self.api.routes())
+        quiet_aiohttp(log)  # a malformed request: a line a second, never its headers
         runner = self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_TIMEOUT)
         try:
             await runner.setup()

@@ -29,7 +29,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from common.logs import Throttled
 
@@ -46,9 +46,12 @@ from .state import (
     GUARDS,
     SETTINGS,
     STORE,
+    form_fields,
+    form_parts,
     holding,
     json_body,
     logged_in,
+    part_text,
     reply,
     take_upload,
     too_many,
@@ -87,13 +90,11 @@ async def _account_form(request: web.Request) -> AccountForm:
     if request.content_type == "multipart/form-data":
         fields: dict[str, str] = {}
         upload = None
-        async for part in await request.multipart():
-            if not isinstance(part, BodyPartReader):
-                continue
+        async for part in form_parts(request):
             if part.name == "avatar_file" and part.filename:
                 upload = await media.receive(part, holding(request), media.MAX_AVATAR)
             elif part.name in ("nickname", "password", "avatar"):
-                fields[part.name] = await part.text()
+                fields[part.name] = await part_text(part)
         return AccountForm(
             fields.get("nickname", ""),
             fields.get("password", ""),
@@ -101,8 +102,7 @@ async def _account_form(request: web.Request) -> AccountForm:
             upload,
         )
     if request.content_type == "application/x-www-form-urlencoded":
-        form = await request.post()
-        body: object = {k: v for k, v in form.items() if isinstance(v, str)}
+        body: object = await form_fields(request)
     else:
         body = await json_body(request)
     if not isinstance(body, dict):

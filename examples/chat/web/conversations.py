@@ -27,7 +27,7 @@ import asyncio
 import logging
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from business import AsyncGatewayClient
 from common.logs import Throttled
@@ -45,6 +45,7 @@ from .state import (
     PUSH,
     SETTINGS,
     STORE,
+    form_parts,
     holding,
     json_body,
     logged_in,
@@ -159,8 +160,8 @@ async def upload(request: web.Request) -> web.Response:
     if request.content_type != "multipart/form-data":
         raise BadRequest("请用表单上传文件")
     take_upload(request, user.id)
-    async for part in await request.multipart():
-        if isinstance(part, BodyPartReader) and part.name == "file" and part.filename:
+    async for part in form_parts(request):
+        if part.name == "file" and part.filename:
             decodes, folder = request.app[GUARDS].decodes, request.app[SETTINGS].uploads
             msgtype, url = await media.save(part, holding(request), decodes, folder)
             return reply({"url": url, "msgtype": msgtype})

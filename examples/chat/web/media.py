@@ -50,6 +50,7 @@ MAX_AVATAR = 1 << 20
 HELD = 64 << 20  # bytes of uploads held at once, every request together (--upload-memory)
 BUSY_SECONDS = 2  # Retry-After of an upload refused for memory: uploads take a second or so
 UNSUPPORTED = "文件格式不支持：只能上传图片、视频或音频"
+BAD_PART = "表单数据无法解析"  # (state.BAD_FORM: media is below state)
 BUSY = "服务器正在处理太多文件，请2秒后再试"  # (BUSY_SECONDS)
 NOT_FOUND = "文件不存在"
 UPLOAD_HEADERS = {
@@ -124,12 +125,19 @@ class Received:
     filename: str | None
 
 
+async def _chunk(part: BodyPartReader) -> bytes:
+    try:
+        return await part.read_chunk(64 << 10)
+    except ValueError:  # the part does not end as multipart ends (garbage, cut short)
+        raise BadRequest(BAD_PART) from None
+
+
 async def receive(part: BodyPartReader, hold: Hold, limit: int = MAX_UPLOAD) -> Received:
     """Read one multipart file (at most ``limit`` bytes) into ``hold``, not looking at
     it yet: 413 past ``limit``, 503 (``Retry-After``) past the process's memory for
     uploads."""
     data = bytearray()
-    while chunk := await part.read_chunk(64 << 10):
+    while chunk := await _chunk(part):
         if len(data) + len(chunk) > limit:
             raise BadRequest(f"文件太大：不能超过 {limit >> 20} MB", status=413)
         if not hold.take(len(chunk)):

@@ -118,7 +118,8 @@ async def _move_connections(request: web.Request, user: User, room: Room, join: 
 
 async def _room_name(request: web.Request) -> str:
     body = await json_body(request)
-    name = str(body.get("name") or "").strip() if isinstance(body, dict) else ""
+    name = body.get("name") if isinstance(body, dict) else None
+    name = name.strip() if isinstance(name, str) else ""  # a number, an object: no name
     if not name or len(name) > MAX_ROOM_NAME or not name.isprintable():
         raise BadRequest(f"房间名需要1到{MAX_ROOM_NAME}个可见字符")
     return name

@@ -36,6 +36,7 @@ from business import AsyncGatewayClient
 from common import ready
 from common.binding import check_free, refusal
 from common.exceptions import ConfigError
+from common.httplog import quiet_aiohttp
 from common.launch import Refused
 from common.options import option
 
@@ -130,6 +131,7 @@ async def serve(app: web.Application, host: str, port: int, access_log: AccessLo
         loop.add_signal_handler(signum, stop.set)
     # a busy port is said at once (one line, exit 2), before the store and the cluster
     check_free(f"{host}:{port}", "the chat's web port", "--listen")
+    quiet_aiohttp(log)  # a malformed request: a line a second, never its headers
     runner = web.AppRunner(app, **accesslog.runner_options(access_log, log))
     await runner.setup()
     try:
