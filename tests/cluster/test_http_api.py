@@ -256,9 +256,8 @@ async def test_bad_input_gets_a_clear_error_and_nothing_else(gw: Cluster) -> Non
         host, port = http.base.removeprefix("http://").rsplit(":", 1)
         for _ in range(10):
             reader, writer = await asyncio.open_connection(host, int(port))
-            writer.write(
-                f"POST /api/v1/send_to_all HTTP/1.1\r\nAuthorization: Bearer {KEY}\x01\r\n\r\n".encode()
-            )
+            bad_header = f"Authorization: Bearer {KEY}\x01"  # a control character
+            writer.write(f"POST /api/v1/send_to_all HTTP/1.1\r\n{bad_header}\r\n\r\n".encode())
             assert (await asyncio.wait_for(reader.readline(), 10 * UNIT)).split()[1] == b"400"
             writer.close()
             await writer.wait_closed()
