@@ -58,6 +58,10 @@ protocol_log = logging.getLogger(PROTOCOL_LOGGER)
 # 50 at once. Browsers send none; websockets' client one every 20 s.
 CONTROL_RATE, CONTROL_BURST = 10.0, 50.0
 DISCARD_LIMIT = 64 << 10  # bytes a failed connection's peer may still send us
+# Frames of one fragmented message: a 1 MB message in 256-byte pieces. Without a cap,
+# empty continuation frames (6 bytes each, never nearer --max-message-size) cost the
+# parser a few microseconds apiece: 8 MB of them held the loop for seconds.
+MAX_FRAGMENTS = 4096
 CONNECTING, OPEN = State.CONNECTING, State.OPEN
 TEXT, BINARY, CONT, PONG, CLOSE = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG, Opcode.CLOSE
 R = TypeVar("R")  # the handler's record of a connection (the gateway's: its Client)
@@ -254,6 +258,9 @@ class Connection(Stream, Generic[R]):
             if fragments is None:  # websockets' parser refuses this; stay safe
                 return
             fragments.append(bytes(frame.data))
+            if len(fragments) > MAX_FRAGMENTS + 1:  # (its opcode is fragments[0])
+                self.fail(1009, "message in too many fragments", Drop.FRAGMENTS)
+                return
             if not frame.fin:
                 return
             opcode, data = fragments[0], b"".join(fragments[1:])

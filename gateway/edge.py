@@ -42,7 +42,7 @@ from common.protocol import pack_session
 from .addresses import Addresses
 from .admission import Admission, Policy, Refusal, admit, check_caps, load_hook
 from .clients import Client, ClientIndex
-from .connection import Connection, new_protocol
+from .connection import MAX_FRAGMENTS, Connection, new_protocol
 from .dispatch import Dispatcher
 from .fanout import Fanout
 from .handshake import request_data
@@ -97,6 +97,7 @@ class EdgeCounters:
     closed_slow: int = 0  # clients dropped: their write buffer was full (Drop.SLOW)
     closed_rate_limit: int = 0  # clients closed 1008 over --rate-limit
     closed_control_flood: int = 0  # clients closed 1008 for a flood of control frames
+    closed_fragments: int = 0  # clients closed 1009: a message in too many fragments
     closed_ip_cap: int = 0  # connections dropped far over --max-connections-per-ip
     # upgrades refused, by HTTP status (an --auth-hook may refuse with any)
     refused: dict[int, int] = field(default_factory=lambda: {401: 0, 403: 0, 503: 0})
@@ -309,6 +310,15 @@ class Edge:
                 "client %s (%s) flooded control frames: closed 1008",
                 client.client_id,
                 client.remote,
+            )
+        elif drop is Drop.FRAGMENTS:
+            self.counters.closed_fragments += 1
+            self.log.warning(
+                "fragments",
+                "client %s (%s) sent a message in more than %d fragments: closed 1009",
+                client.client_id,
+                client.remote,
+                MAX_FRAGMENTS,
             )
         elif conn.close_code not in (None, 1000, 1001) and not self.stopping:  # (ours: planned)
             self.log.info(

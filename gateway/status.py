@@ -70,6 +70,7 @@ COUNTED = (
     Counted("closed_rate_limit", CLOSED, "", lambda r: r.edge.closed_rate_limit, "rate_limit"),
     Counted("closed_control_flood", CLOSED, "", lambda r: r.edge.closed_control_flood,
             "control_flood"),
+    Counted("closed_fragments", CLOSED, "", lambda r: r.edge.closed_fragments, "fragments"),
     Counted("closed_ip_cap", CLOSED, "", lambda r: r.edge.closed_ip_cap, "ip_cap"),
     Counted("commands", "commands", "Commands from workers and push clients",
             lambda r: r.link.commands),

@@ -53,6 +53,7 @@ class Drop(enum.Enum):
     SLOW = "slow"  # its write buffer passed --max-send-buffer: it reads too slowly
     RATE_LIMIT = "rate limit"  # over --rate-limit: closed 1008
     CONTROL_FLOOD = "control frames"  # pings or foreign pongs past their budget: 1008
+    FRAGMENTS = "fragments"  # a message in more than MAX_FRAGMENTS frames: 1009
 
 
 OPEN_TIMEOUT = 10.0

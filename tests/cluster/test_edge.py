@@ -126,6 +126,41 @@ async def test_a_control_frame_flood_is_closed_with_1008(gw: Cluster) -> None:
     assert "flooded control frames" in gateway.wait_log("flooded control frames")
 
 
+async def test_a_flood_of_empty_fragments_is_closed_and_others_are_served(gw: Cluster) -> None:
+    """8 MB of empty continuation frames (a message that never nears the size limit):
+    the flooder is closed 1009 after MAX_FRAGMENTS, said once in the log and counted;
+    another client on the gateway is answered meanwhile."""
+    register = gw.register()
+    gateway = gw.gateway(register)
+    gw.worker(register, PROBE)
+    other = await Probe.open(gateway)
+    sock = raw_client(gateway.info["websocket"])
+    sock.setblocking(False)
+    empty = Frame(Opcode.CONT, b"", fin=False).serialize(mask=True)
+    chunk = Frame(Opcode.TEXT, b"x", fin=False).serialize(mask=True) + empty * (1 << 16)
+    sent, ended = 0, None
+    deadline = time.monotonic() + 20 * UNIT
+    while ended is None and sent < 8 << 20 and time.monotonic() < deadline:
+        try:
+            sent += sock.send(chunk)
+        except BlockingIOError:  # the gateway does not read us (now): wait a little
+            await asyncio.sleep(0.01)
+        except OSError as exc:  # the gateway hung up on us
+            ended = type(exc).__name__
+        start = time.monotonic()
+        await other.send({"pid": True})
+        assert "pid" in await other.json()
+        assert time.monotonic() - start < 2 * UNIT
+    sock.close()
+    assert "sent a message in more than 4096 fragments: closed 1009" in gateway.wait_log(
+        "closed 1009"
+    )
+    status = await other.result("get_status")
+    (only,) = status.values()
+    assert only["closed_fragments"] == 1
+    await other.close()
+
+
 # -- TLS ---------------------------------------------------------------------------------------
 
 

@@ -328,6 +328,23 @@ async def test_fragmented_binary_message_is_joined() -> None:
     assert peer.handler.received() == [b"\x00\x01\x02\x03\xff", "next"]
 
 
+async def test_a_message_in_too_many_fragments_fails_the_connection_with_1009() -> None:
+    """Up to MAX_FRAGMENTS frames a message is joined; one more is the end (1009): empty
+    continuation frames would otherwise cost the parser without ever nearing the size
+    limit."""
+    most = connection.MAX_FRAGMENTS
+    peer = Peer().open()
+    empty = frame(Opcode.CONT, b"", fin=False)
+    peer.send(frame(Opcode.TEXT, b"a", fin=False) + empty * (most - 2) + frame(Opcode.CONT, b"b"))
+    assert peer.handler.received() == ["ab"] and peer.conn.dropped is None
+    peer.transport.take()
+    peer.send(frame(Opcode.TEXT, b"a", fin=False) + empty * (most - 1), frame(Opcode.CONT, b"b"))
+    peer.send(text("not delivered"))
+    *_, last = peer.frames()
+    assert close_of(last).code == 1009 and close_of(last).reason == "message in too many fragments"
+    assert peer.conn.dropped is Drop.FRAGMENTS and peer.handler.received() == ["ab"]  # no more
+
+
 async def test_ping_between_fragments() -> None:
     peer = Peer().open()
     peer.send(

@@ -34,6 +34,7 @@ STATUS_KEYS = [
     "closed_slow",
     "closed_rate_limit",
     "closed_control_flood",
+    "closed_fragments",
     "closed_ip_cap",
     "commands",
     "queries",
