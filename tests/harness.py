@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -306,3 +307,27 @@ def cluster() -> Iterator[Cluster]:
         yield c
     finally:
         c.stop_all()
+
+
+async def closed_within(url: str, seconds: float, drip: bytes = b"") -> float:
+    """Connect, send ``drip`` a byte at a time every 0.2 s (nothing if empty), and return
+    how long the server took to close the connection (fails past ``seconds``)."""
+    parts = urllib.parse.urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    loop_time = asyncio.get_running_loop().time
+    began = loop_time()
+    try:
+        async with asyncio.timeout(seconds):
+            for byte in drip:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.2)
+                if reader.at_eof():
+                    break
+            while await reader.read(1024):
+                pass
+    except ConnectionError:  # closed while we wrote: closed all the same
+        pass
+    finally:
+        writer.close()
+    return loop_time() - began

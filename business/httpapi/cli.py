@@ -8,6 +8,7 @@ import click
 
 from common.config import split_address
 from common.exceptions import ConfigError
+from common.httplog import IDLE_TIMEOUT
 from common.launch import Refused, security, serve, setup, timing
 from common.options import common_options, option, register_option
 
@@ -48,6 +49,14 @@ from .server import ApiConfig, ApiServer
     help="Largest request body, in bytes (over it: 413).",
 )
 @option(
+    "--idle-timeout",
+    envvar="GW_API_IDLE_TIMEOUT",
+    type=click.FloatRange(min=0.1),
+    default=IDLE_TIMEOUT,
+    help="Seconds a connection may go without a complete request (before its first, "
+    "or after an answer) before it is closed.",
+)
+@option(
     "--query-timeout",
     envvar="GW_QUERY_TIMEOUT",
     type=float,
@@ -61,6 +70,7 @@ def api(
     api_keys: tuple[str, ...],
     rate_limit: float,
     max_body: int,
+    idle_timeout: float,
     query_timeout: float,
     **params: Any,
 ) -> None:
@@ -81,6 +91,7 @@ def api(
         keys=keys,
         rate_limit=rate_limit,
         max_body=max_body,
+        idle_timeout=idle_timeout,
         timing=timing(params["heartbeat"], params["peer_timeout"], query_timeout),
         security=security(params),
         metrics_listen=params["metrics_listen"],

@@ -23,7 +23,7 @@ from aiohttp import web
 from common.binding import check_free, refusal
 from common.config import Security, Timing, split_address
 from common.exceptions import NotRunning
-from common.httplog import quiet_aiohttp
+from common.httplog import IDLE_TIMEOUT, quiet_aiohttp
 from common.metrics import Readiness
 from common.service import Service
 
@@ -49,6 +49,7 @@ class ApiConfig:
     keys: tuple[str, ...] = field(default=(), repr=False)  # never in a repr, a log, a line
     rate_limit: float = 0.0  # requests a second per key (per address without keys); 0: off
     max_body: int = 4 << 20  # bytes of a request body
+    idle_timeout: float = IDLE_TIMEOUT  # s without a complete request: closed
     timing: Timing = field(default_factory=Timing)
     security: Security = field(default_factory=Security)
     metrics_listen: str | None = None
@@ -89,7 +90,12 @@ class ApiServer(Service):
         app = web.Application(client_max_size=self.config.max_body)
         app.add_routes(self.api.routes())
         quiet_aiohttp(log)  # a malformed request: a line a second, never its headers
-        runner = self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_TIMEOUT)
+        runner = self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            shutdown_timeout=STOP_TIMEOUT,
+            keepalive_timeout=self.config.idle_timeout,
+        )
         try:
             await runner.setup()
             host, port = split_address(self.config.listen)

@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from tests.harness import UNIT
+from tests.harness import UNIT, closed_within
 
+from .support import WebProcess
 from .test_web import PASSWORD, browsers, web
 
 __all__ = ["browsers", "web"]  # fixtures
@@ -94,3 +95,22 @@ async def test_bodies_no_handler_can_take_are_a_clear_400(web, browsers) -> None
     rooms = [room["name"] for room in (await alice.call("GET", "/api/rooms"))["data"]]
     assert not {"{'a': 'b'}", "inf", "1", "True", "['x']"} & set(rooms)
     assert web.logs().count("Traceback") == before
+
+
+async def test_silent_and_dripping_connections_are_closed(chat, tmp_path) -> None:
+    """--idle-timeout: a connection with no complete request in that time is closed,
+    whether it sends nothing or drips a request head a byte at a time (slowloris)."""
+    listen, register = ("--listen", "127.0.0.1:0"), ("--register", chat.register_address)
+    db = ("--db", str(tmp_path / "chat.sqlite3"))
+    process = WebProcess(*listen, *register, *db, "--idle-timeout", "1")
+    process.wait_ready()
+    try:
+        silent = await closed_within(process.url, 10 * UNIT)
+        dripping = await closed_within(
+            process.url, 10 * UNIT, b"GET / HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 100
+        )
+        assert 0.9 < silent < 5 * UNIT and 0.9 < dripping < 5 * UNIT, (silent, dripping)
+        async with aiohttp.ClientSession() as http, http.get(process.url + "/") as answer:
+            assert answer.status == 200  # the page, as ever
+    finally:
+        assert process.stop() == 0

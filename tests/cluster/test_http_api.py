@@ -14,7 +14,7 @@ from business.httpapi.calls import CALLS, MAX_BATCH
 from common import ids
 from tests.cluster.client import Probe
 from tests.cluster.httpapi import KEY, Answer, HttpApi, start_api
-from tests.harness import UNIT, Cluster
+from tests.harness import UNIT, Cluster, closed_within
 
 APP = "tests.cluster.apps.probe"
 
@@ -284,6 +284,21 @@ async def test_bad_input_gets_a_clear_error_and_nothing_else(gw: Cluster) -> Non
     assert logs.count("404 unknown from 127.0.0.1: no call 'send_to_uids'") == 1
     assert "Traceback" not in logs and "a bug" not in logs and KEY not in logs
     assert 1 <= logs.count("answered a malformed HTTP request from 127.0.0.1: 400") <= 3
+
+
+async def test_silent_and_dripping_connections_are_closed(gw: Cluster) -> None:
+    """--idle-timeout: no complete request in that time (nothing sent, or a request head
+    dripped a byte at a time) and the connection is closed; others are served."""
+    register = gw.register()
+    gw.gateway(register)
+    api = start_api(gw, register, "--idle-timeout", "1")
+    url = f"http://{api.info['listen']}"
+    silent = await closed_within(url, 10 * UNIT)
+    head = f"POST /api/v1/get_all_client_id_count HTTP/1.1\r\nAuthorization: Bearer {KEY}"
+    dripping = await closed_within(url, 10 * UNIT, head.encode())
+    assert 0.9 < silent < 5 * UNIT and 0.9 < dripping < 5 * UNIT, (silent, dripping)
+    async with HttpApi(api) as http:
+        assert (await http.call("get_all_client_id_count")).status == 200
 
 
 async def test_keys_rotate_and_never_show(gw: Cluster) -> None:

@@ -36,7 +36,7 @@ from business import AsyncGatewayClient
 from common import ready
 from common.binding import check_free, refusal
 from common.exceptions import ConfigError
-from common.httplog import quiet_aiohttp
+from common.httplog import IDLE_TIMEOUT, quiet_aiohttp
 from common.launch import Refused
 from common.options import option
 
@@ -123,7 +123,13 @@ def _split(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
-async def serve(app: web.Application, host: str, port: int, access_log: AccessLog = "api") -> None:
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    access_log: AccessLog = "api",
+    idle_timeout: float = IDLE_TIMEOUT,
+) -> None:
     """Serve until SIGTERM/SIGINT; print the ready line once listening."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -132,7 +138,8 @@ async def serve(app: web.Application, host: str, port: int, access_log: AccessLo
     # a busy port is said at once (one line, exit 2), before the store and the cluster
     check_free(f"{host}:{port}", "the chat's web port", "--listen")
     quiet_aiohttp(log)  # a malformed request: a line a second, never its headers
-    runner = web.AppRunner(app, **accesslog.runner_options(access_log, log))
+    options = accesslog.runner_options(access_log, log)
+    runner = web.AppRunner(app, keepalive_timeout=idle_timeout, **options)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
@@ -229,6 +236,15 @@ async def serve(app: web.Application, host: str, port: int, access_log: AccessLo
     "be checked, being written); past it an upload is refused with 503 and Retry-After.",
 )
 @option(
+    "--idle-timeout",
+    default=IDLE_TIMEOUT,
+    show_default=True,
+    envvar="CHAT_IDLE_TIMEOUT",
+    type=click.FloatRange(min=0.1),
+    help="Seconds a connection may go without a complete request (before its first, "
+    "or after an answer) before it is closed.",
+)
+@option(
     "--trusted-proxies",
     default="",
     envvar="CHAT_TRUSTED_PROXIES",
@@ -248,6 +264,7 @@ def main(
     room_limit: int,
     upload_limit: int,
     upload_memory: int,
+    idle_timeout: float,
     trusted_proxies: str,
 ) -> None:
     """Run the chat's web backend."""
@@ -267,7 +284,7 @@ def main(
     try:
         limits = Limits(register_limit, room_limit, upload_limit, upload_memory)
         app = make_app(db_path, register, ws_url, auth_secret, secret, limits, proxies)
-        asyncio.run(serve(app, host, port, access_log))
+        asyncio.run(serve(app, host, port, access_log, idle_timeout))
     except (ConfigError, OSError) as exc:  # a busy port, a database it cannot open...
         raise Refused(f"web: {exc}") from None
     except (sqlite3.Error, RuntimeError) as exc:  # not a database; a newer schema
