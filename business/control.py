@@ -212,10 +212,16 @@ def status(
         return
     for line in render(gateways, missing):
         click.echo(line)
-    pid = RunDir(run_dir).pid()
+    run = RunDir(run_dir)
+    pid = run.pid()
     if pid is not None and registers == (register_of(run_dir),):  # gw start's, here
+        # a --with command is named as gw start named it (the chat's "web"), by its role
+        roles = {p.get("pid"): p.get("role") for p in run.info().get("processes", [])}
         rows = [["PROCESS", "PID", "RSS MiB"]]
-        rows += [[p.name, str(p.pid), mib(p.rss_bytes)] for p in processes.tree(pid)]
+        rows += [
+            [roles.get(p.pid) or p.name, str(p.pid), mib(p.rss_bytes)]
+            for p in processes.tree(pid)
+        ]
         if len(rows) > 1:
             click.echo("")
             for line in table(rows):
