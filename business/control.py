@@ -219,8 +219,7 @@ def status(
         roles = {p.get("pid"): p.get("role") for p in run.info().get("processes", [])}
         rows = [["PROCESS", "PID", "RSS MiB"]]
         rows += [
-            [roles.get(p.pid) or p.name, str(p.pid), mib(p.rss_bytes)]
-            for p in processes.tree(pid)
+            [roles.get(p.pid) or p.name, str(p.pid), mib(p.rss_bytes)] for p in processes.tree(pid)
         ]
         if len(rows) > 1:
             click.echo("")
