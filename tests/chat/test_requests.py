@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -10,6 +11,8 @@ import pytest
 from examples.chat.worker import requests
 from examples.chat.worker.requests import Rejected, parse
 from tests.harness import ROOT
+
+from .support import join_frame
 
 GOOD = {
     "event": "join",
@@ -97,10 +100,21 @@ def test_an_avatar_that_is_not_ours_is_refused(avatar):
         '{"mode": ' + "[" * 5000,  # deeper than any decoder goes (PHP: 512)
         '{"content": 1e999}',
         '{"content": -1e400}',
+        '{"from_username": "a\\ud800"}',  # a lone surrogate: no UTF-8 can carry it
+        '{"content": "\\udfff", "event": "speak"}',
+        '{"\\ud83d": 1}',  # half a pair, in a key
     ],  # no JSON encoder can say it back
 )
 def test_invalid_json(frame):
     assert rejection(frame) == requests.INVALID_JSON
+
+
+def test_escaped_pairs_are_text() -> None:
+    """An escaped surrogate pair is a character (what JSON.stringify writes of an emoji
+    in some encoders): it passes."""
+    frame = json.dumps(join_frame(("u1", "猫\U0001f431"), 2, 100))  # ensure_ascii: escaped
+    assert "\\ud83d\\udc31" in frame
+    assert requests.parse(frame).from_username == "猫\U0001f431"
 
 
 @pytest.mark.parametrize("frame", ["[]", "[1]", "1", '"x"', "null", "false"])

@@ -137,6 +137,8 @@ def parse(frame: str | bytes) -> Request:
     try:
         text = frame.decode("utf-8") if isinstance(frame, bytes) else frame
         message = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
+        if "\\u" in text:  # an escape may be a lone surrogate: text with no UTF-8
+            json.dumps(message, ensure_ascii=False).encode()  # (UnicodeEncodeError if so)
     except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, too deep
         raise Rejected(INVALID_JSON) from None
     if not isinstance(message, dict):
