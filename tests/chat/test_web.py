@@ -420,12 +420,13 @@ OUT_OF_RANGE = [str(2**63), "9" * 20, "1" * 5000]
 async def test_ids_out_of_range_are_refused_in_the_apis_format(web, browsers, value):
     alice = browsers[0]
     await alice.register(f"大数{len(value)}")
+    other = (await browsers[1].register(f"另一个大数{len(value)}"))["id"]  # not alice herself
     before = web.logs().count("Traceback")
     for path, name in [
         (f"/api/updates?after={value}", "after"),
         (f"/api/rooms/100/messages?before={value}", "before"),
         (f"/api/rooms/100/messages?limit={value}", "limit"),
-        (f"/api/private/1/messages?before={value}", "before"),
+        (f"/api/private/{other}/messages?before={value}", "before"),
     ]:
         assert await alice.call("GET", path, 400) == {
             "code": 400,
