@@ -40,7 +40,7 @@ from typing import Any
 
 import msgpack
 
-from .exceptions import ProtocolError
+from .exceptions import InvalidArgument, ProtocolError
 from .frames import (
     Ack,
     Announce,
@@ -176,14 +176,31 @@ _packb = msgpack.Packer(use_bin_type=True, autoreset=True).pack
 
 
 def encode(frame: Frame) -> bytes:
-    """Serialize one frame."""
+    """Serialize one frame (InvalidArgument if a string in it is not text)."""
     cls = type(frame)
-    return _packb([VERSION, cls.KIND, *_GETTERS[cls](frame)])
+    try:
+        return _packb([VERSION, cls.KIND, *_GETTERS[cls](frame)])
+    except UnicodeEncodeError as exc:
+        raise InvalidArgument(f"{cls.__name__}: {_not_text(exc)}") from None
 
 
 def encode_command(op: Op, args: list[Any]) -> bytes:
-    """``encode(Command(op, args))``, without the frame: for senders of many at once."""
-    return _packb([VERSION, Command.KIND, op, args])
+    """``encode(Command(op, args))``, without the frame: for senders of many at once
+    (InvalidArgument if a string in ``args`` is not text)."""
+    try:
+        return _packb([VERSION, Command.KIND, op, args])
+    except UnicodeEncodeError as exc:
+        raise InvalidArgument(f"{op.name.lower()}: {_not_text(exc)}") from None
+
+
+def _not_text(exc: UnicodeEncodeError) -> str:
+    """What to say of a string msgpack could not write as UTF-8: a lone surrogate
+    (``json.loads`` makes one of an escape such as ``"\\ud800"``), no text at all."""
+    bad = exc.object[exc.start : exc.start + 1]
+    return (
+        f"a string holds {bad!r} (a lone surrogate: not text, no UTF-8 can carry it); "
+        "refuse such input where it comes in"
+    )
 
 
 def decode(data: bytes) -> Frame:

@@ -409,3 +409,17 @@ def test_decode_parts_reads_every_part_in_order() -> None:
 def test_a_command_encoded_without_its_frame_is_the_frame_encoded(args: list[object]) -> None:
     for op in frames.Op:
         assert protocol.encode_command(op, args) == protocol.encode(frames.Command(op, args))
+
+
+def test_a_string_that_is_not_text_is_a_clear_invalid_argument() -> None:
+    """A lone surrogate (json.loads makes one of "\\ud800") has no UTF-8: the caller
+    hears which call and why, not msgpack's codec error, and the packer still works."""
+    from common.exceptions import InvalidArgument
+    from common.frames import Op
+    from common.protocol import encode_command
+
+    with pytest.raises(InvalidArgument, match=r"send_to_all: a string holds '\\ud800'"):
+        encode_command(Op.SEND_TO_ALL, ["a\ud800b"])
+    with pytest.raises(InvalidArgument, match="lone surrogate"):
+        encode(Hello(Role.WORKER, "\udfff", 1))
+    assert decode(encode_command(Op.SEND_TO_ALL, ["fine"])) == Command(Op.SEND_TO_ALL, ["fine"])
