@@ -1,10 +1,5 @@
-"""aiohttp's server, on our terms (the chat's backend and ``gw api`` serve with it):
-its error lines, and how long a connection may be silent.
-
-A connection that sends no complete request for :data:`IDLE_TIMEOUT` seconds (none
-at all, a request head dripped a line at a time, nothing after its last answer) is
-closed: aiohttp's own default is an hour, in which a single client could hold every
-file the process may open. (A cap per address belongs to the proxy in front.)
+"""aiohttp's own error lines, on our terms (the chat's backend and ``gw api`` serve
+with aiohttp; their connections: :mod:`common.httpconns`).
 
 aiohttp logs ``Error handling request`` with a traceback for every request it cannot
 parse (a bad chunk size, a header line too long, a control character in a header) and
@@ -25,7 +20,6 @@ from aiohttp.http_exceptions import HttpProcessingError
 from .logs import Throttled
 
 SERVER_LOGGER = "aiohttp.server"
-IDLE_TIMEOUT = 15.0  # s: aiohttp's keepalive_timeout, which also runs before a first request
 
 
 class RequestErrors(logging.Filter):

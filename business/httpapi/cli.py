@@ -8,7 +8,7 @@ import click
 
 from common.config import split_address
 from common.exceptions import ConfigError
-from common.httplog import IDLE_TIMEOUT
+from common.httpconns import IDLE_TIMEOUT, PER_ADDRESS
 from common.launch import Refused, security, serve, setup, timing
 from common.options import common_options, option, register_option
 
@@ -57,6 +57,15 @@ from .server import ApiConfig, ApiServer
     "or after an answer) before it is closed.",
 )
 @option(
+    "--max-connections-per-ip",
+    "per_address",
+    envvar="GW_API_MAX_CONNECTIONS_PER_IP",
+    type=click.IntRange(min=1),
+    default=PER_ADDRESS,
+    help="Connections one address (an IPv6 /64) may hold at once; one more is closed "
+    "as it is accepted. Behind a proxy every backend comes from it: raise it.",
+)
+@option(
     "--query-timeout",
     envvar="GW_QUERY_TIMEOUT",
     type=float,
@@ -71,6 +80,7 @@ def api(
     rate_limit: float,
     max_body: int,
     idle_timeout: float,
+    per_address: int,
     query_timeout: float,
     **params: Any,
 ) -> None:
@@ -92,6 +102,7 @@ def api(
         rate_limit=rate_limit,
         max_body=max_body,
         idle_timeout=idle_timeout,
+        per_address=per_address,
         timing=timing(params["heartbeat"], params["peer_timeout"], query_timeout),
         security=security(params),
         metrics_listen=params["metrics_listen"],

@@ -23,7 +23,8 @@ from aiohttp import web
 from common.binding import check_free, refusal
 from common.config import Security, Timing, split_address
 from common.exceptions import NotRunning
-from common.httplog import IDLE_TIMEOUT, quiet_aiohttp
+from common.httpconns import IDLE_TIMEOUT, PER_ADDRESS, cap_per_address
+from common.httplog import quiet_aiohttp
 from common.metrics import Readiness
 from common.service import Service
 
@@ -50,6 +51,7 @@ class ApiConfig:
     rate_limit: float = 0.0  # requests a second per key (per address without keys); 0: off
     max_body: int = 4 << 20  # bytes of a request body
     idle_timeout: float = IDLE_TIMEOUT  # s without a complete request: closed
+    per_address: int = PER_ADDRESS  # connections one address may hold at once
     timing: Timing = field(default_factory=Timing)
     security: Security = field(default_factory=Security)
     metrics_listen: str | None = None
@@ -98,6 +100,8 @@ class ApiServer(Service):
         )
         try:
             await runner.setup()
+            assert runner.server is not None  # (made by setup)
+            cap_per_address(runner.server, self.config.per_address, log)
             host, port = split_address(self.config.listen)
             await web.TCPSite(runner, host, port, backlog=1024).start()
         except BaseException as exc:  # the port is taken, say: nothing is left open

@@ -114,3 +114,33 @@ async def test_silent_and_dripping_connections_are_closed(chat, tmp_path) -> Non
             assert answer.status == 200  # the page, as ever
     finally:
         assert process.stop() == 0
+
+
+async def test_an_address_holds_a_few_connections_at_most(chat, tmp_path) -> None:
+    """--max-connections-per-ip 3: three silent sockets are held, a fourth is closed as
+    it is accepted (said in the log); once one of the three goes, a page is served."""
+    listen, register = ("--listen", "127.0.0.1:0"), ("--register", chat.register_address)
+    db = ("--db", str(tmp_path / "chat.sqlite3"))
+    process = WebProcess(*listen, *register, *db, "--max-connections-per-ip", "3")
+    process.wait_ready()
+    parts = urlsplit(process.url)
+    held = [await asyncio.open_connection(parts.hostname, parts.port) for _ in range(3)]
+    try:
+        assert await closed_within(process.url, 5 * UNIT) < 2 * UNIT  # the fourth
+        process.wait_log("refused a connection from 127.0.0.1: it holds 3 already")
+        _, writer = held.pop()
+        writer.close()
+        await writer.wait_closed()
+        deadline = asyncio.get_running_loop().time() + 10 * UNIT
+        while True:  # (until the backend has seen that one go)
+            try:
+                async with aiohttp.ClientSession() as http, http.get(process.url + "/") as page:
+                    assert page.status == 200
+                    break
+            except aiohttp.ClientConnectionError:
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.05)
+    finally:
+        for _, writer in held:
+            writer.close()
+        assert process.stop() == 0

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 from collections.abc import AsyncIterator, Callable
 
+import aiohttp
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -288,17 +290,32 @@ async def test_bad_input_gets_a_clear_error_and_nothing_else(gw: Cluster) -> Non
 
 async def test_silent_and_dripping_connections_are_closed(gw: Cluster) -> None:
     """--idle-timeout: no complete request in that time (nothing sent, or a request head
-    dripped a byte at a time) and the connection is closed; others are served."""
+    dripped a byte at a time) and the connection is closed; others are served.
+    --max-connections-per-ip: past it, a connection is closed as it is accepted."""
     register = gw.register()
     gw.gateway(register)
-    api = start_api(gw, register, "--idle-timeout", "1")
+    api = start_api(gw, register, "--idle-timeout", "1", "--max-connections-per-ip", "3")
     url = f"http://{api.info['listen']}"
     silent = await closed_within(url, 10 * UNIT)
     head = f"POST /api/v1/get_all_client_id_count HTTP/1.1\r\nAuthorization: Bearer {KEY}"
     dripping = await closed_within(url, 10 * UNIT, head.encode())
     assert 0.9 < silent < 5 * UNIT and 0.9 < dripping < 5 * UNIT, (silent, dripping)
-    async with HttpApi(api) as http:
-        assert (await http.call("get_all_client_id_count")).status == 200
+    host, port = api.info["listen"].rsplit(":", 1)
+    held = [await asyncio.open_connection(host, int(port)) for _ in range(3)]
+    assert await closed_within(url, 5 * UNIT) < 0.9  # a fourth: at once, not when idle
+    api.wait_log("refused a connection from 127.0.0.1: it holds 3 already")
+    for _, writer in held:
+        writer.close()
+        await writer.wait_closed()
+    deadline = time.monotonic() + 10 * UNIT
+    while True:  # (until the API has seen them go)
+        try:
+            async with HttpApi(api) as http:
+                assert (await http.call("get_all_client_id_count")).status == 200
+                break
+        except aiohttp.ClientConnectionError:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
 
 
 async def test_keys_rotate_and_never_show(gw: Cluster) -> None:

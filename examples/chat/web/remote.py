@@ -21,6 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
+from common.httpconns import address_key
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -36,7 +38,8 @@ def networks(spec: str) -> tuple[Network, ...]:
     return tuple(found)
 
 
-def _trusted(address: str, proxies: Iterable[Network]) -> bool:
+def trusted(address: str, proxies: Iterable[Network]) -> bool:
+    """Whether ``address`` is one of the proxies."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -48,7 +51,7 @@ def client(remote: str | None, forwarded_for: str | None, proxies: tuple[Network
     """The client's address: ``remote`` unless it is a trusted proxy, then the nearest
     address of ``X-Forwarded-For`` (read from its end) that is not one."""
     address = remote or ""
-    if not proxies or not forwarded_for or not _trusted(address, proxies):
+    if not proxies or not forwarded_for or not trusted(address, proxies):
         return address
     for hop in reversed(forwarded_for.split(",")):
         hop = hop.strip()
@@ -58,24 +61,13 @@ def client(remote: str | None, forwarded_for: str | None, proxies: tuple[Network
             ipaddress.ip_address(hop)
         except ValueError:
             return address  # not an address: what the proxy itself saw is all we know
-        if not _trusted(hop, proxies):
+        if not trusted(hop, proxies):
             return hop
         address = hop
     return address
 
 
-def key(address: str) -> str:
-    """What a client's per-address limits are counted under: its IPv4 address, or the
-    /64 of its IPv6 address."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:  # ::ffff:a.b.c.d: an IPv4 client
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
+key = address_key  # what a client's per-address limits are counted under (common's)
 
 
 def middleware(proxies: tuple[Network, ...]) -> Any:

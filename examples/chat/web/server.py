@@ -36,7 +36,8 @@ from business import AsyncGatewayClient
 from common import ready
 from common.binding import check_free, refusal
 from common.exceptions import ConfigError
-from common.httplog import IDLE_TIMEOUT, quiet_aiohttp
+from common.httpconns import IDLE_TIMEOUT, PER_ADDRESS, cap_per_address
+from common.httplog import quiet_aiohttp
 from common.launch import Refused
 from common.options import option
 
@@ -129,6 +130,8 @@ async def serve(
     port: int,
     access_log: AccessLog = "api",
     idle_timeout: float = IDLE_TIMEOUT,
+    per_address: int = PER_ADDRESS,
+    proxies: tuple[remote.Network, ...] = (),
 ) -> None:
     """Serve until SIGTERM/SIGINT; print the ready line once listening."""
     stop = asyncio.Event()
@@ -141,6 +144,8 @@ async def serve(
     options = accesslog.runner_options(access_log, log)
     runner = web.AppRunner(app, keepalive_timeout=idle_timeout, **options)
     await runner.setup()
+    assert runner.server is not None  # (made by setup)
+    cap_per_address(runner.server, per_address, log, lambda host: remote.trusted(host, proxies))
     try:
         site = web.TCPSite(runner, host, port)
         try:
@@ -245,6 +250,16 @@ async def serve(
     "or after an answer) before it is closed.",
 )
 @option(
+    "--max-connections-per-ip",
+    "per_address",
+    default=PER_ADDRESS,
+    show_default=True,
+    envvar="CHAT_MAX_CONNECTIONS_PER_IP",
+    type=click.IntRange(min=1),
+    help="Connections one address (an IPv6 /64) may hold at once; one more is closed "
+    "as it is accepted (the --trusted-proxies are not counted).",
+)
+@option(
     "--trusted-proxies",
     default="",
     envvar="CHAT_TRUSTED_PROXIES",
@@ -265,6 +280,7 @@ def main(
     upload_limit: int,
     upload_memory: int,
     idle_timeout: float,
+    per_address: int,
     trusted_proxies: str,
 ) -> None:
     """Run the chat's web backend."""
@@ -284,7 +300,7 @@ def main(
     try:
         limits = Limits(register_limit, room_limit, upload_limit, upload_memory)
         app = make_app(db_path, register, ws_url, auth_secret, secret, limits, proxies)
-        asyncio.run(serve(app, host, port, access_log, idle_timeout))
+        asyncio.run(serve(app, host, port, access_log, idle_timeout, per_address, proxies))
     except (ConfigError, OSError) as exc:  # a busy port, a database it cannot open...
         raise Refused(f"web: {exc}") from None
     except (sqlite3.Error, RuntimeError) as exc:  # not a database; a newer schema
