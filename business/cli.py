@@ -21,7 +21,7 @@ from common.launch import (
     setup,
     timing,
 )
-from common.options import common_options, option, register_option
+from common.options import MAX_PROCESSES, Amount, common_options, option, register_option
 from common.supervisor import Child, Supervisor, gw_command
 
 from .handlers import load
@@ -34,7 +34,7 @@ from .worker import Worker
 @option(
     "--count",
     envvar="GW_WORKER_COUNT",
-    type=int,
+    type=click.IntRange(1, MAX_PROCESSES),
     default=1,
     help="Worker processes, restarted if they crash (SIGHUP: rolling reload).",
 )
@@ -42,21 +42,21 @@ from .worker import Worker
 @option(
     "--max-concurrency",
     envvar="GW_MAX_CONCURRENCY",
-    type=int,
+    type=click.IntRange(min=1),
     default=1000,
     help="Events handled at once per process.",
 )
 @option(
     "--query-timeout",
     envvar="GW_QUERY_TIMEOUT",
-    type=float,
+    type=Amount(min=0.001),
     default=5.0,
     help="Default deadline of API queries (s).",
 )
 @option(
     "--start-timeout",
     envvar="GW_START_TIMEOUT",
-    type=float,
+    type=Amount(min=0.001),
     default=10.0,
     help="Exit (no ready line) if no register accepted our handshake by then (s).",
 )

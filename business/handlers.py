@@ -18,7 +18,6 @@ same client; events of different clients run concurrently.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 
 from common.exceptions import ConfigError
 from common.frames import EventKind
+from common.imports import import_module
 
 Handler = Callable[..., Any]
 CALLBACKS = (
@@ -97,10 +97,7 @@ def from_module(module: ModuleType | Any) -> App:
 def load(path: str) -> App:
     """Import ``PACKAGE.MODULE`` (or ``PACKAGE.MODULE:object``) and collect its callbacks."""
     module_name, _, attribute = path.partition(":")
-    try:
-        module: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import app {module_name!r}: {exc}") from exc
+    module: Any = import_module(module_name, f"app {module_name!r}")
     if attribute:
         try:
             module = getattr(module, attribute)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import traceback
 from typing import Any
 
 from .exceptions import ConfigError
@@ -16,10 +17,34 @@ def load(spec: str, what: str) -> Any:
     module_name, sep, name = spec.partition(":")
     if not sep or not module_name or not name:
         raise ConfigError(f"{what} is PACKAGE.MODULE:NAME, got {spec!r}")
+    module = import_module(module_name, f"{what} {spec!r}", verb="load")
     try:
-        return getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError) as exc:
+        return getattr(module, name)
+    except AttributeError as exc:
         raise ConfigError(f"cannot load {what} {spec!r}: {exc}") from None
+
+
+def import_module(name: str, what: str, verb: str = "import") -> Any:
+    """Import module ``name`` for ``what`` (``"app 'shop.app'"``); a ConfigError of one
+    line if it cannot be: not found, or its own code failed on import (then the error,
+    and the file and line where it was raised: the user's code, the user's fix)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot {verb} {what}: {exc}") from None
+    except Exception as exc:  # its own code raised (or a name no import takes)
+        where = ""
+        if isinstance(exc, SyntaxError):
+            pass  # (its text already says the file and line)
+        elif frames := [
+            frame
+            for frame in traceback.extract_tb(exc.__traceback__)
+            if not frame.filename.startswith("<frozen")
+            and "importlib" not in frame.filename
+            and frame.filename != __file__
+        ]:
+            where = f" ({frames[-1].filename}, line {frames[-1].lineno})"
+        raise ConfigError(f"cannot {verb} {what}: {type(exc).__name__}: {exc}{where}") from None
 
 
 def load_callable(spec: str, what: str) -> Any:

@@ -11,6 +11,7 @@ common ground too.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, get_args
 
@@ -27,8 +28,33 @@ from .exceptions import ConfigError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class Amount(click.FloatRange):
+    """A finite number of at least ``min`` (0 unless given): NaN and infinity are no
+    amount of seconds, bytes or messages (``--heartbeat nan`` was a traceback)."""
+
+    name = "amount"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+# how many processes one command may start (each ~35 MB): a typo, not a cluster, past it
+MAX_PROCESSES = 256
+
+
 def option(*names: str, **attrs: Any) -> Callable[[F], F]:
-    """``click.option`` that shows its environment variable and default in ``--help``."""
+    """``click.option`` that shows its environment variable and default in ``--help``.
+
+    A plain ``float`` is an :class:`Amount` of at least 0, a plain ``int`` at least 0
+    (every number of ours is a count, a size, a port or a duration): options that need
+    more say so with their own type."""
+    if attrs.get("type") is float:
+        attrs["type"] = Amount(min=0)
+    elif attrs.get("type") is int:
+        attrs["type"] = click.IntRange(min=0)
     attrs.setdefault("show_envvar", True)
     if "default" in attrs and not attrs.get("is_flag"):
         attrs.setdefault("show_default", True)
@@ -102,14 +128,14 @@ def common_options(func: F) -> F:
             option(
                 "--heartbeat",
                 envvar="GW_HEARTBEAT",
-                type=float,
+                type=Amount(min=0.01),
                 default=1.0,
                 help="Internal heartbeat period (s).",
             ),
             option(
                 "--peer-timeout",
                 envvar="GW_PEER_TIMEOUT",
-                type=float,
+                type=Amount(min=0.01),
                 default=None,
                 help="An internal peer silent this long is gone (default 3.5 x heartbeat).",
             ),
@@ -175,7 +201,7 @@ def gateway_options(func: F) -> F:
             option(
                 "--start-port",
                 envvar="GW_START_PORT",
-                type=int,
+                type=click.IntRange(0, 65535),
                 default=2900,
                 help="Internal port of process 0 (+1 per process; 0: any free port).",
             ),
@@ -217,21 +243,21 @@ def gateway_options(func: F) -> F:
             option(
                 "--ws-ping-timeout",
                 envvar="GW_WS_PING_TIMEOUT",
-                type=float,
+                type=Amount(min=0.01),
                 default=None,
                 help="A client whose pong is this late is closed (s; default: the ping period).",
             ),
             option(
                 "--max-message-size",
                 envvar="GW_MAX_MESSAGE_SIZE",
-                type=int,
+                type=click.IntRange(min=1),
                 default=1 << 20,
                 help="Largest client message (bytes).",
             ),
             option(
                 "--max-send-buffer",
                 envvar="GW_MAX_SEND_BUFFER",
-                type=int,
+                type=click.IntRange(min=1),
                 default=4 << 20,
                 help="Bytes queued to one slow client before closing it.",
             ),

@@ -1,11 +1,10 @@
 """Runs role processes: starts them, restarts a crashed one, stops them in order.
 
-Each child is this same CLI with ``--count 1``; it prints its own ready line, which
-the supervisor reads before it starts the next stage (register, then gateways, then
-workers) and before printing the combined ready line. SIGTERM/SIGINT stop the
-children newest stage first (workers, gateways, register) and wait for them; SIGHUP
-restarts the workers one at a time, each replacement ready before the old one stops
-(GatewayWorker's ``reload``): clients stay connected throughout.
+Each child is this same CLI with ``--count 1``; it prints its own ready line, which the
+supervisor reads before it starts the next stage (register, then gateways, then workers)
+and before printing the combined ready line. SIGTERM/SIGINT stop the children newest
+stage first (workers, gateways, register) and wait for them; SIGHUP restarts the workers
+one at a time, each ready before the old one stops (GatewayWorker's ``reload``).
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import os
 import signal
 import socket
 import sys
+from asyncio.subprocess import DEVNULL, PIPE
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +31,6 @@ SUPERVISED = "GW_SUPERVISED"  # set in a child's environment: its supervisor sto
 READY_TIMEOUT = "GW_READY_TIMEOUT"  # seconds a child may take to be ready (default 30)
 READ_LIMIT = 1 << 20  # longest line read while waiting for a ready line
 STABLE_AFTER = 60.0  # a child up this long has its restart backoff reset
-
-
 REFUSED = 2  # a child's exit code for "cannot start as configured" (it said why)
 
 
@@ -42,11 +40,19 @@ def ready_timeout() -> float:
     return float(os.environ.get(READY_TIMEOUT, "30"))
 
 
+async def _start(command: list[str]) -> asyncio.subprocess.Process:
+    """A child's process, its stdout ours to read (OSError if it cannot be run)."""
+    env = {**os.environ, SUPERVISED: "1"}
+    return await asyncio.create_subprocess_exec(
+        *command, stdout=PIPE, stdin=DEVNULL, limit=READ_LIMIT, env=env
+    )
+
+
 class ChildFailed(RuntimeError):
     """A child exited (or hung) before its ready line; ``code`` is its exit code."""
 
-    def __init__(self, name: str, code: int | None) -> None:
-        super().__init__(f"{name} did not become ready (exit code {code})")
+    def __init__(self, name: str, code: int | None, why: str = "") -> None:
+        super().__init__(why or f"{name} did not become ready (exit code {code})")
         self.code = code
 
     @property
@@ -120,13 +126,10 @@ class Supervisor:
 
     async def spawn(self, child: Child) -> dict[str, Any]:
         """Start a child and return its ready info (raise if it dies or times out)."""
-        proc = await asyncio.create_subprocess_exec(
-            *child.command,
-            stdout=asyncio.subprocess.PIPE,
-            stdin=asyncio.subprocess.DEVNULL,
-            limit=READ_LIMIT,
-            env={**os.environ, SUPERVISED: "1"},
-        )
+        try:
+            proc = await _start(child.command)
+        except OSError as exc:  # no such program, not executable...: never started
+            raise ChildFailed(child.name, None, f"{child.name} could not start: {exc}") from None
         child.proc = proc
         child.starting = True
         assert proc.stdout is not None
@@ -375,7 +378,7 @@ class Supervisor:
             await self.start(stages)
         except ChildFailed as exc:
             return await self.abandon(exc)
-        server = await self.serve_control(control) if control else None
+        server = await self.serve_control(control) if control else None  # (folder: gw up's check)
         info = {
             "pid": os.getpid(),
             "processes": self.processes(),

@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import os
 import shlex
+import shutil
 import sys
 from typing import Any
 
@@ -22,7 +23,7 @@ from .binding import check_free
 from .config import split_address
 from .exceptions import ConfigError
 from .launch import Refused, child_args, export_secrets, metrics_args, setup
-from .options import COMMON, common_options, gateway_options, option
+from .options import COMMON, MAX_PROCESSES, common_options, gateway_options, option
 from .supervisor import Child, ChildFailed, Supervisor, gw_command, reserve_port
 
 log = logging.getLogger("gw")
@@ -73,12 +74,16 @@ def _check_ports(
 @option(
     "--gateways",
     envvar="GW_GATEWAY_COUNT",
-    type=int,
+    type=click.IntRange(1, MAX_PROCESSES),
     default=1,
     help="Gateway processes (sharing the WebSocket port).",
 )
 @option(
-    "--workers", envvar="GW_WORKER_COUNT", type=int, default=2, help="Business worker processes."
+    "--workers",
+    envvar="GW_WORKER_COUNT",
+    type=click.IntRange(0, MAX_PROCESSES),
+    default=2,
+    help="Business worker processes (0: they run elsewhere).",
 )
 @click.option(
     "--with",
@@ -92,7 +97,7 @@ def _check_ports(
 @option(
     "--metrics-port",
     envvar="GW_METRICS_PORT",
-    type=int,
+    type=click.IntRange(0, 65535),
     default=0,
     help="Serve /metrics, /healthz, /readyz from every process on 127.0.0.1: the "
     "register on this port, then one port each (0: off).",
@@ -107,7 +112,7 @@ def _check_ports(
 @option(
     "--api-port",
     envvar="GW_API_PORT",
-    type=int,
+    type=click.IntRange(0, 65535),
     default=None,
     help="Also run gw api, the HTTP API, on 127.0.0.1:PORT (0: any free port); {api} "
     "in --with is its address.",
@@ -139,6 +144,8 @@ def up(
         )
     setup(params["log_level"], params["log_format"])
     check_app(app)
+    check_with(with_commands)
+    check_control(control)
     base = params["metrics_listen"] or (f"127.0.0.1:{metrics_port}" if metrics_port else None)
     try:
         _check_ports(register_listen, params, gateways, 1 + gateways + workers, base)
@@ -249,3 +256,29 @@ def check_app(app: str) -> None:
             f"gw up: cannot import app {module!r}: no such module, installed or in "
             f"{here} (--app takes a module path, e.g. examples.echo.app)"
         )
+
+
+def check_with(commands: tuple[str, ...]) -> None:
+    """Refuse (one line, exit 2) a ``--with`` command that cannot be run, before
+    anything starts: empty, unbalanced quotes, or a program that is not there."""
+    for command in commands:
+        try:
+            argv = with_command(command, {})
+        except ValueError as exc:  # shlex: no closing quotation, say
+            raise Refused(f"gw up: --with {command!r}: {exc}") from None
+        if not argv:
+            raise Refused("gw up: --with '': an empty command")
+        if shutil.which(argv[0]) is None:
+            raise Refused(
+                f"gw up: --with {command!r}: no program {argv[0]!r} (not on PATH, or not "
+                "an executable file)"
+            )
+
+
+def check_control(path: str | None) -> None:
+    """Refuse (one line, exit 2) a ``--control`` socket whose folder is not there."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+        raise Refused(f"gw up: --control {path}: no folder {folder} to make it in (or not ours)")

@@ -19,7 +19,7 @@ from common.launch import (
     serve,
     setup,
 )
-from common.options import common_options, gateway_options, option, register_option
+from common.options import MAX_PROCESSES, common_options, gateway_options, option, register_option
 from common.supervisor import Child, Supervisor, gw_command, reserve_port
 
 from .connection import PROTOCOL_LOGGER
@@ -32,7 +32,7 @@ from .server import GatewayServer
 @option(
     "--count",
     envvar="GW_GATEWAY_COUNT",
-    type=int,
+    type=click.IntRange(1, MAX_PROCESSES),
     default=1,
     help="Gateway processes (sharing the WebSocket port).",
 )

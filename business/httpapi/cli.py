@@ -10,7 +10,7 @@ from common.config import split_address
 from common.exceptions import ConfigError
 from common.httpconns import IDLE_TIMEOUT, PER_ADDRESS
 from common.launch import Refused, security, serve, setup, timing
-from common.options import common_options, option, register_option
+from common.options import Amount, common_options, option, register_option
 
 from .auth import check_exposure, parse_keys
 from .server import ApiConfig, ApiServer
@@ -51,7 +51,7 @@ from .server import ApiConfig, ApiServer
 @option(
     "--idle-timeout",
     envvar="GW_API_IDLE_TIMEOUT",
-    type=click.FloatRange(min=0.1),
+    type=Amount(min=0.1),
     default=IDLE_TIMEOUT,
     help="Seconds a connection may go without a complete request (before its first, "
     "or after an answer) before it is closed.",
@@ -68,7 +68,7 @@ from .server import ApiConfig, ApiServer
 @option(
     "--query-timeout",
     envvar="GW_QUERY_TIMEOUT",
-    type=float,
+    type=Amount(min=0.001),
     default=5.0,
     help="Default deadline of queries (s); a request may pass its own 'timeout'.",
 )

@@ -190,7 +190,7 @@ class ChatClient:
         content = f"marker-{id(self)}-{time.monotonic()}"
         marker = {
             "event": "ping",
-            "mode": 2,
+            "mode": 1,  # (a private chat's group_id is 0)
             "group_id": 0,
             "from_user_id": uid,
             "from_username": "x",

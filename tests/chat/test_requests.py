@@ -96,8 +96,8 @@ def test_an_avatar_that_is_not_ours_is_refused(avatar):
         "[1,]",
         '{"a": Infinity}',
         b"\xc3\x28",
-        "[" * 100_000,
-        '{"mode": ' + "[" * 5000,  # deeper than any decoder goes (PHP: 512)
+        "[" * 4000,  # deeper than the decoder goes (PHP: 512), within a frame's size
+        '{"mode": ' + "[" * 3000,
         '{"content": 1e999}',
         '{"content": -1e400}',
         '{"from_username": "a\\ud800"}',  # a lone surrogate: no UTF-8 can carry it
@@ -130,9 +130,8 @@ def test_not_an_object(frame):
         ({"mode": [1]}, requests.MODE_IN),
         ({"group_id": "1.5"}, requests.GROUP_NUMBER),
         ({"group_id": "１００"}, requests.GROUP_NUMBER),  # full-width digits
-        # longer than any id: int() refuses over 4,300 digits, the cluster needs no more
-        ({"group_id": "1" * 5000}, requests.GROUP_NUMBER),
-        ({"group_id": "9" * 4300}, requests.GROUP_NUMBER),
+        # longer than any id (the cluster needs no more)
+        ({"group_id": "9" * 3000}, requests.GROUP_NUMBER),
         ({"group_id": "1" * (requests.MAX_GROUP_DIGITS + 1)}, requests.GROUP_NUMBER),
         ({"group_id": 10**requests.MAX_GROUP_DIGITS}, requests.GROUP_NUMBER),
         ({"group_id": []}, requests.GROUP_REQUIRED),
@@ -140,10 +139,27 @@ def test_not_an_object(frame):
         ({"from_username": ""}, requests.USERNAME_REQUIRED),
         ({"content": ["x"]}, requests.CONTENT_REQUIRED),
         ({"content": "😀" * 129}, requests.CONTENT_MAX),
+        ({"from_user_id": "1" * (requests.MAX_ID + 1)}, requests.USER_ID_MAX),
+        ({"from_username": "名" * (requests.MAX_USERNAME + 1)}, requests.USERNAME_MAX),
+        ({"to_user_id": "u" * (requests.MAX_ID + 1)}, requests.TO_USER_MAX),
+        ({"extra": "x" * requests.MAX_FRAME}, requests.FRAME_MAX),
     ],
 )
 def test_validation_messages(change, msg):
     assert rejection(requests.json.dumps({**GOOD, **change})) == msg
+
+
+def test_the_largest_values_pass():
+    frame = {
+        **GOOD,
+        "mode": 1,
+        "group_id": 0,  # a private chat's
+        "from_user_id": "1" * requests.MAX_ID,
+        "from_username": "名" * requests.MAX_USERNAME,
+        "to_user_id": "u" * requests.MAX_ID,
+    }
+    assert requests.parse(requests.json.dumps(frame, ensure_ascii=False)).group_id == "0"
+    assert rejection(b"x" * (requests.MAX_FRAME * 4 + 1)) == requests.FRAME_MAX  # not decoded
 
 
 def test_the_longest_group_id_passes():

@@ -177,6 +177,48 @@ def test_bad_app_is_a_clear_error() -> None:
     assert "cannot import app 'no.such.module'" in result.stderr
 
 
+def test_an_app_whose_import_fails_is_one_line_naming_where(tmp_path: Path) -> None:
+    """Its own code raised, or is not Python: the error and the file and line, exit 2
+    (it was a traceback of click and importlib, exit 1)."""
+    (tmp_path / "raises.py").write_text("\n\nraise RuntimeError('half-written')\n")
+    (tmp_path / "bad.py").write_text("def on_message(:\n")
+    for app, said in (
+        ("raises", f"RuntimeError: half-written ({tmp_path / 'raises.py'}, line 3)"),
+        ("bad", "SyntaxError: invalid syntax (bad.py, line 1)"),
+        ("../../etc/passwd", "TypeError: the 'package' argument is required"),
+    ):
+        result = run_gw("worker", "--app", app, "--single", cwd=tmp_path, timeout=30)
+        assert result.returncode == 2, result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"Error: cannot import app {app!r}: {said}"), line
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ("register", "--heartbeat", "nan"),
+            "'--heartbeat' (env var: 'GW_HEARTBEAT'): 'nan' is not a finite number",
+        ),
+        (("register", "--heartbeat", "0"), "0.0 is not in the range x>=0.01"),
+        (("gateway", "--drain-time", "inf"), "'inf' is not a finite number"),
+        (("gateway", "--rate-limit", "-1"), "-1.0 is not in the range x>=0"),
+        (("gateway", "--max-message-size", "0"), "0 is not in the range x>=1"),
+        (("worker", "--app", "examples.echo.app", "--count", "100000"), "1<=x<=256"),
+        (("worker", "--app", "examples.echo.app", "--count", "0"), "1<=x<=256"),
+        (("up", "--gateways", "0"), "1<=x<=256"),
+        (("up", "--workers", "-1"), "0<=x<=256"),
+        (("status", "--timeout", "-1"), "-1.0 is not in the range x>=0"),
+    ],
+)
+def test_numbers_out_of_range_are_usage_errors(args: tuple[str, ...], said: str) -> None:
+    """NaN, infinity, a negative duration, 100,000 workers: exit 2 before anything runs
+    (they were a traceback, a loop at 100% CPU, or 1,100 forked workers)."""
+    result = run_gw(*args, timeout=30)
+    assert result.returncode == 2 and said in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_gw_up_refuses_an_app_it_cannot_find_before_starting_anything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -197,6 +239,42 @@ def test_gw_up_refuses_an_app_it_cannot_find_before_starting_anything(
     (tmp_path / "broken" / "__init__.py").write_text("raise RuntimeError('half-written')\n")
     with pytest.raises(Refused, match=r"cannot import app 'broken\.app': RuntimeError"):
         check_app("broken.app")
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        (("--with", "/nonexistent/cmd --flag"), "no program '/nonexistent/cmd'"),
+        (("--with", ""), "an empty command"),
+        (("--with", "python -c 'unbalanced"), "No closing quotation"),
+        (("--control", "/nonexistent/dir/gw.sock"), "no folder /nonexistent/dir"),
+    ],
+)
+def test_gw_up_refuses_what_it_cannot_run_before_starting_anything(
+    tmp_path: Path, option: tuple[str, str], said: str
+) -> None:
+    """A --with command that cannot be run, a --control socket with no folder: one line,
+    exit 2, nothing started (they were a traceback, and a cluster left running)."""
+    result = run_gw(
+        "up", "--app", "examples.echo.app", *ANY_PORTS, *option, cwd=tmp_path, timeout=30
+    )
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: gw up: ") and said in line, line
+    assert "GW-READY" not in result.stdout
+
+
+def test_a_child_that_cannot_be_run_ends_its_supervisor_cleanly() -> None:
+    """The supervisor's own safety net (a program gone between gw up's check and the
+    start): a ChildFailed naming it, which run() makes one line and a stop of the rest."""
+    from common.supervisor import Child, ChildFailed, Supervisor
+
+    async def run() -> None:
+        supervisor = Supervisor("test")
+        with pytest.raises(ChildFailed, match=r"x could not start: .*No such file"):
+            await supervisor.spawn(Child("x", ["/nonexistent/program"], 0))
+
+    asyncio.run(run())
 
 
 def test_a_refused_child_ends_its_supervisor_with_one_line() -> None:

@@ -39,7 +39,7 @@ from common.exceptions import ConfigError
 from common.httpconns import IDLE_TIMEOUT, PER_ADDRESS, cap_per_address
 from common.httplog import quiet_aiohttp
 from common.launch import Refused
-from common.options import option
+from common.options import Amount, option
 
 from . import accesslog, guard, media, remote, tokens
 from .accesslog import AccessLog
@@ -245,7 +245,7 @@ async def serve(
     default=IDLE_TIMEOUT,
     show_default=True,
     envvar="CHAT_IDLE_TIMEOUT",
-    type=click.FloatRange(min=0.1),
+    type=Amount(min=0.1),
     help="Seconds a connection may go without a complete request (before its first, "
     "or after an answer) before it is closed.",
 )

@@ -23,6 +23,13 @@ sent is ever made to fetch one from another server. A ``group_id`` is at most
 nested deeper than the decoder goes, or a number too large for a float (``1e999``), is
 invalid JSON (PHP's ``json_decode`` stops at depth 512; its ``json_encode`` cannot say
 INF back).
+
+Ours too, not the document's, for what one frame may cost the cluster (each is echoed,
+sent on, or kept in the session that travels with every later event): a frame of at
+most :data:`MAX_FRAME` characters (echoed to a whole group, a frame of the gateway's
+1 MB would be 1 MB a member), user ids and names of at most :data:`MAX_ID` and
+:data:`MAX_USERNAME`. (A group 0 in a group chat is the document's: the Gateway API
+refuses it, and the catch-all answers 500 with why, the connection kept.)
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ from ..mediatypes import DEFAULT_AVATAR, is_own_avatar
 
 MAX_CONTENT = 128  # characters (the validator's max:128 counts with mb_strlen)
 MAX_GROUP_DIGITS = 19  # any 64-bit id; int() refuses strings over 4,300 digits
+MAX_ID = 64  # characters of a user id (echoed, sent on, kept in the session)
+MAX_USERNAME = 64  # characters of a user name (the same)
+MAX_FRAME = 4096  # characters of a whole frame: it is echoed back and sent on whole
 
 INVALID_JSON = "无效的json数据"
 NOT_AN_OBJECT = "请求数据结构无法被解析"
@@ -53,6 +63,11 @@ USERNAME_REQUIRED = "用户名必须填写"
 AVATAR_OWN = "用户头像必须是本站的图片"  # not the document's: see the module's docstring
 CONTENT_REQUIRED = "消息内容是必须的"
 CONTENT_MAX = "消息内容最大支持128个字符"
+# ours, not the document's: what a frame may cost the cluster (see the module's docstring)
+FRAME_MAX = f"消息太大：最多{MAX_FRAME}个字符"
+USER_ID_MAX = f"用户id最长{MAX_ID}个字符"
+USERNAME_MAX = f"用户名最长{MAX_USERNAME}个字符"
+TO_USER_MAX = f"接受用户to_user_id最长{MAX_ID}个字符"
 
 
 class Rejected(Exception):
@@ -108,8 +123,15 @@ def _check(message: dict[str, Any]) -> str | None:
         return GROUP_NUMBER
     if not _present(message.get("from_user_id")) or not _scalar(message["from_user_id"]):
         return USER_ID_REQUIRED
+    if len(str(message["from_user_id"])) > MAX_ID:
+        return USER_ID_MAX
     if not _present(message.get("from_username")) or not _scalar(message["from_username"]):
         return USERNAME_REQUIRED
+    if len(str(message["from_username"])) > MAX_USERNAME:
+        return USERNAME_MAX
+    to_user_id = message.get("to_user_id")
+    if _scalar(to_user_id) and len(str(to_user_id)) > MAX_ID:
+        return TO_USER_MAX
     avatar = message.get("from_avatar")
     if _present(avatar) and not is_own_avatar(avatar):
         return AVATAR_OWN
@@ -134,8 +156,12 @@ def _finite(text: str) -> float:
 
 def parse(frame: str | bytes) -> Request:
     """Decode and validate one client frame; :class:`Rejected` if it must be refused."""
+    if len(frame) > MAX_FRAME * 4:  # (bytes: up to 4 a character) not even decoded
+        raise Rejected(FRAME_MAX)
     try:
         text = frame.decode("utf-8") if isinstance(frame, bytes) else frame
+        if len(text) > MAX_FRAME:
+            raise Rejected(FRAME_MAX)
         message = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
         if "\\u" in text:  # an escape may be a lone surrogate: text with no UTF-8
             json.dumps(message, ensure_ascii=False).encode()  # (UnicodeEncodeError if so)
