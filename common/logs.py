@@ -14,24 +14,30 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+MEMBERS_BURST = 32  # lines a second of processes joining or leaving (a restart's, whole)
+
 
 @dataclass(slots=True)
 class _Kind:
-    last: float
+    last: float  # when its window of ``interval`` began
     held: int = 0
+    said: int = 1  # lines written in the window
 
 
 class Throttled:
-    """A logger's lines, at most one per ``interval`` per key (the first at once)."""
+    """A logger's lines, at most ``burst`` (one unless given) per ``interval`` per key
+    (the first at once)."""
 
     def __init__(
         self,
         logger: logging.Logger,
         interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        burst: int = 1,
     ) -> None:
         self.logger = logger
         self.interval = interval
+        self.burst = burst  # lines of a key written in one interval before it holds back
         self._clock = clock
         self._kinds: dict[str, _Kind] = {}
         self.held = 0  # lines held back so far, every key
@@ -43,6 +49,9 @@ class Throttled:
         now = self._clock()
         kind = self._kinds.get(key)
         if kind is not None and now - kind.last < self.interval:
+            if kind.said < self.burst:  # (events that come several at once, as a restart's)
+                kind.said += 1
+                return ""
             kind.held += 1
             self.held += 1
             return None
@@ -56,7 +65,7 @@ class Throttled:
             if kind.held
             else ""
         )
-        kind.last, kind.held = now, 0
+        kind.last, kind.held, kind.said = now, 0, 1
         return said
 
     def log(self, level: int, key: str, msg: str, *args: object, exc_info: bool = False) -> bool:

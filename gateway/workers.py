@@ -33,7 +33,7 @@ from common import ops, protocol
 from common.config import GatewayConfig
 from common.exceptions import ProtocolError
 from common.frames import Ack, Bye, Command, Frame, Hello, Op, Query, Reply, Role
-from common.logs import Throttled
+from common.logs import MEMBERS_BURST, Throttled
 from common.transport import describe
 
 from .clients import Client, ClientIndex
@@ -114,6 +114,9 @@ class WorkerLink:
         self._commands = commands.table  # looked up per command: the table itself
         self._acked: asyncio.Event | None = None  # set when the last ack arrives (stopping)
         self.log = Throttled(log)  # what a peer's frames can make us say
+        # workers coming and going: a flood of fake ones (any peer can say Hello without
+        # --secret) is not a flood of lines; a restart of several is said whole
+        self.members_log = Throttled(log, burst=MEMBERS_BURST)
 
     # -- from workers (the port's Receiver) -----------------------------------------------
     def on_message(self, parts: list[bytes]) -> None:
@@ -159,7 +162,9 @@ class WorkerLink:
         if hello.role is Role.WORKER:
             if not self.dispatcher.worker_hello(identity, hello.name, hello.pid, now):
                 return
-            log.info("worker %s (pid %d) connected", hello.name, hello.pid)
+            self.members_log.info(
+                "connected", "worker %s (pid %d) connected", hello.name, hello.pid
+            )
         elif not self.peers.hello(identity, now):
             return
         self.port.send_encoded(self.port.welcome(), identity)
@@ -211,8 +216,9 @@ class WorkerLink:
         worker, rerouted = self.dispatcher.worker_gone(identity)
         if worker is not None:  # after its Bye (gw reload, scale, stop): planned, at INFO
             level, why = (logging.INFO, "it stopped") if worker.leaving else (logging.WARNING, why)
-            log.log(
+            self.members_log.log(
                 level,
+                "left",
                 "worker %s (pid %d) left: %s; re-routing %d unacknowledged events",
                 worker.name,
                 worker.pid,

@@ -22,7 +22,7 @@ from common import frames, protocol
 from common.binding import refusal
 from common.config import RegisterConfig, bad_internal_address, split_address
 from common.exceptions import ProtocolError
-from common.logs import Throttled
+from common.logs import MEMBERS_BURST, Throttled
 from common.monitor import watch
 from common.service import Service
 from common.transport import Outbox, Transport
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+LISTS_QUEUED = 1000  # lists queued to one subscriber (a whole list each: newer ones supersede)
 MAX_PUBLIC_LENGTH = 255  # a gateway's public address is shown, never connected to
 
 
@@ -65,6 +66,7 @@ class RegisterServer(Service):
         self._watching: Coroutine[Any, Any, None] | None = None
         self._published_complete = False
         self._peer_log = Throttled(log)
+        self._members_log = Throttled(log, burst=MEMBERS_BURST)  # (several restart at once)
         self.address = ""
 
     def _membership(self) -> Membership:
@@ -76,6 +78,9 @@ class RegisterServer(Service):
         self.config.security.check_bind(host, "the register")
         self._transport = Transport(self.config.security, self.config.timing)
         self._sock = self._transport.socket(zmq.ROUTER, server=True)
+        # what we send are lists, each the whole of it: for a subscriber that does not
+        # read, newer ones make older ones moot (past this many, libzmq drops them)
+        self._sock.setsockopt(zmq.SNDHWM, LISTS_QUEUED)
         try:
             if port == 0:
                 port = self._sock.bind_to_random_port(f"tcp://{host}")
@@ -101,11 +106,14 @@ class RegisterServer(Service):
         shadow: zmq.Socket[bytes] = zmq.Socket.shadow(self._sock.underlying)
         while True:
             # frames, not bytes: a frame knows the peer's address, for the log
-            self._on_message(await self._sock.recv_multipart(copy=False))
+            changed = self._on_message(await self._sock.recv_multipart(copy=False))
             while shadow.get(zmq.EVENTS) & zmq.POLLIN:  # type: ignore[operator,arg-type]
-                self._on_message(shadow.recv_multipart(zmq.NOBLOCK, copy=False))
+                changed |= self._on_message(shadow.recv_multipart(zmq.NOBLOCK, copy=False))
+            if changed:  # once for all that came at once: a flood of announces is one list
+                self._publish()
 
-    def _on_message(self, parts: list[zmq.Frame]) -> None:
+    def _on_message(self, parts: list[zmq.Frame]) -> bool:
+        """Take one message; whether the gateway list changed."""
         now = self._clock()
         if self.membership.heard(now):
             log.warning(
@@ -124,8 +132,7 @@ class RegisterServer(Service):
                 changed |= self._on_frame(identity, frame, last, now)
             except (TypeError, ValueError, KeyError) as exc:  # never die of a peer
                 self._refused("frame", last, f"refused a {type(frame).__name__}", str(exc))
-        if changed:
-            self._publish()
+        return changed
 
     def _refused(self, kind: str, part: zmq.Frame, what: str, why: str) -> None:
         """A rate-limited line about a peer's bad input, naming the peer's address."""
@@ -138,12 +145,14 @@ class RegisterServer(Service):
                 self._refused("announce", part, "refused an announce", problem)
                 return False
             changed = self.membership.announce(frame.address, frame.public, frame.epoch, now)
-            if changed:
-                log.info("gateway %s joined (epoch %08x)", frame.address, frame.epoch)
+            if changed:  # (a line a second: a flood of announces is not a flood of lines)
+                self._members_log.info(
+                    "joined", "gateway %s joined (epoch %08x)", frame.address, frame.epoch
+                )
             return changed
         if isinstance(frame, frames.Goodbye):
             if self.membership.goodbye(frame.address):
-                log.info("gateway %s left", frame.address)
+                self._members_log.info("left", "gateway %s left", frame.address)
                 return True
             return False
         if isinstance(frame, frames.Subscribe):

@@ -16,6 +16,7 @@ import zmq.asyncio
 from common import protocol
 from common.config import RegisterConfig
 from common.frames import Announce, Frame, GatewayList, Goodbye, Kind, Subscribe
+from common.logs import MEMBERS_BURST
 from register.server import RegisterServer
 from tests.harness import UNIT
 
@@ -107,3 +108,24 @@ async def test_bad_frames_are_dropped_and_the_register_serves_on(
     assert "refused an announce from 127.0.0.1" in caplog.text and "0.0.0.0" in caplog.text
     assert caplog.text.count("refused an announce") == 1  # the others: counted, not said
     assert "tcp://0.0.0.0:2900" not in register.membership.gateways()
+
+
+async def test_a_flood_of_announces_is_a_few_lists_and_a_few_lines(
+    register: RegisterServer, peer: Callable[[], Peer], caplog: pytest.LogCaptureFixture
+) -> None:
+    """2,000 announces (a new epoch each) as fast as a peer can send them: what came at
+    once is one list, not one each (each list is sent to every subscriber), and the log
+    says "joined" a line a second, not 2,000 times."""
+    caplog.set_level(logging.INFO, logger="register.server")
+    worker, rogue = peer(), peer()
+    await worker.send(Subscribe("worker-1"))
+    assert (await worker.next_list()).gateways == {}
+    for epoch in range(1, 2001):
+        await rogue.send(Announce(A, "127.0.0.1:8001", epoch))
+    await rogue.send(Announce(B, "127.0.0.1:8002", 1))  # the last: the lists end with it
+    lists = 0
+    while B not in (await worker.next_list()).gateways:
+        lists += 1
+    assert lists < 1000, lists  # one a message was 2,000
+    joined = caplog.text.count(" joined (epoch ")
+    assert 1 <= joined <= 2 * MEMBERS_BURST, joined  # a burst a second at most
