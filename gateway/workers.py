@@ -137,7 +137,9 @@ class WorkerLink:
 
     def _bad_frame(self, identity: bytes, error: ProtocolError, what: str) -> None:
         self.counters.bad_frames += 1
-        self.log.warning("bad-frame", "%s from %s: %s", what, identity.hex(), error)
+        self.log.warning(
+            "bad-frame", "%s from %s: %s", what, identity[:16].hex(), error
+        )  # (a peer names itself: up to 255 bytes)
 
     def _on_frame(self, identity: bytes, frame: Frame) -> None:
         if isinstance(frame, Ack):
