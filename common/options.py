@@ -78,6 +78,8 @@ def _addresses(ctx: click.Context, param: click.Parameter, value: Any) -> tuple[
                 except ConfigError as exc:
                     raise click.BadParameter(str(exc)) from None
                 out.append(address.strip().removeprefix("tcp://"))
+    if not out:  # "" or "," names no register: no "no register answered at :" later
+        raise click.BadParameter("no address given (HOST:PORT, comma-separated)")
     return tuple(out)
 
 

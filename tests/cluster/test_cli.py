@@ -209,6 +209,7 @@ def test_an_app_whose_import_fails_is_one_line_naming_where(tmp_path: Path) -> N
         (("up", "--gateways", "0"), "1<=x<=256"),
         (("up", "--workers", "-1"), "0<=x<=256"),
         (("status", "--timeout", "-1"), "-1.0 is not in the range x>=0"),
+        (("status", "--register", ","), "no address given"),
     ],
 )
 def test_numbers_out_of_range_are_usage_errors(args: tuple[str, ...], said: str) -> None:
