@@ -54,8 +54,8 @@ def running(run: RunDir, doing: str) -> int:
 IN_THE_FOREGROUND = {
     "stop": "Ctrl-C where it runs stops it (or kill -TERM {pid})",
     "reload": "kill -HUP {pid} reloads its workers one at a time",
-    "scale": "it cannot be scaled while it runs (its --workers is fixed); a cluster "
-    "started with make start (gw start) can be",
+    "scale": "kill -TTIN {pid} adds a worker, kill -TTOU {pid} stops one (gw scale N "
+    "is for a cluster started with make start)",
     "logs": "it logs to the terminal where it runs",
 }
 

@@ -165,7 +165,7 @@ def test_a_cluster_in_the_foreground_is_named_to_who_looks_for_one_in_the_backgr
     assert "Ctrl-C where that `gw up` runs" in hints[""]
     assert f"Ctrl-C where it runs stops it (or kill -TERM {top})" in hints["stop"]
     assert f"kill -HUP {top} reloads its workers" in hints["reload"]
-    assert "cannot be scaled while it runs" in hints["scale"]
+    assert f"kill -TTIN {top} adds a worker, kill -TTOU {top} stops one" in hints["scale"]
     assert "logs to the terminal where it runs" in hints["logs"]
     nobody = f"127.0.0.1:{free_port()}"
     assert in_the_foreground("stop", address=nobody) == ""  # nobody there: nothing said
