@@ -30,7 +30,7 @@ from . import binding, ready
 from .config import RegisterConfig, split_address
 from .exceptions import ConfigError
 from .launch import SECRETS, Refused
-from .options import option
+from .options import MAX_PROCESSES, option
 from .rundir import RunDir, given_in_the_environment, run_dir_option, without_secrets
 from .supervisor import REFUSED
 
@@ -182,8 +182,10 @@ def stop(run_dir: Path, timeout: float, force: bool) -> None:
     run = RunDir(run_dir)
     pid = run.pid()
     if pid is None:
-        other = in_the_foreground("stop")
-        if other:  # asked to stop a cluster, and one runs: not this way (exit 1)
+        held = binding.holder(split_address(RegisterConfig().listen)[1])
+        if held is not None and held.top_command.startswith("gw up") and not held.background:
+            # asked to stop a cluster, and make run's runs: not this way (exit 1)
+            other = in_the_foreground("stop")
             raise click.ClickException(f"nothing stopped: not running from {run.path}/{other}")
         click.echo(f"not running from {run.path}/")
         return
@@ -265,6 +267,8 @@ def restart(ctx: click.Context, run_dir: Path) -> None:
         for name in given_in_the_environment(os.environ):
             del os.environ[name]
         os.environ.update(saved["env"])
+    for name in set(SECRETS.values()) - set(saved["secrets"]):  # nor a secret it had not
+        os.environ.pop(name, None)
     ctx.invoke(start, run_dir=run_dir, up_args=tuple(saved["args"]))
 
 
@@ -318,14 +322,14 @@ def _ask(run: RunDir, request: dict[str, Any], timeout: float = 120.0) -> dict[s
 
 @click.command()
 @run_dir_option
-@click.argument("workers", type=click.IntRange(min=0))
+@click.argument("workers", type=click.IntRange(0, MAX_PROCESSES))
 def scale(run_dir: Path, workers: int) -> None:
     """Run WORKERS business worker processes now (more are started, extra ones stop
     gracefully: no event is lost)."""
     run = RunDir(run_dir)
     running(run, "scale")
     answer = _ask(run, {"scale": workers})
-    run.save_workers(workers)
+    run.save_workers(answer["count"])  # (what it reached: what a restart starts)
     click.echo(f"workers: {answer['count']}")
 
 

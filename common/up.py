@@ -177,6 +177,8 @@ def up(
                     address,
                     *common,
                     "--single",
+                    "--count",  # (given: GW_WORKER_COUNT, which gw up reads too, may be 0)
+                    "1",
                     *metrics(1 + gateways + n),
                 ),
                 2,

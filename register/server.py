@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LISTS_QUEUED = 1000  # lists queued to one subscriber (a whole list each: newer ones supersede)
 MAX_PUBLIC_LENGTH = 255  # a gateway's public address is shown, never connected to
 
 
@@ -78,9 +77,6 @@ class RegisterServer(Service):
         self.config.security.check_bind(host, "the register")
         self._transport = Transport(self.config.security, self.config.timing)
         self._sock = self._transport.socket(zmq.ROUTER, server=True)
-        # what we send are lists, each the whole of it: for a subscriber that does not
-        # read, newer ones make older ones moot (past this many, libzmq drops them)
-        self._sock.setsockopt(zmq.SNDHWM, LISTS_QUEUED)
         try:
             if port == 0:
                 port = self._sock.bind_to_random_port(f"tcp://{host}")

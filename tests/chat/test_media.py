@@ -89,3 +89,23 @@ async def test_an_upload_past_its_own_limit_is_413_before_it_takes_memory_for_it
     with pytest.raises(BadRequest) as refused:
         await media.receive(Part(b"a" * 60, b"b" * 60), hold, limit=100)  # type: ignore[arg-type]
     assert refused.value.status == 413 and (hold.bytes, held.bytes) == (60, 60)
+
+
+async def test_a_file_that_stops_coming_is_408_and_its_share_goes_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Stalled(Part):
+        async def read_chunk(self, size: int) -> bytes:
+            if self.chunks:
+                return self.chunks.pop(0)
+            await asyncio.Event().wait()  # the client sends no more, nor goes
+            return b""
+
+    monkeypatch.setattr(media, "READ_TIMEOUT", 0.05)
+    held = media.Held(1000)
+    hold = held.hold()
+    with pytest.raises(BadRequest) as refused:
+        await media.receive(Stalled(b"a" * 100), hold)  # type: ignore[arg-type]
+    assert refused.value.status == 408 and held.bytes == 100
+    hold.close()  # (the request ends: the middleware's)
+    assert held.bytes == 0

@@ -84,6 +84,13 @@ async def test_bodies_no_handler_can_take_are_a_clear_400(web, browsers) -> None
     )
     refused = await browsers[1].call("POST", "/api/login", 400, data=not_utf8, headers=multipart)
     assert refused["msg"] == BAD_FORM
+    two = (
+        b"--xyz\r\nContent-Disposition: form-data; name=avatar_file; filename=a.png\r\n\r\nx\r\n"
+        b"--xyz\r\nContent-Disposition: form-data; name=avatar_file; filename=b.png\r\n\r\ny\r\n"
+        b"--xyz--\r\n"
+    )  # each would hold its bytes to the request's end
+    refused = await browsers[1].call("POST", "/api/register", 400, data=two, headers=multipart)
+    assert refused["msg"] == "只能上传一个头像"
     bogus = {"Content-Type": "application/x-www-form-urlencoded; charset=x-bogus"}
     refused = await browsers[1].call("POST", "/api/login", 400, data=b"nickname=a", headers=bogus)
     assert refused["msg"] == BAD_FORM

@@ -210,6 +210,7 @@ def test_an_app_whose_import_fails_is_one_line_naming_where(tmp_path: Path) -> N
         (("up", "--workers", "-1"), "0<=x<=256"),
         (("status", "--timeout", "-1"), "-1.0 is not in the range x>=0"),
         (("status", "--register", ","), "no address given"),
+        (("scale", "300"), "0<=x<=256"),
     ],
 )
 def test_numbers_out_of_range_are_usage_errors(args: tuple[str, ...], said: str) -> None:

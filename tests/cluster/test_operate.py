@@ -196,12 +196,14 @@ def test_restart_starts_the_cluster_that_runs(tmp_path: Path) -> None:
         info = json.loads((tmp_path / "run" / "gw.json").read_text())
         return sorted(p["role"] for p in info["processes"])
 
-    given = {"GW_API_PORT": "0", "GW_API_KEY": KEY, "GW_WORKER_COUNT": "1"}
+    # no workers at first (GW_WORKER_COUNT=0, as gw up --workers 0): those gw scale
+    # starts are gw worker --single children, which must not read a count of 0 from it
+    given = {"GW_API_PORT": "0", "GW_API_KEY": KEY, "GW_WORKER_COUNT": "0"}
     args = ("--heartbeat", "0.2", "--drain-time", "0.5")
     start = start_probe(tmp_path, *args, env=given)
     assert start.returncode == 0, start.stderr
     try:
-        assert roles() == ["api", "gateway", "register", "worker"]
+        assert roles() == ["api", "gateway", "register"]
         saved = (tmp_path / "run" / "gw.args").read_text()
         assert KEY not in saved and '"GW_API_PORT": "0"' in saved
         scale = gw("scale", "--run-dir", "run", "2", cwd=tmp_path)

@@ -92,6 +92,8 @@ async def _account_form(request: web.Request) -> AccountForm:
         upload = None
         async for part in form_parts(request):
             if part.name == "avatar_file" and part.filename:
+                if upload is not None:  # (each would hold its bytes to the request's end)
+                    raise BadRequest("只能上传一个头像")
                 upload = await media.receive(part, holding(request), media.MAX_AVATAR)
             elif part.name in ("nickname", "password", "avatar"):
                 fields[part.name] = await part_text(part)

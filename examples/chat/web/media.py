@@ -49,6 +49,8 @@ MAX_UPLOAD = 8 << 20  # bytes
 MAX_AVATAR = 1 << 20
 HELD = 64 << 20  # bytes of uploads held at once, every request together (--upload-memory)
 BUSY_SECONDS = 2  # Retry-After of an upload refused for memory: uploads take a second or so
+READ_TIMEOUT = 120.0  # s to read one file (8 MB at 0.5 Mbit/s); past it, 408: its share goes
+SLOW = "上传太慢，已超时，请重试"
 UNSUPPORTED = "文件格式不支持：只能上传图片、视频或音频"
 BAD_PART = "表单数据无法解析"  # (state.BAD_FORM: media is below state)
 BUSY = "服务器正在处理太多文件，请2秒后再试"  # (BUSY_SECONDS)
@@ -135,23 +137,33 @@ async def _chunk(part: BodyPartReader) -> bytes:
 async def receive(part: BodyPartReader, hold: Hold, limit: int = MAX_UPLOAD) -> Received:
     """Read one multipart file (at most ``limit`` bytes) into ``hold``, not looking at
     it yet: 413 past ``limit``, 503 (``Retry-After``) past the process's memory for
-    uploads."""
+    uploads, 408 if it takes longer than :data:`READ_TIMEOUT` (a stalled client must not
+    hold its share of that memory)."""
     data = bytearray()
-    while chunk := await _chunk(part):
-        if len(data) + len(chunk) > limit:
-            raise BadRequest(f"文件太大：不能超过 {limit >> 20} MB", status=413)
-        if not hold.take(len(chunk)):
-            quiet.warning(
-                "held",
-                "refused an upload: %d MB of uploads held (--upload-memory %d)",
-                hold.held.bytes >> 20,
-                hold.held.limit >> 20,
-            )
-            raise BadRequest(BUSY, status=503, headers={"Retry-After": str(BUSY_SECONDS)})
-        data += chunk
+    try:
+        async with asyncio.timeout(READ_TIMEOUT):
+            while chunk := await _chunk(part):
+                _take(hold, data, chunk, limit)
+    except TimeoutError:  # a client that stops sending holds its share no longer
+        raise BadRequest(SLOW, status=408) from None
     if not data:
         raise BadRequest("文件是空的")
     return Received(bytes(data), part.headers.get("Content-Type"), part.filename)
+
+
+def _take(hold: Hold, data: bytearray, chunk: bytes, limit: int) -> None:
+    """One more chunk of a file into ``data``: 413 past ``limit``, 503 past the memory."""
+    if len(data) + len(chunk) > limit:
+        raise BadRequest(f"文件太大：不能超过 {limit >> 20} MB", status=413)
+    if not hold.take(len(chunk)):
+        quiet.warning(
+            "held",
+            "refused an upload: %d MB of uploads held (--upload-memory %d)",
+            hold.held.bytes >> 20,
+            hold.held.limit >> 20,
+        )
+        raise BadRequest(BUSY, status=503, headers={"Retry-After": str(BUSY_SECONDS)})
+    data += chunk
 
 
 async def identify(received: Received, decodes: asyncio.Semaphore) -> Upload:
