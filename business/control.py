@@ -95,6 +95,7 @@ COUNTERS = (
     "closed_slow",
     "closed_rate_limit",
     "closed_control_flood",
+    "closed_fragments",
     "closed_ip_cap",
     "refused_401",
     "refused_403",

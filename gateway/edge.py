@@ -286,40 +286,10 @@ class Edge:
 
     def _count_drop(self, conn: Connection[Client], client: Client) -> None:
         drop = conn.dropped
-        if drop is Drop.SLOW:
-            self.counters.closed_slow += 1
-            self.log.warning(
-                "slow",
-                "client %s reads too slowly (> %d bytes queued): dropped",
-                client.client_id,
-                self.config.max_send_buffer,
-            )
-        elif drop is Drop.RATE_LIMIT:
-            self.counters.closed_rate_limit += 1
-            self.log.warning(
-                "rate",
-                "client %s (%s) over --rate-limit %g/s: closed 1008",
-                client.client_id,
-                client.remote,
-                self.config.rate_limit,
-            )
-        elif drop is Drop.CONTROL_FLOOD:
-            self.counters.closed_control_flood += 1
-            self.log.warning(
-                "control",
-                "client %s (%s) flooded control frames: closed 1008",
-                client.client_id,
-                client.remote,
-            )
-        elif drop is Drop.FRAGMENTS:
-            self.counters.closed_fragments += 1
-            self.log.warning(
-                "fragments",
-                "client %s (%s) sent a message in more than %d fragments: closed 1009",
-                client.client_id,
-                client.remote,
-                MAX_FRAGMENTS,
-            )
+        if drop is not None:  # ours: counted by kind, said a line a second a kind
+            counter, why = self._drop_said(drop)
+            setattr(self.counters, counter, getattr(self.counters, counter) + 1)
+            self.log.warning(drop.value, "client %s (%s) %s", client.client_id, client.remote, why)
         elif conn.close_code not in (None, 1000, 1001) and not self.stopping:  # (ours: planned)
             self.log.info(
                 "closed",
@@ -387,3 +357,22 @@ class Edge:
             # let them, before counting what the workers still have to acknowledge
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.all_gone.wait(), 1.0)
+
+    def _drop_said(self, drop: Drop) -> tuple[str, str]:
+        """The counter of a kind of drop, and what to say of it."""
+        config = self.config
+        return {
+            Drop.SLOW: (
+                "closed_slow",
+                f"reads too slowly (> {config.max_send_buffer} bytes queued): dropped",
+            ),
+            Drop.RATE_LIMIT: (
+                "closed_rate_limit",
+                f"over --rate-limit {config.rate_limit:g}/s: closed 1008",
+            ),
+            Drop.CONTROL_FLOOD: ("closed_control_flood", "flooded control frames: closed 1008"),
+            Drop.FRAGMENTS: (
+                "closed_fragments",
+                f"sent a message in more than {MAX_FRAGMENTS} fragments: closed 1009",
+            ),
+        }[drop]

@@ -43,7 +43,7 @@ from common.logs import Throttled
 
 from ..mediatypes import TYPES, UPLOADS, upload_name
 from . import sniff
-from .payloads import BadRequest
+from .payloads import BAD_FORM, BadRequest
 
 MAX_UPLOAD = 8 << 20  # bytes
 MAX_AVATAR = 1 << 20
@@ -52,7 +52,6 @@ BUSY_SECONDS = 2  # Retry-After of an upload refused for memory: uploads take a 
 READ_TIMEOUT = 120.0  # s to read one file (8 MB at 0.5 Mbit/s); past it, 408: its share goes
 SLOW = "上传太慢，已超时，请重试"
 UNSUPPORTED = "文件格式不支持：只能上传图片、视频或音频"
-BAD_PART = "表单数据无法解析"  # (state.BAD_FORM: media is below state)
 BUSY = "服务器正在处理太多文件，请2秒后再试"  # (BUSY_SECONDS)
 NOT_FOUND = "文件不存在"
 UPLOAD_HEADERS = {
@@ -131,7 +130,7 @@ async def _chunk(part: BodyPartReader) -> bytes:
     try:
         return await part.read_chunk(64 << 10)
     except ValueError:  # the part does not end as multipart ends (garbage, cut short)
-        raise BadRequest(BAD_PART) from None
+        raise BadRequest(BAD_FORM) from None
 
 
 async def receive(part: BodyPartReader, hold: Hold, limit: int = MAX_UPLOAD) -> Received:

@@ -44,6 +44,7 @@ MAX_TEXT = 1000  # characters of a text message
 MSGTYPES = {0: "text", 1: "image", 2: "video", 3: "voice"}
 NOT_OURS = "只能发送本站上传的文件"
 WRONG_KIND = "文件类型与消息类型不符"
+BAD_FORM = "表单数据无法解析"  # a multipart or urlencoded body that is not one
 NOT_NATURAL = "必须是非负整数"  # after a field's name, as the document's "group_id必须是数字"
 MAX_ID = 2**63 - 1  # SQLite's INTEGER: the largest id, cursor or count the API takes
 MAX_ID_DIGITS = len(str(MAX_ID))

@@ -31,7 +31,7 @@ from ..mediatypes import STOCK_AVATARS
 from . import media
 from .db import AsyncStore
 from .models import Room, User
-from .payloads import NOT_NATURAL, BadRequest, natural, result
+from .payloads import BAD_FORM, NOT_NATURAL, BadRequest, natural, result
 from .throttle import LoginThrottle
 
 # uploads identified (images decoded: up to ~120 MB each) at once: one per core this
@@ -65,7 +65,6 @@ AVATARS = STOCK_AVATARS
 DEFAULT_ROOM = 100
 NO_ROOM = "房间不存在"
 BAD_JSON = "无效的json数据"
-BAD_FORM = "表单数据无法解析"
 NO_USER = "用户不存在"
 
 quiet = Throttled(logging.getLogger(__name__))  # lines a request can cause
